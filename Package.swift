@@ -1,0 +1,40 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "track",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "track", targets: ["track"]),
+        .library(name: "TrackStore", targets: ["TrackStore"]),
+        .library(name: "TrackCalibration", targets: ["TrackCalibration"]),
+    ],
+    targets: [
+        // MARK: - C libraries (Debian: libsqlite3-dev, libcairo2-dev, libopenblas-dev)
+        .systemLibrary(name: "CTrackSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CTrackCairo", pkgConfig: "cairo",
+                       providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(name: "CTrackBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: - Build tool: embeds sql/*.sql into the binary
+        .executableTarget(name: "embed-sql", path: "Sources/embed-sql"),
+        .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["embed-sql"]),
+
+        // MARK: - Libraries, one per concern
+        .target(name: "TrackCalibration", dependencies: ["CTrackBLAS"]),
+        .target(name: "TrackStore", dependencies: ["CTrackSQLite", "TrackCalibration"],
+                plugins: ["EmbedSQL"]),
+        .target(name: "TrackCLI", dependencies: ["TrackStore", "TrackCalibration"]),
+        .executableTarget(name: "track", dependencies: ["TrackCLI"]),
+
+        // MARK: - Tests
+        .testTarget(name: "TrackCalibrationTests", dependencies: ["TrackCalibration"]),
+        .testTarget(name: "TrackStoreTests", dependencies: ["TrackStore", "TrackCalibration"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrackCLITests", dependencies: ["TrackCLI", "TrackStore"],
+                    resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,81 @@
+import Foundation
+import TrackStore
+
+/// `track log`: JSON lines on stdin, appended as they arrive.
+enum LogCommand: Command {
+    static let spec = CommandSpec(
+        name: "log", abstract: "Log a run from JSON lines on standard input, as an evaluation loop writes them.",
+        usage: "--run <name> [metadata options] [--append] [--skip-invalid] [--renormalize]",
+        discussion: """
+        Each line is one question, a forward-pass batch, or a scalar metric:
+          {"id": "q1", "label": 2, "probs": [0.1, 0.2, 0.6, 0.1], "subject": "anatomy"}
+          {"id": "q2", "label": "B", "logits": [1.2, 3.4, 0.1, -0.5]}
+          {"batch": [{"id": "q3", ...}, {"id": "q4", ...}]}
+          {"ids": ["q5", "q6"], "labels": [0, 3], "logprobs": [[...], [...]]}
+          {"metric": "loss", "value": 0.41, "step": 100}
+        Rows are committed at least every second and at end of input, in short
+        transactions, so several writers can share one database. A writer killed
+        mid-stream keeps every committed row and leaves its run marked 'running'.
+        Example: python eval.py | track log --run llama-dpo-e1 --model llama --method DPO
+        """,
+        options: SharedOptions.database + SharedOptions.metadata + SharedOptions.validation + [
+            .flag("append", "Add to an existing run of that name instead of refusing it."),
+        ])
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])' (input comes on stdin)") }
+        let metadata = try SharedOptions.metadata(arguments)
+        guard !metadata.name.isEmpty else { throw UsageError(message: "--run <name> is required") }
+        var meta = metadata
+        meta.sourceFormat = "stream"
+        let store = try SharedOptions.openStore(arguments)
+        let logger: RunLogger
+        do {
+            logger = try store.startRun(meta, validation: SharedOptions.validation(arguments), append: arguments.flag("append"))
+        } catch let error as ValidationError {
+            throw CommandFailure(message: error.reason + (arguments.flag("append") ? "" : " (or pass --append)"))
+        }
+        logger.commitInterval = 0.9
+        let skipInvalid = arguments.flag("skip-invalid")
+        let reader = LineReader(descriptor: 0, name: "<stdin>")
+        var decoder = RecordDecoder()
+        var skipped = 0
+        do {
+            while true {
+                // Commit on the clock even while the producer is quiet.
+                if !reader.waitForInput(timeout: 0.1) {
+                    try logger.commitIfDue()
+                    continue
+                }
+                guard let line = try reader.nextLine() else { break }
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                do {
+                    for record in try decoder.decode(try JSONParser.parse(line)) {
+                        switch record {
+                        case .prediction(let prediction): try logger.append(prediction)
+                        case .metric(let key, let value, let step): try logger.logMetric(key, value, step: step)
+                        }
+                    }
+                } catch let error as JSONSyntaxError {
+                    try reject(InputError(source: "<stdin>", line: reader.lineNumber, reason: error.description), skip: skipInvalid, &skipped)
+                } catch let error as ValidationError {
+                    try reject(InputError(source: "<stdin>", line: reader.lineNumber, reason: error.reason), skip: skipInvalid, &skipped)
+                }
+            }
+            try logger.finish()
+        } catch {
+            // Keep what was valid, mark the run failed, then report.
+            try? logger.flush()
+            try? logger.finish(failed: true)
+            throw error
+        }
+        Console.out("logged \(logger.questionsWritten) questions to run '\(logger.name)'" +
+                    (skipped > 0 ? " (\(skipped) lines skipped)" : "") + "\n")
+    }
+
+    private static func reject(_ error: InputError, skip: Bool, _ skipped: inout Int) throws {
+        guard skip else { throw error }
+        skipped += 1
+        Console.err("Warning: \(error) (skipped)\n")
+    }
+}

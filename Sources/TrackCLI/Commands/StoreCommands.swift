@@ -1,0 +1,151 @@
+import Foundation
+import TrackStore
+
+// MARK: - track init
+
+enum InitCommand: Command {
+    static let spec = CommandSpec(
+        name: "init", abstract: "Create a track database (or migrate an older one) and install the views.",
+        usage: "[--db <path>]", options: SharedOptions.database)
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
+        let store = try SharedOptions.openStore(arguments)
+        Console.out("\(store.database.path): track schema version \(try store.database.schemaVersion)\n")
+    }
+}
+
+// MARK: - track runs
+
+enum RunsCommand: Command {
+    static let spec = CommandSpec(
+        name: "runs", abstract: "List runs with n, accuracy and mean confidence.",
+        usage: "[--model <m>] [--method <m>] [--dataset <d>] [--split <s>] [--tag <k=v>]... [--format table|csv|json]",
+        options: SharedOptions.database + [
+            .value("model", "name", "Only runs of this model."),
+            .value("method", "name", "Only runs of this method."),
+            .value("dataset", "name", "Only runs on this dataset."),
+            .value("split", "name", "Only runs on this split."),
+            .value("tag", "key=value", "Only runs with this tag.", repeatable: true),
+            .value("format", "format", "table, csv or json (default: table)."),
+        ])
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
+        let format = try SharedOptions.outputFormat(arguments)
+        var filter = RunFilter()
+        filter.model = arguments.value("model")
+        filter.method = arguments.value("method")
+        filter.dataset = arguments.value("dataset")
+        filter.split = arguments.value("split")
+        filter.tags = try arguments.pairs("tag")
+        let store = try SharedOptions.openStore(arguments, readOnly: true)
+        let runs = try store.runSummaries(filter)
+        let table = TextTable(
+            columns: ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_conf"],
+            rows: runs.map { run in
+                [.text(run.name), .text(run.model), .text(run.method), .text(run.dataset), .text(run.split),
+                 .integer(run.step.map(Int64.init)), .text(run.status), .integer(Int64(run.n)),
+                 .number(run.accuracy, digits: 4), .number(run.meanConfidence, digits: 4)]
+            })
+        Console.out(table.render(format))
+    }
+}
+
+// MARK: - track show
+
+enum ShowCommand: Command {
+    static let spec = CommandSpec(
+        name: "show", abstract: "Show one run: metadata, params, tags, summary and logged metrics.",
+        usage: "<run> [--db <path>]", arguments: [("<run>", "The run's name.")],
+        options: SharedOptions.database)
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard arguments.positionals.count == 1 else { throw UsageError(message: "expected one run name") }
+        let name = arguments.positionals[0]
+        let store = try SharedOptions.openStore(arguments, readOnly: true)
+        var filter = RunFilter()
+        filter.names = [name]
+        guard let run = try store.runSummaries(filter).first else {
+            throw CommandFailure(message: "no run named '\(name)' in \(store.database.path) (see `track runs`)")
+        }
+        let detail = try store.query("""
+            SELECT r.uuid, e.name, r.started_at, r.finished_at, r.source_file, r.source_sha256, r.source_format, p.name
+            FROM runs r LEFT JOIN experiments e USING (experiment_id) LEFT JOIN runs p ON p.run_id = r.parent_run_id
+            WHERE r.run_id = \(run.id)
+            """).rows.first ?? []
+        func text(_ index: Int) -> String? {
+            guard index < detail.count, case .text(let s) = detail[index] else { return nil }
+            return s
+        }
+        var out = "run:         \(run.name)\n"
+        let fields: [(String, String?)] = [
+            ("uuid", text(0)), ("experiment", text(1)), ("model", run.model), ("method", run.method),
+            ("dataset", run.dataset), ("split", run.split), ("step", run.step.map(String.init)),
+            ("epoch", run.epoch.map { JSONValue.format($0) }), ("extraction", run.extraction),
+            ("parent", text(7)), ("status", run.status), ("started", text(2)), ("finished", text(3)),
+            ("source", text(4)), ("sha256", text(5)), ("format", text(6)),
+        ]
+        for (key, value) in fields {
+            guard let value else { continue }
+            out += (key + ":").padding(toLength: 13, withPad: " ", startingAt: 0) + value + "\n"
+        }
+        out += "questions:   \(run.n)\n"
+        if let accuracy = run.accuracy, let confidence = run.meanConfidence {
+            out += String(format: "accuracy:    %.4f\nmean conf:   %.4f\noverconf:    %+.4f\n",
+                          accuracy, confidence, confidence - accuracy)
+        }
+        for table in ["params", "tags"] {
+            let pairs = try store.keyValues(table, runID: run.id)
+            if pairs.isEmpty { continue }
+            out += "\(table):\n"
+            for (key, value) in pairs { out += "  \(key) = \(value)\n" }
+        }
+        let metrics = try store.query("""
+            SELECT key, COUNT(*) AS n, MAX(step) AS last_step,
+                   (SELECT value FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key
+                     ORDER BY step DESC, timestamp DESC LIMIT 1) AS last_value
+            FROM metrics m WHERE run_id = \(run.id) GROUP BY key ORDER BY key
+            """)
+        if !metrics.rows.isEmpty {
+            out += "metrics (last value):\n"
+            for row in metrics.rows {
+                if case .text(let key) = row[0], case .integer(let n) = row[1], case .real(let value) = row[3] {
+                    out += "  \(key) = \(JSONValue.format(value))  (\(n) logged)\n"
+                }
+            }
+        }
+        Console.out(out)
+    }
+}
+
+// MARK: - track sql
+
+enum SQLCommand: Command {
+    static let spec = CommandSpec(
+        name: "sql", abstract: "Run SQL over the store (read-only unless --write).",
+        usage: "\"SELECT …\" [--db <path>] [--format table|csv|json] [--write]",
+        discussion: """
+        Views: predictions (run_id, question_id, external_id, dataset, subject, n_options, label, pred, conf,
+        correct) and run_summary (run, model, method, dataset, split, step, n, accuracy, mean_confidence, …).
+        Tables: runs, params, tags, metrics, questions, option_scores (run_id, question_id, option, prob, score).
+        """,
+        arguments: [("<sql>", "One SQL statement.")],
+        options: SharedOptions.database + [
+            .value("format", "format", "table, csv or json (default: table)."),
+            .flag("write", "Open the database for writing."),
+        ])
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard arguments.positionals.count == 1 else { throw UsageError(message: "expected one SQL statement (quote it)") }
+        let format = try SharedOptions.outputFormat(arguments)
+        let store = try SharedOptions.openStore(arguments, readOnly: !arguments.flag("write"))
+        let result: QueryResult
+        do {
+            result = try store.query(arguments.positionals[0])
+        } catch let error as SQLiteError {
+            throw CommandFailure(message: "\(error.message)" + (error.message.contains("readonly") || error.message.contains("read-only") ? " (pass --write to modify the store)" : ""))
+        }
+        Console.out(TextTable(result).render(format))
+    }
+}

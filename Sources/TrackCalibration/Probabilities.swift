@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Option scores turned into probabilities, and the checks every stored row passes.
+public enum Probabilities {
+    /// Default tolerance on `|Σ_k p_k − 1|` for rows given as probabilities (SPEC §1).
+    public static let sumTolerance = 1e-6
+
+    /// Softmax over the K options (paper Eq. 1): `p_k = exp(s_k − max s) / Σ_j exp(s_j − max s)`.
+    /// Scores must be finite. Writes into `output`, which must hold `scores.count` values.
+    @inlinable
+    public static func softmax(_ scores: UnsafeBufferPointer<Double>, into output: UnsafeMutableBufferPointer<Double>) {
+        var maximum = -Double.infinity
+        for s in scores where s > maximum { maximum = s }
+        var total = 0.0
+        for k in 0..<scores.count {
+            let e = exp(scores[k] - maximum)
+            output[k] = e
+            total += e
+        }
+        let inverse = 1 / total
+        for k in 0..<scores.count { output[k] *= inverse }
+    }
+
+    public static func softmax(_ scores: [Double]) -> [Double] {
+        var output = [Double](repeating: 0, count: scores.count)
+        scores.withUnsafeBufferPointer { s in output.withUnsafeMutableBufferPointer { softmax(s, into: $0) } }
+        return output
+    }
+
+    /// `log softmax(s)_k`, exact: `s_k − max s − log Σ_j exp(s_j − max s)`.
+    public static func logSoftmax(_ scores: UnsafeBufferPointer<Double>, at k: Int) -> Double {
+        var maximum = -Double.infinity
+        for s in scores where s > maximum { maximum = s }
+        var total = 0.0
+        for s in scores { total += exp(s - maximum) }
+        return scores[k] - maximum - log(total)
+    }
+
+    /// Checks raw scores (logits or log-probabilities): at least two, all finite.
+    public static func validateScores(_ scores: UnsafeBufferPointer<Double>) -> String? {
+        if scores.count < 2 { return "a question needs at least 2 options, found \(scores.count)" }
+        for (k, s) in scores.enumerated() where !s.isFinite {
+            return "score of option \(k) is \(s.isNaN ? "NaN" : "infinite")"
+        }
+        return nil
+    }
+
+    /// Checks a probability row: at least two values, each finite and in [0, 1],
+    /// summing to 1 within `tolerance`. Returns the reason it fails, or nil.
+    /// With `renormalize`, a row that fails only the sum is divided by its sum in place.
+    public static func validate(_ p: UnsafeMutableBufferPointer<Double>, tolerance: Double = sumTolerance,
+                                renormalize: Bool = false) -> String? {
+        if p.count < 2 { return "a question needs at least 2 options, found \(p.count)" }
+        var total = 0.0
+        for k in 0..<p.count {
+            let v = p[k]
+            if v.isNaN { return "probability of option \(k) is NaN" }
+            if !v.isFinite { return "probability of option \(k) is infinite" }
+            if v < 0 { return "probability of option \(k) is negative (\(v))" }
+            if v > 1 { return "probability of option \(k) is greater than 1 (\(v))" }
+            total += v
+        }
+        if abs(total - 1) > tolerance {
+            if renormalize, total > 0 {
+                for k in 0..<p.count { p[k] /= total }
+                return nil
+            }
+            return "probabilities sum to \(total), not 1 (tolerance \(tolerance)); pass --renormalize to rescale such rows"
+        }
+        return nil
+    }
+}
+
+/// The top-label view of one prediction (SPEC §1): `pred = argmax_k p_k`
+/// with ties to the lowest index, `conf = max_k p_k`.
+public struct TopLabel: Sendable, Equatable {
+    public var prediction: Int
+    public var confidence: Double
+
+    @inlinable
+    public init(_ p: UnsafeBufferPointer<Double>) {
+        var best = 0
+        var bestValue = p[0]
+        for k in 1..<p.count where p[k] > bestValue {
+            best = k
+            bestValue = p[k]
+        }
+        prediction = best
+        confidence = bestValue
+    }
+
+    public init(_ p: [Double]) {
+        self = p.withUnsafeBufferPointer { TopLabel($0) }
+    }
+}

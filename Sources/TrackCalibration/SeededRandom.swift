@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small, documented PRNG that gives the same stream on every machine:
+/// xoshiro256** (Blackman & Vigna 2018), seeded by expanding one 64-bit seed
+/// through SplitMix64, as its authors recommend. Doubles are the top 53 bits
+/// divided by 2^53, uniform on [0, 1). Used by the demo simulator and the
+/// bootstrap, so that a seed names one result everywhere.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+
+    public init(seed: UInt64) {
+        var x = seed
+        func splitMix() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
+    }
+
+    @inline(__always) private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+
+    public mutating func next() -> UInt64 {
+        let result = Self.rotl(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+        s2 ^= t
+        s3 = Self.rotl(s3, 45)
+        return result
+    }
+
+    /// Uniform on [0, 1).
+    public mutating func nextDouble() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+
+    /// Uniform integer in 0..<bound, without modulo bias (Lemire's method).
+    public mutating func nextInt(below bound: Int) -> Int {
+        precondition(bound > 0)
+        let b = UInt64(bound)
+        var m = next().multipliedFullWidth(by: b)
+        if m.low < b {
+            let threshold = (0 &- b) % b
+            while m.low < threshold { m = next().multipliedFullWidth(by: b) }
+        }
+        return Int(m.high)
+    }
+
+    /// Standard normal by the Box–Muller transform (one value per call).
+    public mutating func nextGaussian() -> Double {
+        var u = nextDouble()
+        while u <= 0 { u = nextDouble() }
+        let v = nextDouble()
+        return sqrt(-2 * log(u)) * cos(2 * Double.pi * v)
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// One field of a CSV line: a byte range, and whether it was quoted.
+public struct CSVField: Sendable {
+    public var start: Int
+    public var end: Int
+    public var quoted: Bool
+}
+
+/// RFC 4180 CSV, one line at a time: comma-separated fields, double quotes
+/// around fields that hold commas or quotes, `""` for a quote inside one.
+/// A quoted field may not span lines (option scores never need it).
+public enum CSV {
+    /// Splits `line` into `fields` (reused between calls to avoid allocation).
+    public static func split(_ line: UnsafeRawBufferPointer, into fields: inout [CSVField]) throws(ValidationError) {
+        fields.removeAll(keepingCapacity: true)
+        let count = line.count
+        var i = 0
+        while true {
+            if i < count, line[i] == UInt8(ascii: "\"") {
+                let start = i + 1
+                var j = start
+                while true {
+                    guard j < count else { throw ValidationError("unterminated quoted field") }
+                    if line[j] == UInt8(ascii: "\"") {
+                        if j + 1 < count, line[j + 1] == UInt8(ascii: "\"") { j += 2; continue }
+                        break
+                    }
+                    j += 1
+                }
+                fields.append(CSVField(start: start, end: j, quoted: true))
+                i = j + 1
+                if i < count, line[i] != UInt8(ascii: ",") {
+                    throw ValidationError("text after a closing quote")
+                }
+            } else {
+                let start = i
+                while i < count, line[i] != UInt8(ascii: ",") { i += 1 }
+                fields.append(CSVField(start: start, end: i, quoted: false))
+            }
+            if i >= count { return }
+            i += 1 // the comma
+            if i == count { fields.append(CSVField(start: i, end: i, quoted: false)); return }
+        }
+    }
+
+    /// The field's text, with `""` turned back into `"`.
+    public static func text(_ field: CSVField, in line: UnsafeRawBufferPointer) -> String {
+        let raw = String(decoding: UnsafeRawBufferPointer(rebasing: line[field.start..<field.end]), as: UTF8.self)
+        return field.quoted ? raw.replacingOccurrences(of: "\"\"", with: "\"") : raw
+    }
+
+    /// The field as a number, or nil.
+    public static func double(_ field: CSVField, in line: UnsafeRawBufferPointer) -> Double? {
+        parseDouble(UnsafeRawBufferPointer(rebasing: line[field.start..<field.end]))
+    }
+
+    /// Splits a whole line given as a String (for headers and tests).
+    public static func fields(of line: String) throws(ValidationError) -> [String] {
+        var copy = line
+        var fields: [CSVField] = []
+        do {
+            return try copy.withUTF8 { buffer in
+                let raw = UnsafeRawBufferPointer(buffer)
+                try split(raw, into: &fields)
+                return fields.map { text($0, in: raw) }
+            }
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            fatalError("unreachable")
+        }
+    }
+
+    /// A field quoted when it needs to be.
+    public static func escape(_ text: String) -> String {
+        if text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) {
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        }
+        return text
+    }
+
+    public static func line(_ fields: [String]) -> String {
+        fields.map(escape).joined(separator: ",")
+    }
+}

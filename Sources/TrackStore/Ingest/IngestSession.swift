@@ -1,0 +1,80 @@
+import Foundation
+
+/// The state of ingesting one file inside its single transaction: the runs it
+/// creates (lazily, as records name them), their writers, and skipped rows.
+final class IngestSession {
+    let store: RunStore
+    let path: String
+    let options: IngestOptions
+    let format: IngestFormat
+    private var runs: [(key: String, name: String, id: Int64, writer: PredictionWriter, count: Int)] = []
+    private var runIndex: [String: Int] = [:]
+    var skipped: [InputError] = []
+    var replaced: [String] = []
+
+    init(store: RunStore, path: String, options: IngestOptions, format: IngestFormat) {
+        self.store = store
+        self.path = path
+        self.options = options
+        self.format = format
+    }
+
+    var createdRuns: [IngestReport.RunReport] { runs.map { .init(name: $0.name, questions: $0.count) } }
+    var runIDs: [Int64] { runs.map(\.id) }
+
+    /// The writer of the run identified by `key`, creating the run from `metadata()` on first use.
+    func writer(key: String, metadata: () throws -> RunMetadata) throws -> Int {
+        if let index = runIndex[key] { return index }
+        var meta = try metadata()
+        meta.sourceFile = (path as NSString).standardizingPath
+        meta.sourceFormat = format.rawValue
+        if options.force, let existing = try store.runID(named: meta.name) {
+            try store.database.execute("DELETE FROM runs WHERE run_id = ?", [.integer(existing)])
+            replaced.append(meta.name)
+        }
+        let id: Int64
+        do {
+            id = try store.insertRun(meta)
+        } catch let error as ValidationError {
+            throw AlreadyExists(name: meta.name, reason: error.reason)
+        }
+        let writer = PredictionWriter(database: store.database, runID: id,
+                                      defaultDataset: meta.dataset ?? "", validation: options.validation,
+                                      questions: store.questions)
+        runs.append((key, meta.name, id, writer, 0))
+        runIndex[key] = runs.count - 1
+        return runs.count - 1
+    }
+
+    /// A run name collision, which may turn out to be a re-ingest of the same file.
+    struct AlreadyExists: Error {
+        var name: String
+        var reason: String
+    }
+
+    /// Writes one prediction to run `index`, or records it as skipped.
+    func write(_ prediction: Prediction, run index: Int, line: Int?, context: String = "") throws {
+        do {
+            try runs[index].writer.write(prediction)
+            runs[index].count += 1
+        } catch let error as ValidationError {
+            try reject(line: line, reason: context + error.reason)
+        }
+    }
+
+    /// A bad record: fatal unless skipping was asked for.
+    func reject(line: Int?, reason: String) throws {
+        let error = InputError(source: path, line: line, reason: reason)
+        if options.skipInvalid { skipped.append(error) } else { throw error }
+    }
+
+    func logMetric(run index: Int, key: String, value: Double, step: Int) throws {
+        try store.insertMetric(runID: runs[index].id, key: key, value: value, step: step, timestamp: Date())
+    }
+
+    func setParam(run index: Int, key: String, value: String) throws {
+        try store.database.execute(
+            "INSERT INTO params(run_id, key, value) VALUES (?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value",
+            [.integer(runs[index].id), .text(key), .text(value)])
+    }
+}

@@ -1,0 +1,159 @@
+/// One decoded input record of the generic formats.
+public enum Record: Sendable, Equatable {
+    case prediction(Prediction)
+    /// A scalar metric at a step (`{"metric": "loss", "value": 0.4, "step": 10}`).
+    case metric(key: String, value: Double, step: Int)
+}
+
+/// Decodes the generic JSON-lines format (README "Input formats"). A line is
+/// one question, a forward-pass batch (`{"batch": [...]}`, a top-level array,
+/// or columns `{"ids": [...], "labels": [...], "probs": [[...], ...]}`), or a
+/// scalar metric.
+public struct RecordDecoder {
+    /// Counts questions without an `id`, which get their 0-based position as id.
+    public private(set) var questionsSeen = 0
+
+    public init() {}
+
+    static let valueKeys: [(key: String, isProbability: Bool)] = [
+        ("probs", true), ("probabilities", true), ("p", true),
+        ("logits", false), ("logprobs", false), ("scores", false), ("s", false),
+    ]
+
+    public mutating func decode(_ value: JSONValue) throws(ValidationError) -> [Record] {
+        switch value {
+        case .array(let items):
+            return try decodeBatch(items)
+        case .object(let object):
+            if let metric = object["metric"] {
+                guard let key = metric.stringValue, !key.isEmpty else { throw ValidationError("'metric' must be a non-empty string") }
+                guard let number = object["value"]?.doubleValue else { throw ValidationError("metric '\(key)' needs a numeric 'value'") }
+                guard number.isFinite else { throw ValidationError("metric '\(key)' value is not finite") }
+                let step = object["step"]?.integerValue ?? 0
+                return [.metric(key: key, value: number, step: step)]
+            }
+            if let batch = object["batch"] ?? object["questions"] {
+                guard let items = batch.arrayValue else { throw ValidationError("'batch' must be an array") }
+                return try decodeBatch(items)
+            }
+            if object["labels"] != nil { return try decodeColumns(object) }
+            return [.prediction(try decodeQuestion(object))]
+        default:
+            throw ValidationError("expected a JSON object or array, found \(value.kindName)")
+        }
+    }
+
+    private mutating func decodeBatch(_ items: [JSONValue]) throws(ValidationError) -> [Record] {
+        var records: [Record] = []
+        records.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            guard let object = item.objectValue else {
+                throw ValidationError("item \(index) of the batch is \(item.kindName), not an object")
+            }
+            do {
+                records.append(.prediction(try decodeQuestion(object)))
+            } catch {
+                throw ValidationError("item \(index) of the batch: \(error.reason)")
+            }
+        }
+        return records
+    }
+
+    /// `{"ids": [...], "labels": [...], "probs"|"logits"|...: [[...], ...], "subjects": [...]}`.
+    private mutating func decodeColumns(_ object: JSONObject) throws(ValidationError) -> [Record] {
+        guard let labels = object["labels"]?.arrayValue else { throw ValidationError("'labels' must be an array") }
+        let ids = object["ids"]?.arrayValue
+        let subjects = object["subjects"]?.arrayValue
+        let (rows, isProbability) = try valueField(object)
+        guard let rowArray = rows.arrayValue else { throw ValidationError("option values must be an array of rows") }
+        guard rowArray.count == labels.count, ids == nil || ids!.count == labels.count else {
+            throw ValidationError("column lengths differ: \(labels.count) labels, \(rowArray.count) value rows\(ids.map { ", \($0.count) ids" } ?? "")")
+        }
+        var records: [Record] = []
+        for index in 0..<labels.count {
+            do {
+                let id = try ids.map { ids throws(ValidationError) in try identifier(ids[index]) } ?? String(questionsSeen)
+                let values = try numbers(rowArray[index], isProbability: isProbability)
+                let label = try Self.label(labels[index], optionCount: values.count)
+                records.append(.prediction(Prediction(questionID: id, label: label, values: values,
+                                                      subject: subjects?[index].stringValue)))
+                questionsSeen += 1
+            } catch {
+                throw ValidationError("row \(index) of the batch: \(error.reason)")
+            }
+        }
+        return records
+    }
+
+    private mutating func decodeQuestion(_ object: JSONObject) throws(ValidationError) -> Prediction {
+        let idValue = object["id"] ?? object["question_id"] ?? object["doc_id"]
+        let id = try idValue.map { v throws(ValidationError) in try identifier(v) } ?? String(questionsSeen)
+        let (values, isProbability) = try valueField(object)
+        let options = try numbers(values, isProbability: isProbability)
+        guard let labelValue = object["label"] ?? object["gold"] ?? object["target"] else {
+            throw ValidationError("missing field 'label'")
+        }
+        let label = try Self.label(labelValue, optionCount: options.count)
+        questionsSeen += 1
+        return Prediction(questionID: id, label: label, values: options,
+                          subject: object["subject"]?.stringValue, dataset: object["dataset"]?.stringValue)
+    }
+
+    private func identifier(_ value: JSONValue) throws(ValidationError) -> String {
+        guard let id = value.identifierValue, !id.isEmpty else {
+            throw ValidationError("question id must be a non-empty string or an integer, found \(value.kindName)")
+        }
+        return id
+    }
+
+    private func valueField(_ object: JSONObject) throws(ValidationError) -> (JSONValue, Bool) {
+        var found: (String, JSONValue, Bool)?
+        for (key, isProbability) in Self.valueKeys {
+            guard let value = object[key] else { continue }
+            if let found { throw ValidationError("both '\(found.0)' and '\(key)' given; give probabilities or scores, not both") }
+            found = (key, value, isProbability)
+        }
+        guard let found else {
+            throw ValidationError("missing option values: give 'probs' (probabilities) or 'logits' / 'logprobs' / 'scores'")
+        }
+        return (found.1, found.2)
+    }
+
+    private func numbers(_ value: JSONValue, isProbability: Bool) throws(ValidationError) -> OptionValues {
+        guard let items = value.arrayValue else { throw ValidationError("option values must be an array, found \(value.kindName)") }
+        var numbers: [Double] = []
+        numbers.reserveCapacity(items.count)
+        for (k, item) in items.enumerated() {
+            guard let number = item.numericValue else {
+                throw ValidationError("value of option \(k) is \(item.kindName), not a number")
+            }
+            numbers.append(number)
+        }
+        return isProbability ? .probabilities(numbers) : .scores(numbers)
+    }
+
+    /// A gold label: an index (number or digit string) or a letter A, B, C…
+    static func label(_ value: JSONValue, optionCount: Int) throws(ValidationError) -> Int {
+        let index: Int
+        if let number = value.integerValue {
+            index = number
+        } else if let text = value.stringValue, let letter = letterIndex(text) {
+            index = letter
+        } else {
+            throw ValidationError("label must be an option index or a letter, found \(value.jsonText)")
+        }
+        guard index >= 0, index < optionCount else {
+            throw ValidationError("label \(index) is out of range for \(optionCount) options (0...\(optionCount - 1))")
+        }
+        return index
+    }
+
+    /// "A" → 0, "b" → 1, …; nil unless one ASCII letter.
+    static func letterIndex(_ text: String) -> Int? {
+        let trimmed = text.trimmingSpaces
+        guard trimmed.count == 1, let scalar = trimmed.unicodeScalars.first, scalar.isASCII else { return nil }
+        let upper = scalar.value & ~0x20
+        guard (0x41...0x5A).contains(upper) else { return nil }
+        return Int(upper - 0x41)
+    }
+}

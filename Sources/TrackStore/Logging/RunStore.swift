@@ -1,0 +1,142 @@
+import Foundation
+
+/// A `track` database: opened (created, migrated) once, then used to start
+/// runs, log to them and read them back.
+///
+///     let store = try RunStore(path: "track.sqlite")
+///     let run = try store.startRun(RunMetadata(name: "llama-dpo-e1", model: "llama", method: "DPO"))
+///     try run.append(batch)            // once per forward pass
+///     try run.logMetric("loss", 0.41, step: 100)
+///     try run.finish()
+public final class RunStore {
+    public let database: Database
+    let questions = QuestionIndex()
+
+    /// Opens the store at `path`, creating and migrating it unless `readOnly`.
+    /// - Parameter busyTimeout: seconds to wait for another writer's lock.
+    public init(path: String, readOnly: Bool = false, busyTimeout: Double = 10) throws {
+        if readOnly, !FileManager.default.fileExists(atPath: path) {
+            throw StoreError("\(path) does not exist; create a store with `track init --db \(path)`")
+        }
+        do {
+            database = try Database(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
+            try database.prepareTrackSchema()
+        } catch let error as SQLiteError {
+            throw RunStore.explain(error, path: path, busyTimeout: busyTimeout)
+        }
+    }
+
+    /// Turns SQLite's terse errors about the file itself into messages for the user.
+    public static func explain(_ error: SQLiteError, path: String, busyTimeout: Double) -> Error {
+        if error.isNotADatabase {
+            return StoreError("\(path) is not a track database (\(error.message)); the file was left as it was")
+        }
+        if error.isBusy {
+            return StoreError("\(path) is locked by another process (waited \(busyTimeout.formatted()) s); try again, or wait longer with --busy-timeout")
+        }
+        if error.code == 14 { // SQLITE_CANTOPEN
+            return StoreError("cannot open \(path): \(error.message)")
+        }
+        return error
+    }
+
+    // MARK: - Runs
+
+    /// Creates the run row (status `running`) with its params and tags, in
+    /// the current transaction if there is one. Returns the run id.
+    func insertRun(_ metadata: RunMetadata, status: String = "running") throws -> Int64 {
+        if metadata.name.isEmpty { throw ValidationError("a run needs a name") }
+        var experimentID: Int64?
+        if let experiment = metadata.experiment {
+            try database.execute("INSERT INTO experiments(name) VALUES (?) ON CONFLICT(name) DO NOTHING",
+                                 [.text(experiment)])
+            experimentID = try database.scalarInt("SELECT experiment_id FROM experiments WHERE name = ?",
+                                                  [.text(experiment)])
+        }
+        if let existing = try database.scalarText("SELECT status FROM runs WHERE name = ?", [.text(metadata.name)]) {
+            throw ValidationError("a run named '\(metadata.name)' already exists (\(existing)); choose another --run name")
+        }
+        try database.execute("""
+            INSERT INTO runs(uuid, name, experiment_id, model, method, dataset, split, step, epoch,
+                             extraction, parent_run_id, status, source_file, source_sha256, source_format)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [
+                .text(UUID().uuidString.lowercased()), .text(metadata.name),
+                experimentID.map(SQLValue.integer) ?? .null,
+                .optionalText(metadata.model), .optionalText(metadata.method),
+                .optionalText(metadata.dataset), .optionalText(metadata.split),
+                metadata.step.map { .integer(Int64($0)) } ?? .null,
+                metadata.epoch.map(SQLValue.real) ?? .null,
+                .optionalText(metadata.extraction),
+                metadata.parentRunID.map(SQLValue.integer) ?? .null,
+                .text(status),
+                .optionalText(metadata.sourceFile), .optionalText(metadata.sourceSHA256),
+                .optionalText(metadata.sourceFormat),
+            ])
+        let runID = database.lastInsertRowID
+        for (key, value) in metadata.params.sorted(by: { $0.key < $1.key }) {
+            try database.execute("INSERT INTO params(run_id, key, value) VALUES (?, ?, ?)",
+                                 [.integer(runID), .text(key), .text(value)])
+        }
+        for (key, value) in metadata.tags.sorted(by: { $0.key < $1.key }) {
+            try database.execute("INSERT INTO tags(run_id, key, value) VALUES (?, ?, ?)",
+                                 [.integer(runID), .text(key), .text(value)])
+        }
+        return runID
+    }
+
+    func setStatus(runID: Int64, _ status: String) throws {
+        try database.execute("""
+            UPDATE runs SET status = ?,
+                   finished_at = CASE WHEN ? = 'running' THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END
+            WHERE run_id = ?
+            """, [.text(status), .text(status), .integer(runID)])
+    }
+
+    func insertMetric(runID: Int64, key: String, value: Double, step: Int, timestamp: Date) throws {
+        guard value.isFinite else { throw ValidationError("metric '\(key)' is not finite (\(value))") }
+        try database.execute("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
+                             [.integer(runID), .text(key), .real(value), .integer(Int64(step)),
+                              .integer(Int64((timestamp.timeIntervalSince1970 * 1000).rounded()))])
+    }
+
+    /// Starts a run that is logged to batch by batch, committing in short
+    /// transactions (see `RunLogger`). With `append`, an existing run of that
+    /// name is continued instead of refused.
+    public func startRun(_ metadata: RunMetadata, validation: ValidationOptions = ValidationOptions(),
+                         append: Bool = false) throws -> RunLogger {
+        let runID: Int64 = try database.transaction {
+            if append, let existing = try database.scalarInt("SELECT run_id FROM runs WHERE name = ?",
+                                                             [.text(metadata.name)]) {
+                try setStatus(runID: existing, "running")
+                return existing
+            }
+            return try insertRun(metadata)
+        }
+        return RunLogger(store: self, runID: runID, name: metadata.name,
+                         defaultDataset: metadata.dataset ?? metadata.name, validation: validation)
+    }
+
+    /// The id of the run with this name, or nil.
+    public func runID(named name: String) throws -> Int64? {
+        try database.scalarInt("SELECT run_id FROM runs WHERE name = ?", [.text(name)])
+    }
+
+    /// Runs whose source file had this SHA-256.
+    public func runs(withSourceSHA256 sha: String) throws -> [String] {
+        var names: [String] = []
+        try database.forEachRow("SELECT name FROM runs WHERE source_sha256 = ? ORDER BY run_id", [.text(sha)]) {
+            names.append($0.string(0) ?? "")
+        }
+        return names
+    }
+
+    /// Deletes runs (and, by cascade, their scores, params, tags and metrics).
+    func deleteRuns(withSourceSHA256 sha: String) throws {
+        try database.execute("DELETE FROM runs WHERE source_sha256 = ?", [.text(sha)])
+    }
+}
+
+extension SQLValue {
+    static func optionalText(_ value: String?) -> SQLValue { value.map(SQLValue.text) ?? .null }
+}

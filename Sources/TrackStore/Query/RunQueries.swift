@@ -1,0 +1,88 @@
+/// A run with its top-label summary, as `track runs` lists it.
+public struct RunSummary: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var model: String?
+    public var method: String?
+    public var dataset: String?
+    public var split: String?
+    public var step: Int?
+    public var epoch: Double?
+    public var extraction: String?
+    public var status: String
+    public var n: Int
+    public var accuracy: Double?
+    public var meanConfidence: Double?
+}
+
+/// Which runs to list; nil fields match anything.
+public struct RunFilter: Sendable {
+    public var model: String?
+    public var method: String?
+    public var dataset: String?
+    public var split: String?
+    public var tags: [String: String] = [:]
+    public var names: [String] = []
+    public init() {}
+}
+
+/// The rows of an ad-hoc query: column names and dynamically typed values.
+public struct QueryResult: Sendable {
+    public var columns: [String]
+    public var rows: [[SQLValue]]
+}
+
+extension RunStore {
+    public func runSummaries(_ filter: RunFilter = RunFilter()) throws -> [RunSummary] {
+        var conditions: [String] = []
+        var values: [SQLValue] = []
+        for (column, value) in [("model", filter.model), ("method", filter.method),
+                                ("dataset", filter.dataset), ("split", filter.split)] {
+            if let value { conditions.append("s.\(column) = ?"); values.append(.text(value)) }
+        }
+        for (key, value) in filter.tags.sorted(by: { $0.key < $1.key }) {
+            conditions.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = s.run_id AND t.key = ? AND t.value = ?)")
+            values += [.text(key), .text(value)]
+        }
+        if !filter.names.isEmpty {
+            conditions.append("s.run IN (\(filter.names.map { _ in "?" }.joined(separator: ", ")))")
+            values += filter.names.map(SQLValue.text)
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        var result: [RunSummary] = []
+        try database.forEachRow("""
+            SELECT s.run_id, s.run, s.model, s.method, s.dataset, s.split, s.step, s.epoch, s.extraction,
+                   s.status, s.n, s.accuracy, s.mean_confidence
+            FROM run_summary AS s \(whereClause) ORDER BY s.run_id
+            """, values) { row in
+            result.append(RunSummary(
+                id: row.int64(0), name: row.string(1) ?? "", model: row.string(2), method: row.string(3),
+                dataset: row.string(4), split: row.string(5), step: row.optionalInt64(6).map(Int.init),
+                epoch: row.optionalDouble(7), extraction: row.string(8), status: row.string(9) ?? "",
+                n: row.int(10), accuracy: row.optionalDouble(11), meanConfidence: row.optionalDouble(12)))
+        }
+        return result
+    }
+
+    /// Runs any SQL and collects its rows.
+    public func query(_ sql: String) throws -> QueryResult {
+        let statement = try database.makeStatement(sql)
+        var columns: [String] = []
+        for i in 0..<statement.columnCount { columns.append(statement.columnName(i)) }
+        var rows: [[SQLValue]] = []
+        while try statement.step() {
+            rows.append((0..<statement.columnCount).map { statement.value($0) })
+        }
+        return QueryResult(columns: columns, rows: rows)
+    }
+
+    /// Key–value pairs of one of the run's tables (`params` or `tags`).
+    public func keyValues(_ table: String, runID: Int64) throws -> [(String, String)] {
+        precondition(table == "params" || table == "tags")
+        var pairs: [(String, String)] = []
+        try database.forEachRow("SELECT key, value FROM \(table) WHERE run_id = ? ORDER BY key", [.integer(runID)]) {
+            pairs.append(($0.string(0) ?? "", $0.string(1) ?? ""))
+        }
+        return pairs
+    }
+}

@@ -1,0 +1,183 @@
+internal import CTrackSQLite
+import Foundation
+
+typealias SQLiteConnection = OpaquePointer
+
+/// One SQLite connection, configured as `track` needs it: extended result
+/// codes, a busy timeout, WAL, `synchronous = NORMAL`, foreign keys on, and a
+/// first read so that a file that is not a database fails at once.
+public final class Database {
+    let handle: SQLiteConnection
+    public let path: String
+    public let isReadOnly: Bool
+    private var statementCache: [String: Statement] = [:]
+    private var transactionDepth = 0
+
+    /// Opens (creating if asked) the database at `path`.
+    /// - Parameter busyTimeout: how long to wait for another writer's lock, in seconds.
+    public init(path: String, readOnly: Bool = false, create: Bool = true,
+                busyTimeout: Double = 10) throws(SQLiteError) {
+        var connection: SQLiteConnection?
+        var flags = SQLITE_OPEN_NOMUTEX
+        if readOnly {
+            flags |= SQLITE_OPEN_READONLY
+        } else {
+            flags |= SQLITE_OPEN_READWRITE
+            if create { flags |= SQLITE_OPEN_CREATE }
+        }
+        let code = sqlite3_open_v2(path, &connection, flags, nil)
+        guard code == SQLITE_OK, let connection else {
+            let message = connection.map { String(cString: sqlite3_errmsg($0)) }
+                ?? String(cString: sqlite3_errstr(code))
+            if let connection { sqlite3_close_v2(connection) }
+            throw SQLiteError(extendedCode: code, message: message)
+        }
+        self.handle = connection
+        self.path = path
+        self.isReadOnly = readOnly
+        sqlite3_extended_result_codes(connection, 1)
+        sqlite3_busy_timeout(connection, Int32(max(0, busyTimeout) * 1000))
+        do throws(SQLiteError) {
+            // A first read: "file is not a database" surfaces here, not later.
+            try execute("SELECT count(*) FROM sqlite_master")
+            if readOnly {
+                try execute("PRAGMA query_only = ON")
+            } else {
+                let mode = try scalarText("PRAGMA journal_mode = WAL")
+                guard mode?.lowercased() == "wal" else {
+                    throw SQLiteError(extendedCode: SQLITE_ERROR,
+                                      message: "could not enable WAL (journal_mode is \(mode ?? "unknown"))")
+                }
+                try execute("PRAGMA synchronous = NORMAL")
+            }
+            try execute("PRAGMA foreign_keys = ON")
+        } catch {
+            statementCache.removeAll()
+            sqlite3_close_v2(connection)
+            throw error
+        }
+    }
+
+    deinit {
+        statementCache.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    func error(code: Int32, sql: String?) -> SQLiteError {
+        let extended = sqlite3_extended_errcode(handle)
+        let message = String(cString: sqlite3_errmsg(handle))
+        return SQLiteError(extendedCode: extended != 0 ? extended : code, message: message, sql: sql)
+    }
+
+    // MARK: - Statements
+
+    /// A new, uncached prepared statement.
+    public func makeStatement(_ sql: String) throws(SQLiteError) -> Statement {
+        try Statement(database: self, sql: sql)
+    }
+
+    /// A prepared statement from the cache, reset and with cleared bindings.
+    public func cachedStatement(_ sql: String) throws(SQLiteError) -> Statement {
+        if let statement = statementCache[sql] {
+            statement.reset()
+            return statement
+        }
+        let statement = try Statement(database: self, sql: sql)
+        statementCache[sql] = statement
+        return statement
+    }
+
+    /// Runs one or more SQL statements separated by semicolons.
+    public func executeScript(_ sql: String) throws(SQLiteError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let code = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if code != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(code))
+            sqlite3_free(errorMessage)
+            throw SQLiteError(extendedCode: sqlite3_extended_errcode(handle), message: message,
+                              sql: sql.count > 200 ? String(sql.prefix(200)) + "…" : sql)
+        }
+    }
+
+    /// Runs one statement with bindings, through the statement cache.
+    public func execute(_ sql: String, _ values: [SQLValue] = []) throws(SQLiteError) {
+        try cachedStatement(sql).execute(values)
+    }
+
+    /// Calls `row` for every row the query returns.
+    public func forEachRow(_ sql: String, _ values: [SQLValue] = [],
+                           _ row: (Statement) throws -> Void) throws {
+        let statement = try cachedStatement(sql)
+        statement.bind(values)
+        defer { statement.reset() }
+        while try statement.step() { try row(statement) }
+    }
+
+    public func scalarInt(_ sql: String, _ values: [SQLValue] = []) throws(SQLiteError) -> Int64? {
+        let statement = try cachedStatement(sql)
+        statement.bind(values)
+        defer { statement.reset() }
+        guard try statement.step(), !statement.isNull(0) else { return nil }
+        return statement.int64(0)
+    }
+
+    public func scalarDouble(_ sql: String, _ values: [SQLValue] = []) throws(SQLiteError) -> Double? {
+        let statement = try cachedStatement(sql)
+        statement.bind(values)
+        defer { statement.reset() }
+        guard try statement.step(), !statement.isNull(0) else { return nil }
+        return statement.double(0)
+    }
+
+    public func scalarText(_ sql: String, _ values: [SQLValue] = []) throws(SQLiteError) -> String? {
+        let statement = try cachedStatement(sql)
+        statement.bind(values)
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return statement.string(0)
+    }
+
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+    public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back
+    /// when it throws (the first error wins). Nested calls use savepoints.
+    /// Write transactions start `IMMEDIATE`, so that the busy timeout applies
+    /// to taking the write lock rather than failing on upgrade.
+    public func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+        let savepoint = "track_\(transactionDepth)"
+        if transactionDepth == 0 {
+            try executeScript(immediate && !isReadOnly ? "BEGIN IMMEDIATE" : "BEGIN DEFERRED")
+        } else {
+            try executeScript("SAVEPOINT \(savepoint)")
+        }
+        transactionDepth += 1
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            transactionDepth -= 1
+            if transactionDepth == 0 {
+                if isInTransaction { try? executeScript("ROLLBACK") }
+            } else {
+                try? executeScript("ROLLBACK TO \(savepoint)")
+                try? executeScript("RELEASE \(savepoint)")
+            }
+            throw error
+        }
+        transactionDepth -= 1
+        do {
+            try executeScript(transactionDepth == 0 ? "COMMIT" : "RELEASE \(savepoint)")
+        } catch {
+            if transactionDepth == 0, isInTransaction { try? executeScript("ROLLBACK") }
+            throw error
+        }
+        return result
+    }
+
+    /// The SQLite library version, e.g. "3.40.1".
+    public static var sqliteVersion: String { String(cString: sqlite3_libversion()) }
+}

@@ -1,0 +1,3 @@
+import TrackCLI
+
+TrackCLI.main()

@@ -1,0 +1,119 @@
+-- track: the run store schema.
+--
+-- This file is the single source of truth for the tables; the `track` binary
+-- embeds it at build time. A fresh database can be made with either
+--     track init --db my.sqlite
+--     sqlite3 my.sqlite < sql/schema.sql && sqlite3 my.sqlite < sql/views.sql
+-- Older databases are brought forward by sql/migrate-NNN.sql on open.
+--
+-- Layout: runs own predictions; a prediction is stored in long form, one row
+-- per run x question x option (option_scores), so that any SQLite client can
+-- aggregate it. Questions are shared between runs (keyed by dataset and a
+-- stable external id), which is what makes two runs pairable.
+
+PRAGMA foreign_keys = ON;
+
+-- What the binary knows about this file (e.g. the hash of the views it installed).
+CREATE TABLE track_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- MARK: experiments and runs
+
+CREATE TABLE experiments (
+    experiment_id INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    description   TEXT,
+    created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- One evaluation pass: model checkpoint x method x dataset x split x step.
+CREATE TABLE runs (
+    run_id        INTEGER PRIMARY KEY,
+    uuid          TEXT NOT NULL UNIQUE,          -- globally unique; what shards merge on
+    name          TEXT NOT NULL UNIQUE,          -- what users type
+    experiment_id INTEGER REFERENCES experiments(experiment_id) ON DELETE SET NULL,
+    model         TEXT,                          -- e.g. 'Llama-3.1-8B-Tulu'
+    method        TEXT,                          -- e.g. 'base', 'SFT', 'DPO', 'TS', 'CFT', 'RCFT'
+    dataset       TEXT,                          -- e.g. 'mmlu', 'medmcqa'
+    split         TEXT,                          -- e.g. 'in-domain', 'out-domain', 'test'
+    step          INTEGER,                       -- training step, when the run is one of a series
+    epoch         REAL,                          -- training epoch, likewise
+    extraction    TEXT,                          -- 'choice', 'continuation-sum', 'continuation-min', 'continuation-mean', 'probability'
+    parent_run_id INTEGER REFERENCES runs(run_id) ON DELETE SET NULL,
+    status        TEXT NOT NULL DEFAULT 'running'
+                  CHECK (status IN ('running', 'finished', 'failed')),
+    started_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at   TEXT,
+    source_file   TEXT,                          -- the file this run was ingested from
+    source_sha256 TEXT,                          -- its SHA-256: re-ingesting it is detected
+    source_format TEXT                           -- 'jsonl', 'csv', 'lm-eval', 'npy', 'stream', 'api'
+);
+CREATE INDEX runs_by_source ON runs(source_sha256) WHERE source_sha256 IS NOT NULL;
+CREATE INDEX runs_by_model_method ON runs(model, method);
+
+CREATE TABLE params (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE tags (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID;
+
+-- Scalar metrics logged over steps, as MLflow keeps them: a key may be logged
+-- many times; (step, timestamp) orders the history.
+CREATE TABLE metrics (
+    run_id    INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    key       TEXT NOT NULL,
+    value     REAL NOT NULL,
+    step      INTEGER NOT NULL DEFAULT 0,
+    timestamp INTEGER NOT NULL               -- milliseconds since 1970-01-01 UTC
+);
+CREATE INDEX metrics_by_run_key ON metrics(run_id, key, step);
+
+-- MARK: questions and per-option scores
+
+-- A multiple-choice question, shared by every run that answers it.
+CREATE TABLE questions (
+    question_id INTEGER PRIMARY KEY,
+    dataset     TEXT NOT NULL DEFAULT '',
+    external_id TEXT NOT NULL,               -- stable id from the source (doc_id, row id, ...)
+    subject     TEXT,                        -- e.g. MMLU subject
+    n_options   INTEGER NOT NULL CHECK (n_options >= 2),
+    label       INTEGER NOT NULL CHECK (label >= 0 AND label < n_options),
+    UNIQUE (dataset, external_id)
+);
+
+-- One row per run x question x option: the probability renormalised over the
+-- K options (paper Eq. 1) and, when the input gave one, the raw score it came
+-- from (a logit or log-probability), which makes NLL exact and temperature
+-- scaling possible.
+CREATE TABLE option_scores (
+    run_id      INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    question_id INTEGER NOT NULL REFERENCES questions(question_id),
+    option      INTEGER NOT NULL,            -- 0-based option index
+    prob        REAL NOT NULL,
+    score       REAL,
+    PRIMARY KEY (run_id, question_id, option)
+) WITHOUT ROWID;
+
+-- MARK: preference pairs (win rate, paper Eq. 21)
+
+CREATE TABLE preference_pairs (
+    run_id           INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    prompt_id        TEXT NOT NULL,
+    chosen_logprob   REAL NOT NULL,          -- sum over tokens of log p(y_t | x, y_<t)
+    rejected_logprob REAL NOT NULL,
+    chosen_tokens    INTEGER,
+    rejected_tokens  INTEGER,
+    PRIMARY KEY (run_id, prompt_id)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 1;
