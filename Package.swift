@@ -32,9 +32,8 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "TrackCalibrationTests", dependencies: ["TrackCalibration"]),
         .testTarget(name: "TrackStoreTests", dependencies: ["TrackStore", "TrackCalibration"],
-                    resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrackCLITests", dependencies: ["TrackCLI", "TrackStore"],
-                    resources: [.copy("Fixtures")]),
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "TrackCLITests", dependencies: ["TrackStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

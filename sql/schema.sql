@@ -104,6 +104,15 @@ CREATE TABLE option_scores (
     PRIMARY KEY (run_id, question_id, option)
 ) WITHOUT ROWID;
 
+-- Rows skipped by `track ingest --skip-invalid`, kept with the run (since version 2).
+CREATE TABLE ingest_rejects (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    line   INTEGER,
+    reason TEXT NOT NULL
+);
+CREATE INDEX ingest_rejects_by_run ON ingest_rejects(run_id);
+
 -- MARK: preference pairs (win rate, paper Eq. 21)
 
 CREATE TABLE preference_pairs (
@@ -116,4 +125,4 @@ CREATE TABLE preference_pairs (
     PRIMARY KEY (run_id, prompt_id)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;

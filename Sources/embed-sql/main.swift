@@ -14,8 +14,9 @@ guard let output = arguments.first else {
 /// A raw string literal that cannot be closed by its own contents.
 func rawLiteral(_ text: String) -> String {
     var hashes = "#"
-    while text.contains("\"" + hashes) { hashes += "#" }
-    return hashes + "\"\"\"\n" + text + (text.hasSuffix("\n") ? "" : "\n") + "\"\"\"" + hashes
+    while text.contains("\"" + hashes) || text.contains("\\" + hashes) { hashes += "#" }
+    // The newline before the closing delimiter is not part of the literal.
+    return hashes + "\"\"\"\n" + text + "\n\"\"\"" + hashes
 }
 
 var source = """

@@ -30,10 +30,10 @@ public struct SHA256 {
             buffered += take
             pointer += take
             remaining -= take
-            if buffered == 64 {
-                buffer.withUnsafeBytes { compress($0.baseAddress!) }
-                buffered = 0
-            }
+            guard buffered == 64 else { return }
+            let block = buffer
+            block.withUnsafeBytes { compress($0.baseAddress!) }
+            buffered = 0
         }
         while remaining >= 64 {
             compress(pointer)

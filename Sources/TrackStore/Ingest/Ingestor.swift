@@ -37,6 +37,12 @@ public struct Ingestor {
                     session.replaced += previous
                 }
                 for id in session.runIDs {
+                    for skipped in session.skipped {
+                        try store.database.execute(
+                            "INSERT INTO ingest_rejects(run_id, source, line, reason) VALUES (?, ?, ?, ?)",
+                            [.integer(id), .text(skipped.source), skipped.line.map { .integer(Int64($0)) } ?? .null,
+                             .text(skipped.reason)])
+                    }
                     try store.database.execute(
                         "UPDATE runs SET source_sha256 = ?, status = 'finished', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE run_id = ?",
                         [.text(sha), .integer(id)])

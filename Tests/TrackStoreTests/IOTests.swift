@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+@testable import TrackStore
+
+@Suite struct SHA256Tests {
+    @Test func knownVectors() {
+        #expect(SHA256.hex(of: []) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(of: Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(of: Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+    }
+
+    @Test func incrementalEqualsOneShot() {
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        var hasher = SHA256()
+        for chunk in stride(from: 0, to: bytes.count, by: 37) {
+            hasher.update(Array(bytes[chunk..<min(chunk + 37, bytes.count)]))
+        }
+        #expect(hasher.finalizeHex() == SHA256.hex(of: bytes))
+    }
+}
+
+@Suite struct JSONTests {
+    @Test func parsesValues() throws {
+        let value = try JSONParser.parse(#"{"a": [1, -2.5e3, true, null], "b": "x\"\u00e9\ud83d\ude42", "c": {}}"#)
+        #expect(value["a"] == .array([.number(1), .number(-2500), .bool(true), .null]))
+        #expect(value["b"]?.stringValue == "x\"é🙂")
+        #expect(value["c"] == .object(JSONObject()))
+    }
+
+    @Test func readsPythonNonFiniteLiterals() throws {
+        let value = try JSONParser.parse("[NaN, Infinity, -Infinity]")
+        let numbers = value.arrayValue!.map { $0.doubleValue! }
+        #expect(numbers[0].isNaN && numbers[1] == .infinity && numbers[2] == -.infinity)
+    }
+
+    @Test func numbersRoundTripExactly() throws {
+        let text = "0.14115395762532459"
+        #expect(try JSONParser.parse(text).doubleValue == Double(text))
+    }
+
+    @Test(arguments: [#"{"a": 1"#, #"{"a" 1}"#, "[1, 2,", #""abc"#, "{} x", "01x", "-"])
+    func rejectsMalformed(_ text: String) {
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func truncationIsNamed() {
+        do {
+            _ = try JSONParser.parse(#"{"id": "q1", "probs": [0.1, 0.9"#)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description.contains("truncated"))
+        }
+    }
+}
+
+@Suite struct CSVTests {
+    @Test func splitsQuotedFields() throws {
+        #expect(try CSV.fields(of: #"a,"b,c","d""e",,"#) == ["a", "b,c", "d\"e", "", ""])
+        #expect(try CSV.fields(of: "") == [""])
+        #expect(throws: ValidationError.self) { try CSV.fields(of: #"a,"b"#) }
+    }
+
+    @Test func escapesWhatNeedsIt() {
+        #expect(CSV.line(["a", "b,c", "say \"hi\""]) == #"a,"b,c","say ""hi""""#)
+    }
+}
+
+@Suite struct NPYTests {
+    @Test func roundTripsFloat64AndLabels() throws {
+        let directory = TemporaryDirectory()
+        try NPYArray.write(rows: 2, columns: 3, values: [0.1, 0.2, 0.7, 0.5, 0.25, 0.25], to: directory.path("p.npy"))
+        try NPYArray.write(labels: [2, 0], to: directory.path("y.npy"))
+        let probs = try NPYArray.read(path: directory.path("p.npy"))
+        #expect(probs.shape == [2, 3])
+        #expect(probs.values == [0.1, 0.2, 0.7, 0.5, 0.25, 0.25])
+        #expect(try NPYArray.read(path: directory.path("y.npy")).values == [2, 0])
+    }
+
+    @Test func refusesTruncatedData() throws {
+        let directory = TemporaryDirectory()
+        try NPYArray.write(rows: 4, columns: 4, values: Array(repeating: 0.25, count: 16), to: directory.path("p.npy"))
+        let bytes = try Data(contentsOf: directory.url.appendingPathComponent("p.npy"))
+        do {
+            _ = try NPYArray.parse([UInt8](bytes.dropLast(8)))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.reason.contains("truncated"))
+        }
+        #expect(throws: ValidationError.self) { try NPYArray.parse(Array("not numpy at all".utf8)) }
+    }
+}
+
+@Suite struct LineReaderTests {
+    @Test func readsLinesAcrossChunksAndReportsMissingFinalNewline() throws {
+        let directory = TemporaryDirectory()
+        let long = String(repeating: "x", count: 5000)
+        let path = directory.write("lines.txt", "a\r\n\(long)\nlast")
+        let reader = try LineReader(path: path, chunkSize: 64)
+        var lines: [String] = []
+        while let line = try reader.nextLine() { lines.append(String(decoding: line, as: UTF8.self)) }
+        #expect(lines == ["a", long, "last"])
+        #expect(!reader.lastLineWasTerminated)
+        #expect(reader.finalizeSHA256() == SHA256.hex(of: Array("a\r\n\(long)\nlast".utf8)))
+    }
+}
