@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+import TrackStore
+
+@Suite struct CommandLineTests {
+    @Test func helpForEveryCommandExitsZero() throws {
+        let main = try TrackBinary.run(["--help"])
+        #expect(main.status == 0 && main.stdout.contains("SUBCOMMANDS:") && main.stdout.contains("ingest"))
+        for command in ["init", "log", "ingest", "runs", "show", "sql", "demo"] {
+            let help = try TrackBinary.run([command, "--help"])
+            #expect(help.status == 0, "\(command)")
+            #expect(help.stdout.contains("OVERVIEW:") && help.stdout.contains("USAGE: track \(command)"), "\(command)")
+            #expect(try TrackBinary.run(["help", command]).stdout == help.stdout)
+        }
+    }
+
+    @Test func usageErrorsExit64WithUsageOnStderr() throws {
+        let unknown = try TrackBinary.run(["ingest", "--no-such-flag", "x.csv"])
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr.contains("Error: unknown option '--no-such-flag'"))
+        #expect(unknown.stderr.contains("Usage: track ingest"))
+        #expect(unknown.stderr.contains("See 'track ingest --help'"))
+        #expect(unknown.stdout.isEmpty)
+        #expect(try TrackBinary.run(["frobnicate"]).status == 64)
+        #expect(try TrackBinary.run(["log"]).status == 64)                       // --run is required
+        #expect(try TrackBinary.run(["runs", "--format", "xml"]).status == 64)
+        #expect(try TrackBinary.run(["ingest", "a.csv", "--step", "two"]).status == 64)
+    }
+
+    @Test func runtimeErrorsExit1() throws {
+        let scratch = Scratch()
+        let missing = try TrackBinary.run(["runs", "--db", scratch.path("none.sqlite")])
+        #expect(missing.status == 1 && missing.stderr.hasPrefix("Error: "))
+        let notADatabase = scratch.write("junk.sqlite", String(repeating: "junk ", count: 500))
+        let refused = try TrackBinary.run(["init", "--db", notADatabase])
+        #expect(refused.status == 1 && refused.stderr.contains("is not a track database"))
+    }
+
+    @Test func ingestThenSQLGivesTheRightAccuracy() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let ingest = try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db,
+                                          "--run", "syn", "--model", "m", "--method", "DPO", "--tag", "seed=0"])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        #expect(ingest.stdout.contains("1000 questions -> run 'syn'"))
+        let sql = try TrackBinary.run(["sql", "--db", db, "--format", "csv",
+                                       "SELECT n, accuracy, mean_confidence FROM run_summary WHERE run = 'syn'"])
+        #expect(sql.status == 0)
+        let row = sql.stdout.split(separator: "\n")[1].split(separator: ",").map(String.init)
+        #expect(row[0] == "1000")
+        #expect(abs(Double(row[1])! - 0.614) < 1e-12)
+        #expect(abs(Double(row[2])! - 0.780578) < 5e-7)
+        // Read-only unless --write.
+        let write = try TrackBinary.run(["sql", "--db", db, "DELETE FROM runs"])
+        #expect(write.status == 1 && write.stderr.contains("--write"))
+        // runs filters and formats
+        let json = try TrackBinary.run(["runs", "--db", db, "--method", "DPO", "--tag", "seed=0", "--format", "json"])
+        let parsed = try JSONParser.parse(json.stdout)
+        #expect(parsed.arrayValue?.count == 1 && parsed.arrayValue?[0]["n"] == .number(1000))
+        #expect(try TrackBinary.run(["runs", "--db", db, "--method", "SFT", "--format", "json"]).stdout == "[]\n")
+        let show = try TrackBinary.run(["show", "syn", "--db", db])
+        #expect(show.stdout.contains("accuracy:    0.6140") && show.stdout.contains("seed = 0"))
+    }
+
+    @Test func databasePathFromEnvironment() throws {
+        let scratch = Scratch()
+        let db = scratch.path("env.sqlite")
+        #expect(try TrackBinary.run(["init"], environment: ["TRACK_DB": db]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: db))
+        // Default: ./track.sqlite
+        #expect(try TrackBinary.run(["init"], directory: scratch.url).status == 0)
+        #expect(FileManager.default.fileExists(atPath: scratch.path("track.sqlite")))
+    }
+
+    @Test func ingestOfLMEvalSamplesThroughTheBinary() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let file = StoreFixtures.path("lm-eval-0.4.13/Qwen__Qwen3-8B/samples_casino_belief_2025-06-01T12-00-00.123456.jsonl")
+        let first = try TrackBinary.run(["ingest", file, "--db", db, "--method", "base"])
+        #expect(first.status == 0 && first.stdout.contains("2 questions -> run 'Qwen/Qwen3-8B/casino_belief' (lm-eval)"))
+        let again = try TrackBinary.run(["ingest", file, "--db", db])
+        #expect(again.status == 0 && again.stdout.contains("already ingested"))
+        let bad = scratch.write("bad.jsonl", #"{"id": "a", "label": 0, "probs": [0.5, 0.6]}"# + "\n")
+        let refused = try TrackBinary.run(["ingest", bad, "--db", db])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("bad.jsonl:1: probabilities sum to 1.1"))
+    }
+
+    @Test func demoBuildsSimulatedRunsWithOverconfidentDPO() throws {
+        let scratch = Scratch()
+        let db = scratch.path("demo.sqlite")
+        let demo = try TrackBinary.run(["demo", "--db", db, "--out", scratch.path("exports"), "--questions", "300"])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        #expect(demo.stdout.contains("SIMULATED"))
+        #expect(FileManager.default.fileExists(atPath: scratch.path("exports/demo_runs.csv")))
+        let store = try RunStore(path: db, readOnly: true)
+        var filter = RunFilter()
+        filter.method = "DPO"
+        let dpo = try store.runSummaries(filter)
+        filter.method = "SFT"
+        let sft = try store.runSummaries(filter)
+        #expect(dpo.count == 6 && sft.count == 6)
+        let gap = { (runs: [RunSummary]) in runs.map { $0.meanConfidence! - $0.accuracy! }.reduce(0, +) / Double(runs.count) }
+        #expect(gap(dpo) > gap(sft) + 0.1)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM preference_pairs") ?? 0 > 0)
+        // Same seed, same data.
+        let again = try TrackBinary.run(["demo", "--db", db, "--out", scratch.path("exports"), "--questions", "300"])
+        #expect(again.status == 0)
+        let store2 = try RunStore(path: db, readOnly: true)
+        #expect(try store2.runSummaries().map(\.accuracy) == store.runSummaries().map(\.accuracy))
+        // Never overwrites a database that is not a demo.
+        let real = scratch.path("real.sqlite")
+        _ = try TrackBinary.run(["init", "--db", real])
+        #expect(try TrackBinary.run(["demo", "--db", real]).status == 1)
+    }
+}

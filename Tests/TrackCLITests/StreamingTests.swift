@@ -1,0 +1,103 @@
+import Foundation
+import Synchronization
+import Testing
+import TrackStore
+
+@Suite struct StreamingTests {
+    static func line(_ id: Int, k: Int = 4) -> String {
+        let logits = (0..<k).map { String(Double(($0 * 7 + id) % 5) - 2) }.joined(separator: ", ")
+        return #"{"id": "q\#(id)", "label": \#(id % k), "logits": [\#(logits)]}"#
+    }
+
+    @Test func logStreamsAndFinishes() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        var input = (0..<50).map { Self.line($0) }.joined(separator: "\n")
+        input += "\n{\"metric\": \"loss\", \"value\": 0.5, \"step\": 3}\n"
+        input += #"{"ids": ["b1", "b2"], "labels": [0, 1], "probs": [[0.7, 0.3], [0.4, 0.6]]}"# + "\n"
+        let result = try TrackBinary.run(["log", "--run", "r1", "--db", db, "--model", "m", "--dataset", "d"], input: input)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("logged 52 questions"))
+        let store = try RunStore(path: db, readOnly: true)
+        var filter = RunFilter(); filter.names = ["r1"]
+        let run = try #require(try store.runSummaries(filter).first)
+        #expect(run.n == 52 && run.status == "finished")
+        #expect(try store.database.scalarDouble("SELECT value FROM metrics WHERE key = 'loss'") == 0.5)
+    }
+
+    @Test func badLineStopsTheStreamKeepsValidRowsAndMarksTheRunFailed() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let input = [Self.line(0), Self.line(1), #"{"id": "x", "label": 9, "logits": [1, 2]}"#, Self.line(3)].joined(separator: "\n")
+        let result = try TrackBinary.run(["log", "--run", "r", "--db", db], input: input)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("<stdin>:3: label 9 is out of range"))
+        let store = try RunStore(path: db, readOnly: true)
+        var filter = RunFilter(); filter.names = ["r"]
+        let run = try #require(try store.runSummaries(filter).first)
+        #expect(run.n == 2 && run.status == "failed")
+        // With --skip-invalid the stream goes on.
+        let skipping = try TrackBinary.run(["log", "--run", "r2", "--db", db, "--skip-invalid"], input: input)
+        #expect(skipping.status == 0 && skipping.stderr.contains("<stdin>:3:") && skipping.stdout.contains("logged 3 questions"))
+    }
+
+    /// Four processes log into one file at once, over the same questions: nothing is lost.
+    @Test func fourConcurrentWritersLoseNothing() throws {
+        let scratch = Scratch()
+        let db = scratch.path("shared.sqlite")
+        #expect(try TrackBinary.run(["init", "--db", db]).status == 0)
+        let perWriter = 3000
+        let results = Mutex<[Int32]>([-1, -1, -1, -1])
+        DispatchQueue.concurrentPerform(iterations: 4) { writer in
+            // Batches of 8 questions per line, as forward passes.
+            var lines: [String] = []
+            for start in stride(from: 0, to: perWriter, by: 8) {
+                let items = (start..<min(start + 8, perWriter)).map { Self.line($0) }
+                lines.append("{\"batch\": [\(items.joined(separator: ", "))]}")
+            }
+            let result = try? TrackBinary.run(["log", "--run", "gpu\(writer)", "--db", db, "--dataset", "shared",
+                                               "--busy-timeout", "60"], input: lines.joined(separator: "\n") + "\n")
+            results.withLock { $0[writer] = result?.status ?? -1 }
+        }
+        #expect(results.withLock { $0 } == [0, 0, 0, 0])
+        let store = try RunStore(path: db, readOnly: true)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM option_scores") == Int64(4 * perWriter * 4))
+        #expect(try store.database.scalarInt("SELECT count(*) FROM questions") == Int64(perWriter))
+        for summary in try store.runSummaries() {
+            #expect(summary.n == perWriter && summary.status == "finished")
+        }
+    }
+
+    /// A writer killed with SIGKILL keeps every committed row; its run stays unfinished.
+    @Test func writerKilledMidStreamKeepsCommittedRows() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let (process, stdin) = try TrackBinary.start(["log", "--run", "killed", "--db", db, "--dataset", "d"])
+        let sent = 200
+        stdin.write(Data(((0..<sent).map { Self.line($0) }.joined(separator: "\n") + "\n").utf8))
+        // The writer commits at least every second while its producer is quiet: wait for the rows.
+        var committed: Int64 = 0
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if FileManager.default.fileExists(atPath: db),
+               let store = try? RunStore(path: db, readOnly: true),
+               let n = try? store.database.scalarInt("SELECT count(*) FROM option_scores") {
+                committed = n
+                if committed == Int64(sent * 4) { break }
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(committed == Int64(sent * 4))
+        // Half a line in flight, then SIGKILL.
+        stdin.write(Data(#"{"id": "late", "label": 0, "#.utf8))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let store = try RunStore(path: db)
+        var filter = RunFilter(); filter.names = ["killed"]
+        let run = try #require(try store.runSummaries(filter).first)
+        #expect(run.n == sent)
+        #expect(run.status == "running")
+        #expect(try store.database.scalarText("PRAGMA integrity_check") == "ok")
+    }
+}
