@@ -110,3 +110,20 @@ import Testing
         }
     }
 }
+
+@Suite struct RunOwnershipTests {
+    /// `Schema.runOwnedTables` must name every table that refers to runs, or deleting a run leaves orphans.
+    @Test func everyTableReferringToRunsIsListed() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        var referring: Set<String> = []
+        for table in try store.query("SELECT name FROM sqlite_master WHERE type = 'table'").rows {
+            guard case .text(let name) = table[0] else { continue }
+            for key in try store.query("PRAGMA foreign_key_list(\(name))").rows where key[2] == .text("runs") {
+                if key[3] == .text("run_id") { referring.insert(name) }
+            }
+        }
+        referring.remove("runs") // parent_run_id: set to NULL, not deleted
+        #expect(referring == Set(Schema.runOwnedTables))
+    }
+}

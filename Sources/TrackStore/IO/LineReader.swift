@@ -9,7 +9,10 @@ import Glibc
 /// Lines end at `\n`; a trailing `\r` is dropped. The last line may lack its
 /// newline; `lastLineWasTerminated` tells whether it had one (a file cut off
 /// mid-line usually did not).
-public final class LineReader {
+///
+/// A reader is used by one thread at a time; it may be handed to another
+/// thread (the ingest pipeline parses on its own thread), hence `@unchecked Sendable`.
+public final class LineReader: @unchecked Sendable {
     private let fd: Int32
     private let ownsDescriptor: Bool
     private var buffer: UnsafeMutableRawPointer

@@ -29,7 +29,7 @@ final class IngestSession {
         meta.sourceFile = (path as NSString).standardizingPath
         meta.sourceFormat = format.rawValue
         if options.force, let existing = try store.runID(named: meta.name) {
-            try store.database.execute("DELETE FROM runs WHERE run_id = ?", [.integer(existing)])
+            try store.deleteRun(existing)
             replaced.append(meta.name)
         }
         let id: Int64
@@ -38,9 +38,9 @@ final class IngestSession {
         } catch let error as ValidationError {
             throw AlreadyExists(name: meta.name, reason: error.reason)
         }
-        let writer = PredictionWriter(database: store.database, runID: id,
-                                      defaultDataset: meta.dataset ?? "", validation: options.validation,
-                                      questions: store.questions)
+        let writer = try PredictionWriter(database: store.database, runID: id,
+                                          defaultDataset: meta.dataset ?? "", validation: options.validation,
+                                          questions: store.questions)
         runs.append((key, meta.name, id, writer, 0))
         runIndex[key] = runs.count - 1
         return runs.count - 1
@@ -50,6 +50,11 @@ final class IngestSession {
     struct AlreadyExists: Error {
         var name: String
         var reason: String
+    }
+
+    /// Writes every run's queued rows; call before the transaction commits.
+    func flush() throws {
+        for run in runs { try run.writer.flush() }
     }
 
     /// Writes one prediction to run `index`, or records it as skipped.

@@ -16,8 +16,11 @@ public struct Ingestor {
         let format = try options.format == .auto ? Self.detectFormat(path) : options.format
         let session = IngestSession(store: store, path: path, options: options, format: format)
         var sha = ""
+        try store.database.execute("PRAGMA foreign_keys = OFF")
+        defer { try? store.database.execute("PRAGMA foreign_keys = ON") }
         do {
             try store.database.transaction {
+                try store.questions.begin(store.database)
                 switch format {
                 case .jsonl: sha = try readJSONL(session)
                 case .csv: sha = try readCSV(session)
@@ -25,6 +28,7 @@ public struct Ingestor {
                 case .lmEval: sha = try LMEvalReader(session: session).read()
                 case .auto: preconditionFailure()
                 }
+                try session.flush()
                 if session.createdRuns.allSatisfy({ $0.questions == 0 }) {
                     let reason = session.skipped.isEmpty ? "no questions found (empty file?)"
                         : "no valid questions: all \(session.skipped.count) rows were skipped"
@@ -123,31 +127,36 @@ public struct Ingestor {
     private func readJSONL(_ session: IngestSession) throws -> String {
         let reader = try LineReader(path: session.path)
         let run = try session.writer(key: "", metadata: { defaultMetadata(session) })
-        var decoder = RecordDecoder()
-        while let line = try reader.nextLine() {
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            let records: [Record]
-            do {
-                records = try decoder.decode(try JSONParser.parse(line))
-            } catch let error as JSONSyntaxError {
-                let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
-                try session.reject(line: reader.lineNumber, reason: error.description + truncated)
-                continue
-            } catch let error as ValidationError {
-                try session.reject(line: reader.lineNumber, reason: error.reason)
-                continue
-            }
-            for record in records {
-                switch record {
-                case .prediction(let prediction):
-                    try session.write(prediction, run: run, line: reader.lineNumber,
-                                      context: records.count > 1 ? "question '\(prediction.questionID)': " : "")
-                case .metric(let key, let value, let step):
-                    try session.logMetric(run: run, key: key, value: value, step: step)
+        return try session.pipelined(run: run) { emitter in
+            var decoder = RecordDecoder()
+            while let line = try reader.nextLine() {
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                let lineNumber = reader.lineNumber
+                let records: [Record]
+                do {
+                    records = try decoder.decode(try JSONParser.parse(line))
+                } catch let error as JSONSyntaxError {
+                    let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
+                    guard emitter.emit(.reject(line: lineNumber, reason: error.description + truncated)) else { break }
+                    continue
+                } catch let error as ValidationError {
+                    guard emitter.emit(.reject(line: lineNumber, reason: error.reason)) else { break }
+                    continue
+                }
+                for record in records {
+                    let item: ParsedItem
+                    switch record {
+                    case .prediction(let prediction):
+                        item = .prediction(prediction, line: lineNumber,
+                                           context: records.count > 1 ? "question '\(prediction.questionID)': " : "")
+                    case .metric(let key, let value, let step):
+                        item = .metric(key: key, value: value, step: step)
+                    }
+                    guard emitter.emit(item) else { return "" }
                 }
             }
+            return reader.finalizeSHA256()
         }
-        return reader.finalizeSHA256()
     }
 
     // MARK: - CSV
@@ -164,23 +173,27 @@ public struct Ingestor {
             throw InputError(source: session.path, line: 1, reason: error.reason)
         }
         let run = try session.writer(key: "", metadata: { defaultMetadata(session) })
-        var fields: [CSVField] = []
-        var values = [Double](repeating: 0, count: header.optionColumns.count)
-        var rowIndex = 0
-        while let line = try reader.nextLine() {
-            if line.isEmpty { continue }
-            let lineNumber = reader.lineNumber
-            do {
-                try CSV.split(line, into: &fields)
-                let prediction = try header.prediction(line, fields: fields, values: &values, rowIndex: rowIndex)
-                try session.write(prediction, run: run, line: lineNumber)
-            } catch let error as ValidationError {
-                let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
-                try session.reject(line: lineNumber, reason: error.reason + truncated)
+        return try session.pipelined(run: run) { emitter in
+            var fields: [CSVField] = []
+            var values = [Double](repeating: 0, count: header.optionColumns.count)
+            var rowIndex = 0
+            while let line = try reader.nextLine() {
+                if line.isEmpty { continue }
+                let lineNumber = reader.lineNumber
+                let item: ParsedItem
+                do throws(ValidationError) {
+                    try CSV.split(line, into: &fields)
+                    let prediction = try header.prediction(line, fields: fields, values: &values, rowIndex: rowIndex)
+                    item = .prediction(prediction, line: lineNumber, context: "")
+                } catch {
+                    let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
+                    item = .reject(line: lineNumber, reason: error.reason + truncated)
+                }
+                guard emitter.emit(item) else { break }
+                rowIndex += 1
             }
-            rowIndex += 1
+            return reader.finalizeSHA256()
         }
-        return reader.finalizeSHA256()
     }
 
     // MARK: - NumPy

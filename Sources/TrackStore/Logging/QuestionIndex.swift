@@ -1,9 +1,12 @@
-/// Maps (dataset, external id) to stored question rows, inserting new ones.
+/// Maps (dataset, external id) to question rows, allocating ids for new ones.
 ///
-/// The index caches what it has seen; entries added inside a transaction are
-/// kept apart until it commits, so that a rolled-back ingest leaves no stale
-/// ids behind. Another process may insert the same question concurrently:
-/// `ON CONFLICT DO NOTHING` then a lookup handles that race.
+/// Used inside write transactions only. `begin` must be called at the start
+/// of each: holding the write lock, the index can allocate ids itself
+/// (`max(question_id) + 1`, …) and insert new questions in multi-row
+/// statements. Known questions are cached; `PRAGMA data_version` tells whether
+/// another connection has committed since, in which case a cache miss is
+/// looked up in the file before it counts as new. Entries added inside a
+/// transaction are kept apart until it commits, so a rollback leaves no stale ids.
 final class QuestionIndex {
     struct Entry {
         var id: Int64
@@ -11,12 +14,38 @@ final class QuestionIndex {
         var label: Int
     }
 
+    private struct NewQuestion {
+        var id: Int64
+        var dataset: String
+        var externalID: String
+        var subject: String?
+        var optionCount: Int
+        var label: Int
+    }
+
     private var committed: [String: [String: Entry]] = [:]
     private var pending: [String: [String: Entry]] = [:]
     private var loadedDatasets: Set<String> = []
+    private var newQuestions: [NewQuestion] = []
+    private var nextID: Int64 = 1
+    private var lastDataVersion: Int64?
+    /// Another connection committed since we last looked: misses must be checked in the file.
+    private var mayBeStale = true
+    private var lookup: Statement?
+    private var chunkInsert: Statement?
+    private var singleInsert: Statement?
+    static let chunkSize = 128
 
-    /// The question's row id; inserts it when new. Throws when the stored
-    /// question has a different option count or label.
+    /// Call at the start of every write transaction that resolves questions.
+    func begin(_ database: Database) throws {
+        let version = try database.scalarInt("PRAGMA data_version")
+        mayBeStale = lastDataVersion == nil || version != lastDataVersion
+        lastDataVersion = version
+        nextID = (try database.scalarInt("SELECT COALESCE(MAX(question_id), 0) FROM questions") ?? 0) + 1
+    }
+
+    /// The question's row id; allocates one (and queues the row) when new.
+    /// Throws when the stored question has a different option count or label.
     func resolve(_ database: Database, dataset: String, externalID: String, subject: String?,
                  optionCount: Int, label: Int) throws -> Int64 {
         if !loadedDatasets.contains(dataset) { try load(database, dataset: dataset) }
@@ -24,34 +53,55 @@ final class QuestionIndex {
             try check(entry, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
             return entry.id
         }
-        let insert = try database.cachedStatement("""
-            INSERT INTO questions(dataset, external_id, subject, n_options, label) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT(dataset, external_id) DO NOTHING RETURNING question_id
-            """)
-        insert.bind(dataset, at: 1)
-        insert.bind(externalID, at: 2)
-        insert.bind(subject, at: 3)
-        insert.bind(optionCount, at: 4)
-        insert.bind(label, at: 5)
-        var entry: Entry
-        if try insert.step() {
-            entry = Entry(id: insert.int64(0), optionCount: optionCount, label: label)
-            while try insert.step() {}
-            insert.reset()
-        } else {
-            insert.reset()
-            // Inserted meanwhile by another writer.
-            let select = try database.cachedStatement(
-                "SELECT question_id, n_options, label FROM questions WHERE dataset = ? AND external_id = ?")
-            select.bind(dataset, at: 1)
-            select.bind(externalID, at: 2)
-            defer { select.reset() }
-            guard try select.step() else { throw StoreError("question \(externalID) vanished while inserting") }
-            entry = Entry(id: select.int64(0), optionCount: select.int(1), label: select.int(2))
-            try check(entry, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
+        if mayBeStale, let found = try find(database, dataset: dataset, externalID: externalID) {
+            try check(found, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
+            committed[dataset, default: [:]][externalID] = found
+            return found.id
         }
+        let entry = Entry(id: nextID, optionCount: optionCount, label: label)
+        nextID += 1
         pending[dataset, default: [:]][externalID] = entry
+        newQuestions.append(NewQuestion(id: entry.id, dataset: dataset, externalID: externalID, subject: subject,
+                                        optionCount: optionCount, label: label))
+        if newQuestions.count >= 4 * Self.chunkSize { try flush(database) }
         return entry.id
+    }
+
+    /// Inserts the queued new questions (before any row that refers to them).
+    func flush(_ database: Database) throws {
+        var start = 0
+        if newQuestions.count >= Self.chunkSize {
+            let statement = try chunkInsert ?? database.makeStatement(
+                "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label) VALUES "
+                + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: Self.chunkSize).joined(separator: ", "))
+            chunkInsert = statement
+            while newQuestions.count - start >= Self.chunkSize {
+                for i in 0..<Self.chunkSize { bind(newQuestions[start + i], to: statement, base: Int32(i * 6)) }
+                try statement.step()
+                statement.reset()
+                start += Self.chunkSize
+            }
+        }
+        if start < newQuestions.count {
+            let statement = try singleInsert ?? database.makeStatement(
+                "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label) VALUES (?, ?, ?, ?, ?, ?)")
+            singleInsert = statement
+            for question in newQuestions[start...] {
+                bind(question, to: statement, base: 0)
+                try statement.step()
+                statement.reset()
+            }
+        }
+        newQuestions.removeAll(keepingCapacity: true)
+    }
+
+    private func bind(_ question: NewQuestion, to statement: Statement, base: Int32) {
+        statement.bind(question.id, at: base + 1)
+        statement.bind(question.dataset, at: base + 2)
+        statement.bind(question.externalID, at: base + 3)
+        statement.bind(question.subject, at: base + 4)
+        statement.bind(question.optionCount, at: base + 5)
+        statement.bind(question.label, at: base + 6)
     }
 
     private func check(_ entry: Entry, dataset: String, externalID: String, optionCount: Int, label: Int) throws {
@@ -62,6 +112,17 @@ final class QuestionIndex {
         if entry.label != label {
             throw ValidationError("\(name) has label \(entry.label) in the store but \(label) here")
         }
+    }
+
+    private func find(_ database: Database, dataset: String, externalID: String) throws -> Entry? {
+        let statement = try lookup ?? database.makeStatement(
+            "SELECT question_id, n_options, label FROM questions WHERE dataset = ? AND external_id = ?")
+        lookup = statement
+        statement.bind(dataset, at: 1)
+        statement.bind(externalID, at: 2)
+        defer { statement.reset() }
+        guard try statement.step() else { return nil }
+        return Entry(id: statement.int64(0), optionCount: statement.int(1), label: statement.int(2))
     }
 
     private func load(_ database: Database, dataset: String) throws {
@@ -77,15 +138,20 @@ final class QuestionIndex {
 
     /// The enclosing transaction committed: keep what it inserted.
     func commit() {
-        for (dataset, entries) in pending { committed[dataset, default: [:]].merge(entries) { _, new in new } }
-        pending.removeAll(keepingCapacity: true)
+        for (dataset, entries) in pending {
+            if committed[dataset]?.isEmpty ?? true {
+                committed[dataset] = entries
+            } else {
+                committed[dataset]!.merge(entries) { _, new in new }
+            }
+        }
+        pending.removeAll()
+        newQuestions.removeAll()
     }
 
     /// The enclosing transaction rolled back: forget what it inserted.
     func rollback() {
-        pending.removeAll(keepingCapacity: true)
-        // A rollback may also have undone rows another call loaded; reload lazily.
-        loadedDatasets.removeAll()
-        committed.removeAll()
+        pending.removeAll()
+        newQuestions.removeAll()
     }
 }

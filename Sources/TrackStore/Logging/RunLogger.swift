@@ -24,13 +24,13 @@ public final class RunLogger {
     public private(set) var questionsWritten = 0
     private var finished = false
 
-    init(store: RunStore, runID: Int64, name: String, defaultDataset: String, validation: ValidationOptions) {
+    init(store: RunStore, runID: Int64, name: String, defaultDataset: String, validation: ValidationOptions) throws {
         self.store = store
         self.runID = runID
         self.name = name
         self.validation = validation
-        self.writer = PredictionWriter(database: store.database, runID: runID, defaultDataset: defaultDataset,
-                                       validation: validation, questions: store.questions)
+        self.writer = try PredictionWriter(database: store.database, runID: runID, defaultDataset: defaultDataset,
+                                           validation: validation, questions: store.questions)
     }
 
     /// Adds one forward pass's predictions. Throws `ValidationError` naming the
@@ -71,6 +71,7 @@ public final class RunLogger {
         bufferedMetrics.removeAll(keepingCapacity: true)
         do {
             try store.database.transaction {
+                try store.questions.begin(store.database)
                 for prediction in batch {
                     do {
                         try writer.write(prediction)
@@ -78,6 +79,7 @@ public final class RunLogger {
                         throw ValidationError("question '\(prediction.questionID)': \(error.reason)")
                     }
                 }
+                try writer.flush()
                 for metric in metrics {
                     try store.insertMetric(runID: runID, key: metric.key, value: metric.value,
                                            step: metric.step, timestamp: metric.time)
@@ -87,6 +89,7 @@ public final class RunLogger {
             questionsWritten += batch.count
         } catch {
             store.questions.rollback()
+            writer.rollback()
             throw error
         }
     }

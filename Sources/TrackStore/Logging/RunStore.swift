@@ -113,7 +113,7 @@ public final class RunStore {
             }
             return try insertRun(metadata)
         }
-        return RunLogger(store: self, runID: runID, name: metadata.name,
+        return try RunLogger(store: self, runID: runID, name: metadata.name,
                          defaultDataset: metadata.dataset ?? metadata.name, validation: validation)
     }
 
@@ -131,9 +131,20 @@ public final class RunStore {
         return names
     }
 
-    /// Deletes runs (and, by cascade, their scores, params, tags and metrics).
+    /// Deletes runs with everything they own. Explicit rather than by cascade,
+    /// so that it holds while bulk ingest runs with foreign keys off.
     func deleteRuns(withSourceSHA256 sha: String) throws {
-        try database.execute("DELETE FROM runs WHERE source_sha256 = ?", [.text(sha)])
+        var ids: [Int64] = []
+        try database.forEachRow("SELECT run_id FROM runs WHERE source_sha256 = ?", [.text(sha)]) { ids.append($0.int64(0)) }
+        for id in ids { try deleteRun(id) }
+    }
+
+    func deleteRun(_ runID: Int64) throws {
+        for table in Schema.runOwnedTables {
+            try database.execute("DELETE FROM \(table) WHERE run_id = ?", [.integer(runID)])
+        }
+        try database.execute("UPDATE runs SET parent_run_id = NULL WHERE parent_run_id = ?", [.integer(runID)])
+        try database.execute("DELETE FROM runs WHERE run_id = ?", [.integer(runID)])
     }
 }
 

@@ -49,6 +49,8 @@ public final class Database {
                                       message: "could not enable WAL (journal_mode is \(mode ?? "unknown"))")
                 }
                 try execute("PRAGMA synchronous = NORMAL")
+                // 64 MiB of page cache: bulk inserts touch the question index at random.
+                try execute("PRAGMA cache_size = -65536")
             }
             try execute("PRAGMA foreign_keys = ON")
         } catch {
