@@ -47,29 +47,49 @@ public enum Probabilities {
         return nil
     }
 
+    /// The outcome of checking a probability row.
+    public enum RowCheck: Equatable, Sendable {
+        case valid
+        case invalid(String)
+        /// Every value is fine but the row sums to `total`, outside the tolerance.
+        case wrongSum(total: Double)
+    }
+
     /// Checks a probability row: at least two values, each finite and in [0, 1],
-    /// summing to 1 within `tolerance`. Returns the reason it fails, or nil.
-    /// With `renormalize`, a row that fails only the sum is divided by its sum in place.
-    public static func validate(_ p: UnsafeMutableBufferPointer<Double>, tolerance: Double = sumTolerance,
-                                renormalize: Bool = false) -> String? {
-        if p.count < 2 { return "a question needs at least 2 options, found \(p.count)" }
+    /// summing to 1 within `tolerance`.
+    public static func check(_ p: UnsafeBufferPointer<Double>, tolerance: Double = sumTolerance) -> RowCheck {
+        if p.count < 2 { return .invalid("a question needs at least 2 options, found \(p.count)") }
         var total = 0.0
         for k in 0..<p.count {
             let v = p[k]
-            if v.isNaN { return "probability of option \(k) is NaN" }
-            if !v.isFinite { return "probability of option \(k) is infinite" }
-            if v < 0 { return "probability of option \(k) is negative (\(v))" }
-            if v > 1 { return "probability of option \(k) is greater than 1 (\(v))" }
+            if v.isNaN { return .invalid("probability of option \(k) is NaN") }
+            if !v.isFinite { return .invalid("probability of option \(k) is infinite") }
+            if v < 0 { return .invalid("probability of option \(k) is negative (\(v))") }
+            if v > 1 { return .invalid("probability of option \(k) is greater than 1 (\(v))") }
             total += v
         }
-        if abs(total - 1) > tolerance {
-            if renormalize, total > 0 {
-                for k in 0..<p.count { p[k] /= total }
-                return nil
-            }
-            return "probabilities sum to \(total), not 1 (tolerance \(tolerance)); pass --renormalize to rescale such rows"
+        return abs(total - 1) > tolerance ? .wrongSum(total: total) : .valid
+    }
+
+    /// Checks a probability row and, with `renormalize`, rescales a row whose
+    /// only fault is its sum. Returns the row to store, or the reason it is refused.
+    public static func validated(_ p: [Double], tolerance: Double = sumTolerance,
+                                 renormalize: Bool = false) -> Result<[Double], RowError> {
+        switch p.withUnsafeBufferPointer({ check($0, tolerance: tolerance) }) {
+        case .valid:
+            return .success(p)
+        case .invalid(let reason):
+            return .failure(RowError(reason))
+        case .wrongSum(let total):
+            if renormalize, total > 0 { return .success(p.map { $0 / total }) }
+            return .failure(RowError("probabilities sum to \(total), not 1 (tolerance \(tolerance)); pass --renormalize to rescale such rows"))
         }
-        return nil
+    }
+
+    /// Why a row is refused.
+    public struct RowError: Error, Sendable, Equatable {
+        public var reason: String
+        public init(_ reason: String) { self.reason = reason }
     }
 }
 

@@ -55,6 +55,24 @@ public enum CSV {
         parseDouble(UnsafeRawBufferPointer(rebasing: line[field.start..<field.end]))
     }
 
+    /// The field as a decimal integer (surrounding blanks allowed), or nil.
+    public static func integer(_ field: CSVField, in line: UnsafeRawBufferPointer) -> Int? {
+        var i = field.start, end = field.end
+        while i < end, line[i] == 0x20 || line[i] == 0x09 { i += 1 }
+        while end > i, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
+        var negative = false
+        if i < end, line[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+        guard i < end, end - i <= 18 else { return nil }
+        var value = 0
+        while i < end {
+            let digit = Int(line[i]) - 48
+            guard digit >= 0, digit <= 9 else { return nil }
+            value = value * 10 + digit
+            i += 1
+        }
+        return negative ? -value : value
+    }
+
     /// Splits a whole line given as a String (for headers and tests).
     public static func fields(of line: String) throws(ValidationError) -> [String] {
         var copy = line

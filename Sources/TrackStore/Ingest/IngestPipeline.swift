@@ -2,7 +2,7 @@ import Foundation
 
 /// What the parsing thread hands to the writing thread.
 enum ParsedItem: Sendable {
-    case prediction(Prediction, line: Int?, context: String)
+    case prediction(CheckedPrediction, line: Int?, context: String)
     case metric(key: String, value: Double, step: Int)
     case reject(line: Int?, reason: String)
 }
@@ -68,15 +68,26 @@ final class BatchQueue: @unchecked Sendable {
 /// Collects parsed items into batches for the queue.
 struct BatchEmitter {
     let queue: BatchQueue
+    let validation: ValidationOptions
     var batch: [ParsedItem] = []
     let batchSize = 2048
 
-    init(queue: BatchQueue) {
+    init(queue: BatchQueue, validation: ValidationOptions) {
         self.queue = queue
+        self.validation = validation
         batch.reserveCapacity(batchSize)
     }
 
     /// False when the consumer stopped listening; the producer should stop too.
+    /// Validates on the producer's thread: a bad row becomes a reject.
+    mutating func emit(_ prediction: Prediction, line: Int?, context: String) -> Bool {
+        do throws(ValidationError) {
+            return emit(.prediction(try PredictionWriter.checked(prediction, validation: validation), line: line, context: context))
+        } catch {
+            return emit(.reject(line: line, reason: context + error.reason))
+        }
+    }
+
     mutating func emit(_ item: ParsedItem) -> Bool {
         batch.append(item)
         if batch.count >= batchSize { return flush() }
@@ -96,8 +107,9 @@ extension IngestSession {
     /// parsing and SQLite use both cores. Returns the producer's SHA-256.
     func pipelined(run: Int, _ produce: @escaping @Sendable (inout BatchEmitter) throws -> String) throws -> String {
         let queue = BatchQueue()
+        let validation = options.validation
         let thread = Thread {
-            var emitter = BatchEmitter(queue: queue)
+            var emitter = BatchEmitter(queue: queue, validation: validation)
             do {
                 let sha = try produce(&emitter)
                 _ = emitter.flush()
@@ -114,7 +126,7 @@ extension IngestSession {
                 for item in batch {
                     switch item {
                     case .prediction(let prediction, let line, let context):
-                        try write(prediction, run: run, line: line, context: context)
+                        try write(checked: prediction, run: run, line: line, context: context)
                     case .metric(let key, let value, let step):
                         try logMetric(run: run, key: key, value: value, step: step)
                     case .reject(let line, let reason):

@@ -57,6 +57,16 @@ final class IngestSession {
         for run in runs { try run.writer.flush() }
     }
 
+    /// Writes one already checked prediction to run `index`, or records it as skipped.
+    func write(checked prediction: CheckedPrediction, run index: Int, line: Int?, context: String = "") throws {
+        do {
+            try runs[index].writer.write(prediction)
+            runs[index].count += 1
+        } catch let error as ValidationError {
+            try reject(line: line, reason: context + error.reason)
+        }
+    }
+
     /// Writes one prediction to run `index`, or records it as skipped.
     func write(_ prediction: Prediction, run index: Int, line: Int?, context: String = "") throws {
         do {

@@ -144,15 +144,15 @@ public struct Ingestor {
                     continue
                 }
                 for record in records {
-                    let item: ParsedItem
+                    let accepted: Bool
                     switch record {
                     case .prediction(let prediction):
-                        item = .prediction(prediction, line: lineNumber,
-                                           context: records.count > 1 ? "question '\(prediction.questionID)': " : "")
+                        accepted = emitter.emit(prediction, line: lineNumber,
+                                                context: records.count > 1 ? "question '\(prediction.questionID)': " : "")
                     case .metric(let key, let value, let step):
-                        item = .metric(key: key, value: value, step: step)
+                        accepted = emitter.emit(.metric(key: key, value: value, step: step))
                     }
-                    guard emitter.emit(item) else { return "" }
+                    guard accepted else { return "" }
                 }
             }
             return reader.finalizeSHA256()
@@ -180,16 +180,16 @@ public struct Ingestor {
             while let line = try reader.nextLine() {
                 if line.isEmpty { continue }
                 let lineNumber = reader.lineNumber
-                let item: ParsedItem
+                let accepted: Bool
                 do throws(ValidationError) {
                     try CSV.split(line, into: &fields)
                     let prediction = try header.prediction(line, fields: fields, values: &values, rowIndex: rowIndex)
-                    item = .prediction(prediction, line: lineNumber, context: "")
+                    accepted = emitter.emit(prediction, line: lineNumber, context: "")
                 } catch {
                     let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
-                    item = .reject(line: lineNumber, reason: error.reason + truncated)
+                    accepted = emitter.emit(.reject(line: lineNumber, reason: error.reason + truncated))
                 }
-                guard emitter.emit(item) else { break }
+                guard accepted else { break }
                 rowIndex += 1
             }
             return reader.finalizeSHA256()
@@ -305,14 +305,15 @@ struct CSVHeader {
             }
             values[k] = value
         }
-        let labelText = CSV.text(fields[labelColumn], in: line)
         let label: Int
-        if let index = Int(labelText.trimmingCharacters(in: .whitespaces)) {
+        if let index = CSV.integer(fields[labelColumn], in: line) {
             label = index
-        } else if let letter = RecordDecoder.letterIndex(labelText) {
-            label = letter
         } else {
-            throw ValidationError(labelText.isEmpty ? "missing label" : "label '\(labelText)' is not an option index or letter")
+            let labelText = CSV.text(fields[labelColumn], in: line)
+            guard let letter = RecordDecoder.letterIndex(labelText) else {
+                throw ValidationError(labelText.isEmpty ? "missing label" : "label '\(labelText)' is not an option index or letter")
+            }
+            label = letter
         }
         let id = idColumn.map { CSV.text(fields[$0], in: line) } ?? String(rowIndex)
         return Prediction(questionID: id, label: label,

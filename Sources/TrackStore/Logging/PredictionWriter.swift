@@ -10,8 +10,6 @@ final class PredictionWriter {
     let defaultDataset: String
     let validation: ValidationOptions
     let questions: QuestionIndex
-    private var probabilities: [Double] = []
-    private var scores: [Double] = []
     /// Question ids this run already has (a question may appear once per run).
     private var written: Set<Int64> = []
     // Buffered option rows.
@@ -22,7 +20,7 @@ final class PredictionWriter {
     private var rowHasScore: [Bool] = []
     private var chunkInsert: Statement?
     private var singleInsert: Statement?
-    static let chunkSize = 128
+    static let chunkSize = 512
 
     init(database: Database, runID: Int64, defaultDataset: String, validation: ValidationOptions,
          questions: QuestionIndex) throws {
@@ -37,44 +35,36 @@ final class PredictionWriter {
         }
     }
 
-    /// Checks one prediction without writing it; the reason it is refused, or nil.
-    static func check(_ prediction: Prediction, validation: ValidationOptions) -> String? {
-        var probabilities = [Double](), scores = [Double]()
-        return normalise(prediction, validation: validation, probabilities: &probabilities, scores: &scores)
-    }
-
-    /// Fills `probabilities` (and `scores` when raw scores were given) or returns why it can't.
-    private static func normalise(_ prediction: Prediction, validation: ValidationOptions,
-                                  probabilities: inout [Double], scores: inout [Double]) -> String? {
+    /// Checks a prediction and computes what is stored: the probabilities
+    /// (softmax of raw scores) and the scores. Pure; runs on any thread.
+    static func checked(_ prediction: Prediction, validation: ValidationOptions) throws(ValidationError) -> CheckedPrediction {
         let count = prediction.values.count
-        if count < 2 { return "a question needs at least 2 options, found \(count)" }
+        if count < 2 { throw ValidationError("a question needs at least 2 options, found \(count)") }
         if prediction.label < 0 || prediction.label >= count {
-            return "label \(prediction.label) is out of range for \(count) options (0...\(count - 1))"
+            throw ValidationError("label \(prediction.label) is out of range for \(count) options (0...\(count - 1))")
         }
-        if prediction.questionID.isEmpty { return "empty question id" }
+        if prediction.questionID.isEmpty { throw ValidationError("empty question id") }
         switch prediction.values {
         case .probabilities(let p):
-            probabilities = p
-            return probabilities.withUnsafeMutableBufferPointer {
-                Probabilities.validate($0, tolerance: validation.tolerance, renormalize: validation.renormalize)
+            switch Probabilities.validated(p, tolerance: validation.tolerance, renormalize: validation.renormalize) {
+            case .success(let row): return CheckedPrediction(prediction, probabilities: row, scores: nil)
+            case .failure(let error): throw ValidationError(error.reason)
             }
         case .scores(let s):
-            if let reason = s.withUnsafeBufferPointer({ Probabilities.validateScores($0) }) { return reason }
-            scores = s
-            probabilities = Probabilities.softmax(s)
-            return nil
+            if let reason = s.withUnsafeBufferPointer({ Probabilities.validateScores($0) }) { throw ValidationError(reason) }
+            return CheckedPrediction(prediction, probabilities: Probabilities.softmax(s), scores: s)
         }
     }
 
     /// Validates one prediction and queues its rows; throws `ValidationError` for a bad row.
     func write(_ prediction: Prediction) throws {
-        if let reason = Self.normalise(prediction, validation: validation,
-                                       probabilities: &probabilities, scores: &scores) {
-            throw ValidationError(reason)
-        }
-        let hasScores: Bool
-        if case .scores = prediction.values { hasScores = true } else { hasScores = false }
-        let k = probabilities.count
+        try write(try Self.checked(prediction, validation: validation))
+    }
+
+    /// Queues the rows of a checked prediction; throws `ValidationError` when
+    /// its question conflicts with the stored one or appears twice in the run.
+    func write(_ prediction: CheckedPrediction) throws {
+        let k = prediction.probabilities.count
         let questionID = try questions.resolve(database, dataset: prediction.dataset ?? defaultDataset,
                                                externalID: prediction.questionID, subject: prediction.subject,
                                                optionCount: k, label: prediction.label)
@@ -84,9 +74,9 @@ final class PredictionWriter {
         for option in 0..<k {
             rowQuestion.append(questionID)
             rowOption.append(Int32(option))
-            rowProbability.append(probabilities[option])
-            rowScore.append(hasScores ? scores[option] : 0)
-            rowHasScore.append(hasScores)
+            rowProbability.append(prediction.probabilities[option])
+            rowScore.append(prediction.scores?[option] ?? 0)
+            rowHasScore.append(prediction.scores != nil)
         }
         if rowQuestion.count >= 8 * Self.chunkSize { try flush() }
     }
@@ -141,5 +131,24 @@ final class PredictionWriter {
         rowProbability.removeAll(keepingCapacity: true)
         rowScore.removeAll(keepingCapacity: true)
         rowHasScore.removeAll(keepingCapacity: true)
+    }
+}
+
+/// A prediction that passed validation, with the probabilities to store.
+struct CheckedPrediction: Sendable {
+    var questionID: String
+    var label: Int
+    var subject: String?
+    var dataset: String?
+    var probabilities: [Double]
+    var scores: [Double]?
+
+    init(_ prediction: Prediction, probabilities: [Double], scores: [Double]?) {
+        questionID = prediction.questionID
+        label = prediction.label
+        subject = prediction.subject
+        dataset = prediction.dataset
+        self.probabilities = probabilities
+        self.scores = scores
     }
 }

@@ -23,23 +23,25 @@ final class QuestionIndex {
         var label: Int
     }
 
-    private var committed: [String: [String: Entry]] = [:]
-    private var pending: [String: [String: Entry]] = [:]
+    /// Known questions by dataset and external id, including those added by
+    /// the open transaction (listed in `added`, so that a rollback can drop them).
+    private var known: [String: [String: Entry]] = [:]
+    private var added: [(dataset: String, externalID: String)] = []
     private var loadedDatasets: Set<String> = []
+    /// Loaded datasets another connection may have added questions to since.
+    private var suspectDatasets: Set<String> = []
     private var newQuestions: [NewQuestion] = []
     private var nextID: Int64 = 1
     private var lastDataVersion: Int64?
-    /// Another connection committed since we last looked: misses must be checked in the file.
-    private var mayBeStale = true
     private var lookup: Statement?
     private var chunkInsert: Statement?
     private var singleInsert: Statement?
-    static let chunkSize = 128
+    static let chunkSize = 512
 
     /// Call at the start of every write transaction that resolves questions.
     func begin(_ database: Database) throws {
         let version = try database.scalarInt("PRAGMA data_version")
-        mayBeStale = lastDataVersion == nil || version != lastDataVersion
+        if version != lastDataVersion { suspectDatasets = loadedDatasets }
         lastDataVersion = version
         nextID = (try database.scalarInt("SELECT COALESCE(MAX(question_id), 0) FROM questions") ?? 0) + 1
     }
@@ -49,18 +51,19 @@ final class QuestionIndex {
     func resolve(_ database: Database, dataset: String, externalID: String, subject: String?,
                  optionCount: Int, label: Int) throws -> Int64 {
         if !loadedDatasets.contains(dataset) { try load(database, dataset: dataset) }
-        if let entry = committed[dataset]?[externalID] ?? pending[dataset]?[externalID] {
+        if let entry = known[dataset]?[externalID] {
             try check(entry, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
             return entry.id
         }
-        if mayBeStale, let found = try find(database, dataset: dataset, externalID: externalID) {
+        if suspectDatasets.contains(dataset), let found = try find(database, dataset: dataset, externalID: externalID) {
             try check(found, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
-            committed[dataset, default: [:]][externalID] = found
+            known[dataset, default: [:]][externalID] = found
             return found.id
         }
         let entry = Entry(id: nextID, optionCount: optionCount, label: label)
         nextID += 1
-        pending[dataset, default: [:]][externalID] = entry
+        known[dataset, default: [:]][externalID] = entry
+        added.append((dataset, externalID))
         newQuestions.append(NewQuestion(id: entry.id, dataset: dataset, externalID: externalID, subject: subject,
                                         optionCount: optionCount, label: label))
         if newQuestions.count >= 4 * Self.chunkSize { try flush(database) }
@@ -132,26 +135,21 @@ final class QuestionIndex {
             [.text(dataset)]) { row in
             entries[row.string(0) ?? ""] = Entry(id: row.int64(1), optionCount: row.int(2), label: row.int(3))
         }
-        committed[dataset, default: [:]].merge(entries) { _, new in new }
+        known[dataset, default: [:]].merge(entries) { _, new in new }
         loadedDatasets.insert(dataset)
+        suspectDatasets.remove(dataset)
     }
 
     /// The enclosing transaction committed: keep what it inserted.
     func commit() {
-        for (dataset, entries) in pending {
-            if committed[dataset]?.isEmpty ?? true {
-                committed[dataset] = entries
-            } else {
-                committed[dataset]!.merge(entries) { _, new in new }
-            }
-        }
-        pending.removeAll()
+        added.removeAll(keepingCapacity: true)
         newQuestions.removeAll()
     }
 
     /// The enclosing transaction rolled back: forget what it inserted.
     func rollback() {
-        pending.removeAll()
+        for (dataset, externalID) in added { known[dataset]?[externalID] = nil }
+        added.removeAll()
         newQuestions.removeAll()
     }
 }

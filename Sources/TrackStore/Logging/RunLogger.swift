@@ -18,7 +18,7 @@ public final class RunLogger {
     public var commitInterval: Double = 1.0
     /// Rows buffered before a commit regardless of time.
     public var maxBufferedQuestions = 20_000
-    private var buffered: [Prediction] = []
+    private var buffered: [CheckedPrediction] = []
     private var bufferedMetrics: [(key: String, value: Double, step: Int, time: Date)] = []
     private var lastCommit = Date()
     public private(set) var questionsWritten = 0
@@ -36,12 +36,16 @@ public final class RunLogger {
     /// Adds one forward pass's predictions. Throws `ValidationError` naming the
     /// first bad row (0-based within the batch); nothing of that batch is kept.
     public func append(_ predictions: [Prediction]) throws {
+        var checked: [CheckedPrediction] = []
+        checked.reserveCapacity(predictions.count)
         for (index, prediction) in predictions.enumerated() {
-            if let reason = PredictionWriter.check(prediction, validation: validation) {
-                throw ValidationError(predictions.count > 1 ? "row \(index) of the batch: \(reason)" : reason)
+            do throws(ValidationError) {
+                checked.append(try PredictionWriter.checked(prediction, validation: validation))
+            } catch {
+                throw ValidationError(predictions.count > 1 ? "row \(index) of the batch: \(error.reason)" : error.reason)
             }
         }
-        buffered.append(contentsOf: predictions)
+        buffered.append(contentsOf: checked)
         try commitIfDue()
     }
 

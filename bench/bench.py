@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""track benchmarks: `make bench`.
+
+Prints figures, each beside a baseline run in the same script on the same data.
+Timing thresholds never live in tests; this program is where speed is measured.
+
+Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
+through `track ingest` (which validates every row), beside the sqlite3 CLI's
+`.import` of the same CSV into a plain table (no validation, no index).
+"""
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "out")
+
+
+def generate(n, k, seed=0):
+    """Seeded probability rows, written once as CSV and as JSON lines."""
+    csv_path = os.path.join(OUT, f"ingest-{n}x{k}.csv")
+    jsonl_path = os.path.join(OUT, f"ingest-{n}x{k}.jsonl")
+    if os.path.exists(csv_path) and os.path.exists(jsonl_path):
+        return csv_path, jsonl_path
+    rng = random.Random(seed)
+    with open(csv_path + ".tmp", "w") as c, open(jsonl_path + ".tmp", "w") as j:
+        c.write("id," + ",".join(f"p{i}" for i in range(k)) + ",label\n")
+        for q in range(n):
+            w = [rng.random() + 1e-3 for _ in range(k)]
+            s = sum(w)
+            p = [repr(x / s) for x in w]
+            y = rng.randrange(k)
+            c.write(f"q{q},{','.join(p)},{y}\n")
+            j.write(f'{{"id": "q{q}", "label": {y}, "probs": [{", ".join(p)}]}}\n')
+    os.replace(csv_path + ".tmp", csv_path)
+    os.replace(jsonl_path + ".tmp", jsonl_path)
+    return csv_path, jsonl_path
+
+
+def remove_db(path):
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+
+
+def timed(command, db):
+    remove_db(db)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def median_time(command, db, repeat):
+    return statistics.median(timed(command, db) for _ in range(repeat))
+
+
+def ingest_section(track, n, k, repeat):
+    csv_path, jsonl_path = generate(n, k)
+    db = os.path.join(OUT, "bench.sqlite")
+    rows = n * k
+    results = []
+    t = median_time([track, "ingest", csv_path, "--db", db], db, repeat)
+    size = os.path.getsize(db)
+    results.append(("track ingest CSV (validated)", t, n / t, rows / t))
+    t = median_time([track, "ingest", jsonl_path, "--db", db], db, repeat)
+    results.append(("track ingest JSONL (validated)", t, n / t, rows / t))
+    sqlite3 = shutil.which("sqlite3")
+    cli = None
+    if sqlite3:
+        t = median_time([sqlite3, db, ".import --csv " + csv_path + " t"], db, repeat)
+        cli = n / t
+        results.append(("sqlite3 CLI .import CSV (baseline)", t, n / t, n / t))
+    remove_db(db)
+    print(f"\n== ingest: {n:,} questions x {k} options (median of {repeat}) ==")
+    print(f"{'':38} {'seconds':>8} {'questions/s':>13} {'rows/s':>12}")
+    for name, t, qps, rps in results:
+        print(f"{name:38} {t:8.2f} {qps:13,.0f} {rps:12,.0f}")
+    print("rows: track stores one row per question x option (plus one row per new question);")
+    print("      the CLI stores one row per CSV line.")
+    if cli:
+        print(f"track CSV rows/s / CLI rows/s: {results[0][3] / cli:.2f}x   "
+              f"JSONL: {results[1][3] / cli:.2f}x")
+    print(f"store size: {size / n:.1f} bytes per question ({k} options, probabilities only)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--track", default=os.path.join(HERE, "..", ".build", "release", "track"))
+    parser.add_argument("--questions", type=int, default=1_000_000)
+    parser.add_argument("--options", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    track = os.path.abspath(args.track)
+    if not os.path.exists(track):
+        sys.exit(f"no track binary at {track}; run `make release` first")
+    print(f"track benchmarks - {os.cpu_count()} cores; {subprocess.run([track, '--version'], capture_output=True, text=True).stdout.strip()}")
+    ingest_section(track, args.questions, args.options, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
