@@ -99,6 +99,11 @@ public struct TopLabel: Sendable, Equatable {
     public var prediction: Int
     public var confidence: Double
 
+    public init(prediction: Int, confidence: Double) {
+        self.prediction = prediction
+        self.confidence = confidence
+    }
+
     @inlinable
     public init(_ p: UnsafeBufferPointer<Double>) {
         var best = 0

@@ -10,9 +10,9 @@ public struct NPYArray: Sendable {
     /// dtypes other than little-endian floats, integers and booleans.
     public static func read(path: String) throws -> NPYArray {
         let bytes = try readWholeFile(path)
-        do {
+        do throws(ValidationError) {
             return try parse(bytes)
-        } catch let error as ValidationError {
+        } catch {
             throw InputError(source: path, reason: error.reason)
         }
     }
