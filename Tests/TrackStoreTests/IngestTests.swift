@@ -255,3 +255,53 @@ extension Probabilities {
         return e.map { $0 / total }
     }
 }
+
+@Suite struct LMEvalFilterTests {
+    /// Several filters give several lines per doc_id and one run per (task, filter).
+    @Test func oneRunPerFilter() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let samples = (0..<3).flatMap { doc in
+            ["none", "strict-match"].map { filter in
+                #"{"doc_id": \#(doc), "doc": {"choices": ["red", "green"]}, "target": "green", "filter": "\#(filter)", "#
+                + #""filtered_resps": [["\#(filter == "none" ? -1.0 : -2.0)", "False"], ["-1.5", "False"]], "resps": []}"#
+            }
+        }.joined(separator: "\n")
+        let path = directory.write("samples_colors_2025-01-02T03-04-05.678901.jsonl", samples + "\n")
+        var options = IngestOptions()
+        options.metadata.model = "tiny"
+        let report = try Ingestor(store: store).ingest(path, options: options)
+        #expect(report.runs == [.init(name: "tiny/colors", questions: 3), .init(name: "tiny/colors/strict-match", questions: 3)])
+        // Gold "green" resolves through doc.choices to 1: filter none predicts red (-1.0), strict-match green.
+        #expect(try store.summary("tiny/colors")?.accuracy == 0)
+        #expect(try store.summary("tiny/colors/strict-match")?.accuracy == 1)
+        #expect(try store.count("questions") == 3)
+    }
+}
+
+@Suite struct PredictionsViewTests {
+    /// The view's pred and conf are exactly Swift's top-label rule on the stored probabilities.
+    @Test func viewMatchesSwiftTopLabel() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        _ = try Ingestor(store: store).ingest(Fixtures.path("synthetic-seed0-n1000.csv"), options: IngestOptions())
+        _ = try Ingestor(store: store).ingest(directory.write("ties.csv", "p0,p1,p2,label\n0.4,0.4,0.2,1\n0.2,0.4,0.4,2\n0.5,0.5,0,0\n"),
+                                              options: IngestOptions())
+        var probabilities: [Int64: [Double]] = [:]
+        var order: [Int64] = []
+        try store.database.forEachRow("SELECT run_id * 1000000 + question_id, prob FROM option_scores ORDER BY run_id, question_id, option") { row in
+            let key = row.int64(0)
+            if probabilities[key] == nil { order.append(key) }
+            probabilities[key, default: []].append(row.double(1))
+        }
+        var checked = 0
+        try store.database.forEachRow("SELECT run_id * 1000000 + question_id, pred, conf FROM predictions") { row in
+            let top = TopLabel(probabilities[row.int64(0)]!)
+            #expect(row.int(1) == top.prediction)
+            #expect(row.double(2) == top.confidence)
+            checked += 1
+        }
+        #expect(checked == 1003)
+        #expect(try store.summary("ties")?.accuracy.map { abs($0 - 1.0 / 3.0) < 1e-12 } == true)
+    }
+}
