@@ -5,8 +5,9 @@ Prints figures, each beside a baseline run in the same script on the same data.
 Timing thresholds never live in tests; this program is where speed is measured.
 
 Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
-through `track ingest` (which validates every row), beside the sqlite3 CLI's
-`.import` of the same CSV into a plain table (no validation, no index).
+through `track ingest` (which validates every row), and streamed through
+`track log` in forward-pass batches of 32, beside the sqlite3 CLI's `.import`
+of the same CSV into a plain table (no validation, no index).
 """
 import argparse
 import os
@@ -42,6 +43,32 @@ def generate(n, k, seed=0):
     return csv_path, jsonl_path
 
 
+def batched(jsonl_path, size=32):
+    """The same questions as forward-pass batch lines for `track log`."""
+    path = jsonl_path.replace(".jsonl", f"-batches{size}.jsonl")
+    if os.path.exists(path):
+        return path
+    with open(jsonl_path) as source, open(path + ".tmp", "w") as out:
+        batch = []
+        for line in source:
+            batch.append(line.strip())
+            if len(batch) == size:
+                out.write('{"batch": [' + ", ".join(batch) + "]}\n")
+                batch = []
+        if batch:
+            out.write('{"batch": [' + ", ".join(batch) + "]}\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def timed_stream(command, db, input_path):
+    remove_db(db)
+    with open(input_path, "rb") as stdin:
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdin=stdin, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
 def remove_db(path):
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
@@ -69,6 +96,9 @@ def ingest_section(track, n, k, repeat):
     results.append(("track ingest CSV (validated)", t, n / t, rows / t))
     t = median_time([track, "ingest", jsonl_path, "--db", db], db, repeat)
     results.append(("track ingest JSONL (validated)", t, n / t, rows / t))
+    stream = batched(jsonl_path)
+    t = statistics.median(timed_stream([track, "log", "--run", "bench", "--db", db], db, stream) for _ in range(repeat))
+    results.append(("track log, stdin, 32 per forward pass", t, n / t, rows / t))
     sqlite3 = shutil.which("sqlite3")
     cli = None
     if sqlite3:

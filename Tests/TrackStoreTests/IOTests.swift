@@ -104,3 +104,15 @@ import Testing
         #expect(reader.finalizeSHA256() == SHA256.hex(of: Array("a\r\n\(long)\nlast".utf8)))
     }
 }
+
+@Suite struct QuestionBitmapTests {
+    @Test func insertReportsNewAndRepeated() {
+        var bitmap = QuestionBitmap()
+        let first = bitmap.insert(1), again = bitmap.insert(1)
+        #expect(first && !again)
+        let more = [bitmap.insert(64), bitmap.insert(63), bitmap.insert(1_000_000)]
+        #expect(more == [true, true, true])
+        #expect(bitmap.contains(63) && bitmap.contains(64) && bitmap.contains(1_000_000))
+        #expect(!bitmap.contains(2) && !bitmap.contains(5_000_000))
+    }
+}

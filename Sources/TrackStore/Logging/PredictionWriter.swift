@@ -11,7 +11,7 @@ final class PredictionWriter {
     let validation: ValidationOptions
     let questions: QuestionIndex
     /// Question ids this run already has (a question may appear once per run).
-    private var written: Set<Int64> = []
+    private var written = QuestionBitmap()
     // Buffered option rows.
     private var rowQuestion: [Int64] = []
     private var rowOption: [Int32] = []
@@ -31,7 +31,7 @@ final class PredictionWriter {
         self.questions = questions
         // A continued run (`--append`) keeps refusing questions it already has.
         try database.forEachRow("SELECT DISTINCT question_id FROM option_scores WHERE run_id = ?", [.integer(runID)]) {
-            written.insert($0.int64(0))
+            _ = written.insert($0.int64(0))
         }
     }
 
@@ -68,7 +68,7 @@ final class PredictionWriter {
         let questionID = try questions.resolve(database, dataset: prediction.dataset ?? defaultDataset,
                                                externalID: prediction.questionID, subject: prediction.subject,
                                                optionCount: k, label: prediction.label)
-        guard written.insert(questionID).inserted else {
+        guard written.insert(questionID) else {
             throw ValidationError("question '\(prediction.questionID)' appears twice in this run")
         }
         for option in 0..<k {
@@ -150,5 +150,26 @@ struct CheckedPrediction: Sendable {
         dataset = prediction.dataset
         self.probabilities = probabilities
         self.scores = scores
+    }
+}
+
+/// A set of question ids as a bitmap: ids are dense row ids, so membership
+/// costs one bit and no hashing.
+struct QuestionBitmap {
+    private var words: [UInt64] = []
+
+    /// Adds `id`; false when it was already there.
+    mutating func insert(_ id: Int64) -> Bool {
+        precondition(id >= 0)
+        let word = Int(id >> 6), bit = UInt64(1) << UInt64(id & 63)
+        if word >= words.count { words.append(contentsOf: repeatElement(0, count: max(word + 1 - words.count, words.count))) }
+        if words[word] & bit != 0 { return false }
+        words[word] |= bit
+        return true
+    }
+
+    func contains(_ id: Int64) -> Bool {
+        let word = Int(id >> 6)
+        return word < words.count && words[word] & (UInt64(1) << UInt64(id & 63)) != 0
     }
 }
