@@ -1,0 +1,85 @@
+/// Every calibration metric of one run (SPEC §3). A value is nil where it is
+/// undefined: for an empty run, or classwise metrics when questions differ in
+/// option count. JSON keys (`key`) are stable; see the README.
+public struct CalibrationMetrics: Sendable, Equatable {
+    public var n: Int = 0
+    public var bins: Int = 10
+    public var accuracy: Double?
+    public var meanConfidence: Double?
+    /// Mean confidence − accuracy.
+    public var overconfidence: Double?
+    /// conf-ECE: `Σ_m (n_m/N)·|acc(B_m) − conf(B_m)|`, equal-width bins over the top-label confidence.
+    public var confECE: Double?
+    /// MCE: `max_m |acc(B_m) − conf(B_m)|` over non-empty bins.
+    public var mce: Double?
+    /// RMSCE: `sqrt(Σ_m (n_m/N)·(acc − conf)²)`.
+    public var rmsce: Double?
+    /// cw-ECE = SCE: `(1/K) Σ_k Σ_m (n_km/N)·|freq_km − meanp_km|`, every class binned over all N values.
+    public var cwECE: Double?
+    /// conf-ECE with equal-mass bins.
+    public var equalMassECE: Double?
+    /// ACE: `(1/(K·B)) Σ_k Σ_r |freq_kr − meanp_kr|`, equal-mass bins per class; empty bins add 0.
+    public var ace: Double?
+    /// TACE: ACE over the values `p_ik > ε` only.
+    public var tace: Double?
+    /// Brier: `(1/N) Σ_i Σ_k (p_ik − [y_i = k])²` (0…2).
+    public var brier: Double?
+    /// NLL: `−(1/N) Σ_i log p_i,y_i`, exact log-softmax from raw scores when stored, else p clipped at 1e-15.
+    public var nll: Double?
+    /// Whether `nll` came from raw scores.
+    public var nllFromScores = false
+
+    public init() {}
+
+    /// Metric keys in report order, as JSON, CSV and tables name them.
+    public static let keys = ["accuracy", "mean_confidence", "overconfidence", "conf_ece", "mce", "rmsce",
+                              "cw_ece", "eq_mass_ece", "ace", "tace", "brier", "nll"]
+
+    /// Short labels for tables.
+    public static let labels: [String: String] = [
+        "accuracy": "Acc", "mean_confidence": "Conf", "overconfidence": "OverConf", "conf_ece": "conf-ECE",
+        "mce": "MCE", "rmsce": "RMSCE", "cw_ece": "cw-ECE", "eq_mass_ece": "EM-ECE", "ace": "ACE",
+        "tace": "TACE", "brier": "Brier", "nll": "NLL",
+    ]
+
+    /// Whether a smaller value is better (all but accuracy).
+    public static func lowerIsBetter(_ key: String) -> Bool { key != "accuracy" }
+
+    public subscript(key: String) -> Double? {
+        switch key {
+        case "accuracy": accuracy
+        case "mean_confidence": meanConfidence
+        case "overconfidence": overconfidence
+        case "conf_ece": confECE
+        case "mce": mce
+        case "rmsce": rmsce
+        case "cw_ece": cwECE
+        case "eq_mass_ece": equalMassECE
+        case "ace": ace
+        case "tace": tace
+        case "brier": brier
+        case "nll": nll
+        default: nil
+        }
+    }
+}
+
+/// One bin of a reliability table.
+public struct BinRow: Sendable, Equatable {
+    public var bin: Int
+    public var lower: Double
+    public var upper: Double
+    public var count: Int
+    /// Accuracy (top label) or label frequency (classwise); nil when empty.
+    public var accuracy: Double?
+    /// Mean confidence (top label) or mean probability (classwise); nil when empty.
+    public var confidence: Double?
+    /// accuracy − confidence: negative where the model is overconfident.
+    public var gap: Double? { accuracy.flatMap { a in confidence.map { a - $0 } } }
+}
+
+/// A percentile bootstrap interval.
+public struct Interval: Sendable, Equatable {
+    public var lower: Double
+    public var upper: Double
+}

@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+import TrackCalibration
+
+/// Reads a SPEC fixture (`p0..p{K-1},label`) straight into a PredictionSet.
+func loadFixture(_ name: String) throws -> PredictionSet {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("TrackStoreTests/Fixtures/\(name)")
+    var set = PredictionSet()
+    for (index, line) in try String(contentsOf: url, encoding: .utf8).split(separator: "\n").enumerated() where index > 0 {
+        let fields = line.split(separator: ",").map { Double($0)! }
+        set.append(id: Int64(index), label: Int(fields.last!), probabilities: Array(fields.dropLast()))
+    }
+    return set
+}
+
+func set(_ rows: [([Double], Int)]) -> PredictionSet {
+    var s = PredictionSet()
+    for (i, row) in rows.enumerated() { s.append(id: Int64(i), label: row.1, probabilities: row.0) }
+    return s
+}
+
+func close(_ a: Double?, _ b: Double, _ tolerance: Double = 5e-7) -> Bool {
+    guard let a else { return false }
+    return abs(a - b) <= tolerance
+}
+
+@Suite struct CheckedValuesTests {
+    /// SPEC §3, first file (all of uncertainty-calibration, netcal, scikit-learn, relplot agree).
+    @Test func synthetic1000() throws {
+        let m = CalibrationAnalyzer(try loadFixture("synthetic-seed0-n1000.csv")).metrics()
+        #expect(m.n == 1000)
+        #expect(close(m.accuracy, 0.614))
+        #expect(close(m.meanConfidence, 0.780578))
+        #expect(close(m.confECE, 0.169247))
+        #expect(close(m.mce, 0.291293))
+        #expect(close(m.rmsce, 0.180835))
+        #expect(close(m.cwECE, 0.089048))
+        #expect(close(m.equalMassECE, 0.166578))
+        #expect(close(m.brier, 0.558263))
+        #expect(close(m.nll, 1.100437))
+        #expect(!m.nllFromScores)
+    }
+
+    /// SPEC §3, second file: confidences exactly on bin edges pin the binning rule.
+    @Test func binEdges160() throws {
+        let m = CalibrationAnalyzer(try loadFixture("bin-edges-n160.csv")).metrics()
+        #expect(m.n == 160)
+        #expect(close(m.accuracy, 0.625))
+        #expect(close(m.meanConfidence, 0.65))
+        #expect(close(m.confECE, 0.100))
+        #expect(close(m.mce, 0.100))
+        #expect(close(m.rmsce, 0.100))
+        #expect(close(m.cwECE, 0.0375))
+        #expect(close(m.equalMassECE, 0.105))
+        #expect(close(m.brier, 0.503333))
+        #expect(close(m.nll, 1.350916))
+    }
+}
+
+@Suite struct HandComputedTests {
+    @Test func oneQuestion() {
+        // Right with confidence 0.7: gap 0.3 in bin 7.
+        let m = CalibrationAnalyzer(set([([0.7, 0.2, 0.1], 0)])).metrics()
+        #expect(m.accuracy == 1 && close(m.confECE, 0.3, 1e-15) && close(m.mce, 0.3, 1e-15) && close(m.rmsce, 0.3, 1e-15))
+        #expect(close(m.brier, 0.09 + 0.04 + 0.01, 1e-15))
+        #expect(close(m.nll, -log(0.7), 1e-15))
+        // Classwise: class 0 has p=0.7 (bin 7, freq 1): 0.3; class 1: 0.2 (bin 2, freq 0): 0.2; class 2: 0.1.
+        #expect(close(m.cwECE, (0.3 + 0.2 + 0.1) / 3, 1e-15))
+        // Equal-mass with N=1 < B: one non-empty bin.
+        #expect(close(m.equalMassECE, 0.3, 1e-15))
+        #expect(close(m.ace, (0.3 + 0.2 + 0.1) / 30, 1e-15))
+    }
+
+    @Test func allInOneBin() {
+        // Four questions, all confidence 0.55 (bin 5), two right: ECE = |0.5 - 0.55|.
+        let m = CalibrationAnalyzer(set([([0.55, 0.45], 0), ([0.55, 0.45], 1), ([0.45, 0.55], 1), ([0.45, 0.55], 0)])).metrics()
+        #expect(close(m.confECE, 0.05, 1e-15) && close(m.mce, 0.05, 1e-15))
+        let bins = CalibrationAnalyzer(set([([0.55, 0.45], 0), ([0.55, 0.45], 1)])).reliabilityBins()
+        #expect(bins.map(\.count) == [0, 0, 0, 0, 0, 2, 0, 0, 0, 0])
+        #expect(bins[5].accuracy == 0.5 && bins[4].accuracy == nil)
+    }
+
+    @Test func classThatNeverOccurs() {
+        // Label is never 2; class 2 contributes |0 - meanp| in its bins.
+        let s = set([([0.6, 0.3, 0.1], 0), ([0.2, 0.7, 0.1], 1)])
+        let m = CalibrationAnalyzer(s).metrics()
+        // class 0: 0.6 (bin 6, y=1) 0.4; 0.2 (bin 2, y=0) 0.2 -> (0.4+0.2)/2 = 0.3
+        // class 1: 0.3 (bin 3, y=0) 0.3; 0.7 (bin 7, y=1) 0.3 -> 0.3
+        // class 2: 0.1, 0.1 (bin 1, y=0) -> 0.1
+        #expect(close(m.cwECE, (0.3 + 0.3 + 0.1) / 3, 1e-15))
+        #expect(CalibrationAnalyzer(s).classwiseBins()[2][1].accuracy == 0)
+    }
+
+    @Test func binaryAndFiveOptions() {
+        let two = CalibrationAnalyzer(set([([0.9, 0.1], 0), ([0.8, 0.2], 1)])).metrics()
+        #expect(close(two.accuracy, 0.5, 1e-15) && close(two.confECE, 0.5 * 0.1 + 0.5 * 0.8, 1e-15))
+        let five = CalibrationAnalyzer(set([([0.2, 0.2, 0.2, 0.2, 0.2], 4)])).metrics()
+        // Tie: pred 0, wrong, confidence 0.2.
+        #expect(five.accuracy == 0 && close(five.confECE, 0.2, 1e-15))
+        #expect(close(five.brier, 4 * 0.04 + 0.64, 1e-15))
+    }
+
+    @Test func edgesOneAndZero() {
+        // p = 1.0 goes to the last bin, p = 0 to bin 0; 0.3 * 10 stays in bin 3 by float64 arithmetic.
+        #expect(equalWidthBin(1.0, bins: 10) == 9)
+        #expect(equalWidthBin(0.0, bins: 10) == 0)
+        #expect(equalWidthBin(0.1, bins: 10) == 1)
+        #expect(equalWidthBin(0.3, bins: 10) == Int(0.3 * 10.0))
+        #expect(equalWidthBin(0.9999999999999999, bins: 10) == 9)
+        let m = CalibrationAnalyzer(set([([1.0, 0.0], 0), ([1.0, 0.0], 1)])).metrics()
+        #expect(close(m.confECE, 0.5, 1e-15))
+        #expect(close(m.nll, (0 + -log(1e-15)) / 2, 1e-12))
+    }
+
+    @Test func tiesInTheArgmax() {
+        let m = CalibrationAnalyzer(set([([0.4, 0.4, 0.2], 0), ([0.4, 0.4, 0.2], 1)])).metrics()
+        #expect(m.accuracy == 0.5)
+    }
+
+    @Test func mixedOptionCountsKeepTopLabelMetricsAndDropClasswise() {
+        let m = CalibrationAnalyzer(set([([0.7, 0.3], 0), ([0.5, 0.3, 0.2], 2)])).metrics()
+        #expect(close(m.accuracy, 0.5, 1e-15) && m.confECE != nil && m.brier != nil)
+        #expect(m.cwECE == nil && m.ace == nil && m.tace == nil)
+        #expect(CalibrationAnalyzer(set([([0.7, 0.3], 0), ([0.5, 0.3, 0.2], 2)])).classwiseBins().isEmpty)
+    }
+
+    @Test func nllIsExactFromScores() {
+        var s = PredictionSet()
+        let logits = [0.0, -800.0]
+        s.append(label: 1, probabilities: Probabilities.softmax(logits), scores: logits)
+        let m = CalibrationAnalyzer(s).metrics()
+        #expect(m.nllFromScores && m.nll == 800)
+    }
+
+    @Test func emptyRunHasNoValuesAndNoNaN() {
+        let m = CalibrationAnalyzer(PredictionSet()).metrics()
+        #expect(m.n == 0)
+        for key in CalibrationMetrics.keys { #expect(m[key] == nil) }
+        #expect(CalibrationAnalyzer(PredictionSet()).bootstrap(resamples: 10).isEmpty)
+    }
+
+    @Test func noNaNOnDegenerateRuns() {
+        for rows in [[([1.0, 0.0], 0)], [([0.5, 0.5], 1)], Array(repeating: ([0.0, 1.0], 1), count: 3)] {
+            let m = CalibrationAnalyzer(set(rows), bins: 15).metrics()
+            for key in CalibrationMetrics.keys { #expect(m[key].map { !$0.isNaN } == true, "\(key)") }
+        }
+    }
+
+    @Test func equalMassBinsKeepTiesInQuestionOrder() {
+        // 4 questions, B = 2, all confidence 0.6: bins {q0, q1}, {q2, q3}; q0, q1 right.
+        let s = set([([0.6, 0.4], 0), ([0.6, 0.4], 0), ([0.6, 0.4], 1), ([0.6, 0.4], 1)])
+        let m = CalibrationAnalyzer(s, bins: 2).metrics()
+        #expect(close(m.equalMassECE, 0.5 * 0.4 + 0.5 * 0.6, 1e-15))
+    }
+}
+
+@Suite struct OrderTests {
+    @Test func radixOrderIsStableAndSorted() {
+        var random = SeededRandom(seed: 3)
+        let values = (0..<5000).map { _ in (random.nextDouble() * 20).rounded() / 20 }
+        let order = values.withUnsafeBufferPointer { stableAscendingOrder($0) }
+        let expected = values.indices.sorted { values[$0] < values[$1] || (values[$0] == values[$1] && $0 < $1) }
+        #expect(order.map(Int.init) == expected)
+    }
+}
+
+@Suite struct BootstrapTests {
+    @Test func sameSeedSameIntervalAndItCoversTheEstimate() throws {
+        let analyzer = CalibrationAnalyzer(try loadFixture("synthetic-seed0-n1000.csv"))
+        let a = analyzer.bootstrap(resamples: 200, seed: 11)
+        let b = analyzer.bootstrap(resamples: 200, seed: 11)
+        #expect(a == b)
+        let c = analyzer.bootstrap(resamples: 200, seed: 12)
+        #expect(a != c)
+        let m = analyzer.metrics()
+        for key in ["accuracy", "conf_ece", "cw_ece", "brier", "nll", "eq_mass_ece", "ace"] {
+            let interval = try #require(a[key])
+            #expect(interval.lower <= m[key]! + 0.02 && m[key]! - 0.02 <= interval.upper, "\(key)")
+            #expect(interval.lower < interval.upper, "\(key)")
+        }
+        // Accuracy of 1000 Bernoulli(0.614): the 95% interval is about ±0.03.
+        #expect(abs((a["accuracy"]!.upper - a["accuracy"]!.lower) - 2 * 1.96 * (0.614 * 0.386 / 1000).squareRoot()) < 0.015)
+    }
+
+    @Test func unitWeightsEqualTheUnweightedMetrics() throws {
+        let analyzer = CalibrationAnalyzer(try loadFixture("bin-edges-n160.csv"))
+        let ones = [UInt32](repeating: 1, count: 160)
+        let weighted = ones.withUnsafeBufferPointer { analyzer.metrics(weights: $0) }
+        for key in CalibrationMetrics.keys { #expect(close(weighted[key], analyzer.metrics()[key]!, 1e-12), "\(key)") }
+        // Weight 2 everywhere is the same distribution.
+        let twos = [UInt32](repeating: 2, count: 160)
+        let doubled = twos.withUnsafeBufferPointer { analyzer.metrics(weights: $0) }
+        for key in CalibrationMetrics.keys { #expect(close(doubled[key], analyzer.metrics()[key]!, 1e-12), "\(key)") }
+    }
+}
