@@ -1,15 +1,32 @@
 import Foundation
 import TrackStore
 
-/// Output formats shared by the listing commands.
+/// Output formats of the reporting commands.
 enum OutputFormat: String, CaseIterable {
-    case table, csv, json
+    case table, csv, json, markdown, latex
+
+    var fileExtension: String {
+        switch self {
+        case .table: "txt"
+        case .csv: "csv"
+        case .json: "json"
+        case .markdown: "md"
+        case .latex: "tex"
+        }
+    }
 }
 
-/// A table of strings rendered as aligned text, CSV or JSON.
+/// A table rendered as aligned text, CSV, JSON, Markdown or LaTeX (booktabs).
+/// Columns may carry a group (a second header level, e.g. the split) and a
+/// rule for which value is best (set in bold in Markdown and LaTeX).
 struct TextTable {
+    enum Best { case lowest, highest }
+
     var columns: [String]
     var rows: [[Cell]]
+    var groups: [String?] = []
+    var best: [Best?] = []
+    var caption: String?
 
     enum Cell {
         case text(String?)
@@ -39,33 +56,23 @@ struct TextTable {
             default: display
             }
         }
+
+        var number: Double? {
+            if case .number(let d, _) = self { return d }
+            return nil
+        }
+
+        var isNumeric: Bool {
+            switch self {
+            case .text: false
+            default: true
+            }
+        }
     }
 
-    func render(_ format: OutputFormat) -> String {
-        switch format {
-        case .table:
-            let texts = rows.map { $0.map(\.display) }
-            var widths = columns.map(\.count)
-            for row in texts { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-            func line(_ cells: [String]) -> String {
-                cells.enumerated().map { i, cell in
-                    i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-                }.joined(separator: "  ")
-            }
-            var out = line(columns) + "\n"
-            out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
-            for row in texts { out += line(row) + "\n" }
-            return out
-        case .csv:
-            var out = CSV.line(columns) + "\n"
-            for row in rows { out += CSV.line(row.map(\.csv)) + "\n" }
-            return out
-        case .json:
-            let objects = rows.map { row in
-                JSONValue.object(JSONObject(zip(columns, row).map { .init(key: $0, value: $1.json) }))
-            }
-            return JSONValue.array(objects).jsonText + "\n"
-        }
+    init(columns: [String], rows: [[Cell]]) {
+        self.columns = columns
+        self.rows = rows
     }
 
     /// An ad-hoc query result.
@@ -84,13 +91,135 @@ struct TextTable {
         }
     }
 
-    init(columns: [String], rows: [[Cell]]) {
-        self.columns = columns
-        self.rows = rows
+    private func group(_ column: Int) -> String? { column < groups.count ? groups[column] : nil }
+
+    /// Full header names: "group column" when grouped.
+    var flatColumns: [String] {
+        columns.indices.map { i in group(i).map { "\($0) \(columns[i])" } ?? columns[i] }
+    }
+
+    /// Row indexes holding the best value of each column.
+    private func bestRows(_ column: Int) -> Set<Int> {
+        guard column < best.count, let rule = best[column] else { return [] }
+        let values = rows.enumerated().compactMap { index, row in row[column].number.map { (index, $0) } }
+        guard let target = rule == .lowest ? values.map(\.1).min() : values.map(\.1).max() else { return [] }
+        return Set(values.filter { $0.1 == target }.map(\.0))
+    }
+
+    func render(_ format: OutputFormat) -> String {
+        switch format {
+        case .table: renderText()
+        case .csv: renderCSV()
+        case .json: renderJSON()
+        case .markdown: renderMarkdown()
+        case .latex: renderLaTeX()
+        }
+    }
+
+    private func renderText() -> String {
+        let header = flatColumns
+        let texts = rows.map { $0.map(\.display) }
+        var widths = header.map(\.count)
+        for row in texts { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                if rows.first?[i].isNumeric ?? false { return pad + cell }
+                return i == cells.count - 1 ? cell : cell + pad
+            }.joined(separator: "  ")
+        }
+        var out = caption.map { $0 + "\n" } ?? ""
+        out += line(header) + "\n"
+        out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
+        for row in texts { out += line(row) + "\n" }
+        return out
+    }
+
+    private func renderCSV() -> String {
+        var out = CSV.line(flatColumns) + "\n"
+        for row in rows { out += CSV.line(row.map(\.csv)) + "\n" }
+        return out
+    }
+
+    private func renderJSON() -> String {
+        let keys = flatColumns
+        let objects = rows.map { row in
+            JSONValue.object(JSONObject(zip(keys, row).map { .init(key: $0, value: $1.json) }))
+        }
+        return JSONValue.array(objects).jsonText + "\n"
+    }
+
+    private func renderMarkdown() -> String {
+        let bests = columns.indices.map(bestRows)
+        var out = caption.map { "**\($0)**\n\n" } ?? ""
+        out += "| " + flatColumns.map(markdownEscape).joined(separator: " | ") + " |\n"
+        out += "|" + columns.indices.map { (rows.first?[$0].isNumeric ?? false) ? "---:|" : "---|" }.joined() + "\n"
+        for (r, row) in rows.enumerated() {
+            let cells = row.enumerated().map { c, cell in
+                let text = markdownEscape(cell.display)
+                return bests[c].contains(r) ? "**\(text)**" : text
+            }
+            out += "| " + cells.joined(separator: " | ") + " |\n"
+        }
+        return out
+    }
+
+    private func renderLaTeX() -> String {
+        let bests = columns.indices.map(bestRows)
+        let alignment = columns.indices.map { (rows.first?[$0].isNumeric ?? false) ? "r" : "l" }.joined()
+        var out = "% Generated by track; needs \\usepackage{booktabs}.\n"
+        out += "\\begin{table}[t]\n\\centering\n"
+        if let caption { out += "\\caption{\(latexEscape(caption))}\n" }
+        out += "\\begin{tabular}{\(alignment)}\n\\toprule\n"
+        if groups.contains(where: { $0 != nil }) {
+            // Runs of equal groups become \multicolumn headers with \cmidrule under them.
+            var cells: [String] = [], rules: [String] = []
+            var i = 0
+            while i < columns.count {
+                var j = i
+                while j + 1 < columns.count, group(j + 1) == group(i) { j += 1 }
+                if let name = group(i) {
+                    cells.append("\\multicolumn{\(j - i + 1)}{c}{\(latexEscape(name))}")
+                    rules.append("\\cmidrule(lr){\(i + 1)-\(j + 1)}")
+                } else {
+                    cells.append(contentsOf: Array(repeating: "", count: j - i + 1))
+                }
+                i = j + 1
+            }
+            out += cells.joined(separator: " & ") + " \\\\\n" + rules.joined(separator: " ") + "\n"
+        }
+        out += columns.map(latexEscape).joined(separator: " & ") + " \\\\\n\\midrule\n"
+        for (r, row) in rows.enumerated() {
+            let cells = row.enumerated().map { c, cell in
+                let text = latexEscape(cell.display)
+                return bests[c].contains(r) ? "\\textbf{\(text)}" : text
+            }
+            out += cells.joined(separator: " & ") + " \\\\\n"
+        }
+        out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n"
+        return out
     }
 }
 
-/// Standard output and error, unbuffered enough for pipes.
+func latexEscape(_ text: String) -> String {
+    var out = ""
+    for character in text {
+        switch character {
+        case "\\": out += "\\textbackslash{}"
+        case "&", "%", "$", "#", "_", "{", "}": out += "\\\(character)"
+        case "~": out += "\\textasciitilde{}"
+        case "^": out += "\\textasciicircum{}"
+        default: out.append(character)
+        }
+    }
+    return out
+}
+
+func markdownEscape(_ text: String) -> String {
+    text.replacingOccurrences(of: "|", with: "\\|")
+}
+
+/// Standard output and error.
 enum Console {
     static func out(_ text: String) {
         FileHandle.standardOutput.write(Data(text.utf8))

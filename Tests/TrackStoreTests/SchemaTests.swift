@@ -127,3 +127,17 @@ import Testing
         #expect(referring == Set(Schema.runOwnedTables))
     }
 }
+
+@Suite struct ReadOnlyMigrationTests {
+    @Test func readingAnOlderFileMigratesItFirst() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path("v1.sqlite")
+        do {
+            let database = try Database(path: path)
+            try database.executeScript(try String(contentsOfFile: Fixtures.path("schema-v1.sql"), encoding: .utf8))
+        }
+        let store = try RunStore(path: path, readOnly: true)
+        #expect(try store.database.schemaVersion == Schema.currentVersion)
+        #expect(try store.summary("v1-run")?.n == 3)
+    }
+}

@@ -32,7 +32,7 @@ enum RunsCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
-        let format = try SharedOptions.outputFormat(arguments)
+        let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .csv, .json])
         var filter = RunFilter()
         filter.model = arguments.value("model")
         filter.method = arguments.value("method")
@@ -138,7 +138,7 @@ enum SQLCommand: Command {
 
     static func run(_ arguments: ParsedArguments) throws {
         guard arguments.positionals.count == 1 else { throw UsageError(message: "expected one SQL statement (quote it)") }
-        let format = try SharedOptions.outputFormat(arguments)
+        let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .csv, .json])
         let store = try SharedOptions.openStore(arguments, readOnly: !arguments.flag("write"))
         let result: QueryResult
         do {

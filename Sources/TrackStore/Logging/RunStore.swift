@@ -19,6 +19,14 @@ public final class RunStore {
             throw StoreError("\(path) does not exist; create a store with `track init --db \(path)`")
         }
         do {
+            if readOnly {
+                // An older file is migrated forward first (when it can be written), then read.
+                let probe = try Database(path: path, readOnly: true, busyTimeout: busyTimeout)
+                let version = try probe.schemaVersion
+                if version > 0, version < Schema.currentVersion, FileManager.default.isWritableFile(atPath: path) {
+                    try Database(path: path, busyTimeout: busyTimeout).prepareTrackSchema()
+                }
+            }
             database = try Database(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
             try database.prepareTrackSchema()
         } catch let error as SQLiteError {

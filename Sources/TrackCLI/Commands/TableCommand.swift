@@ -1,0 +1,209 @@
+import Foundation
+import TrackCalibration
+import TrackStore
+
+/// `track table`: paper-style tables from run metadata.
+enum TableCommand: Command {
+    static let spec = CommandSpec(
+        name: "table", abstract: "Paper-style tables of metrics: rows model × method, columns metric × split.",
+        usage: "[--metrics <keys>] [--rows <fields>] [--columns <field>] [--sweep <param>] [--bins-sweep <n,n>] [filters] [--format csv|latex|markdown|table|json] [--out <file>]",
+        discussion: """
+        Table 2 of the paper (the default): rows model × method, columns conf-ECE / cw-ECE /
+        accuracy × split. --sweep lambda adds the run parameter lambda to the rows (Table 4);
+        --bins-sweep 10,14 repeats the metrics for each bin count (Table 5). Fields for --rows
+        and --columns: model, method, dataset, split, step, epoch, extraction, param:KEY, tag:KEY
+        (--columns none for a single group). When several runs fall into one cell, the one with
+        the highest step/epoch (then the latest) is used, and stderr says so.
+        Without --format, CSV, LaTeX (booktabs, best value per column in bold) and Markdown are
+        all written to exports/<name>.{csv,tex,md}; the table is printed.
+        """,
+        options: SharedOptions.database + [
+            .value("metrics", "keys", "Metric keys (default: conf_ece,cw_ece,accuracy)."),
+            .value("rows", "fields", "Row fields (default: model,method)."),
+            .value("columns", "field", "Column group field (default: split)."),
+            .value("sweep", "param", "A run parameter swept across runs (e.g. lambda), added to the rows."),
+            .value("bins-sweep", "n,n", "Bin counts to report side by side (e.g. 10,14)."),
+            .value("bins", "n", "Number of bins (default: 10)."),
+            .value("epsilon", "x", "TACE threshold (default: 0.01)."),
+            .value("model", "name", "Only runs of this model."),
+            .value("method", "name", "Only runs of this method."),
+            .value("dataset", "name", "Only runs on this dataset."),
+            .value("split", "name", "Only runs on this split."),
+            .value("step", "n", "Only runs at this step."),
+            .value("epoch", "x", "Only runs at this epoch."),
+            .value("tag", "key=value", "Only runs with this tag.", repeatable: true),
+            .flag("percent", "Show metrics × 100 with 2 decimals."),
+            .value("digits", "n", "Decimals (default: 4, or 2 with --percent)."),
+            .value("caption", "text", "Table caption."),
+            .value("format", "format", "csv, latex, markdown, table or json (default: write csv, tex and md)."),
+            .value("out", "file", "Output file (default: exports/<name>.<ext>)."),
+            .value("name", "name", "Base name of the exported files (default: table)."),
+            .value("out-dir", "dir", "Export folder (default: exports)."),
+        ])
+
+    /// A run with its metadata, as the table sees it.
+    struct RunInfo {
+        var summary: RunSummary
+        var params: [String: String]
+        var tags: [String: String]
+
+        func field(_ name: String) -> String {
+            switch name {
+            case "model": return summary.model ?? ""
+            case "method": return summary.method ?? ""
+            case "dataset": return summary.dataset ?? ""
+            case "split": return summary.split ?? ""
+            case "step": return summary.step.map(String.init) ?? ""
+            case "epoch": return summary.epoch.map { JSONValue.format($0) } ?? ""
+            case "extraction": return summary.extraction ?? ""
+            case "none": return ""
+            default:
+                if name.hasPrefix("param:") { return params[String(name.dropFirst(6))] ?? "" }
+                if name.hasPrefix("tag:") { return tags[String(name.dropFirst(4))] ?? "" }
+                return ""
+            }
+        }
+
+        /// Later training state wins a cell.
+        var progress: (Double, Double, Int64) {
+            (Double(summary.step ?? -1), summary.epoch ?? -1, summary.id)
+        }
+    }
+
+    static let fields = ["model", "method", "dataset", "split", "step", "epoch", "extraction", "none"]
+
+    static func checkField(_ name: String) throws {
+        guard fields.contains(name) || name.hasPrefix("param:") || name.hasPrefix("tag:") else {
+            throw UsageError(message: "unknown field '\(name)'; use \(fields.joined(separator: ", ")), param:KEY or tag:KEY")
+        }
+    }
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
+        let keys = try MetricColumns.parse(arguments.value("metrics")) ?? ["conf_ece", "cw_ece", "accuracy"]
+        var rowFields = (arguments.value("rows") ?? "model,method").split(separator: ",").map(String.init)
+        if let sweep = arguments.value("sweep") { rowFields.append("param:\(sweep)") }
+        let columnField = arguments.value("columns") ?? "split"
+        for field in rowFields + [columnField] { try checkField(field) }
+        let options = try AnalysisOptions(arguments)
+        let binCounts = try arguments.value("bins-sweep").map { text in
+            try text.split(separator: ",").map { part -> Int in
+                guard let n = Int(part), n >= 1 else { throw UsageError(message: "--bins-sweep expects bin counts like 10,14") }
+                return n
+            }
+        } ?? [options.bins]
+        let percent = arguments.flag("percent")
+        let digits = try arguments.int("digits") ?? (percent ? 2 : 4)
+        let formatText = arguments.value("format")
+        let format = try formatText.map { text -> OutputFormat in
+            guard let f = OutputFormat(rawValue: text) else { throw UsageError(message: "--format must be csv, latex, markdown, table or json") }
+            return f
+        }
+
+        let store = try SharedOptions.openStore(arguments, readOnly: true)
+        var filter = RunFilter()
+        filter.model = arguments.value("model")
+        filter.method = arguments.value("method")
+        filter.dataset = arguments.value("dataset")
+        filter.split = arguments.value("split")
+        filter.tags = try arguments.pairs("tag")
+        let step = try arguments.int("step"), epoch = try arguments.double("epoch")
+        let runs = try store.runSummaries(filter).filter {
+            $0.n > 0 && (step == nil || $0.step == step) && (epoch == nil || $0.epoch == epoch)
+        }.map { summary in
+            RunInfo(summary: summary,
+                    params: Dictionary(try store.keyValues("params", runID: summary.id), uniquingKeysWith: { $1 }),
+                    tags: Dictionary(try store.keyValues("tags", runID: summary.id), uniquingKeysWith: { $1 }))
+        }
+        guard !runs.isEmpty else { throw CommandFailure(message: "no runs match; see `track runs`") }
+
+        // Cells: (row key, column group) -> the latest run.
+        var rowKeys: [[String]] = [], columnValues: [String] = []
+        var cells: [String: RunInfo] = [:]
+        var crowded: [String: Int] = [:]
+        for run in runs {
+            let rowKey = rowFields.map(run.field)
+            let column = run.field(columnField)
+            if !rowKeys.contains(rowKey) { rowKeys.append(rowKey) }
+            if !columnValues.contains(column) { columnValues.append(column) }
+            let cell = rowKey.joined(separator: "\u{1}") + "\u{2}" + column
+            crowded[cell, default: 0] += 1
+            if let existing = cells[cell], existing.progress > run.progress { continue }
+            cells[cell] = run
+        }
+        let shared = crowded.filter { $0.value > 1 }
+        if let example = shared.keys.sorted().first {
+            Console.err("note: \(shared.count) cells hold several runs (e.g. epochs); each shows its latest step/epoch, e.g. '\(cells[example]!.summary.name)'. Filter with --epoch/--step or add a field to --rows.\n")
+        }
+        if rowFields.contains(where: { $0.hasPrefix("param:") }) {
+            // Sweeps read best in numeric order of the swept value.
+            rowKeys.sort { a, b in
+                for (x, y) in zip(a, b) where x != y {
+                    if let dx = Double(x), let dy = Double(y) { return dx < dy }
+                    return false
+                }
+                return false
+            }
+        }
+
+        // Metrics per (run, bins), computed once per run.
+        var metrics: [Int64: [Int: CalibrationMetrics]] = [:]
+        for run in Set(cells.values.map(\.summary.name)).sorted() {
+            let loaded = try store.loadRun(named: run)
+            metrics[loaded.id] = Dictionary(uniqueKeysWithValues: binCounts.map { bins in
+                (bins, CalibrationAnalyzer(loaded.predictions, bins: bins, epsilon: options.epsilon).metrics())
+            })
+        }
+
+        var columns = rowFields.map { $0.hasPrefix("param:") ? String($0.dropFirst(6)) : $0.hasPrefix("tag:") ? String($0.dropFirst(4)) : $0.capitalized }
+        var groups: [String?] = Array(repeating: nil, count: columns.count)
+        var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
+        for column in columnValues {
+            for bins in binCounts {
+                for key in keys {
+                    columns.append(CalibrationMetrics.labels[key] ?? key)
+                    var group = columnField == "none" ? nil : (column.isEmpty ? "(none)" : column)
+                    if binCounts.count > 1 { group = [group, "B=\(bins)"].compactMap { $0 }.joined(separator: ", ") }
+                    groups.append(group)
+                    best.append(MetricColumns.best(key))
+                }
+            }
+        }
+        let rows: [[TextTable.Cell]] = rowKeys.map { rowKey in
+            var row: [TextTable.Cell] = rowKey.map { .text($0) }
+            for column in columnValues {
+                let run = cells[rowKey.joined(separator: "\u{1}") + "\u{2}" + column]
+                for bins in binCounts {
+                    for key in keys {
+                        let value = run.flatMap { metrics[$0.summary.id]?[bins]?[key] }
+                        row.append(.number(value.map { percent ? $0 * 100 : $0 }, digits: digits))
+                    }
+                }
+            }
+            return row
+        }
+        var table = TextTable(columns: columns, rows: rows)
+        table.groups = groups
+        table.best = best
+        table.caption = arguments.value("caption")
+
+        let name = arguments.value("name") ?? "table"
+        let directory = arguments.value("out-dir") ?? "exports"
+        if let format {
+            let text = table.render(format)
+            let path = arguments.value("out") ?? (directory as NSString).appendingPathComponent("\(name).\(format.fileExtension)")
+            try writeExport(text, to: path)
+            Console.out(text)
+            Console.err("wrote \(path)\n")
+        } else {
+            var written: [String] = []
+            for f in [OutputFormat.csv, .latex, .markdown] {
+                let path = (directory as NSString).appendingPathComponent("\(name).\(f.fileExtension)")
+                try writeExport(table.render(f), to: path)
+                written.append(path)
+            }
+            Console.out(table.render(.table))
+            Console.err("wrote \(written.joined(separator: ", "))\n")
+        }
+    }
+}
