@@ -28,6 +28,7 @@ let package = Package(
                 plugins: ["EmbedSQL"]),
         .target(name: "TrackCLI", dependencies: ["TrackStore", "TrackCalibration"]),
         .executableTarget(name: "track", dependencies: ["TrackCLI"]),
+        .executableTarget(name: "track-bench", dependencies: ["TrackStore", "TrackCalibration"]),
 
         // MARK: - Tests
         .testTarget(name: "TrackCalibrationTests", dependencies: ["TrackCalibration"]),

@@ -1,13 +1,15 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 
 /// Computes every metric of SPEC §3 for one run.
 ///
-/// `init` does the per-question work once (top label, Brier and NLL terms,
-/// the stable orders that equal-mass bins need, by radix sort); `metrics`
-/// is then one pass over N·K values with fixed-size accumulators and no
-/// per-row allocation. The bootstrap calls it with resampling multiplicities.
+/// Per-question work (top label, Brier and NLL terms) is done once, as the
+/// questions arrive (`Builder`), and the stable orders that equal-mass bins
+/// need are radix sorts run in parallel; `metrics` is then one pass over
+/// N·K values with fixed-size accumulators and no per-row allocation. The
+/// bootstrap calls it with resampling multiplicities.
 public struct CalibrationAnalyzer: Sendable {
     public let set: PredictionSet
     public let bins: Int
@@ -17,57 +19,120 @@ public struct CalibrationAnalyzer: Sendable {
     let correct: [Bool]
     let brierTerm: [Double]
     let nllTerm: [Double]
-    let confidenceOrder: [Int32]
-    /// Per class k, question indices in ascending order of p_ik (uniform K only).
-    let classOrders: [[Int32]]
+    /// Confidence in ascending order (stable), with its questions and their correctness.
+    let confidenceRanked: RankedValues
+    /// Per class k, p_ik in ascending order (stable), with questions and [y_i = k] (uniform K only).
+    let classRanked: [RankedValues]
 
     public init(_ set: PredictionSet, bins: Int = 10, epsilon: Double = 0.01) {
-        precondition(bins >= 1)
-        self.set = set
-        self.bins = bins
-        self.epsilon = epsilon
-        let n = set.count
-        var confidence = [Double](repeating: 0, count: n)
-        var correct = [Bool](repeating: false, count: n)
-        var brierTerm = [Double](repeating: 0, count: n)
-        var nllTerm = [Double](repeating: 0, count: n)
+        var builder = Builder(bins: bins, epsilon: epsilon)
+        builder.reserve(questions: set.count, options: set.uniformOptionCount ?? 4)
         set.probabilities.withUnsafeBufferPointer { p in
-            for i in 0..<n {
-                let start = set.offsets[i], end = set.offsets[i + 1]
-                let label = Int(set.labels[i])
-                let top = TopLabel(UnsafeBufferPointer(rebasing: p[start..<end]))
-                confidence[i] = top.confidence
-                correct[i] = top.prediction == label
-                var brier = 0.0
-                for k in start..<end {
-                    let target = k - start == label ? 1.0 : 0.0
-                    brier += (p[k] - target) * (p[k] - target)
-                }
-                brierTerm[i] = brier
+            for i in 0..<set.count {
+                let range = set.offsets[i]..<set.offsets[i + 1]
+                let row = UnsafeBufferPointer(rebasing: p[range])
                 if let scores = set.scores {
-                    nllTerm[i] = scores.withUnsafeBufferPointer {
-                        -Probabilities.logSoftmax(UnsafeBufferPointer(rebasing: $0[start..<end]), at: label)
+                    scores.withUnsafeBufferPointer {
+                        builder.append(id: set.questionIDs[i], label: Int(set.labels[i]), probabilities: row,
+                                       scores: UnsafeBufferPointer(rebasing: $0[range]))
                     }
                 } else {
-                    nllTerm[i] = -log(max(p[start + label], 1e-15))
+                    builder.append(id: set.questionIDs[i], label: Int(set.labels[i]), probabilities: row, scores: nil)
                 }
             }
         }
-        self.confidence = confidence
-        self.correct = correct
-        self.brierTerm = brierTerm
-        self.nllTerm = nllTerm
-        confidenceOrder = confidence.withUnsafeBufferPointer { stableAscendingOrder($0) }
-        if let k = set.uniformOptionCount, n > 0 {
-            var orders: [[Int32]] = []
-            var column = [Double](repeating: 0, count: n)
-            for c in 0..<k {
-                for i in 0..<n { column[i] = set.probabilities[i * k + c] }
-                orders.append(column.withUnsafeBufferPointer { stableAscendingOrder($0) })
+        self = builder.build()
+    }
+
+    fileprivate init(builder: Builder, confidenceRanked: RankedValues, classRanked: [RankedValues]) {
+        set = builder.set
+        bins = builder.bins
+        epsilon = builder.epsilon
+        confidence = builder.confidence
+        correct = builder.correct
+        brierTerm = builder.brierTerm
+        nllTerm = builder.nllTerm
+        self.confidenceRanked = confidenceRanked
+        self.classRanked = classRanked
+    }
+
+    /// Builds an analyzer question by question, doing each question's work as it comes.
+    public struct Builder: Sendable {
+        public let bins: Int
+        public let epsilon: Double
+        public private(set) var set = PredictionSet()
+        var confidence: [Double] = []
+        var correct: [Bool] = []
+        var brierTerm: [Double] = []
+        var nllTerm: [Double] = []
+        /// Radix digit counts of the confidences and of each class column, kept as questions arrive.
+        var confidenceHistogram = RadixHistogram()
+        var classHistograms: [RadixHistogram] = []
+
+        public init(bins: Int = 10, epsilon: Double = 0.01) {
+            precondition(bins >= 1)
+            self.bins = bins
+            self.epsilon = epsilon
+        }
+
+        public mutating func reserve(questions: Int, options: Int) {
+            set.reserve(questions: questions, options: options)
+            confidence.reserveCapacity(questions)
+            correct.reserveCapacity(questions)
+            brierTerm.reserveCapacity(questions)
+            nllTerm.reserveCapacity(questions)
+        }
+
+        public mutating func append(id: Int64, label: Int, probabilities p: UnsafeBufferPointer<Double>,
+                                    scores: UnsafeBufferPointer<Double>?) {
+            set.append(id: id, label: label, probabilities: p, scores: scores)
+            let top = TopLabel(p)
+            confidence.append(top.confidence)
+            confidenceHistogram.add(top.confidence)
+            if set.count == 1 { classHistograms = Array(repeating: RadixHistogram(), count: p.count) }
+            if set.uniformOptionCount != nil {
+                for k in 0..<p.count { classHistograms[k].add(p[k]) }
             }
-            classOrders = orders
-        } else {
-            classOrders = []
+            correct.append(top.prediction == label)
+            var brier = 0.0
+            for k in 0..<p.count {
+                let difference = p[k] - (k == label ? 1 : 0)
+                brier += difference * difference
+            }
+            brierTerm.append(brier)
+            if let scores {
+                nllTerm.append(-Probabilities.logSoftmax(scores, at: label))
+            } else {
+                nllTerm.append(-log(max(p[label], 1e-15)))
+            }
+        }
+
+        /// Sorts what equal-mass binning needs (in parallel) and returns the analyzer.
+        public func build() -> CalibrationAnalyzer {
+            let n = set.count
+            let k = n > 0 ? set.uniformOptionCount ?? 0 : 0
+            let slots = ResultSlots(count: k + 1)
+            let set = self.set, confidence = self.confidence, correct = self.correct
+            let confidenceHistogram = self.confidenceHistogram, classHistograms = self.classHistograms
+            DispatchQueue.concurrentPerform(iterations: k + 1) { job in
+                if job == 0 {
+                    let ranked = confidence.withUnsafeBufferPointer { values in
+                        RankedValues(count: n, histogram: confidenceHistogram, value: { values[$0] }, hit: { correct[$0] })
+                    }
+                    slots.store(0, ranked)
+                } else {
+                    let c = job - 1
+                    let ranked = set.probabilities.withUnsafeBufferPointer { p in
+                        set.labels.withUnsafeBufferPointer { labels in
+                            RankedValues(count: n, histogram: classHistograms[c], value: { p[$0 * k + c] },
+                                         hit: { Int(labels[$0]) == c })
+                        }
+                    }
+                    slots.store(job, ranked)
+                }
+            }
+            let all = slots.values
+            return CalibrationAnalyzer(builder: self, confidenceRanked: all[0], classRanked: Array(all.dropFirst()))
         }
     }
 
@@ -75,39 +140,83 @@ public struct CalibrationAnalyzer: Sendable {
 
     /// All metrics; with `weights`, question i counts `weights[i]` times (bootstrap).
     public func metrics(weights: UnsafeBufferPointer<UInt32>? = nil) -> CalibrationMetrics {
+        if let weights { return metrics(CountWeights(counts: weights)) }
+        return metrics(UnitWeights())
+    }
+
+    private func metrics<W: QuestionWeights>(_ weights: W) -> CalibrationMetrics {
         var result = CalibrationMetrics()
         result.bins = bins
         let n = set.count
-        @inline(__always) func w(_ i: Int) -> Double { weights.map { Double($0[i]) } ?? 1 }
-        var total = 0.0
-        if let weights { for i in 0..<n { total += Double(weights[i]) } } else { total = Double(n) }
+        let total = weights.total(n)
         result.n = Int(total)
         guard total > 0 else { return result }
         result.nllFromScores = set.scores != nil
+        // Independent passes, spread over the cores: the top-label pass, the
+        // classwise equal-width pass, and one equal-mass pass per class.
+        let k = set.uniformOptionCount ?? 0
+        let parts = PartialResults(count: 2 + k)
+        DispatchQueue.concurrentPerform(iterations: 2 + k) { job in
+            switch job {
+            case 0: parts.store(0, topLabelPass(weights, total: total))
+            case 1: parts.store(1, k > 0 ? classwisePass(weights, total: total, optionCount: k) : [])
+            default:
+                let c = job - 2
+                let kept = classRanked[c].values.indices.reduce(0.0) { sum, j in
+                    classRanked[c].values[j] > epsilon ? sum + weights.weight(Int(classRanked[c].order[j])) : sum
+                }
+                let ace = equalMassError(classRanked[c], weights: weights, total: total, weighted: false, threshold: -1)
+                let tace = kept > 0
+                    ? equalMassError(classRanked[c], weights: weights, total: kept, weighted: false, threshold: epsilon) : 0
+                parts.store(job, [ace, tace])
+            }
+        }
+        let top = parts.value(0)
+        result.accuracy = top[0]
+        result.meanConfidence = top[1]
+        result.overconfidence = top[1] - top[0]
+        result.brier = top[2]
+        result.nll = top[3]
+        result.confECE = top[4]
+        result.mce = top[5]
+        result.rmsce = top[6]
+        result.equalMassECE = top[7]
+        guard k > 0 else { return result }
+        result.cwECE = parts.value(1)[0] / Double(k)
+        var ace = 0.0, tace = 0.0
+        for c in 0..<k {
+            ace += parts.value(2 + c)[0]
+            tace += parts.value(2 + c)[1]
+        }
+        result.ace = ace / Double(k * bins)
+        result.tace = tace / Double(k * bins)
+        return result
+    }
 
-        // Top label, equal-width bins, Brier and NLL: one pass.
+    /// Accuracy, mean confidence, Brier, NLL, conf-ECE, MCE, RMSCE and equal-mass ECE, in that order.
+    private func topLabelPass<W: QuestionWeights>(_ weights: W, total: Double) -> [Double] {
+        let n = set.count
         var count = [Double](repeating: 0, count: bins)
         var sumConfidence = [Double](repeating: 0, count: bins)
         var sumCorrect = [Double](repeating: 0, count: bins)
         var accuracy = 0.0, meanConfidence = 0.0, brier = 0.0, nll = 0.0
-        for i in 0..<n {
-            let weight = w(i)
-            if weight == 0 { continue }
-            let c = confidence[i], hit = correct[i] ? weight : 0
-            let b = equalWidthBin(c, bins: bins)
-            count[b] += weight
-            sumConfidence[b] += weight * c
-            sumCorrect[b] += hit
-            accuracy += hit
-            meanConfidence += weight * c
-            brier += weight * brierTerm[i]
-            nll += weight * nllTerm[i]
+        confidence.withUnsafeBufferPointer { confidence in
+            correct.withUnsafeBufferPointer { correct in
+                for i in 0..<n {
+                    let weight = weights.weight(i)
+                    if weight == 0 { continue }
+                    let c = confidence[i], hit = correct[i] ? weight : 0
+                    let b = equalWidthBin(c, bins: bins)
+                    count[b] += weight
+                    sumConfidence[b] += weight * c
+                    sumCorrect[b] += hit
+                    accuracy += hit
+                    meanConfidence += weight * c
+                    brier += weight * brierTerm[i]
+                    nll += weight * nllTerm[i]
+                }
+            }
         }
-        result.accuracy = accuracy / total
-        result.meanConfidence = meanConfidence / total
-        result.overconfidence = result.meanConfidence! - result.accuracy!
-        result.brier = brier / total
-        result.nll = nll / total
         var ece = 0.0, mce = 0.0, squared = 0.0
         for b in 0..<bins where count[b] > 0 {
             let gap = abs(sumCorrect[b] / count[b] - sumConfidence[b] / count[b])
@@ -115,87 +224,79 @@ public struct CalibrationAnalyzer: Sendable {
             squared += count[b] / total * gap * gap
             mce = max(mce, gap)
         }
-        result.confECE = ece
-        result.mce = mce
-        result.rmsce = squared.squareRoot()
-        result.equalMassECE = equalMassError(order: confidenceOrder, weights: weights, total: total,
-                                             value: { confidence[$0] }, hit: { correct[$0] }, weighted: true)
+        let equalMass = equalMassError(confidenceRanked, weights: weights, total: total, weighted: true, threshold: -1)
+        return [accuracy / total, meanConfidence / total, brier / total, nll / total, ece, mce, squared.squareRoot(), equalMass]
+    }
 
-        // Classwise.
-        if let k = set.uniformOptionCount {
-            var classCount = [Double](repeating: 0, count: bins)
-            var classSumP = [Double](repeating: 0, count: bins)
-            var classSumY = [Double](repeating: 0, count: bins)
-            var cw = 0.0, ace = 0.0, tace = 0.0
-            set.probabilities.withUnsafeBufferPointer { p in
-                for c in 0..<k {
-                    for b in 0..<bins { classCount[b] = 0; classSumP[b] = 0; classSumY[b] = 0 }
-                    for i in 0..<n {
-                        let weight = w(i)
-                        if weight == 0 { continue }
+    /// `Σ_k Σ_m (n_km/N)·|freq_km − meanp_km|` (cw-ECE before ÷K), every class in one row-major pass.
+    private func classwisePass<W: QuestionWeights>(_ weights: W, total: Double, optionCount k: Int) -> [Double] {
+        let n = set.count
+        var classCount = [Double](repeating: 0, count: k * bins)
+        var classSumP = [Double](repeating: 0, count: k * bins)
+        var classSumY = [Double](repeating: 0, count: k * bins)
+        set.probabilities.withUnsafeBufferPointer { p in
+            set.labels.withUnsafeBufferPointer { labels in
+                for i in 0..<n {
+                    let weight = weights.weight(i)
+                    if weight == 0 { continue }
+                    let label = Int(labels[i])
+                    for c in 0..<k {
                         let value = p[i * k + c]
-                        let b = equalWidthBin(value, bins: bins)
-                        classCount[b] += weight
-                        classSumP[b] += weight * value
-                        if Int(set.labels[i]) == c { classSumY[b] += weight }
-                    }
-                    for b in 0..<bins where classCount[b] > 0 {
-                        cw += classCount[b] / total * abs(classSumY[b] / classCount[b] - classSumP[b] / classCount[b])
-                    }
-                    let isClass = { (i: Int) in Int(set.labels[i]) == c }
-                    let value = { (i: Int) in p[i * k + c] }
-                    ace += equalMassError(order: classOrders[c], weights: weights, total: total,
-                                          value: value, hit: isClass, weighted: false)
-                    var kept = 0.0
-                    for i in 0..<n where value(i) > epsilon { kept += w(i) }
-                    if kept > 0 {
-                        tace += equalMassError(order: classOrders[c], weights: weights, total: kept,
-                                               value: value, hit: isClass, weighted: false,
-                                               keep: { value($0) > epsilon })
+                        let slot = c * bins + equalWidthBin(value, bins: bins)
+                        classCount[slot] += weight
+                        classSumP[slot] += weight * value
+                        if c == label { classSumY[slot] += weight }
                     }
                 }
             }
-            result.cwECE = cw / Double(k)
-            result.ace = ace / Double(k * bins)
-            result.tace = tace / Double(k * bins)
         }
-        return result
+        var cw = 0.0
+        for slot in 0..<(k * bins) where classCount[slot] > 0 {
+            cw += classCount[slot] / total * abs(classSumY[slot] / classCount[slot] - classSumP[slot] / classCount[slot])
+        }
+        return [cw]
     }
 
-    /// Equal-mass binning over `order` (ascending, stable): the j-th kept value
-    /// (0-based, each question repeated by its weight) goes to bin
-    /// `floor(j·B/total)`. Returns `Σ_r (n_r/total)|acc_r − conf_r|` when
-    /// `weighted`, else the unweighted sum `Σ_r |acc_r − conf_r|` over non-empty bins.
-    private func equalMassError(order: [Int32], weights: UnsafeBufferPointer<UInt32>?, total: Double,
-                                value: (Int) -> Double, hit: (Int) -> Bool, weighted: Bool,
-                                keep: ((Int) -> Bool)? = nil) -> Double {
+    /// Equal-mass binning over values in ascending order (stable): the j-th
+    /// kept value (0-based, each question repeated by its weight) goes to bin
+    /// `floor(j·B/total)`, i.e. bin r holds ranks `ceil(r·total/B) ..< ceil((r+1)·total/B)`.
+    /// Only values above `threshold` are kept. Returns `Σ_r (n_r/total)|acc_r − conf_r|`
+    /// when `weighted`, else `Σ_r |acc_r − conf_r|` over non-empty bins.
+    private func equalMassError<W: QuestionWeights>(_ ranked: RankedValues, weights: W, total: Double,
+                                                    weighted: Bool, threshold: Double) -> Double {
+        // First rank of each bin, exactly: ceil(r·total/B) in integers.
+        let totalCount = Int(total.rounded())
+        var boundaries = [Int](repeating: 0, count: bins + 1)
+        for r in 0...bins { boundaries[r] = (r * totalCount + bins - 1) / bins }
         var error = 0.0
         var binCount = 0.0, binValue = 0.0, binHits = 0.0
-        var currentBin = 0
-        var rank = 0.0
-        func close() {
+        var bin = 0
+        var rank = 0
+        @inline(__always) func close() {
             guard binCount > 0 else { return }
             let gap = abs(binHits / binCount - binValue / binCount)
             error += weighted ? binCount / total * gap : gap
             binCount = 0; binValue = 0; binHits = 0
         }
-        let b = Double(bins)
-        for position in order {
-            let i = Int(position)
-            if let keep, !keep(i) { continue }
-            var copies = weights.map { Int($0[i]) } ?? 1
-            if copies == 0 { continue }
-            let v = value(i), y = hit(i) ? 1.0 : 0.0
-            while copies > 0 {
-                let bin = Int((rank * b / total).rounded(.down))
-                // Copies of this question that fall in the current bin.
-                let nextBoundary = (Double(bin + 1) * total / b).rounded(.up)
-                let inBin = max(1, min(copies, Int(nextBoundary - rank)))
-                if bin != currentBin { close(); currentBin = bin }
-                let c = Double(inBin)
-                binCount += c; binValue += c * v; binHits += c * y
-                rank += c
-                copies -= inBin
+        ranked.values.withUnsafeBufferPointer { values in
+            ranked.hits.withUnsafeBufferPointer { hits in
+                ranked.order.withUnsafeBufferPointer { order in
+                    for j in 0..<values.count {
+                        let v = values[j]
+                        if !(v > threshold) { continue }
+                        var copies = weights.copies(Int(order[j]))
+                        let y = hits[j] ? 1.0 : 0.0
+                        while copies > 0 {
+                            while rank >= boundaries[bin + 1] { close(); bin += 1 }
+                            // Copies of this question that fall in the current bin.
+                            let inBin = min(copies, boundaries[bin + 1] - rank)
+                            let c = Double(inBin)
+                            binCount += c; binValue += c * v; binHits += c * y
+                            rank += inBin
+                            copies -= inBin
+                        }
+                    }
+                }
             }
         }
         close()
@@ -307,4 +408,76 @@ func quantile(_ sorted: [Double], _ q: Double) -> Double {
     let high = min(low + 1, sorted.count - 1)
     let fraction = position - Double(low)
     return sorted[low] + (sorted[high] - sorted[low]) * fraction
+}
+
+// MARK: - Specialised access for the metric loops
+
+/// How much each question counts: once (the estimate) or by bootstrap multiplicity.
+protocol QuestionWeights: Sendable {
+    func weight(_ i: Int) -> Double
+    func copies(_ i: Int) -> Int
+    func total(_ n: Int) -> Double
+}
+
+struct UnitWeights: QuestionWeights {
+    @inline(__always) func weight(_ i: Int) -> Double { 1 }
+    @inline(__always) func copies(_ i: Int) -> Int { 1 }
+    func total(_ n: Int) -> Double { Double(n) }
+}
+
+struct CountWeights: QuestionWeights, @unchecked Sendable {  // read-only view, used within the call that owns it
+    let counts: UnsafeBufferPointer<UInt32>
+    @inline(__always) func weight(_ i: Int) -> Double { Double(counts[i]) }
+    @inline(__always) func copies(_ i: Int) -> Int { Int(counts[i]) }
+    func total(_ n: Int) -> Double { counts.reduce(0.0) { $0 + Double($1) } }
+}
+
+/// Values in ascending order, ties in question order, with the question of
+/// each and whether it "hits" (is correct / has that label): what an
+/// equal-mass pass walks, sequentially.
+struct RankedValues: Sendable {
+    var order: [Int32]
+    var values: [Double]
+    var hits: [Bool]
+
+    init(count: Int, histogram: RadixHistogram, value: (Int) -> Double, hit: (Int) -> Bool) {
+        (order, values) = stableAscendingSort(count: count, histogram: histogram, value: value)
+        hits = order.map { hit(Int($0)) }
+    }
+
+    init() {
+        order = []
+        values = []
+        hits = []
+    }
+}
+
+/// Partial results that parallel jobs fill, one slot each.
+final class PartialResults: @unchecked Sendable {
+    private var slots: [[Double]]
+    private let lock = NSLockLike()
+    init(count: Int) { slots = Array(repeating: [], count: count) }
+    func store(_ index: Int, _ value: [Double]) { lock.locked { slots[index] = value } }
+    func value(_ index: Int) -> [Double] { lock.locked { slots[index] } }
+}
+
+/// Slots that parallel jobs fill, one each.
+final class ResultSlots: @unchecked Sendable {
+    private var slots: [RankedValues]
+    private let lock = NSLockLike()
+    init(count: Int) { slots = Array(repeating: RankedValues(), count: count) }
+    func store(_ index: Int, _ value: RankedValues) { lock.locked { slots[index] = value } }
+    var values: [RankedValues] { lock.locked { slots } }
+}
+
+/// A minimal mutex over pthread, so TrackCalibration needs no Foundation.
+final class NSLockLike: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func locked<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
 }

@@ -93,48 +93,93 @@ public func equalWidthBin(_ p: Double, bins: Int) -> Int {
     return index < bins ? index : bins - 1
 }
 
+/// Digit counts of an LSD radix sort on doubles, accumulated as values arrive,
+/// so that sorting after the last value only has to scatter.
+public struct RadixHistogram: Sendable {
+    static let digitBits = 11
+    static let passes = 6
+    static let radix = 1 << digitBits
+    /// `passes` blocks of `radix` counts.
+    var counts = [Int](repeating: 0, count: RadixHistogram.passes * RadixHistogram.radix)
+
+    public init() {}
+
+    /// The sort key: IEEE-754 bits, which order like the numbers for values ≥ 0 (−0 as 0).
+    @inline(__always)
+    static func key(_ value: Double) -> UInt64 {
+        precondition(value >= 0 || value == 0, "stableAscendingOrder needs non-negative values")
+        return (value == 0 ? 0 : value).bitPattern
+    }
+
+    @inline(__always)
+    public mutating func add(_ value: Double) {
+        let key = Self.key(value)
+        counts.withUnsafeMutableBufferPointer { counts in
+            for pass in 0..<Self.passes {
+                counts[pass * Self.radix + Int((key >> UInt64(pass * Self.digitBits)) & UInt64(Self.radix - 1))] += 1
+            }
+        }
+    }
+
+    public init(_ values: UnsafeBufferPointer<Double>) {
+        for v in values { add(v) }
+    }
+}
+
 /// Indices of `values` in ascending order, ties kept in index order: an LSD
-/// radix sort on the IEEE-754 bits, which order like the numbers for
-/// non-negative doubles. Stable, O(n), no comparisons.
-public func stableAscendingOrder(_ values: UnsafeBufferPointer<Double>) -> [Int32] {
-    let n = values.count
+/// radix sort (11-bit digits, six passes) on the IEEE-754 bits, which order
+/// like the numbers for non-negative doubles. Stable, O(n), no comparisons.
+/// `histogram`, when given, must have counted exactly these values.
+public func stableAscendingOrder(_ values: UnsafeBufferPointer<Double>, histogram: RadixHistogram? = nil) -> [Int32] {
+    stableAscendingSort(count: values.count, histogram: histogram ?? RadixHistogram(values), value: { values[$0] }).order
+}
+
+/// The stable ascending order of `count` values read through `value` (e.g. a
+/// strided column), with the values themselves in that order.
+func stableAscendingSort(count n: Int, histogram: RadixHistogram,
+                         value: (Int) -> Double) -> (order: [Int32], sorted: [Double]) {
     var order = [Int32](unsafeUninitializedCapacity: n) { buffer, count in
         for i in 0..<n { buffer[i] = Int32(i) }
         count = n
     }
-    guard n > 1 else { return order }
     var keys = [UInt64](unsafeUninitializedCapacity: n) { buffer, count in
-        for i in 0..<n {
-            let v = values[i]
-            precondition(v >= 0 || v == 0, "stableAscendingOrder needs non-negative values")
-            buffer[i] = (v == 0 ? 0 : v).bitPattern // -0.0 sorts as 0
-        }
+        for i in 0..<n { buffer[i] = RadixHistogram.key(value(i)) }
         count = n
     }
+    guard n > 1 else { return (order, keys.map { Double(bitPattern: $0) }) }
     var scratchOrder = order
     var scratchKeys = keys
-    var counts = [Int](repeating: 0, count: 257)
-    for pass in 0..<8 {
-        let shift = UInt64(pass * 8)
-        for i in 0..<257 { counts[i] = 0 }
-        var varies = false
-        let firstByte = Int((keys[0] >> shift) & 0xff)
-        for i in 0..<n {
-            let byte = Int((keys[i] >> shift) & 0xff)
-            counts[byte + 1] += 1
-            if byte != firstByte { varies = true }
+    let radix = RadixHistogram.radix, mask = UInt64(radix - 1)
+    var starts = [Int](repeating: 0, count: radix)
+    for pass in 0..<RadixHistogram.passes {
+        let shift = UInt64(pass * RadixHistogram.digitBits)
+        let base = pass * radix
+        // A digit shared by every value orders nothing: skip the pass.
+        if histogram.counts[base + Int((keys[0] >> shift) & mask)] == n { continue }
+        var running = 0
+        for digit in 0..<radix {
+            starts[digit] = running
+            running += histogram.counts[base + digit]
         }
-        if !varies { continue }
-        for i in 1..<257 { counts[i] += counts[i - 1] }
-        for i in 0..<n {
-            let byte = Int((keys[i] >> shift) & 0xff)
-            let position = counts[byte]
-            counts[byte] += 1
-            scratchKeys[position] = keys[i]
-            scratchOrder[position] = order[i]
+        keys.withUnsafeBufferPointer { keys in
+            order.withUnsafeBufferPointer { order in
+                scratchKeys.withUnsafeMutableBufferPointer { scratchKeys in
+                    scratchOrder.withUnsafeMutableBufferPointer { scratchOrder in
+                        starts.withUnsafeMutableBufferPointer { starts in
+                            for i in 0..<n {
+                                let digit = Int((keys[i] >> shift) & mask)
+                                let position = starts[digit]
+                                starts[digit] = position + 1
+                                scratchKeys[position] = keys[i]
+                                scratchOrder[position] = order[i]
+                            }
+                        }
+                    }
+                }
+            }
         }
         swap(&keys, &scratchKeys)
         swap(&order, &scratchOrder)
     }
-    return order
+    return (order, keys.map { Double(bitPattern: $0) })
 }

@@ -56,10 +56,14 @@ enum MetricsCommand: Command {
         var rows: [Row] = []
         var reliability = ""
         for name in arguments.positionals {
-            let run = try store.loadRun(named: name, details: groupBy != nil)
-            let parts: [(String?, PredictionSet)] = groupBy.map { run.grouped(by: $0).map { ($0.0, $0.1) } } ?? [(nil, run.predictions)]
-            for (group, predictions) in parts {
-                let analyzer = CalibrationAnalyzer(predictions, bins: options.bins, epsilon: options.epsilon)
+            var analyzers: [(String?, CalibrationAnalyzer)]
+            if let groupBy {
+                let run = try store.loadRun(named: name, details: true)
+                analyzers = run.grouped(by: groupBy).map { ($0.0, CalibrationAnalyzer($0.1, bins: options.bins, epsilon: options.epsilon)) }
+            } else {
+                analyzers = [(nil, try store.analyzeRun(named: name, bins: options.bins, epsilon: options.epsilon))]
+            }
+            for (group, analyzer) in analyzers {
                 let intervals = arguments.flag("ci")
                     ? analyzer.bootstrap(resamples: resamples, seed: UInt64(bitPattern: Int64(seed)), level: level) : [:]
                 rows.append(Row(run: name, group: group, metrics: analyzer.metrics(), intervals: intervals))

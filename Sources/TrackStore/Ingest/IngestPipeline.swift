@@ -7,63 +7,8 @@ enum ParsedItem: Sendable {
     case reject(line: Int?, reason: String)
 }
 
-/// A bounded queue of batches between one producer and one consumer thread.
-final class BatchQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var batches: [[ParsedItem]] = []
-    private var finished = false
-    private var result: Result<String, any Error>?
-    private var cancelled = false
-    private let capacity: Int
-
-    init(capacity: Int = 8) { self.capacity = capacity }
-
-    /// Adds a batch, waiting while the queue is full; false once the consumer has cancelled.
-    func push(_ batch: [ParsedItem]) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while batches.count >= capacity && !cancelled { condition.wait() }
-        if cancelled { return false }
-        batches.append(batch)
-        condition.broadcast()
-        return true
-    }
-
-    /// The producer is done: with the file's SHA-256, or with an error.
-    func finish(_ outcome: Result<String, any Error>) {
-        condition.lock()
-        result = outcome
-        finished = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The next batch, or nil when the producer has finished and the queue is empty.
-    func pop() -> [ParsedItem]? {
-        condition.lock()
-        defer { condition.unlock() }
-        while batches.isEmpty && !finished { condition.wait() }
-        if batches.isEmpty { return nil }
-        let batch = batches.removeFirst()
-        condition.broadcast()
-        return batch
-    }
-
-    func cancel() {
-        condition.lock()
-        cancelled = true
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Waits for the producer's outcome.
-    func outcome() -> Result<String, any Error> {
-        condition.lock()
-        defer { condition.unlock() }
-        while !finished { condition.wait() }
-        return result!
-    }
-}
+/// Batches of parsed items, with the producer's SHA-256 as its outcome.
+typealias BatchQueue = BlockingQueue<[ParsedItem], String>
 
 /// Collects parsed items into batches for the queue.
 struct BatchEmitter {

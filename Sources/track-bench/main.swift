@@ -1,0 +1,73 @@
+// track-bench: in-process timings for `make bench` (bench/bench.py drives it).
+//
+//   track-bench metrics --db PATH --run NAME [--repeat N]
+//
+// Times a bare scan of the run's option rows (the same SELECT the loader
+// uses, columns read, nothing computed) and the full path: load the run and
+// compute every metric of `track metrics`. Prints one JSON object.
+import Foundation
+import TrackCalibration
+import TrackStore
+
+func argument(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    guard let index = args.firstIndex(of: "--\(name)"), index + 1 < args.count else { return nil }
+    return args[index + 1]
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+func time(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+guard CommandLine.arguments.count > 1, CommandLine.arguments[1] == "metrics",
+      let db = argument("db"), let runName = argument("run") else {
+    FileHandle.standardError.write(Data("usage: track-bench metrics --db PATH --run NAME [--repeat N]\n".utf8))
+    exit(64)
+}
+let repeats = Int(argument("repeat") ?? "3") ?? 3
+let store = try RunStore(path: db, readOnly: true)
+guard let runID = try store.runID(named: runName) else { fatalError("no run \(runName)") }
+
+var scanTimes: [Double] = [], fullTimes: [Double] = []
+var checksum = 0.0
+var rows = 0
+var metrics = CalibrationMetrics()
+for _ in 0..<repeats {
+    scanTimes.append(try time {
+        let statement = try store.database.makeStatement(
+            "SELECT question_id, option, prob, score FROM option_scores WHERE run_id = ? ORDER BY question_id, option")
+        statement.bind(runID, at: 1)
+        var sum = 0.0, count = 0
+        while try statement.step() {
+            sum += Double(statement.int64(0)) + Double(statement.int64(1)) + statement.double(2)
+            if !statement.isNull(3) { sum += statement.double(3) }
+            count += 1
+        }
+        checksum = sum
+        rows = count
+    })
+    fullTimes.append(try time {
+        metrics = try store.analyzeRun(id: runID, name: runName, bins: 10).metrics()
+    })
+}
+// Phases: reading into the analyzer, and the metric pass alone.
+let analyzer = try store.analyzeRun(id: runID, name: runName, bins: 10)
+let metricsOnly = median((0..<repeats).map { _ in time { _ = analyzer.metrics() } })
+let scanOnly = median(try (0..<repeats).map { _ in try time { _ = try store.analyzeRun(id: runID, name: runName, bins: 10) } })
+var entries: [JSONObject.Entry] = [
+    .init(key: "analyze_seconds", value: .number(scanOnly)),
+    .init(key: "metrics_pass_seconds", value: .number(metricsOnly)),
+    .init(key: "rows", value: .number(Double(rows))),
+    .init(key: "questions", value: .number(Double(metrics.n))),
+    .init(key: "scan_seconds", value: .number(median(scanTimes))),
+    .init(key: "metrics_seconds", value: .number(median(fullTimes))),
+    .init(key: "checksum", value: .number(checksum)),
+]
+for key in CalibrationMetrics.keys {
+    entries.append(.init(key: key, value: metrics[key].map(JSONValue.number) ?? .null))
+}
+print(JSONValue.object(JSONObject(entries)).jsonText)
