@@ -4,12 +4,19 @@
 Prints figures, each beside a baseline run in the same script on the same data.
 Timing thresholds never live in tests; this program is where speed is measured.
 
+Section 2 - metrics: every metric of `track metrics` for a run of 1,000,000
+questions x 4 options read from the store, beside a bare SELECT scan of the same
+rows (same process, bench executable track-bench) and beside a plain
+Python + numpy script computing the same metrics from the same SQLite file
+(in its own venv, bench/.venv). The values are compared too.
+
 Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
 through `track ingest` (which validates every row), and streamed through
 `track log` in forward-pass batches of 32, beside the sqlite3 CLI's `.import`
 of the same CSV into a plain table (no validation, no index).
 """
 import argparse
+import json
 import os
 import random
 import shutil
@@ -118,19 +125,60 @@ def ingest_section(track, n, k, repeat):
     print(f"store size: {size / n:.1f} bytes per question ({k} options, probabilities only)")
 
 
+def venv_python():
+    """bench/.venv with numpy (and, for later sections, what they need)."""
+    venv = os.path.join(HERE, ".venv")
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    if subprocess.run([python, "-c", "import numpy"], capture_output=True).returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "numpy"], check=True)
+    return python
+
+
+def metrics_section(track, track_bench, n, k, repeat):
+    csv_path, _ = generate(n, k)
+    db = os.path.join(OUT, "metrics.sqlite")
+    remove_db(db)
+    subprocess.run([track, "ingest", csv_path, "--db", db, "--run", "big"], check=True, stdout=subprocess.DEVNULL)
+    swift = json.loads(subprocess.run([track_bench, "metrics", "--db", db, "--run", "big", "--repeat", str(repeat)],
+                                      check=True, capture_output=True, text=True).stdout)
+    python = venv_python()
+    runs = [json.loads(subprocess.run([python, os.path.join(HERE, "metrics_numpy.py"), db, "big"],
+                                      check=True, capture_output=True, text=True).stdout) for _ in range(repeat)]
+    numpy_seconds = statistics.median(r["seconds"] for r in runs)
+    keys = ["accuracy", "mean_confidence", "overconfidence", "conf_ece", "mce", "rmsce", "cw_ece",
+            "eq_mass_ece", "ace", "tace", "brier", "nll"]
+    worst = max(abs(swift[key] - runs[0][key]) for key in keys)
+    scan, full = swift["scan_seconds"], swift["metrics_seconds"]
+    print(f"\n== metrics: {n:,} questions x {k} options from the store (median of {repeat}) ==")
+    print(f"{'':46} {'seconds':>8}")
+    print(f"{'bare SELECT scan of the option rows (baseline)':46} {scan:8.3f}")
+    print(f"{'track: load + all 12 metrics':46} {full:8.3f}   {full / scan:.2f}x the scan")
+    print(f"{'  of which the metric pass alone':46} {swift['metrics_pass_seconds']:8.3f}")
+    print(f"{'Python + numpy, same file, same metrics':46} {numpy_seconds:8.3f}   track is {numpy_seconds / full:.1f}x faster")
+    print(f"largest difference between track and numpy over the 12 metrics: {worst:.2e}")
+    remove_db(db)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--track", default=os.path.join(HERE, "..", ".build", "release", "track"))
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--options", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["ingest", "metrics"], help="run one section")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     track = os.path.abspath(args.track)
     if not os.path.exists(track):
         sys.exit(f"no track binary at {track}; run `make release` first")
     print(f"track benchmarks - {os.cpu_count()} cores; {subprocess.run([track, '--version'], capture_output=True, text=True).stdout.strip()}")
-    ingest_section(track, args.questions, args.options, args.repeat)
+    track_bench = os.path.join(os.path.dirname(track), "track-bench")
+    if args.only in (None, "ingest"):
+        ingest_section(track, args.questions, args.options, args.repeat)
+    if args.only in (None, "metrics"):
+        metrics_section(track, track_bench, args.questions, args.options, args.repeat)
 
 
 if __name__ == "__main__":

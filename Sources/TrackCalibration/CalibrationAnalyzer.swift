@@ -107,6 +107,27 @@ public struct CalibrationAnalyzer: Sendable {
             }
         }
 
+        /// Appends the questions `other` was fed, after these (e.g. the second
+        /// half of a run, read in parallel).
+        public mutating func append(contentsOf other: Builder) {
+            precondition(other.bins == bins && other.epsilon == epsilon)
+            guard other.set.count > 0 else { return }
+            if set.count == 0 {
+                self = other
+                return
+            }
+            let wasUniform = set.uniformOptionCount
+            set.append(contentsOf: other.set)
+            confidence += other.confidence
+            correct += other.correct
+            brierTerm += other.brierTerm
+            nllTerm += other.nllTerm
+            confidenceHistogram.add(other.confidenceHistogram)
+            if set.uniformOptionCount != nil, wasUniform == other.set.uniformOptionCount {
+                for k in classHistograms.indices { classHistograms[k].add(other.classHistograms[k]) }
+            }
+        }
+
         /// Sorts what equal-mass binning needs (in parallel) and returns the analyzer.
         public func build() -> CalibrationAnalyzer {
             let n = set.count

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The predictions of one run as flat Float64 arrays, ready for the analyzers.
 ///
 /// Question i has `optionCount(i)` options, stored at
@@ -62,6 +66,27 @@ public struct PredictionSet: Sendable {
         questionIDs.reserveCapacity(questions)
     }
 
+    /// Appends every question of `other`, after these.
+    public mutating func append(contentsOf other: PredictionSet) {
+        guard !other.isEmpty else { return }
+        if isEmpty {
+            self = other
+            return
+        }
+        if uniformOptionCount != other.uniformOptionCount { uniformOptionCount = nil }
+        let base = probabilities.count
+        probabilities += other.probabilities
+        offsets += other.offsets.dropFirst().map { $0 + base }
+        labels += other.labels
+        questionIDs += other.questionIDs
+        if allScored, other.allScored, let otherScores = other.scores {
+            scores! += otherScores
+        } else {
+            allScored = false
+            scores = nil
+        }
+    }
+
     /// The subset of questions at `indices`, in that order.
     public func subset(_ indices: [Int]) -> PredictionSet {
         var result = PredictionSet()
@@ -124,6 +149,11 @@ public struct RadixHistogram: Sendable {
     public init(_ values: UnsafeBufferPointer<Double>) {
         for v in values { add(v) }
     }
+
+    /// Adds the counts of another histogram (of other values).
+    public mutating func add(_ other: RadixHistogram) {
+        for i in counts.indices { counts[i] += other.counts[i] }
+    }
 }
 
 /// Indices of `values` in ascending order, ties kept in index order: an LSD
@@ -138,6 +168,7 @@ public func stableAscendingOrder(_ values: UnsafeBufferPointer<Double>, histogra
 /// strided column), with the values themselves in that order.
 func stableAscendingSort(count n: Int, histogram: RadixHistogram,
                          value: (Int) -> Double) -> (order: [Int32], sorted: [Double]) {
+    precondition(n < Int(Int32.max), "too many values for 32-bit indices")
     var order = [Int32](unsafeUninitializedCapacity: n) { buffer, count in
         for i in 0..<n { buffer[i] = Int32(i) }
         count = n
@@ -146,40 +177,45 @@ func stableAscendingSort(count n: Int, histogram: RadixHistogram,
         for i in 0..<n { buffer[i] = RadixHistogram.key(value(i)) }
         count = n
     }
-    guard n > 1 else { return (order, keys.map { Double(bitPattern: $0) }) }
-    var scratchOrder = order
-    var scratchKeys = keys
-    let radix = RadixHistogram.radix, mask = UInt64(radix - 1)
-    var starts = [Int](repeating: 0, count: radix)
-    for pass in 0..<RadixHistogram.passes {
-        let shift = UInt64(pass * RadixHistogram.digitBits)
-        let base = pass * radix
-        // A digit shared by every value orders nothing: skip the pass.
-        if histogram.counts[base + Int((keys[0] >> shift) & mask)] == n { continue }
-        var running = 0
-        for digit in 0..<radix {
-            starts[digit] = running
-            running += histogram.counts[base + digit]
-        }
-        keys.withUnsafeBufferPointer { keys in
-            order.withUnsafeBufferPointer { order in
-                scratchKeys.withUnsafeMutableBufferPointer { scratchKeys in
-                    scratchOrder.withUnsafeMutableBufferPointer { scratchOrder in
-                        starts.withUnsafeMutableBufferPointer { starts in
-                            for i in 0..<n {
-                                let digit = Int((keys[i] >> shift) & mask)
-                                let position = starts[digit]
-                                starts[digit] = position + 1
-                                scratchKeys[position] = keys[i]
-                                scratchOrder[position] = order[i]
+    if n > 1 {
+        var scratchOrder = order
+        var scratchKeys = keys
+        let radix = RadixHistogram.radix, mask = UInt64(radix - 1)
+        var starts = [Int](repeating: 0, count: radix)
+        for pass in 0..<RadixHistogram.passes {
+            let shift = UInt64(pass * RadixHistogram.digitBits)
+            let base = pass * radix
+            // A digit shared by every value orders nothing: skip the pass.
+            if histogram.counts[base + Int((keys[0] >> shift) & mask)] == n { continue }
+            var running = 0
+            for digit in 0..<radix {
+                starts[digit] = running
+                running += histogram.counts[base + digit]
+            }
+            keys.withUnsafeBufferPointer { keys in
+                order.withUnsafeBufferPointer { order in
+                    scratchKeys.withUnsafeMutableBufferPointer { scratchKeys in
+                        scratchOrder.withUnsafeMutableBufferPointer { scratchOrder in
+                            starts.withUnsafeMutableBufferPointer { starts in
+                                for i in 0..<n {
+                                    let digit = Int((keys[i] >> shift) & mask)
+                                    let position = starts[digit]
+                                    starts[digit] = position + 1
+                                    scratchKeys[position] = keys[i]
+                                    scratchOrder[position] = order[i]
+                                }
                             }
                         }
                     }
                 }
             }
+            swap(&keys, &scratchKeys)
+            swap(&order, &scratchOrder)
         }
-        swap(&keys, &scratchKeys)
-        swap(&order, &scratchOrder)
     }
-    return (order, keys.map { Double(bitPattern: $0) })
+    let sorted = [Double](unsafeUninitializedCapacity: n) { buffer, count in
+        keys.withUnsafeBytes { _ = memcpy(buffer.baseAddress!, $0.baseAddress!, n * 8) }
+        count = n
+    }
+    return (order, sorted)
 }

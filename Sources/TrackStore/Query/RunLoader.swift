@@ -69,49 +69,43 @@ extension RunStore {
     }
 
     public func analyzeRun(id runID: Int64, name: String, bins: Int = 10, epsilon: Double = 0.01) throws -> CalibrationAnalyzer {
-        // This thread scans option rows; the worker looks up labels on its own
-        // read-only connection (opened once the scan's snapshot exists, so it
-        // sees every question the scan refers to) and feeds the builder.
-        let queue = BlockingQueue<QuestionChunk, Void>(capacity: 16)
-        let builder = BuilderBox(CalibrationAnalyzer.Builder(bins: bins, epsilon: epsilon))
-        let failure = ErrorBox()
-        let done = DispatchSemaphore(value: 0)
+        // Two halves of the run's question ids, read in parallel: this thread on
+        // this connection, a second thread on its own read-only connection.
+        // Each half feeds its own builder; the halves join in question order.
+        var builder = CalibrationAnalyzer.Builder(bins: bins, epsilon: epsilon)
+        guard let low = try database.scalarInt("SELECT MIN(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)]),
+              let high = try database.scalarInt("SELECT MAX(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)])
+        else { return builder.build() }
+        let middle = low + (high - low) / 2 + 1
+        let second = SecondHalf(CalibrationAnalyzer.Builder(bins: bins, epsilon: epsilon))
         let path = database.path
-        var started = false
-        do {
-            try scanRun(id: runID, name: name, details: false, labels: false) { chunk in
-                if !started {
-                    started = true
-                    let worker = Thread {
-                        defer { done.signal() }
-                        do {
-                            let labels = try LabelCursor(database: Database(path: path, readOnly: true), runName: name)
-                            while var chunk = queue.pop() {
-                                try labels.fill(&chunk)
-                                chunk.forEach { id, label, p, s in
-                                    builder.value.append(id: id, label: label, probabilities: p, scores: s)
-                                }
-                            }
-                        } catch {
-                            failure.error = error
-                            queue.cancel()
-                            while queue.pop() != nil {}
-                        }
-                    }
-                    worker.start()
+        let done = DispatchSemaphore(value: 0)
+        let worker = Thread {
+            defer { done.signal() }
+            do {
+                let other = try RunStore(path: path, readOnly: true)
+                try other.scanRun(id: runID, name: name, details: false, questions: middle...high) { chunk in
+                    chunk.forEach { id, label, p, s in second.builder.append(id: id, label: label, probabilities: p, scores: s) }
+                    return true
                 }
-                return queue.push(chunk)
+            } catch {
+                second.error = error
             }
-            queue.finish(.success(()))
+        }
+        worker.start()
+        do {
+            try scanRun(id: runID, name: name, details: false, questions: low...(middle - 1)) { chunk in
+                chunk.forEach { id, label, p, s in builder.append(id: id, label: label, probabilities: p, scores: s) }
+                return true
+            }
         } catch {
-            queue.cancel()
-            queue.finish(.failure(error))
-            if started { done.wait() }
+            done.wait()
             throw error
         }
-        if started { done.wait() }
-        if let error = failure.error { throw error }
-        return builder.value.build()
+        done.wait()
+        if let error = second.error { throw error }
+        builder.append(contentsOf: second.builder)
+        return builder.build()
     }
 
     private func requireRun(_ name: String) throws -> Int64 {
@@ -123,11 +117,13 @@ extension RunStore {
 
     /// The scan both loaders share: chunks of consecutive questions, in id order.
     /// `emit` returns false to stop early.
-    func scanRun(id runID: Int64, name: String, details: Bool, labels: Bool = true, chunkSize: Int = 8192,
-                 emit: (QuestionChunk) throws -> Bool) throws {
+    func scanRun(id runID: Int64, name: String, details: Bool, questions range: ClosedRange<Int64>? = nil,
+                 chunkSize: Int = 8192, emit: (QuestionChunk) throws -> Bool) throws {
         let options = try database.makeStatement(
-            "SELECT question_id, option, prob, score FROM option_scores WHERE run_id = ? ORDER BY question_id, option")
+            "SELECT question_id, option, prob, score FROM option_scores WHERE run_id = ? AND question_id BETWEEN ? AND ? ORDER BY question_id, option")
         options.bind(runID, at: 1)
+        options.bind(range?.lowerBound ?? Int64.min, at: 2)
+        options.bind(range?.upperBound ?? Int64.max, at: 3)
         let questions = try database.makeStatement(
             "SELECT question_id, label, n_options, subject, dataset, external_id FROM questions WHERE question_id >= ? ORDER BY question_id")
         func newChunk() -> QuestionChunk {
@@ -146,14 +142,6 @@ extension RunStore {
 
         func closeQuestion() throws {
             guard currentQuestion >= 0 else { return }
-            if !labels {
-                chunk.ids.append(currentQuestion)
-                chunk.offsets.append(chunk.probabilities.count)
-                if !rowsScored { chunk.scored = false }
-                rowCount = 0
-                rowsScored = true
-                return
-            }
             // Re-seek when behind by more than a few rows (the run skips questions), else step.
             if !questionRowValid || questions.int64(0) > currentQuestion || currentQuestion - questions.int64(0) > 64 {
                 questions.reset()
@@ -205,47 +193,9 @@ extension RunStore {
     }
 }
 
-/// Labels for chunks scanned without them: a cursor over `questions` by id.
-final class LabelCursor {
-    let database: Database
-    let statement: Statement
-    let runName: String
-    var valid = false
-
-    init(database: Database, runName: String) throws {
-        self.database = database
-        self.runName = runName
-        statement = try database.makeStatement(
-            "SELECT question_id, label, n_options FROM questions WHERE question_id >= ? ORDER BY question_id")
-    }
-
-    func fill(_ chunk: inout QuestionChunk) throws {
-        chunk.labels.reserveCapacity(chunk.count)
-        for q in 0..<chunk.count {
-            let id = chunk.ids[q]
-            if !valid || statement.int64(0) > id || id - statement.int64(0) > 64 {
-                statement.reset()
-                statement.bind(id, at: 1)
-                valid = try statement.step()
-            }
-            while valid, statement.int64(0) < id { valid = try statement.step() }
-            guard valid, statement.int64(0) == id else { throw StoreError("run '\(runName)': question row \(id) is missing") }
-            let count = chunk.offsets[q + 1] - chunk.offsets[q]
-            let label = statement.int(1)
-            guard statement.int(2) == count, label < count else {
-                throw StoreError("run '\(runName)': question \(id) has \(statement.int(2)) options but \(count) stored scores")
-            }
-            chunk.labels.append(label)
-        }
-    }
-}
-
-private final class ErrorBox: @unchecked Sendable {
+/// The second half's builder (or error), filled on its thread and read after it ends.
+private final class SecondHalf: @unchecked Sendable {
+    var builder: CalibrationAnalyzer.Builder
     var error: (any Error)?
-}
-
-/// The analyzer builder, handed to the worker thread and back.
-private final class BuilderBox: @unchecked Sendable {
-    var value: CalibrationAnalyzer.Builder
-    init(_ value: CalibrationAnalyzer.Builder) { self.value = value }
+    init(_ builder: CalibrationAnalyzer.Builder) { self.builder = builder }
 }
