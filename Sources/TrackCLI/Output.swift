@@ -219,12 +219,27 @@ func markdownEscape(_ text: String) -> String {
     text.replacingOccurrences(of: "|", with: "\\|")
 }
 
-/// Standard output and error.
+/// Standard output and error; output can be captured (e.g. to reuse a command's table).
 enum Console {
+    nonisolated(unsafe) static var capture: String?
+
     static func out(_ text: String) {
+        if capture != nil {
+            capture! += text
+            return
+        }
         FileHandle.standardOutput.write(Data(text.utf8))
     }
     static func err(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
     }
+}
+
+/// Runs `body` with standard output captured; returns what it printed.
+func captureOutput(_ body: () throws -> Void) rethrows -> String {
+    let previous = Console.capture
+    Console.capture = ""
+    defer { Console.capture = previous }
+    try body()
+    return Console.capture ?? ""
 }

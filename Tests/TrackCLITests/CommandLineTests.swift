@@ -92,7 +92,10 @@ import TrackStore
         let demo = try TrackBinary.run(["demo", "--db", db, "--out", scratch.path("exports"), "--questions", "300"])
         #expect(demo.status == 0, "\(demo.stderr)")
         #expect(demo.stdout.contains("SIMULATED"))
-        #expect(FileManager.default.fileExists(atPath: scratch.path("exports/demo_runs.csv")))
+        let runsCSV = try String(contentsOfFile: scratch.path("exports/demo_runs.csv"), encoding: .utf8)
+        #expect(runsCSV.split(separator: "\n").count == 55)
+        let table = try String(contentsOfFile: scratch.path("exports/demo_table2.tex"), encoding: .utf8)
+        #expect(table.contains("\\toprule") && table.contains("\\multicolumn{3}{c}{in-domain}") && table.contains("Vicuna-7B-sim & DPO"))
         let store = try RunStore(path: db, readOnly: true)
         var filter = RunFilter()
         filter.method = "DPO"

@@ -66,11 +66,19 @@ enum DemoCommand: Command {
         let csvPath = (out as NSString).appendingPathComponent("demo_runs.csv")
         try table.render(.csv).write(toFile: csvPath, atomically: true, encoding: .utf8)
 
+        // The paper's Table 2 shape from the simulated runs (latest epoch per cell).
+        let tableArguments = try ArgumentParser.parse(
+            ["--db", path, "--out-dir", out, "--name", "demo_table2", "--percent",
+             "--caption", "Simulated demo: conf-ECE, cw-ECE and accuracy (x100) by model and method"],
+            spec: TableCommand.spec)
+        let paperTable = try captureOutput { try TableCommand.run(tableArguments) }
+
         let seconds = Date().timeIntervalSince(start)
         var text = "track demo — SIMULATED DATA (seeded simulator, seed \(simulator.seed); no model was run)\n\n"
         text += table.render(.table)
         text += "\n\(runs) runs, \(summaries.reduce(0) { $0 + $1.n }) predictions written to \(path) in \(String(format: "%.1f", seconds)) s\n"
-        text += "exports: \(csvPath)\n"
+        text += "\nPaper-style table (Table 2 shape; simulated):\n" + paperTable
+        text += "exports: \(csvPath), \(out)/demo_table2.{csv,tex,md}\n"
         text += "next: track runs --db \(path) --method DPO   |   track sql --db \(path) \"SELECT * FROM run_summary\"\n"
         Console.out(text)
     }
