@@ -26,7 +26,8 @@ let package = Package(
         .target(name: "TrackCalibration", dependencies: ["CTrackBLAS"]),
         .target(name: "TrackStore", dependencies: ["CTrackSQLite", "TrackCalibration"],
                 plugins: ["EmbedSQL"]),
-        .target(name: "TrackCLI", dependencies: ["TrackStore", "TrackCalibration"]),
+        .target(name: "TrackFigures", dependencies: ["CTrackCairo", "TrackCalibration"]),
+        .target(name: "TrackCLI", dependencies: ["TrackStore", "TrackCalibration", "TrackFigures"]),
         .executableTarget(name: "track", dependencies: ["TrackCLI"]),
         .executableTarget(name: "track-bench", dependencies: ["TrackStore", "TrackCalibration"]),
 
@@ -34,7 +35,8 @@ let package = Package(
         .testTarget(name: "TrackCalibrationTests", dependencies: ["TrackCalibration"]),
         .testTarget(name: "TrackStoreTests", dependencies: ["TrackStore", "TrackCalibration"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "TrackCLITests", dependencies: ["TrackStore"]),
+        .testTarget(name: "TrackCLITests", dependencies: ["TrackStore", "TrackFigures"]),
+        .testTarget(name: "TrackFiguresTests", dependencies: ["TrackFigures", "TrackCalibration"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -76,6 +76,15 @@ public struct BinRow: Sendable, Equatable {
     public var confidence: Double?
     /// accuracy − confidence: negative where the model is overconfident.
     public var gap: Double? { accuracy.flatMap { a in confidence.map { a - $0 } } }
+
+    public init(bin: Int, lower: Double, upper: Double, count: Int, accuracy: Double?, confidence: Double?) {
+        self.bin = bin
+        self.lower = lower
+        self.upper = upper
+        self.count = count
+        self.accuracy = accuracy
+        self.confidence = confidence
+    }
 }
 
 /// A percentile bootstrap interval.

@@ -1,0 +1,179 @@
+import Foundation
+import TrackCalibration
+import TrackFigures
+import TrackStore
+
+/// `track plot`: figures for papers from stored runs.
+enum PlotCommand: Command {
+    static let spec = CommandSpec(
+        name: "plot", abstract: "Draw reliability diagrams, classwise panels, grids and curves (PNG, PDF, SVG).",
+        usage: "reliability|classwise|grid|curve <run>... --out exports/NAME.{png,pdf,svg} [options]",
+        discussion: """
+        reliability  one run's reliability diagram (paper Figure 3): bars = accuracy per confidence
+                     bin, shaded by the bin's share of samples; red = gap to the bin's mean
+                     confidence; dashed = perfect calibration; ECE and n in the title.
+        classwise    one panel per option (all N values p_ik) plus the pooled panel (Figures 5-8).
+        grid         several runs side by side with shared axes (e.g. DPO / TS / CFT / RCFT).
+        curve        a metric over epoch or step for families of runs (Figure 1, right);
+                     families are runs sharing --family fields (default model,method,split).
+        The format comes from the extension of --out. Beside the figure, a CSV of the numbers
+        drawn is written (same name, .csv), and the store records file, SHA-256, runs and command.
+        """,
+        arguments: [("<kind>", "reliability, classwise, grid or curve."), ("<run>...", "Run names.")],
+        options: SharedOptions.database + AnalysisOptions.specs + [
+            .value("out", "file", "Output file: .png, .pdf or .svg (default: exports/<kind>.png)."),
+            .value("dpi", "n", "PNG resolution (default: 200)."),
+            .value("width", "pt", "Panel width in points (default: 260)."),
+            .value("height", "pt", "Panel height in points (default: 300)."),
+            .value("columns", "n", "Panels per row (grid, classwise)."),
+            .flag("no-histogram", "Leave out the count strip under reliability diagrams."),
+            .value("title", "text", "Figure title."),
+            .value("metric", "key", "curve: the metric (default: conf_ece)."),
+            .value("x", "field", "curve: epoch (default) or step."),
+            .value("family", "fields", "curve: fields that name a family (default: model,method,split)."),
+            .flag("ci", "curve: bootstrap bands (95%)."),
+            .value("resamples", "n", "curve: bootstrap resamples (default: 200)."),
+        ])
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard let kind = arguments.positionals.first else { throw UsageError(message: "expected a kind: reliability, classwise, grid or curve") }
+        let runs = Array(arguments.positionals.dropFirst())
+        guard !runs.isEmpty else { throw UsageError(message: "expected at least one run name") }
+        let options = try AnalysisOptions(arguments)
+        let out = arguments.value("out") ?? "exports/\(kind).png"
+        _ = try FigureFormat(path: out)
+        let dpi = try arguments.double("dpi") ?? 200
+        let width = try arguments.double("width") ?? 260
+        let height = try arguments.double("height") ?? 300
+        guard dpi >= 10, dpi <= 2400, width >= 120, height >= 120 else {
+            throw UsageError(message: "--dpi must be 10…2400 and --width/--height at least 120 points")
+        }
+        let histogram = !arguments.flag("no-histogram")
+        let store = try SharedOptions.openStore(arguments)
+        var data = TextTable(columns: [], rows: [])
+        let figure: Figure
+        switch kind {
+        case "reliability", "grid":
+            if kind == "reliability", runs.count != 1 { throw UsageError(message: "reliability draws one run; use grid for several") }
+            var panels: [Panel] = []
+            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "accuracy", "confidence", "gap"]
+            for name in runs {
+                let analyzer = try store.analyzeRun(named: name, bins: options.bins, epsilon: options.epsilon)
+                let metrics = analyzer.metrics()
+                let bins = analyzer.reliabilityBins()
+                panels.append(.reliability(ReliabilityPanel(title: name, bins: bins, ece: metrics.confECE, n: metrics.n,
+                                                            showHistogram: histogram)))
+                data.rows += binRows(run: name, panel: "top-label", bins)
+            }
+            let columns = try arguments.int("columns") ?? min(runs.count, 4)
+            figure = Figure(title: arguments.value("title"), panels: panels, columns: columns, panelWidth: width, panelHeight: height)
+        case "classwise":
+            guard runs.count == 1 else { throw UsageError(message: "classwise draws one run") }
+            let name = runs[0]
+            let analyzer = try store.analyzeRun(named: name, bins: options.bins, epsilon: options.epsilon)
+            let metrics = analyzer.metrics()
+            let perClass = analyzer.classwiseBins()
+            guard !perClass.isEmpty else { throw CommandFailure(message: "run '\(name)' mixes option counts: no classwise panels") }
+            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "frequency", "mean_prob", "gap"]
+            var panels: [Panel] = []
+            for (k, bins) in perClass.enumerated() {
+                let ece = classECE(bins, n: metrics.n)
+                panels.append(.reliability(ReliabilityPanel(title: "option \(optionLetter(k))", bins: bins, ece: ece, n: metrics.n,
+                                                            showHistogram: histogram, xLabel: "p(option \(optionLetter(k)))",
+                                                            yLabel: "Frequency", eceLabel: "class ECE")))
+                data.rows += binRows(run: name, panel: "option \(optionLetter(k))", bins)
+            }
+            let pooled = analyzer.pooledClasswiseBins()
+            panels.append(.reliability(ReliabilityPanel(title: "pooled (all options)", bins: pooled, ece: metrics.cwECE,
+                                                        n: metrics.n * perClass.count, showHistogram: histogram,
+                                                        xLabel: "Probability", yLabel: "Frequency", eceLabel: "cw-ECE")))
+            data.rows += binRows(run: name, panel: "pooled", pooled)
+            let columns = try arguments.int("columns") ?? min(panels.count, 3)
+            figure = Figure(title: arguments.value("title") ?? "\(name): classwise reliability", panels: panels,
+                            columns: columns, panelWidth: width, panelHeight: height)
+        case "curve":
+            let (panel, rows) = try curve(store: store, runs: runs, arguments: arguments, options: options)
+            data.columns = ["family", "run", "x", "value", "low", "high"]
+            data.rows = rows
+            figure = Figure(title: arguments.value("title"), panels: [.curve(panel)], columns: 1,
+                            panelWidth: max(width, 360), panelHeight: max(height, 280))
+        default:
+            throw UsageError(message: "unknown kind '\(kind)': use reliability, classwise, grid or curve")
+        }
+        try figure.render(to: out, dpi: dpi)
+        let dataPath = ((out as NSString).deletingPathExtension) + ".csv"
+        try writeExport(data.render(.csv), to: dataPath)
+        let runIDs = try runs.compactMap { try store.runID(named: $0) }
+        try store.recordExport(ExportRecord(path: out, kind: kind, format: (out as NSString).pathExtension.lowercased(),
+                                            dataPath: dataPath, command: commandLine(), runIDs: runIDs))
+        Console.out("wrote \(out) and \(dataPath)\n")
+    }
+
+    static func binRows(run: String, panel: String, _ bins: [BinRow]) -> [[TextTable.Cell]] {
+        bins.map { [.text(run), .text(panel), .integer(Int64($0.bin)), .number($0.lower, digits: 4), .number($0.upper, digits: 4),
+                    .integer(Int64($0.count)), .number($0.accuracy, digits: 6), .number($0.confidence, digits: 6),
+                    .number($0.gap, digits: 6)] }
+    }
+
+    /// One class's ECE: Σ_m (n_km/N)·|freq − meanp| (cw-ECE is the mean over classes).
+    static func classECE(_ bins: [BinRow], n: Int) -> Double? {
+        guard n > 0 else { return nil }
+        return bins.reduce(0.0) { sum, bin in
+            guard let gap = bin.gap else { return sum }
+            return sum + Double(bin.count) / Double(n) * abs(gap)
+        }
+    }
+
+    static func curve(store: RunStore, runs: [String], arguments: ParsedArguments,
+                      options: AnalysisOptions) throws -> (CurvePanel, [[TextTable.Cell]]) {
+        let metric = arguments.value("metric") ?? "conf_ece"
+        guard CalibrationMetrics.keys.contains(metric) else {
+            throw UsageError(message: "unknown metric '\(metric)'; known: \(CalibrationMetrics.keys.joined(separator: ", "))")
+        }
+        let xField = try arguments.choice("x", ["epoch", "step"], default: "epoch")
+        let familyFields = (arguments.value("family") ?? "model,method,split").split(separator: ",").map(String.init)
+        let resamples = try arguments.int("resamples") ?? 200
+        var filter = RunFilter()
+        filter.names = runs
+        let summaries = try store.runSummaries(filter)
+        var families: [String: [(x: Double, y: Double, low: Double?, high: Double?, run: String)]] = [:]
+        var order: [String] = []
+        for summary in summaries {
+            guard let x = xField == "epoch" ? summary.epoch : summary.step.map(Double.init) else {
+                throw CommandFailure(message: "run '\(summary.name)' has no \(xField); curves need it on every run")
+            }
+            let family = familyFields.map { field -> String in
+                switch field {
+                case "model": summary.model ?? ""
+                case "method": summary.method ?? ""
+                case "split": summary.split ?? ""
+                case "dataset": summary.dataset ?? ""
+                default: ""
+                }
+            }.filter { !$0.isEmpty }.joined(separator: " / ")
+            let analyzer = try store.analyzeRun(named: summary.name, bins: options.bins, epsilon: options.epsilon)
+            guard let y = analyzer.metrics()[metric] else { continue }
+            let interval = arguments.flag("ci") ? analyzer.bootstrap(resamples: resamples, seed: 0)[metric] : nil
+            if families[family] == nil { order.append(family) }
+            families[family, default: []].append((x, y, interval?.lower, interval?.upper, summary.name))
+        }
+        let series = order.map { name in
+            let points = families[name]!
+            return Series(label: name, points: points.map { ($0.x, $0.y) },
+                          band: points.compactMap { p in p.low.flatMap { low in p.high.map { (p.x, low, $0) } } })
+        }
+        let rows: [[TextTable.Cell]] = order.flatMap { name in
+            families[name]!.sorted { $0.x < $1.x }.map {
+                [.text(name), .text($0.run), .number($0.x, digits: 4), .number($0.y, digits: 6),
+                 .number($0.low, digits: 6), .number($0.high, digits: 6)]
+            }
+        }
+        let label = CalibrationMetrics.labels[metric] ?? metric
+        return (CurvePanel(title: "\(label) over \(xField)s", xLabel: xField.capitalized, yLabel: label, series: series), rows)
+    }
+}
+
+/// The command line as typed, for provenance.
+func commandLine() -> String {
+    CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+}

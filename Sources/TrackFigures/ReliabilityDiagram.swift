@@ -1,0 +1,192 @@
+import TrackCalibration
+
+/// A rectangle in points.
+public struct Rect: Sendable, Equatable {
+    public var x: Double, y: Double, width: Double, height: Double
+    public init(x: Double, y: Double, width: Double, height: Double) {
+        self.x = x; self.y = y; self.width = width; self.height = height
+    }
+    public var maxX: Double { x + width }
+    public var maxY: Double { y + height }
+}
+
+/// The palette of the figures.
+public enum Palette {
+    public static let bar = Color(0.12, 0.47, 0.71)
+    public static let gap = Color(0.84, 0.15, 0.16)
+    public static let diagonal = Color(0.35, 0.35, 0.35)
+    public static let axis = Color(0.15, 0.15, 0.15)
+    public static let grid = Color(0.88, 0.88, 0.88)
+    public static let histogram = Color(0.55, 0.55, 0.55)
+    public static let series: [Color] = [
+        Color(0.12, 0.47, 0.71), Color(0.84, 0.15, 0.16), Color(0.17, 0.63, 0.17), Color(1.0, 0.5, 0.05),
+        Color(0.58, 0.4, 0.74), Color(0.55, 0.34, 0.29), Color(0.89, 0.47, 0.76), Color(0.5, 0.5, 0.5),
+    ]
+
+    /// Bar colour for a bin holding `share` of the largest bin's samples: light for few, full for many.
+    public static func barColor(share: Double) -> Color {
+        Color.white.mixed(with: bar, 0.2 + 0.8 * min(max(share, 0), 1))
+    }
+}
+
+/// One reliability diagram (paper Figure 3): per confidence bin a bar up to
+/// its accuracy, shaded by its share of the samples; the gap to the bin's mean
+/// confidence in red (above the bar: overconfident); the diagonal of perfect
+/// calibration; ECE and n in the title; empty bins left empty; optionally a
+/// strip of bin counts below.
+public struct ReliabilityPanel: Sendable {
+    public var title: String
+    public var bins: [BinRow]
+    public var ece: Double?
+    public var n: Int
+    public var showHistogram: Bool
+    public var xLabel: String
+    public var yLabel: String
+    /// "ECE" for the top label; e.g. "cw-ECE" for a classwise panel.
+    public var eceLabel: String
+
+    public init(title: String, bins: [BinRow], ece: Double?, n: Int, showHistogram: Bool = true,
+                xLabel: String = "Confidence", yLabel: String = "Accuracy", eceLabel: String = "ECE") {
+        self.title = title
+        self.bins = bins
+        self.ece = ece
+        self.n = n
+        self.showHistogram = showHistogram
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.eceLabel = eceLabel
+    }
+
+    public var subtitle: String {
+        "\(eceLabel) = \(ece.map { formatNumber($0, digits: 4) } ?? "n/a")   n = \(n)"
+    }
+
+    /// Where the plot and the histogram strip go inside a panel frame.
+    public static func layout(in frame: Rect, showHistogram: Bool) -> (plot: Rect, histogram: Rect?) {
+        let left = 46.0, right = 10.0, top = 38.0, bottom = 34.0
+        let available = Rect(x: frame.x + left, y: frame.y + top, width: frame.width - left - right,
+                             height: frame.height - top - bottom)
+        guard showHistogram else { return (available, nil) }
+        let strip = available.height * 0.2
+        let plot = Rect(x: available.x, y: available.y, width: available.width, height: available.height - strip - 22)
+        let histogram = Rect(x: available.x, y: plot.maxY + 22, width: available.width, height: strip)
+        return (plot, histogram)
+    }
+
+    public func draw(on canvas: Canvas, in frame: Rect) {
+        let (plot, histogram) = Self.layout(in: frame, showHistogram: showHistogram)
+        func px(_ value: Double) -> Double { plot.x + value * plot.width }
+        func py(_ value: Double) -> Double { plot.maxY - value * plot.height }
+
+        drawTitle(canvas, frame: frame, title: title, subtitle: subtitle)
+        // Grid and frame.
+        for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
+            canvas.strokeLine(from: (px(tick), plot.y), to: (px(tick), plot.maxY), Palette.grid, lineWidth: 0.5)
+            canvas.strokeLine(from: (plot.x, py(tick)), to: (plot.maxX, py(tick)), Palette.grid, lineWidth: 0.5)
+        }
+        // Bars (accuracy) shaded by share; gaps to the mean confidence.
+        let maxCount = Double(bins.map(\.count).max() ?? 0)
+        for bin in bins where bin.count > 0 {
+            guard let accuracy = bin.accuracy, let confidence = bin.confidence else { continue }
+            let x0 = px(bin.lower), x1 = px(bin.upper)
+            let color = Palette.barColor(share: maxCount > 0 ? Double(bin.count) / maxCount : 0)
+            canvas.fillRectangle(x: x0, y: py(accuracy), width: x1 - x0, height: py(0) - py(accuracy), color)
+            canvas.strokeRectangle(x: x0, y: py(accuracy), width: x1 - x0, height: py(0) - py(accuracy),
+                                   Palette.bar, lineWidth: 0.6)
+            let low = min(accuracy, confidence), high = max(accuracy, confidence)
+            if high - low > 0 {
+                canvas.fillRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high),
+                                     Color(Palette.gap.red, Palette.gap.green, Palette.gap.blue, alpha: 0.3))
+                canvas.strokeRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high),
+                                       Palette.gap, lineWidth: 0.6)
+            }
+        }
+        // Perfect calibration.
+        canvas.strokeLine(from: (px(0), py(0)), to: (px(1), py(1)), Palette.diagonal, lineWidth: 1.2, dash: [4, 3])
+        drawAxes(canvas, plot: plot, xLabel: showHistogram ? nil : xLabel, yLabel: yLabel,
+                 xTicks: ticks(0, 1), yTicks: ticks(0, 1), xRange: (0, 1), yRange: (0, 1))
+
+        if let histogram {
+            let top = max(maxCount, 1)
+            for bin in bins where bin.count > 0 {
+                let x0 = histogram.x + bin.lower * histogram.width, x1 = histogram.x + bin.upper * histogram.width
+                let height = Double(bin.count) / top * histogram.height
+                canvas.fillRectangle(x: x0, y: histogram.maxY - height, width: x1 - x0, height: height, Palette.histogram)
+            }
+            canvas.strokeRectangle(x: histogram.x, y: histogram.y, width: histogram.width, height: histogram.height,
+                                   Palette.axis, lineWidth: 0.8)
+            canvas.text("count", x: histogram.x - 6, y: histogram.y + histogram.height / 2 + 3, size: 8,
+                        color: Palette.axis, anchor: .end)
+            canvas.text(formatCount(Int(top)), x: histogram.x - 6, y: histogram.y + 7, size: 7, color: Palette.axis, anchor: .end)
+            for tick in ticks(0, 1) {
+                let x = histogram.x + tick * histogram.width
+                canvas.strokeLine(from: (x, histogram.maxY), to: (x, histogram.maxY + 3), Palette.axis, lineWidth: 0.8)
+                canvas.text(formatNumber(tick, digits: 1), x: x, y: histogram.maxY + 12, size: 8, color: Palette.axis, anchor: .middle)
+            }
+            canvas.text(xLabel, x: histogram.x + histogram.width / 2, y: histogram.maxY + 24, size: 9,
+                        color: Palette.axis, anchor: .middle)
+        }
+    }
+}
+
+// MARK: - Shared drawing helpers
+
+func drawTitle(_ canvas: Canvas, frame: Rect, title: String, subtitle: String?) {
+    canvas.text(title, x: frame.x + frame.width / 2, y: frame.y + 15, size: 10, color: .black, anchor: .middle)
+    if let subtitle {
+        canvas.text(subtitle, x: frame.x + frame.width / 2, y: frame.y + 28, size: 8.5, color: Palette.axis, anchor: .middle)
+    }
+}
+
+/// Axes with ticks and labels; `xLabel` nil leaves the x label to a strip below.
+func drawAxes(_ canvas: Canvas, plot: Rect, xLabel: String?, yLabel: String?, xTicks: [Double], yTicks: [Double],
+              xRange: (Double, Double), yRange: (Double, Double), xFormat: (Double) -> String = { formatNumber($0, digits: 1) },
+              yFormat: (Double) -> String = { formatNumber($0, digits: 1) }) {
+    canvas.strokeRectangle(x: plot.x, y: plot.y, width: plot.width, height: plot.height, Palette.axis, lineWidth: 0.8)
+    for tick in xTicks {
+        let x = plot.x + (tick - xRange.0) / (xRange.1 - xRange.0) * plot.width
+        canvas.strokeLine(from: (x, plot.maxY), to: (x, plot.maxY + 3), Palette.axis, lineWidth: 0.8)
+        if xLabel != nil {
+            canvas.text(xFormat(tick), x: x, y: plot.maxY + 12, size: 8, color: Palette.axis, anchor: .middle)
+        }
+    }
+    for tick in yTicks {
+        let y = plot.maxY - (tick - yRange.0) / (yRange.1 - yRange.0) * plot.height
+        canvas.strokeLine(from: (plot.x - 3, y), to: (plot.x, y), Palette.axis, lineWidth: 0.8)
+        canvas.text(yFormat(tick), x: plot.x - 5, y: y + 3, size: 8, color: Palette.axis, anchor: .end)
+    }
+    if let xLabel {
+        canvas.text(xLabel, x: plot.x + plot.width / 2, y: plot.maxY + 25, size: 9, color: Palette.axis, anchor: .middle)
+    }
+    if let yLabel {
+        canvas.text(yLabel, x: plot.x - 32, y: plot.y + plot.height / 2, size: 9, color: Palette.axis,
+                    anchor: .middle, rotation: -Double.pi / 2)
+    }
+}
+
+/// Ticks at "nice" steps (1, 2, 5 × 10^k) covering [low, high].
+func ticks(_ low: Double, _ high: Double, target: Int = 5) -> [Double] {
+    guard high > low else { return [low] }
+    let raw = (high - low) / Double(target)
+    let magnitude = pow(10, (log10(raw)).rounded(.down))
+    let step = [1.0, 2.0, 5.0, 10.0].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+    var result: [Double] = []
+    var tick = (low / step).rounded(.up) * step
+    while tick <= high + step * 1e-9 {
+        result.append(abs(tick) < step * 1e-9 ? 0 : tick)
+        tick += step
+    }
+    return result
+}
+
+func formatNumber(_ value: Double, digits: Int) -> String {
+    String(format: "%.\(digits)f", value)
+}
+
+func formatCount(_ value: Int) -> String {
+    value >= 10_000 ? String(format: "%.0fk", Double(value) / 1000) : String(value)
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

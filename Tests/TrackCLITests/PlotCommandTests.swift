@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+import TrackFigures
+import TrackStore
+
+@Suite struct PlotCommandTests {
+    static func demo(_ scratch: Scratch) throws -> String {
+        let db = scratch.path("demo.sqlite")
+        let result = try TrackBinary.run(["demo", "--db", db, "--out", scratch.path("demo-exports"), "--questions", "400"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return db
+    }
+
+    @Test func sameInputSameBytesInEveryFormat() throws {
+        let scratch = Scratch()
+        let db = try Self.demo(scratch)
+        for ext in ["png", "pdf", "svg"] {
+            let first = scratch.path("a.\(ext)"), second = scratch.path("b.\(ext)")
+            for out in [first, second] {
+                let result = try TrackBinary.run(["plot", "reliability", "Vicuna-7B-sim/DPO/in-domain", "--db", db, "--out", out, "--dpi", "100"])
+                #expect(result.status == 0, "\(result.stderr)")
+            }
+            let a = try Data(contentsOf: URL(fileURLWithPath: first)), b = try Data(contentsOf: URL(fileURLWithPath: second))
+            #expect(a.count > 1000 && a == b, "\(ext) differs between renders")
+        }
+    }
+
+    @Test func writesTheDrawnNumbersAndRecordsProvenance() throws {
+        let scratch = Scratch()
+        let db = try Self.demo(scratch)
+        let out = scratch.path("figs/grid.png")
+        let runs = ["Llama-3.1-8B-Tulu-sim/DPO/in-domain", "Llama-3.1-8B-Tulu-sim/TS/in-domain"]
+        let result = try TrackBinary.run(["plot", "grid"] + runs + ["--db", db, "--out", out, "--bins", "10"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let image = try PNGImage(path: out)
+        #expect(image.width == 2 * 260 * 200 / 72 + 1 || image.width == 2 * 260 * 200 / 72)
+        // The CSV holds each run's bins; counts add up to the run's questions.
+        let csv = try String(contentsOfFile: scratch.path("figs/grid.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(csv[0] == "run,panel,bin,lower,upper,n,accuracy,confidence,gap")
+        #expect(csv.count == 1 + 2 * 10)
+        let dpoCounts = csv.dropFirst().filter { $0.hasPrefix(runs[0]) }.map { Int($0.split(separator: ",")[5])! }
+        #expect(dpoCounts.reduce(0, +) == 400)
+        // Provenance: file, SHA-256, runs, command line.
+        let store = try RunStore(path: db, readOnly: true)
+        let row = try #require(try store.query("SELECT path, kind, format, sha256, data_path, command FROM exports").rows.first)
+        #expect(row[0] == .text(out) && row[1] == .text("grid") && row[2] == .text("png"))
+        var hasher = SHA256()
+        hasher.update([UInt8](try Data(contentsOf: URL(fileURLWithPath: out))))
+        #expect(row[3] == .text(hasher.finalizeHex()))
+        if case .text(let command) = row[5] { #expect(command.contains("plot grid")) } else { Issue.record("no command") }
+        let linked = try store.query("SELECT r.name FROM export_runs e JOIN runs r USING (run_id) ORDER BY r.name").rows
+        #expect(linked.map { $0[0] } == runs.sorted().map { .text($0) })
+    }
+
+    @Test func classwisePanelsAndCurves() throws {
+        let scratch = Scratch()
+        let db = try Self.demo(scratch)
+        let classwise = try TrackBinary.run(["plot", "classwise", "Vicuna-7B-sim/DPO/in-domain", "--db", db, "--out", scratch.path("cw.svg")])
+        #expect(classwise.status == 0, "\(classwise.stderr)")
+        let panels = Set(try String(contentsOfFile: scratch.path("cw.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",")[1] })
+        #expect(panels == ["option A", "option B", "option C", "option D", "pooled"])
+        let runs = (1...3).map { "Vicuna-7B-sim/CFT/e\($0)/in-domain" }
+        let curve = try TrackBinary.run(["plot", "curve"] + runs + ["--db", db, "--out", scratch.path("curve.pdf"), "--metric", "cw_ece"])
+        #expect(curve.status == 0, "\(curve.stderr)")
+        let rows = try String(contentsOfFile: scratch.path("curve.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(rows.count == 4 && rows[1].hasPrefix("Vicuna-7B-sim / CFT / in-domain,Vicuna-7B-sim/CFT/e1/in-domain,1,"))
+        // A run without an epoch cannot be on an epoch curve.
+        let bad = try TrackBinary.run(["plot", "curve", "Vicuna-7B-sim/DPO/in-domain", "--db", db, "--out", scratch.path("x.png")])
+        #expect(bad.status == 1 && bad.stderr.contains("has no epoch"))
+        #expect(try TrackBinary.run(["plot", "pie", "x", "--db", db]).status == 64)
+        #expect(try TrackBinary.run(["plot", "reliability", "x", "--db", db, "--out", scratch.path("x.gif")]).status == 1)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+import TrackCalibration
+@testable import TrackFigures
+
+/// Reads the figures back: pixels of PNGs, structure and titles of PDF and SVG.
+@Suite struct ReliabilityDiagramTests {
+    /// Known bins: bin 2 (n=10, acc 0.5, conf 0.25): underconfident; bin 5 empty;
+    /// bin 7 (n=40, acc 0.6, conf 0.75): overconfident and the fullest.
+    static let bins: [BinRow] = (0..<10).map { b in
+        var row = BinRow(bin: b, lower: Double(b) / 10, upper: Double(b + 1) / 10, count: 0, accuracy: nil, confidence: nil)
+        if b == 2 { row.count = 10; row.accuracy = 0.5; row.confidence = 0.25 }
+        if b == 7 { row.count = 40; row.accuracy = 0.6; row.confidence = 0.75 }
+        return row
+    }
+
+    static func render(_ path: String, histogram: Bool = false) throws -> Figure {
+        let panel = ReliabilityPanel(title: "known bins", bins: bins, ece: 0.17, n: 50, showHistogram: histogram)
+        let figure = Figure(panels: [.reliability(panel)], columns: 1, panelWidth: 300, panelHeight: 300)
+        try figure.render(to: path, dpi: 144)
+        return figure
+    }
+
+    func temporary(_ name: String) -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("track-figures-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory.appendingPathComponent(name).path
+    }
+
+    @Test func barsStopAtTheirAccuracyAndTheFullerBinIsDarker() throws {
+        let path = temporary("known.png")
+        let figure = try Self.render(path)
+        let image = try PNGImage(path: path)
+        let scale = 144.0 / 72
+        #expect(image.width == 600 && image.height == 600)
+        let plot = ReliabilityPanel.layout(in: figure.frame(of: 0), showHistogram: false).plot
+        func pixel(_ x: Double, _ y: Double) -> Color {
+            image.color(x: Int(((plot.x + x * plot.width) * scale).rounded()), y: Int(((plot.maxY - y * plot.height) * scale).rounded()))
+        }
+        func isBarBlue(_ c: Color) -> Bool { c.blue > c.red + 0.15 && c.blue > 0.5 }
+        func isGapRed(_ c: Color) -> Bool { c.red > c.blue + 0.1 && c.red > 0.7 }
+        // Bin 7: blue up to 0.6, the red gap from 0.6 to 0.75 above it, white above 0.75.
+        #expect(isBarBlue(pixel(0.74, 0.58)))
+        #expect(isGapRed(pixel(0.74, 0.62)))
+        #expect(isGapRed(pixel(0.74, 0.73)))
+        #expect(pixel(0.74, 0.85).luminance > 0.95)   // (0.8 is a grid line)
+        // Bin 2: blue up to 0.5; its gap (conf 0.25 < acc 0.5) lies over the bar, from 0.25 to 0.5.
+        #expect(isBarBlue(pixel(0.24, 0.15)))
+        #expect(pixel(0.24, 0.55).luminance > 0.95)
+        // The empty bin 5 is left empty, far from the diagonal.
+        #expect(pixel(0.55, 0.15).luminance > 0.95)
+        #expect(pixel(0.55, 0.85).luminance > 0.95)
+        // The fullest bin (7) is shaded darker than the smaller one (2), below any gap.
+        #expect(pixel(0.74, 0.1).luminance < pixel(0.24, 0.1).luminance - 0.1)
+        // The diagonal: dark grey on most points of y = x where no bar covers it.
+        let onDiagonal = stride(from: 0.82, through: 0.98, by: 0.01).map { pixel($0, $0) }.filter { $0.luminance < 0.6 }
+        #expect(onDiagonal.count >= 8)
+        let offDiagonal = stride(from: 0.82, through: 0.98, by: 0.01).map { pixel($0, $0 - 0.1) }.filter { $0.luminance < 0.6 }
+        #expect(offDiagonal.count <= 1)
+    }
+
+    @Test func histogramStripShowsCounts() throws {
+        let path = temporary("strip.png")
+        let figure = try Self.render(path, histogram: true)
+        let image = try PNGImage(path: path)
+        let strip = try #require(ReliabilityPanel.layout(in: figure.frame(of: 0), showHistogram: true).histogram)
+        func pixel(_ x: Double, _ fraction: Double) -> Color {
+            image.color(x: Int((strip.x + x * strip.width) * 2), y: Int((strip.maxY - fraction * strip.height) * 2))
+        }
+        // Bin 7 (40) fills the strip, bin 2 (10) a quarter of it, bin 5 nothing.
+        #expect(pixel(0.75, 0.9).luminance < 0.7)
+        #expect(pixel(0.25, 0.2).luminance < 0.7 && pixel(0.25, 0.35).luminance > 0.95)
+        #expect(pixel(0.55, 0.1).luminance > 0.95)
+    }
+
+    @Test func pdfAndSVGParseAndCarryTheTitle() throws {
+        let pdfPath = temporary("known.pdf"), svgPath = temporary("known.svg")
+        _ = try Self.render(pdfPath)
+        _ = try Self.render(svgPath)
+        let pdf = try Data(contentsOf: URL(fileURLWithPath: pdfPath))
+        let pdfText = String(decoding: pdf, as: UTF8.self)
+        #expect(pdfText.hasPrefix("%PDF-"))
+        #expect(pdfText.hasSuffix("%%EOF\n") || pdfText.hasSuffix("%%EOF"))
+        #expect(pdfText.contains("/Title (known bins)"))
+        // startxref points at the cross-reference table.
+        let tail = pdfText.components(separatedBy: "startxref").last!.trimmingCharacters(in: .whitespacesAndNewlines)
+        let offset = try #require(Int(tail.split(separator: "\n").first!))
+        #expect(pdf[offset..<(offset + 4)].elementsEqual("xref".utf8))
+        let svg = try String(contentsOfFile: svgPath, encoding: .utf8)
+        #expect(svg.hasPrefix("<?xml"))
+        #expect(svg.contains("<svg") && svg.contains("<title>known bins</title>"))
+        // Well-formed XML.
+        let parser = XMLParser(data: Data(svg.utf8))
+        #expect(parser.parse())
+    }
+
+    @Test func unknownExtensionIsRefused() {
+        #expect(throws: CairoError.self) { try Self.render(temporary("x.gif")) }
+    }
+
+    @Test func ticksAreNice() {
+        #expect(ticks(0, 1) == [0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0])
+        #expect(ticks(1, 3).count >= 3)
+        #expect(ticks(0, 0.3).first == 0)
+    }
+}
