@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "TrackFigures", dependencies: ["CTrackCairo", "TrackCalibration"]),
         .target(name: "TrackCLI", dependencies: ["TrackStore", "TrackCalibration", "TrackFigures"]),
         .executableTarget(name: "track", dependencies: ["TrackCLI"]),
-        .executableTarget(name: "track-bench", dependencies: ["TrackStore", "TrackCalibration"]),
+        .executableTarget(name: "track-bench", dependencies: ["TrackStore", "TrackCalibration", "TrackFigures"]),
 
         // MARK: - Tests
         .testTarget(name: "TrackCalibrationTests", dependencies: ["TrackCalibration"]),

@@ -10,6 +10,10 @@ rows (same process, bench executable track-bench) and beside a plain
 Python + numpy script computing the same metrics from the same SQLite file
 (in its own venv, bench/.venv). The values are compared too.
 
+Section 3 - figures: rendering one reliability diagram PNG (same bins, size and
+dpi) in track, beside matplotlib drawing the same diagram (bench/.venv), both timed
+in-process over repeated renders (median), imports and start-up excluded.
+
 Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
 through `track ingest` (which validates every row), and streamed through
 `track log` in forward-pass batches of 32, beside the sqlite3 CLI's `.import`
@@ -131,8 +135,8 @@ def venv_python():
     python = os.path.join(venv, "bin", "python")
     if not os.path.exists(python):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    if subprocess.run([python, "-c", "import numpy"], capture_output=True).returncode != 0:
-        subprocess.run([python, "-m", "pip", "install", "-q", "numpy"], check=True)
+    if subprocess.run([python, "-c", "import numpy, matplotlib"], capture_output=True).returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "numpy", "matplotlib"], check=True)
     return python
 
 
@@ -161,13 +165,34 @@ def metrics_section(track, track_bench, n, k, repeat):
     remove_db(db)
 
 
+def figure_section(track, track_bench, repeat):
+    db = os.path.join(OUT, "figure.sqlite")
+    remove_db(db)
+    subprocess.run([track, "demo", "--db", db, "--out", os.path.join(OUT, "figure-exports")], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bins = os.path.join(OUT, "figure-exports", "gallery_reliability_dpo.csv")
+    runs = max(repeat * 7, 20)
+    swift = json.loads(subprocess.run([track_bench, "figure", "--bins", bins, "--out", os.path.join(OUT, "track.png"),
+                                       "--repeat", str(runs)], check=True, capture_output=True, text=True).stdout)
+    python = venv_python()
+    mpl = json.loads(subprocess.run([python, os.path.join(HERE, "reliability_matplotlib.py"), bins,
+                                     os.path.join(OUT, "matplotlib.png"), "--repeat", str(runs)],
+                                    check=True, capture_output=True, text=True).stdout)
+    print(f"\n== figures: one reliability diagram PNG, 260 x 300 pt at 200 dpi (median of {runs}) ==")
+    print(f"{'':36} {'milliseconds':>12}")
+    print(f"{'track (Cairo)':36} {swift['seconds'] * 1000:12.1f}")
+    print(f"{'matplotlib (Agg), same diagram':36} {mpl['seconds'] * 1000:12.1f}")
+    print(f"track takes {swift['seconds'] / mpl['seconds']:.3f} of matplotlib's time (1/{mpl['seconds'] / swift['seconds']:.0f})")
+    remove_db(db)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--track", default=os.path.join(HERE, "..", ".build", "release", "track"))
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--options", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["ingest", "metrics"], help="run one section")
+    parser.add_argument("--only", choices=["ingest", "metrics", "figures"], help="run one section")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     track = os.path.abspath(args.track)
@@ -179,6 +204,8 @@ def main():
         ingest_section(track, args.questions, args.options, args.repeat)
     if args.only in (None, "metrics"):
         metrics_section(track, track_bench, args.questions, args.options, args.repeat)
+    if args.only in (None, "figures"):
+        figure_section(track, track_bench, args.repeat)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ public struct CurvePanel: Sendable {
         var x = (xs.min() ?? 0, xs.max() ?? 1)
         var y = (min(ys.min() ?? 0, 0), ys.max() ?? 1)
         if x.0 == x.1 { x = (x.0 - 1, x.1 + 1) }
+        let pad = (x.1 - x.0) * 0.04
+        x = (x.0 - pad, x.1 + pad)
         if y.0 == y.1 { y = (y.0 - 0.05, y.1 + 0.05) }
         y.1 += (y.1 - y.0) * 0.08
         return (x, y)
@@ -137,7 +139,8 @@ public struct Figure: Sendable {
 
     public func draw(on canvas: Canvas) {
         if let title {
-            canvas.text(title, x: width / 2, y: 16, size: 12, color: .black, anchor: .middle)
+            canvas.text(title, x: width / 2, y: 16, size: fittingSize(canvas, title, size: 12, width: width - 20),
+                        color: .black, anchor: .middle)
         }
         for (index, panel) in panels.enumerated() { panel.draw(on: canvas, in: frame(of: index)) }
     }

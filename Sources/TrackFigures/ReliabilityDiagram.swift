@@ -132,7 +132,8 @@ public struct ReliabilityPanel: Sendable {
 // MARK: - Shared drawing helpers
 
 func drawTitle(_ canvas: Canvas, frame: Rect, title: String, subtitle: String?) {
-    canvas.text(title, x: frame.x + frame.width / 2, y: frame.y + 15, size: 10, color: .black, anchor: .middle)
+    canvas.text(title, x: frame.x + frame.width / 2, y: frame.y + 15,
+                size: fittingSize(canvas, title, size: 10, width: frame.width - 12), color: .black, anchor: .middle)
     if let subtitle {
         canvas.text(subtitle, x: frame.x + frame.width / 2, y: frame.y + 28, size: 8.5, color: Palette.axis, anchor: .middle)
     }
@@ -177,6 +178,12 @@ func ticks(_ low: Double, _ high: Double, target: Int = 5) -> [Double] {
         tick += step
     }
     return result
+}
+
+/// `size`, or smaller so that `text` fits in `width`.
+func fittingSize(_ canvas: Canvas, _ text: String, size: Double, width: Double) -> Double {
+    let natural = canvas.textWidth(text, size: size)
+    return natural > width ? max(5, size * width / natural) : size
 }
 
 func formatNumber(_ value: Double, digits: Int) -> String {

@@ -7,6 +7,7 @@
 // compute every metric of `track metrics`. Prints one JSON object.
 import Foundation
 import TrackCalibration
+import TrackFigures
 import TrackStore
 
 func argument(_ name: String) -> String? {
@@ -23,9 +24,29 @@ func time(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+// track-bench figure --bins CSV --out PNG [--repeat N]: renders the reliability
+// diagram of the bins in CSV (columns of `track plot`'s CSV) N times; prints the median.
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "figure",
+   let csv = argument("bins"), let out = argument("out") {
+    let repeats = Int(argument("repeat") ?? "20") ?? 20
+    var bins: [BinRow] = []
+    for line in try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").dropFirst() {
+        let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        bins.append(BinRow(bin: Int(f[2])!, lower: Double(f[3])!, upper: Double(f[4])!, count: Int(f[5])!,
+                           accuracy: Double(f[6]), confidence: Double(f[7])))
+    }
+    let n = bins.reduce(0) { $0 + $1.count }
+    let ece = bins.reduce(0.0) { $0 + ($1.gap.map { abs($0) } ?? 0) * Double($1.count) } / Double(max(n, 1))
+    let figure = Figure(panels: [.reliability(ReliabilityPanel(title: "reliability", bins: bins, ece: ece, n: n))],
+                        columns: 1, panelWidth: 260, panelHeight: 300)
+    let times = try (0..<repeats).map { _ in try time { try figure.render(to: out, dpi: 200) } }
+    print(JSONValue.object(JSONObject([.init(key: "seconds", value: .number(median(times)))])).jsonText)
+    exit(0)
+}
+
 guard CommandLine.arguments.count > 1, CommandLine.arguments[1] == "metrics",
       let db = argument("db"), let runName = argument("run") else {
-    FileHandle.standardError.write(Data("usage: track-bench metrics --db PATH --run NAME [--repeat N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: track-bench metrics --db PATH --run NAME [--repeat N] | figure --bins CSV --out PNG\n".utf8))
     exit(64)
 }
 let repeats = Int(argument("repeat") ?? "3") ?? 3

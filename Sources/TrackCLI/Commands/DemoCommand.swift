@@ -73,12 +73,31 @@ enum DemoCommand: Command {
             spec: TableCommand.spec)
         let paperTable = try captureOutput { try TableCommand.run(tableArguments) }
 
+        // The figure gallery.
+        let llama = "Llama-3.1-8B-Tulu-sim"
+        let gallery: [[String]] = [
+            ["reliability", "\(llama)/DPO/in-domain", "--out", "\(out)/gallery_reliability_dpo.png"],
+            ["grid", "\(llama)/DPO/in-domain", "\(llama)/TS/in-domain", "\(llama)/CFT/e3/in-domain", "\(llama)/RCFT/e3/in-domain",
+             "--out", "\(out)/gallery_methods_grid.png", "--title", "Simulated \(llama), in-domain: DPO / TS / CFT / RCFT"],
+            ["classwise", "\(llama)/DPO/out-domain", "--out", "\(out)/gallery_classwise_dpo.png", "--columns", "5",
+             "--width", "220", "--height", "260", "--no-histogram"],
+            ["curve"] + (1...3).flatMap { ["\(llama)/CFT/e\($0)/in-domain", "\(llama)/RCFT/e\($0)/in-domain"] }
+                + ["--out", "\(out)/gallery_curve_epochs.png", "--ci", "--family", "method", "--title", "Simulated \(llama): conf-ECE over epochs (95% bootstrap bands)"],
+        ]
+        var figures: [String] = []
+        for arguments in gallery {
+            let parsed = try ArgumentParser.parse(arguments + ["--db", path], spec: PlotCommand.spec)
+            _ = try captureOutput { try PlotCommand.run(parsed) }
+            figures.append(arguments[arguments.firstIndex(of: "--out")! + 1])
+        }
+
         let seconds = Date().timeIntervalSince(start)
         var text = "track demo — SIMULATED DATA (seeded simulator, seed \(simulator.seed); no model was run)\n\n"
         text += table.render(.table)
         text += "\n\(runs) runs, \(summaries.reduce(0) { $0 + $1.n }) predictions written to \(path) in \(String(format: "%.1f", seconds)) s\n"
         text += "\nPaper-style table (Table 2 shape; simulated):\n" + paperTable
         text += "exports: \(csvPath), \(out)/demo_table2.{csv,tex,md}\n"
+        text += "figures: \(figures.joined(separator: ", ")) (each with the CSV of its numbers)\n"
         text += "next: track runs --db \(path) --method DPO   |   track sql --db \(path) \"SELECT * FROM run_summary\"\n"
         Console.out(text)
     }
