@@ -223,7 +223,13 @@ public func renderFigure(to path: String, size: FigureSize, title: String,
         try Canvas.check(cairo_surface_status(surface))
         try drawPage(surface: surface, scale: size.dpi / 72, size: size, draw: draw)
         cairo_surface_flush(surface)
-        try Canvas.check(cairo_surface_write_to_png(surface, path))
+        guard let data = cairo_image_surface_get_data(surface) else { throw CairoError(message: "no pixel data") }
+        let stride = Int(cairo_image_surface_get_stride(surface)) / 4
+        let pixels = UnsafeRawPointer(data).bindMemory(to: UInt32.self, capacity: stride * size.pixelHeight)
+        let png = PNGEncoder.encode(argb: pixels, width: size.pixelWidth, height: size.pixelHeight, stride: stride)
+        guard FileManager.default.createFile(atPath: path, contents: Data(png)) else {
+            throw CairoError(message: "cannot write \(path)")
+        }
     case .pdf:
         guard let surface = cairo_pdf_surface_create(path, size.width, size.height) else {
             throw CairoError(message: "cannot create \(path)")

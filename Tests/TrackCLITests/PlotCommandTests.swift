@@ -42,13 +42,14 @@ import TrackStore
         #expect(dpoCounts.reduce(0, +) == 400)
         // Provenance: file, SHA-256, runs, command line.
         let store = try RunStore(path: db, readOnly: true)
-        let row = try #require(try store.query("SELECT path, kind, format, sha256, data_path, command FROM exports").rows.first)
+        let row = try #require(try store.query("SELECT path, kind, format, sha256, data_path, command, export_id FROM exports WHERE path = '\(out)'").rows.first)
         #expect(row[0] == .text(out) && row[1] == .text("grid") && row[2] == .text("png"))
         var hasher = SHA256()
         hasher.update([UInt8](try Data(contentsOf: URL(fileURLWithPath: out))))
         #expect(row[3] == .text(hasher.finalizeHex()))
         if case .text(let command) = row[5] { #expect(command.contains("plot grid")) } else { Issue.record("no command") }
-        let linked = try store.query("SELECT r.name FROM export_runs e JOIN runs r USING (run_id) ORDER BY r.name").rows
+        guard case .integer(let exportID) = row[6] else { Issue.record("no export id"); return }
+        let linked = try store.query("SELECT r.name FROM export_runs e JOIN runs r USING (run_id) WHERE e.export_id = \(exportID) ORDER BY r.name").rows
         #expect(linked.map { $0[0] } == runs.sorted().map { .text($0) })
     }
 

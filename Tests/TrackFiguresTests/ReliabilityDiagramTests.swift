@@ -107,3 +107,41 @@ import TrackCalibration
         #expect(ticks(0, 0.3).first == 0)
     }
 }
+
+@Suite struct PNGEncoderTests {
+    /// Our encoder's output decodes (through Cairo's libpng) to exactly the pixels encoded.
+    @Test func roundTripsThroughLibpng() throws {
+        let width = 37, height = 23
+        var pixels = [UInt32](repeating: 0, count: width * height)
+        var random = SeededRandom(seed: 4)
+        for y in 0..<height {
+            for x in 0..<width {
+                // Flat areas, runs, and noise.
+                let value: UInt32 = x < 10 ? 0xFFFF_FFFF : y % 5 == 0 ? 0xFF1F_77B4 : 0xFF00_0000 | UInt32(random.nextInt(below: 1 << 24))
+                pixels[y * width + x] = value
+            }
+        }
+        let png = pixels.withUnsafeBufferPointer { PNGEncoder.encode(argb: $0.baseAddress!, width: width, height: height, stride: width) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("enc-\(UUID().uuidString).png").path
+        try Data(png).write(to: URL(fileURLWithPath: path))
+        let image = try PNGImage(path: path)
+        #expect(image.width == width && image.height == height)
+        for y in 0..<height {
+            for x in 0..<width {
+                let expected = pixels[y * width + x]
+                let c = image.color(x: x, y: y)
+                let got = UInt32((c.red * 255).rounded()) << 16 | UInt32((c.green * 255).rounded()) << 8 | UInt32((c.blue * 255).rounded())
+                #expect(got == expected & 0xFF_FFFF, "pixel \(x),\(y)")
+            }
+        }
+    }
+
+    @Test func checksumsMatchKnownValues() {
+        var crc = CRC32()
+        crc.update(Array("123456789".utf8))
+        #expect(crc.value == 0xCBF4_3926)
+        var adler = Adler32()
+        adler.update(Array("Wikipedia".utf8))
+        #expect(adler.value == 0x11E6_0398)
+    }
+}
