@@ -155,6 +155,17 @@ enum SharedOptions {
         return meta
     }
 
+    /// The run filters of `runs` and `table`: --model, --method, --dataset, --split, --tag.
+    static func runFilter(_ arguments: ParsedArguments) throws -> RunFilter {
+        var filter = RunFilter()
+        filter.model = arguments.value("model")
+        filter.method = arguments.value("method")
+        filter.dataset = arguments.value("dataset")
+        filter.split = arguments.value("split")
+        filter.tags = try arguments.pairs("tag")
+        return filter
+    }
+
     static func validation(_ arguments: ParsedArguments) -> ValidationOptions {
         ValidationOptions(renormalize: arguments.flag("renormalize"))
     }

@@ -328,15 +328,9 @@ public struct CalibrationAnalyzer: Sendable {
 
     /// The top-label reliability table: per equal-width bin, n, accuracy, mean confidence.
     public func reliabilityBins() -> [BinRow] {
-        var rows = emptyRows()
-        var sums = [(c: Double, y: Double)](repeating: (0, 0), count: bins)
-        for i in 0..<set.count {
-            let b = equalWidthBin(confidence[i], bins: bins)
-            rows[b].count += 1
-            sums[b].c += confidence[i]
-            sums[b].y += correct[i] ? 1 : 0
+        binTable { add in
+            for i in 0..<set.count { add(confidence[i], correct[i]) }
         }
-        return finish(rows, sums)
     }
 
     /// Classwise reliability tables, one per option, each over all N values p_ik;
@@ -344,32 +338,31 @@ public struct CalibrationAnalyzer: Sendable {
     public func classwiseBins() -> [[BinRow]] {
         guard let k = set.uniformOptionCount else { return [] }
         return (0..<k).map { c in
-            var rows = emptyRows()
-            var sums = [(c: Double, y: Double)](repeating: (0, 0), count: bins)
-            for i in 0..<set.count {
-                let value = set.probabilities[i * k + c]
-                let b = equalWidthBin(value, bins: bins)
-                rows[b].count += 1
-                sums[b].c += value
-                sums[b].y += Int(set.labels[i]) == c ? 1 : 0
+            binTable { add in
+                for i in 0..<set.count { add(set.probabilities[i * k + c], Int(set.labels[i]) == c) }
             }
-            return finish(rows, sums)
         }
     }
 
     /// The pooled classwise table: every p_ik of every class in one diagram.
     public func pooledClasswiseBins() -> [BinRow] {
+        binTable { add in
+            for i in 0..<set.count {
+                for k in 0..<set.optionCount(i) { add(set.probabilities[set.offsets[i] + k], Int(set.labels[i]) == k) }
+            }
+        }
+    }
+
+    /// A reliability table from the (value, hit) pairs `feed` adds: per equal-width bin, the
+    /// count, the fraction of hits and the mean value.
+    private func binTable(_ feed: ((Double, Bool) -> Void) -> Void) -> [BinRow] {
         var rows = emptyRows()
         var sums = [(c: Double, y: Double)](repeating: (0, 0), count: bins)
-        for i in 0..<set.count {
-            let start = set.offsets[i]
-            for k in 0..<set.optionCount(i) {
-                let value = set.probabilities[start + k]
-                let b = equalWidthBin(value, bins: bins)
-                rows[b].count += 1
-                sums[b].c += value
-                sums[b].y += Int(set.labels[i]) == k ? 1 : 0
-            }
+        feed { value, hit in
+            let b = equalWidthBin(value, bins: bins)
+            rows[b].count += 1
+            sums[b].c += value
+            sums[b].y += hit ? 1 : 0
         }
         return finish(rows, sums)
     }

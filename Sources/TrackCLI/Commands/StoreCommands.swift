@@ -33,12 +33,7 @@ enum RunsCommand: Command {
     static func run(_ arguments: ParsedArguments) throws {
         guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
         let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .csv, .json])
-        var filter = RunFilter()
-        filter.model = arguments.value("model")
-        filter.method = arguments.value("method")
-        filter.dataset = arguments.value("dataset")
-        filter.split = arguments.value("split")
-        filter.tags = try arguments.pairs("tag")
+        let filter = try SharedOptions.runFilter(arguments)
         let store = try SharedOptions.openStore(arguments, readOnly: true)
         let runs = try store.runSummaries(filter)
         let table = TextTable(

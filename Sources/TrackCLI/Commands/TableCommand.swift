@@ -101,12 +101,7 @@ enum TableCommand: Command {
         }
 
         let store = try SharedOptions.openStore(arguments, readOnly: true)
-        var filter = RunFilter()
-        filter.model = arguments.value("model")
-        filter.method = arguments.value("method")
-        filter.dataset = arguments.value("dataset")
-        filter.split = arguments.value("split")
-        filter.tags = try arguments.pairs("tag")
+        let filter = try SharedOptions.runFilter(arguments)
         let step = try arguments.int("step"), epoch = try arguments.double("epoch")
         let runs = try store.runSummaries(filter).filter {
             $0.n > 0 && (step == nil || $0.step == step) && (epoch == nil || $0.epoch == epoch)

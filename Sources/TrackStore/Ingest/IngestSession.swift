@@ -67,14 +67,15 @@ final class IngestSession {
         }
     }
 
-    /// Writes one prediction to run `index`, or records it as skipped.
+    /// Checks and writes one prediction to run `index`, or records it as skipped.
     func write(_ prediction: Prediction, run index: Int, line: Int?, context: String = "") throws {
-        do {
-            try runs[index].writer.write(prediction)
-            runs[index].count += 1
-        } catch let error as ValidationError {
-            try reject(line: line, reason: context + error.reason)
+        let checked: CheckedPrediction
+        do throws(ValidationError) {
+            checked = try PredictionWriter.checked(prediction, validation: options.validation)
+        } catch {
+            return try reject(line: line, reason: context + error.reason)
         }
+        try write(checked: checked, run: index, line: line, context: context)
     }
 
     /// A bad record: fatal unless skipping was asked for.

@@ -18,9 +18,8 @@ final class PredictionWriter {
     private var rowProbability: [Double] = []
     private var rowScore: [Double] = []
     private var rowHasScore: [Bool] = []
-    private var chunkInsert: Statement?
-    private var singleInsert: Statement?
-    static let chunkSize = 512
+    private lazy var optionInsert = ChunkedInsert(
+        database: database, prefix: "INSERT INTO option_scores(run_id, question_id, option, prob, score)", columns: 5)
 
     init(database: Database, runID: Int64, defaultDataset: String, validation: ValidationOptions,
          questions: QuestionIndex) throws {
@@ -78,53 +77,24 @@ final class PredictionWriter {
             rowScore.append(prediction.scores?[option] ?? 0)
             rowHasScore.append(prediction.scores != nil)
         }
-        if rowQuestion.count >= 8 * Self.chunkSize { try flush() }
+        if rowQuestion.count >= 4096 { try flush() }
     }
 
     /// Writes every queued row (and, first, the new questions they refer to).
     func flush() throws {
         guard !rowQuestion.isEmpty else { return }
         try questions.flush(database)
-        var start = 0
-        if rowQuestion.count >= Self.chunkSize {
-            let statement = try chunkInsert ?? database.makeStatement(
-                "INSERT INTO option_scores(run_id, question_id, option, prob, score) VALUES "
-                + Array(repeating: "(?, ?, ?, ?, ?)", count: Self.chunkSize).joined(separator: ", "))
-            chunkInsert = statement
-            while rowQuestion.count - start >= Self.chunkSize {
-                for i in 0..<Self.chunkSize { bindRow(start + i, to: statement, base: Int32(i * 5)) }
-                try statement.step()
-                statement.reset()
-                start += Self.chunkSize
-            }
+        try optionInsert.insert(count: rowQuestion.count) { row, statement, first in
+            statement.bind(runID, at: first)
+            statement.bind(rowQuestion[row], at: first + 1)
+            statement.bind(Int64(rowOption[row]), at: first + 2)
+            statement.bind(rowProbability[row], at: first + 3)
+            if rowHasScore[row] { statement.bind(rowScore[row], at: first + 4) } else { statement.bindNull(at: first + 4) }
         }
-        if start < rowQuestion.count {
-            let statement = try singleInsert ?? database.makeStatement(
-                "INSERT INTO option_scores(run_id, question_id, option, prob, score) VALUES (?, ?, ?, ?, ?)")
-            singleInsert = statement
-            for row in start..<rowQuestion.count {
-                bindRow(row, to: statement, base: 0)
-                try statement.step()
-                statement.reset()
-            }
-        }
-        rowQuestion.removeAll(keepingCapacity: true)
-        rowOption.removeAll(keepingCapacity: true)
-        rowProbability.removeAll(keepingCapacity: true)
-        rowScore.removeAll(keepingCapacity: true)
-        rowHasScore.removeAll(keepingCapacity: true)
+        rollback()
     }
 
-    @inline(__always)
-    private func bindRow(_ row: Int, to statement: Statement, base: Int32) {
-        statement.bind(runID, at: base + 1)
-        statement.bind(rowQuestion[row], at: base + 2)
-        statement.bind(Int64(rowOption[row]), at: base + 3)
-        statement.bind(rowProbability[row], at: base + 4)
-        if rowHasScore[row] { statement.bind(rowScore[row], at: base + 5) } else { statement.bindNull(at: base + 5) }
-    }
-
-    /// The transaction rolled back: drop what was queued and what this run "had".
+    /// Drops the queued rows (after a flush, or when the transaction rolled back).
     func rollback() {
         rowQuestion.removeAll(keepingCapacity: true)
         rowOption.removeAll(keepingCapacity: true)

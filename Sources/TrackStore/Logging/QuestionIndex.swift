@@ -34,9 +34,7 @@ final class QuestionIndex {
     private var nextID: Int64 = 1
     private var lastDataVersion: Int64?
     private var lookup: Statement?
-    private var chunkInsert: Statement?
-    private var singleInsert: Statement?
-    static let chunkSize = 512
+    private var inserter: ChunkedInsert?
 
     /// Call at the start of every write transaction that resolves questions.
     func begin(_ database: Database) throws {
@@ -66,45 +64,25 @@ final class QuestionIndex {
         added.append((dataset, externalID))
         newQuestions.append(NewQuestion(id: entry.id, dataset: dataset, externalID: externalID, subject: subject,
                                         optionCount: optionCount, label: label))
-        if newQuestions.count >= 4 * Self.chunkSize { try flush(database) }
+        if newQuestions.count >= 2048 { try flush(database) }
         return entry.id
     }
 
     /// Inserts the queued new questions (before any row that refers to them).
     func flush(_ database: Database) throws {
-        var start = 0
-        if newQuestions.count >= Self.chunkSize {
-            let statement = try chunkInsert ?? database.makeStatement(
-                "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label) VALUES "
-                + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: Self.chunkSize).joined(separator: ", "))
-            chunkInsert = statement
-            while newQuestions.count - start >= Self.chunkSize {
-                for i in 0..<Self.chunkSize { bind(newQuestions[start + i], to: statement, base: Int32(i * 6)) }
-                try statement.step()
-                statement.reset()
-                start += Self.chunkSize
-            }
-        }
-        if start < newQuestions.count {
-            let statement = try singleInsert ?? database.makeStatement(
-                "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label) VALUES (?, ?, ?, ?, ?, ?)")
-            singleInsert = statement
-            for question in newQuestions[start...] {
-                bind(question, to: statement, base: 0)
-                try statement.step()
-                statement.reset()
-            }
+        let insert = inserter ?? ChunkedInsert(
+            database: database, prefix: "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label)", columns: 6)
+        inserter = insert
+        try insert.insert(count: newQuestions.count) { row, statement, first in
+            let question = newQuestions[row]
+            statement.bind(question.id, at: first)
+            statement.bind(question.dataset, at: first + 1)
+            statement.bind(question.externalID, at: first + 2)
+            statement.bind(question.subject, at: first + 3)
+            statement.bind(question.optionCount, at: first + 4)
+            statement.bind(question.label, at: first + 5)
         }
         newQuestions.removeAll(keepingCapacity: true)
-    }
-
-    private func bind(_ question: NewQuestion, to statement: Statement, base: Int32) {
-        statement.bind(question.id, at: base + 1)
-        statement.bind(question.dataset, at: base + 2)
-        statement.bind(question.externalID, at: base + 3)
-        statement.bind(question.subject, at: base + 4)
-        statement.bind(question.optionCount, at: base + 5)
-        statement.bind(question.label, at: base + 6)
     }
 
     private func check(_ entry: Entry, dataset: String, externalID: String, optionCount: Int, label: Int) throws {
