@@ -167,7 +167,9 @@ public final class Canvas {
         cairo_set_font_size(context, 12)
         var extents = cairo_text_extents_t()
         cairo_text_extents(context, "Hg0.5", &extents)
-        guard extents.x_advance > 1, extents.height > 1 else {
+        // A font fontconfig resolved is a FreeType face; Cairo's built-in fallback is a "user" font.
+        let resolved = cairo_get_scaled_font(context).map { cairo_scaled_font_get_type($0) == CAIRO_FONT_TYPE_FT } ?? false
+        guard resolved, extents.x_advance > 1, extents.height > 1 else {
             throw CairoError(message: "no usable font: fontconfig found no '\(Self.fontFamily)' or fallback (install fonts-dejavu-core and fontconfig)")
         }
     }

@@ -73,3 +73,21 @@ import TrackStore
         #expect(try TrackBinary.run(["plot", "reliability", "x", "--db", db, "--out", scratch.path("x.gif")]).status == 1)
     }
 }
+
+@Suite struct FontTests {
+    /// Without any font fontconfig can find, plotting fails with a clear message instead of drawing with a fallback.
+    @Test func missingFontsFailClearly() throws {
+        let scratch = Scratch()
+        let db = try PlotCommandTests.demo(scratch)
+        let config = scratch.write("fonts.conf", """
+            <?xml version="1.0"?>
+            <!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+            <fontconfig><cachedir>\(scratch.path("fc-cache"))</cachedir></fontconfig>
+            """)
+        let result = try TrackBinary.run(["plot", "reliability", "Vicuna-7B-sim/DPO/in-domain", "--db", db, "--out", scratch.path("x.png")],
+                                         environment: ["FONTCONFIG_FILE": config])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no usable font"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("x.png")))
+    }
+}
