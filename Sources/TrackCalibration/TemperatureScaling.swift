@@ -103,7 +103,7 @@ public struct TemperatureScaling: Sendable {
 
     /// conf-ECE of `softmax(s / T)`. The argmax (ties to the lowest index) does not move
     /// with T > 0, so only the confidences `1 / Σ_k exp(β(s_k − s_max))` are recomputed.
-    func ece(temperature: Double, rows: [Int]?, bins: Int) -> Double {
+    public func ece(temperature: Double, rows: [Int]?, bins: Int) -> Double {
         let beta = 1 / temperature
         let n = rows?.count ?? count
         guard n > 0 else { return 0 }

@@ -86,3 +86,25 @@ extension RunStore {
         return pairs
     }
 }
+
+extension RunStore {
+    /// A run's metadata, params and tags, e.g. to derive a new run from it.
+    public func runMetadata(named name: String) throws -> RunMetadata? {
+        guard let row = try query("""
+            SELECT r.run_id, r.model, r.method, r.dataset, r.split, r.step, r.epoch, r.extraction, e.name
+            FROM runs r LEFT JOIN experiments e USING (experiment_id) WHERE r.name = '\(name.replacingOccurrences(of: "'", with: "''"))'
+            """).rows.first, case .integer(let id) = row[0] else { return nil }
+        func text(_ value: SQLValue) -> String? { if case .text(let s) = value { return s }; return nil }
+        var meta = RunMetadata(name: name, experiment: text(row[8]), model: text(row[1]), method: text(row[2]),
+                               dataset: text(row[3]), split: text(row[4]), extraction: text(row[7]))
+        if case .integer(let step) = row[5] { meta.step = Int(step) }
+        switch row[6] {
+        case .real(let epoch): meta.epoch = epoch
+        case .integer(let epoch): meta.epoch = Double(epoch)
+        default: break
+        }
+        meta.params = Dictionary(try keyValues("params", runID: id), uniquingKeysWith: { $1 })
+        meta.tags = Dictionary(try keyValues("tags", runID: id), uniquingKeysWith: { $1 })
+        return meta
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import TrackCalibration
+import TrackStore
+
+/// `track calibrate temperature`: post-hoc temperature scaling of stored runs.
+enum CalibrateCommand: Command {
+    static let spec = CommandSpec(
+        name: "calibrate", abstract: "Fit temperature scaling on a run and apply it to runs, as new derived runs.",
+        usage: "temperature --fit <run> [--apply <run>]... [--criterion nll|ece] [--holdout <fraction>] [--seed <n>]",
+        discussion: """
+        Fits T > 0 on the --fit run's questions: by NLL (solved to 1e-9 in log T) or by conf-ECE
+        over a fine log-spaced grid (--criterion ece). Scores are the stored raw scores, else
+        log p. With --holdout F, T is fitted on a seeded fraction F of the questions (chosen by
+        hashing their ids with --seed) and the before/after figures are for the rest.
+        Each --apply run gets a derived run '<run>/TS' (method TS) with scores s/T and
+        probabilities softmax(s/T); it records its parent run and the fit in params ts.*.
+        """,
+        arguments: [("temperature", "The calibration method.")],
+        options: SharedOptions.database + [
+            .value("fit", "run", "The run to fit T on."),
+            .value("apply", "run", "A run to apply T to (default: none, just report the fit).", repeatable: true),
+            .value("criterion", "nll|ece", "What T minimises (default: nll)."),
+            .value("holdout", "fraction", "Fit on this fraction of the questions, report on the rest."),
+            .value("seed", "n", "Seed of the holdout split (default: 0)."),
+            .value("bins", "n", "Bins of the ECE figures and criterion (default: 10)."),
+            .value("suffix", "text", "Name suffix of derived runs (default: /TS)."),
+            .value("format", "format", "table or json (default: table)."),
+        ])
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard arguments.positionals == ["temperature"] else { throw UsageError(message: "expected: track calibrate temperature --fit RUN …") }
+        guard let fitName = arguments.value("fit") else { throw UsageError(message: "--fit <run> is required") }
+        let criterion = TemperatureFit.Criterion(rawValue: try arguments.choice("criterion", ["nll", "ece"], default: "nll"))!
+        let bins = try arguments.int("bins") ?? 10
+        let seed = UInt64(bitPattern: Int64(try arguments.int("seed") ?? 0))
+        let holdout = try arguments.double("holdout")
+        if let holdout, !(holdout > 0 && holdout < 1) { throw UsageError(message: "--holdout must be a fraction in (0, 1)") }
+        let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .json])
+        let suffix = arguments.value("suffix") ?? "/TS"
+
+        let store = try SharedOptions.openStore(arguments)
+        let fitRun = try store.loadRun(named: fitName, details: true)
+        let scaling = TemperatureScaling(fitRun.predictions)
+        var fitRows: [Int]? = nil, reportRows: [Int]? = nil
+        if let holdout {
+            let order = (0..<fitRun.predictions.count).sorted {
+                holdoutKey(seed, fitRun.datasets[$0], fitRun.externalIDs[$0]) < holdoutKey(seed, fitRun.datasets[$1], fitRun.externalIDs[$1])
+            }
+            let cut = Int((holdout * Double(order.count)).rounded())
+            guard cut > 0, cut < order.count else { throw UsageError(message: "--holdout \(holdout) leaves no questions on one side") }
+            fitRows = order[..<cut].sorted()
+            reportRows = order[cut...].sorted()
+        }
+        let fit = scaling.fit(criterion: criterion, rows: fitRows, bins: bins)
+        let reportNLL = (reportRows.map { scaling.nll(temperature: 1, rows: $0) } ?? fit.nllBefore,
+                         reportRows.map { scaling.nll(temperature: fit.temperature, rows: $0) } ?? fit.nllAfter)
+        let reportECE = (reportRows.map { scaling.ece(temperature: 1, rows: $0, bins: bins) } ?? fit.eceBefore,
+                         reportRows.map { scaling.ece(temperature: fit.temperature, rows: $0, bins: bins) } ?? fit.eceAfter)
+
+        var derived: [String] = []
+        for name in arguments.all("apply") {
+            let source = try store.loadRun(named: name, details: true)
+            guard let metadata = try store.runMetadata(named: name) else { continue }
+            var meta = metadata
+            meta.name = name + suffix
+            meta.method = "TS"
+            meta.parentRunID = source.id
+            meta.sourceFormat = "derived"
+            meta.params["ts.temperature"] = JSONValue.format(fit.temperature)
+            meta.params["ts.criterion"] = criterion.rawValue
+            meta.params["ts.fit_run"] = fitName
+            meta.params["ts.parent_method"] = metadata.method ?? ""
+            if let holdout { meta.params["ts.holdout"] = JSONValue.format(holdout); meta.params["ts.seed"] = String(seed) }
+            let scaled = TemperatureScaling(source.predictions).scaled(temperature: fit.temperature)
+            let logger: RunLogger
+            do { logger = try store.startRun(meta) } catch let error as ValidationError { throw CommandFailure(message: error.reason) }
+            logger.maxBufferedQuestions = .max
+            logger.commitInterval = .infinity
+            var batch: [Prediction] = []
+            for i in 0..<scaled.count {
+                let range = scaled.offsets[i]..<scaled.offsets[i + 1]
+                batch.append(Prediction(questionID: source.externalIDs[i], label: Int(scaled.labels[i]),
+                                        values: .scores(Array(scaled.scores![range])), subject: source.subjects[i],
+                                        dataset: source.datasets[i]))
+            }
+            try logger.append(batch)
+            try logger.finish()
+            derived.append(meta.name)
+        }
+
+        let on = reportRows == nil ? "fit questions (\(fitRun.predictions.count))" : "held-out questions (\(reportRows!.count))"
+        if format == .json {
+            Console.out(JSONValue.object(JSONObject([
+                .init(key: "fit_run", value: .string(fitName)), .init(key: "criterion", value: .string(criterion.rawValue)),
+                .init(key: "temperature", value: .number(fit.temperature)), .init(key: "iterations", value: .number(Double(fit.iterations))),
+                .init(key: "fit_questions", value: .number(Double(fitRows?.count ?? fitRun.predictions.count))),
+                .init(key: "report_questions", value: .number(Double(reportRows?.count ?? fitRun.predictions.count))),
+                .init(key: "nll_before", value: .number(reportNLL.0)), .init(key: "nll_after", value: .number(reportNLL.1)),
+                .init(key: "conf_ece_before", value: .number(reportECE.0)), .init(key: "conf_ece_after", value: .number(reportECE.1)),
+                .init(key: "derived_runs", value: .array(derived.map(JSONValue.string))),
+            ])).jsonText + "\n")
+            return
+        }
+        var text = "temperature scaling of '\(fitName)' by \(criterion.rawValue): T = \(String(format: "%.6f", fit.temperature))"
+        text += " (\(fit.iterations) \(criterion == .nll ? "Newton steps" : "grid points"))\n"
+        text += "on the \(on):\n"
+        text += String(format: "  NLL       %.6f -> %.6f\n  conf-ECE  %.6f -> %.6f\n", reportNLL.0, reportNLL.1, reportECE.0, reportECE.1)
+        for name in derived { text += "wrote derived run '\(name)'\n" }
+        Console.out(text)
+    }
+
+    /// A portable, seeded hash of a question's identity (FNV-1a, 64-bit).
+    static func holdoutKey(_ seed: UInt64, _ dataset: String, _ id: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ seed
+        for byte in "\(dataset)\u{1F}\(id)".utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return hash
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+import TrackStore
+
+@Suite struct CalibrateCommandTests {
+    @Test func temperatureFitAppliesAsADerivedRun() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "syn",
+                                     "--model", "m", "--method", "DPO", "--split", "test"]).status == 0)
+        let result = try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--db", db, "--format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONParser.parse(result.stdout)
+        #expect(abs(json["temperature"]!.doubleValue! - 2.030513) < 5e-7)
+        #expect(abs(json["nll_before"]!.doubleValue! - 1.100437) < 5e-7 && abs(json["nll_after"]!.doubleValue! - 0.925981) < 5e-7)
+        #expect(json["derived_runs"] == .array([.string("syn/TS")]))
+        // The derived run: parent, method, fit params; its exact NLL equals the fitted one.
+        let store = try RunStore(path: db, readOnly: true)
+        let meta = try #require(try store.runMetadata(named: "syn/TS"))
+        #expect(meta.method == "TS" && meta.model == "m" && meta.split == "test")
+        #expect(meta.params["ts.fit_run"] == "syn" && meta.params["ts.parent_method"] == "DPO")
+        #expect(try store.query("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = 'syn/TS'").rows.first?[0] == .text("syn"))
+        let metrics = try JSONParser.parse(try TrackBinary.run(["metrics", "syn/TS", "--db", db, "--format", "json"]).stdout).arrayValue![0]
+        #expect(abs(metrics["nll"]!.doubleValue! - 0.925981) < 5e-7 && metrics["nll_from_scores"] == .bool(true))
+        #expect(metrics["accuracy"] == .number(0.614))   // temperature never changes the argmax
+        // Applying twice under the same name is refused.
+        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--db", db]).status == 1)
+    }
+
+    @Test func holdoutIsSeededAndReportsOnTheRest() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "syn"]).status == 0)
+        func fit(_ seed: Int) throws -> JSONValue {
+            try JSONParser.parse(try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--holdout", "0.3", "--seed", String(seed),
+                                                      "--db", db, "--format", "json"]).stdout)
+        }
+        let a = try fit(1), b = try fit(1), c = try fit(2)
+        #expect(a == b && a != c)
+        #expect(a["fit_questions"] == .number(300) && a["report_questions"] == .number(700))
+        #expect(abs(a["temperature"]!.doubleValue! - 2.03) < 0.3)
+        #expect(a["conf_ece_after"]!.doubleValue! < a["conf_ece_before"]!.doubleValue!)
+        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--holdout", "1.5", "--db", db]).status == 64)
+    }
+}
