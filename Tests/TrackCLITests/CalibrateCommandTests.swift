@@ -43,3 +43,29 @@ import TrackStore
         #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--holdout", "1.5", "--db", db]).status == 64)
     }
 }
+
+@Suite struct TCECommandTests {
+    @Test func tceAgainstATargetWithBoundsAndRegimes() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let target = [#"{"id": "a", "label": 0, "probs": [0.6, 0.4]}"#, #"{"id": "b", "label": 1, "probs": [0.5, 0.5]}"#].joined(separator: "\n")
+        let sharp = [#"{"id": "a", "label": 0, "probs": [0.9, 0.1]}"#, #"{"id": "b", "label": 1, "probs": [0.2, 0.8]}"#].joined(separator: "\n")
+        #expect(try TrackBinary.run(["log", "--run", "target", "--db", db, "--dataset", "d"], input: target).status == 0)
+        #expect(try TrackBinary.run(["log", "--run", "sharp", "--db", db, "--dataset", "d"], input: sharp).status == 0)
+        let result = try TrackBinary.run(["tce", "sharp", "--target", "target", "--db", db, "--format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONParser.parse(result.stdout)
+        // Target accuracy: a right (0.6), b tie → option 0, wrong: A* = 0.5. Sharp: both right, accuracy 1.
+        #expect(json["a_star"] == .number(0.5))
+        #expect(json["a_star_source"]?.stringValue?.contains("target run") == true)
+        let row = try #require(json["runs"]?.arrayValue?.first)
+        // TCE: a: (0.3 + 0.3)/2 = 0.3; b: (0.3 + 0.3)/2 = 0.3 → 0.3.
+        #expect(abs(row["tce"]!.doubleValue! - 0.3) < 1e-12)
+        #expect(abs(row["tce_upper"]!.doubleValue! - 0.5) < 1e-12)   // (2/K)·|1 − 0.5|
+        #expect(row["regime"] == .string("non-calibratable"))
+        #expect(row["cw_ece<=tce"] == .string("yes"))
+        // A given A* wins over the target's accuracy.
+        let given = try JSONParser.parse(try TrackBinary.run(["tce", "sharp", "--a-star", "1", "--db", db, "--format", "json"]).stdout)
+        #expect(given["runs"]?.arrayValue?.first?["regime"] == .string("calibratable"))
+    }
+}

@@ -62,3 +62,47 @@ import Testing
         }
     }
 }
+
+@Suite struct RegimeTests {
+    @Test func tceOnHandBuiltRuns() throws {
+        var target = PredictionSet(), run = PredictionSet()
+        target.append(id: 1, label: 0, probabilities: [0.6, 0.4])
+        target.append(id: 2, label: 1, probabilities: [0.5, 0.5])
+        run.append(id: 1, label: 0, probabilities: [0.9, 0.1])   // |0.3| + |0.3| → 0.3 per question after ÷K
+        run.append(id: 2, label: 1, probabilities: [0.5, 0.5])   // 0
+        run.append(id: 3, label: 1, probabilities: [0.2, 0.8])   // unpaired: left out
+        let result = try #require(Regimes.tce(run, target: target))
+        #expect(result.paired == 2 && abs(result.value - 0.15) < 1e-15)
+        #expect(Regimes.tce(run, target: PredictionSet()) == nil)
+        // A run equal to its target has TCE 0.
+        #expect(Regimes.tce(target, target: target)!.value == 0)
+    }
+
+    @Test func boundsAndRegimes() {
+        let b = Regimes.bounds(accuracy: 0.7, aStar: 0.6, optionCount: 4, lowerConstant: 0.1)
+        #expect(abs(b.lower - 0.01) < 1e-15 && abs(b.upper - 0.05) < 1e-15)
+        #expect(Regimes.regime(accuracy: 0.6, aStar: 0.6) == .calibratable)
+        #expect(Regimes.regime(accuracy: 0.61, aStar: 0.6) == .nonCalibratable)
+        #expect(Regimes.estimateAStar([(0.5, 0.01), (0.7, 0.05), (0.6, 0.015)], tolerance: 0.02) == 0.6)
+        #expect(Regimes.estimateAStar([(0.5, 0.1)], tolerance: 0.02) == nil)
+    }
+
+    /// Theorem 4.6 (cw-ECE ≤ TCE) checked empirically: a calibrated target (labels drawn from
+    /// its own probabilities) against a sharpened model of it.
+    @Test func classwiseECEIsBelowTCE() {
+        var random = SeededRandom(seed: 12)
+        var target = PredictionSet(), sharp = PredictionSet()
+        for i in 0..<5000 {
+            let u = (0..<4).map { _ in random.nextGaussian() }
+            let p = Probabilities.softmax(u)
+            var draw = random.nextDouble(), label = 3
+            for k in 0..<4 { draw -= p[k]; if draw < 0 { label = k; break } }
+            target.append(id: Int64(i), label: label, probabilities: p)
+            sharp.append(id: Int64(i), label: label, probabilities: Probabilities.softmax(u.map { $0 * 2.5 }))
+        }
+        let tce = Regimes.tce(sharp, target: target)!.value
+        let cw = CalibrationAnalyzer(sharp).metrics().cwECE!
+        #expect(cw <= tce)
+        #expect(cw > 0.02)
+    }
+}
