@@ -69,3 +69,33 @@ import TrackStore
         #expect(given["runs"]?.arrayValue?.first?["regime"] == .string("calibratable"))
     }
 }
+
+@Suite struct EMCommandTests {
+    @Test func writesStoresAndComparesTargets() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "e1", "--dataset", "train"]).status == 0)
+        let result = try TrackBinary.run(["em", "e1", "--db", db, "--out", scratch.path("targets.npy")])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("L_cal = ") && result.stdout.contains("rank order"))
+        let targets = try NPYArray.read(path: scratch.path("targets.npy"))
+        #expect(targets.shape == [1000, 4])
+        for i in 0..<1000 { #expect(abs(targets.values[(4 * i)..<(4 * i + 4)].reduce(0, +) - 1) < 1e-12) }
+        let store = try RunStore(path: db, readOnly: true)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM em_targets") == 4000)
+        // A run equal to its own targets has L_cal 0 against them.
+        let lines = (0..<1000).map { i in
+            #"{"id": "\#(i)", "label": 0, "probs": [\#(targets.values[(4 * i)..<(4 * i + 4)].map { JSONValue.format($0) }.joined(separator: ", "))]}"#
+        }
+        // Labels must match the stored questions: take them from the fixture.
+        let csv = try String(contentsOfFile: StoreFixtures.path("synthetic-seed0-n1000.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        let labelled = zip(lines, csv).map { line, row in line.replacingOccurrences(of: #""label": 0"#, with: #""label": \#(row.split(separator: ",").last!)"#) }
+        #expect(try TrackBinary.run(["log", "--run", "e2", "--db", db, "--dataset", "train", "--renormalize"], input: labelled.joined(separator: "\n")).status == 0)
+        let compare = try TrackBinary.run(["em", "e2", "--against", "e1", "--db", db])
+        #expect(compare.status == 0, "\(compare.stderr)")
+        #expect(compare.stdout.contains("1000 paired questions"))
+        let loss = Double(compare.stdout.split(separator: ":").last!.split(separator: " ").first!)!
+        #expect(loss < 1e-20)
+        #expect(try TrackBinary.run(["em", "e1", "--against", "e2", "--db", db]).status == 1)   // e2 has no stored targets
+    }
+}

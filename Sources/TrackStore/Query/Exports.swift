@@ -39,3 +39,37 @@ extension RunStore {
         }
     }
 }
+
+extension RunStore {
+    /// Replaces the EM targets stored for a run, and records the settings in its params.
+    public func storeEMTargets(runID: Int64, questionIDs: [Int64], offsets: [Int], bins: [Int], targets: [Double],
+                               settings: [String: String]) throws {
+        try database.transaction {
+            try database.execute("DELETE FROM em_targets WHERE run_id = ?", [.integer(runID)])
+            let insert = ChunkedInsert(database: database, prefix: "INSERT INTO em_targets(run_id, question_id, option, bin, target)", columns: 5)
+            var question = 0
+            try insert.insert(count: targets.count) { row, statement, first in
+                while offsets[question + 1] <= row { question += 1 }
+                statement.bind(runID, at: first)
+                statement.bind(questionIDs[question], at: first + 1)
+                statement.bind(row - offsets[question], at: first + 2)
+                statement.bind(bins[question], at: first + 3)
+                statement.bind(targets[row], at: first + 4)
+            }
+            for (key, value) in settings {
+                try database.execute("INSERT INTO params(run_id, key, value) VALUES (?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value",
+                                     [.integer(runID), .text(key), .text(value)])
+            }
+        }
+    }
+
+    /// The EM targets stored for a run: per question id, its bin and targets in option order.
+    public func emTargets(runID: Int64) throws -> [Int64: (bin: Int, targets: [Double])] {
+        var result: [Int64: (bin: Int, targets: [Double])] = [:]
+        try database.forEachRow("SELECT question_id, bin, target FROM em_targets WHERE run_id = ? ORDER BY question_id, option",
+                                [.integer(runID)]) { row in
+            result[row.int64(0), default: (row.int(1), [])].targets.append(row.double(2))
+        }
+        return result
+    }
+}
