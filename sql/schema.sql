@@ -160,4 +160,14 @@ CREATE TABLE em_targets (
     PRIMARY KEY (run_id, question_id, option)
 ) WITHOUT ROWID;
 
+-- Judged head-to-head comparisons (AlpacaEval, Arena-Hard): per prompt, the
+-- verdict of this run (A) against another run or a fixed reference (B).
+CREATE TABLE judgments (
+    run_id       INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    prompt_id    TEXT NOT NULL,
+    opponent     TEXT NOT NULL,              -- the other run's name, or a reference such as 'gpt-4-turbo'
+    verdict      TEXT NOT NULL CHECK (verdict IN ('A', 'B', 'tie')),
+    PRIMARY KEY (run_id, opponent, prompt_id)
+) WITHOUT ROWID;
+
 PRAGMA user_version = 4;

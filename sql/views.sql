@@ -5,6 +5,8 @@
 -- Top-label rule (SPEC §1): pred = argmax_k p_k, ties to the lowest index;
 -- conf = max_k p_k; correct = [pred = label].
 
+DROP VIEW IF EXISTS judged_winrate;
+DROP VIEW IF EXISTS preference_winrate;
 DROP VIEW IF EXISTS run_calibration;
 DROP VIEW IF EXISTS classwise_bins;
 DROP VIEW IF EXISTS reliability_bins;
@@ -109,3 +111,28 @@ FROM runs AS r
 JOIN top ON top.run_id = r.run_id
 JOIN classwise AS c ON c.run_id = r.run_id
 JOIN squared AS s ON s.run_id = r.run_id;
+
+-- MARK: win rate (SPEC §7)
+
+-- Sequence likelihood of preference pairs: a win when the chosen response is
+-- more likely than the rejected one; ties count as losses in win_rate (the
+-- paper's convention) and as half in win_rate_half_ties.
+CREATE VIEW preference_winrate AS
+SELECT r.run_id, r.name AS run, r.model, r.method,
+       COUNT(*) AS n,
+       SUM(p.chosen_logprob > p.rejected_logprob) AS wins,
+       SUM(p.chosen_logprob = p.rejected_logprob) AS ties,
+       AVG(p.chosen_logprob > p.rejected_logprob) AS win_rate,
+       (SUM(p.chosen_logprob > p.rejected_logprob) + 0.5 * SUM(p.chosen_logprob = p.rejected_logprob)) / COUNT(*) AS win_rate_half_ties
+FROM preference_pairs AS p JOIN runs AS r ON r.run_id = p.run_id
+GROUP BY p.run_id;
+
+-- Judged head-to-head: the run's share (A) against each opponent, ties split.
+CREATE VIEW judged_winrate AS
+SELECT r.run_id, r.name AS run, j.opponent,
+       COUNT(*) AS n,
+       SUM(j.verdict = 'A') AS a_wins, SUM(j.verdict = 'B') AS b_wins, SUM(j.verdict = 'tie') AS ties,
+       100.0 * (SUM(j.verdict = 'A') + 0.5 * SUM(j.verdict = 'tie')) / COUNT(*) AS a_share,
+       100.0 * (SUM(j.verdict = 'B') + 0.5 * SUM(j.verdict = 'tie')) / COUNT(*) AS b_share
+FROM judgments AS j JOIN runs AS r ON r.run_id = j.run_id
+GROUP BY j.run_id, j.opponent;

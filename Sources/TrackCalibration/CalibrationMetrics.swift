@@ -91,4 +91,9 @@ public struct BinRow: Sendable, Equatable {
 public struct Interval: Sendable, Equatable {
     public var lower: Double
     public var upper: Double
+
+    public init(lower: Double, upper: Double) {
+        self.lower = lower
+        self.upper = upper
+    }
 }

@@ -99,3 +99,30 @@ import TrackStore
         #expect(try TrackBinary.run(["em", "e1", "--against", "e2", "--db", db]).status == 1)   // e2 has no stored targets
     }
 }
+
+@Suite struct WinRateCommandTests {
+    @Test func pairsAndJudgmentsThroughLogAndWinrate() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        var lines = (0..<8).map { i in
+            #"{"pair": "p\#(i)", "chosen_logprob": \#(i < 6 ? -10 : -30), "rejected_logprob": -20, "chosen_tokens": 10, "rejected_tokens": 10}"#
+        }
+        lines += ["A", "A", "B", "tie"].enumerated().map { #"{"judgment": "q\#($0.offset)", "verdict": "\#($0.element)", "vs": "gpt-4"}"# }
+        let log = try TrackBinary.run(["log", "--run", "dpo", "--db", db], input: lines.joined(separator: "\n"))
+        #expect(log.status == 0, "\(log.stderr)")
+        let pairs = try JSONParser.parse(try TrackBinary.run(["winrate", "dpo", "--db", db, "--format", "json"]).stdout).arrayValue![0]
+        #expect(pairs["pairs"] == .number(8) && pairs["wins"] == .number(6) && pairs["win rate %"] == .number(75))
+        let judged = try JSONParser.parse(try TrackBinary.run(["winrate", "dpo", "--vs", "gpt-4", "--db", db, "--format", "json"]).stdout).arrayValue![0]
+        #expect(judged["A %"] == .number(62.5) && judged["B %"] == .number(37.5))
+        let view = try TrackBinary.run(["sql", "--db", db, "--format", "csv", "SELECT n, wins, win_rate FROM preference_winrate"])
+        #expect(view.stdout.split(separator: "\n")[1] == "8,6,0.75")
+        let judgedView = try TrackBinary.run(["sql", "--db", db, "--format", "csv", "SELECT opponent, a_share, b_share FROM judged_winrate"])
+        #expect(judgedView.stdout.split(separator: "\n")[1] == "gpt-4,62.5,37.5")
+        // A file of pairs only ingests; a bad verdict is refused with file and line.
+        let file = scratch.write("pairs.jsonl", #"{"pair": "x", "chosen_logprob": -1, "rejected_logprob": -2}"# + "\n")
+        #expect(try TrackBinary.run(["ingest", file, "--db", db]).status == 0)
+        let bad = scratch.write("bad.jsonl", #"{"judgment": "x", "verdict": "C", "vs": "y"}"# + "\n")
+        let refused = try TrackBinary.run(["ingest", bad, "--db", db])
+        #expect(refused.status == 1 && refused.stderr.contains("bad.jsonl:1: judgment 'x': 'verdict' must be A, B or tie"))
+    }
+}

@@ -72,3 +72,28 @@ import TrackCalibration
         #expect(EMTargets(PredictionSet()).calibrationLoss == 0)
     }
 }
+
+@Suite struct WinRateTests {
+    @Test func countsWinsAndTiesBothWays() {
+        let pairs = [PreferencePair(promptID: "a", chosenLogProb: -1, rejectedLogProb: -2),
+                     PreferencePair(promptID: "b", chosenLogProb: -3, rejectedLogProb: -2),
+                     PreferencePair(promptID: "c", chosenLogProb: -2, rejectedLogProb: -2),
+                     PreferencePair(promptID: "d", chosenLogProb: -10, rejectedLogProb: -4, chosenTokens: 10, rejectedTokens: 2)]
+        let loss = WinRate.sequenceLikelihood(pairs)
+        #expect(loss.n == 4 && loss.wins == 1 && loss.ties == 1 && loss.rate == 0.25)
+        #expect(WinRate.sequenceLikelihood(pairs, ties: .half).rate == 0.375)
+        // Per token: only d has counts; -1 per token beats -2 per token.
+        let normalized = WinRate.sequenceLikelihood(pairs, normalize: true)
+        #expect(normalized.n == 1 && normalized.wins == 1)
+        let judged = WinRate.judged(["A", "B", "tie", "A"])
+        #expect(judged.rate == 0.625 && WinRate.judged(["A", "B", "tie", "A"], ties: .loss).rate == 0.5)
+    }
+
+    @Test func wilsonInterval() {
+        let interval = WinRate.wilson(successes: 5, n: 10)
+        #expect(abs(interval.lower - 0.2366) < 5e-5 && abs(interval.upper - 0.7634) < 5e-5)
+        let all = WinRate.wilson(successes: 10, n: 10)
+        #expect(abs(all.upper - 1) < 1e-12 && abs(all.lower - 0.7225) < 5e-5)
+        #expect(WinRate.wilson(successes: 0, n: 0) == Interval(lower: 0, upper: 1))
+    }
+}

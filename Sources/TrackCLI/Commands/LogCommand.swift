@@ -54,6 +54,9 @@ enum LogCommand: Command {
                         switch record {
                         case .prediction(let prediction): try logger.append(prediction)
                         case .metric(let key, let value, let step): try logger.logMetric(key, value, step: step)
+                        case .pair(let pair): try logger.logPair(pair)
+                        case .judgment(let promptID, let opponent, let verdict):
+                            try logger.logJudgment(promptID: promptID, opponent: opponent, verdict: verdict)
                         }
                     }
                 } catch let error as JSONSyntaxError {

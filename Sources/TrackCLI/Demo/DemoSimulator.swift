@@ -109,10 +109,10 @@ struct DemoSimulator {
                     }
                     if !batch.isEmpty { try logger.append(batch) }
                     try logger.logMetric("train/loss", 1.2 / Double(1 + (method.epoch ?? 0)), step: (method.epoch ?? 0) * 1000)
-                    try logger.finish()
                     if method.name == "SFT" || method.name == "DPO", d == 0 {
-                        try insertPreferencePairs(store, runID: logger.runID, aligned: method.name == "DPO", random: &random)
+                        for pair in preferencePairs(aligned: method.name == "DPO", random: &random) { try logger.logPair(pair) }
                     }
+                    try logger.finish()
                     runs += 1
                 }
             }
@@ -120,20 +120,16 @@ struct DemoSimulator {
         return runs
     }
 
-    private func insertPreferencePairs(_ store: RunStore, runID: Int64, aligned: Bool, random: inout SeededRandom) throws {
-        try store.database.transaction {
-            for i in 0..<pairsPerRun {
-                let chosenTokens = 40 + random.nextInt(below: 200)
-                let rejectedTokens = 40 + random.nextInt(below: 200)
-                let margin = aligned ? 0.35 : 0.05
-                let chosen = -Double(chosenTokens) * (1.1 - margin + 0.3 * random.nextGaussian() / 3)
-                let rejected = -Double(rejectedTokens) * (1.1 + 0.3 * random.nextGaussian() / 3)
-                try store.database.execute("""
-                    INSERT INTO preference_pairs(run_id, prompt_id, chosen_logprob, rejected_logprob, chosen_tokens, rejected_tokens)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """, [.integer(runID), .text("p\(i)"), .real(chosen), .real(rejected),
-                          .integer(Int64(chosenTokens)), .integer(Int64(rejectedTokens))])
-            }
+    /// Sequence log-likelihoods of chosen and rejected responses; alignment raises the chosen one.
+    private func preferencePairs(aligned: Bool, random: inout SeededRandom) -> [PreferencePair] {
+        (0..<pairsPerRun).map { i in
+            let chosenTokens = 40 + random.nextInt(below: 200)
+            let rejectedTokens = 40 + random.nextInt(below: 200)
+            let margin = aligned ? 0.35 : 0.05
+            let chosen = -Double(chosenTokens) * (1.1 - margin + 0.3 * random.nextGaussian() / 3)
+            let rejected = -Double(rejectedTokens) * (1.1 + 0.3 * random.nextGaussian() / 3)
+            return PreferencePair(promptID: "p\(i)", chosenLogProb: chosen, rejectedLogProb: rejected,
+                                  chosenTokens: chosenTokens, rejectedTokens: rejectedTokens)
         }
     }
 }

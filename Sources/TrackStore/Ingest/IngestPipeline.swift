@@ -1,10 +1,13 @@
 import Foundation
+import TrackCalibration
 
 /// What the parsing thread hands to the writing thread.
 enum ParsedItem: Sendable {
     case prediction(CheckedPrediction, line: Int?, context: String)
     case metric(key: String, value: Double, step: Int)
     case reject(line: Int?, reason: String)
+    case pair(PreferencePair, line: Int?)
+    case judgment(promptID: String, opponent: String, verdict: String, line: Int?)
 }
 
 /// Batches of parsed items, with the producer's SHA-256 as its outcome.
@@ -76,6 +79,10 @@ extension IngestSession {
                         try logMetric(run: run, key: key, value: value, step: step)
                     case .reject(let line, let reason):
                         try reject(line: line, reason: reason)
+                    case .pair(let pair, let line):
+                        try insert(line: line) { try store.insertPair(runID: runIDs[run], pair) }
+                    case .judgment(let promptID, let opponent, let verdict, let line):
+                        try insert(line: line) { try store.insertJudgment(runID: runIDs[run], promptID: promptID, opponent: opponent, verdict: verdict) }
                     }
                 }
             }

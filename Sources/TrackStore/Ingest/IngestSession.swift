@@ -10,6 +10,8 @@ final class IngestSession {
     private var runs: [(key: String, name: String, id: Int64, writer: PredictionWriter, count: Int)] = []
     private var runIndex: [String: Int] = [:]
     var skipped: [InputError] = []
+    /// Preference pairs and judgments written (files may hold only those).
+    var otherRecords = 0
     var replaced: [String] = []
 
     init(store: RunStore, path: String, options: IngestOptions, format: IngestFormat) {
@@ -76,6 +78,16 @@ final class IngestSession {
             return try reject(line: line, reason: context + error.reason)
         }
         try write(checked: checked, run: index, line: line, context: context)
+    }
+
+    /// Inserts a pair or judgment; a duplicate is a bad record.
+    func insert(line: Int?, _ body: () throws -> Void) throws {
+        do {
+            try body()
+            otherRecords += 1
+        } catch let error as ValidationError {
+            try reject(line: line, reason: error.reason)
+        }
     }
 
     /// A bad record: fatal unless skipping was asked for.

@@ -29,7 +29,7 @@ public struct Ingestor {
                 case .auto: preconditionFailure()
                 }
                 try session.flush()
-                if session.createdRuns.allSatisfy({ $0.questions == 0 }) {
+                if session.createdRuns.allSatisfy({ $0.questions == 0 }), session.otherRecords == 0 {
                     let reason = session.skipped.isEmpty ? "no questions found (empty file?)"
                         : "no valid questions: all \(session.skipped.count) rows were skipped"
                     throw InputError(source: path, reason: reason)
@@ -151,6 +151,10 @@ public struct Ingestor {
                                                 context: records.count > 1 ? "question '\(prediction.questionID)': " : "")
                     case .metric(let key, let value, let step):
                         accepted = emitter.emit(.metric(key: key, value: value, step: step))
+                    case .pair(let pair):
+                        accepted = emitter.emit(.pair(pair, line: lineNumber))
+                    case .judgment(let promptID, let opponent, let verdict):
+                        accepted = emitter.emit(.judgment(promptID: promptID, opponent: opponent, verdict: verdict, line: lineNumber))
                     }
                     guard accepted else { return "" }
                 }

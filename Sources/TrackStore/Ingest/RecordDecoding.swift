@@ -1,8 +1,14 @@
+import TrackCalibration
+
 /// One decoded input record of the generic formats.
 public enum Record: Sendable, Equatable {
     case prediction(Prediction)
     /// A scalar metric at a step (`{"metric": "loss", "value": 0.4, "step": 10}`).
     case metric(key: String, value: Double, step: Int)
+    /// A preference pair's sequence log-likelihoods (`{"pair": "p1", "chosen_logprob": …, "rejected_logprob": …}`).
+    case pair(PreferencePair)
+    /// A judged comparison of this run (A) against `opponent` (B) (`{"judgment": "p1", "verdict": "A", "vs": "gpt-4"}`).
+    case judgment(promptID: String, opponent: String, verdict: String)
 }
 
 /// Decodes the generic JSON-lines format (README "Input formats"). A line is
@@ -31,6 +37,28 @@ public struct RecordDecoder {
                 guard number.isFinite else { throw ValidationError("metric '\(key)' value is not finite") }
                 let step = object["step"]?.integerValue ?? 0
                 return [.metric(key: key, value: number, step: step)]
+            }
+            if let pairID = object["pair"] {
+                let id = try identifier(pairID)
+                guard let chosen = object["chosen_logprob"]?.numericValue, let rejected = object["rejected_logprob"]?.numericValue else {
+                    throw ValidationError("pair '\(id)' needs numeric 'chosen_logprob' and 'rejected_logprob'")
+                }
+                guard chosen.isFinite, rejected.isFinite else { throw ValidationError("pair '\(id)': log-likelihoods must be finite") }
+                let chosenTokens = object["chosen_tokens"]?.integerValue, rejectedTokens = object["rejected_tokens"]?.integerValue
+                if let c = chosenTokens, c <= 0 { throw ValidationError("pair '\(id)': chosen_tokens must be positive") }
+                if let r = rejectedTokens, r <= 0 { throw ValidationError("pair '\(id)': rejected_tokens must be positive") }
+                return [.pair(PreferencePair(promptID: id, chosenLogProb: chosen, rejectedLogProb: rejected,
+                                             chosenTokens: chosenTokens, rejectedTokens: rejectedTokens))]
+            }
+            if let judgmentID = object["judgment"] {
+                let id = try identifier(judgmentID)
+                guard let verdict = object["verdict"]?.stringValue, ["A", "B", "tie"].contains(verdict) else {
+                    throw ValidationError("judgment '\(id)': 'verdict' must be A, B or tie")
+                }
+                guard let opponent = object["vs"]?.stringValue, !opponent.isEmpty else {
+                    throw ValidationError("judgment '\(id)': 'vs' must name the other run or the reference")
+                }
+                return [.judgment(promptID: id, opponent: opponent, verdict: verdict)]
             }
             if let batch = object["batch"] ?? object["questions"] {
                 guard let items = batch.arrayValue else { throw ValidationError("'batch' must be an array") }

@@ -1,4 +1,5 @@
 import Foundation
+import TrackCalibration
 
 /// Logs one run batch by batch, as an evaluation loop produces them.
 ///
@@ -20,6 +21,8 @@ public final class RunLogger {
     public var maxBufferedQuestions = 20_000
     private var buffered: [CheckedPrediction] = []
     private var bufferedMetrics: [(key: String, value: Double, step: Int, time: Date)] = []
+    private var bufferedPairs: [PreferencePair] = []
+    private var bufferedJudgments: [(promptID: String, opponent: String, verdict: String)] = []
     private var lastCommit = Date()
     public private(set) var questionsWritten = 0
     private var finished = false
@@ -58,6 +61,19 @@ public final class RunLogger {
         try commitIfDue()
     }
 
+    /// Logs a preference pair's sequence log-likelihoods (win rate, paper Eq. 21).
+    public func logPair(_ pair: PreferencePair) throws {
+        bufferedPairs.append(pair)
+        try commitIfDue()
+    }
+
+    /// Logs a judged comparison of this run (A) against another run or a reference (B).
+    public func logJudgment(promptID: String, opponent: String, verdict: String) throws {
+        guard ["A", "B", "tie"].contains(verdict) else { throw ValidationError("verdict must be A, B or tie") }
+        bufferedJudgments.append((promptID, opponent, verdict))
+        try commitIfDue()
+    }
+
     /// Commits when the interval has passed or the buffer is full.
     public func commitIfDue() throws {
         if buffered.count >= maxBufferedQuestions || Date().timeIntervalSince(lastCommit) >= commitInterval {
@@ -68,11 +84,14 @@ public final class RunLogger {
     /// Writes everything buffered in one transaction.
     public func flush() throws {
         lastCommit = Date()
-        guard !buffered.isEmpty || !bufferedMetrics.isEmpty else { return }
+        guard !buffered.isEmpty || !bufferedMetrics.isEmpty || !bufferedPairs.isEmpty || !bufferedJudgments.isEmpty else { return }
         let batch = buffered
         let metrics = bufferedMetrics
+        let pairs = bufferedPairs, judgments = bufferedJudgments
         buffered.removeAll(keepingCapacity: true)
         bufferedMetrics.removeAll(keepingCapacity: true)
+        bufferedPairs.removeAll()
+        bufferedJudgments.removeAll()
         do {
             try store.database.transaction {
                 try store.questions.begin(store.database)
@@ -84,6 +103,10 @@ public final class RunLogger {
                     }
                 }
                 try writer.flush()
+                for pair in pairs { try store.insertPair(runID: runID, pair) }
+                for judgment in judgments {
+                    try store.insertJudgment(runID: runID, promptID: judgment.promptID, opponent: judgment.opponent, verdict: judgment.verdict)
+                }
                 for metric in metrics {
                     try store.insertMetric(runID: runID, key: metric.key, value: metric.value,
                                            step: metric.step, timestamp: metric.time)

@@ -1,4 +1,5 @@
 import Foundation
+import TrackCalibration
 
 /// A `track` database: opened (created, migrated) once, then used to start
 /// runs, log to them and read them back.
@@ -106,6 +107,28 @@ public final class RunStore {
         try database.execute("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
                              [.integer(runID), .text(key), .real(value), .integer(Int64(step)),
                               .integer(Int64((timestamp.timeIntervalSince1970 * 1000).rounded()))])
+    }
+
+    func insertPair(runID: Int64, _ pair: PreferencePair) throws {
+        do {
+            try database.execute(
+                "INSERT INTO preference_pairs(run_id, prompt_id, chosen_logprob, rejected_logprob, chosen_tokens, rejected_tokens) VALUES (?, ?, ?, ?, ?, ?)",
+                [.integer(runID), .text(pair.promptID), .real(pair.chosenLogProb), .real(pair.rejectedLogProb),
+                 pair.chosenTokens.map { .integer(Int64($0)) } ?? .null, pair.rejectedTokens.map { .integer(Int64($0)) } ?? .null])
+        } catch {
+            if error.isPrimaryKeyViolation { throw ValidationError("pair '\(pair.promptID)' appears twice in this run") }
+            throw error
+        }
+    }
+
+    func insertJudgment(runID: Int64, promptID: String, opponent: String, verdict: String) throws {
+        do {
+            try database.execute("INSERT INTO judgments(run_id, prompt_id, opponent, verdict) VALUES (?, ?, ?, ?)",
+                                 [.integer(runID), .text(promptID), .text(opponent), .text(verdict)])
+        } catch {
+            if error.isPrimaryKeyViolation { throw ValidationError("judgment '\(promptID)' against '\(opponent)' appears twice in this run") }
+            throw error
+        }
     }
 
     /// Starts a run that is logged to batch by batch, committing in short
