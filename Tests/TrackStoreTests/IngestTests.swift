@@ -305,3 +305,35 @@ extension Probabilities {
         #expect(try store.summary("ties")?.accuracy.map { abs($0 - 1.0 / 3.0) < 1e-12 } == true)
     }
 }
+
+@Suite struct ExtractionTests {
+    @Test func tokenLogProbsGiveSumMinAndMeanRuns() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let path = directory.write("tok.jsonl", """
+            {"id": "q1", "label": 1, "token_logprobs": [[-0.5, -2.5], [-1.0], [-0.2, -0.2, -0.2]]}
+            {"id": "q2", "label": 0, "token_logprobs": [[-0.1], [-3.0, -0.1], [-4.0]]}
+
+            """)
+        var options = IngestOptions()
+        options.metadata.model = "m"
+        let report = try Ingestor(store: store).ingest(path, options: options)
+        #expect(report.runs.map(\.name) == ["tok/continuation-sum", "tok/continuation-min", "tok/continuation-mean"])
+        func scores(_ run: String) throws -> [Double] {
+            try store.query("SELECT score FROM option_scores o JOIN runs r USING (run_id) WHERE r.name = '\(run)' ORDER BY question_id, option")
+                .rows.map { if case .real(let v) = $0[0] { return v } else { return .nan } }
+        }
+        #expect(try scores("tok/continuation-sum") == [-3.0, -1.0, -0.6000000000000001, -0.1, -3.1, -4.0])
+        #expect(try scores("tok/continuation-min") == [-2.5, -1.0, -0.2, -0.1, -3.0, -4.0])
+        #expect(try scores("tok/continuation-mean") == [-1.5, -1.0, -0.6000000000000001 / 3, -0.1, -1.55, -4.0])
+        #expect(try store.runMetadata(named: "tok/continuation-min")?.extraction == "continuation-min")
+        #expect(try store.runID(named: "tok") == nil)   // the empty base run is not kept
+        // --extraction picks one method.
+        let one = directory.write("one.jsonl", #"{"id": "q3", "label": 0, "token_logprobs": [[-0.1], [-2.0]]}"# + "\n")
+        options.metadata.extraction = "continuation-mean"
+        #expect(try Ingestor(store: store).ingest(one, options: options).runs.map(\.name) == ["one/continuation-mean"])
+        // A positive log-prob is refused with file and line.
+        let bad = directory.write("bad.jsonl", #"{"id": "q4", "label": 0, "token_logprobs": [[0.5], [-2.0]]}"# + "\n")
+        #expect(throws: InputError.self) { try Ingestor(store: store).ingest(bad, options: IngestOptions()) }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import TrackCalibration
 import TrackStore
 
 /// `track log`: JSON lines on stdin, appended as they arrive.
@@ -57,6 +58,10 @@ enum LogCommand: Command {
                         case .pair(let pair): try logger.logPair(pair)
                         case .judgment(let promptID, let opponent, let verdict):
                             try logger.logJudgment(promptID: promptID, opponent: opponent, verdict: verdict)
+                        case .tokens(let tokens):
+                            // One run per stream: the extraction method of --extraction (default continuation-sum).
+                            let method = Extraction(rawValue: metadata.extraction ?? "") ?? .sum
+                            try logger.append(try tokens.prediction(method))
                         }
                     }
                 } catch let error as JSONSyntaxError {

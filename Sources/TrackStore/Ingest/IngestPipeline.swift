@@ -7,6 +7,8 @@ enum ParsedItem: Sendable {
     case metric(key: String, value: Double, step: Int)
     case reject(line: Int?, reason: String)
     case pair(PreferencePair, line: Int?)
+    /// A prediction for the run of one extraction method.
+    case extracted(CheckedPrediction, method: Extraction, line: Int?)
     case judgment(promptID: String, opponent: String, verdict: String, line: Int?)
 }
 
@@ -27,6 +29,19 @@ struct BatchEmitter {
     }
 
     /// False when the consumer stopped listening; the producer should stop too.
+    /// The predictions of each extraction method, validated here.
+    mutating func emit(_ tokens: TokenPrediction, methods: [Extraction], line: Int?) -> Bool {
+        for method in methods {
+            do throws(ValidationError) {
+                let checked = try PredictionWriter.checked(try tokens.prediction(method), validation: validation)
+                guard emit(.extracted(checked, method: method, line: line)) else { return false }
+            } catch {
+                return emit(.reject(line: line, reason: "question '\(tokens.questionID)': \(error.reason)"))
+            }
+        }
+        return true
+    }
+
     /// Validates on the producer's thread: a bad row becomes a reject.
     mutating func emit(_ prediction: Prediction, line: Int?, context: String) -> Bool {
         do throws(ValidationError) {
@@ -79,6 +94,8 @@ extension IngestSession {
                         try logMetric(run: run, key: key, value: value, step: step)
                     case .reject(let line, let reason):
                         try reject(line: line, reason: reason)
+                    case .extracted(let prediction, let method, let line):
+                        try write(checked: prediction, run: try extractionRun(method), line: line)
                     case .pair(let pair, let line):
                         try insert(line: line) { try store.insertPair(runID: runIDs[run], pair) }
                     case .judgment(let promptID, let opponent, let verdict, let line):

@@ -1,4 +1,5 @@
 import Foundation
+import TrackCalibration
 
 /// The state of ingesting one file inside its single transaction: the runs it
 /// creates (lazily, as records name them), their writers, and skipped rows.
@@ -52,6 +53,27 @@ final class IngestSession {
     struct AlreadyExists: Error {
         var name: String
         var reason: String
+    }
+
+    /// Derives the runs of extraction methods from the file's run: `<name>/<method>`,
+    /// with the method recorded; set by the reader before predictions arrive.
+    var extractionRunMetadata: (() -> RunMetadata)?
+
+    func extractionRun(_ method: Extraction) throws -> Int {
+        try writer(key: method.rawValue) {
+            guard var meta = extractionRunMetadata?() else { throw StoreError("no run for extracted scores") }
+            meta.name += "/\(method.rawValue)"
+            meta.extraction = method.rawValue
+            return meta
+        }
+    }
+
+    /// A file of token records only leaves its base run empty: remove it (and keep the derived runs).
+    func dropEmptyBaseRun() throws {
+        guard let index = runIndex[""], runs[index].count == 0, otherRecords == 0, runs.count > 1 else { return }
+        try store.deleteRun(runs[index].id)
+        runs.remove(at: index)
+        runIndex = Dictionary(uniqueKeysWithValues: runs.enumerated().map { ($1.key, $0) })
     }
 
     /// Writes every run's queued rows; call before the transaction commits.

@@ -1,4 +1,5 @@
 import Foundation
+import TrackCalibration
 
 /// Reads evaluation output files into the store, one transaction per file:
 /// a bad record refuses the whole file (`file:line: reason`) and leaves the
@@ -29,6 +30,7 @@ public struct Ingestor {
                 case .auto: preconditionFailure()
                 }
                 try session.flush()
+                try session.dropEmptyBaseRun()
                 if session.createdRuns.allSatisfy({ $0.questions == 0 }), session.otherRecords == 0 {
                     let reason = session.skipped.isEmpty ? "no questions found (empty file?)"
                         : "no valid questions: all \(session.skipped.count) rows were skipped"
@@ -126,7 +128,10 @@ public struct Ingestor {
 
     private func readJSONL(_ session: IngestSession) throws -> String {
         let reader = try LineReader(path: session.path)
-        let run = try session.writer(key: "", metadata: { defaultMetadata(session) })
+        let base = defaultMetadata(session)
+        let run = try session.writer(key: "", metadata: { base })
+        session.extractionRunMetadata = { base }
+        let methods = Extraction(rawValue: session.options.metadata.extraction ?? "").map { [$0] } ?? Extraction.allCases
         return try session.pipelined(run: run) { emitter in
             var decoder = RecordDecoder()
             while let line = try reader.nextLine() {
@@ -155,6 +160,8 @@ public struct Ingestor {
                         accepted = emitter.emit(.pair(pair, line: lineNumber))
                     case .judgment(let promptID, let opponent, let verdict):
                         accepted = emitter.emit(.judgment(promptID: promptID, opponent: opponent, verdict: verdict, line: lineNumber))
+                    case .tokens(let tokens):
+                        accepted = emitter.emit(tokens, methods: methods, line: lineNumber)
                     }
                     guard accepted else { return "" }
                 }

@@ -9,6 +9,29 @@ public enum Record: Sendable, Equatable {
     case pair(PreferencePair)
     /// A judged comparison of this run (A) against `opponent` (B) (`{"judgment": "p1", "verdict": "A", "vs": "gpt-4"}`).
     case judgment(promptID: String, opponent: String, verdict: String)
+    /// A question with per-token log-probs of each option's continuation
+    /// (`{"id": "q1", "label": 2, "token_logprobs": [[-0.1, -2.3], [-1.2], …]}`), from which
+    /// continuation-sum, -min and -mean scores are derived.
+    case tokens(TokenPrediction)
+}
+
+/// A question whose options come as per-token log-probabilities.
+public struct TokenPrediction: Sendable, Equatable {
+    public var questionID: String
+    public var label: Int
+    public var tokenLogProbs: [[Double]]
+    public var subject: String?
+    public var dataset: String?
+
+    /// The prediction whose scores the extraction method derives.
+    public func prediction(_ method: Extraction) throws(ValidationError) -> Prediction {
+        var scores: [Double] = []
+        for (k, tokens) in tokenLogProbs.enumerated() {
+            guard let score = method.score(tokens) else { throw ValidationError("option \(k) has no token log-probs") }
+            scores.append(score)
+        }
+        return Prediction(questionID: questionID, label: label, values: .scores(scores), subject: subject, dataset: dataset)
+    }
 }
 
 /// Decodes the generic JSON-lines format (README "Input formats"). A line is
@@ -65,6 +88,7 @@ public struct RecordDecoder {
                 return try decodeBatch(items)
             }
             if object["labels"] != nil { return try decodeColumns(object) }
+            if let tokens = object["token_logprobs"] { return [.tokens(try decodeTokens(object, tokens))] }
             return [.prediction(try decodeQuestion(object))]
         default:
             throw ValidationError("expected a JSON object or array, found \(value.kindName)")
@@ -125,6 +149,28 @@ public struct RecordDecoder {
         questionsSeen += 1
         return Prediction(questionID: id, label: label, values: options,
                           subject: object["subject"]?.stringValue, dataset: object["dataset"]?.stringValue)
+    }
+
+    private mutating func decodeTokens(_ object: JSONObject, _ value: JSONValue) throws(ValidationError) -> TokenPrediction {
+        let idValue = object["id"] ?? object["question_id"] ?? object["doc_id"]
+        let id = try idValue.map { v throws(ValidationError) in try identifier(v) } ?? String(questionsSeen)
+        guard let options = value.arrayValue else { throw ValidationError("'token_logprobs' must be an array of arrays, one per option") }
+        var tokens: [[Double]] = []
+        for (k, option) in options.enumerated() {
+            guard let list = option.arrayValue else { throw ValidationError("token_logprobs[\(k)] must be an array") }
+            var values: [Double] = []
+            for item in list {
+                guard let number = item.numericValue else { throw ValidationError("token_logprobs[\(k)] holds \(item.kindName), not a number") }
+                guard number.isFinite, number <= 0 else { throw ValidationError("token_logprobs[\(k)] holds \(number): log-probs must be finite and ≤ 0") }
+                values.append(number)
+            }
+            tokens.append(values)
+        }
+        guard let labelValue = object["label"] ?? object["gold"] ?? object["target"] else { throw ValidationError("missing field 'label'") }
+        let label = try Self.label(labelValue, optionCount: tokens.count)
+        questionsSeen += 1
+        return TokenPrediction(questionID: id, label: label, tokenLogProbs: tokens,
+                               subject: object["subject"]?.stringValue, dataset: object["dataset"]?.stringValue)
     }
 
     private func identifier(_ value: JSONValue) throws(ValidationError) -> String {
