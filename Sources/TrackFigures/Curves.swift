@@ -93,11 +93,13 @@ public struct CurvePanel: Sendable {
 public enum Panel: Sendable {
     case reliability(ReliabilityPanel)
     case curve(CurvePanel)
+    case regime(RegimePanel)
 
     public func draw(on canvas: Canvas, in frame: Rect) {
         switch self {
         case .reliability(let panel): panel.draw(on: canvas, in: frame)
         case .curve(let panel): panel.draw(on: canvas, in: frame)
+        case .regime(let panel): panel.draw(on: canvas, in: frame)
         }
     }
 
@@ -105,6 +107,7 @@ public enum Panel: Sendable {
         switch self {
         case .reliability(let panel): panel.title
         case .curve(let panel): panel.title
+        case .regime(let panel): panel.title
         }
     }
 }

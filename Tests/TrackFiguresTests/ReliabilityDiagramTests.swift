@@ -145,3 +145,29 @@ import TrackCalibration
         #expect(adler.value == 0x11E6_0398)
     }
 }
+
+@Suite struct RegimePlotTests {
+    @Test func bandAStarAndPointsAreWhereTheyBelong() throws {
+        let panel = RegimePanel(title: "regimes", yLabel: "ECE", aStar: 0.6, optionCount: 4, lowerConstant: 0,
+                                points: [.init(label: "run", accuracy: 0.8, value: 0.05)])
+        let figure = Figure(panels: [.regime(panel)], columns: 1, panelWidth: 400, panelHeight: 320)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("regime-\(UUID().uuidString).png").path
+        try figure.render(to: path, dpi: 144)
+        let image = try PNGImage(path: path)
+        let plot = RegimePanel.layout(in: figure.frame(of: 0))
+        let (xr, yr) = panel.ranges
+        func pixel(_ x: Double, _ y: Double) -> Color {
+            image.color(x: Int(((plot.x + (x - xr.0) / (xr.1 - xr.0) * plot.width) * 2).rounded()),
+                        y: Int(((plot.maxY - (y - yr.0) / (yr.1 - yr.0) * plot.height) * 2).rounded()))
+        }
+        // The upper bound at accuracy 0.2 is (2/4)·0.4 = 0.2: shaded below, clear above.
+        let below = pixel(0.2, 0.1), above = pixel(0.2, 0.27)
+        #expect(below.blue > below.red + 0.05 && below.luminance < 0.97)
+        #expect(above.luminance > 0.98)
+        // The dashed A* line is red somewhere along x = 0.6.
+        let line = stride(from: 0.02, through: 0.25, by: 0.01).map { pixel(0.6, $0) }.filter { $0.red > $0.blue + 0.3 }
+        #expect(line.count >= 5)
+        // The run's point is black.
+        #expect(pixel(0.8, 0.05).luminance < 0.2)
+    }
+}

@@ -83,11 +83,15 @@ enum DemoCommand: Command {
              "--width", "220", "--height", "260", "--no-histogram"],
             ["curve"] + (1...3).flatMap { ["\(llama)/CFT/e\($0)/in-domain", "\(llama)/RCFT/e\($0)/in-domain"] }
                 + ["--out", "\(out)/gallery_curve_epochs.png", "--ci", "--family", "method", "--title", "Simulated \(llama): conf-ECE over epochs (95% bootstrap bands)"],
+            ["regime"] + ["SFT", "DPO", "TS", "CFT/e3", "RCFT/e3"].map { "\(llama)/\($0)/in-domain" }
+                + ["--target", "\(llama)/SFT/in-domain", "--out", "\(out)/gallery_regimes.png",
+                   "--title", "Simulated \(llama): conf-ECE vs accuracy, A* = the SFT model's accuracy"],
         ]
         var figures: [String] = []
         for arguments in gallery {
             let parsed = try ArgumentParser.parse(arguments + ["--db", path], spec: PlotCommand.spec)
             _ = try captureOutput { try PlotCommand.run(parsed) }
+            // (plot regime also reports A* on stderr, which the demo leaves to its CSV)
             figures.append(arguments[arguments.firstIndex(of: "--out")! + 1])
         }
 

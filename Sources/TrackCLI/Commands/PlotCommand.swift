@@ -7,7 +7,7 @@ import TrackStore
 enum PlotCommand: Command {
     static let spec = CommandSpec(
         name: "plot", abstract: "Draw reliability diagrams, classwise panels, grids and curves (PNG, PDF, SVG).",
-        usage: "reliability|classwise|grid|curve <run>... --out exports/NAME.{png,pdf,svg} [options]",
+        usage: "reliability|classwise|grid|curve|regime <run>... --out exports/NAME.{png,pdf,svg} [options]",
         discussion: """
         reliability  one run's reliability diagram (paper Figure 3): bars = accuracy per confidence
                      bin, shaded by the bin's share of samples; red = gap to the bin's mean
@@ -16,6 +16,8 @@ enum PlotCommand: Command {
         grid         several runs side by side with shared axes (e.g. DPO / TS / CFT / RCFT).
         curve        a metric over epoch or step for families of runs (Figure 1, right);
                      families are runs sharing --family fields (default model,method,split).
+        regime       ECE (--metric) against accuracy with the band between the TCE bounds,
+                     A* marked and runs as points (Figure 2); A* as in `track tce`.
         The format comes from the extension of --out. Beside the figure, a CSV of the numbers
         drawn is written (same name, .csv), and the store records file, SHA-256, runs and command.
         """,
@@ -33,6 +35,10 @@ enum PlotCommand: Command {
             .value("family", "fields", "curve: fields that name a family (default: model,method,split)."),
             .flag("ci", "curve: bootstrap bands (95%)."),
             .value("resamples", "n", "curve: bootstrap resamples (default: 200)."),
+            .value("target", "run", "regime: the target run whose accuracy is A*."),
+            .value("a-star", "x", "regime: the critical accuracy A*."),
+            .value("c-lower", "c", "regime: the lower-bound constant (default: 0)."),
+            .value("ece-tolerance", "x", "regime: ECE counted as zero when estimating A* (default: 0.02)."),
         ])
 
     static func run(_ arguments: ParsedArguments) throws {
@@ -97,8 +103,36 @@ enum PlotCommand: Command {
             data.rows = rows
             figure = Figure(title: arguments.value("title"), panels: [.curve(panel)], columns: 1,
                             panelWidth: max(width, 360), panelHeight: max(height, 280))
+        case "regime":
+            let metric = arguments.value("metric") ?? "conf_ece"
+            guard CalibrationMetrics.keys.contains(metric) else { throw UsageError(message: "unknown metric '\(metric)'") }
+            let target = try arguments.value("target").map { name in
+                (name, try store.analyzeRun(named: name, bins: options.bins).metrics().accuracy)
+            }
+            let (aStar, source) = try resolveAStar(store: store, arguments: arguments, target: target, bins: options.bins)
+            var points: [RegimePanel.Point] = []
+            var k = 0
+            data.columns = ["run", "accuracy", metric, "regime", "a_star"]
+            for name in runs {
+                let analyzer = try store.analyzeRun(named: name, bins: options.bins, epsilon: options.epsilon)
+                let m = analyzer.metrics()
+                guard let accuracy = m.accuracy, let value = m[metric] else { continue }
+                k = max(k, analyzer.set.uniformOptionCount ?? 0)
+                points.append(RegimePanel.Point(label: name, accuracy: accuracy, value: value))
+                data.rows.append([.text(name), .number(accuracy, digits: 6), .number(value, digits: 6),
+                                  .text(Regimes.regime(accuracy: accuracy, aStar: aStar).rawValue), .number(aStar, digits: 6)])
+            }
+            guard k >= 2 else { throw CommandFailure(message: "the runs have no common option count") }
+            let labels = shortLabels(points.map(\.label))
+            for index in points.indices { points[index].label = labels[index] }
+            let panel = RegimePanel(title: "Regimes (A* \(source.hasPrefix("given") ? "given" : source.hasPrefix("accuracy") ? "from the target run" : "estimated"))",
+                                    yLabel: CalibrationMetrics.labels[metric] ?? metric, aStar: aStar, optionCount: k,
+                                    lowerConstant: try arguments.double("c-lower") ?? 0, points: points)
+            figure = Figure(title: arguments.value("title"), panels: [.regime(panel)], columns: 1,
+                            panelWidth: max(width, 380), panelHeight: max(height, 320))
+            Console.err("A* = \(String(format: "%.4f", aStar)) (\(source))\n")
         default:
-            throw UsageError(message: "unknown kind '\(kind)': use reliability, classwise, grid or curve")
+            throw UsageError(message: "unknown kind '\(kind)': use reliability, classwise, grid, curve or regime")
         }
         try figure.render(to: out, dpi: dpi)
         let dataPath = ((out as NSString).deletingPathExtension) + ".csv"
@@ -171,6 +205,15 @@ enum PlotCommand: Command {
         let label = CalibrationMetrics.labels[metric] ?? metric
         return (CurvePanel(title: "\(label) over \(xField)s", xLabel: xField.capitalized, yLabel: label, series: series), rows)
     }
+}
+
+/// Labels without the part every name shares up to a "/" (e.g. the model), so points stay readable.
+func shortLabels(_ names: [String]) -> [String] {
+    guard names.count > 1, var prefix = names.first else { return names }
+    for name in names.dropFirst() { while !name.hasPrefix(prefix) { prefix.removeLast() } }
+    guard let slash = prefix.lastIndex(of: "/") else { return names }
+    let cut = prefix.distance(from: prefix.startIndex, to: slash) + 1
+    return names.map { String($0.dropFirst(cut)) }
 }
 
 /// The command line as typed, for provenance.

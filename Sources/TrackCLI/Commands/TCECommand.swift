@@ -33,31 +33,11 @@ enum TCECommand: Command {
         let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .csv, .json])
         let bins = try arguments.int("bins") ?? 10
         let lowerConstant = try arguments.double("c-lower") ?? 0
-        let tolerance = try arguments.double("ece-tolerance") ?? 0.02
         let store = try SharedOptions.openStore(arguments, readOnly: true)
         let target = try arguments.value("target").map { try store.loadRun(named: $0) }
         let targetMetrics = target.map { CalibrationAnalyzer($0.predictions, bins: bins).metrics() }
 
-        let aStar: Double, source: String
-        if let given = try arguments.double("a-star") {
-            (aStar, source) = (given, "given by --a-star")
-        } else if let target, let accuracy = targetMetrics?.accuracy {
-            (aStar, source) = (accuracy, "accuracy of the target run '\(target.name)'")
-        } else {
-            var candidates: [(accuracy: Double, ece: Double)] = []
-            var best = ""
-            for summary in try store.runSummaries() where summary.n > 0 {
-                let m = try store.analyzeRun(named: summary.name, bins: bins).metrics()
-                if let a = m.accuracy, let e = m.confECE {
-                    candidates.append((a, e))
-                    if e <= tolerance, a == Regimes.estimateAStar(candidates, tolerance: tolerance) { best = summary.name }
-                }
-            }
-            guard let estimate = Regimes.estimateAStar(candidates, tolerance: tolerance) else {
-                throw CommandFailure(message: "cannot estimate A*: no stored run has conf-ECE ≤ \(tolerance); give --a-star or --target")
-            }
-            (aStar, source) = (estimate, "estimated: highest accuracy among the \(candidates.filter { $0.ece <= tolerance }.count) stored runs with conf-ECE ≤ \(tolerance) ('\(best)')")
-        }
+        let (aStar, source) = try resolveAStar(store: store, arguments: arguments, target: target.map { ($0.name, targetMetrics?.accuracy) }, bins: bins)
 
         var rows: [[TextTable.Cell]] = []
         for name in arguments.positionals {
@@ -94,4 +74,28 @@ enum TCECommand: Command {
             Console.out(table.render(format))
         }
     }
+}
+
+/// A* from --a-star, else the target run's accuracy, else estimated from the stored runs
+/// (the highest accuracy among runs with conf-ECE ≤ --ece-tolerance); with a sentence saying which.
+func resolveAStar(store: RunStore, arguments: ParsedArguments, target: (name: String, accuracy: Double?)?,
+                  bins: Int) throws -> (Double, String) {
+    if let given = try arguments.double("a-star") {
+        return (given, "given by --a-star")
+    }
+    if let target, let accuracy = target.accuracy {
+        return (accuracy, "accuracy of the target run '\(target.name)'")
+    }
+    let tolerance = try arguments.double("ece-tolerance") ?? 0.02
+    var candidates: [(name: String, accuracy: Double, ece: Double)] = []
+    for summary in try store.runSummaries() where summary.n > 0 {
+        let m = try store.analyzeRun(named: summary.name, bins: bins).metrics()
+        if let a = m.accuracy, let e = m.confECE { candidates.append((summary.name, a, e)) }
+    }
+    guard let estimate = Regimes.estimateAStar(candidates.map { ($0.accuracy, $0.ece) }, tolerance: tolerance),
+          let best = candidates.first(where: { $0.ece <= tolerance && $0.accuracy == estimate }) else {
+        throw CommandFailure(message: "cannot estimate A*: no stored run has conf-ECE ≤ \(tolerance); give --a-star or --target")
+    }
+    let count = candidates.filter { $0.ece <= tolerance }.count
+    return (estimate, "estimated: highest accuracy among the \(count) stored runs with conf-ECE ≤ \(tolerance) ('\(best.name)')")
 }
