@@ -95,7 +95,11 @@ import TrackStore
         let runsCSV = try String(contentsOfFile: scratch.path("exports/demo_runs.csv"), encoding: .utf8)
         #expect(runsCSV.split(separator: "\n").count == 55)
         let regimes = try String(contentsOfFile: scratch.path("exports/gallery_regimes.csv"), encoding: .utf8)
-        #expect(regimes.split(separator: "\n").first { $0.hasPrefix("Llama-3.1-8B-Tulu-sim/DPO/in-domain,") }?.contains(",non-calibratable,") == true)
+        let regimeRows = regimes.split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
+        #expect(regimeRows.count == 5)
+        for row in regimeRows {   // run, accuracy, conf_ece, regime, a_star
+            #expect(row[3] == (Double(row[1])! > Double(row[4])! ? "non-calibratable" : "calibratable"), "\(row)")
+        }
         let table = try String(contentsOfFile: scratch.path("exports/demo_table2.tex"), encoding: .utf8)
         #expect(table.contains("\\toprule") && table.contains("\\multicolumn{3}{c}{in-domain}") && table.contains("Vicuna-7B-sim & DPO"))
         let store = try RunStore(path: db, readOnly: true)
