@@ -14,6 +14,10 @@ Section 3 - figures: rendering one reliability diagram PNG (same bins, size and
 dpi) in track, beside matplotlib drawing the same diagram (bench/.venv), both timed
 in-process over repeated renders (median), imports and start-up excluded.
 
+Section 4 - calibration: matrix scaling (K x K weights + bias, L-BFGS) on 100,000
+questions x 10 options, fitted with OpenBLAS and with plain loops in the same
+process, same iterations.
+
 Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
 through `track ingest` (which validates every row), and streamed through
 `track log` in forward-pass batches of 32, beside the sqlite3 CLI's `.import`
@@ -186,13 +190,24 @@ def figure_section(track, track_bench, repeat):
     remove_db(db)
 
 
+def calibration_section(track_bench):
+    result = json.loads(subprocess.run([track_bench, "matrix", "--n", "100000", "--k", "10"], check=True,
+                                       capture_output=True, text=True).stdout)
+    print("\n== calibration: matrix scaling, 100,000 questions x 10 options ==")
+    print(f"{'':34} {'seconds':>8}")
+    print(f"{'OpenBLAS (cblas_dgemm)':34} {result['blas_seconds']:8.3f}")
+    print(f"{'plain loops, same maths':34} {result['loop_seconds']:8.3f}")
+    print(f"BLAS is {result['loop_seconds'] / result['blas_seconds']:.1f}x faster over {int(result['iterations'])} L-BFGS iterations; "
+          f"NLL difference {result['nll_difference']:.1e}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--track", default=os.path.join(HERE, "..", ".build", "release", "track"))
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--options", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["ingest", "metrics", "figures"], help="run one section")
+    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration"], help="run one section")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     track = os.path.abspath(args.track)
@@ -206,6 +221,8 @@ def main():
         metrics_section(track, track_bench, args.questions, args.options, args.repeat)
     if args.only in (None, "figures"):
         figure_section(track, track_bench, args.repeat)
+    if args.only in (None, "calibration"):
+        calibration_section(track_bench)
 
 
 if __name__ == "__main__":

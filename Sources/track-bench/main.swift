@@ -44,6 +44,32 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "figure",
     exit(0)
 }
 
+// track-bench matrix [--n 100000] [--k 10]: matrix scaling fitted with OpenBLAS and with plain loops
+// on the same synthetic scores, the same number of L-BFGS iterations; prints seconds of each.
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "matrix" {
+    let n = Int(argument("n") ?? "100000") ?? 100_000, k = Int(argument("k") ?? "10") ?? 10
+    var random = SeededRandom(seed: 7)
+    var scores = [Double](repeating: 0, count: n * k), labels = [Int32](repeating: 0, count: n)
+    for i in 0..<n {
+        let u = (0..<k).map { _ in random.nextGaussian() }
+        let p = Probabilities.softmax(u)
+        var draw = random.nextDouble(), label = k - 1
+        for c in 0..<k { draw -= p[c]; if draw < 0 { label = c; break } }
+        labels[i] = Int32(label)
+        for c in 0..<k { scores[i * k + c] = 2.5 * u[c] + 0.3 * u[(c + 1) % k] }
+    }
+    var fits: [MatrixScaling] = []
+    let blas = time { fits.append(MatrixScaling.fit(kind: .matrix, scores: scores, labels: labels, k: k, lambda: 1e-3, maxIterations: 50)) }
+    let loops = time { fits.append(MatrixScaling.fit(kind: .matrix, scores: scores, labels: labels, k: k, lambda: 1e-3, useBLAS: false, maxIterations: 50)) }
+    let (blasFit, loopFit) = (fits[0], fits[1])
+    print(JSONValue.object(JSONObject([
+        .init(key: "blas_seconds", value: .number(blas)), .init(key: "loop_seconds", value: .number(loops)),
+        .init(key: "iterations", value: .number(Double(blasFit.iterations))),
+        .init(key: "nll_difference", value: .number(abs(blasFit.nllAfter - loopFit.nllAfter))),
+    ])).jsonText)
+    exit(0)
+}
+
 guard CommandLine.arguments.count > 1, CommandLine.arguments[1] == "metrics",
       let db = argument("db"), let runName = argument("run") else {
     FileHandle.standardError.write(Data("usage: track-bench metrics --db PATH --run NAME [--repeat N] | figure --bins CSV --out PNG\n".utf8))

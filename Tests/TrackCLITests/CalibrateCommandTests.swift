@@ -126,3 +126,23 @@ import TrackStore
         #expect(refused.status == 1 && refused.stderr.contains("bad.jsonl:1: judgment 'x': 'verdict' must be A, B or tie"))
     }
 }
+
+@Suite struct MatrixCalibrateCommandTests {
+    @Test func matrixAndDirichletWriteDerivedRuns() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "syn", "--method", "DPO"]).status == 0)
+        for (method, suffix) in [("vector", "VS"), ("matrix", "MS"), ("dirichlet", "DIR")] {
+            let result = try TrackBinary.run(["calibrate", method, "--fit", "syn", "--apply", "syn", "--db", db, "--lambda", "0.01"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let nll = result.stdout.split(separator: "\n")[1].split(separator: " ")
+            #expect(Double(nll[3])! < Double(nll[1])! - 0.1, "\(method): \(result.stdout)")
+            let store = try RunStore(path: db, readOnly: true)
+            let meta = try #require(try store.runMetadata(named: "syn/\(suffix)"))
+            #expect(meta.method == suffix && meta.params["ms.kind"] == method && meta.params["ms.parent_method"] == "DPO")
+            let weights = try JSONParser.parse(meta.params["ms.weights"]!).arrayValue!
+            #expect(weights.count == 16)
+        }
+        #expect(try TrackBinary.run(["calibrate", "platt", "--fit", "syn", "--db", db]).status == 64)
+    }
+}

@@ -6,7 +6,7 @@ import TrackStore
 enum CalibrateCommand: Command {
     static let spec = CommandSpec(
         name: "calibrate", abstract: "Fit temperature scaling on a run and apply it to runs, as new derived runs.",
-        usage: "temperature --fit <run> [--apply <run>]... [--criterion nll|ece] [--holdout <fraction>] [--seed <n>]",
+        usage: "temperature|vector|matrix|dirichlet --fit <run> [--apply <run>]... [--criterion nll|ece] [--holdout <fraction>] [--seed <n>] [--lambda <x>] [--mu <x>]",
         discussion: """
         Fits T > 0 on the --fit run's questions: by NLL (solved to 1e-9 in log T) or by conf-ECE
         over a fine log-spaced grid (--criterion ece). Scores are the stored raw scores, else
@@ -14,8 +14,11 @@ enum CalibrateCommand: Command {
         hashing their ids with --seed) and the before/after figures are for the rest.
         Each --apply run gets a derived run '<run>/TS' (method TS) with scores s/T and
         probabilities softmax(s/T); it records its parent run and the fit in params ts.*.
+        vector / matrix: s' = W·s + b with W diagonal / full (Guo et al.); dirichlet: the same on
+        s = log p (Kull et al.); fitted by L-BFGS on NLL + --lambda·Σ off-diagonal W² + --mu·Σ b²,
+        with OpenBLAS. Derived runs '<run>/VS', '/MS', '/DIR' record W and b in params ms.*.
         """,
-        arguments: [("temperature", "The calibration method.")],
+        arguments: [("<method>", "temperature, vector, matrix or dirichlet.")],
         options: SharedOptions.database + [
             .value("fit", "run", "The run to fit T on."),
             .value("apply", "run", "A run to apply T to (default: none, just report the fit).", repeatable: true),
@@ -25,11 +28,20 @@ enum CalibrateCommand: Command {
             .value("bins", "n", "Bins of the ECE figures and criterion (default: 10)."),
             .value("suffix", "text", "Name suffix of derived runs (default: /TS)."),
             .value("format", "format", "table or json (default: table)."),
+            .value("lambda", "x", "vector/matrix/dirichlet: L2 on off-diagonal weights (default: 0)."),
+            .value("mu", "x", "vector/matrix/dirichlet: L2 on the biases (default: 0)."),
         ])
 
     static func run(_ arguments: ParsedArguments) throws {
-        guard arguments.positionals == ["temperature"] else { throw UsageError(message: "expected: track calibrate temperature --fit RUN …") }
+        guard arguments.positionals.count == 1, let method = arguments.positionals.first,
+              ["temperature", "vector", "matrix", "dirichlet"].contains(method) else {
+            throw UsageError(message: "expected: track calibrate temperature|vector|matrix|dirichlet --fit RUN …")
+        }
         guard let fitName = arguments.value("fit") else { throw UsageError(message: "--fit <run> is required") }
+        if method != "temperature" {
+            try matrixScaling(MatrixScaling.Kind(rawValue: method)!, fitName: fitName, arguments: arguments)
+            return
+        }
         let criterion = TemperatureFit.Criterion(rawValue: try arguments.choice("criterion", ["nll", "ece"], default: "nll"))!
         let bins = try arguments.int("bins") ?? 10
         let seed = UInt64(bitPattern: Int64(try arguments.int("seed") ?? 0))
@@ -106,6 +118,53 @@ enum CalibrateCommand: Command {
         text += "on the \(on):\n"
         text += String(format: "  NLL       %.6f -> %.6f\n  conf-ECE  %.6f -> %.6f\n", reportNLL.0, reportNLL.1, reportECE.0, reportECE.1)
         for name in derived { text += "wrote derived run '\(name)'\n" }
+        Console.out(text)
+    }
+
+    /// Vector / matrix scaling and Dirichlet calibration: fit, report, derived runs.
+    static func matrixScaling(_ kind: MatrixScaling.Kind, fitName: String, arguments: ParsedArguments) throws {
+        let lambda = try arguments.double("lambda") ?? 0, mu = try arguments.double("mu") ?? 0
+        let store = try SharedOptions.openStore(arguments)
+        func inputs(_ run: LoadedRun) throws -> (scores: [Double], k: Int) {
+            guard let k = run.predictions.uniformOptionCount else { throw CommandFailure(message: "run '\(run.name)' mixes option counts") }
+            let scores = kind == .dirichlet ? run.predictions.probabilities.map { log(max($0, Double.leastNormalMagnitude)) }
+                : TemperatureScaling(run.predictions).scores
+            return (scores, k)
+        }
+        let fitRun = try store.loadRun(named: fitName, details: true)
+        let (scores, k) = try inputs(fitRun)
+        let fit = MatrixScaling.fit(kind: kind, scores: scores, labels: fitRun.predictions.labels, k: k, lambda: lambda, mu: mu)
+        let suffix = arguments.value("suffix") ?? ["vector": "/VS", "matrix": "/MS", "dirichlet": "/DIR"][kind.rawValue]!
+        var text = "\(kind.rawValue) scaling of '\(fitName)' (K = \(k), λ = \(lambda), μ = \(mu)): \(fit.iterations) L-BFGS iterations\n"
+        text += String(format: "  NLL %.6f -> %.6f on the fit questions (%d)\n", fit.nllBefore, fit.nllAfter, fitRun.predictions.count)
+        for name in arguments.all("apply") {
+            let source = try store.loadRun(named: name, details: true)
+            let (sourceScores, sourceK) = try inputs(source)
+            guard sourceK == k else { throw CommandFailure(message: "run '\(name)' has \(sourceK) options, the fit \(k)") }
+            guard var meta = try store.runMetadata(named: name) else { continue }
+            meta.params["ms.parent_method"] = meta.method ?? ""
+            meta.name = name + suffix
+            meta.method = ["vector": "VS", "matrix": "MS", "dirichlet": "DIR"][kind.rawValue]
+            meta.parentRunID = source.id
+            meta.sourceFormat = "derived"
+            meta.params["ms.kind"] = kind.rawValue
+            meta.params["ms.fit_run"] = fitName
+            meta.params["ms.lambda"] = JSONValue.format(lambda)
+            meta.params["ms.mu"] = JSONValue.format(mu)
+            meta.params["ms.weights"] = JSONValue.array(fit.weights.map(JSONValue.number)).jsonText
+            meta.params["ms.bias"] = JSONValue.array(fit.bias.map(JSONValue.number)).jsonText
+            let scaled = fit.apply(sourceScores)
+            let logger: RunLogger
+            do { logger = try store.startRun(meta) } catch let error as ValidationError { throw CommandFailure(message: error.reason) }
+            logger.maxBufferedQuestions = .max
+            logger.commitInterval = .infinity
+            try logger.append((0..<source.predictions.count).map { i in
+                Prediction(questionID: source.externalIDs[i], label: Int(source.predictions.labels[i]),
+                           values: .scores(Array(scaled[(i * k)..<((i + 1) * k)])), subject: source.subjects[i], dataset: source.datasets[i])
+            })
+            try logger.finish()
+            text += "wrote derived run '\(meta.name)'\n"
+        }
         Console.out(text)
     }
 
