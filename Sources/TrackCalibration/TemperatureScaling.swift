@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 
 /// A fitted temperature and what it did to the fitting questions.
 public struct TemperatureFit: Sendable, Equatable {
@@ -43,30 +44,49 @@ public struct TemperatureScaling: Sendable {
     public var count: Int { labels.count }
 
     /// NLL and its first two derivatives in β at `beta`, over the questions `rows` (all when nil).
+    /// The questions are split into 8 fixed chunks summed in parallel and combined in chunk
+    /// order, so the result is the same on any number of cores.
     func derivatives(beta: Double, rows: [Int]? = nil) -> (value: Double, first: Double, second: Double) {
-        var value = 0.0, first = 0.0, second = 0.0
         let n = rows?.count ?? count
         guard n > 0 else { return (0, 0, 0) }
-        scores.withUnsafeBufferPointer { s in
-            for index in 0..<n {
-                let i = rows?[index] ?? index
-                let start = offsets[i], end = offsets[i + 1]
-                var maximum = -Double.infinity
-                for k in start..<end where s[k] > maximum { maximum = s[k] }
-                var z = 0.0, mean = 0.0, square = 0.0
-                for k in start..<end {
-                    let w = exp(beta * (s[k] - maximum))
-                    z += w
-                    mean += w * s[k]
-                    square += w * s[k] * s[k]
+        let chunks = 8
+        let partial = PartialResults(count: chunks)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let from = n * chunk / chunks, to = n * (chunk + 1) / chunks
+            var value = 0.0, first = 0.0, second = 0.0
+            scores.withUnsafeBufferPointer { s in
+                offsets.withUnsafeBufferPointer { offsets in
+                    labels.withUnsafeBufferPointer { labels in
+                        for index in from..<to {
+                            let i = rows?[index] ?? index
+                            let start = offsets[i], end = offsets[i + 1]
+                            var maximum = -Double.infinity
+                            for k in start..<end where s[k] > maximum { maximum = s[k] }
+                            var z = 0.0, mean = 0.0, square = 0.0
+                            for k in start..<end {
+                                let d = s[k] - maximum
+                                let w = exp(beta * d)
+                                z += w
+                                mean += w * d
+                                square += w * d * d
+                            }
+                            mean /= z
+                            square /= z
+                            // Moments of s − max (the variance is the same, the mean shifts by max).
+                            let y = s[start + Int(labels[i])] - maximum
+                            value += -beta * y + log(z)
+                            first += mean - y
+                            second += max(square - mean * mean, 0)
+                        }
+                    }
                 }
-                mean /= z
-                square /= z
-                let y = s[start + Int(labels[i])]
-                value += -beta * (y - maximum) + log(z)
-                first += mean - y
-                second += max(square - mean * mean, 0)
             }
+            partial.store(chunk, [value, first, second])
+        }
+        var value = 0.0, first = 0.0, second = 0.0
+        for chunk in 0..<chunks {
+            let p = partial.value(chunk)
+            value += p[0]; first += p[1]; second += p[2]
         }
         return (value / Double(n), first / Double(n), second / Double(n))
     }
@@ -87,15 +107,16 @@ public struct TemperatureScaling: Sendable {
         return result
     }
 
+    /// The temperature alone, without the before/after report (what a benchmark should time).
+    public func fitTemperature(criterion: TemperatureFit.Criterion = .nll, rows: [Int]? = nil, bins: Int = 10) -> (temperature: Double, iterations: Int) {
+        criterion == .nll ? fitNLL(rows: rows) : fitECE(rows: rows, bins: bins)
+    }
+
     /// Fits T on the questions `rows` (all when nil).
     public func fit(criterion: TemperatureFit.Criterion = .nll, rows: [Int]? = nil, bins: Int = 10) -> TemperatureFit {
         let nllBefore = nll(temperature: 1, rows: rows)
         let eceBefore = ece(temperature: 1, rows: rows, bins: bins)
-        var temperature = 1.0, iterations = 0
-        switch criterion {
-        case .nll: (temperature, iterations) = fitNLL(rows: rows)
-        case .ece: (temperature, iterations) = fitECE(rows: rows, bins: bins)
-        }
+        let (temperature, iterations) = fitTemperature(criterion: criterion, rows: rows, bins: bins)
         return TemperatureFit(temperature: temperature, criterion: criterion, iterations: iterations,
                               nllBefore: nllBefore, nllAfter: nll(temperature: temperature, rows: rows),
                               eceBefore: eceBefore, eceAfter: ece(temperature: temperature, rows: rows, bins: bins))

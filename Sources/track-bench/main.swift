@@ -44,6 +44,36 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "figure",
     exit(0)
 }
 
+// track-bench temperature --out DIR [--n 1000000] [--k 4]: writes seeded logits and labels as
+// .npy (for the scikit-learn baseline) and times track's temperature fit on them (median of 3).
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "temperature", let directory = argument("out") {
+    let n = Int(argument("n") ?? "1000000") ?? 1_000_000, k = Int(argument("k") ?? "4") ?? 4
+    var random = SeededRandom(seed: 11)
+    var set = PredictionSet()
+    set.reserve(questions: n, options: k)
+    var logits = [Double](repeating: 0, count: n * k), labels = [Int](repeating: 0, count: n)
+    for i in 0..<n {
+        let u = (0..<k).map { _ in random.nextGaussian() * 1.5 }
+        let p = Probabilities.softmax(u)
+        var draw = random.nextDouble(), label = k - 1
+        for c in 0..<k { draw -= p[c]; if draw < 0 { label = c; break } }
+        let row = u.map { $0 * 2.2 }
+        for c in 0..<k { logits[i * k + c] = row[c] }
+        labels[i] = label
+        set.append(id: Int64(i), label: label, probabilities: Probabilities.softmax(row), scores: row)
+    }
+    try NPYArray.write(rows: n, columns: k, values: logits, to: directory + "/logits.npy")
+    try NPYArray.write(labels: labels, to: directory + "/labels.npy")
+    let scaling = TemperatureScaling(set)
+    var fit: (temperature: Double, iterations: Int) = (0, 0)
+    let seconds = median((0..<3).map { _ in time { fit = scaling.fitTemperature(criterion: .nll) } })
+    print(JSONValue.object(JSONObject([
+        .init(key: "seconds", value: .number(seconds)), .init(key: "temperature", value: .number(fit.temperature)),
+        .init(key: "iterations", value: .number(Double(fit.iterations))),
+    ])).jsonText)
+    exit(0)
+}
+
 // track-bench matrix [--n 100000] [--k 10]: matrix scaling fitted with OpenBLAS and with plain loops
 // on the same synthetic scores, the same number of L-BFGS iterations; prints seconds of each.
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "matrix" {
