@@ -146,3 +146,20 @@ import TrackStore
         #expect(try TrackBinary.run(["calibrate", "platt", "--fit", "syn", "--db", db]).status == 64)
     }
 }
+
+@Suite struct WinRateTableTests {
+    @Test func table3Shape() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let judged = ["A", "A", "B", "tie"].enumerated().map { #"{"judgment": "q\#($0.offset)", "verdict": "\#($0.element)", "vs": "gpt-4"}"# }
+        let pairs = (0..<4).map { #"{"pair": "p\#($0)", "chosen_logprob": \#($0 < 3 ? -1 : -9), "rejected_logprob": -5}"# }
+        #expect(try TrackBinary.run(["log", "--run", "dpo", "--db", db, "--model", "m", "--method", "DPO"], input: (judged + pairs).joined(separator: "\n")).status == 0)
+        #expect(try TrackBinary.run(["log", "--run", "cft", "--db", db, "--model", "m", "--method", "CFT"], input: pairs.prefix(2).joined(separator: "\n")).status == 0)
+        let result = try TrackBinary.run(["table", "--db", db, "--winrate", "--columns", "none", "--format", "csv", "--out", scratch.path("t3.csv")])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        #expect(lines[0] == "Model,Method,SL win %,vs gpt-4")
+        #expect(lines[1] == "m,DPO,75,62.50 vs 37.50")
+        #expect(lines[2] == "m,CFT,100,")
+    }
+}

@@ -35,6 +35,7 @@ enum TableCommand: Command {
             .flag("percent", "Show metrics × 100 with 2 decimals."),
             .value("digits", "n", "Decimals (default: 4, or 2 with --percent)."),
             .value("caption", "text", "Table caption."),
+            .flag("winrate", "Table 3 shape: win rates instead of metrics (sequence likelihood %, and A vs B per judged opponent)."),
             .value("format", "format", "csv, latex, markdown, table or json (default: write csv, tex and md)."),
             .value("out", "file", "Output file (default: exports/<name>.<ext>)."),
             .value("name", "name", "Base name of the exported files (default: table)."),
@@ -72,6 +73,64 @@ enum TableCommand: Command {
 
     static let fields = ["model", "method", "dataset", "split", "step", "epoch", "extraction", "none"]
 
+    /// Table 3 of the paper: per row, the sequence-likelihood win rate (%) and, per judged
+    /// opponent, "A vs B" shares with ties split.
+    static func winRateTable(store: RunStore, rowFields: [String], rowKeys: [[String]], cells: [String: RunInfo],
+                             columnValues: [String]) throws -> TextTable {
+        var rowsRuns: [[String]: [RunInfo]] = [:]
+        for key in rowKeys {
+            rowsRuns[key] = columnValues.compactMap { cells[key.joined(separator: "\u{1}") + "\u{2}" + $0] }
+        }
+        var opponents: [String] = []
+        var pairsSeen = false
+        for runs in rowsRuns.values {
+            for run in runs {
+                try store.database.forEachRow("SELECT DISTINCT opponent FROM judgments WHERE run_id = ? ORDER BY opponent",
+                                              [.integer(run.summary.id)]) { row in
+                    if let name = row.string(0), !opponents.contains(name) { opponents.append(name) }
+                }
+                if try store.database.scalarInt("SELECT count(*) FROM preference_pairs WHERE run_id = ?", [.integer(run.summary.id)]) ?? 0 > 0 {
+                    pairsSeen = true
+                }
+            }
+        }
+        opponents.sort()
+        var columns = rowFields.map { $0.hasPrefix("param:") ? String($0.dropFirst(6)) : $0.hasPrefix("tag:") ? String($0.dropFirst(4)) : $0.capitalized }
+        if pairsSeen { columns.append("SL win %") }
+        columns += opponents.map { "vs \($0)" }
+        var best: [TextTable.Best?] = Array(repeating: nil, count: rowFields.count)
+        if pairsSeen { best.append(.highest) }
+        best += Array(repeating: nil, count: opponents.count)
+        var rows: [[TextTable.Cell]] = []
+        for key in rowKeys {
+            var row: [TextTable.Cell] = key.map { .text($0) }
+            let runs = rowsRuns[key] ?? []
+            if pairsSeen {
+                var pairs: [PreferencePair] = []
+                for run in runs {
+                    try store.database.forEachRow("SELECT prompt_id, chosen_logprob, rejected_logprob FROM preference_pairs WHERE run_id = ?",
+                                                  [.integer(run.summary.id)]) { pairs.append(PreferencePair(promptID: $0.string(0) ?? "", chosenLogProb: $0.double(1), rejectedLogProb: $0.double(2))) }
+                }
+                row.append(.number(pairs.isEmpty ? nil : 100 * WinRate.sequenceLikelihood(pairs).rate, digits: 2))
+            }
+            for opponent in opponents {
+                var verdicts: [String] = []
+                for run in runs {
+                    try store.database.forEachRow("SELECT verdict FROM judgments WHERE run_id = ? AND opponent = ?",
+                                                  [.integer(run.summary.id), .text(opponent)]) { verdicts.append($0.string(0) ?? "") }
+                }
+                if verdicts.isEmpty { row.append(.text(nil)); continue }
+                let a = WinRate.judged(verdicts, ties: .half).rate * 100
+                row.append(.text(String(format: "%.2f vs %.2f", a, 100 - a)))
+            }
+            // Rows with no win-rate data at all are left out.
+            if row.dropFirst(rowFields.count).contains(where: { $0.display != "" }) { rows.append(row) }
+        }
+        var table = TextTable(columns: columns, rows: rows)
+        table.best = best
+        return table
+    }
+
     static func checkField(_ name: String) throws {
         guard fields.contains(name) || name.hasPrefix("param:") || name.hasPrefix("tag:") else {
             throw UsageError(message: "unknown field '\(name)'; use \(fields.joined(separator: ", ")), param:KEY or tag:KEY")
@@ -103,8 +162,9 @@ enum TableCommand: Command {
         let store = try SharedOptions.openStore(arguments, readOnly: true)
         let filter = try SharedOptions.runFilter(arguments)
         let step = try arguments.int("step"), epoch = try arguments.double("epoch")
+        let winRates = arguments.flag("winrate")
         let runs = try store.runSummaries(filter).filter {
-            $0.n > 0 && (step == nil || $0.step == step) && (epoch == nil || $0.epoch == epoch)
+            (winRates || $0.n > 0) && (step == nil || $0.step == step) && (epoch == nil || $0.epoch == epoch)
         }.map { summary in
             RunInfo(summary: summary,
                     params: Dictionary(try store.keyValues("params", runID: summary.id), uniquingKeysWith: { $1 }),
@@ -139,6 +199,13 @@ enum TableCommand: Command {
                 }
                 return false
             }
+        }
+
+        if winRates {
+            var table = try winRateTable(store: store, rowFields: rowFields, rowKeys: rowKeys, cells: cells, columnValues: columnValues)
+            table.caption = arguments.value("caption")
+            try writeTable(table, arguments: arguments, format: format)
+            return
         }
 
         // Metrics per (run, bins), computed once per run.
@@ -182,6 +249,11 @@ enum TableCommand: Command {
         table.best = best
         table.caption = arguments.value("caption")
 
+        try writeTable(table, arguments: arguments, format: format)
+    }
+
+    /// Writes the table where asked (or CSV, LaTeX and Markdown to exports/) and prints it.
+    static func writeTable(_ table: TextTable, arguments: ParsedArguments, format: OutputFormat?) throws {
         let name = arguments.value("name") ?? "table"
         let directory = arguments.value("out-dir") ?? "exports"
         if let format {
