@@ -6,7 +6,7 @@
 APT_PACKAGES := libsqlite3-dev libcairo2-dev libopenblas-dev pkg-config fontconfig fonts-dejavu-core sqlite3
 SWIFT ?= swift
 
-.PHONY: deps build release demo test bench clean
+.PHONY: deps build release demo test notebooks notebooks-update bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,7 +27,21 @@ demo: release
 
 test: deps
 	$(SWIFT) build
+	$(MAKE) notebooks
 	$(SWIFT) test
+
+# The notebooks run against the debug binary and a scratch demo database, in their own venv.
+NOTEBOOK_ENV = notebooks/.venv
+$(NOTEBOOK_ENV)/bin/python:
+	python3 -m venv $(NOTEBOOK_ENV)
+	$(NOTEBOOK_ENV)/bin/pip install -q nbclient nbformat ipykernel
+
+notebooks: $(NOTEBOOK_ENV)/bin/python
+	TRACK_BIN=$(CURDIR)/.build/debug/track TRACK_DEMO_DB=$$(mktemp -d)/demo.sqlite $(NOTEBOOK_ENV)/bin/python notebooks/run_notebooks.py
+
+notebooks-update: $(NOTEBOOK_ENV)/bin/python
+	python3 notebooks/make_notebooks.py
+	TRACK_BIN=$(CURDIR)/.build/debug/track TRACK_DEMO_DB=$$(mktemp -d)/demo.sqlite $(NOTEBOOK_ENV)/bin/python notebooks/run_notebooks.py --update
 
 bench: release
 	python3 bench/bench.py --track .build/release/track
