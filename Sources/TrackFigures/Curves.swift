@@ -49,8 +49,8 @@ public struct CurvePanel: Sendable {
     public func draw(on canvas: Canvas, in frame: Rect) {
         let plot = Self.layout(in: frame)
         let (xRange, yRange) = ranges
-        func px(_ x: Double) -> Double { plot.x + (x - xRange.0) / (xRange.1 - xRange.0) * plot.width }
-        func py(_ y: Double) -> Double { plot.maxY - (y - yRange.0) / (yRange.1 - yRange.0) * plot.height }
+        let mapping = AxisMapping(plot: plot, x: xRange, y: yRange)
+        let px = mapping.px, py = mapping.py
         drawTitle(canvas, frame: frame, title: title, subtitle: nil)
         let yTicks = ticks(yRange.0, yRange.1)
         for tick in yTicks {

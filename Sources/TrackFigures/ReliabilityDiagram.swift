@@ -131,6 +131,16 @@ public struct ReliabilityPanel: Sendable {
 
 // MARK: - Shared drawing helpers
 
+/// Maps data coordinates to points inside a plot rectangle (y grows upwards in data).
+struct AxisMapping {
+    let plot: Rect
+    let x: (Double, Double)
+    let y: (Double, Double)
+
+    func px(_ value: Double) -> Double { plot.x + (value - x.0) / (x.1 - x.0) * plot.width }
+    func py(_ value: Double) -> Double { plot.maxY - (value - y.0) / (y.1 - y.0) * plot.height }
+}
+
 func drawTitle(_ canvas: Canvas, frame: Rect, title: String, subtitle: String?) {
     canvas.text(title, x: frame.x + frame.width / 2, y: frame.y + 15,
                 size: fittingSize(canvas, title, size: 10, width: frame.width - 12), color: .black, anchor: .middle)
