@@ -164,20 +164,7 @@ import TrackCalibration
 
     @Test(arguments: IngestTests.badJSONL)
     func badJSONLIsRefusedAndNothingChanges(_ name: String, _ content: String, _ expected: String) throws {
-        let directory = TemporaryDirectory()
-        let store = try RunStore(path: directory.path("t.sqlite"))
-        _ = try ingest(store, Fixtures.path("bin-edges-n160.csv"))
-        let before = try store.contentsFingerprint()
-        let path = directory.write("\(name).jsonl", content)
-        do {
-            _ = try ingest(store, path)
-            Issue.record("\(name): expected a refusal")
-        } catch {
-            let message = "\(error)"
-            #expect(message.hasPrefix(path), "\(message)")
-            #expect(message.contains(expected), "\(message)")
-        }
-        #expect(try store.contentsFingerprint() == before)
+        try expectRefusal(file: "\(name).jsonl", content, expected, prefixedByPath: true)
     }
 
     static let badCSV: [(String, String, String)] = [
@@ -193,16 +180,23 @@ import TrackCalibration
 
     @Test(arguments: IngestTests.badCSV)
     func badCSVIsRefusedAndNothingChanges(_ name: String, _ content: String, _ expected: String) throws {
+        try expectRefusal(file: "\(name).csv", content, expected, prefixedByPath: false)
+    }
+
+    /// Ingesting `content` is refused with `expected` in the message, and the store is unchanged.
+    func expectRefusal(file: String, _ content: String, _ expected: String, prefixedByPath: Bool) throws {
         let directory = TemporaryDirectory()
         let store = try RunStore(path: directory.path("t.sqlite"))
         _ = try ingest(store, Fixtures.path("bin-edges-n160.csv"))
         let before = try store.contentsFingerprint()
-        let path = directory.write("\(name).csv", content)
+        let path = directory.write(file, content)
         do {
             _ = try ingest(store, path)
-            Issue.record("\(name): expected a refusal")
+            Issue.record("\(file): expected a refusal")
         } catch {
-            #expect("\(error)".contains(expected), "\(error)")
+            let message = "\(error)"
+            if prefixedByPath { #expect(message.hasPrefix(path), "\(message)") }
+            #expect(message.contains(expected), "\(message)")
         }
         #expect(try store.contentsFingerprint() == before)
     }

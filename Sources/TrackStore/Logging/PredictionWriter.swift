@@ -55,11 +55,6 @@ final class PredictionWriter {
         }
     }
 
-    /// Validates one prediction and queues its rows; throws `ValidationError` for a bad row.
-    func write(_ prediction: Prediction) throws {
-        try write(try Self.checked(prediction, validation: validation))
-    }
-
     /// Queues the rows of a checked prediction; throws `ValidationError` when
     /// its question conflicts with the stored one or appears twice in the run.
     func write(_ prediction: CheckedPrediction) throws {

@@ -17,8 +17,6 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var isConstraint: Bool { code == SQLITE_CONSTRAINT }
     /// SQLITE_CONSTRAINT_PRIMARYKEY (a macro Swift does not import).
     public var isPrimaryKeyViolation: Bool { extendedCode == 1555 }
-    /// SQLITE_CONSTRAINT_UNIQUE.
-    public var isUniqueViolation: Bool { extendedCode == 2067 }
     public var isNotADatabase: Bool { code == SQLITE_NOTADB || code == SQLITE_CORRUPT }
 
     public init(extendedCode: Int32, message: String, sql: String? = nil) {
