@@ -69,3 +69,21 @@ enum MetricColumns {
         }
     }
 }
+
+extension RunSummary {
+    /// A run field by name (model, method, dataset, split, step, epoch, extraction; "none" is
+    /// empty), as tables and curve families group runs; nil for other names.
+    func field(_ name: String) -> String? {
+        switch name {
+        case "model": model ?? ""
+        case "method": method ?? ""
+        case "dataset": dataset ?? ""
+        case "split": split ?? ""
+        case "step": step.map(String.init) ?? ""
+        case "epoch": epoch.map { JSONValue.format($0) } ?? ""
+        case "extraction": extraction ?? ""
+        case "none": ""
+        default: nil
+        }
+    }
+}

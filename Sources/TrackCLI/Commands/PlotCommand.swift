@@ -35,11 +35,7 @@ enum PlotCommand: Command {
             .value("family", "fields", "curve: fields that name a family (default: model,method,split)."),
             .flag("ci", "curve: bootstrap bands (95%)."),
             .value("resamples", "n", "curve: bootstrap resamples (default: 200)."),
-            .value("target", "run", "regime: the target run whose accuracy is A*."),
-            .value("a-star", "x", "regime: the critical accuracy A*."),
-            .value("c-lower", "c", "regime: the lower-bound constant (default: 0)."),
-            .value("ece-tolerance", "x", "regime: ECE counted as zero when estimating A* (default: 0.02)."),
-        ])
+        ] + regimeOptions)
 
     static func run(_ arguments: ParsedArguments) throws {
         guard let kind = arguments.positionals.first else { throw UsageError(message: "expected a kind: reliability, classwise, grid or curve") }
@@ -176,15 +172,7 @@ enum PlotCommand: Command {
             guard let x = xField == "epoch" ? summary.epoch : summary.step.map(Double.init) else {
                 throw CommandFailure(message: "run '\(summary.name)' has no \(xField); curves need it on every run")
             }
-            let family = familyFields.map { field -> String in
-                switch field {
-                case "model": summary.model ?? ""
-                case "method": summary.method ?? ""
-                case "split": summary.split ?? ""
-                case "dataset": summary.dataset ?? ""
-                default: ""
-                }
-            }.filter { !$0.isEmpty }.joined(separator: " / ")
+            let family = familyFields.map { summary.field($0) ?? "" }.filter { !$0.isEmpty }.joined(separator: " / ")
             let analyzer = try store.analyzeRun(named: summary.name, bins: options.bins, epsilon: options.epsilon)
             guard let y = analyzer.metrics()[metric] else { continue }
             let interval = arguments.flag("ci") ? analyzer.bootstrap(resamples: resamples, seed: 0)[metric] : nil

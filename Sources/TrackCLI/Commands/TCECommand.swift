@@ -20,10 +20,7 @@ enum TCECommand: Command {
         """,
         arguments: [("<run>...", "Runs to place.")],
         options: SharedOptions.database + [
-            .value("target", "run", "The target run p* (a calibrated, most accurate model)."),
-            .value("a-star", "x", "The critical accuracy A*."),
-            .value("c-lower", "c", "The lower-bound constant c (default: 0)."),
-            .value("ece-tolerance", "x", "ECE counted as zero when estimating A* (default: 0.02)."),
+        ] + regimeOptions + [
             .value("bins", "n", "Bins of ECE and cw-ECE (default: 10)."),
             .value("format", "format", "table, csv or json (default: table)."),
         ])
@@ -75,6 +72,14 @@ enum TCECommand: Command {
         }
     }
 }
+
+/// The options that place runs in the regimes, shared by `track tce` and `track plot regime`.
+let regimeOptions: [OptionSpec] = [
+    .value("target", "run", "The target run p* (a calibrated, most accurate model); its accuracy is A*."),
+    .value("a-star", "x", "The critical accuracy A*."),
+    .value("c-lower", "c", "The lower-bound constant c (default: 0)."),
+    .value("ece-tolerance", "x", "ECE counted as zero when estimating A* (default: 0.02)."),
+]
 
 /// A* from --a-star, else the target run's accuracy, else estimated from the stored runs
 /// (the highest accuracy among runs with conf-ECE ≤ --ece-tolerance); with a sentence saying which.

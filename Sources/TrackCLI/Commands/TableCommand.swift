@@ -49,20 +49,9 @@ enum TableCommand: Command {
         var tags: [String: String]
 
         func field(_ name: String) -> String {
-            switch name {
-            case "model": return summary.model ?? ""
-            case "method": return summary.method ?? ""
-            case "dataset": return summary.dataset ?? ""
-            case "split": return summary.split ?? ""
-            case "step": return summary.step.map(String.init) ?? ""
-            case "epoch": return summary.epoch.map { JSONValue.format($0) } ?? ""
-            case "extraction": return summary.extraction ?? ""
-            case "none": return ""
-            default:
-                if name.hasPrefix("param:") { return params[String(name.dropFirst(6))] ?? "" }
-                if name.hasPrefix("tag:") { return tags[String(name.dropFirst(4))] ?? "" }
-                return ""
-            }
+            if name.hasPrefix("param:") { return params[String(name.dropFirst(6))] ?? "" }
+            if name.hasPrefix("tag:") { return tags[String(name.dropFirst(4))] ?? "" }
+            return summary.field(name) ?? ""
         }
 
         /// Later training state wins a cell.
@@ -72,6 +61,13 @@ enum TableCommand: Command {
     }
 
     static let fields = ["model", "method", "dataset", "split", "step", "epoch", "extraction", "none"]
+
+    /// A row field's column header: the key of `param:KEY` / `tag:KEY`, else the field's name.
+    static func header(_ field: String) -> String {
+        if field.hasPrefix("param:") { return String(field.dropFirst(6)) }
+        if field.hasPrefix("tag:") { return String(field.dropFirst(4)) }
+        return field.capitalized
+    }
 
     /// Table 3 of the paper: per row, the sequence-likelihood win rate (%) and, per judged
     /// opponent, "A vs B" shares with ties split.
@@ -95,7 +91,7 @@ enum TableCommand: Command {
             }
         }
         opponents.sort()
-        var columns = rowFields.map { $0.hasPrefix("param:") ? String($0.dropFirst(6)) : $0.hasPrefix("tag:") ? String($0.dropFirst(4)) : $0.capitalized }
+        var columns = rowFields.map(header)
         if pairsSeen { columns.append("SL win %") }
         columns += opponents.map { "vs \($0)" }
         var best: [TextTable.Best?] = Array(repeating: nil, count: rowFields.count)
@@ -217,7 +213,7 @@ enum TableCommand: Command {
             })
         }
 
-        var columns = rowFields.map { $0.hasPrefix("param:") ? String($0.dropFirst(6)) : $0.hasPrefix("tag:") ? String($0.dropFirst(4)) : $0.capitalized }
+        var columns = rowFields.map(header)
         var groups: [String?] = Array(repeating: nil, count: columns.count)
         var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
         for column in columnValues {
