@@ -170,4 +170,57 @@ CREATE TABLE judgments (
     PRIMARY KEY (run_id, opponent, prompt_id)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 4;
+-- MARK: summaries kept as data (since version 5)
+--
+-- What the views and `track runs` read instead of recomputing every stored
+-- run: written by track in the same transaction as the option rows they
+-- summarise (every writer: log, ingest, merge, derived runs, the Swift API).
+-- Rows written with plain SQL are caught by the triggers of views.sql, which
+-- keep `top_labels` exact and list the run in `stale_runs`; the views compute
+-- a stale run's numbers from its rows, and the next writing track command
+-- recomputes its summaries. So no view ever shows a stale number.
+
+-- The top label of each run x question (SPEC §1): pred = argmax_k p_k with
+-- ties to the lowest index, conf = max_k p_k.
+CREATE TABLE top_labels (
+    run_id      INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    question_id INTEGER NOT NULL REFERENCES questions(question_id),
+    pred        INTEGER NOT NULL,
+    conf        REAL NOT NULL,
+    PRIMARY KEY (run_id, question_id)
+) WITHOUT ROWID;
+
+-- Per run: additive totals (so appending rows only adds to them).
+CREATE TABLE run_stats (
+    run_id         INTEGER PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
+    n              INTEGER NOT NULL,       -- questions
+    n_correct      INTEGER NOT NULL,       -- questions whose top label is the gold one
+    sum_conf       REAL NOT NULL,          -- sum of top-label confidences
+    sum_brier      REAL NOT NULL,          -- sum over questions of sum_k (p_k - [y = k])^2
+    sum_nll        REAL NOT NULL,          -- sum of -log max(p_y, 1e-15)
+    sum_nll_scores REAL NOT NULL,          -- sum of -log_softmax(scores)_y over questions with raw scores
+    n_scored       INTEGER NOT NULL,       -- questions with raw scores
+    min_options    INTEGER,                -- smallest and largest option count K
+    max_options    INTEGER
+);
+
+-- Per run x class x bin, 10 equal-width bins: class -1 is the top-label
+-- table (values = confidences, hits = correct answers); class k >= 0 the
+-- classwise table of option k (values = p_ik, hits = [y_i = k]).
+CREATE TABLE run_bins (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    class  INTEGER NOT NULL,
+    bin    INTEGER NOT NULL,
+    n      INTEGER NOT NULL,
+    hits   INTEGER NOT NULL,
+    sum_p  REAL NOT NULL,
+    PRIMARY KEY (run_id, class, bin)
+) WITHOUT ROWID;
+
+-- Runs whose run_stats/run_bins do not yet reflect rows written with plain
+-- SQL; run_id 0 stands for every run (a question's label was changed).
+CREATE TABLE stale_runs (
+    run_id INTEGER PRIMARY KEY
+);
+
+PRAGMA user_version = 5;

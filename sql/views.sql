@@ -1,10 +1,17 @@
--- track: SQL views over the run store.
+-- track: SQL views and triggers over the run store.
 --
--- Embedded in the `track` binary and re-created on every open, so they always
--- match the binary; `sqlite3 my.sqlite < sql/views.sql` installs them by hand.
+-- Embedded in the `track` binary and re-created on open whenever they change,
+-- so they always match the binary; `sqlite3 my.sqlite < sql/views.sql`
+-- installs them by hand.
 -- Top-label rule (SPEC §1): pred = argmax_k p_k, ties to the lowest index;
 -- conf = max_k p_k; correct = [pred = label].
+--
+-- Every view carries the run's name (`run`) and reads the summaries kept as
+-- data (top_labels, run_stats, run_bins; see schema.sql), so a filter on a run
+-- -- `WHERE run = 'x'`, or on model, method, dataset or split -- applies before
+-- any per-question work, and listing every run reads a few rows per run.
 
+DROP VIEW IF EXISTS subject_calibration;
 DROP VIEW IF EXISTS judged_winrate;
 DROP VIEW IF EXISTS preference_winrate;
 DROP VIEW IF EXISTS run_calibration;
@@ -12,33 +19,146 @@ DROP VIEW IF EXISTS classwise_bins;
 DROP VIEW IF EXISTS reliability_bins;
 DROP VIEW IF EXISTS run_summary;
 DROP VIEW IF EXISTS predictions;
+DROP VIEW IF EXISTS run_bin_totals;
+DROP VIEW IF EXISTS run_totals;
+DROP VIEW IF EXISTS stale_question_terms;
+DROP VIEW IF EXISTS stale_run_ids;
+DROP TRIGGER IF EXISTS option_scores_inserted;
+DROP TRIGGER IF EXISTS option_scores_updated;
+DROP TRIGGER IF EXISTS option_scores_deleted;
+DROP TRIGGER IF EXISTS questions_changed;
+DROP TRIGGER IF EXISTS questions_deleted;
+DROP TRIGGER IF EXISTS runs_deleted;
+
+-- MARK: plain-SQL writers (triggers)
+--
+-- track maintains the summaries itself and writes with these triggers turned
+-- off on its own connections; any other client (sqlite3, Python, Datasette)
+-- fires them. They keep top_labels exact row by row and list the run in
+-- stale_runs, which the views below honour (a stale run's numbers are computed
+-- from its rows) until a writing track command recomputes its summaries.
+
+CREATE TRIGGER option_scores_inserted AFTER INSERT ON option_scores BEGIN
+    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred, conf)
+        SELECT run_id, question_id, option, prob FROM option_scores
+        WHERE run_id = NEW.run_id AND question_id = NEW.question_id
+        ORDER BY prob DESC, option LIMIT 1;
+    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (NEW.run_id);
+END;
+
+CREATE TRIGGER option_scores_updated AFTER UPDATE ON option_scores BEGIN
+    DELETE FROM top_labels WHERE run_id = OLD.run_id AND question_id = OLD.question_id;
+    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred, conf)
+        SELECT run_id, question_id, option, prob FROM option_scores
+        WHERE run_id = OLD.run_id AND question_id = OLD.question_id
+        ORDER BY prob DESC, option LIMIT 1;
+    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred, conf)
+        SELECT run_id, question_id, option, prob FROM option_scores
+        WHERE run_id = NEW.run_id AND question_id = NEW.question_id
+        ORDER BY prob DESC, option LIMIT 1;
+    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (OLD.run_id), (NEW.run_id);
+END;
+
+CREATE TRIGGER option_scores_deleted AFTER DELETE ON option_scores BEGIN
+    DELETE FROM top_labels WHERE run_id = OLD.run_id AND question_id = OLD.question_id;
+    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred, conf)
+        SELECT run_id, question_id, option, prob FROM option_scores
+        WHERE run_id = OLD.run_id AND question_id = OLD.question_id
+        ORDER BY prob DESC, option LIMIT 1;
+    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (OLD.run_id);
+END;
+
+-- A changed label or option count can change any run's numbers: all are stale.
+CREATE TRIGGER questions_changed AFTER UPDATE OF label, n_options ON questions
+WHEN OLD.label IS NOT NEW.label OR OLD.n_options IS NOT NEW.n_options BEGIN
+    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (0);
+END;
+
+CREATE TRIGGER questions_deleted AFTER DELETE ON questions BEGIN
+    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (0);
+END;
+
+-- A deleted run takes its rows and summaries along, whether or not the
+-- client has foreign keys on (the sqlite3 shell has them off by default).
+CREATE TRIGGER runs_deleted AFTER DELETE ON runs BEGIN
+    DELETE FROM option_scores WHERE run_id = OLD.run_id;
+    DELETE FROM top_labels WHERE run_id = OLD.run_id;
+    DELETE FROM run_bins WHERE run_id = OLD.run_id;
+    DELETE FROM run_stats WHERE run_id = OLD.run_id;
+    DELETE FROM stale_runs WHERE run_id = OLD.run_id;
+END;
+
+-- MARK: summaries, stored or computed for stale runs
+
+-- Runs whose stored summaries are stale (see stale_runs).
+CREATE VIEW stale_run_ids AS
+SELECT run_id FROM runs
+WHERE EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (runs.run_id, 0));
+
+-- Per stale run x question: the terms the totals add up, from the option rows.
+CREATE VIEW stale_question_terms AS
+SELECT run_id, question_id, label, COUNT(*) AS k,
+       SUM((prob - (option = label)) * (prob - (option = label))) AS brier,
+       MAX(CASE WHEN option = label THEN prob END) AS p_label,
+       COUNT(score) AS n_scores,
+       MAX(CASE WHEN option = label THEN score END) - MAX(score_max) - ln(SUM(exp(score - score_max))) AS log_softmax_label
+FROM (SELECT o.run_id, o.question_id, o.option, o.prob, o.score, q.label,
+             MAX(o.score) OVER (PARTITION BY o.run_id, o.question_id) AS score_max
+      FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
+      WHERE o.run_id IN (SELECT run_id FROM stale_run_ids))
+GROUP BY run_id, question_id;
+
+-- Per run: the additive totals of run_stats (stored, or from the rows when stale).
+CREATE VIEW run_totals AS
+SELECT s.run_id, s.n, s.n_correct, s.sum_conf, s.sum_brier, s.sum_nll, s.sum_nll_scores, s.n_scored,
+       s.min_options, s.max_options
+FROM run_stats AS s
+WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (s.run_id, 0))
+UNION ALL
+SELECT t.run_id, COUNT(*), SUM(tl.pred = t.label), SUM(tl.conf), SUM(t.brier),
+       SUM(-ln(MAX(t.p_label, 1e-15))),
+       SUM(CASE WHEN t.n_scores = t.k THEN -t.log_softmax_label ELSE 0 END),
+       SUM(t.n_scores = t.k), MIN(t.k), MAX(t.k)
+FROM stale_question_terms AS t
+JOIN top_labels AS tl ON tl.run_id = t.run_id AND tl.question_id = t.question_id
+GROUP BY t.run_id;
+
+-- Per run x class x bin (class -1: top label): the sums of run_bins (stored, or from the rows when stale).
+CREATE VIEW run_bin_totals AS
+SELECT b.run_id, b.class, b.bin, b.n, b.hits, b.sum_p
+FROM run_bins AS b
+WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
+UNION ALL
+SELECT t.run_id, -1, MIN(CAST(t.conf * 10 AS INTEGER), 9) AS bin, COUNT(*), SUM(t.pred = q.label), SUM(t.conf)
+FROM top_labels AS t JOIN questions AS q ON q.question_id = t.question_id
+WHERE t.run_id IN (SELECT run_id FROM stale_run_ids)
+GROUP BY t.run_id, bin
+UNION ALL
+SELECT o.run_id, o.option, MIN(CAST(o.prob * 10 AS INTEGER), 9) AS bin, COUNT(*), SUM(o.option = q.label), SUM(o.prob)
+FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
+WHERE o.run_id IN (SELECT run_id FROM stale_run_ids)
+GROUP BY o.run_id, o.option, bin;
+
+-- MARK: the views users query
 
 -- One row per run x question: the top-label prediction.
 CREATE VIEW predictions AS
-SELECT run_id, question_id, external_id, dataset, subject, n_options, label,
-       pred, conf, CAST(pred = label AS INTEGER) AS correct
-FROM (
-    SELECT t.run_id, t.question_id, q.external_id, q.dataset, q.subject,
-           q.n_options, q.label, t.conf,
-           (SELECT MIN(o.option) FROM option_scores AS o
-             WHERE o.run_id = t.run_id AND o.question_id = t.question_id
-               AND o.prob = t.conf) AS pred
-    FROM (SELECT run_id, question_id, MAX(prob) AS conf
-            FROM option_scores GROUP BY run_id, question_id) AS t
-    JOIN questions AS q ON q.question_id = t.question_id
-);
+SELECT t.run_id, t.question_id, q.external_id, q.dataset, q.subject, q.n_options, q.label,
+       t.pred, t.conf, CAST(t.pred = q.label AS INTEGER) AS correct, r.name AS run
+FROM runs AS r
+JOIN top_labels AS t ON t.run_id = r.run_id
+JOIN questions AS q ON q.question_id = t.question_id;
 
 -- One row per run: its metadata with n, accuracy and mean confidence.
 CREATE VIEW run_summary AS
 SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split,
        r.step, r.epoch, r.extraction, r.status,
-       COUNT(p.question_id) AS n,
-       AVG(p.correct) AS accuracy,
-       AVG(p.conf) AS mean_confidence,
-       AVG(p.conf) - AVG(p.correct) AS overconfidence
+       COALESCE(s.n, 0) AS n,
+       1.0 * s.n_correct / s.n AS accuracy,
+       s.sum_conf / s.n AS mean_confidence,
+       s.sum_conf / s.n - 1.0 * s.n_correct / s.n AS overconfidence
 FROM runs AS r
-LEFT JOIN predictions AS p ON p.run_id = r.run_id
-GROUP BY r.run_id;
+LEFT JOIN run_totals AS s ON s.run_id = r.run_id;
 
 -- MARK: calibration, 10 equal-width bins (SPEC §2, §3)
 --
@@ -49,68 +169,66 @@ GROUP BY r.run_id;
 
 -- Top-label reliability table: per run and confidence bin.
 CREATE VIEW reliability_bins AS
-SELECT run_id,
-       MIN(CAST(conf * 10 AS INTEGER), 9) AS bin,
-       COUNT(*) AS n,
-       AVG(correct) AS accuracy,
-       AVG(conf) AS confidence,
-       AVG(correct) - AVG(conf) AS gap          -- negative: overconfident
-FROM predictions
-GROUP BY run_id, bin;
+SELECT b.run_id, b.bin, b.n,
+       1.0 * b.hits / b.n AS accuracy,
+       b.sum_p / b.n AS confidence,
+       1.0 * b.hits / b.n - b.sum_p / b.n AS gap,          -- negative: overconfident
+       r.name AS run
+FROM runs AS r JOIN run_bin_totals AS b ON b.run_id = r.run_id
+WHERE b.class = -1;
 
 -- Classwise reliability tables: per run, option (class) and bin of p_ik over all questions.
 CREATE VIEW classwise_bins AS
-SELECT o.run_id,
-       o.option AS class,
-       MIN(CAST(o.prob * 10 AS INTEGER), 9) AS bin,
-       COUNT(*) AS n,
-       AVG(o.option = q.label) AS frequency,
-       AVG(o.prob) AS mean_prob,
-       AVG(o.option = q.label) - AVG(o.prob) AS gap
-FROM option_scores AS o
-JOIN questions AS q ON q.question_id = o.question_id
-GROUP BY o.run_id, class, bin;
+SELECT b.run_id, b.class, b.bin, b.n,
+       1.0 * b.hits / b.n AS frequency,
+       b.sum_p / b.n AS mean_prob,
+       1.0 * b.hits / b.n - b.sum_p / b.n AS gap,
+       r.name AS run
+FROM runs AS r JOIN run_bin_totals AS b ON b.run_id = r.run_id
+WHERE b.class >= 0;
 
 -- One row per run: metadata with n, accuracy, mean confidence,
 -- overconfidence, conf-ECE, MCE, cw-ECE (= SCE; NULL when questions differ in
--- option count) and Brier, all with 10 bins. E.g.
+-- option count), Brier and NLL (exact from raw scores when every question has
+-- them), all with 10 bins. E.g.
 --   SELECT run, conf_ece, cw_ece FROM run_calibration WHERE method = 'DPO';
 CREATE VIEW run_calibration AS
 WITH top AS (
-    SELECT run_id,
-           SUM(n) AS n,
-           SUM(n * accuracy) / SUM(n) AS accuracy,
-           SUM(n * confidence) / SUM(n) AS mean_confidence,
-           SUM(n * ABS(gap)) / SUM(n) AS conf_ece,
-           MAX(ABS(gap)) AS mce
-    FROM reliability_bins GROUP BY run_id
+    SELECT run_id, SUM(ABS(hits - sum_p)) AS gap_sum, MAX(ABS(1.0 * hits / n - sum_p / n)) AS mce
+    FROM run_bin_totals WHERE class = -1 GROUP BY run_id
 ), classwise AS (
-    SELECT run_id,
-           SUM(n * ABS(gap)) AS weighted_gap,
-           SUM(n) AS option_rows,
-           MAX(class) + 1 AS k
-    FROM classwise_bins GROUP BY run_id
-), squared AS (
-    SELECT o.run_id,
-           SUM((o.prob - (o.option = q.label)) * (o.prob - (o.option = q.label))) AS total
-    FROM option_scores AS o
-    JOIN questions AS q ON q.question_id = o.question_id
-    GROUP BY o.run_id
+    SELECT run_id, SUM(ABS(hits - sum_p)) AS gap_sum
+    FROM run_bin_totals WHERE class >= 0 GROUP BY run_id
 )
 SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split, r.step, r.epoch,
        r.extraction, r.status,
-       top.n,
-       top.accuracy,
-       top.mean_confidence,
-       top.mean_confidence - top.accuracy AS overconfidence,
-       top.conf_ece,
+       s.n,
+       1.0 * s.n_correct / s.n AS accuracy,
+       s.sum_conf / s.n AS mean_confidence,
+       s.sum_conf / s.n - 1.0 * s.n_correct / s.n AS overconfidence,
+       top.gap_sum / s.n AS conf_ece,
        top.mce,
-       CASE WHEN c.option_rows = top.n * c.k THEN c.weighted_gap / top.n / c.k END AS cw_ece,
-       s.total / top.n AS brier
+       CASE WHEN s.min_options = s.max_options THEN c.gap_sum / s.n / s.max_options END AS cw_ece,
+       s.sum_brier / s.n AS brier,
+       (CASE WHEN s.n_scored = s.n THEN s.sum_nll_scores ELSE s.sum_nll END) / s.n AS nll
 FROM runs AS r
+JOIN run_totals AS s ON s.run_id = r.run_id
 JOIN top ON top.run_id = r.run_id
-JOIN classwise AS c ON c.run_id = r.run_id
-JOIN squared AS s ON s.run_id = r.run_id;
+LEFT JOIN classwise AS c ON c.run_id = r.run_id
+WHERE s.n > 0;
+
+-- Per run x subject: n, accuracy, mean confidence and conf-ECE (10 bins),
+-- e.g. the worst subjects of a run:
+--   SELECT subject, n, accuracy, conf_ece FROM subject_calibration WHERE run = 'x' ORDER BY conf_ece DESC;
+CREATE VIEW subject_calibration AS
+SELECT run_id, run, subject, SUM(n) AS n,
+       1.0 * SUM(hits) / SUM(n) AS accuracy,
+       SUM(sum_conf) / SUM(n) AS mean_confidence,
+       SUM(ABS(hits - sum_conf)) / SUM(n) AS conf_ece
+FROM (SELECT run_id, run, subject, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin,
+             COUNT(*) AS n, SUM(correct) AS hits, SUM(conf) AS sum_conf
+      FROM predictions GROUP BY run_id, run, subject, bin)
+GROUP BY run_id, run, subject;
 
 -- MARK: win rate (SPEC §7)
 
@@ -124,8 +242,8 @@ SELECT r.run_id, r.name AS run, r.model, r.method,
        SUM(p.chosen_logprob = p.rejected_logprob) AS ties,
        AVG(p.chosen_logprob > p.rejected_logprob) AS win_rate,
        (SUM(p.chosen_logprob > p.rejected_logprob) + 0.5 * SUM(p.chosen_logprob = p.rejected_logprob)) / COUNT(*) AS win_rate_half_ties
-FROM preference_pairs AS p JOIN runs AS r ON r.run_id = p.run_id
-GROUP BY p.run_id;
+FROM runs AS r JOIN preference_pairs AS p ON p.run_id = r.run_id
+GROUP BY r.run_id;
 
 -- Judged head-to-head: the run's share (A) against each opponent, ties split.
 CREATE VIEW judged_winrate AS
@@ -134,5 +252,5 @@ SELECT r.run_id, r.name AS run, j.opponent,
        SUM(j.verdict = 'A') AS a_wins, SUM(j.verdict = 'B') AS b_wins, SUM(j.verdict = 'tie') AS ties,
        100.0 * (SUM(j.verdict = 'A') + 0.5 * SUM(j.verdict = 'tie')) / COUNT(*) AS a_share,
        100.0 * (SUM(j.verdict = 'B') + 0.5 * SUM(j.verdict = 'tie')) / COUNT(*) AS b_share
-FROM judgments AS j JOIN runs AS r ON r.run_id = j.run_id
-GROUP BY j.run_id, j.opponent;
+FROM runs AS r JOIN judgments AS j ON j.run_id = r.run_id
+GROUP BY r.run_id, j.opponent;

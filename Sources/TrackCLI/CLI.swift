@@ -132,7 +132,10 @@ enum SharedOptions {
 
     static func openStore(_ arguments: ParsedArguments, readOnly: Bool = false) throws -> RunStore {
         let timeout = try arguments.double("busy-timeout") ?? 10
-        return try RunStore(path: databasePath(arguments), readOnly: readOnly, busyTimeout: timeout)
+        let progress = ProgressLine("updating run summaries")
+        return try RunStore(path: databasePath(arguments), readOnly: readOnly, busyTimeout: timeout) { done, total, run in
+            progress.update(done: done, total: total, item: run)
+        }
     }
 
     static func metadata(_ arguments: ParsedArguments) throws -> RunMetadata {

@@ -243,3 +243,34 @@ func captureOutput(_ body: () throws -> Void) rethrows -> String {
     try body()
     return Console.capture ?? ""
 }
+
+/// Progress of long work on standard error: one line redrawn in place, with a
+/// rate and an estimate of the time left; only when standard error is a
+/// terminal (never on standard output, never into a log file).
+final class ProgressLine {
+    let label: String
+    private let enabled: Bool
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+
+    init(_ label: String, enabled: Bool = isatty(2) == 1) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    /// Redraws at most ten times a second; `item` says what is being worked on.
+    func update(done: Int, total: Int, item: String = "") {
+        guard enabled else { return }
+        let now = Date()
+        guard done >= total || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = now
+        let elapsed = now.timeIntervalSince(start)
+        var line = "\(label): \(done)/\(total)"
+        if total > 0 { line += String(format: " (%.0f%%)", 100 * Double(done) / Double(total)) }
+        if done > 0, elapsed > 0.5, done < total {
+            line += String(format: ", %.1f/s, ~%.0f s left", Double(done) / elapsed, elapsed / Double(done) * Double(total - done))
+        }
+        if !item.isEmpty { line += "  \(item.prefix(40))" }
+        Console.err("\r\u{1B}[K" + line + (done >= total ? "\n" : ""))
+    }
+}

@@ -65,6 +65,8 @@ public struct CalibrationAnalyzer: Sendable {
         var correct: [Bool] = []
         var brierTerm: [Double] = []
         var nllTerm: [Double] = []
+        /// Questions whose NLL term came from raw scores (all of them, or the terms are redone from p).
+        var scoredTerms = 0
         /// Radix digit counts of the confidences and of each class column, kept as questions arrive.
         var confidenceHistogram = RadixHistogram()
         var classHistograms: [RadixHistogram] = []
@@ -102,6 +104,7 @@ public struct CalibrationAnalyzer: Sendable {
             brierTerm.append(brier)
             if let scores {
                 nllTerm.append(-Probabilities.logSoftmax(scores, at: label))
+                scoredTerms += 1
             } else {
                 nllTerm.append(-log(max(p[label], 1e-15)))
             }
@@ -122,6 +125,7 @@ public struct CalibrationAnalyzer: Sendable {
             correct += other.correct
             brierTerm += other.brierTerm
             nllTerm += other.nllTerm
+            scoredTerms += other.scoredTerms
             confidenceHistogram.add(other.confidenceHistogram)
             if set.uniformOptionCount != nil, wasUniform == other.set.uniformOptionCount {
                 for k in classHistograms.indices { classHistograms[k].add(other.classHistograms[k]) }
@@ -130,6 +134,17 @@ public struct CalibrationAnalyzer: Sendable {
 
         /// Sorts what equal-mass binning needs (in parallel) and returns the analyzer.
         public func build() -> CalibrationAnalyzer {
+            var builder = self
+            if set.scores == nil, scoredTerms > 0 {
+                // Some questions lack raw scores: NLL is from p for all of them (README, `nll`).
+                for i in 0..<set.count {
+                    builder.nllTerm[i] = -log(max(set.probabilities[set.offsets[i] + Int(set.labels[i])], 1e-15))
+                }
+            }
+            return builder.sorted()
+        }
+
+        private func sorted() -> CalibrationAnalyzer {
             let n = set.count
             let k = n > 0 ? set.uniformOptionCount ?? 0 : 0
             let slots = ResultSlots(count: k + 1)

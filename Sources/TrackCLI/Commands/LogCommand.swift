@@ -38,9 +38,10 @@ enum LogCommand: Command {
         }
         logger.commitInterval = 0.9
         let skipInvalid = arguments.flag("skip-invalid")
+        logger.skipInvalid = skipInvalid
+        logger.sourceName = "<stdin>"
         let reader = LineReader(descriptor: 0, name: "<stdin>")
         var decoder = RecordDecoder()
-        var skipped = 0
         do {
             while true {
                 // Commit on the clock even while the producer is quiet.
@@ -50,10 +51,11 @@ enum LogCommand: Command {
                 }
                 guard let line = try reader.nextLine() else { break }
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                let lineNumber = reader.lineNumber
                 do {
                     for record in try decoder.decode(try JSONParser.parse(line)) {
                         switch record {
-                        case .prediction(let prediction): try logger.append(prediction)
+                        case .prediction(let prediction): try logger.append(prediction, line: lineNumber)
                         case .metric(let key, let value, let step): try logger.logMetric(key, value, step: step)
                         case .pair(let pair): try logger.logPair(pair)
                         case .judgment(let promptID, let opponent, let verdict):
@@ -61,13 +63,13 @@ enum LogCommand: Command {
                         case .tokens(let tokens):
                             // One run per stream: the extraction method of --extraction (default continuation-sum).
                             let method = Extraction(rawValue: metadata.extraction ?? "") ?? .sum
-                            try logger.append(try tokens.prediction(method))
+                            try logger.append(try tokens.prediction(method), line: lineNumber)
                         }
                     }
                 } catch let error as JSONSyntaxError {
-                    try reject(InputError(source: "<stdin>", line: reader.lineNumber, reason: error.description), skip: skipInvalid, &skipped)
+                    try reject(InputError(source: "<stdin>", line: lineNumber, reason: error.description), logger)
                 } catch let error as ValidationError {
-                    try reject(InputError(source: "<stdin>", line: reader.lineNumber, reason: error.reason), skip: skipInvalid, &skipped)
+                    try reject(InputError(source: "<stdin>", line: lineNumber, reason: error.reason), logger)
                 }
             }
             try logger.finish()
@@ -78,12 +80,12 @@ enum LogCommand: Command {
             throw error
         }
         Console.out("logged \(logger.questionsWritten) questions to run '\(logger.name)'" +
-                    (skipped > 0 ? " (\(skipped) lines skipped)" : "") + "\n")
+                    (logger.rejectedCount > 0 ? " (\(logger.rejectedCount) rows skipped; see ingest_rejects)" : "") + "\n")
     }
 
-    private static func reject(_ error: InputError, skip: Bool, _ skipped: inout Int) throws {
-        guard skip else { throw error }
-        skipped += 1
+    private static func reject(_ error: InputError, _ logger: RunLogger) throws {
+        guard logger.skipInvalid else { throw error }
+        logger.recordReject(line: error.line, reason: error.reason)
         Console.err("Warning: \(error) (skipped)\n")
     }
 }

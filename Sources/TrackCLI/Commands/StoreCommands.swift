@@ -137,7 +137,12 @@ enum SQLCommand: Command {
         let store = try SharedOptions.openStore(arguments, readOnly: !arguments.flag("write"))
         let result: QueryResult
         do {
+            // Plain SQL fires the triggers that keep the stored summaries honest;
+            // the summaries of the runs it touched are then recomputed.
+            store.database.triggersEnabled = true
             result = try store.query(arguments.positionals[0])
+            store.database.triggersEnabled = false
+            if arguments.flag("write") { try store.refreshStaleSummaries() }
         } catch let error as SQLiteError {
             throw CommandFailure(message: "\(error.message)" + (error.message.contains("readonly") || error.message.contains("read-only") ? " (pass --write to modify the store)" : ""))
         }

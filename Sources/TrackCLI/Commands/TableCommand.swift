@@ -204,9 +204,14 @@ enum TableCommand: Command {
             return
         }
 
-        // Metrics per (run, bins), computed once per run.
+        // Metrics per (run, bins): from the stored summaries when they answer
+        // (10 bins, no equal-mass metric), else computed once per run from its rows.
         var metrics: [Int64: [Int: CalibrationMetrics]] = [:]
-        for run in Set(cells.values.map(\.summary.name)).sorted() {
+        let cellRuns = Set(cells.values.map(\.summary.id))
+        if binCounts == [10], Set(keys).isSubset(of: RunStore.storedMetricKeys) {
+            for (id, stored) in try store.storedMetrics(runIDs: cellRuns.sorted()) { metrics[id] = [10: stored] }
+        }
+        for run in Set(cells.values.filter { metrics[$0.summary.id] == nil }.map(\.summary.name)).sorted() {
             let loaded = try store.loadRun(named: run)
             metrics[loaded.id] = Dictionary(uniqueKeysWithValues: binCounts.map { bins in
                 (bins, CalibrationAnalyzer(loaded.predictions, bins: bins, epsilon: options.epsilon).metrics())

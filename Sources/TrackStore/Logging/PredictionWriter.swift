@@ -1,9 +1,11 @@
 import TrackCalibration
 
 /// Validates predictions and writes them in long form (one row per option)
-/// for one run, buffering rows into multi-row INSERTs. Must be used inside a
-/// write transaction of its database, after `QuestionIndex.begin`, and
-/// flushed before the transaction commits.
+/// for one run, buffering rows into multi-row INSERTs, with each question's
+/// top label and the run's summary totals (schema v5) in the same
+/// transaction. Must be used inside a write transaction of its database,
+/// after `QuestionIndex.begin`, flushed before the transaction commits, and
+/// told how it ended (`committed` / `rolledBack`).
 final class PredictionWriter {
     let database: Database
     let runID: Int64
@@ -12,6 +14,13 @@ final class PredictionWriter {
     let questions: QuestionIndex
     /// Question ids this run already has (a question may appear once per run).
     private var written = QuestionBitmap()
+    /// Questions marked in `written` by the open transaction (unmarked if it rolls back).
+    private var writtenInTransaction: [Int64] = []
+    /// The summary of the rows queued since the last flush.
+    private var summary = RunSummaryDelta()
+    private var topQuestion: [Int64] = []
+    private var topPrediction: [Int32] = []
+    private var topConfidence: [Double] = []
     // Buffered option rows.
     private var rowQuestion: [Int64] = []
     private var rowOption: [Int32] = []
@@ -20,6 +29,8 @@ final class PredictionWriter {
     private var rowHasScore: [Bool] = []
     private lazy var optionInsert = ChunkedInsert(
         database: database, prefix: "INSERT INTO option_scores(run_id, question_id, option, prob, score)", columns: 5)
+    private lazy var topInsert = ChunkedInsert(
+        database: database, prefix: "INSERT INTO top_labels(run_id, question_id, pred, conf)", columns: 4)
 
     init(database: Database, runID: Int64, defaultDataset: String, validation: ValidationOptions,
          questions: QuestionIndex) throws {
@@ -65,6 +76,16 @@ final class PredictionWriter {
         guard written.insert(questionID) else {
             throw ValidationError("question '\(prediction.questionID)' appears twice in this run")
         }
+        writtenInTransaction.append(questionID)
+        let top = prediction.probabilities.withUnsafeBufferPointer { p in
+            if let scores = prediction.scores {
+                return scores.withUnsafeBufferPointer { summary.add(label: prediction.label, probabilities: p, scores: $0) }
+            }
+            return summary.add(label: prediction.label, probabilities: p, scores: nil)
+        }
+        topQuestion.append(questionID)
+        topPrediction.append(Int32(top.prediction))
+        topConfidence.append(top.confidence)
         for option in 0..<k {
             rowQuestion.append(questionID)
             rowOption.append(Int32(option))
@@ -75,7 +96,8 @@ final class PredictionWriter {
         if rowQuestion.count >= 4096 { try flush() }
     }
 
-    /// Writes every queued row (and, first, the new questions they refer to).
+    /// Writes every queued row (and, first, the new questions they refer to),
+    /// the top labels of their questions and their totals.
     func flush() throws {
         guard !rowQuestion.isEmpty else { return }
         try questions.flush(database)
@@ -86,16 +108,39 @@ final class PredictionWriter {
             statement.bind(rowProbability[row], at: first + 3)
             if rowHasScore[row] { statement.bind(rowScore[row], at: first + 4) } else { statement.bindNull(at: first + 4) }
         }
-        rollback()
+        try topInsert.insert(count: topQuestion.count) { row, statement, first in
+            statement.bind(runID, at: first)
+            statement.bind(topQuestion[row], at: first + 1)
+            statement.bind(Int64(topPrediction[row]), at: first + 2)
+            statement.bind(topConfidence[row], at: first + 3)
+        }
+        try summary.write(to: database, runID: runID)
+        dropQueued()
     }
 
-    /// Drops the queued rows (after a flush, or when the transaction rolled back).
-    func rollback() {
+    /// The enclosing transaction committed: what it wrote stays.
+    func committed() {
+        writtenInTransaction.removeAll(keepingCapacity: true)
+    }
+
+    /// The enclosing transaction rolled back: drop the queued rows and forget
+    /// the questions it wrote, so that they can be written again.
+    func rolledBack() {
+        dropQueued()
+        for id in writtenInTransaction { written.remove(id) }
+        writtenInTransaction.removeAll(keepingCapacity: true)
+    }
+
+    private func dropQueued() {
         rowQuestion.removeAll(keepingCapacity: true)
         rowOption.removeAll(keepingCapacity: true)
         rowProbability.removeAll(keepingCapacity: true)
         rowScore.removeAll(keepingCapacity: true)
         rowHasScore.removeAll(keepingCapacity: true)
+        topQuestion.removeAll(keepingCapacity: true)
+        topPrediction.removeAll(keepingCapacity: true)
+        topConfidence.removeAll(keepingCapacity: true)
+        summary = RunSummaryDelta()
     }
 }
 
@@ -131,6 +176,11 @@ struct QuestionBitmap {
         if words[word] & bit != 0 { return false }
         words[word] |= bit
         return true
+    }
+
+    mutating func remove(_ id: Int64) {
+        let word = Int(id >> 6)
+        if word < words.count { words[word] &= ~(UInt64(1) << UInt64(id & 63)) }
     }
 
     func contains(_ id: Int64) -> Bool {

@@ -19,13 +19,22 @@ public final class RunLogger {
     public var commitInterval: Double = 1.0
     /// Rows buffered before a commit regardless of time.
     public var maxBufferedQuestions = 20_000
-    private var buffered: [CheckedPrediction] = []
+    /// Checked predictions waiting for the next commit, with the input line each came from.
+    private var buffered: [(prediction: CheckedPrediction, line: Int?)] = []
     private var bufferedMetrics: [(key: String, value: Double, step: Int, time: Date)] = []
     private var bufferedPairs: [PreferencePair] = []
     private var bufferedJudgments: [(promptID: String, opponent: String, verdict: String)] = []
+    private var bufferedRejects: [(line: Int?, reason: String)] = []
     private var lastCommit = Date()
     public private(set) var questionsWritten = 0
+    /// Rows skipped (with `skipInvalid`), kept in `ingest_rejects`.
+    public private(set) var rejectedCount = 0
     private var finished = false
+    /// Skip a question that conflicts with the store or repeats one of the run
+    /// (recording it in `ingest_rejects`) instead of stopping.
+    public var skipInvalid = false
+    /// The name errors and `ingest_rejects` give the input (e.g. `<stdin>`).
+    public var sourceName = "<stream>"
 
     init(store: RunStore, runID: Int64, name: String, defaultDataset: String, validation: ValidationOptions) throws {
         self.store = store
@@ -38,12 +47,13 @@ public final class RunLogger {
 
     /// Adds one forward pass's predictions. Throws `ValidationError` naming the
     /// first bad row (0-based within the batch); nothing of that batch is kept.
-    public func append(_ predictions: [Prediction]) throws {
-        var checked: [CheckedPrediction] = []
+    /// `line` is where they came from in the input, for messages.
+    public func append(_ predictions: [Prediction], line: Int? = nil) throws {
+        var checked: [(CheckedPrediction, Int?)] = []
         checked.reserveCapacity(predictions.count)
         for (index, prediction) in predictions.enumerated() {
             do throws(ValidationError) {
-                checked.append(try PredictionWriter.checked(prediction, validation: validation))
+                checked.append((try PredictionWriter.checked(prediction, validation: validation), line))
             } catch {
                 throw ValidationError(predictions.count > 1 ? "row \(index) of the batch: \(error.reason)" : error.reason)
             }
@@ -52,7 +62,13 @@ public final class RunLogger {
         try commitIfDue()
     }
 
-    public func append(_ prediction: Prediction) throws { try append([prediction]) }
+    public func append(_ prediction: Prediction, line: Int? = nil) throws { try append([prediction], line: line) }
+
+    /// Records an input row that was skipped (written to `ingest_rejects` with the next commit).
+    public func recordReject(line: Int?, reason: String) {
+        bufferedRejects.append((line, reason))
+        rejectedCount += 1
+    }
 
     /// Logs a scalar metric (e.g. a training loss) at a step.
     public func logMetric(_ key: String, _ value: Double, step: Int = 0, at time: Date = Date()) throws {
@@ -81,43 +97,66 @@ public final class RunLogger {
         }
     }
 
-    /// Writes everything buffered in one transaction.
+    /// Writes everything buffered in one transaction. A question that conflicts
+    /// with the store or repeats one of the run is skipped and recorded with
+    /// `skipInvalid`; otherwise the questions before it are committed and the
+    /// error names its input line. When the transaction fails, the buffer is
+    /// kept, so that nothing is lost if the caller tries again.
     public func flush() throws {
         lastCommit = Date()
-        guard !buffered.isEmpty || !bufferedMetrics.isEmpty || !bufferedPairs.isEmpty || !bufferedJudgments.isEmpty else { return }
-        let batch = buffered
-        let metrics = bufferedMetrics
-        let pairs = bufferedPairs, judgments = bufferedJudgments
+        guard !buffered.isEmpty || !bufferedMetrics.isEmpty || !bufferedPairs.isEmpty || !bufferedJudgments.isEmpty
+                || !bufferedRejects.isEmpty else { return }
+        var failure: (line: Int?, reason: String)?
+        var written = 0
+        var rejects = bufferedRejects
+        do {
+            try store.database.transaction {
+                try store.questions.begin(store.database)
+                for item in buffered {
+                    do {
+                        try writer.write(item.prediction)
+                        written += 1
+                    } catch let error as ValidationError {
+                        let reason = "question '\(item.prediction.questionID)': \(error.reason)"
+                        guard skipInvalid else {
+                            failure = (item.line, reason)
+                            break
+                        }
+                        rejects.append((item.line, reason))
+                    }
+                }
+                try writer.flush()
+                for pair in bufferedPairs { try store.insertPair(runID: runID, pair) }
+                for judgment in bufferedJudgments {
+                    try store.insertJudgment(runID: runID, promptID: judgment.promptID, opponent: judgment.opponent, verdict: judgment.verdict)
+                }
+                for metric in bufferedMetrics {
+                    try store.insertMetric(runID: runID, key: metric.key, value: metric.value,
+                                           step: metric.step, timestamp: metric.time)
+                }
+                for reject in rejects {
+                    try store.database.execute(
+                        "INSERT INTO ingest_rejects(run_id, source, line, reason) VALUES (?, ?, ?, ?)",
+                        [.integer(runID), .text(sourceName), reject.line.map { .integer(Int64($0)) } ?? .null, .text(reject.reason)])
+                }
+            }
+            store.questions.commit()
+            writer.committed()
+        } catch {
+            store.questions.rollback()
+            writer.rolledBack()
+            throw error
+        }
+        rejectedCount += rejects.count - bufferedRejects.count
+        questionsWritten += written
         buffered.removeAll(keepingCapacity: true)
         bufferedMetrics.removeAll(keepingCapacity: true)
         bufferedPairs.removeAll()
         bufferedJudgments.removeAll()
-        do {
-            try store.database.transaction {
-                try store.questions.begin(store.database)
-                for prediction in batch {
-                    do {
-                        try writer.write(prediction)
-                    } catch let error as ValidationError {
-                        throw ValidationError("question '\(prediction.questionID)': \(error.reason)")
-                    }
-                }
-                try writer.flush()
-                for pair in pairs { try store.insertPair(runID: runID, pair) }
-                for judgment in judgments {
-                    try store.insertJudgment(runID: runID, promptID: judgment.promptID, opponent: judgment.opponent, verdict: judgment.verdict)
-                }
-                for metric in metrics {
-                    try store.insertMetric(runID: runID, key: metric.key, value: metric.value,
-                                           step: metric.step, timestamp: metric.time)
-                }
-            }
-            store.questions.commit()
-            questionsWritten += batch.count
-        } catch {
-            store.questions.rollback()
-            writer.rollback()
-            throw error
+        bufferedRejects.removeAll()
+        if let failure {
+            if let line = failure.line { throw InputError(source: sourceName, line: line, reason: failure.reason) }
+            throw ValidationError(failure.reason)
         }
     }
 

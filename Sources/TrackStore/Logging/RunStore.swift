@@ -14,8 +14,12 @@ public final class RunStore {
     let questions = QuestionIndex()
 
     /// Opens the store at `path`, creating and migrating it unless `readOnly`.
+    /// A writable store also recomputes the summaries of stale runs (rows
+    /// written with plain SQL, or a store just migrated from version 4),
+    /// calling `progress(done, total, run)` as it goes.
     /// - Parameter busyTimeout: seconds to wait for another writer's lock.
-    public init(path: String, readOnly: Bool = false, busyTimeout: Double = 10) throws {
+    public init(path: String, readOnly: Bool = false, busyTimeout: Double = 10,
+                progress: ((Int, Int, String) -> Void)? = nil) throws {
         if readOnly, !FileManager.default.fileExists(atPath: path) {
             throw StoreError("\(path) does not exist; create a store with `track init --db \(path)`")
         }
@@ -25,11 +29,14 @@ public final class RunStore {
                 let probe = try Database(path: path, readOnly: true, busyTimeout: busyTimeout)
                 let version = try probe.schemaVersion
                 if version > 0, version < Schema.currentVersion, FileManager.default.isWritableFile(atPath: path) {
-                    try Database(path: path, busyTimeout: busyTimeout).prepareTrackSchema()
+                    _ = try RunStore(path: path, busyTimeout: busyTimeout, progress: progress)
                 }
             }
             database = try Database(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
             try database.prepareTrackSchema()
+            // track keeps the summaries itself; the triggers are for other clients.
+            database.triggersEnabled = false
+            try refreshStaleSummaries(progress: progress)
         } catch let error as SQLiteError {
             throw RunStore.explain(error, path: path, busyTimeout: busyTimeout)
         }
@@ -174,6 +181,7 @@ public final class RunStore {
         for table in Schema.runOwnedTables {
             try database.execute("DELETE FROM \(table) WHERE run_id = ?", [.integer(runID)])
         }
+        try database.execute("DELETE FROM stale_runs WHERE run_id = ?", [.integer(runID)])
         try database.execute("UPDATE runs SET parent_run_id = NULL WHERE parent_run_id = ?", [.integer(runID)])
         try database.execute("DELETE FROM runs WHERE run_id = ?", [.integer(runID)])
     }

@@ -145,6 +145,14 @@ public final class Database {
 
     // MARK: - Transactions
 
+    /// Whether triggers fire on this connection. track's own writers maintain
+    /// the stored summaries themselves and write with them off; the triggers
+    /// (views.sql) are for other clients and for `track sql --write`.
+    public var triggersEnabled: Bool {
+        get { track_db_config_int(handle, SQLITE_DBCONFIG_ENABLE_TRIGGER, -1) == 1 }
+        set { _ = track_db_config_int(handle, SQLITE_DBCONFIG_ENABLE_TRIGGER, newValue ? 1 : 0) }
+    }
+
     /// Runs `body` in a transaction: committed when it returns, rolled back
     /// when it throws (the first error wins). Nested calls use savepoints.
     /// Write transactions start `IMMEDIATE`, so that the busy timeout applies

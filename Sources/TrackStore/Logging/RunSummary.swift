@@ -1,0 +1,220 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TrackCalibration
+
+/// The additive summary of some questions of one run: what `run_stats` and
+/// `run_bins` hold (see sql/schema.sql). Totals add up, so a writer adds the
+/// summary of the rows it writes to the stored one in the same transaction,
+/// and appending rows never needs the rows already stored.
+struct RunSummaryDelta {
+    /// The bin count of the stored tables (the views' 10 bins).
+    static let bins = 10
+
+    var n = 0
+    var correct = 0
+    var sumConfidence = 0.0
+    var sumBrier = 0.0
+    var sumNLL = 0.0
+    var sumNLLScores = 0.0
+    var scored = 0
+    var minOptions = Int.max
+    var maxOptions = 0
+    /// Per class (-1 = top label) x bin: count, hits, sum of values; slot `(class + 1) * bins + bin`.
+    private(set) var binCount: [Int] = []
+    private(set) var binHits: [Int] = []
+    private(set) var binSum: [Double] = []
+
+    var isEmpty: Bool { n == 0 }
+
+    /// Adds one question; returns its top label for `top_labels`.
+    @discardableResult
+    mutating func add(label: Int, probabilities p: UnsafeBufferPointer<Double>,
+                      scores: UnsafeBufferPointer<Double>?) -> TopLabel {
+        let k = p.count
+        let top = TopLabel(p)
+        let needed = (k + 1) * Self.bins
+        if binCount.count < needed {
+            binCount += repeatElement(0, count: needed - binCount.count)
+            binHits += repeatElement(0, count: needed - binHits.count)
+            binSum += repeatElement(0, count: needed - binSum.count)
+        }
+        n += 1
+        let hit = top.prediction == label
+        if hit { correct += 1 }
+        sumConfidence += top.confidence
+        addBin(slot: equalWidthBin(top.confidence, bins: Self.bins), value: top.confidence, hit: hit)
+        var brier = 0.0
+        for option in 0..<k {
+            let isLabel = option == label
+            let difference = p[option] - (isLabel ? 1 : 0)
+            brier += difference * difference
+            addBin(slot: (option + 1) * Self.bins + equalWidthBin(p[option], bins: Self.bins), value: p[option], hit: isLabel)
+        }
+        sumBrier += brier
+        sumNLL += -log(max(p[label], 1e-15))
+        if let scores {
+            sumNLLScores += -Probabilities.logSoftmax(scores, at: label)
+            scored += 1
+        }
+        minOptions = min(minOptions, k)
+        maxOptions = max(maxOptions, k)
+        return top
+    }
+
+    @inline(__always)
+    private mutating func addBin(slot: Int, value: Double, hit: Bool) {
+        binCount[slot] += 1
+        binSum[slot] += value
+        if hit { binHits[slot] += 1 }
+    }
+
+    /// Adds these totals to the run's stored ones (creating them on the run's first rows).
+    func write(to database: Database, runID: Int64) throws {
+        guard n > 0 else { return }
+        try database.execute("""
+            INSERT INTO run_stats(run_id, n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored,
+                                  min_options, max_options)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(run_id) DO UPDATE SET
+                n = n + excluded.n, n_correct = n_correct + excluded.n_correct,
+                sum_conf = sum_conf + excluded.sum_conf, sum_brier = sum_brier + excluded.sum_brier,
+                sum_nll = sum_nll + excluded.sum_nll, sum_nll_scores = sum_nll_scores + excluded.sum_nll_scores,
+                n_scored = n_scored + excluded.n_scored,
+                min_options = MIN(min_options, excluded.min_options), max_options = MAX(max_options, excluded.max_options)
+            """, [.integer(runID), .integer(Int64(n)), .integer(Int64(correct)), .real(sumConfidence), .real(sumBrier),
+                  .real(sumNLL), .real(sumNLLScores), .integer(Int64(scored)),
+                  .integer(Int64(minOptions)), .integer(Int64(maxOptions))])
+        for slot in binCount.indices where binCount[slot] > 0 {
+            try database.execute("""
+                INSERT INTO run_bins(run_id, class, bin, n, hits, sum_p) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(run_id, class, bin) DO UPDATE SET
+                    n = n + excluded.n, hits = hits + excluded.hits, sum_p = sum_p + excluded.sum_p
+                """, [.integer(runID), .integer(Int64(slot / Self.bins - 1)), .integer(Int64(slot % Self.bins)),
+                      .integer(Int64(binCount[slot])), .integer(Int64(binHits[slot])), .real(binSum[slot])])
+        }
+    }
+}
+
+extension RunStore {
+    /// Runs whose stored summaries are stale (rows written with plain SQL, or a
+    /// store migrated from version 4), in id order.
+    public func staleRuns() throws -> [(id: Int64, name: String)] {
+        var runs: [(Int64, String)] = []
+        try database.forEachRow("""
+            SELECT run_id, name FROM runs
+            WHERE EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (runs.run_id, 0)) ORDER BY run_id
+            """) { runs.append(($0.int64(0), $0.string(1) ?? "")) }
+        return runs
+    }
+
+    /// Recomputes the summaries of every stale run from its rows, one short
+    /// transaction per run (inside the caller's transaction when there is one).
+    /// `progress(done, total, name)` is called before each run.
+    public func refreshStaleSummaries(progress: ((Int, Int, String) -> Void)? = nil) throws {
+        guard !database.isReadOnly,
+              try database.scalarInt("SELECT EXISTS (SELECT 1 FROM stale_runs)") == 1 else { return }
+        // The every-run mark (a label changed) is cleared with all runs recomputed in one
+        // transaction, so that a mark set meanwhile by another client cannot be lost;
+        // otherwise each run is its own short transaction.
+        let everyRun = try database.scalarInt("SELECT EXISTS (SELECT 1 FROM stale_runs WHERE run_id = 0)") == 1
+        func refresh() throws {
+            let stale = try staleRuns()
+            for (index, run) in stale.enumerated() {
+                progress?(index, stale.count, run.name)
+                try database.transaction { try recomputeSummaries(runID: run.id, name: run.name) }
+            }
+            // Entries of runs that no longer exist (and the every-run mark, inside its transaction).
+            try database.transaction {
+                try database.execute("DELETE FROM stale_runs WHERE run_id NOT IN (SELECT run_id FROM runs)\(everyRun ? "" : " AND run_id != 0")")
+            }
+            progress?(stale.count, stale.count, "")
+        }
+        if everyRun { try database.transaction(refresh) } else { try refresh() }
+    }
+
+    /// Rewrites one run's top labels and totals from its option rows (in the caller's transaction).
+    func recomputeSummaries(runID: Int64, name: String) throws {
+        for table in ["top_labels", "run_bins", "run_stats"] {
+            try database.execute("DELETE FROM \(table) WHERE run_id = ?", [.integer(runID)])
+        }
+        var summary = RunSummaryDelta()
+        let topInsert = ChunkedInsert(database: database, prefix: "INSERT INTO top_labels(run_id, question_id, pred, conf)", columns: 4)
+        try scanRun(id: runID, name: name, details: false) { chunk in
+            var tops: [TopLabel] = []
+            tops.reserveCapacity(chunk.count)
+            chunk.forEach { _, label, p, s in tops.append(summary.add(label: label, probabilities: p, scores: s)) }
+            try topInsert.insert(count: chunk.count) { row, statement, first in
+                statement.bind(runID, at: first)
+                statement.bind(chunk.ids[row], at: first + 1)
+                statement.bind(Int64(tops[row].prediction), at: first + 2)
+                statement.bind(tops[row].confidence, at: first + 3)
+            }
+            return true
+        }
+        try summary.write(to: database, runID: runID)
+        try database.execute("DELETE FROM stale_runs WHERE run_id = ?", [.integer(runID)])
+    }
+}
+
+extension RunStore {
+    /// The metrics a run's stored summary answers, with the views' 10 bins and
+    /// the analyzers' formulas: accuracy, mean confidence, overconfidence,
+    /// conf-ECE, MCE, RMSCE, cw-ECE, Brier and NLL. The equal-mass metrics
+    /// (eq_mass_ece, ACE, TACE) need the rows and stay nil. Read through the
+    /// views' totals, so a stale run's numbers are computed from its rows.
+    /// Runs with no questions are absent.
+    public func storedMetrics(runIDs: [Int64]? = nil) throws -> [Int64: CalibrationMetrics] {
+        let bins = RunSummaryDelta.bins
+        let filter = runIDs.map { ids in "WHERE run_id IN (\(ids.map(String.init).joined(separator: ",")))" } ?? ""
+        var result: [Int64: CalibrationMetrics] = [:]
+        var optionCounts: [Int64: (min: Int, max: Int)] = [:]
+        try database.forEachRow("""
+            SELECT run_id, n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored, min_options, max_options
+            FROM run_totals \(filter)
+            """) { row in
+            let n = row.int(1)
+            guard n > 0 else { return }
+            let total = Double(n)
+            var m = CalibrationMetrics()
+            m.n = n
+            m.bins = bins
+            m.accuracy = Double(row.int(2)) / total
+            m.meanConfidence = row.double(3) / total
+            m.overconfidence = m.meanConfidence! - m.accuracy!
+            m.brier = row.double(4) / total
+            m.nllFromScores = row.int(7) == n
+            m.nll = (m.nllFromScores ? row.double(6) : row.double(5)) / total
+            result[row.int64(0)] = m
+            optionCounts[row.int64(0)] = (row.int(8), row.int(9))
+        }
+        var ece: [Int64: Double] = [:], mce: [Int64: Double] = [:], squared: [Int64: Double] = [:], classwise: [Int64: Double] = [:]
+        try database.forEachRow("SELECT run_id, class, n, hits, sum_p FROM run_bin_totals \(filter)") { row in
+            let id = row.int64(0)
+            guard let total = result[id].map({ Double($0.n) }) else { return }
+            let count = Double(row.int(2))
+            guard count > 0 else { return }
+            let gap = abs(Double(row.int(3)) / count - row.double(4) / count)
+            if row.int(1) < 0 {
+                ece[id, default: 0] += count / total * gap
+                squared[id, default: 0] += count / total * gap * gap
+                mce[id] = max(mce[id] ?? 0, gap)
+            } else {
+                classwise[id, default: 0] += count / total * gap
+            }
+        }
+        for id in result.keys {
+            result[id]!.confECE = ece[id] ?? 0
+            result[id]!.mce = mce[id] ?? 0
+            result[id]!.rmsce = (squared[id] ?? 0).squareRoot()
+            if let k = optionCounts[id], k.min == k.max, k.max > 0 {
+                result[id]!.cwECE = (classwise[id] ?? 0) / Double(k.max)
+            }
+        }
+        return result
+    }
+
+    /// Metric keys `storedMetrics` answers (with 10 bins).
+    public static let storedMetricKeys: Set<String> = ["accuracy", "mean_confidence", "overconfidence", "conf_ece",
+                                                       "mce", "rmsce", "cw_ece", "brier", "nll"]
+}
