@@ -221,13 +221,22 @@ WHERE s.n > 0;
 -- e.g. the worst subjects of a run:
 --   SELECT subject, n, accuracy, conf_ece FROM subject_calibration WHERE run = 'x' ORDER BY conf_ece DESC;
 CREATE VIEW subject_calibration AS
-SELECT run_id, run, subject, SUM(n) AS n,
-       1.0 * SUM(hits) / SUM(n) AS accuracy,
-       SUM(sum_conf) / SUM(n) AS mean_confidence,
-       SUM(ABS(hits - sum_conf)) / SUM(n) AS conf_ece
-FROM (SELECT run_id, run, subject, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin,
-             COUNT(*) AS n, SUM(correct) AS hits, SUM(conf) AS sum_conf
-      FROM predictions GROUP BY run_id, run, subject, bin)
+SELECT run_id, run, subject, COUNT(*) AS n,
+       AVG(correct) AS accuracy,
+       AVG(conf) AS mean_confidence,
+       -- sum over the 10 bins of |hits - sum of confidences|, over n: one level of
+       -- aggregation, so that a filter on the run reaches top_labels first.
+       (ABS(SUM(CASE WHEN bin = 0 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 1 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 2 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 3 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 4 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 5 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 6 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 7 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 8 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
+FROM (SELECT run_id, run, subject, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin FROM predictions)
 GROUP BY run_id, run, subject;
 
 -- MARK: win rate (SPEC §7)
