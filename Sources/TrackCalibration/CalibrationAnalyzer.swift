@@ -399,35 +399,6 @@ public struct CalibrationAnalyzer: Sendable {
     /// Per-question values for paired comparisons.
     public var confidences: [Double] { confidence }
     public var correctness: [Bool] { correct }
-
-    // MARK: - Bootstrap
-
-    /// Percentile bootstrap over questions: `resamples` draws of N questions
-    /// with replacement from `SeededRandom(seed)`; for each metric the
-    /// interval between the (1−level)/2 and (1+level)/2 quantiles of the
-    /// resampled values (linear interpolation between order statistics, as
-    /// numpy's default). The same seed gives the same intervals everywhere.
-    public func bootstrap(resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95) -> [String: Interval] {
-        let n = set.count
-        guard n > 0, resamples > 0 else { return [:] }
-        var random = SeededRandom(seed: seed)
-        var samples: [String: [Double]] = [:]
-        var weights = [UInt32](repeating: 0, count: n)
-        for _ in 0..<resamples {
-            for i in 0..<n { weights[i] = 0 }
-            for _ in 0..<n { weights[random.nextInt(below: n)] += 1 }
-            let m = weights.withUnsafeBufferPointer { metrics(weights: $0) }
-            for key in CalibrationMetrics.keys {
-                if let value = m[key] { samples[key, default: []].append(value) }
-            }
-        }
-        var intervals: [String: Interval] = [:]
-        for (key, values) in samples where values.count == resamples {
-            let sorted = values.sorted()
-            intervals[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
-        }
-        return intervals
-    }
 }
 
 /// The q-quantile of sorted values, interpolating linearly between order statistics.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TrackCalibration
+@testable import TrackCalibration
 
 /// Reads a SPEC fixture (`p0..p{K-1},label`) straight into a PredictionSet.
 func loadFixture(_ name: String) throws -> PredictionSet {
@@ -193,4 +193,88 @@ func close(_ a: Double?, _ b: Double, _ tolerance: Double = 5e-7) -> Bool {
         let doubled = twos.withUnsafeBufferPointer { analyzer.metrics(weights: $0) }
         for key in CalibrationMetrics.keys { #expect(close(doubled[key], analyzer.metrics()[key]!, 1e-12), "\(key)") }
     }
+}
+
+/// The batched bootstrap (eight resamples in SIMD lanes) computes, for each
+/// resample, exactly what the one-resample metric pass computes with the same
+/// weights, on runs with K = 4 and 5, ties, mixed option counts and tiny N.
+@Suite struct BatchedBootstrapTests {
+    static func run(_ n: Int, k: Int, seed: UInt64, mixed: Bool = false) -> PredictionSet {
+        var random = SeededRandom(seed: seed)
+        var set = PredictionSet()
+        for i in 0..<n {
+            let options = mixed && i % 3 == 0 ? k + 1 : k
+            let logits = (0..<options).map { _ in (random.nextGaussian() * 4).rounded() / 2 }
+            set.append(id: Int64(i), label: random.nextInt(below: options), probabilities: Probabilities.softmax(logits))
+        }
+        return set
+    }
+
+    @Test(arguments: [(1, 4), (3, 2), (17, 4), (500, 4), (2_000, 5), (301, 3)])
+    func lanesEqualTheSingleResamplePass(n: Int, k: Int) {
+        for mixed in [false, true] {
+            let analyzer = CalibrationAnalyzer(Self.run(n, k: k, seed: UInt64(n * 10 + k), mixed: mixed), bins: 7, epsilon: 0.05)
+            let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: 3, firstResample: 8)
+            let batched = BootstrapPlan(analyzer).metrics(weights: weights, analyzer: analyzer)
+            for lane in 0..<8 {
+                let counts = (0..<n).map { UInt32(weights[$0 * 8 + lane]) }
+                let single = counts.withUnsafeBufferPointer { analyzer.metrics(weights: $0) }
+                #expect(batched[lane].n == single.n)
+                for key in CalibrationMetrics.keys {
+                    switch (batched[lane][key], single[key]) {
+                    case (nil, nil): break
+                    case (let a?, let b?):
+                        let difference: Double = abs(a - b)
+                        #expect(difference <= 1e-12, "n \(n) k \(k) mixed \(mixed) lane \(lane) \(key): \(a) vs \(b)")
+                    default: Issue.record("n \(n) k \(k) mixed \(mixed) lane \(lane) \(key): \(String(describing: batched[lane][key])) vs \(String(describing: single[key]))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Poisson(1) weights: mean 1, variance 1, P(0) = 1/e; every resample its own stream.
+    @Test func weightsArePoissonAndPerResample() {
+        let n = 200_000
+        let w = CalibrationAnalyzer.poissonWeights(n: n, seed: 0, firstResample: 0)
+        var sum = 0.0, squares = 0.0, zeros = 0.0
+        for i in 0..<n {
+            let x = Double(w[i * 8])
+            sum += x
+            squares += x * x
+            if x == 0 { zeros += 1 }
+        }
+        let mean = sum / Double(n)
+        let variance = squares / Double(n) - mean * mean
+        #expect(abs(mean - 1) < 0.01 && abs(variance - 1) < 0.02)
+        #expect(abs(zeros / Double(n) - 0.36788) < 0.005)
+        // Resample 9 is lane 1 of the batch starting at 8, and lane 0 of a batch starting at 9.
+        let a = CalibrationAnalyzer.poissonWeights(n: 1000, seed: 5, firstResample: 8)
+        let b = CalibrationAnalyzer.poissonWeights(n: 1000, seed: 5, firstResample: 9)
+        var same = true, differ = false
+        for i in 0..<1000 {
+            if a[i * 8 + 1] != b[i * 8] { same = false }
+            if a[i * 8] != a[i * 8 + 1] { differ = true }
+        }
+        #expect(same && differ)
+    }
+
+    /// Results do not depend on how batches are spread over cores: the samples
+    /// equal those computed batch by batch, in order.
+    @Test func samplesAreThoseOfEachResampleAlone() {
+        let analyzer = CalibrationAnalyzer(Self.run(400, k: 4, seed: 1))
+        let samples = analyzer.bootstrapSamples(resamples: 20, seed: 9)
+        #expect(samples["accuracy"]?.count == 20)
+        let plan = BootstrapPlan(analyzer)
+        var expected: [Double] = []
+        for first in [0, 8, 16] {
+            let m = plan.metrics(weights: CalibrationAnalyzer.poissonWeights(n: 400, seed: 9, firstResample: first), analyzer: analyzer)
+            expected += m.prefix(min(8, 20 - first)).map { $0.conf_eceValue }
+        }
+        #expect(samples["conf_ece"]! == expected)
+    }
+}
+
+extension CalibrationMetrics {
+    var conf_eceValue: Double { confECE ?? .nan }
 }

@@ -103,17 +103,17 @@ enum PlotCommand: Command {
             let metric = arguments.value("metric") ?? "conf_ece"
             guard CalibrationMetrics.keys.contains(metric) else { throw UsageError(message: "unknown metric '\(metric)'") }
             let target = try arguments.value("target").map { name in
-                (name, try store.analyzeRun(named: name, bins: options.bins).metrics().accuracy)
+                (name, try store.metrics(named: name, bins: options.bins, keys: ["accuracy"]).metrics.accuracy)
             }
             let (aStar, source) = try resolveAStar(store: store, arguments: arguments, target: target, bins: options.bins)
             var points: [RegimePanel.Point] = []
             var k = 0
             data.columns = ["run", "accuracy", metric, "regime", "a_star"]
             for name in runs {
-                let analyzer = try store.analyzeRun(named: name, bins: options.bins, epsilon: options.epsilon)
-                let m = analyzer.metrics()
+                let (m, optionCount) = try store.metrics(named: name, bins: options.bins, epsilon: options.epsilon,
+                                                         keys: ["accuracy", metric])
                 guard let accuracy = m.accuracy, let value = m[metric] else { continue }
-                k = max(k, analyzer.set.uniformOptionCount ?? 0)
+                k = max(k, optionCount ?? 0)
                 points.append(RegimePanel.Point(label: name, accuracy: accuracy, value: value))
                 data.rows.append([.text(name), .number(accuracy, digits: 6), .number(value, digits: 6),
                                   .text(Regimes.regime(accuracy: accuracy, aStar: aStar).rawValue), .number(aStar, digits: 6)])
@@ -173,9 +173,16 @@ enum PlotCommand: Command {
                 throw CommandFailure(message: "run '\(summary.name)' has no \(xField); curves need it on every run")
             }
             let family = familyFields.map { summary.field($0) ?? "" }.filter { !$0.isEmpty }.joined(separator: " / ")
-            let analyzer = try store.analyzeRun(named: summary.name, bins: options.bins, epsilon: options.epsilon)
-            guard let y = analyzer.metrics()[metric] else { continue }
-            let interval = arguments.flag("ci") ? analyzer.bootstrap(resamples: resamples, seed: 0)[metric] : nil
+            let y: Double?, interval: Interval?
+            if arguments.flag("ci") {
+                let analyzer = try store.analyzeRun(named: summary.name, bins: options.bins, epsilon: options.epsilon)
+                y = analyzer.metrics()[metric]
+                interval = analyzer.bootstrap(resamples: resamples, seed: 0)[metric]
+            } else {
+                y = try store.metrics(named: summary.name, bins: options.bins, epsilon: options.epsilon, keys: [metric]).metrics[metric]
+                interval = nil
+            }
+            guard let y else { continue }
             if families[family] == nil { order.append(family) }
             families[family, default: []].append((x, y, interval?.lower, interval?.upper, summary.name))
         }

@@ -94,7 +94,7 @@ func resolveAStar(store: RunStore, arguments: ParsedArguments, target: (name: St
     let tolerance = try arguments.double("ece-tolerance") ?? 0.02
     var candidates: [(name: String, accuracy: Double, ece: Double)] = []
     for summary in try store.runSummaries() where summary.n > 0 {
-        let m = try store.analyzeRun(named: summary.name, bins: bins).metrics()
+        let m = try store.metrics(named: summary.name, bins: bins, keys: ["accuracy", "conf_ece"]).metrics
         if let a = m.accuracy, let e = m.confECE { candidates.append((summary.name, a, e)) }
     }
     guard let estimate = Regimes.estimateAStar(candidates.map { ($0.accuracy, $0.ece) }, tolerance: tolerance),
