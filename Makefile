@@ -6,7 +6,7 @@
 APT_PACKAGES := libsqlite3-dev libcairo2-dev libopenblas-dev pkg-config fontconfig fonts-dejavu-core sqlite3
 SWIFT ?= swift
 
-.PHONY: deps build release demo test notebooks notebooks-update bench clean
+.PHONY: deps build release demo test notebooks datasette notebooks-update bench clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -28,6 +28,7 @@ demo: release
 test: deps
 	$(SWIFT) build
 	$(MAKE) notebooks
+	$(MAKE) datasette
 	$(SWIFT) test
 
 # The notebooks run against the debug binary and a scratch demo database, in their own venv.
@@ -38,6 +39,15 @@ $(NOTEBOOK_ENV)/bin/python:
 
 notebooks: $(NOTEBOOK_ENV)/bin/python
 	TRACK_BIN=$(CURDIR)/.build/debug/track TRACK_DEMO_DB=$$(mktemp -d)/demo.sqlite $(NOTEBOOK_ENV)/bin/python notebooks/run_notebooks.py
+
+# The store in Datasette (Tests/datasette), in its own venv.
+DATASETTE_ENV = Tests/datasette/.venv
+$(DATASETTE_ENV)/bin/python:
+	python3 -m venv $(DATASETTE_ENV)
+	$(DATASETTE_ENV)/bin/pip install -q datasette
+
+datasette: $(DATASETTE_ENV)/bin/python
+	TRACK_BIN_DIR=$(CURDIR)/.build/debug $(DATASETTE_ENV)/bin/python Tests/datasette/check_datasette.py
 
 notebooks-update: $(NOTEBOOK_ENV)/bin/python
 	python3 notebooks/make_notebooks.py

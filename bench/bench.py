@@ -19,6 +19,13 @@ track and by scikit-learn (>= 1.8, bench/.venv) on the same data; and matrix sca
 questions x 10 options, fitted with OpenBLAS and with plain loops in the same
 process, same iterations.
 
+Section 5 - scale: a store of 1,000 runs x 14,042 questions x 4 options over one
+question set (as MMLU is used): 10 runs ingested by track, each copied 100 times
+with its rows and summaries (track-bench replicate). Listing, filtering, the
+views through the sqlite3 CLI and `track table` are timed beside one run's
+`track metrics` in the same script. The metrics section also times 1,000
+bootstrap resamples of every metric beside the point estimate of the same run.
+
 Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
 through `track ingest` (which validates every row), and streamed through
 `track log` in forward-pass batches of 32, beside the sqlite3 CLI's `.import`
@@ -98,6 +105,59 @@ def timed(command, db):
     return time.perf_counter() - start
 
 
+def median_time_keep(command, repeat, stdin=None):
+    """Median wall time of a command run against an existing database."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stdin=stdin)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
+    db = os.path.join(OUT, "scale.sqlite")
+    remove_db(db)
+    base = 10
+    start = time.perf_counter()
+    for r in range(base):
+        path = os.path.join(OUT, f"scale-{r}.csv")
+        if not os.path.exists(path):
+            rng = random.Random(100 + r)
+            with open(path, "w") as f:
+                f.write("id,subject," + ",".join(f"p{i}" for i in range(k)) + ",label\n")
+                for q in range(questions):
+                    w = [rng.random() ** 3 + 1e-3 for _ in range(k)]
+                    s = sum(w)
+                    f.write(f"q{q},s{q % 57}," + ",".join(repr(x / s) for x in w) + f",{(q * 7) % k}\n")
+        subprocess.run([track, "ingest", path, "--db", db, "--dataset", "mmlu", "--run", f"seed{r}"],
+                       check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([track_bench, "replicate", "--db", db, "--copies", str(runs // base)], check=True, stdout=subprocess.DEVNULL)
+    build = time.perf_counter() - start
+    size = sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
+    sqlite3 = shutil.which("sqlite3")
+    one = median_time_keep([track, "metrics", "r0005", "--db", db], repeat)
+    rows = [
+        ("track metrics r0005 (one run, reference)", one),
+        ("track runs (all runs)", median_time_keep([track, "runs", "--db", db], repeat)),
+        ("track runs --method M1", median_time_keep([track, "runs", "--db", db, "--method", "M1"], repeat)),
+    ]
+    for label, sql in [("run_calibration WHERE run = ?", "SELECT * FROM run_calibration WHERE run = 'r0005'"),
+                       ("predictions WHERE run = ? LIMIT 10", "SELECT * FROM predictions WHERE run = 'r0005' LIMIT 10"),
+                       ("run_summary WHERE run = ?", "SELECT * FROM run_summary WHERE run = 'r0005'"),
+                       ("subject_calibration WHERE run = ?", "SELECT * FROM subject_calibration WHERE run = 'r0005'"),
+                       ("run_calibration (all runs)", "SELECT * FROM run_calibration")]:
+        rows.append((f"sqlite3: {label}", median_time_keep([sqlite3, db, sql], repeat)))
+    rows.append(("track table (all runs)", median_time_keep([track, "table", "--db", db, "--out-dir", os.path.join(OUT, "scale-tables")], repeat)))
+    print(f"\n== scale: {runs:,} runs x {questions:,} questions x {k} options, one question set (median of {repeat}) ==")
+    print(f"store built in {build:.1f} s ({base} runs ingested, copied to {runs}); {size / 1e6:,.0f} MB, "
+          f"{size / (runs * questions):.1f} bytes per question per run")
+    print(f"{'':46} {'seconds':>8} {'x one run':>10}")
+    for label, t in rows:
+        print(f"{label:46} {t:8.3f} {t / one:10.2f}")
+    remove_db(db)
+
+
 def median_time(command, db, repeat):
     return statistics.median(timed(command, db) for _ in range(repeat))
 
@@ -167,6 +227,10 @@ def metrics_section(track, track_bench, n, k, repeat):
     print(f"{'  of which the metric pass alone':46} {swift['metrics_pass_seconds']:8.3f}")
     print(f"{'Python + numpy, same file, same metrics':46} {numpy_seconds:8.3f}   track is {numpy_seconds / full:.1f}x faster")
     print(f"largest difference between track and numpy over the 12 metrics: {worst:.2e}")
+    point = median_time_keep([track, "metrics", "big", "--db", db], repeat)
+    ci = median_time_keep([track, "metrics", "big", "--db", db, "--ci", "--resamples", "1000"], repeat)
+    print(f"{'track metrics big (point estimate, all metrics)':46} {point:8.3f}")
+    print(f"{'track metrics big --ci (1,000 resamples)':46} {ci:8.3f}   {ci / point:.1f}x the point estimate")
     remove_db(db)
 
 
@@ -219,7 +283,7 @@ def main():
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--options", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration"], help="run one section")
+    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "scale"], help="run one section")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     track = os.path.abspath(args.track)
@@ -235,6 +299,8 @@ def main():
         figure_section(track, track_bench, args.repeat)
     if args.only in (None, "calibration"):
         calibration_section(track_bench)
+    if args.only in (None, "scale"):
+        scale_section(track, track_bench, args.repeat)
 
 
 if __name__ == "__main__":

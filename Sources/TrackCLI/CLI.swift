@@ -61,6 +61,7 @@ public enum TrackCLI {
         do {
             let parsed = try ArgumentParser.parse(Array(arguments.dropFirst()), spec: command.spec)
             if parsed.helpRequested { Console.out(command.spec.helpText); return 0 }
+            defer { SharedOptions.closeStores() }
             try command.run(parsed)
             return 0
         } catch var error as UsageError {
@@ -133,9 +134,21 @@ enum SharedOptions {
     static func openStore(_ arguments: ParsedArguments, readOnly: Bool = false) throws -> RunStore {
         let timeout = try arguments.double("busy-timeout") ?? 10
         let progress = ProgressLine("updating run summaries")
-        return try RunStore(path: databasePath(arguments), readOnly: readOnly, busyTimeout: timeout) { done, total, run in
+        let store = try RunStore(path: databasePath(arguments), readOnly: readOnly, busyTimeout: timeout) { done, total, run in
             progress.update(done: done, total: total, item: run)
         }
+        openedStores.append(store)
+        return store
+    }
+
+    /// Stores a command opened, closed when it ends (see `closeStores`).
+    nonisolated(unsafe) static var openedStores: [RunStore] = []
+
+    /// Folds what the command wrote back into the database file, so that
+    /// later readers do not wade through a large write-ahead log.
+    static func closeStores() {
+        for store in openedStores { store.checkpoint() }
+        openedStores.removeAll()
     }
 
     static func metadata(_ arguments: ParsedArguments) throws -> RunMetadata {

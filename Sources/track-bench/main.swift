@@ -24,6 +24,50 @@ func time(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+// track-bench replicate --db PATH --copies N: gives every run of the store N-1
+// copies (new uuid and name, methods M0..M4 and models A/B in turn), rows and
+// summaries copied in one transaction on a track connection. Builds the
+// many-runs store of the scale section fast; prints its build time.
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "replicate", let path = argument("db") {
+    let copies = Int(argument("copies") ?? "100") ?? 100
+    let store = try RunStore(path: path)
+    let database = store.database
+    let seconds = try time {
+        try database.transaction {
+            var sources: [(Int64, String)] = []
+            try database.forEachRow("SELECT run_id, name FROM runs ORDER BY run_id") { sources.append(($0.int64(0), $0.string(1) ?? "")) }
+            var index = 0
+            for copy in 0..<copies {
+                for (source, name) in sources {
+                    defer { index += 1 }
+                    let target: Int64
+                    if copy == 0 {
+                        target = source
+                        try database.execute("UPDATE runs SET name = ?, method = ?, model = ? WHERE run_id = ?",
+                                             [.text(String(format: "r%04d", index)), .text("M\(index % 5)"), .text(index % 2 == 0 ? "A" : "B"), .integer(source)])
+                    } else {
+                        try database.execute("""
+                            INSERT INTO runs(uuid, name, model, method, dataset, split, status, source_format)
+                            SELECT lower(hex(randomblob(16))), ?, ?, ?, dataset, split, status, source_format FROM runs WHERE run_id = ?
+                            """, [.text(String(format: "r%04d", index)), .text(index % 2 == 0 ? "A" : "B"), .text("M\(index % 5)"), .integer(source)])
+                        target = database.lastInsertRowID
+                        for (table, columns) in [("option_scores", "question_id, option, prob, score"), ("top_labels", "question_id, pred, conf"),
+                                                 ("run_stats", "n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored, min_options, max_options"),
+                                                 ("run_bins", "class, bin, n, hits, sum_p")] {
+                            try database.execute("INSERT INTO \(table)(run_id, \(columns)) SELECT ?, \(columns) FROM \(table) WHERE run_id = ?",
+                                                 [.integer(target), .integer(source)])
+                        }
+                    }
+                    _ = name
+                }
+            }
+        }
+        store.checkpoint()
+    }
+    print(JSONValue.object(JSONObject([.init(key: "seconds", value: .number(seconds))])).jsonText)
+    exit(0)
+}
+
 // track-bench figure --bins CSV --out PNG [--repeat N]: renders the reliability
 // diagram of the bins in CSV (columns of `track plot`'s CSV) N times; prints the median.
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "figure",

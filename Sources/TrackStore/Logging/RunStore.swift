@@ -12,6 +12,7 @@ import TrackCalibration
 public final class RunStore {
     public let database: Database
     let questions = QuestionIndex()
+    let busyTimeout: Double
 
     /// Opens the store at `path`, creating and migrating it unless `readOnly`.
     /// A writable store also recomputes the summaries of stale runs (rows
@@ -20,6 +21,7 @@ public final class RunStore {
     /// - Parameter busyTimeout: seconds to wait for another writer's lock.
     public init(path: String, readOnly: Bool = false, busyTimeout: Double = 10,
                 progress: ((Int, Int, String) -> Void)? = nil) throws {
+        self.busyTimeout = busyTimeout
         if readOnly, !FileManager.default.fileExists(atPath: path) {
             throw StoreError("\(path) does not exist; create a store with `track init --db \(path)`")
         }
@@ -54,6 +56,16 @@ public final class RunStore {
             return StoreError("cannot open \(path): \(error.message)")
         }
         return error
+    }
+
+    /// Copies the write-ahead log back into the database and truncates it, when
+    /// no other connection is using it (it never waits): after a large write,
+    /// readers otherwise search a long log for every page they read.
+    public func checkpoint() {
+        guard !database.isReadOnly, !database.isInTransaction else { return }
+        database.setBusyTimeout(0)
+        defer { database.setBusyTimeout(busyTimeout) }
+        try? database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
     // MARK: - Runs

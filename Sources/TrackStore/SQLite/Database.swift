@@ -36,7 +36,7 @@ public final class Database {
         self.path = path
         self.isReadOnly = readOnly
         sqlite3_extended_result_codes(connection, 1)
-        sqlite3_busy_timeout(connection, Int32(max(0, busyTimeout) * 1000))
+        sqlite3_busy_timeout(connection, Self.milliseconds(busyTimeout))
         do throws(SQLiteError) {
             // A first read: "file is not a database" surfaces here, not later.
             try execute("SELECT count(*) FROM sqlite_master")
@@ -137,6 +137,17 @@ public final class Database {
         defer { statement.reset() }
         guard try statement.step() else { return nil }
         return statement.string(0)
+    }
+
+    /// How long to wait for another connection's lock, in seconds.
+    public func setBusyTimeout(_ seconds: Double) {
+        sqlite3_busy_timeout(handle, Self.milliseconds(seconds))
+    }
+
+    /// A timeout in whole milliseconds, clamped to 0 ... 1 day (NaN: 0).
+    static func milliseconds(_ seconds: Double) -> Int32 {
+        guard seconds > 0 else { return 0 }
+        return Int32(min(seconds, 86_400) * 1000)
     }
 
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
