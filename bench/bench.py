@@ -136,6 +136,9 @@ def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
     build = time.perf_counter() - start
     size = sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
     sqlite3 = shutil.which("sqlite3")
+    owned = float(subprocess.run([sqlite3, db, "SELECT sum(pgsize) FROM dbstat WHERE name IN "
+                                  "('option_scores', 'top_labels', 'run_stats', 'run_bins')"],
+                                 check=True, capture_output=True, text=True).stdout)
     one = median_time_keep([track, "metrics", "r0005", "--db", db], repeat)
     rows = [
         ("track metrics r0005 (one run, reference)", one),
@@ -151,7 +154,9 @@ def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
     rows.append(("track table (all runs)", median_time_keep([track, "table", "--db", db, "--out-dir", os.path.join(OUT, "scale-tables")], repeat)))
     print(f"\n== scale: {runs:,} runs x {questions:,} questions x {k} options, one question set (median of {repeat}) ==")
     print(f"store built in {build:.1f} s ({base} runs ingested, copied to {runs}); {size / 1e6:,.0f} MB, "
-          f"{size / (runs * questions):.1f} bytes per question per run")
+          f"{size / (runs * questions):.1f} bytes per question per run in the file;\n"
+          f"{owned / (runs * questions):.1f} of them in the run's own rows and summaries "
+          f"(option_scores, top_labels, run_stats, run_bins; dbstat), the rest shared (questions) or free")
     print(f"{'':46} {'seconds':>8} {'x one run':>10}")
     for label, t in rows:
         print(f"{label:46} {t:8.3f} {t / one:10.2f}")

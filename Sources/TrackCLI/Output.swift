@@ -228,10 +228,32 @@ enum Console {
             capture! += text
             return
         }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        if !write(text, to: 1) {
+            let reason = String(cString: strerror(errno))
+            _ = write("Error: cannot write to standard output (\(reason))\n", to: 2)
+            exit(1)
+        }
     }
     static func err(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        _ = write(text, to: 2)
+    }
+
+    /// Writes all of `text` to a file descriptor; false on an error (a full
+    /// disk, a closed descriptor), never a trap.
+    private static func write(_ text: String, to descriptor: Int32) -> Bool {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        return bytes.withUnsafeMutableBytes { buffer in
+            while offset < buffer.count {
+                let written = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TrackCalibration
 import TrackStore
 
 @Suite struct StreamingTests {
@@ -99,5 +100,70 @@ import TrackStore
         #expect(run.n == sent)
         #expect(run.status == "running")
         #expect(try store.database.scalarText("PRAGMA integrity_check") == "ok")
+    }
+}
+
+/// Schema v5 summaries through the real binary: several processes appending to
+/// one run, a derived (temperature-scaled) run, and the `track log` faults of
+/// issue 11 (rows lost on --skip-invalid, lines misnamed).
+@Suite struct StoredSummaryCommandTests {
+    static func expectStoredEqualsAnalyzer(_ db: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let store = try RunStore(path: db, readOnly: true)
+        let stored = try store.storedMetrics()
+        #expect(try store.database.scalarInt("SELECT count(*) FROM stale_runs") == 0, sourceLocation: sourceLocation)
+        for run in try store.runSummaries() where run.n > 0 {
+            let fresh = CalibrationAnalyzer(try store.loadRun(named: run.name).predictions).metrics()
+            let s = try #require(stored[run.id])
+            #expect(s.n == fresh.n, "\(run.name)", sourceLocation: sourceLocation)
+            for key in RunStore.storedMetricKeys {
+                let difference = abs((s[key] ?? .nan) - (fresh[key] ?? .nan))
+                #expect(difference <= 1e-12 || (s[key] == nil && fresh[key] == nil), "\(run.name) \(key)", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
+    @Test func appendFromSeveralProcessesAndDerivedRuns() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        #expect(try TrackBinary.run(["init", "--db", db]).status == 0)
+        let statuses = Mutex<[Int32]>([-1, -1, -1])
+        DispatchQueue.concurrentPerform(iterations: 3) { shard in
+            let lines = stride(from: shard, to: 900, by: 3).map { StreamingTests.line($0) }
+            let result = try? TrackBinary.run(["log", "--run", "sharded", "--append", "--db", db, "--dataset", "d",
+                                               "--busy-timeout", "60"], input: lines.joined(separator: "\n") + "\n")
+            statuses.withLock { $0[shard] = result?.status ?? -1 }
+        }
+        #expect(statuses.withLock { $0 } == [0, 0, 0])
+        let calibrated = try TrackBinary.run(["calibrate", "temperature", "--fit", "sharded", "--apply", "sharded", "--db", db])
+        #expect(calibrated.status == 0, "\(calibrated.stderr)")
+        let store = try RunStore(path: db, readOnly: true)
+        #expect(try store.runSummaries().map(\.n) == [900, 900])
+        try Self.expectStoredEqualsAnalyzer(db)
+    }
+
+    /// Issue 11 #8: a duplicate with --skip-invalid keeps the valid rows and records
+    /// the reject; a conflicting line stops the stream naming its own line and keeps what came before.
+    @Test func logKeepsValidRowsAndNamesTheLine() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let valid = (0..<6).map { StreamingTests.line($0) }
+        let skipping = try TrackBinary.run(["log", "--run", "dup", "--db", db, "--dataset", "d", "--skip-invalid"],
+                                           input: (valid + [StreamingTests.line(0)]).joined(separator: "\n") + "\n")
+        #expect(skipping.status == 0, "\(skipping.stderr)")
+        #expect(skipping.stdout.contains("logged 6 questions") && skipping.stdout.contains("1 rows skipped"), "\(skipping.stdout)")
+        let store = try RunStore(path: db, readOnly: true)
+        #expect(try store.database.scalarInt("SELECT n FROM run_summary WHERE run = 'dup'") == 6)
+        let reject = try store.query("SELECT source, line, reason FROM ingest_rejects").rows
+        #expect(reject.count == 1 && reject.first?[1] == .integer(7), "\(reject)")
+
+        // Line 4 gives question q1 of dataset d another option count: lines 1-3 stay, the error names line 4.
+        let conflicting = try TrackBinary.run(["log", "--run", "conflict", "--db", db, "--dataset", "d"],
+                                              input: [StreamingTests.line(20), StreamingTests.line(21), StreamingTests.line(22),
+                                                      StreamingTests.line(1, k: 3)].joined(separator: "\n") + "\n")
+        #expect(conflicting.status == 1)
+        #expect(conflicting.stderr.contains("<stdin>:4:") && conflicting.stderr.contains("options"), "\(conflicting.stderr)")
+        #expect(try store.database.scalarInt("SELECT n FROM run_summary WHERE run = 'conflict'") == 3)
+        #expect(try store.database.scalarText("SELECT status FROM runs WHERE name = 'conflict'") == "failed")
+        try Self.expectStoredEqualsAnalyzer(db)
     }
 }

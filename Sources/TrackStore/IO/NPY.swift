@@ -49,10 +49,17 @@ public struct NPYArray: Sendable {
             }
             return n
         }
-        let count = shape.reduce(1, *)
         guard let (kind, size) = dtype(descr) else {
             throw ValidationError("unsupported .npy dtype '\(descr)' (use float64, float32 or integers)")
         }
+        // The element count and byte size, refusing shapes whose product overflows.
+        var count = 1
+        for n in shape + [size] {
+            let (product, overflow) = count.multipliedReportingOverflow(by: n)
+            guard !overflow else { throw ValidationError("shape (\(shapeText)) in the .npy header is too large to be a file") }
+            count = product
+        }
+        count /= max(size, 1)
         let dataStart = headerStart + headerLength
         let needed = count * size
         guard bytes.count - dataStart >= needed else {

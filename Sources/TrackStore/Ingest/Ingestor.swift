@@ -238,7 +238,7 @@ public struct Ingestor {
                 throw InputError(source: path, reason: "labels must be a 1-D array, found shape \(array.shape)")
             }
             return try array.values.enumerated().map { index, value in
-                guard value.rounded() == value, value >= 0 else {
+                guard value.rounded() == value, value >= 0, value < 1e9 else {
                     throw InputError(source: path, reason: "label \(index) is \(value), not an option index")
                 }
                 return Int(value)

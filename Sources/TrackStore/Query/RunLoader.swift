@@ -76,14 +76,22 @@ extension RunStore {
         guard let low = try database.scalarInt("SELECT MIN(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)]),
               let high = try database.scalarInt("SELECT MAX(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)])
         else { return builder.build() }
+        // A small run is one scan (and a run of one question cannot be halved).
+        if high - low < 4096 {
+            try scanRun(id: runID, name: name, details: false) { chunk in
+                chunk.forEach { id, label, p, s in builder.append(id: id, label: label, probabilities: p, scores: s) }
+                return true
+            }
+            return builder.build()
+        }
         let middle = low + (high - low) / 2 + 1
         let second = SecondHalf(CalibrationAnalyzer.Builder(bins: bins, epsilon: epsilon))
-        let path = database.path
+        let path = database.path, timeout = busyTimeout
         let done = DispatchSemaphore(value: 0)
         let worker = Thread {
             defer { done.signal() }
             do {
-                let other = try RunStore(path: path, readOnly: true)
+                let other = try RunStore(path: path, readOnly: true, busyTimeout: timeout)
                 try other.scanRun(id: runID, name: name, details: false, questions: middle...high) { chunk in
                     chunk.forEach { id, label, p, s in second.builder.append(id: id, label: label, probabilities: p, scores: s) }
                     return true
