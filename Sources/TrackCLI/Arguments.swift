@@ -45,6 +45,65 @@ struct CommandSpec {
     }
 }
 
+/// Every numeric option of every command, declared once: whether it is an
+/// integer and the values it accepts. The parser checks each given value
+/// against this before any work, so a value out of range is a usage error
+/// (exit 64) in every command that takes the option.
+enum NumericOptions {
+    struct Rule {
+        var integer: Bool
+        var range: ClosedRange<Double>
+    }
+
+    static let rules: [String: Rule] = [
+        "bins": Rule(integer: true, range: 1...10_000),
+        "resamples": Rule(integer: true, range: 1...100_000),
+        "seed": Rule(integer: true, range: Double(Int64.min)...Double(Int64.max)),
+        "step": Rule(integer: true, range: 0...Double(Int64.max)),
+        "columns": Rule(integer: true, range: 1...100),
+        "digits": Rule(integer: true, range: 0...15),
+        "questions": Rule(integer: true, range: 1...10_000_000),
+        "busy-timeout": Rule(integer: false, range: 0...86_400),
+        "a-star": Rule(integer: false, range: 0...1),
+        "c-lower": Rule(integer: false, range: 0...1),
+        "ece-tolerance": Rule(integer: false, range: 0...1),
+        "epsilon": Rule(integer: false, range: 0...0.999_999),
+        "level": Rule(integer: false, range: 0.01...0.999_999),
+        "holdout": Rule(integer: false, range: 0.01...0.99),
+        "epoch": Rule(integer: false, range: 0...1e9),
+        "dpi": Rule(integer: false, range: 10...2400),
+        "width": Rule(integer: false, range: 50...5000),
+        "height": Rule(integer: false, range: 50...5000),
+        "lambda": Rule(integer: false, range: 0...1e6),
+        "mu": Rule(integer: false, range: 0...1e6),
+        "timeout": Rule(integer: false, range: 0...86_400),
+    ]
+
+    static func describe(_ rule: Rule) -> String {
+        func number(_ x: Double) -> String {
+            if rule.integer || x == x.rounded(), abs(x) < 1e15 { return String(Int64(x)) }
+            return String(x)
+        }
+        if rule.range.upperBound >= Double(Int64.max) { return "\(rule.integer ? "an integer" : "a number") ≥ \(number(rule.range.lowerBound))" }
+        return "\(rule.integer ? "an integer" : "a number") in \(number(rule.range.lowerBound))...\(number(rule.range.upperBound))"
+    }
+
+    /// Checks one value of option `name`; nil when the option is not numeric.
+    static func check(_ name: String, _ text: String) throws -> Double? {
+        guard let rule = rules[name] else { return nil }
+        let value: Double?
+        if rule.integer {
+            value = Int64(text).map(Double.init)
+        } else {
+            value = Double(text).flatMap { $0.isFinite ? $0 : nil }
+        }
+        guard let value, rule.range.contains(value) else {
+            throw UsageError(message: "--\(name) expects \(describe(rule)), got '\(text)'")
+        }
+        return value
+    }
+}
+
 /// A usage error: printed with the command's usage, exit status 64.
 struct UsageError: Error, CustomStringConvertible {
     var message: String
@@ -65,12 +124,14 @@ struct ParsedArguments {
 
     func int(_ name: String) throws -> Int? {
         guard let text = value(name) else { return nil }
+        _ = try NumericOptions.check(name, text)
         guard let number = Int(text) else { throw UsageError(message: "--\(name) expects an integer, got '\(text)'") }
         return number
     }
 
     func double(_ name: String) throws -> Double? {
         guard let text = value(name) else { return nil }
+        if let checked = try NumericOptions.check(name, text) { return checked }
         guard let number = Double(text), number.isFinite else { throw UsageError(message: "--\(name) expects a number, got '\(text)'") }
         return number
     }
@@ -138,6 +199,12 @@ enum ArgumentParser {
                 }
                 value = arguments[index]
                 index += 1
+            }
+            do {
+                _ = try NumericOptions.check(name, value)
+            } catch var error as UsageError {
+                error.command = spec.name
+                throw error
             }
             if !option.repeatable, parsed.values[name] != nil {
                 throw UsageError(message: "--\(name) given more than once", command: spec.name)

@@ -214,7 +214,7 @@ public struct FigureSize: Sendable, Equatable {
 public func renderFigure(to path: String, size: FigureSize, title: String,
                          draw: (Canvas) throws -> Void) throws {
     let format = try FigureFormat(path: path)
-    let directory = (path as NSString).deletingLastPathComponent
+    let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
     if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
     switch format {
     case .png:

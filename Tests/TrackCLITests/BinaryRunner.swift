@@ -14,6 +14,8 @@ struct TrackBinary {
         var status: Int32
         var stdout: String
         var stderr: String
+        /// Ended by a signal (a trap, an abort) rather than exiting.
+        var signaled = false
     }
 
     /// Runs `track arguments…` with `input` on stdin and waits for it.
@@ -49,7 +51,8 @@ struct TrackBinary {
         group.wait()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+                      stderr: String(decoding: errData, as: UTF8.self),
+                      signaled: process.terminationReason == .uncaughtSignal)
     }
 
     /// Starts `track` with a writable stdin, for streaming tests.

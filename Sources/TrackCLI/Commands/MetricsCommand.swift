@@ -155,7 +155,7 @@ func optionLetter(_ k: Int) -> String {
 
 /// Writes an export, creating its folder.
 func writeExport(_ text: String, to path: String) throws {
-    let directory = (path as NSString).deletingLastPathComponent
+    let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
     if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
     try text.write(toFile: path, atomically: true, encoding: .utf8)
 }
