@@ -71,18 +71,44 @@ public enum Probabilities {
         return abs(total - 1) > tolerance ? .wrongSum(total: total) : .valid
     }
 
-    /// Checks a probability row and, with `renormalize`, rescales a row whose
-    /// only fault is its sum. Returns the row to store, or the reason it is refused.
+    /// How far a row may be from a distribution and still be read as one
+    /// that was rounded or computed in low precision: values within 1e-6
+    /// below 0 or above 1 (float32 softmax noise) are clamped, and a sum
+    /// within 1e-3 of 1 (values printed with 4–6 decimals, float16) is
+    /// rescaled to 1. Anything further is refused unless rescaling is asked for.
+    public static let valueNoise = 1e-6
+    public static let roundingTolerance = 1e-3
+
+    /// A row as stored, and whether it had to be rescaled or clamped to be a distribution.
+    public struct CheckedRow: Sendable, Equatable {
+        public var values: [Double]
+        public var rescaled: Bool
+    }
+
+    /// Checks a probability row (the rule of `roundingTolerance`): returns the
+    /// row to store, or why it is refused, saying what was seen. Within
+    /// `tolerance` of summing to 1 a row is stored as given; within
+    /// `roundingTolerance` it is rescaled (`rescaled`); beyond, only with
+    /// `renormalize`, which never rescues NaN, infinities, negatives or a zero sum.
     public static func validated(_ p: [Double], tolerance: Double = sumTolerance,
-                                 renormalize: Bool = false) -> Result<[Double], RowError> {
-        switch p.withUnsafeBufferPointer({ check($0, tolerance: tolerance) }) {
+                                 renormalize: Bool = false) -> Result<CheckedRow, RowError> {
+        var row = p
+        var clamped = false
+        for k in row.indices {
+            if row[k] < 0, row[k] >= -valueNoise { row[k] = 0; clamped = true }
+            if row[k] > 1, row[k] <= 1 + valueNoise { row[k] = 1; clamped = true }
+        }
+        switch row.withUnsafeBufferPointer({ check($0, tolerance: tolerance) }) {
         case .valid:
-            return .success(p)
+            return .success(CheckedRow(values: row, rescaled: clamped))
         case .invalid(let reason):
             return .failure(RowError(reason))
         case .wrongSum(let total):
-            if renormalize, total > 0 { return .success(p.map { $0 / total }) }
-            return .failure(RowError("probabilities sum to \(total), not 1 (tolerance \(tolerance)); pass --renormalize to rescale such rows"))
+            if total > 0, renormalize || abs(total - 1) <= roundingTolerance {
+                return .success(CheckedRow(values: row.map { $0 / total }, rescaled: true))
+            }
+            if total == 0 { return .failure(RowError("probabilities are all 0: not a distribution")) }
+            return .failure(RowError("probabilities sum to \(total), not 1 (rows within \(roundingTolerance) of 1 are rescaled); pass --renormalize to rescale such rows"))
         }
     }
 

@@ -59,9 +59,30 @@ import TrackCalibration
     @Test func renormalisesOnlyWhenAsked() throws {
         #expect(throws: Probabilities.RowError.self) { try Probabilities.validated([0.2, 0.2]).get() }
         let row = try Probabilities.validated([0.2, 0.6], renormalize: true).get()
-        #expect(abs(row[0] - 0.25) < 1e-15 && abs(row[1] - 0.75) < 1e-15)
-        // Renormalising never rescues NaN or negatives.
+        #expect(row.rescaled && abs(row.values[0] - 0.25) < 1e-15 && abs(row.values[1] - 0.75) < 1e-15)
+        // Renormalising never rescues NaN, negatives or a zero sum (and does not suggest it).
         #expect(throws: Probabilities.RowError.self) { try Probabilities.validated([-0.2, 0.6], renormalize: true).get() }
+        let zero = Probabilities.validated([0, 0], renormalize: true)
+        guard case .failure(let error) = zero else { Issue.record("a zero row was accepted"); return }
+        #expect(!error.reason.contains("--renormalize") && error.reason.contains("all 0"))
+    }
+
+    /// Issue 11 #13: numbers as users write them. Six printed decimals and float32
+    /// noise are rescaled (and said so); a row that is clearly not a distribution is refused.
+    @Test func roundingAndLowPrecisionAreAcceptedAndRecorded() throws {
+        let printed = [0.333333, 0.333333, 0.333333]                 // %.6f of 1/3: sums to 0.999999
+        let a = try Probabilities.validated(printed).get()
+        #expect(!a.rescaled && a.values == printed)                   // within 1e-6: as given
+        let fourDecimals = [0.1235, 0.2469, 0.6297]                   // sums to 1.0001
+        let b = try Probabilities.validated(fourDecimals).get()
+        #expect(b.rescaled && abs(b.values.reduce(0, +) - 1) < 1e-15)
+        let noisy = try Probabilities.validated([-1e-9, 0.5, 0.5]).get()   // float32 softmax noise
+        #expect(noisy.rescaled && noisy.values[0] == 0)
+        guard case .failure(let error) = Probabilities.validated([0.2, 0.2, 0.2]) else {
+            Issue.record("a row summing to 0.6 was accepted"); return
+        }
+        #expect(error.reason.contains("sum to 0.6") && error.reason.contains("--renormalize"))
+        #expect(throws: Probabilities.RowError.self) { try Probabilities.validated([-0.01, 0.5, 0.51]).get() }
     }
 }
 

@@ -119,33 +119,57 @@ enum ShowCommand: Command {
 enum SQLCommand: Command {
     static let spec = CommandSpec(
         name: "sql", abstract: "Run SQL over the store (read-only unless --write).",
-        usage: "\"SELECT …\" [--db <path>] [--format table|csv|json] [--write]",
+        usage: "\"SELECT …\" [--db <path>] [--format table|csv|json] [--write] [--timeout <seconds>]",
         discussion: """
-        Views: predictions (run_id, question_id, external_id, dataset, subject, n_options, label, pred, conf,
-        correct) and run_summary (run, model, method, dataset, split, step, n, accuracy, mean_confidence, …).
+        Views: predictions, run_summary, run_calibration, reliability_bins, classwise_bins,
+        subject_calibration, preference_winrate, judged_winrate (each with the run's name, `run`).
         Tables: runs, params, tags, metrics, questions, option_scores (run_id, question_id, option, prob, score).
+        Several statements separated by ';' run in order (with --write, in one transaction) and
+        each that returns rows is printed. Without --write a statement that would change the file
+        is refused before it runs; ATTACH and fts3_tokenizer are refused either way.
         """,
-        arguments: [("<sql>", "One SQL statement.")],
+        arguments: [("<sql>", "One or more SQL statements.")],
         options: SharedOptions.database + [
             .value("format", "format", "table, csv or json (default: table)."),
-            .flag("write", "Open the database for writing."),
+            .flag("write", "Open the database for writing; all statements run in one transaction."),
+            .value("timeout", "seconds", "Stop a query that runs longer than this (default: no limit)."),
         ])
 
     static func run(_ arguments: ParsedArguments) throws {
-        guard arguments.positionals.count == 1 else { throw UsageError(message: "expected one SQL statement (quote it)") }
+        guard arguments.positionals.count == 1 else { throw UsageError(message: "expected one SQL argument (quote it)") }
+        let script = arguments.positionals[0]
+        guard !script.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw UsageError(message: "no SQL statement given")
+        }
         let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .csv, .json])
-        let store = try SharedOptions.openStore(arguments, readOnly: !arguments.flag("write"))
-        let result: QueryResult
+        let write = arguments.flag("write")
+        let timeout = try arguments.double("timeout")
+        let store = try SharedOptions.openStore(arguments, readOnly: !write)
+        let database = store.database
+        database.restrictForAdHocSQL(timeout: timeout)
+        let results: [QueryResult]
         do {
             // Plain SQL fires the triggers that keep the stored summaries honest;
             // the summaries of the runs it touched are then recomputed.
-            store.database.triggersEnabled = true
-            result = try store.query(arguments.positionals[0])
-            store.database.triggersEnabled = false
-            if arguments.flag("write") { try store.refreshStaleSummaries() }
+            database.triggersEnabled = true
+            if write {
+                results = try database.transaction { try database.runScript(script, refuseWrites: false) }
+            } else {
+                results = try database.runScript(script, refuseWrites: true)
+            }
+            database.triggersEnabled = false
+            if write { try store.refreshStaleSummaries() }
         } catch let error as SQLiteError {
-            throw CommandFailure(message: "\(error.message)" + (error.message.contains("readonly") || error.message.contains("read-only") ? " (pass --write to modify the store)" : ""))
+            if error.code == 9 { // SQLITE_INTERRUPT
+                throw CommandFailure(message: "the query ran longer than --timeout \(timeout ?? 0) s and was stopped; nothing was changed")
+            }
+            let readOnlyFile = error.message.contains("readonly") || error.message.contains("read-only")
+            throw CommandFailure(message: error.message + (readOnlyFile ? (write ? " (the file or its folder is not writable)" : " (pass --write to modify the store)") : "")
+                                 + (write ? "; nothing was changed" : ""))
+        } catch let error as StoreError {
+            if error.message == "no SQL statement given" { throw UsageError(message: error.message) }
+            throw CommandFailure(message: error.message + (write ? "" : " (pass --write to modify it)"))
         }
-        Console.out(TextTable(result).render(format))
+        Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))
     }
 }

@@ -45,8 +45,10 @@ public enum CSV {
     }
 
     /// The field's text, with `""` turned back into `"`.
-    public static func text(_ field: CSVField, in line: UnsafeRawBufferPointer) -> String {
-        let raw = String(decoding: UnsafeRawBufferPointer(rebasing: line[field.start..<field.end]), as: UTF8.self)
+    public static func text(_ field: CSVField, in line: UnsafeRawBufferPointer) throws(ValidationError) -> String {
+        guard let raw = String(validating: UnsafeRawBufferPointer(rebasing: line[field.start..<field.end]), as: UTF8.self) else {
+            throw ValidationError("a field is not valid UTF-8 text")
+        }
         return field.quoted ? raw.replacingOccurrences(of: "\"\"", with: "\"") : raw
     }
 
@@ -81,7 +83,7 @@ public enum CSV {
             return try copy.withUTF8 { buffer in
                 let raw = UnsafeRawBufferPointer(buffer)
                 try split(raw, into: &fields)
-                return fields.map { text($0, in: raw) }
+                return try fields.map { field throws(ValidationError) in try text(field, in: raw) }
             }
         } catch let error as ValidationError {
             throw error

@@ -312,7 +312,7 @@ struct CSVHeader {
         }
         for (k, column) in optionColumns.enumerated() {
             guard let value = CSV.double(fields[column], in: line) else {
-                throw ValidationError("column \(names[column]): '\(CSV.text(fields[column], in: line))' is not a number")
+                throw ValidationError("column \(names[column]): '\((try? CSV.text(fields[column], in: line)) ?? "?")' is not a number")
             }
             values[k] = value
         }
@@ -320,16 +320,16 @@ struct CSVHeader {
         if let index = CSV.integer(fields[labelColumn], in: line) {
             label = index
         } else {
-            let labelText = CSV.text(fields[labelColumn], in: line)
+            let labelText = try CSV.text(fields[labelColumn], in: line)
             guard let letter = RecordDecoder.letterIndex(labelText) else {
                 throw ValidationError(labelText.isEmpty ? "missing label" : "label '\(labelText)' is not an option index or letter")
             }
             label = letter
         }
-        let id = idColumn.map { CSV.text(fields[$0], in: line) } ?? String(rowIndex)
+        let id = try idColumn.map { column throws(ValidationError) in try CSV.text(fields[column], in: line) } ?? String(rowIndex)
         return Prediction(questionID: id, label: label,
                           values: isProbability ? .probabilities(values) : .scores(values),
-                          subject: subjectColumn.map { CSV.text(fields[$0], in: line) },
-                          dataset: datasetColumn.map { CSV.text(fields[$0], in: line) })
+                          subject: try subjectColumn.map { column throws(ValidationError) in try CSV.text(fields[column], in: line) },
+                          dataset: try datasetColumn.map { column throws(ValidationError) in try CSV.text(fields[column], in: line) })
     }
 }

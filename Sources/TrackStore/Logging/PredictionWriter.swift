@@ -21,6 +21,8 @@ final class PredictionWriter {
     private var topQuestion: [Int64] = []
     private var topPrediction: [Int32] = []
     private var topConfidence: [Double] = []
+    /// Queued questions whose probabilities were rescaled to a distribution.
+    private var rescaledQueued = 0
     // Buffered option rows.
     private var rowQuestion: [Int64] = []
     private var rowOption: [Int32] = []
@@ -54,10 +56,17 @@ final class PredictionWriter {
             throw ValidationError("label \(prediction.label) is out of range for \(count) options (0...\(count - 1))")
         }
         if prediction.questionID.isEmpty { throw ValidationError("empty question id") }
+        for (what, text) in [("question id", prediction.questionID), ("subject", prediction.subject ?? ""),
+                             ("dataset", prediction.dataset ?? "")] where text.utf8.contains(0) {
+            throw ValidationError("the \(what) \(text.debugDescription) contains a NUL character")
+        }
         switch prediction.values {
         case .probabilities(let p):
             switch Probabilities.validated(p, tolerance: validation.tolerance, renormalize: validation.renormalize) {
-            case .success(let row): return CheckedPrediction(prediction, probabilities: row, scores: nil)
+            case .success(let row):
+                var checked = CheckedPrediction(prediction, probabilities: row.values, scores: nil)
+                checked.rescaled = row.rescaled
+                return checked
             case .failure(let error): throw ValidationError(error.reason)
             }
         case .scores(let s):
@@ -83,6 +92,7 @@ final class PredictionWriter {
             }
             return summary.add(label: prediction.label, probabilities: p, scores: nil)
         }
+        if prediction.rescaled { rescaledQueued += 1 }
         topQuestion.append(questionID)
         topPrediction.append(Int32(top.prediction))
         topConfidence.append(top.confidence)
@@ -115,6 +125,13 @@ final class PredictionWriter {
             statement.bind(topConfidence[row], at: first + 3)
         }
         try summary.write(to: database, runID: runID)
+        if rescaledQueued > 0 {
+            // Recorded with the run: how many rows were rounded or noisy enough to be rescaled.
+            try database.execute("""
+                INSERT INTO params(run_id, key, value) VALUES (?, 'track.rescaled_rows', ?)
+                ON CONFLICT(run_id, key) DO UPDATE SET value = CAST(value AS INTEGER) + CAST(excluded.value AS INTEGER)
+                """, [.integer(runID), .text(String(rescaledQueued))])
+        }
         dropQueued()
     }
 
@@ -141,6 +158,7 @@ final class PredictionWriter {
         topPrediction.removeAll(keepingCapacity: true)
         topConfidence.removeAll(keepingCapacity: true)
         summary = RunSummaryDelta()
+        rescaledQueued = 0
     }
 }
 
@@ -152,6 +170,8 @@ struct CheckedPrediction: Sendable {
     var dataset: String?
     var probabilities: [Double]
     var scores: [Double]?
+    /// The probabilities were rescaled or clamped to form a distribution (rounding, float noise, --renormalize).
+    var rescaled = false
 
     init(_ prediction: Prediction, probabilities: [Double], scores: [Double]?) {
         questionID = prediction.questionID

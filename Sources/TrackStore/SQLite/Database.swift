@@ -199,6 +199,77 @@ public final class Database {
         return result
     }
 
+    // MARK: - Ad-hoc SQL
+
+    /// Runs every statement of `script` in order, collecting the rows of each
+    /// one that returns columns. With `refuseWrites`, a statement that would
+    /// change the file (even `VACUUM INTO`) is refused before it runs. An
+    /// empty script is an error, never silently nothing.
+    public func runScript(_ script: String, refuseWrites: Bool) throws -> [QueryResult] {
+        var bytes = Array(script.utf8)
+        bytes.append(0)
+        var results: [QueryResult] = []
+        var sawStatement = false
+        try bytes.withUnsafeBufferPointer { buffer in
+            try buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { start in
+                var cursor: UnsafePointer<CChar>? = start
+                let end = start + buffer.count - 1
+                while let current = cursor, current < end {
+                    var handle: SQLiteStatement?
+                    var tail: UnsafePointer<CChar>?
+                    let code = sqlite3_prepare_v2(self.handle, current, Int32(end - current), &handle, &tail)
+                    let text = String(decoding: UnsafeRawBufferPointer(start: current, count: (tail ?? end) - current), as: UTF8.self)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                    guard code == SQLITE_OK else { throw self.error(code: code, sql: text) }
+                    cursor = tail
+                    guard let handle else { continue }    // whitespace or a comment
+                    sawStatement = true
+                    let statement = Statement(database: self, handle: handle, sql: text)
+                    if refuseWrites, !statement.isReadOnly {
+                        throw StoreError("`\(text.prefix(80))` would change the store, which is opened read-only")
+                    }
+                    var columns: [String] = []
+                    for i in 0..<statement.columnCount { columns.append(statement.columnName(i)) }
+                    var rows: [[SQLValue]] = []
+                    while try statement.step() {
+                        rows.append((0..<statement.columnCount).map { statement.value($0) })
+                    }
+                    if !columns.isEmpty { results.append(QueryResult(columns: columns, rows: rows)) }
+                }
+            }
+        }
+        guard sawStatement else { throw StoreError("no SQL statement given") }
+        return results
+    }
+
+    /// Limits what ad-hoc SQL on this connection may do: SQLite's defensive
+    /// mode, no ATTACH/DETACH, no `fts3_tokenizer` or `load_extension`, and,
+    /// with a `timeout` (seconds), an interrupt when a query runs longer.
+    public func restrictForAdHocSQL(timeout: Double?) {
+        _ = track_db_config_int(handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
+        _ = track_db_config_int(handle, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0)
+        sqlite3_set_authorizer(handle, { _, action, _, second, _, _ in
+            if action == SQLITE_ATTACH || action == SQLITE_DETACH { return SQLITE_DENY }
+            if action == SQLITE_FUNCTION, let name = second {
+                let function = String(cString: name).lowercased()
+                if function == "fts3_tokenizer" || function == "load_extension" { return SQLITE_DENY }
+            }
+            return SQLITE_OK
+        }, nil)
+        if let timeout {
+            deadline.value = Date().timeIntervalSince1970 + timeout
+            sqlite3_progress_handler(handle, 10_000, { context in
+                guard let context else { return 0 }
+                let deadline = Unmanaged<Deadline>.fromOpaque(context).takeUnretainedValue()
+                return Date().timeIntervalSince1970 > deadline.value ? 1 : 0
+            }, Unmanaged.passUnretained(deadline).toOpaque())
+        }
+    }
+
+    /// When the running query must stop (see `restrictForAdHocSQL`).
+    final class Deadline { var value = Double.infinity }
+    private let deadline = Deadline()
+
     /// The SQLite library version, e.g. "3.40.1".
     public static var sqliteVersion: String { String(cString: sqlite3_libversion()) }
 }

@@ -23,9 +23,19 @@ public final class Statement {
     public let sql: String
     unowned let database: Database
 
+    /// Wraps a statement prepared elsewhere (e.g. one of a script).
+    init(database: Database, handle: SQLiteStatement, sql: String) {
+        self.handle = handle
+        self.sql = sql
+        self.database = database
+    }
+
+    /// Whether running it leaves the database file unchanged.
+    public var isReadOnly: Bool { sqlite3_stmt_readonly(handle) != 0 }
+
     init(database: Database, sql: String) throws(SQLiteError) {
         var statement: SQLiteStatement?
-        let code = sqlite3_prepare_v2(database.handle, sql, -1, &statement, nil)
+        let code = sqlite3_prepare_v2(database.handle, sql, Int32(sql.utf8.count), &statement, nil)
         guard code == SQLITE_OK, let statement else {
             throw database.error(code: code, sql: sql)
         }
@@ -43,7 +53,8 @@ public final class Statement {
     public func bind(_ value: Double, at index: Int32) { sqlite3_bind_double(handle, index, value) }
     public func bindNull(at index: Int32) { sqlite3_bind_null(handle, index) }
     public func bind(_ value: String, at index: Int32) {
-        sqlite3_bind_text(handle, index, value, -1, sqliteTransient)
+        // With its byte length: an embedded NUL must not cut the text short.
+        sqlite3_bind_text(handle, index, value, Int32(value.utf8.count), sqliteTransient)
     }
     public func bind(_ value: String?, at index: Int32) {
         if let value { bind(value, at: index) } else { bindNull(at: index) }
@@ -111,7 +122,8 @@ public final class Statement {
     /// The column as text, or nil for NULL (reading NULL through `String(cString:)` would trap).
     public func string(_ index: Int32) -> String? {
         guard let text = sqlite3_column_text(handle, index) else { return nil }
-        return String(cString: text)
+        let count = Int(sqlite3_column_bytes(handle, index))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
     public func optionalInt64(_ index: Int32) -> Int64? { isNull(index) ? nil : int64(index) }
     public func optionalDouble(_ index: Int32) -> Double? { isNull(index) ? nil : double(index) }
