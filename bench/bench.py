@@ -244,7 +244,7 @@ def figure_section(track, track_bench, repeat):
     remove_db(db)
     subprocess.run([track, "demo", "--db", db, "--out", os.path.join(OUT, "figure-exports")], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bins = os.path.join(OUT, "figure-exports", "gallery_reliability_dpo.csv")
+    bins = os.path.join(OUT, "figure-exports", "gallery_reliability_dpo.png.csv")
     runs = max(repeat * 7, 20)
     swift = json.loads(subprocess.run([track_bench, "figure", "--bins", bins, "--out", os.path.join(OUT, "track.png"),
                                        "--repeat", str(runs)], check=True, capture_output=True, text=True).stdout)

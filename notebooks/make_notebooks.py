@@ -113,7 +113,7 @@ llama = "Llama-3.1-8B-Tulu-sim"
 runs = [f"{llama}/{m}/in-domain" for m in ["DPO", "TS", "CFT/e3", "RCFT/e3"]]
 print(track("plot", "grid", *runs, "--out", str(OUT / "grid.png"), "--dpi", "90"))
 display(Image(filename=str(OUT / "grid.png")))'''),
-        ("code", 'print((OUT / "grid.csv").read_text().splitlines()[0])\nprint(len((OUT / "grid.csv").read_text().splitlines()) - 1, "bins drawn")'),
+        ("code", 'print((OUT / "grid.png.csv").read_text().splitlines()[0])\nprint(len((OUT / "grid.png.csv").read_text().splitlines()) - 1, "bins drawn")'),
     ],
 }
 

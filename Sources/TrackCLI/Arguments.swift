@@ -60,7 +60,7 @@ enum NumericOptions {
         "resamples": Rule(integer: true, range: 1...100_000),
         "seed": Rule(integer: true, range: Double(Int64.min)...Double(Int64.max)),
         "step": Rule(integer: true, range: 0...Double(Int64.max)),
-        "columns": Rule(integer: true, range: 1...100),
+        "plot.columns": Rule(integer: true, range: 1...100),     // table's --columns names fields
         "digits": Rule(integer: true, range: 0...15),
         "questions": Rule(integer: true, range: 1...10_000_000),
         "busy-timeout": Rule(integer: false, range: 0...86_400),
@@ -88,9 +88,10 @@ enum NumericOptions {
         return "\(rule.integer ? "an integer" : "a number") in \(number(rule.range.lowerBound))...\(number(rule.range.upperBound))"
     }
 
-    /// Checks one value of option `name`; nil when the option is not numeric.
-    static func check(_ name: String, _ text: String) throws -> Double? {
-        guard let rule = rules[name] else { return nil }
+    /// Checks one value of option `name` of `command`; nil when the option is not numeric.
+    /// A rule named `command.option` is that command's own.
+    static func check(_ name: String, _ text: String, command: String) throws -> Double? {
+        guard let rule = rules["\(command).\(name)"] ?? rules[name] else { return nil }
         let value: Double?
         if rule.integer {
             value = Int64(text).map(Double.init)
@@ -113,6 +114,7 @@ struct UsageError: Error, CustomStringConvertible {
 
 /// What the parser found: positional arguments, option values, flags.
 struct ParsedArguments {
+    var command = ""
     var positionals: [String] = []
     var values: [String: [String]] = [:]
     var flags: Set<String> = []
@@ -124,14 +126,14 @@ struct ParsedArguments {
 
     func int(_ name: String) throws -> Int? {
         guard let text = value(name) else { return nil }
-        _ = try NumericOptions.check(name, text)
+        _ = try NumericOptions.check(name, text, command: command)
         guard let number = Int(text) else { throw UsageError(message: "--\(name) expects an integer, got '\(text)'") }
         return number
     }
 
     func double(_ name: String) throws -> Double? {
         guard let text = value(name) else { return nil }
-        if let checked = try NumericOptions.check(name, text) { return checked }
+        if let checked = try NumericOptions.check(name, text, command: command) { return checked }
         guard let number = Double(text), number.isFinite else { throw UsageError(message: "--\(name) expects a number, got '\(text)'") }
         return number
     }
@@ -162,6 +164,7 @@ enum ArgumentParser {
     /// Parses `--name value`, `--name=value`, `--flag`, `--` and positionals against `spec`.
     static func parse(_ arguments: [String], spec: CommandSpec) throws -> ParsedArguments {
         var parsed = ParsedArguments()
+        parsed.command = spec.name
         var index = 0
         var onlyPositionals = false
         while index < arguments.count {
@@ -201,7 +204,7 @@ enum ArgumentParser {
                 index += 1
             }
             do {
-                _ = try NumericOptions.check(name, value)
+                _ = try NumericOptions.check(name, value, command: spec.name)
             } catch var error as UsageError {
                 error.command = spec.name
                 throw error

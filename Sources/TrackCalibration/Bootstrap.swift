@@ -66,34 +66,38 @@ extension CalibrationAnalyzer {
     /// (probability ~1e-500 per draw) is capped there.
     static func poissonWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
         var weights = [UInt8](repeating: 0, count: n * lanes)
-        // P(X <= k) for X ~ Poisson(1), as thresholds on a uniform 64-bit word.
-        let thresholds: [UInt64] = {
-            var cdf = 0.0, term = 1.0 / 2.718281828459045235360287
-            var t: [UInt64] = []
-            for k in 0..<20 {
-                cdf += term
-                term /= Double(k + 1)
-                t.append(cdf >= 1 ? .max : UInt64(cdf * 0x1p64))
-            }
-            return t
-        }()
+        let t = poissonThresholds
+        let (t0, t1, t2, t3, t4) = (t[0], t[1], t[2], t[3], t[4])
+        var streams = (0..<lanes).map { SeededRandom(seed: resampleSeed(seed, firstResample + $0)) }
         weights.withUnsafeMutableBufferPointer { w in
-            thresholds.withUnsafeBufferPointer { t in
-                for lane in 0..<lanes {
-                    var random = SeededRandom(seed: resampleSeed(seed, firstResample + lane))
-                    var i = lane
-                    for _ in 0..<n {
-                        let u = random.next()
-                        var k = 0
-                        while k < t.count - 1, u >= t[k] { k += 1 }
-                        w[i] = UInt8(min(k, 255))
-                        i += lanes
+            streams.withUnsafeMutableBufferPointer { streams in
+                var i = 0
+                for _ in 0..<n {
+                    for lane in 0..<lanes {
+                        let u = streams[lane].next()
+                        // Inverse CDF, branch-free for the common values; P(w >= 5) = 0.0037.
+                        var k = (u >= t0 ? 1 : 0) + (u >= t1 ? 1 : 0) + (u >= t2 ? 1 : 0) + (u >= t3 ? 1 : 0) + (u >= t4 ? 1 : 0)
+                        if k == 5 { while k < t.count, u >= t[k] { k += 1 } }
+                        w[i + lane] = UInt8(min(k, 255))
                     }
+                    i += lanes
                 }
             }
         }
         return weights
     }
+
+    /// P(X <= k) for X ~ Poisson(1), k = 0, 1, …, as thresholds on a uniform 64-bit word.
+    static let poissonThresholds: [UInt64] = {
+        var cdf = 0.0, term = 1.0 / 2.718281828459045235360287
+        var t: [UInt64] = []
+        for k in 0..<20 {
+            cdf += term
+            term /= Double(k + 1)
+            t.append(cdf >= 1 ? .max : UInt64(cdf * 0x1p64))
+        }
+        return t
+    }()
 
     /// The seed of resample b's stream: SplitMix64 of (seed, b).
     static func resampleSeed(_ seed: UInt64, _ resample: Int) -> UInt64 {
@@ -109,27 +113,50 @@ struct BootstrapPlan {
     let n: Int
     let k: Int
     let bins: Int
-    let topBin: [Int32]
     let hit: [Double]
-    /// Per question and class: `class * bins + bin(p_ic)` (uniform K only).
-    let classSlot: [Int32]
     /// First position of each class's ascending order with p > ε (TACE keeps those).
     let keptStart: [Int]
+    /// Equal-mass passes work on blocks of `blockSize` consecutive positions of an
+    /// ascending order: per question, its block in the confidence order (index 0)
+    /// and in each class's order (1 + c).
+    let blockSize: Int
+    let blockCount: Int
+    let orders: Int
+    /// Question-major: `blockOf[i * orders + o]` is question i's block in order o.
+    let blockOf: [Int32]
+    /// Per order, the first position of each equal-width bin (`bins + 1` entries).
+    let binStart: [[Int]]
 
     init(_ analyzer: CalibrationAnalyzer) {
         let set = analyzer.set
         n = set.count
         k = set.uniformOptionCount ?? 0
         bins = analyzer.bins
-        topBin = analyzer.confidence.map { Int32(equalWidthBin($0, bins: analyzer.bins)) }
         hit = analyzer.correct.map { $0 ? 1 : 0 }
-        var slots = [Int32](repeating: 0, count: n * k)
-        for index in 0..<(n * k) {
-            slots[index] = Int32((index % k) * analyzer.bins + equalWidthBin(set.probabilities[index], bins: analyzer.bins))
-        }
-        classSlot = slots
         keptStart = analyzer.classRanked.map { ranked in
             ranked.values.firstIndex(where: { $0 > analyzer.epsilon }) ?? ranked.values.count
+        }
+        // About a thousand blocks: their sums stay in cache, and a bin boundary
+        // costs one block walked element by element.
+        var size = 16
+        while size * 1024 < n { size *= 2 }
+        blockSize = size
+        blockCount = (n + size - 1) / size
+        let ranked = [analyzer.confidenceRanked] + analyzer.classRanked
+        orders = ranked.count
+        var blocks = [Int32](repeating: 0, count: n * ranked.count)
+        for (o, order) in ranked.enumerated() {
+            for (position, question) in order.order.enumerated() { blocks[Int(question) * ranked.count + o] = Int32(position / size) }
+        }
+        blockOf = blocks
+        binStart = ranked.map { order in
+            var starts = [Int](repeating: order.values.count, count: analyzer.bins + 1)
+            var position = 0
+            for b in 0..<analyzer.bins {
+                while position < order.values.count, equalWidthBin(order.values[position], bins: analyzer.bins) < b { position += 1 }
+                starts[b] = position
+            }
+            return starts
         }
     }
 
@@ -139,59 +166,104 @@ struct BootstrapPlan {
         let lanes = CalibrationAnalyzer.lanes
         return weights.withUnsafeBufferPointer { w in
             @inline(__always) func load(_ i: Int) -> Lanes {
-                let word = UnsafeRawPointer(w.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
-                return Lanes(word)
+                let b = UnsafeRawPointer(w.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
+                return Lanes(Double(b[0]), Double(b[1]), Double(b[2]), Double(b[3]),
+                             Double(b[4]), Double(b[5]), Double(b[6]), Double(b[7]))
             }
-            // Pass 1, questions in order: top-label bins, Brier, NLL; classwise bins.
-            var count = [Lanes](repeating: .zero, count: bins), sumConf = count, sumHit = count
-            var classCount = [Lanes](repeating: .zero, count: k * bins), classSum = classCount, classHit = classCount
-            var total = Lanes.zero, correct = Lanes.zero, confidence = Lanes.zero, brier = Lanes.zero, nll = Lanes.zero
+            // Pass 1, questions in order: Brier and NLL, and per order (confidence, then
+            // each class) and block of that order: count, Σ w·value, Σ w·hit, at slot
+            // 3·(order·blockCount + block). Every binned sum is then a sum of blocks.
+            var brier = Lanes.zero, nll = Lanes.zero
+            var blockSums = [Lanes](repeating: .zero, count: 3 * orders * blockCount)
             a.confidence.withUnsafeBufferPointer { conf in
             a.brierTerm.withUnsafeBufferPointer { brierTerm in
             a.nllTerm.withUnsafeBufferPointer { nllTerm in
             a.set.probabilities.withUnsafeBufferPointer { p in
             a.set.labels.withUnsafeBufferPointer { labels in
-            count.withUnsafeMutableBufferPointer { count in
-            sumConf.withUnsafeMutableBufferPointer { sumConf in
-            sumHit.withUnsafeMutableBufferPointer { sumHit in
-            classCount.withUnsafeMutableBufferPointer { classCount in
-            classSum.withUnsafeMutableBufferPointer { classSum in
-            classHit.withUnsafeMutableBufferPointer { classHit in
+            blockSums.withUnsafeMutableBufferPointer { sums in
+            blockOf.withUnsafeBufferPointer { blockOf in
+            hit.withUnsafeBufferPointer { hit in
+                let stride = 3 * blockCount
                 for i in 0..<n {
                     let weight = load(i)
-                    let b = Int(topBin[i])
-                    let c = conf[i]
-                    let hits = weight * hit[i]
-                    total += weight
-                    count[b] += weight
-                    sumConf[b] += weight * c
-                    sumHit[b] += hits
-                    correct += hits
-                    confidence += weight * c
                     brier += weight * brierTerm[i]
                     nll += weight * nllTerm[i]
-                    if k > 0 {
-                        let label = Int(labels[i])
-                        for option in 0..<k {
-                            let slot = Int(classSlot[i * k + option])
-                            classCount[slot] += weight
-                            classSum[slot] += weight * p[i * k + option]
-                            if option == label { classHit[slot] += weight }
+                }
+                // One order at a time, so that its block sums stay in cache.
+                for order in 0..<orders {
+                    let base = order * stride
+                    for i in 0..<n {
+                        let weight = load(i)
+                        let b = base + 3 * Int(blockOf[i * orders + order])
+                        sums[b] += weight
+                        if order == 0 {
+                            sums[b + 1] += weight * conf[i]
+                            sums[b + 2] += weight * hit[i]
+                        } else {
+                            sums[b + 1] += weight * p[i * k + order - 1]
+                            if Int(labels[i]) == order - 1 { sums[b + 2] += weight }
                         }
                     }
                 }
-            }}}}}}}}}}}
-            // Pass 2, the ascending orders: equal-mass bins.
-            var walker = EqualMassWalker(bins: bins)
-            let equalMass = walker.walk(a.confidenceRanked, from: 0, weights: load, totals: total, weighted: true).error
+            }}}}}}}}
+            /// Sums over positions `range` of an order: whole blocks from their sums, the rest element by element.
+            func rangeSums(_ order: Int, _ range: Range<Int>) -> (count: Lanes, value: Lanes, hits: Lanes) {
+                let ranked = order == 0 ? a.confidenceRanked : a.classRanked[order - 1]
+                var count = Lanes.zero, value = Lanes.zero, hits = Lanes.zero
+                var j = range.lowerBound
+                while j < range.upperBound {
+                    if j % blockSize == 0, j + blockSize <= range.upperBound {
+                        let slot = 3 * (order * blockCount + j / blockSize)
+                        count += blockSums[slot]
+                        value += blockSums[slot + 1]
+                        hits += blockSums[slot + 2]
+                        j += blockSize
+                    } else {
+                        let weight = load(Int(ranked.order[j]))
+                        count += weight
+                        value += weight * ranked.values[j]
+                        if ranked.hits[j] { hits += weight }
+                        j += 1
+                    }
+                }
+                return (count, value, hits)
+            }
+            // Equal-width bins are ranges of the ascending orders.
+            var count = [Lanes](), sumConf = [Lanes](), sumHit = [Lanes]()
+            for b in 0..<bins {
+                let sums = rangeSums(0, binStart[0][b]..<binStart[0][b + 1])
+                count.append(sums.count); sumConf.append(sums.value); sumHit.append(sums.hits)
+            }
+            var classCount = [Lanes](), classSum = [Lanes](), classHit = [Lanes]()
+            for c in 0..<k {
+                for b in 0..<bins {
+                    let sums = rangeSums(1 + c, binStart[1 + c][b]..<binStart[1 + c][b + 1])
+                    classCount.append(sums.count); classSum.append(sums.value); classHit.append(sums.hits)
+                }
+            }
+            let total = count.reduce(.zero, +), correct = sumHit.reduce(.zero, +), confidence = sumConf.reduce(.zero, +)
+            // Pass 2, the ascending orders: equal-mass bins from the block sums, lane by lane.
+            func walk(_ order: Int, from start: Int, totals: Lanes, weighted: Bool) -> Lanes {
+                let ranked = order == 0 ? a.confidenceRanked : a.classRanked[order - 1]
+                var error = Lanes.zero
+                for lane in 0..<lanes {
+                    error[lane] = EqualMassWalker.walk(ranked, from: start, lane: lane, weights: w, blockSize: blockSize,
+                                                       blockSums: blockSums, first: 3 * order * blockCount, bins: bins, total: totals[lane],
+                                                       weighted: weighted)
+                }
+                return error
+            }
+            let equalMass = walk(0, from: 0, totals: total, weighted: true)
             var ace = Lanes.zero, tace = Lanes.zero
             for c in 0..<k {
+                ace += walk(1 + c, from: 0, totals: total, weighted: false)
+                // TACE keeps the values above ε: a suffix of the order, whose weight is the total less the prefix's.
+                var prefix = Lanes.zero
+                let start = keptStart[c]
+                for block in 0..<(start / blockSize) { prefix += blockSums[3 * ((1 + c) * blockCount + block)] }
                 let ranked = a.classRanked[c]
-                let all = walker.walk(ranked, from: 0, weights: load, totals: total, weighted: false, mark: keptStart[c])
-                ace += all.error
-                let kept = total - all.rankAtMark
-                let suffix = walker.walk(ranked, from: keptStart[c], weights: load, totals: kept, weighted: false)
-                tace += suffix.error
+                for j in (start / blockSize * blockSize)..<start { prefix += load(Int(ranked.order[j])) }
+                tace += walk(1 + c, from: start, totals: total - prefix, weighted: false)
             }
             // Per lane: the metrics as CalibrationAnalyzer.metrics computes them.
             return (0..<lanes).map { lane in
@@ -232,73 +304,66 @@ struct BootstrapPlan {
     }
 }
 
-/// Equal-mass binning of eight weighted resamples along one ascending order,
+/// Equal-mass binning of one weighted resample along one ascending order,
 /// with the rule of `CalibrationAnalyzer.equalMassError`: the j-th kept copy
-/// (0-based) goes to bin floor(j·B/total). Sums run in SIMD lanes; an element
-/// that crosses a lane's bin boundary is split lane by lane.
-struct EqualMassWalker {
-    typealias Lanes = CalibrationAnalyzer.Lanes
-    let bins: Int
-    private var boundaries: [[Double]] = []
-
-    init(bins: Int) { self.bins = bins }
-
-    /// Returns each lane's error (`Σ (n_r/total)|acc − conf|` when `weighted`, else
-    /// `Σ |acc − conf|` over non-empty bins) and the rank reached at position `mark`.
-    mutating func walk(_ ranked: RankedValues, from start: Int, weights load: (Int) -> Lanes, totals: Lanes,
-                       weighted: Bool, mark: Int = -1) -> (error: Lanes, rankAtMark: Lanes) {
+/// (0-based) goes to bin floor(j·B/total). Whole blocks of the order are added
+/// from their sums when they fall inside one bin; a block that holds a bin
+/// boundary (or the start) is walked element by element, splitting copies.
+enum EqualMassWalker {
+    static func walk(_ ranked: RankedValues, from start: Int, lane: Int, weights: UnsafeBufferPointer<UInt8>,
+                     blockSize: Int, blockSums: [CalibrationAnalyzer.Lanes], first: Int, bins: Int, total: Double,
+                     weighted: Bool) -> Double {
         let lanes = CalibrationAnalyzer.lanes
-        // First rank of each bin per lane: ceil(r·total/B), exactly, in integers.
-        boundaries = (0..<lanes).map { lane in
-            let total = Int(totals[lane].rounded())
-            return (0...bins).map { Double(($0 * total + bins - 1) / bins) }
+        let count = ranked.order.count
+        guard start < count, total > 0 else { return 0 }
+        let totalCount = Int(total.rounded())
+        var boundaries = [Double](repeating: 0, count: bins + 1)
+        for r in 0...bins { boundaries[r] = Double((r * totalCount + bins - 1) / bins) }
+        var error = 0.0, rank = 0.0
+        var binCount = 0.0, binValue = 0.0, binHits = 0.0
+        var bin = 0
+        func close() {
+            guard binCount > 0 else { return }
+            let gap = abs(binHits / binCount - binValue / binCount)
+            error += weighted ? binCount / total * gap : gap
+            binCount = 0; binValue = 0; binHits = 0
         }
-        var error = Lanes.zero, rank = Lanes.zero, rankAtMark = Lanes.zero
-        var binCount = Lanes.zero, binValue = Lanes.zero, binHits = Lanes.zero
-        var bin = [Int](repeating: 0, count: lanes)
-        var next = Lanes((0..<lanes).map { boundaries[$0][1] })
-        func close(_ lane: Int) {
-            guard binCount[lane] > 0 else { return }
-            let gap = abs(binHits[lane] / binCount[lane] - binValue[lane] / binCount[lane])
-            error[lane] += weighted ? binCount[lane] / totals[lane] * gap : gap
-            binCount[lane] = 0; binValue[lane] = 0; binHits[lane] = 0
-        }
-        ranked.values.withUnsafeBufferPointer { values in
-            ranked.hits.withUnsafeBufferPointer { hits in
-                ranked.order.withUnsafeBufferPointer { order in
-                    for j in start..<values.count {
-                        if j == mark { rankAtMark = rank }
-                        let w = load(Int(order[j]))
-                        let v = values[j], y: Double = hits[j] ? 1 : 0
-                        let reached = rank + w
-                        if all(reached .<= next) && all(rank .< next) {
-                            binCount += w; binValue += w * v; binHits += w * y
-                            rank = reached
-                            continue
-                        }
-                        for lane in 0..<lanes {
-                            var copies = w[lane]
-                            if copies == 0 { continue }
-                            while copies > 0 {
-                                while bin[lane] < bins, rank[lane] >= boundaries[lane][bin[lane] + 1] {
-                                    close(lane)
-                                    bin[lane] += 1
-                                }
-                                let room = bin[lane] < bins ? boundaries[lane][bin[lane] + 1] - rank[lane] : copies
-                                let inBin = min(copies, room)
-                                binCount[lane] += inBin; binValue[lane] += inBin * v; binHits[lane] += inBin * y
-                                rank[lane] += inBin
-                                copies -= inBin
-                            }
-                            next[lane] = bin[lane] < bins ? boundaries[lane][bin[lane] + 1] : .infinity
-                        }
-                    }
-                    if mark >= values.count { rankAtMark = rank }
+        func elements(_ range: Range<Int>) {
+            for j in range {
+                var copies = Double(weights[Int(ranked.order[j]) * lanes + lane])
+                let v = ranked.values[j], y: Double = ranked.hits[j] ? 1 : 0
+                while copies > 0 {
+                    while bin < bins, rank >= boundaries[bin + 1] { close(); bin += 1 }
+                    let inBin = bin < bins ? min(copies, boundaries[bin + 1] - rank) : copies
+                    binCount += inBin; binValue += inBin * v; binHits += inBin * y
+                    rank += inBin
+                    copies -= inBin
                 }
             }
         }
-        for lane in 0..<lanes { close(lane) }
-        return (error, rankAtMark)
+        var block = start / blockSize
+        let blockStart = block * blockSize
+        if blockStart < start {
+            elements(start..<min(blockStart + blockSize, count))
+            block += 1
+        }
+        while block * blockSize < count {
+            let range = (block * blockSize)..<min((block + 1) * blockSize, count)
+            let c = blockSums[first + 3 * block][lane]
+            if c > 0 {
+                if bin < bins, rank < boundaries[bin + 1], rank + c <= boundaries[bin + 1] {
+                    binCount += c
+                    binValue += blockSums[first + 3 * block + 1][lane]
+                    binHits += blockSums[first + 3 * block + 2][lane]
+                    rank += c
+                } else {
+                    elements(range)
+                }
+            }
+            block += 1
+        }
+        close()
+        return error
     }
 }
 

@@ -68,6 +68,25 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "replicate", let
     exit(0)
 }
 
+// track-bench bootstrap [--n 1000000] [--resamples 64]: times the parts of the bootstrap.
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "bootstrap" {
+    let n = Int(argument("n") ?? "1000000") ?? 1_000_000, resamples = Int(argument("resamples") ?? "64") ?? 64
+    var random = SeededRandom(seed: 1)
+    var set = PredictionSet()
+    set.reserve(questions: n, options: 4)
+    for i in 0..<n {
+        let logits = (0..<4).map { _ in random.nextGaussian() * 2 }
+        set.append(id: Int64(i), label: random.nextInt(below: 4), probabilities: Probabilities.softmax(logits))
+    }
+    let analyzer = CalibrationAnalyzer(set)
+    let point = time { _ = analyzer.metrics() }
+    let all = time { _ = analyzer.bootstrap(resamples: resamples, seed: 0) }
+    print(JSONValue.object(JSONObject([.init(key: "point_seconds", value: .number(point)),
+                                       .init(key: "bootstrap_seconds", value: .number(all)),
+                                       .init(key: "per_resample_ms", value: .number(all / Double(resamples) * 1000))])).jsonText)
+    exit(0)
+}
+
 // track-bench figure --bins CSV --out PNG [--repeat N]: renders the reliability
 // diagram of the bins in CSV (columns of `track plot`'s CSV) N times; prints the median.
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "figure",

@@ -94,7 +94,7 @@ import TrackStore
         #expect(demo.stdout.contains("SIMULATED"))
         let runsCSV = try String(contentsOfFile: scratch.path("exports/demo_runs.csv"), encoding: .utf8)
         #expect(runsCSV.split(separator: "\n").count == 55)
-        let regimes = try String(contentsOfFile: scratch.path("exports/gallery_regimes.csv"), encoding: .utf8)
+        let regimes = try String(contentsOfFile: scratch.path("exports/gallery_regimes.png.csv"), encoding: .utf8)
         let regimeRows = regimes.split(separator: "\n").dropFirst().map { $0.split(separator: ",").map(String.init) }
         #expect(regimeRows.count == 5)
         for row in regimeRows {   // run, accuracy, conf_ece, regime, a_star

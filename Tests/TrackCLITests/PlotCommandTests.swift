@@ -35,7 +35,7 @@ import TrackStore
         let image = try PNGImage(path: out)
         #expect(image.width == 2 * 260 * 200 / 72 + 1 || image.width == 2 * 260 * 200 / 72)
         // The CSV holds each run's bins; counts add up to the run's questions.
-        let csv = try String(contentsOfFile: scratch.path("figs/grid.csv"), encoding: .utf8).split(separator: "\n")
+        let csv = try String(contentsOfFile: scratch.path("figs/grid.png.csv"), encoding: .utf8).split(separator: "\n")
         #expect(csv[0] == "run,panel,bin,lower,upper,n,accuracy,confidence,gap")
         #expect(csv.count == 1 + 2 * 10)
         let dpoCounts = csv.dropFirst().filter { $0.hasPrefix(runs[0]) }.map { Int($0.split(separator: ",")[5])! }
@@ -58,13 +58,13 @@ import TrackStore
         let db = try Self.demo(scratch)
         let classwise = try TrackBinary.run(["plot", "classwise", "Vicuna-7B-sim/DPO/in-domain", "--db", db, "--out", scratch.path("cw.svg")])
         #expect(classwise.status == 0, "\(classwise.stderr)")
-        let panels = Set(try String(contentsOfFile: scratch.path("cw.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+        let panels = Set(try String(contentsOfFile: scratch.path("cw.svg.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
             .map { $0.split(separator: ",")[1] })
         #expect(panels == ["option A", "option B", "option C", "option D", "pooled"])
         let runs = (1...3).map { "Vicuna-7B-sim/CFT/e\($0)/in-domain" }
         let curve = try TrackBinary.run(["plot", "curve"] + runs + ["--db", db, "--out", scratch.path("curve.pdf"), "--metric", "cw_ece"])
         #expect(curve.status == 0, "\(curve.stderr)")
-        let rows = try String(contentsOfFile: scratch.path("curve.csv"), encoding: .utf8).split(separator: "\n")
+        let rows = try String(contentsOfFile: scratch.path("curve.pdf.csv"), encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 4 && rows[1].hasPrefix("Vicuna-7B-sim / CFT / in-domain,Vicuna-7B-sim/CFT/e1/in-domain,1,"))
         // A run without an epoch cannot be on an epoch curve.
         let bad = try TrackBinary.run(["plot", "curve", "Vicuna-7B-sim/DPO/in-domain", "--db", db, "--out", scratch.path("x.png")])
@@ -89,5 +89,26 @@ import TrackStore
         #expect(result.status == 1)
         #expect(result.stderr.contains("no usable font"), "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: scratch.path("x.png")))
+    }
+}
+
+/// Issue 11 #15: a figure's CSV never replaces a file the user did not name.
+@Suite struct FigureSidecarTests {
+    @Test func theCSVBesideAFigureIsNamedAfterIt() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let lines = (0..<40).map { StreamingTests.line($0) }.joined(separator: "\n") + "\n"
+        #expect(try TrackBinary.run(["log", "--run", "r", "--db", db], input: lines).status == 0)
+        try FileManager.default.createDirectory(atPath: scratch.path("o"), withIntermediateDirectories: true)
+        let keep = scratch.write("o/r.csv", "keep\n")
+        for format in ["png", "svg", "pdf"] {
+            let result = try TrackBinary.run(["plot", "reliability", "r", "--db", db, "--out", scratch.path("o/r.\(format)")])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(FileManager.default.fileExists(atPath: scratch.path("o/r.\(format).csv")))
+        }
+        #expect(try String(contentsOfFile: keep, encoding: .utf8) == "keep\n")
+        let chosen = try TrackBinary.run(["plot", "reliability", "r", "--db", db, "--out", scratch.path("o/x.png"),
+                                          "--data", scratch.path("o/numbers.csv")])
+        #expect(chosen.status == 0 && FileManager.default.fileExists(atPath: scratch.path("o/numbers.csv")))
     }
 }

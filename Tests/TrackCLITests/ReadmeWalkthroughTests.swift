@@ -52,7 +52,7 @@ import TrackStore
         #expect(output.contains("wrote derived run 'llama-dpo/TS'"))
         let store = try RunStore(path: scratch.path("walkthrough.sqlite"), readOnly: true)
         #expect(try store.runSummaries().map(\.name).sorted() == ["Qwen/Qwen3-8B/casino_belief", "llama-dpo", "llama-dpo/TS"])
-        for file in ["exports/walkthrough/table2.tex", "exports/walkthrough/reliability.png", "exports/walkthrough/reliability.csv"] {
+        for file in ["exports/walkthrough/table2.tex", "exports/walkthrough/reliability.png", "exports/walkthrough/reliability.png.csv"] {
             #expect(FileManager.default.fileExists(atPath: scratch.path(file)), "\(file)")
         }
         #expect(try store.database.scalarInt("SELECT count(*) FROM exports") == 1)

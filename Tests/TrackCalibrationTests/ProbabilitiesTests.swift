@@ -70,9 +70,12 @@ import TrackCalibration
     /// Issue 11 #13: numbers as users write them. Six printed decimals and float32
     /// noise are rescaled (and said so); a row that is clearly not a distribution is refused.
     @Test func roundingAndLowPrecisionAreAcceptedAndRecorded() throws {
+        let close = [0.3333333, 0.3333333, 0.3333334]                // within 1e-6: stored as given
+        let a = try Probabilities.validated(close).get()
+        #expect(!a.rescaled && a.values == close)
         let printed = [0.333333, 0.333333, 0.333333]                 // %.6f of 1/3: sums to 0.999999
-        let a = try Probabilities.validated(printed).get()
-        #expect(!a.rescaled && a.values == printed)                   // within 1e-6: as given
+        let rounded = try Probabilities.validated(printed).get()
+        #expect(rounded.rescaled && abs(rounded.values.reduce(0, +) - 1) < 1e-15)
         let fourDecimals = [0.1235, 0.2469, 0.6297]                   // sums to 1.0001
         let b = try Probabilities.validated(fourDecimals).get()
         #expect(b.rescaled && abs(b.values.reduce(0, +) - 1) < 1e-15)

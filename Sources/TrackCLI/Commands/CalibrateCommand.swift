@@ -27,6 +27,7 @@ enum CalibrateCommand: Command {
             .value("seed", "n", "Seed of the holdout split (default: 0)."),
             .value("bins", "n", "Bins of the ECE figures and criterion (default: 10)."),
             .value("suffix", "text", "Name suffix of derived runs (default: /TS)."),
+            .flag("replace", "Replace derived runs of the same name (e.g. a run left by an earlier fit)."),
             .value("format", "format", "table or json (default: table)."),
             .value("lambda", "x", "vector/matrix/dirichlet: L2 on off-diagonal weights (default: 0)."),
             .value("mu", "x", "vector/matrix/dirichlet: L2 on the biases (default: 0)."),
@@ -52,6 +53,7 @@ enum CalibrateCommand: Command {
 
         let store = try SharedOptions.openStore(arguments)
         let fitRun = try store.loadRun(named: fitName, details: true)
+        guard fitRun.predictions.count > 0 else { throw CommandFailure(message: "run '\(fitName)' has no questions: nothing to fit") }
         let scaling = TemperatureScaling(fitRun.predictions)
         var fitRows: [Int]? = nil, reportRows: [Int]? = nil
         if let holdout {
@@ -84,10 +86,6 @@ enum CalibrateCommand: Command {
             meta.params["ts.parent_method"] = metadata.method ?? ""
             if let holdout { meta.params["ts.holdout"] = JSONValue.format(holdout); meta.params["ts.seed"] = String(seed) }
             let scaled = TemperatureScaling(source.predictions).scaled(temperature: fit.temperature)
-            let logger: RunLogger
-            do { logger = try store.startRun(meta) } catch let error as ValidationError { throw CommandFailure(message: error.reason) }
-            logger.maxBufferedQuestions = .max
-            logger.commitInterval = .infinity
             var batch: [Prediction] = []
             for i in 0..<scaled.count {
                 let range = scaled.offsets[i]..<scaled.offsets[i + 1]
@@ -95,8 +93,7 @@ enum CalibrateCommand: Command {
                                         values: .scores(Array(scaled.scores![range])), subject: source.subjects[i],
                                         dataset: source.datasets[i]))
             }
-            try logger.append(batch)
-            try logger.finish()
+            try writeDerivedRun(store, meta, batch, arguments)
             derived.append(meta.name)
         }
 
@@ -132,6 +129,7 @@ enum CalibrateCommand: Command {
             return (scores, k)
         }
         let fitRun = try store.loadRun(named: fitName, details: true)
+        guard fitRun.predictions.count > 0 else { throw CommandFailure(message: "run '\(fitName)' has no questions: nothing to fit") }
         let (scores, k) = try inputs(fitRun)
         let fit = MatrixScaling.fit(kind: kind, scores: scores, labels: fitRun.predictions.labels, k: k, lambda: lambda, mu: mu)
         let suffix = arguments.value("suffix") ?? ["vector": "/VS", "matrix": "/MS", "dirichlet": "/DIR"][kind.rawValue]!
@@ -154,18 +152,23 @@ enum CalibrateCommand: Command {
             meta.params["ms.weights"] = JSONValue.array(fit.weights.map(JSONValue.number)).jsonText
             meta.params["ms.bias"] = JSONValue.array(fit.bias.map(JSONValue.number)).jsonText
             let scaled = fit.apply(sourceScores)
-            let logger: RunLogger
-            do { logger = try store.startRun(meta) } catch let error as ValidationError { throw CommandFailure(message: error.reason) }
-            logger.maxBufferedQuestions = .max
-            logger.commitInterval = .infinity
-            try logger.append((0..<source.predictions.count).map { i in
+            try writeDerivedRun(store, meta, (0..<source.predictions.count).map { i in
                 Prediction(questionID: source.externalIDs[i], label: Int(source.predictions.labels[i]),
                            values: .scores(Array(scaled[(i * k)..<((i + 1) * k)])), subject: source.subjects[i], dataset: source.datasets[i])
-            })
-            try logger.finish()
+            }, arguments)
             text += "wrote derived run '\(meta.name)'\n"
         }
         Console.out(text)
+    }
+
+    /// Writes a derived run whole, in one transaction (`--replace` replaces one of that name).
+    static func writeDerivedRun(_ store: RunStore, _ meta: RunMetadata, _ predictions: [Prediction],
+                                _ arguments: ParsedArguments) throws {
+        do {
+            try store.writeRun(meta, predictions: predictions, replace: arguments.flag("replace"))
+        } catch let error as ValidationError {
+            throw CommandFailure(message: error.reason + (arguments.flag("replace") ? "" : " (or choose another --suffix)"))
+        }
     }
 
     /// A portable, seeded hash of a question's identity (FNV-1a, 64-bit).

@@ -45,6 +45,10 @@ enum IngestCommand: Command {
                 for run in report.runs {
                     Console.out("\(path): \(run.questions) questions -> run '\(run.name)' (\(report.format.rawValue))\n")
                 }
+                if arguments.value("dataset") == nil, report.format != .lmEval, !report.runs.isEmpty {
+                    let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                    Console.err("note: questions without a dataset field are keyed under dataset '\(stem)' (the file's name); pass --dataset to pair them with runs from other files\n")
+                }
                 if !report.replaced.isEmpty { Console.out("  replaced: \(report.replaced.joined(separator: ", "))\n") }
                 if !report.skipped.isEmpty { Console.out("  skipped \(report.skipped.count) invalid rows\n") }
             } catch {

@@ -36,6 +36,9 @@ enum LogCommand: Command {
         } catch let error as ValidationError {
             throw CommandFailure(message: error.reason + (arguments.flag("append") ? "" : " (or pass --append)"))
         }
+        if metadata.dataset == nil {
+            Console.err("note: no --dataset: questions without a \"dataset\" field are keyed by their ids alone, so runs over the same ids pair\n")
+        }
         logger.commitInterval = 0.9
         let skipInvalid = arguments.flag("skip-invalid")
         logger.skipInvalid = skipInvalid

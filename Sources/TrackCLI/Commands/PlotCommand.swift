@@ -24,6 +24,7 @@ enum PlotCommand: Command {
         arguments: [("<kind>", "reliability, classwise, grid or curve."), ("<run>...", "Run names.")],
         options: SharedOptions.database + AnalysisOptions.specs + [
             .value("out", "file", "Output file: .png, .pdf or .svg (default: exports/<kind>.png)."),
+            .value("data", "file", "Where the CSV of the numbers drawn goes (default: the figure's name + .csv, e.g. rel.png.csv)."),
             .value("dpi", "n", "PNG resolution (default: 200)."),
             .value("width", "pt", "Panel width in points (default: 260)."),
             .value("height", "pt", "Panel height in points (default: 300)."),
@@ -131,7 +132,9 @@ enum PlotCommand: Command {
             throw UsageError(message: "unknown kind '\(kind)': use reliability, classwise, grid, curve or regime")
         }
         try figure.render(to: out, dpi: dpi)
-        let dataPath = ((out as NSString).deletingPathExtension) + ".csv"
+        // The numbers drawn go beside the figure, named after it (`fig.png.csv`), so that
+        // they never replace a CSV the user has (e.g. `fig.csv`), nor the PNG's the PDF's.
+        let dataPath = arguments.value("data") ?? out + ".csv"
         try writeExport(data.render(.csv), to: dataPath)
         let runIDs = try runs.compactMap { try store.runID(named: $0) }
         try store.recordExport(ExportRecord(path: out, kind: kind, format: (out as NSString).pathExtension.lowercased(),

@@ -164,7 +164,7 @@ public final class RunStore {
             return try insertRun(metadata)
         }
         return try RunLogger(store: self, runID: runID, name: metadata.name,
-                         defaultDataset: metadata.dataset ?? metadata.name, validation: validation)
+                         defaultDataset: metadata.dataset ?? "", validation: validation)
     }
 
     /// The id of the run with this name, or nil.
@@ -201,4 +201,50 @@ public final class RunStore {
 
 extension SQLValue {
     static func optionalText(_ value: String?) -> SQLValue { value.map(SQLValue.text) ?? .null }
+}
+
+extension RunStore {
+    /// Writes a whole run — its row, every prediction, its summaries, status
+    /// `finished` — in one transaction: it appears whole or not at all (a
+    /// derived run, say, even if the process is killed while writing). With
+    /// `replace`, a run of that name is replaced in the same transaction.
+    @discardableResult
+    public func writeRun(_ metadata: RunMetadata, predictions: [Prediction], replace: Bool = false) throws -> Int64 {
+        let checked = try predictions.map { prediction throws -> CheckedPrediction in
+            do throws(ValidationError) {
+                return try PredictionWriter.checked(prediction, validation: ValidationOptions())
+            } catch {
+                throw ValidationError("question '\(prediction.questionID)': \(error.reason)")
+            }
+        }
+        do {
+            let id: Int64 = try database.transaction {
+                if let existing = try runID(named: metadata.name) {
+                    guard replace else {
+                        throw ValidationError("a run named '\(metadata.name)' already exists; pass --replace to replace it")
+                    }
+                    try deleteRun(existing)
+                }
+                try questions.begin(database)
+                let id = try insertRun(metadata, status: "finished")
+                let writer = try PredictionWriter(database: database, runID: id, defaultDataset: metadata.dataset ?? "",
+                                                  validation: ValidationOptions(), questions: questions)
+                for prediction in checked {
+                    do {
+                        try writer.write(prediction)
+                    } catch let error as ValidationError {
+                        throw ValidationError("question '\(prediction.questionID)': \(error.reason)")
+                    }
+                }
+                try writer.flush()
+                try database.execute("UPDATE runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE run_id = ?", [.integer(id)])
+                return id
+            }
+            questions.commit()
+            return id
+        } catch {
+            questions.rollback()
+            throw error
+        }
+    }
 }
