@@ -12,7 +12,7 @@ protocol Command: Sendable {
 public enum TrackCLI {
     static let commands: [any Command.Type] = [
         InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self,
-        ShowCommand.self, SQLCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self, CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, DemoCommand.self,
+        ShowCommand.self, SQLCommand.self, CheckCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self, CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, DemoCommand.self,
     ]
 
     static var mainHelp: String {

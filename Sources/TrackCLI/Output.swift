@@ -117,8 +117,9 @@ struct TextTable {
     }
 
     private func renderText() -> String {
-        let header = flatColumns
-        let texts = rows.map { $0.map(\.display) }
+        let header = flatColumns.map(terminalSafe)
+        // Names come from users' files: control characters (terminal escapes) are shown, not obeyed.
+        let texts = rows.map { $0.map { terminalSafe($0.display) } }
         var widths = header.map(\.count)
         for row in texts { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         func line(_ cells: [String]) -> String {
@@ -295,4 +296,19 @@ final class ProgressLine {
         if !item.isEmpty { line += "  \(item.prefix(40))" }
         Console.err("\r\u{1B}[K" + line + (done >= total ? "\n" : ""))
     }
+}
+
+/// Text with control characters written as escapes (`\u{1B}` → `\x1b`), so that a
+/// name holding terminal escape sequences prints as itself.
+func terminalSafe(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isControl) else { return text }
+    var out = ""
+    for scalar in text.unicodeScalars {
+        if isControl(scalar) { out += String(format: "\\x%02x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+    }
+    return out
+}
+
+private func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value < 0xA0)
 }

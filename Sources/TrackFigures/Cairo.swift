@@ -214,6 +214,12 @@ public struct FigureSize: Sendable, Equatable {
 public func renderFigure(to path: String, size: FigureSize, title: String,
                          draw: (Canvas) throws -> Void) throws {
     let format = try FigureFormat(path: path)
+    // Control characters are not text (and not allowed in SVG's XML): drop them.
+    let title = String(String.UnicodeScalarView(title.unicodeScalars.filter { $0.value >= 0x20 && !(0x7F..<0xA0).contains($0.value) }))
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw CairoError(message: "cannot write \(path): it is a directory")
+    }
     let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
     if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
     switch format {

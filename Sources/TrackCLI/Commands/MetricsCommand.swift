@@ -153,9 +153,27 @@ func optionLetter(_ k: Int) -> String {
     k < 26 ? String(UnicodeScalar(UInt8(65 + k))) : String(k)
 }
 
-/// Writes an export, creating its folder.
+/// Writes an export, creating its folder; a failure says which file and why.
 func writeExport(_ text: String, to path: String) throws {
-    let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
-    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw CommandFailure(message: "cannot write \(path): it is a directory")
+    }
+    do {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        throw CommandFailure(message: "cannot write \(path): \(fileErrorReason(error))")
+    }
+}
+
+/// The operating system's reason behind a Foundation file error (e.g. "No space left on device").
+func fileErrorReason(_ error: Error) -> String {
+    let ns = error as NSError
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+    return ns.localizedDescription
 }

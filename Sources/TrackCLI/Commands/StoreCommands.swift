@@ -173,3 +173,30 @@ enum SQLCommand: Command {
         Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))
     }
 }
+
+// MARK: - track check
+
+enum CheckCommand: Command {
+    static let spec = CommandSpec(
+        name: "check", abstract: "Check a store: SQLite's integrity check, foreign keys, stored summaries.",
+        usage: "[--db <path>]",
+        discussion: """
+        Exit 0 when the store is sound, 1 when not (each problem on stderr). A store that fails is
+        marked, and writing commands refuse it until a later check passes: nothing is written into
+        a damaged file. Repair one with `sqlite3 damaged.sqlite .recover | sqlite3 repaired.sqlite`.
+        """,
+        options: SharedOptions.database)
+
+    static func run(_ arguments: ParsedArguments) throws {
+        guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
+        let path = SharedOptions.databasePath(arguments)
+        guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure(message: "\(path): no such file") }
+        let report = try RunStore.check(path: path, busyTimeout: try arguments.double("busy-timeout") ?? 10)
+        if report.isHealthy {
+            Console.out("\(path): ok\n")
+            return
+        }
+        for problem in report.problems { Console.err("\(path): \(problem)\n") }
+        throw CommandFailure(message: "\(path) failed the check (\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")); writing commands will refuse it")
+    }
+}

@@ -86,9 +86,15 @@ public final class LineReader: @unchecked Sendable {
     }
 
     private func trimmedLine(from lineStart: Int, to lineEnd: Int) -> UnsafeRawBufferPointer {
+        var first = lineStart
         var stop = lineEnd
-        if stop > lineStart, buffer.load(fromByteOffset: stop - 1, as: UInt8.self) == 0x0D { stop -= 1 }
-        return UnsafeRawBufferPointer(start: buffer + lineStart, count: stop - lineStart)
+        if stop > first, buffer.load(fromByteOffset: stop - 1, as: UInt8.self) == 0x0D { stop -= 1 }
+        // A UTF-8 byte-order mark at the start of the input is not part of the first line.
+        if lineNumber == 1, stop - first >= 3, buffer.load(fromByteOffset: first, as: UInt8.self) == 0xEF,
+           buffer.load(fromByteOffset: first + 1, as: UInt8.self) == 0xBB, buffer.load(fromByteOffset: first + 2, as: UInt8.self) == 0xBF {
+            first += 3
+        }
+        return UnsafeRawBufferPointer(start: buffer + first, count: stop - first)
     }
 
     /// Moves the unread tail to the front (growing for long lines) and reads more.

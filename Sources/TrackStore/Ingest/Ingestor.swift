@@ -188,9 +188,7 @@ public struct Ingestor {
             var fields: [CSVField] = []
             var values = [Double](repeating: 0, count: header.optionColumns.count)
             var rowIndex = 0
-            while let line = try reader.nextLine() {
-                if line.isEmpty { continue }
-                let lineNumber = reader.lineNumber
+            func record(_ line: UnsafeRawBufferPointer, lineNumber: Int) -> Bool {
                 let accepted: Bool
                 do throws(ValidationError) {
                     try CSV.split(line, into: &fields)
@@ -200,8 +198,31 @@ public struct Ingestor {
                     let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
                     accepted = emitter.emit(.reject(line: lineNumber, reason: error.reason + truncated))
                 }
-                guard accepted else { break }
                 rowIndex += 1
+                return accepted
+            }
+            // A quoted field may hold line breaks (RFC 4180): such a record spans lines.
+            var pending: [UInt8] = [], pendingLine = 0
+            func quotesOpen(_ bytes: UnsafeRawBufferPointer) -> Bool { bytes.reduce(0) { $0 + ($1 == 0x22 ? 1 : 0) } % 2 == 1 }
+            while let line = try reader.nextLine() {
+                if pending.isEmpty {
+                    if line.isEmpty { continue }
+                    if !line.contains(0x22) || !quotesOpen(line) {
+                        guard record(line, lineNumber: reader.lineNumber) else { break }
+                        continue
+                    }
+                    pendingLine = reader.lineNumber
+                } else {
+                    pending.append(0x0A)
+                }
+                pending.append(contentsOf: line)
+                if pending.withUnsafeBytes({ quotesOpen($0) }) { continue }
+                let accepted = pending.withUnsafeBytes { record($0, lineNumber: pendingLine) }
+                pending.removeAll(keepingCapacity: true)
+                guard accepted else { break }
+            }
+            if !pending.isEmpty {
+                _ = emitter.emit(.reject(line: pendingLine, reason: "a quoted field is never closed (the file ends inside it)"))
             }
             return reader.finalizeSHA256()
         }

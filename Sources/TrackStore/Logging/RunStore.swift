@@ -22,6 +22,10 @@ public final class RunStore {
     public init(path: String, readOnly: Bool = false, busyTimeout: Double = 10,
                 progress: ((Int, Int, String) -> Void)? = nil) throws {
         self.busyTimeout = busyTimeout
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw StoreError("\(path) is a directory, not a track database")
+        }
         if readOnly, !FileManager.default.fileExists(atPath: path) {
             throw StoreError("\(path) does not exist; create a store with `track init --db \(path)`")
         }
@@ -36,6 +40,9 @@ public final class RunStore {
             }
             database = try Database(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
             try database.prepareTrackSchema()
+            if !readOnly, let mark = try? database.scalarText("SELECT value FROM track_meta WHERE key = ?", [.text(Self.integrityMark)]) {
+                throw StoreError("\(path) failed `track check` (\(mark)); nothing is written into a damaged store. Repair it (e.g. `sqlite3 \(path) .recover`) and run `track check` again")
+            }
             // track keeps the summaries itself; the triggers are for other clients.
             database.triggersEnabled = false
             try refreshStaleSummaries(progress: progress)
@@ -46,6 +53,9 @@ public final class RunStore {
 
     /// Turns SQLite's terse errors about the file itself into messages for the user.
     public static func explain(_ error: SQLiteError, path: String, busyTimeout: Double) -> Error {
+        if error.code == 11 { // SQLITE_CORRUPT
+            return StoreError("\(path) is damaged (\(error.message)); run `track check --db \(path)` for details. Nothing was written")
+        }
         if error.isNotADatabase {
             return StoreError("\(path) is not a track database (\(error.message)); the file was left as it was")
         }
@@ -246,5 +256,66 @@ extension RunStore {
             questions.rollback()
             throw error
         }
+    }
+}
+
+extension RunStore {
+    /// Every row of `sql` as space-joined text; an error becomes one row saying so.
+    static func textRows(_ database: Database, _ sql: String) -> [String] {
+        var out: [String] = []
+        do {
+            let statement = try database.makeStatement(sql)
+            while try statement.step() {
+                out.append((0..<statement.columnCount).map { statement.string($0) ?? "NULL" }.joined(separator: " "))
+            }
+        } catch {
+            out.append("\(error)")
+        }
+        return out
+    }
+}
+
+/// What `track check` found in a store.
+public struct IntegrityReport: Sendable {
+    public var problems: [String] = []
+    public var isHealthy: Bool { problems.isEmpty }
+}
+
+extension RunStore {
+    /// The `track_meta` key that marks a store that failed its check: writers refuse it.
+    static let integrityMark = "integrity_failed"
+
+    /// Checks a store: SQLite's `integrity_check`, foreign keys, and that each
+    /// run's stored summary counts the questions its rows hold. A store that
+    /// fails is marked, and writing commands refuse it until a later check
+    /// passes (which clears the mark).
+    public static func check(path: String, busyTimeout: Double = 10) throws -> IntegrityReport {
+        var report = IntegrityReport()
+        let opened = Result { () throws(SQLiteError) -> Database in try Database(path: path, create: false, busyTimeout: busyTimeout) }
+        guard case .success(let database) = opened else {
+            if case .failure(let error) = opened { report.problems.append("cannot open: \(error.message)") }
+            return report
+        }
+        let rows = { (sql: String) -> [String] in Self.textRows(database, sql) }
+        let integrity = rows("PRAGMA integrity_check(100)").flatMap { $0.split(separator: "\n").map(String.init) }
+        if integrity != ["ok"] { report.problems += integrity.filter { !$0.hasPrefix("***") }.map { "integrity: \($0)" } }
+        report.problems += rows("PRAGMA foreign_key_check").prefix(100).map { "foreign key: \($0)" }
+        if report.problems.isEmpty, (try? database.schemaVersion) ?? 0 >= 5 {
+            report.problems += rows("""
+                SELECT 'run ' || r.name || ': summary counts ' || COALESCE(s.n, 0) || ' questions, its rows ' || COALESCE(t.n, 0)
+                FROM runs r LEFT JOIN run_stats s USING (run_id)
+                LEFT JOIN (SELECT run_id, count(*) AS n FROM top_labels GROUP BY run_id) t USING (run_id)
+                WHERE COALESCE(s.n, 0) != COALESCE(t.n, 0)
+                  AND r.run_id NOT IN (SELECT run_id FROM stale_runs) AND NOT EXISTS (SELECT 1 FROM stale_runs WHERE run_id = 0)
+                """).map { "summary: \($0)" }
+        }
+        // Mark (or clear the mark); a store too damaged to take the mark is refused by SQLite anyway.
+        if report.isHealthy {
+            try? database.execute("DELETE FROM track_meta WHERE key = ?", [.text(integrityMark)])
+        } else {
+            try? database.execute("INSERT OR REPLACE INTO track_meta(key, value) VALUES (?, ?)",
+                                  [.text(integrityMark), .text("\(report.problems.count) problem(s), first: \(report.problems[0].prefix(120))")])
+        }
+        return report
     }
 }

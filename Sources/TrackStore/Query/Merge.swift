@@ -17,6 +17,10 @@ extension RunStore {
     /// Refuses a shard of another schema version, or whose questions contradict ours.
     public func merge(shard path: String) throws -> MergeReport {
         guard FileManager.default.fileExists(atPath: path) else { throw StoreError("\(path): no such file") }
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+        guard resolved != URL(fileURLWithPath: database.path).resolvingSymlinksInPath().standardizedFileURL.path else {
+            throw StoreError("\(path) is the store being merged into; nothing to merge")
+        }
         let version: Int
         do {
             version = try Database(path: path, readOnly: true).schemaVersion
@@ -24,6 +28,12 @@ extension RunStore {
             throw RunStore.explain(error, path: path, busyTimeout: 10)
         }
         let current = try database.schemaVersion
+        if version > current {
+            throw StoreError("\(path) has schema version \(version), written by a newer track than this one (\(current)); upgrade track to merge it. Nothing was merged.")
+        }
+        if version == 0 {
+            throw StoreError("\(path) is not a track store (no schema version). Nothing was merged.")
+        }
         guard version == current else {
             throw StoreError("\(path) has schema version \(version) but \(database.path) has \(current); open the shard once with this track (e.g. `track init --db \(path)`) so that both are at version \(current). Nothing was merged.")
         }

@@ -248,8 +248,13 @@ public final class Database {
     public func restrictForAdHocSQL(timeout: Double?) {
         _ = track_db_config_int(handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
         _ = track_db_config_int(handle, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0)
-        sqlite3_set_authorizer(handle, { _, action, _, second, _, _ in
+        sqlite3_set_authorizer(handle, { _, action, first, second, _, _ in
             if action == SQLITE_ATTACH || action == SQLITE_DETACH { return SQLITE_DENY }
+            // track's stores stay in WAL mode (several writers at once): no changing it from ad-hoc SQL.
+            if action == SQLITE_PRAGMA, let name = first, second != nil {
+                let pragma = String(cString: name).lowercased()
+                if pragma == "journal_mode" || pragma == "locking_mode" { return SQLITE_DENY }
+            }
             if action == SQLITE_FUNCTION, let name = second {
                 let function = String(cString: name).lowercased()
                 if function == "fts3_tokenizer" || function == "load_extension" { return SQLITE_DENY }
