@@ -1,0 +1,215 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+import TrackStore
+
+/// One regression test per fault of issue 11 (numbered as there), through the real binary.
+@Suite struct HardeningTests {
+    static func logged(_ scratch: Scratch, run: String = "r", count: Int = 40, extra: [String] = []) throws -> String {
+        let db = scratch.path("t.sqlite")
+        let lines = (0..<count).map { StreamingTests.line($0) }.joined(separator: "\n") + "\n"
+        let result = try TrackBinary.run(["log", "--run", run, "--db", db] + extra, input: lines)
+        #expect(result.status == 0, "\(result.stderr)")
+        return db
+    }
+
+    /// 1. A run of exactly one question: metrics, plots and TCE work.
+    @Test func oneQuestionRuns() throws {
+        let scratch = Scratch()
+        let db = scratch.path("one.sqlite")
+        #expect(try TrackBinary.run(["log", "--run", "one", "--db", db], input: #"{"id":"q1","label":0,"probs":[0.9,0.1]}"# + "\n").status == 0)
+        let metrics = try TrackBinary.run(["metrics", "one", "--db", db, "--ci", "--resamples", "50"])
+        #expect(metrics.status == 0 && metrics.stdout.contains("one"), "\(metrics.stderr)")
+        for command in [["plot", "reliability", "one", "--out", scratch.path("o.png")], ["tce", "one", "--target", "one"],
+                        ["plot", "regime", "one", "--target", "one", "--out", scratch.path("g.png")]] {
+            let result = try TrackBinary.run(command + ["--db", db])
+            #expect(!result.signaled && (result.status == 0 || result.status == 1), "\(command): \(result.stderr)")
+        }
+    }
+
+    /// 2. Standard output full: `Error:` on stderr and exit 1, not a trap.
+    @Test func fullStandardOutput() throws {
+        let scratch = Scratch()
+        let db = try Self.logged(scratch)
+        let process = Process()
+        process.executableURL = TrackBinary.url
+        process.arguments = ["sql", "--db", db, "SELECT * FROM option_scores"]
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(stderr)")
+        #expect(stderr.contains("Error: cannot write to standard output"))
+    }
+
+    /// 3, 4. Hostile .npy headers and labels are refused with a reason.
+    @Test func hostileNPY() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        func npy(_ header: String, payload: [UInt8] = []) -> String {
+            var text = header
+            while (text.utf8.count + 11) % 64 != 0 { text += " " }
+            text += "\n"
+            var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(text.utf8.count & 0xFF), UInt8(text.utf8.count >> 8)]
+            bytes += Array(text.utf8) + payload
+            let path = scratch.path("\(bytes.count)-\(header.count).npy")
+            _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+            return path
+        }
+        let huge = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4611686018427387904), }")
+        let labels = scratch.write("labels.txt", "0\n")
+        let result = try TrackBinary.run(["ingest", huge, "--labels", labels, "--db", db])
+        #expect(result.status == 1 && !result.signaled && result.stderr.contains("too large"), "\(result.stderr)")
+        let probs = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }",
+                        payload: [0.5, 0.5].flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+        for value in [Double(Int64.max), 1e300] {
+            let badLabels = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }",
+                                payload: withUnsafeBytes(of: value.bitPattern.littleEndian, Array.init))
+            let refused = try TrackBinary.run(["ingest", probs, "--labels", badLabels, "--db", db])
+            #expect(refused.status == 1 && !refused.signaled && refused.stderr.contains("not an option index"), "\(refused.stderr)")
+        }
+    }
+
+    /// 9, 14. Derived runs appear whole; an existing one needs --replace; an empty run is not fitted.
+    @Test func derivedRunsAndEmptyFits() throws {
+        let scratch = Scratch()
+        let db = try Self.logged(scratch)
+        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--db", db]).status == 0)
+        let again = try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--db", db])
+        #expect(again.status == 1 && again.stderr.contains("--replace"), "\(again.stderr)")
+        let replaced = try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--db", db, "--replace"])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        let store = try RunStore(path: db, readOnly: true)
+        #expect(try store.database.scalarText("SELECT status FROM runs WHERE name = 'r/TS'") == "finished")
+        #expect(try store.database.scalarInt("SELECT n FROM run_summary WHERE run = 'r/TS'") == 40)
+        #expect(try TrackBinary.run(["log", "--run", "empty", "--db", db], input: "").status == 0)
+        let empty = try TrackBinary.run(["calibrate", "temperature", "--fit", "empty", "--db", db])
+        #expect(empty.status == 1 && empty.stderr.contains("no questions"), "\(empty.stderr)")
+        #expect(try TrackBinary.run(["tce", "r", "--a-star", "1.5", "--db", db]).status == 64)
+        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--bins", "1000000", "--db", db]).status == 64)
+    }
+
+    /// 9 (API). A derived run that fails midway leaves nothing behind.
+    @Test func writeRunIsAllOrNothing() throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path("t.sqlite"))
+        let good = Prediction(questionID: "a", label: 0, values: .probabilities([0.6, 0.4]))
+        let clash = Prediction(questionID: "a", label: 0, values: .probabilities([0.3, 0.7]))
+        #expect(throws: ValidationError.self) { try store.writeRun(RunMetadata(name: "d"), predictions: [good, clash]) }
+        #expect(try store.runID(named: "d") == nil)
+        try store.writeRun(RunMetadata(name: "d"), predictions: [good])
+        #expect(try store.runSummaries().first?.n == 1)
+    }
+
+    /// 10, 16, 17. Ad-hoc SQL: every statement runs or none is dropped silently; read-only means no file is written.
+    @Test func adHocSQL() throws {
+        let scratch = Scratch()
+        let db = try Self.logged(scratch)
+        let two = try TrackBinary.run(["sql", "--db", db, "--write", "INSERT INTO tags VALUES (1, 'a', '1'); INSERT INTO tags VALUES (1, 'b', '2')"])
+        #expect(two.status == 0, "\(two.stderr)")
+        #expect(try TrackBinary.run(["sql", "--db", db, "SELECT count(*) AS n FROM tags", "--format", "csv"]).stdout == "n\n2\n")
+        let refused = try TrackBinary.run(["sql", "--db", db, "DELETE FROM tags; DROP TABLE runs"])
+        #expect(refused.status == 1 && refused.stderr.contains("read-only"))
+        #expect(try TrackBinary.run(["sql", "--db", db, "SELECT count(*) AS n FROM tags", "--format", "csv"]).stdout == "n\n2\n")
+        #expect(try TrackBinary.run(["sql", "--db", db, ""]).status == 64)
+        let leak = scratch.path("leak.db")
+        #expect(try TrackBinary.run(["sql", "--db", db, "VACUUM INTO '\(leak)'"]).status == 1)
+        #expect(!FileManager.default.fileExists(atPath: leak))
+        let tokenizer = try TrackBinary.run(["sql", "--db", db, "SELECT fts3_tokenizer('simple')"])
+        #expect(tokenizer.status == 1 && tokenizer.stderr.contains("not authorized"))
+        let endless = try TrackBinary.run(["sql", "--db", db, "--timeout", "0.5",
+                                           "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"])
+        #expect(endless.status == 1 && endless.stderr.contains("--timeout"), "\(endless.stderr)")
+        let journal = try TrackBinary.run(["sql", "--db", db, "--write", "PRAGMA journal_mode = DELETE"])
+        #expect(journal.status == 1 && journal.stderr.contains("not authorized"), "\(journal.stderr)")
+    }
+
+    /// 11. NUL and bytes that are not UTF-8 in ids are refused with file:line.
+    @Test func nulAndInvalidUTF8() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let json = scratch.write("nul.jsonl", #"{"id": "q\u00001", "label": 0, "probs": [0.5, 0.5]}"# + "\n")
+        let nul = try TrackBinary.run(["ingest", json, "--db", db])
+        #expect(nul.status == 1 && nul.stderr.contains("nul.jsonl:1:") && nul.stderr.contains("NUL"), "\(nul.stderr)")
+        let path = scratch.path("bad.csv")
+        _ = FileManager.default.createFile(atPath: path, contents: Data("id,p0,p1,label\nok,0.5,0.5,0\nq\u{1}".utf8 + [0xFF, 0xFE] + Array(",0.5,0.5,0\n".utf8)))
+        let utf8 = try TrackBinary.run(["ingest", path, "--db", db])
+        #expect(utf8.status == 1 && utf8.stderr.contains("bad.csv:3:") && utf8.stderr.contains("UTF-8"), "\(utf8.stderr)")
+    }
+
+    /// 12. Two logs of the same ids without --dataset pair.
+    @Test func runsWithoutADatasetPair() throws {
+        let scratch = Scratch()
+        let db = try Self.logged(scratch, run: "a")
+        let b = try TrackBinary.run(["log", "--run", "b", "--db", db],
+                                    input: (0..<40).map { StreamingTests.line($0) }.joined(separator: "\n") + "\n")
+        #expect(b.stderr.contains("no --dataset"))
+        let compare = try TrackBinary.run(["compare", "a", "b", "--db", db])
+        #expect(compare.status == 0 && !compare.stdout.contains("no shared questions"), "\(compare.stdout)")
+        #expect(compare.stdout.contains("40"), "\(compare.stdout)")
+    }
+
+    /// 13. Six printed decimals are accepted (and recorded); a row that is clearly not a distribution is refused, saying what was seen.
+    @Test func roundedProbabilities() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let rounded = scratch.write("rounded.csv", "id,p0,p1,p2,label\na,0.333333,0.333333,0.333333,0\nb,0.5,0.5,0,1\nc,-0.000000001,0.5,0.500000001,2\n")
+        let accepted = try TrackBinary.run(["ingest", rounded, "--db", db])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(try RunStore(path: db, readOnly: true).database.scalarText("SELECT value FROM params WHERE key = 'track.rescaled_rows'") == "2")
+        let wrong = scratch.write("wrong.csv", "id,p0,p1,label\na,0.2,0.2,0\n")
+        let refused = try TrackBinary.run(["ingest", wrong, "--db", db])
+        #expect(refused.status == 1 && refused.stderr.contains("wrong.csv:2:") && refused.stderr.contains("sum to 0.4"), "\(refused.stderr)")
+    }
+
+    /// 18. A damaged store: `track check` says so, and writers refuse it.
+    @Test func damagedStore() throws {
+        let scratch = Scratch()
+        let db = try Self.logged(scratch, count: 2000)
+        #expect(try TrackBinary.run(["check", "--db", db]).stdout.contains("ok"))
+        // Damage a leaf page of option_scores.
+        let store = try RunStore(path: db, readOnly: true)
+        let page = try #require(try store.database.scalarInt("SELECT pageno FROM dbstat WHERE name = 'option_scores' AND pagetype = 'leaf' LIMIT 1 OFFSET 3"))
+        let pageSize = try #require(try store.database.scalarInt("PRAGMA page_size"))
+        let handle = try #require(FileHandle(forUpdatingAtPath: db))
+        try handle.seek(toOffset: UInt64((page - 1) * pageSize + 8))
+        handle.write(Data(repeating: 0xFF, count: 64))
+        try handle.close()
+        let check = try TrackBinary.run(["check", "--db", db])
+        #expect(check.status == 1 && check.stderr.contains("integrity"), "\(check.stderr)")
+        let write = try TrackBinary.run(["log", "--run", "more", "--db", db], input: StreamingTests.line(9999) + "\n")
+        #expect(write.status == 1 && write.stderr.contains("track check"), "\(write.stderr)")
+    }
+
+    /// Lesser faults: SVG titles, multi-line CSV fields, a BOM in JSON lines, terminal escapes, clear messages.
+    @Test func lesserFaults() throws {
+        let scratch = Scratch()
+        let db = try Self.logged(scratch, run: "r\u{1B}[31mred")
+        let svg = try TrackBinary.run(["plot", "reliability", "r\u{1B}[31mred", "--db", db, "--out", scratch.path("t.svg"),
+                                       "--title", "a\u{7}b\u{1}c"])
+        #expect(svg.status == 0, "\(svg.stderr)")
+        let parser = XMLParser(contentsOf: URL(fileURLWithPath: scratch.path("t.svg")))!
+        #expect(parser.parse(), "the SVG is well-formed XML")
+        let runs = try TrackBinary.run(["runs", "--db", db])
+        #expect(!runs.stdout.contains("\u{1B}") && runs.stdout.contains("\\x1b[31mred"), "\(runs.stdout)")
+
+        let multiline = scratch.write("multi.csv", "id,subject,p0,p1,label\n\"q,1\",\"line one\nline two\",0.3,0.7,1\nq2,s,0.6,0.4,0\n")
+        let csv = try TrackBinary.run(["ingest", multiline, "--db", db, "--dataset", "m"])
+        #expect(csv.status == 0 && csv.stdout.contains("2 questions"), "\(csv.stderr)")
+        let bom = scratch.path("bom.jsonl")
+        _ = FileManager.default.createFile(atPath: bom, contents: Data([0xEF, 0xBB, 0xBF] + Array((#"{"id": "x", "label": 0, "probs": [0.6, 0.4]}"# + "\n").utf8)))
+        #expect(try TrackBinary.run(["ingest", bom, "--db", db]).status == 0)
+
+        let directory = try TrackBinary.run(["runs", "--db", scratch.url.path])
+        #expect(directory.status == 1 && directory.stderr.contains("is a directory"))
+        let itself = try TrackBinary.run(["merge", db, "--into", db])
+        #expect(itself.status == 1 && itself.stderr.contains("into"), "\(itself.stderr)")
+        try FileManager.default.createDirectory(atPath: scratch.path("out.png"), withIntermediateDirectories: true)
+        let intoDirectory = try TrackBinary.run(["plot", "reliability", "r\u{1B}[31mred", "--db", db, "--out", scratch.path("out.png")])
+        #expect(intoDirectory.status == 1 && intoDirectory.stderr.contains("is a directory"), "\(intoDirectory.stderr)")
+    }
+}
