@@ -189,8 +189,9 @@ WHERE b.class >= 0;
 
 -- One row per run: metadata with n, accuracy, mean confidence,
 -- overconfidence, conf-ECE, MCE, cw-ECE (= SCE; NULL when questions differ in
--- option count), Brier and NLL (exact from raw scores when every question has
--- them), all with 10 bins. E.g.
+-- option count), Brier, NLL (exact from raw scores when every question has
+-- them) and the pooled ECE (every question x option one prediction), all with
+-- 10 bins. E.g.
 --   SELECT run, conf_ece, cw_ece FROM run_calibration WHERE method = 'DPO';
 CREATE VIEW run_calibration AS
 WITH top AS (
@@ -199,6 +200,11 @@ WITH top AS (
 ), classwise AS (
     SELECT run_id, SUM(ABS(hits - sum_p)) AS gap_sum
     FROM run_bin_totals WHERE class >= 0 GROUP BY run_id
+), pooled_bins AS (
+    SELECT run_id, bin, SUM(n) AS n, SUM(hits) AS hits, SUM(sum_p) AS sum_p
+    FROM run_bin_totals WHERE class >= 0 GROUP BY run_id, bin
+), pooled AS (
+    SELECT run_id, SUM(ABS(hits - sum_p)) / SUM(n) AS ece FROM pooled_bins GROUP BY run_id
 )
 SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split, r.step, r.epoch,
        r.extraction, r.status,
@@ -210,11 +216,13 @@ SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split, r.step, r
        top.mce,
        CASE WHEN s.min_options = s.max_options THEN c.gap_sum / s.n / s.max_options END AS cw_ece,
        s.sum_brier / s.n AS brier,
-       (CASE WHEN s.n_scored = s.n THEN s.sum_nll_scores ELSE s.sum_nll END) / s.n AS nll
+       (CASE WHEN s.n_scored = s.n THEN s.sum_nll_scores ELSE s.sum_nll END) / s.n AS nll,
+       p.ece AS pooled_ece
 FROM runs AS r
 JOIN run_totals AS s ON s.run_id = r.run_id
 JOIN top ON top.run_id = r.run_id
 LEFT JOIN classwise AS c ON c.run_id = r.run_id
+LEFT JOIN pooled AS p ON p.run_id = r.run_id
 WHERE s.n > 0;
 
 -- Per run x subject: n, accuracy, mean confidence and conf-ECE (10 bins),

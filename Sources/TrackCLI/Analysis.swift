@@ -49,7 +49,7 @@ extension LoadedRun {
 
 /// Metric columns of a report: their labels and which way is better.
 enum MetricColumns {
-    static let main = ["accuracy", "mean_confidence", "overconfidence", "conf_ece", "mce", "rmsce", "cw_ece", "brier", "nll"]
+    static let main = ["accuracy", "mean_confidence", "overconfidence", "conf_ece", "mce", "rmsce", "cw_ece", "pooled_ece", "brier", "nll"]
     static let adaptive = ["eq_mass_ece", "ace", "tace"]
 
     static func parse(_ text: String?) throws -> [String]? {

@@ -270,11 +270,12 @@ func captureOutput(_ body: () throws -> Void) rethrows -> String {
 /// Progress of long work on standard error: one line redrawn in place, with a
 /// rate and an estimate of the time left; only when standard error is a
 /// terminal (never on standard output, never into a log file).
-final class ProgressLine {
+final class ProgressLine: @unchecked Sendable {   // updates are serialised by its lock
     let label: String
     private let enabled: Bool
     private let start = Date()
     private var lastDraw = Date.distantPast
+    private let lock = NSLock()
 
     init(_ label: String, enabled: Bool = isatty(2) == 1) {
         self.label = label
@@ -284,6 +285,8 @@ final class ProgressLine {
     /// Redraws at most ten times a second; `item` says what is being worked on.
     func update(done: Int, total: Int, item: String = "") {
         guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
         let now = Date()
         guard done >= total || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = now

@@ -174,6 +174,7 @@ struct BootstrapPlan {
             // each class) and block of that order: count, Σ w·value, Σ w·hit, at slot
             // 3·(order·blockCount + block). Every binned sum is then a sum of blocks.
             var brier = Lanes.zero, nll = Lanes.zero
+            var pooledCount = [Lanes](repeating: .zero, count: bins), pooledSum = pooledCount, pooledHit = pooledCount
             var blockSums = [Lanes](repeating: .zero, count: 3 * orders * blockCount)
             a.confidence.withUnsafeBufferPointer { conf in
             a.brierTerm.withUnsafeBufferPointer { brierTerm in
@@ -188,6 +189,16 @@ struct BootstrapPlan {
                     let weight = load(i)
                     brier += weight * brierTerm[i]
                     nll += weight * nllTerm[i]
+                    guard k == 0 else { continue }
+                    // Mixed option counts: the pooled bins directly (with one K they come from the class orders).
+                    let start = a.set.offsets[i], label = Int(labels[i])
+                    for option in 0..<(a.set.offsets[i + 1] - start) {
+                        let value = p[start + option]
+                        let bin = equalWidthBin(value, bins: bins)
+                        pooledCount[bin] += weight
+                        pooledSum[bin] += weight * value
+                        if option == label { pooledHit[bin] += weight }
+                    }
                 }
                 // One order at a time, so that its block sums stay in cache.
                 for order in 0..<orders {
@@ -241,6 +252,13 @@ struct BootstrapPlan {
                     classCount.append(sums.count); classSum.append(sums.value); classHit.append(sums.hits)
                 }
             }
+            for c in 0..<k {
+                for b in 0..<bins {
+                    pooledCount[b] += classCount[c * bins + b]
+                    pooledSum[b] += classSum[c * bins + b]
+                    pooledHit[b] += classHit[c * bins + b]
+                }
+            }
             let total = count.reduce(.zero, +), correct = sumHit.reduce(.zero, +), confidence = sumConf.reduce(.zero, +)
             // Pass 2, the ascending orders: equal-mass bins from the block sums, lane by lane.
             func walk(_ order: Int, from start: Int, totals: Lanes, weighted: Bool) -> Lanes {
@@ -289,6 +307,13 @@ struct BootstrapPlan {
                 m.mce = mce
                 m.rmsce = squared.squareRoot()
                 m.equalMassECE = equalMass[lane]
+                let predictions = pooledCount.reduce(0.0) { $0 + $1[lane] }
+                var pooled = 0.0
+                for b in 0..<bins where pooledCount[b][lane] > 0 {
+                    let n = pooledCount[b][lane]
+                    pooled += n / predictions * abs(pooledHit[b][lane] / n - pooledSum[b][lane] / n)
+                }
+                m.pooledECE = pooled
                 guard k > 0 else { return m }
                 var cw = 0.0
                 for slot in 0..<(k * bins) where classCount[slot][lane] > 0 {

@@ -195,7 +195,7 @@ public struct CalibrationAnalyzer: Sendable {
         DispatchQueue.concurrentPerform(iterations: 2 + k) { job in
             switch job {
             case 0: parts.store(0, topLabelPass(weights, total: total))
-            case 1: parts.store(1, k > 0 ? classwisePass(weights, total: total, optionCount: k) : [])
+            case 1: parts.store(1, classwisePass(weights, total: total, optionCount: k))
             default:
                 let c = job - 2
                 let kept = classRanked[c].values.indices.reduce(0.0) { sum, j in
@@ -217,6 +217,7 @@ public struct CalibrationAnalyzer: Sendable {
         result.mce = top[5]
         result.rmsce = top[6]
         result.equalMassECE = top[7]
+        result.pooledECE = parts.value(1)[1]
         guard k > 0 else { return result }
         result.cwECE = parts.value(1)[0] / Double(k)
         var ace = 0.0, tace = 0.0
@@ -264,21 +265,32 @@ public struct CalibrationAnalyzer: Sendable {
         return [accuracy / total, meanConfidence / total, brier / total, nll / total, ece, mce, squared.squareRoot(), equalMass]
     }
 
-    /// `Σ_k Σ_m (n_km/N)·|freq_km − meanp_km|` (cw-ECE before ÷K), every class in one row-major pass.
+    /// `Σ_k Σ_m (n_km/N)·|freq_km − meanp_km|` (cw-ECE before ÷K; 0 unless every question
+    /// has K options), and the pooled ECE: every question × option one prediction,
+    /// `Σ_m (n_m/ΣK_i)·|freq_m − meanp_m|` with the same bins (any option counts).
     private func classwisePass<W: QuestionWeights>(_ weights: W, total: Double, optionCount k: Int) -> [Double] {
         let n = set.count
-        var classCount = [Double](repeating: 0, count: k * bins)
-        var classSumP = [Double](repeating: 0, count: k * bins)
-        var classSumY = [Double](repeating: 0, count: k * bins)
+        var classCount = [Double](repeating: 0, count: max(k, 1) * bins)
+        var classSumP = [Double](repeating: 0, count: max(k, 1) * bins)
+        var classSumY = [Double](repeating: 0, count: max(k, 1) * bins)
+        var pooledCount = [Double](repeating: 0, count: bins)
+        var pooledSumP = [Double](repeating: 0, count: bins)
+        var pooledSumY = [Double](repeating: 0, count: bins)
         set.probabilities.withUnsafeBufferPointer { p in
             set.labels.withUnsafeBufferPointer { labels in
                 for i in 0..<n {
                     let weight = weights.weight(i)
                     if weight == 0 { continue }
                     let label = Int(labels[i])
-                    for c in 0..<k {
-                        let value = p[i * k + c]
-                        let slot = c * bins + equalWidthBin(value, bins: bins)
+                    let start = set.offsets[i], options = set.offsets[i + 1] - start
+                    for c in 0..<options {
+                        let value = p[start + c]
+                        let bin = equalWidthBin(value, bins: bins)
+                        pooledCount[bin] += weight
+                        pooledSumP[bin] += weight * value
+                        if c == label { pooledSumY[bin] += weight }
+                        guard k > 0 else { continue }
+                        let slot = c * bins + bin
                         classCount[slot] += weight
                         classSumP[slot] += weight * value
                         if c == label { classSumY[slot] += weight }
@@ -290,7 +302,12 @@ public struct CalibrationAnalyzer: Sendable {
         for slot in 0..<(k * bins) where classCount[slot] > 0 {
             cw += classCount[slot] / total * abs(classSumY[slot] / classCount[slot] - classSumP[slot] / classCount[slot])
         }
-        return [cw]
+        let predictions = pooledCount.reduce(0, +)
+        var pooled = 0.0
+        for bin in 0..<bins where pooledCount[bin] > 0 {
+            pooled += pooledCount[bin] / predictions * abs(pooledSumY[bin] / pooledCount[bin] - pooledSumP[bin] / pooledCount[bin])
+        }
+        return [cw, pooled]
     }
 
     /// Equal-mass binning over values in ascending order (stable): the j-th

@@ -16,6 +16,9 @@ public struct CalibrationMetrics: Sendable, Equatable {
     public var rmsce: Double?
     /// cw-ECE = SCE: `(1/K) Σ_k Σ_m (n_km/N)·|freq_km − meanp_km|`, every class binned over all N values.
     public var cwECE: Double?
+    /// Pooled ECE: every question × option is one binary prediction (p_ik against [y_i = k]),
+    /// `Σ_m (n_m/ΣK)·|freq_m − meanp_m|` with equal-width bins over all ΣK_i predictions.
+    public var pooledECE: Double?
     /// conf-ECE with equal-mass bins.
     public var equalMassECE: Double?
     /// ACE: `(1/(K·B)) Σ_k Σ_r |freq_kr − meanp_kr|`, equal-mass bins per class; empty bins add 0.
@@ -33,12 +36,12 @@ public struct CalibrationMetrics: Sendable, Equatable {
 
     /// Metric keys in report order, as JSON, CSV and tables name them.
     public static let keys = ["accuracy", "mean_confidence", "overconfidence", "conf_ece", "mce", "rmsce",
-                              "cw_ece", "eq_mass_ece", "ace", "tace", "brier", "nll"]
+                              "cw_ece", "pooled_ece", "eq_mass_ece", "ace", "tace", "brier", "nll"]
 
     /// Short labels for tables.
     public static let labels: [String: String] = [
         "accuracy": "Acc", "mean_confidence": "Conf", "overconfidence": "OverConf", "conf_ece": "conf-ECE",
-        "mce": "MCE", "rmsce": "RMSCE", "cw_ece": "cw-ECE", "eq_mass_ece": "EM-ECE", "ace": "ACE",
+        "mce": "MCE", "rmsce": "RMSCE", "cw_ece": "cw-ECE", "pooled_ece": "pooled-ECE", "eq_mass_ece": "EM-ECE", "ace": "ACE",
         "tace": "TACE", "brier": "Brier", "nll": "NLL",
     ]
 
@@ -54,6 +57,7 @@ public struct CalibrationMetrics: Sendable, Equatable {
         case "mce": mce
         case "rmsce": rmsce
         case "cw_ece": cwECE
+        case "pooled_ece": pooledECE
         case "eq_mass_ece": equalMassECE
         case "ace": ace
         case "tace": tace

@@ -44,6 +44,14 @@ public struct ReliabilityPanel: Sendable {
     public var yLabel: String
     /// "ECE" for the top label; e.g. "cw-ECE" for a classwise panel.
     public var eceLabel: String
+    /// Draw each bin's 95% Wilson interval of its accuracy (frequency) as a whisker.
+    public var binIntervals = false
+
+    /// A bin's 95% Wilson score interval of accuracy: what `binIntervals` draws.
+    public static func interval(_ bin: BinRow) -> Interval? {
+        guard bin.count > 0, let accuracy = bin.accuracy else { return nil }
+        return WinRate.wilson(successes: (accuracy * Double(bin.count)).rounded(), n: bin.count)
+    }
 
     public init(title: String, bins: [BinRow], ece: Double?, n: Int, showHistogram: Bool = true,
                 xLabel: String = "Confidence", yLabel: String = "Accuracy", eceLabel: String = "ECE") {
@@ -99,6 +107,16 @@ public struct ReliabilityPanel: Sendable {
                                      Color(Palette.gap.red, Palette.gap.green, Palette.gap.blue, alpha: 0.3))
                 canvas.strokeRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high),
                                        Palette.gap, lineWidth: 0.6)
+            }
+        }
+        // Per-bin 95% intervals of accuracy: a whisker with caps at the bin's centre.
+        if binIntervals {
+            for bin in bins {
+                guard let interval = Self.interval(bin) else { continue }
+                let x = px((bin.lower + bin.upper) / 2), cap = min(4, (px(bin.upper) - px(bin.lower)) / 4)
+                canvas.strokeLine(from: (x, py(interval.lower)), to: (x, py(interval.upper)), Palette.axis, lineWidth: 1)
+                canvas.strokeLine(from: (x - cap, py(interval.lower)), to: (x + cap, py(interval.lower)), Palette.axis, lineWidth: 1)
+                canvas.strokeLine(from: (x - cap, py(interval.upper)), to: (x + cap, py(interval.upper)), Palette.axis, lineWidth: 1)
             }
         }
         // Perfect calibration.

@@ -112,3 +112,44 @@ import TrackStore
         #expect(chosen.status == 0 && FileManager.default.fileExists(atPath: scratch.path("o/numbers.csv")))
     }
 }
+
+/// Issue 16: per-subject small multiples, per-bin intervals in the CSV, the pooled panel's own ECE.
+@Suite struct SubjectGridTests {
+    @Test func onePanelPerSubjectOrderedByECE() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        // Three subjects: "calibrated" (p = 0.7, 70% right), "over" (p = 0.9, 50% right), "under" (p = 0.6, 90% right).
+        var lines: [String] = []
+        for (subject, p, right) in [("calibrated", 0.7, 7), ("over", 0.9, 5), ("under", 0.6, 9)] {
+            for i in 0..<10 {
+                let label = i < right ? 0 : 1
+                lines.append(#"{"id": "\#(subject)\#(i)", "label": \#(label), "probs": [\#(p), \#(1 - p)], "subject": "\#(subject)"}"#)
+            }
+        }
+        #expect(try TrackBinary.run(["log", "--run", "r", "--db", db, "--dataset", "d"], input: lines.joined(separator: "\n") + "\n").status == 0)
+        let out = scratch.path("subjects.png")
+        let result = try TrackBinary.run(["plot", "grid", "r", "--by", "subject", "--bin-ci", "--db", db, "--out", out,
+                                          "--width", "200", "--height", "220", "--dpi", "72"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let image = try PNGImage(path: out)
+        #expect(image.width == 3 * 200 || image.width == 3 * 200 + 1, "three panels side by side: \(image.width)")
+        let csv = try String(contentsOfFile: out + ".csv", encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(csv[0].hasSuffix("ci_low,ci_high,ci_method"))
+        var order: [String] = []
+        for row in csv.dropFirst() {
+            let panel = String(row.split(separator: ",", omittingEmptySubsequences: false)[1])
+            if order.last != panel { order.append(panel) }
+        }
+        #expect(order == ["over", "under", "calibrated"], "worst conf-ECE first: \(order)")
+        let filled = csv.dropFirst().filter { $0.hasSuffix("wilson95") }
+        #expect(filled.count == 3, "one non-empty bin per subject, each with its interval")
+        let byName = try TrackBinary.run(["plot", "grid", "r", "--by", "subject", "--order", "name", "--db", db, "--out", scratch.path("n.png")])
+        #expect(byName.status == 0)
+        let names = try String(contentsOfFile: scratch.path("n.png.csv"), encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { String($0.split(separator: ",", omittingEmptySubsequences: false)[1]) }
+        #expect(names.first == "calibrated" && names.last == "under")
+        // The numbers behind the panels.
+        let metrics = try TrackBinary.run(["metrics", "r", "--by", "subject", "--format", "csv", "--db", db])
+        #expect(metrics.status == 0 && metrics.stdout.contains("over") && metrics.stdout.contains("pooled-ECE"), "\(metrics.stdout)")
+    }
+}

@@ -278,3 +278,58 @@ func close(_ a: Double?, _ b: Double, _ tolerance: Double = 5e-7) -> Bool {
 extension CalibrationMetrics {
     var conf_eceValue: Double { confECE ?? .nan }
 }
+
+/// The pooled ECE (issue 16): every question × option one binary prediction.
+@Suite struct PooledECETests {
+    static func set(_ rows: [([Double], Int)]) -> PredictionSet {
+        var s = PredictionSet()
+        for (p, y) in rows { s.append(label: y, probabilities: p) }
+        return s
+    }
+
+    /// K = 2, by hand with 10 bins: predictions (0.8, y=1) (0.2, 0) | (0.6, 0) (0.4, 1).
+    /// Bins: 8 {0.8 hit}, 2 {0.2 miss}, 6 {0.6 miss}, 4 {0.4 hit} → gaps 0.2, 0.2, 0.6, 0.6 → (0.2+0.2+0.6+0.6)/4 = 0.4.
+    @Test func twoOptionsByHand() {
+        let m = CalibrationAnalyzer(Self.set([([0.8, 0.2], 0), ([0.6, 0.4], 1)])).metrics()
+        #expect(abs(m.pooledECE! - 0.4) < 1e-15)
+    }
+
+    /// K = 4 with a probability of exactly 1.0 (last bin, closed) and empty bins.
+    @Test func exactOneAndEmptyBins() {
+        // Q1: (1, 0, 0, 0), y = 0 → 1.0 hit in bin 9; three 0.0 misses in bin 0.
+        // Q2: (0.25 × 4), y = 3 → four 0.25 in bin 2, one hit.
+        // bin 9: n 1, freq 1, mean 1 → 0; bin 0: n 3, freq 0, mean 0 → 0; bin 2: n 4, freq 0.25, mean 0.25 → 0.
+        let calibrated = CalibrationAnalyzer(Self.set([([1, 0, 0, 0], 0), ([0.25, 0.25, 0.25, 0.25], 3)])).metrics()
+        #expect(calibrated.pooledECE == 0)
+        // Q1 wrong instead: bin 9 gap 1 (n 1), bin 0: n 3, one hit (freq 1/3, mean 0) → (1·1 + 3·(1/3)) / 8 = 0.25.
+        let wrong = CalibrationAnalyzer(Self.set([([1, 0, 0, 0], 1), ([0.25, 0.25, 0.25, 0.25], 3)])).metrics()
+        #expect(abs(wrong.pooledECE! - 0.25) < 1e-15)
+    }
+
+    /// K = 5, and mixed option counts (pooled is defined; cw-ECE is not).
+    @Test func fiveOptionsAndMixedCounts() {
+        // One question, K = 5: (0.6, 0.1, 0.1, 0.1, 0.1), y = 0 → bin 6 (n 1, gap 0.4), bin 1 (n 4, freq 0, mean 0.1: gap 0.1).
+        let five = CalibrationAnalyzer(Self.set([([0.6, 0.1, 0.1, 0.1, 0.1], 0)])).metrics()
+        #expect(abs(five.pooledECE! - (0.4 + 4 * 0.1) / 5) < 1e-15)
+        let mixed = CalibrationAnalyzer(Self.set([([0.6, 0.1, 0.1, 0.1, 0.1], 0), ([0.7, 0.3], 0)])).metrics()
+        #expect(mixed.cwECE == nil && mixed.pooledECE != nil)
+        // Bins over the 7 predictions: 6 {0.6 hit}, 1 {4 × 0.1 misses}, 7 {0.7 hit}, 3 {0.3 miss}.
+        #expect(abs(mixed.pooledECE! - (0.4 + 0.4 + 0.3 + 0.3) / 7) < 1e-15)
+    }
+
+    /// Values from an independent numpy computation (Tests/reference/pooled_ece_numpy.py),
+    /// on SPEC's fixture and on a K = 10 fixture, for 10 and 15 bins.
+    @Test func equalsNumpy() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TrackStoreTests/Fixtures/pooled-ece-numpy.json")
+        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: [String: Double]]
+        #expect(reference.count == 2)
+        for (fixture, values) in reference {
+            let set = try loadFixture(fixture)
+            for (bins, value) in values {
+                let m = CalibrationAnalyzer(set, bins: Int(bins)!).metrics()
+                #expect(abs(m.pooledECE! - value) <= 1e-12, "\(fixture) bins \(bins): \(m.pooledECE!) vs numpy \(value)")
+            }
+        }
+    }
+}

@@ -171,3 +171,41 @@ import TrackCalibration
         #expect(pixel(0.8, 0.05).luminance < 0.2)
     }
 }
+
+/// Per-bin 95% Wilson intervals drawn as whiskers (issue 16), read back from pixels.
+@Suite struct BinIntervalTests {
+    @Test func whiskersSpanTheWilsonIntervalAtTheBinCentre() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("track-whiskers-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var panels: [ReliabilityPanel] = []
+        for withIntervals in [false, true] {
+            var panel = ReliabilityPanel(title: "bins", bins: ReliabilityDiagramTests.bins, ece: 0.17, n: 50, showHistogram: false)
+            panel.binIntervals = withIntervals
+            panels.append(panel)
+        }
+        // Bin 2: 5 of 10 right: Wilson 95% [0.2366, 0.7634].
+        let interval = try #require(ReliabilityPanel.interval(ReliabilityDiagramTests.bins[2]))
+        #expect(abs(interval.lower - 0.236593) < 1e-6 && abs(interval.upper - 0.763407) < 1e-6)
+        var images: [PNGImage] = []
+        var plot = Rect(x: 0, y: 0, width: 0, height: 0)
+        for (index, panel) in panels.enumerated() {
+            let path = directory.appendingPathComponent("\(index).png").path
+            let figure = Figure(panels: [.reliability(panel)], columns: 1, panelWidth: 300, panelHeight: 300)
+            try figure.render(to: path, dpi: 144)
+            images.append(try PNGImage(path: path))
+            plot = ReliabilityPanel.layout(in: figure.frame(of: 0), showHistogram: false).plot
+        }
+        func pixel(_ image: PNGImage, _ x: Double, _ y: Double) -> Color {
+            image.color(x: Int(((plot.x + x * plot.width) * 2).rounded()), y: Int(((plot.maxY - y * plot.height) * 2).rounded()))
+        }
+        // At bin 2's centre (x = 0.25): dark inside the interval (above the bar too), not outside it.
+        for y in [0.3, 0.6, 0.7] {
+            #expect(pixel(images[1], 0.25, y).luminance < 0.35, "whisker at \(y)")
+            #expect(pixel(images[0], 0.25, y).luminance > 0.35, "no whisker without --bin-ci at \(y)")
+        }
+        #expect(pixel(images[1], 0.25, 0.85).luminance > 0.9)
+        #expect(pixel(images[1], 0.25, 0.12).luminance > 0.35)   // below the interval: the bar, not the whisker
+        // The empty bin 5 gets no whisker.
+        #expect(pixel(images[1], 0.55, 0.5).luminance > 0.9)
+    }
+}

@@ -71,6 +71,9 @@ import TrackCalibration
                 #expect(summary[6] == .null, "\(run.name) cw_ece should be NULL")
             }
             #expect(abs(double(summary[7]) - metrics.brier!) <= 1e-12, "\(run.name) brier")
+            let pooled = try store.query("SELECT pooled_ece, nll FROM run_calibration WHERE run_id = \(run.id)").rows[0]
+            #expect(abs(double(pooled[0]) - metrics.pooledECE!) <= 1e-12, "\(run.name) pooled_ece")
+            #expect(abs(double(pooled[1]) - metrics.nll!) <= 1e-12, "\(run.name) nll")
         }
     }
 

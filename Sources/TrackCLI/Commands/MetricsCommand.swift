@@ -64,8 +64,11 @@ enum MetricsCommand: Command {
                 analyzers = [(nil, try store.analyzeRun(named: name, bins: options.bins, epsilon: options.epsilon))]
             }
             for (group, analyzer) in analyzers {
+                let progress = ProgressLine("bootstrap \(name)\(group.map { " [\($0)]" } ?? "")")
                 let intervals = arguments.flag("ci")
-                    ? analyzer.bootstrap(resamples: resamples, seed: UInt64(bitPattern: Int64(seed)), level: level) : [:]
+                    ? analyzer.bootstrap(resamples: resamples, seed: UInt64(bitPattern: Int64(seed)), level: level) { done, total in
+                        progress.update(done: done, total: total)
+                    } : [:]
                 rows.append(Row(run: name, group: group, metrics: analyzer.metrics(), intervals: intervals))
                 if arguments.flag("reliability") {
                     reliability += reliabilityText(name: name + (group.map { " [\($0)]" } ?? ""), analyzer: analyzer)
@@ -144,6 +147,8 @@ enum MetricsCommand: Command {
             out += "\nclasswise, option \(optionLetter(k)): \(name)\n"
             out += TextTable(columns: ["bin", "n", "frequency", "mean p", "gap"], rows: rows(bins)).render(.table)
         }
+        out += "\npooled (every question x option): \(name)\n"
+        out += TextTable(columns: ["bin", "n", "frequency", "mean p", "gap"], rows: rows(analyzer.pooledClasswiseBins())).render(.table)
         return out
     }
 }

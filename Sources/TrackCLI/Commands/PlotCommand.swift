@@ -24,6 +24,9 @@ enum PlotCommand: Command {
         arguments: [("<kind>", "reliability, classwise, grid or curve."), ("<run>...", "Run names.")],
         options: SharedOptions.database + AnalysisOptions.specs + [
             .value("out", "file", "Output file: .png, .pdf or .svg (default: exports/<kind>.png)."),
+            .flag("bin-ci", "Draw each bin's 95% Wilson interval of accuracy (CSV: ci_low, ci_high, ci_method)."),
+            .value("by", "subject|dataset", "grid: one panel per subject (or dataset) of one run."),
+            .value("order", "ece|name", "grid --by: panels by conf-ECE, worst first (default), or by name."),
             .value("data", "file", "Where the CSV of the numbers drawn goes (default: the figure's name + .csv, e.g. rel.png.csv)."),
             .value("dpi", "n", "PNG resolution (default: 200)."),
             .value("width", "pt", "Panel width in points (default: 260)."),
@@ -52,6 +55,9 @@ enum PlotCommand: Command {
             throw UsageError(message: "--dpi must be 10…2400 and --width/--height at least 120 points")
         }
         let histogram = !arguments.flag("no-histogram")
+        let binCI = arguments.flag("bin-ci")
+        // Which interval the CSV's ci_low/ci_high are (with --bin-ci).
+        let intervalColumns = binCI ? ["ci_low", "ci_high", "ci_method"] : []
         let store = try SharedOptions.openStore(arguments)
         var data = TextTable(columns: [], rows: [])
         let figure: Figure
@@ -59,16 +65,40 @@ enum PlotCommand: Command {
         case "reliability", "grid":
             if kind == "reliability", runs.count != 1 { throw UsageError(message: "reliability draws one run; use grid for several") }
             var panels: [Panel] = []
-            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "accuracy", "confidence", "gap"]
-            for name in runs {
-                let analyzer = try store.analyzeRun(named: name, bins: options.bins, epsilon: options.epsilon)
-                let metrics = analyzer.metrics()
-                let bins = analyzer.reliabilityBins()
-                panels.append(.reliability(ReliabilityPanel(title: name, bins: bins, ece: metrics.confECE, n: metrics.n,
-                                                            showHistogram: histogram)))
-                data.rows += binRows(run: name, panel: "top-label", bins)
+            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "accuracy", "confidence", "gap"] + intervalColumns
+            if let by = try arguments.value("by").map({ text -> GroupKey in
+                guard kind == "grid", let key = GroupKey(rawValue: text) else {
+                    throw UsageError(message: "--by subject|dataset draws one run's groups with `plot grid`")
+                }
+                return key
+            }) {
+                // Small multiples: one panel per subject (or dataset) of one run, shared axes.
+                guard runs.count == 1 else { throw UsageError(message: "--by draws one run's groups") }
+                let run = try store.loadRun(named: runs[0], details: true)
+                var groups = run.grouped(by: by).map { group, set in
+                    (group, CalibrationAnalyzer(set, bins: options.bins, epsilon: options.epsilon))
+                }.map { ($0.0, $0.1, $0.1.metrics()) }
+                let order = try arguments.choice("order", ["ece", "name"], default: "ece")
+                if order == "ece" { groups.sort { ($0.2.confECE ?? 0) > ($1.2.confECE ?? 0) } }
+                for (group, analyzer, metrics) in groups {
+                    let bins = analyzer.reliabilityBins()
+                    var panel = ReliabilityPanel(title: group, bins: bins, ece: metrics.confECE, n: metrics.n, showHistogram: histogram)
+                    panel.binIntervals = binCI
+                    panels.append(.reliability(panel))
+                    data.rows += binRows(run: runs[0], panel: group, bins, intervals: binCI)
+                }
+            } else {
+                for name in runs {
+                    let analyzer = try store.analyzeRun(named: name, bins: options.bins, epsilon: options.epsilon)
+                    let metrics = analyzer.metrics()
+                    let bins = analyzer.reliabilityBins()
+                    var panel = ReliabilityPanel(title: name, bins: bins, ece: metrics.confECE, n: metrics.n, showHistogram: histogram)
+                    panel.binIntervals = binCI
+                    panels.append(.reliability(panel))
+                    data.rows += binRows(run: name, panel: "top-label", bins, intervals: binCI)
+                }
             }
-            let columns = try arguments.int("columns") ?? min(runs.count, 4)
+            let columns = try arguments.int("columns") ?? min(panels.count, 4)
             figure = Figure(title: arguments.value("title"), panels: panels, columns: columns, panelWidth: width, panelHeight: height)
         case "classwise":
             guard runs.count == 1 else { throw UsageError(message: "classwise draws one run") }
@@ -77,22 +107,29 @@ enum PlotCommand: Command {
             let metrics = analyzer.metrics()
             let perClass = analyzer.classwiseBins()
             guard !perClass.isEmpty else { throw CommandFailure(message: "run '\(name)' mixes option counts: no classwise panels") }
-            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "frequency", "mean_prob", "gap"]
+            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "frequency", "mean_prob", "gap"] + intervalColumns
             var panels: [Panel] = []
             for (k, bins) in perClass.enumerated() {
                 let ece = classECE(bins, n: metrics.n)
-                panels.append(.reliability(ReliabilityPanel(title: "option \(optionLetter(k))", bins: bins, ece: ece, n: metrics.n,
-                                                            showHistogram: histogram, xLabel: "p(option \(optionLetter(k)))",
-                                                            yLabel: "Frequency", eceLabel: "class ECE")))
-                data.rows += binRows(run: name, panel: "option \(optionLetter(k))", bins)
+                var panel = ReliabilityPanel(title: "option \(optionLetter(k))", bins: bins, ece: ece, n: metrics.n,
+                                             showHistogram: histogram, xLabel: "p(option \(optionLetter(k)))",
+                                             yLabel: "Frequency", eceLabel: "class ECE")
+                panel.binIntervals = binCI
+                panels.append(.reliability(panel))
+                data.rows += binRows(run: name, panel: "option \(optionLetter(k))", bins, intervals: binCI)
             }
             let pooled = analyzer.pooledClasswiseBins()
-            panels.append(.reliability(ReliabilityPanel(title: "pooled (all options)", bins: pooled, ece: metrics.cwECE,
-                                                        n: metrics.n * perClass.count, showHistogram: histogram,
-                                                        xLabel: "Probability", yLabel: "Frequency", eceLabel: "cw-ECE")))
-            data.rows += binRows(run: name, panel: "pooled", pooled)
+            // The pooled panel draws every question x option: it is titled with its own (pooled) ECE;
+            // cw-ECE, the mean of the class panels' ECEs, goes in the figure's title.
+            var pooledPanel = ReliabilityPanel(title: "pooled (all options)", bins: pooled, ece: metrics.pooledECE,
+                                               n: metrics.n * perClass.count, showHistogram: histogram,
+                                               xLabel: "Probability", yLabel: "Frequency", eceLabel: "pooled ECE")
+            pooledPanel.binIntervals = binCI
+            panels.append(.reliability(pooledPanel))
+            data.rows += binRows(run: name, panel: "pooled", pooled, intervals: binCI)
             let columns = try arguments.int("columns") ?? min(panels.count, 3)
-            figure = Figure(title: arguments.value("title") ?? "\(name): classwise reliability", panels: panels,
+            let cw = metrics.cwECE.map { String(format: "cw-ECE = %.4f", $0) } ?? "cw-ECE n/a"
+            figure = Figure(title: arguments.value("title") ?? "\(name): classwise reliability (\(cw))", panels: panels,
                             columns: columns, panelWidth: width, panelHeight: height)
         case "curve":
             let (panel, rows) = try curve(store: store, runs: runs, arguments: arguments, options: options)
@@ -142,10 +179,17 @@ enum PlotCommand: Command {
         Console.out("wrote \(out) and \(dataPath)\n")
     }
 
-    static func binRows(run: String, panel: String, _ bins: [BinRow]) -> [[TextTable.Cell]] {
-        bins.map { [.text(run), .text(panel), .integer(Int64($0.bin)), .number($0.lower, digits: 4), .number($0.upper, digits: 4),
-                    .integer(Int64($0.count)), .number($0.accuracy, digits: 6), .number($0.confidence, digits: 6),
-                    .number($0.gap, digits: 6)] }
+    static func binRows(run: String, panel: String, _ bins: [BinRow], intervals: Bool = false) -> [[TextTable.Cell]] {
+        bins.map { bin in
+            var row: [TextTable.Cell] = [.text(run), .text(panel), .integer(Int64(bin.bin)), .number(bin.lower, digits: 4),
+                                         .number(bin.upper, digits: 4), .integer(Int64(bin.count)), .number(bin.accuracy, digits: 6),
+                                         .number(bin.confidence, digits: 6), .number(bin.gap, digits: 6)]
+            if intervals {
+                let interval = ReliabilityPanel.interval(bin)
+                row += [.number(interval?.lower, digits: 6), .number(interval?.upper, digits: 6), .text(interval == nil ? nil : "wilson95")]
+            }
+            return row
+        }
     }
 
     /// One class's ECE: Σ_m (n_km/N)·|freq − meanp| (cw-ECE is the mean over classes).

@@ -189,7 +189,8 @@ extension RunStore {
             optionCounts[row.int64(0)] = (row.int(8), row.int(9))
         }
         var ece: [Int64: Double] = [:], mce: [Int64: Double] = [:], squared: [Int64: Double] = [:], classwise: [Int64: Double] = [:]
-        try database.forEachRow("SELECT run_id, class, n, hits, sum_p FROM run_bin_totals \(filter)") { row in
+        var pooled: [Int64: [(n: Double, hits: Double, sum: Double)]] = [:]
+        try database.forEachRow("SELECT run_id, class, n, hits, sum_p, bin FROM run_bin_totals \(filter)") { row in
             let id = row.int64(0)
             guard let total = result[id].map({ Double($0.n) }) else { return }
             let count = Double(row.int(2))
@@ -201,12 +202,24 @@ extension RunStore {
                 mce[id] = max(mce[id] ?? 0, gap)
             } else {
                 classwise[id, default: 0] += count / total * gap
+                var bins = pooled[id] ?? Array(repeating: (0, 0, 0), count: RunSummaryDelta.bins)
+                let bin = row.int(5)
+                bins[bin].n += count
+                bins[bin].hits += Double(row.int(3))
+                bins[bin].sum += row.double(4)
+                pooled[id] = bins
             }
         }
         for id in result.keys {
             result[id]!.confECE = ece[id] ?? 0
             result[id]!.mce = mce[id] ?? 0
             result[id]!.rmsce = (squared[id] ?? 0).squareRoot()
+            if let bins = pooled[id] {
+                let predictions = bins.reduce(0) { $0 + $1.n }
+                result[id]!.pooledECE = bins.reduce(0.0) { sum, bin in
+                    bin.n > 0 ? sum + bin.n / predictions * abs(bin.hits / bin.n - bin.sum / bin.n) : sum
+                }
+            }
             if let k = optionCounts[id], k.min == k.max, k.max > 0 {
                 result[id]!.cwECE = (classwise[id] ?? 0) / Double(k.max)
             }
@@ -216,7 +229,7 @@ extension RunStore {
 
     /// Metric keys `storedMetrics` answers (with 10 bins).
     public static let storedMetricKeys: Set<String> = ["accuracy", "mean_confidence", "overconfidence", "conf_ece",
-                                                       "mce", "rmsce", "cw_ece", "brier", "nll"]
+                                                       "mce", "rmsce", "cw_ece", "pooled_ece", "brier", "nll"]
 }
 
 extension RunStore {
