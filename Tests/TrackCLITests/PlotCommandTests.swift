@@ -133,6 +133,17 @@ import TrackStore
         #expect(result.status == 0, "\(result.stderr)")
         let image = try PNGImage(path: out)
         #expect(image.width == 3 * 200 || image.width == 3 * 200 + 1, "three panels side by side: \(image.width)")
+        // Each panel draws a blue bar: its one non-empty bin (the whiskers are read back in BinIntervalTests).
+        for panel in 0..<3 {
+            var blue = 0
+            for x in stride(from: panel * 200 + 50, to: panel * 200 + 195, by: 1) {
+                for y in stride(from: 45, to: image.height - 30, by: 2) {
+                    let c = image.color(x: x, y: y)
+                    if c.blue > c.red + 0.15, c.blue > 0.5 { blue += 1 }
+                }
+            }
+            #expect(blue > 50, "panel \(panel): \(blue) bar pixels")
+        }
         let csv = try String(contentsOfFile: out + ".csv", encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(csv[0].hasSuffix("ci_low,ci_high,ci_method"))
         var order: [String] = []
