@@ -19,7 +19,9 @@ DROP VIEW IF EXISTS classwise_bins;
 DROP VIEW IF EXISTS reliability_bins;
 DROP VIEW IF EXISTS run_summary;
 DROP VIEW IF EXISTS predictions;
+DROP VIEW IF EXISTS run_bin_gaps;
 DROP VIEW IF EXISTS run_bin_totals;
+DROP VIEW IF EXISTS stale_run_bins;
 DROP VIEW IF EXISTS run_totals;
 DROP VIEW IF EXISTS stale_question_terms;
 DROP VIEW IF EXISTS stale_run_ids;
@@ -124,12 +126,10 @@ JOIN top_labels AS tl ON tl.run_id = t.run_id AND tl.question_id = t.question_id
 GROUP BY t.run_id;
 
 -- Per run x class x bin (class -1: top label): the sums of run_bins (stored, or from the rows when stale).
-CREATE VIEW run_bin_totals AS
-SELECT b.run_id, b.class, b.bin, b.n, b.hits, b.sum_p
-FROM run_bins AS b
-WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
-UNION ALL
-SELECT t.run_id, -1, MIN(CAST(t.conf * 10 AS INTEGER), 9) AS bin, COUNT(*), SUM(t.pred = q.label), SUM(t.conf)
+-- Per stale run x class x bin (class -1: top label): the sums run_bins holds, from the rows.
+CREATE VIEW stale_run_bins AS
+SELECT t.run_id, -1 AS class, MIN(CAST(t.conf * 10 AS INTEGER), 9) AS bin, COUNT(*) AS n,
+       SUM(t.pred = q.label) AS hits, SUM(t.conf) AS sum_p
 FROM top_labels AS t JOIN questions AS q ON q.question_id = t.question_id
 WHERE t.run_id IN (SELECT run_id FROM stale_run_ids)
 GROUP BY t.run_id, bin
@@ -138,6 +138,55 @@ SELECT o.run_id, o.option, MIN(CAST(o.prob * 10 AS INTEGER), 9) AS bin, COUNT(*)
 FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
 WHERE o.run_id IN (SELECT run_id FROM stale_run_ids)
 GROUP BY o.run_id, o.option, bin;
+
+-- Per run x class x bin (class -1: top label): the sums of run_bins (stored, or from the rows when stale).
+CREATE VIEW run_bin_totals AS
+SELECT b.run_id, b.class, b.bin, b.n, b.hits, b.sum_p
+FROM run_bins AS b
+WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
+UNION ALL
+SELECT run_id, class, bin, n, hits, sum_p FROM stale_run_bins;
+
+-- Per run (with its name, so that a filter on it reaches run_bins first): the sums the
+-- binned ECEs are made of, 10 bins. Top-label and class rows are one per bin, so their
+-- gaps add directly; the pooled bins add the classes of a bin first (one term per bin).
+CREATE VIEW run_bin_gaps AS
+SELECT b.run_id, r.name AS run,
+       SUM(CASE WHEN b.class = -1 THEN ABS(b.hits - b.sum_p) END) AS top_gap,
+       MAX(CASE WHEN b.class = -1 THEN ABS(1.0 * b.hits / b.n - b.sum_p / b.n) END) AS mce,
+       SUM(CASE WHEN b.class >= 0 THEN ABS(b.hits - b.sum_p) END) AS classwise_gap,
+       (ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 0 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 1 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 2 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 3 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 4 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 5 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 6 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 7 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 8 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 9 THEN b.hits - b.sum_p ELSE 0 END))) AS pooled_gap,
+       SUM(CASE WHEN b.class >= 0 THEN b.n END) AS predictions
+FROM runs AS r JOIN run_bins AS b ON b.run_id = r.run_id
+WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
+GROUP BY b.run_id, r.name
+UNION ALL
+SELECT b.run_id, r.name AS run,
+       SUM(CASE WHEN b.class = -1 THEN ABS(b.hits - b.sum_p) END) AS top_gap,
+       MAX(CASE WHEN b.class = -1 THEN ABS(1.0 * b.hits / b.n - b.sum_p / b.n) END) AS mce,
+       SUM(CASE WHEN b.class >= 0 THEN ABS(b.hits - b.sum_p) END) AS classwise_gap,
+       (ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 0 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 1 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 2 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 3 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 4 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 5 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 6 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 7 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 8 THEN b.hits - b.sum_p ELSE 0 END)) +
+        ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 9 THEN b.hits - b.sum_p ELSE 0 END))) AS pooled_gap,
+       SUM(CASE WHEN b.class >= 0 THEN b.n END) AS predictions
+FROM runs AS r JOIN stale_run_bins AS b ON b.run_id = r.run_id
+GROUP BY b.run_id, r.name;
 
 -- MARK: the views users query
 
@@ -194,35 +243,21 @@ WHERE b.class >= 0;
 -- 10 bins. E.g.
 --   SELECT run, conf_ece, cw_ece FROM run_calibration WHERE method = 'DPO';
 CREATE VIEW run_calibration AS
-WITH top AS (
-    SELECT run_id, SUM(ABS(hits - sum_p)) AS gap_sum, MAX(ABS(1.0 * hits / n - sum_p / n)) AS mce
-    FROM run_bin_totals WHERE class = -1 GROUP BY run_id
-), classwise AS (
-    SELECT run_id, SUM(ABS(hits - sum_p)) AS gap_sum
-    FROM run_bin_totals WHERE class >= 0 GROUP BY run_id
-), pooled_bins AS (
-    SELECT run_id, bin, SUM(n) AS n, SUM(hits) AS hits, SUM(sum_p) AS sum_p
-    FROM run_bin_totals WHERE class >= 0 GROUP BY run_id, bin
-), pooled AS (
-    SELECT run_id, SUM(ABS(hits - sum_p)) / SUM(n) AS ece FROM pooled_bins GROUP BY run_id
-)
-SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split, r.step, r.epoch,
+SELECT r.run_id, g.run, r.model, r.method, r.dataset, r.split, r.step, r.epoch,
        r.extraction, r.status,
        s.n,
        1.0 * s.n_correct / s.n AS accuracy,
        s.sum_conf / s.n AS mean_confidence,
        s.sum_conf / s.n - 1.0 * s.n_correct / s.n AS overconfidence,
-       top.gap_sum / s.n AS conf_ece,
-       top.mce,
-       CASE WHEN s.min_options = s.max_options THEN c.gap_sum / s.n / s.max_options END AS cw_ece,
+       g.top_gap / s.n AS conf_ece,
+       g.mce,
+       CASE WHEN s.min_options = s.max_options THEN g.classwise_gap / s.n / s.max_options END AS cw_ece,
        s.sum_brier / s.n AS brier,
        (CASE WHEN s.n_scored = s.n THEN s.sum_nll_scores ELSE s.sum_nll END) / s.n AS nll,
-       p.ece AS pooled_ece
-FROM runs AS r
-JOIN run_totals AS s ON s.run_id = r.run_id
-JOIN top ON top.run_id = r.run_id
-LEFT JOIN classwise AS c ON c.run_id = r.run_id
-LEFT JOIN pooled AS p ON p.run_id = r.run_id
+       g.pooled_gap / g.predictions AS pooled_ece
+FROM run_bin_gaps AS g
+JOIN runs AS r ON r.run_id = g.run_id
+JOIN run_totals AS s ON s.run_id = g.run_id
 WHERE s.n > 0;
 
 -- Per run x subject: n, accuracy, mean confidence and conf-ECE (10 bins),

@@ -42,7 +42,7 @@ extension CalibrationAnalyzer {
         guard n > 0, resamples > 0 else { return [:] }
         let plan = BootstrapPlan(self)
         let batches = (resamples + Self.lanes - 1) / Self.lanes
-        let results = BatchResults(batches: batches)
+        let results = Slots<[CalibrationMetrics]>(repeating: [], count: batches)
         let counter = ProgressCounter()
         DispatchQueue.concurrentPerform(iterations: batches) { batch in
             let first = batch * Self.lanes
@@ -390,15 +390,6 @@ enum EqualMassWalker {
         close()
         return error
     }
-}
-
-/// Per-batch results that parallel jobs fill, one slot each.
-final class BatchResults: @unchecked Sendable {
-    private var slots: [[CalibrationMetrics]]
-    private let lock = NSLockLike()
-    init(batches: Int) { slots = Array(repeating: [], count: batches) }
-    func store(_ index: Int, _ value: [CalibrationMetrics]) { lock.locked { slots[index] = value } }
-    func value(_ index: Int) -> [CalibrationMetrics] { lock.locked { slots[index] } }
 }
 
 /// A shared count of finished work, for progress reports.

@@ -147,7 +147,7 @@ public struct CalibrationAnalyzer: Sendable {
         private func sorted() -> CalibrationAnalyzer {
             let n = set.count
             let k = n > 0 ? set.uniformOptionCount ?? 0 : 0
-            let slots = ResultSlots(count: k + 1)
+            let slots = Slots(repeating: RankedValues(), count: k + 1)
             let set = self.set, confidence = self.confidence, correct = self.correct
             let confidenceHistogram = self.confidenceHistogram, classHistograms = self.classHistograms
             DispatchQueue.concurrentPerform(iterations: k + 1) { job in
@@ -191,7 +191,7 @@ public struct CalibrationAnalyzer: Sendable {
         // Independent passes, spread over the cores: the top-label pass, the
         // classwise equal-width pass, and one equal-mass pass per class.
         let k = set.uniformOptionCount ?? 0
-        let parts = PartialResults(count: 2 + k)
+        let parts = Slots<[Double]>(repeating: [], count: 2 + k)
         DispatchQueue.concurrentPerform(iterations: 2 + k) { job in
             switch job {
             case 0: parts.store(0, topLabelPass(weights, total: total))
@@ -469,22 +469,14 @@ struct RankedValues: Sendable {
     }
 }
 
-/// Partial results that parallel jobs fill, one slot each.
-final class PartialResults: @unchecked Sendable {
-    private var slots: [[Double]]
+/// Results that parallel jobs fill, one slot each, read after they finish.
+final class Slots<Value>: @unchecked Sendable {   // every access holds the lock
+    private var slots: [Value]
     private let lock = NSLockLike()
-    init(count: Int) { slots = Array(repeating: [], count: count) }
-    func store(_ index: Int, _ value: [Double]) { lock.locked { slots[index] = value } }
-    func value(_ index: Int) -> [Double] { lock.locked { slots[index] } }
-}
-
-/// Slots that parallel jobs fill, one each.
-final class ResultSlots: @unchecked Sendable {
-    private var slots: [RankedValues]
-    private let lock = NSLockLike()
-    init(count: Int) { slots = Array(repeating: RankedValues(), count: count) }
-    func store(_ index: Int, _ value: RankedValues) { lock.locked { slots[index] = value } }
-    var values: [RankedValues] { lock.locked { slots } }
+    init(repeating value: Value, count: Int) { slots = Array(repeating: value, count: count) }
+    func store(_ index: Int, _ value: Value) { lock.locked { slots[index] = value } }
+    func value(_ index: Int) -> Value { lock.locked { slots[index] } }
+    var values: [Value] { lock.locked { slots } }
 }
 
 /// A minimal mutex over pthread, so TrackCalibration needs no Foundation.

@@ -50,7 +50,7 @@ public struct TemperatureScaling: Sendable {
         let n = rows?.count ?? count
         guard n > 0 else { return (0, 0, 0) }
         let chunks = 8
-        let partial = PartialResults(count: chunks)
+        let partial = Slots<[Double]>(repeating: [], count: chunks)
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let from = n * chunk / chunks, to = n * (chunk + 1) / chunks
             var value = 0.0, first = 0.0, second = 0.0
