@@ -159,12 +159,12 @@ enum TableCommand: Command {
         let filter = try SharedOptions.runFilter(arguments)
         let step = try arguments.int("step"), epoch = try arguments.double("epoch")
         let winRates = arguments.flag("winrate")
+        let params = try store.keyValuesByRun("params"), tags = try store.keyValuesByRun("tags")
         let runs = try store.runSummaries(filter).filter {
             (winRates || $0.n > 0) && (step == nil || $0.step == step) && (epoch == nil || $0.epoch == epoch)
         }.map { summary in
             RunInfo(summary: summary,
-                    params: Dictionary(try store.keyValues("params", runID: summary.id), uniquingKeysWith: { $1 }),
-                    tags: Dictionary(try store.keyValues("tags", runID: summary.id), uniquingKeysWith: { $1 }))
+                    params: params[summary.id] ?? [:], tags: tags[summary.id] ?? [:])
         }
         guard !runs.isEmpty else { throw CommandFailure(message: "no runs match; see `track runs`") }
 

@@ -76,6 +76,16 @@ extension RunStore {
         return QueryResult(columns: columns, rows: rows)
     }
 
+    /// Key–value pairs of every run in one of the tables (`params` or `tags`), by run id: one query for all runs.
+    public func keyValuesByRun(_ table: String) throws -> [Int64: [String: String]] {
+        precondition(table == "params" || table == "tags")
+        var result: [Int64: [String: String]] = [:]
+        try database.forEachRow("SELECT run_id, key, value FROM \(table)") {
+            result[$0.int64(0), default: [:]][$0.string(1) ?? ""] = $0.string(2) ?? ""
+        }
+        return result
+    }
+
     /// Key–value pairs of one of the run's tables (`params` or `tags`).
     public func keyValues(_ table: String, runID: Int64) throws -> [(String, String)] {
         precondition(table == "params" || table == "tags")
