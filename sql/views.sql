@@ -150,6 +150,8 @@ SELECT run_id, class, bin, n, hits, sum_p FROM stale_run_bins;
 -- Per run (with its name, so that a filter on it reaches run_bins first): the sums the
 -- binned ECEs are made of, 10 bins. Top-label and class rows are one per bin, so their
 -- gaps add directly; the pooled bins add the classes of a bin first (one term per bin).
+-- The stored and the stale arm repeat their sums on purpose: SQLite 3.40 pushes a filter on
+-- `run` into each arm of a UNION ALL of aggregates, not through an aggregate over a UNION ALL.
 CREATE VIEW run_bin_gaps AS
 SELECT b.run_id, r.name AS run,
        SUM(CASE WHEN b.class = -1 THEN ABS(b.hits - b.sum_p) END) AS top_gap,
