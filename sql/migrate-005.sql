@@ -7,12 +7,12 @@
 -- plain-SQL writes honest are in views.sql, installed after every migration.
 
 -- The top label of each run x question (SPEC §1): pred = argmax_k p_k with
--- ties to the lowest index, conf = max_k p_k.
+-- ties to the lowest index; its confidence is that option's row in option_scores
+-- (the views read it from there, one primary-key step away).
 CREATE TABLE top_labels (
     run_id      INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     question_id INTEGER NOT NULL REFERENCES questions(question_id),
     pred        INTEGER NOT NULL,
-    conf        REAL NOT NULL,
     PRIMARY KEY (run_id, question_id)
 ) WITHOUT ROWID;
 
@@ -49,8 +49,8 @@ CREATE TABLE stale_runs (
     run_id INTEGER PRIMARY KEY
 );
 
-INSERT INTO top_labels(run_id, question_id, pred, conf)
-SELECT run_id, question_id, option, prob FROM (
+INSERT INTO top_labels(run_id, question_id, pred)
+SELECT run_id, question_id, option FROM (
     SELECT run_id, question_id, option, prob,
            ROW_NUMBER() OVER (PARTITION BY run_id, question_id ORDER BY prob DESC, option) AS position
     FROM option_scores)

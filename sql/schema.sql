@@ -181,12 +181,12 @@ CREATE TABLE judgments (
 -- recomputes its summaries. So no view ever shows a stale number.
 
 -- The top label of each run x question (SPEC §1): pred = argmax_k p_k with
--- ties to the lowest index, conf = max_k p_k.
+-- ties to the lowest index; its confidence is that option's row in option_scores
+-- (the views read it from there, one primary-key step away).
 CREATE TABLE top_labels (
     run_id      INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     question_id INTEGER NOT NULL REFERENCES questions(question_id),
     pred        INTEGER NOT NULL,
-    conf        REAL NOT NULL,
     PRIMARY KEY (run_id, question_id)
 ) WITHOUT ROWID;
 

@@ -41,8 +41,8 @@ DROP TRIGGER IF EXISTS runs_deleted;
 -- from its rows) until a writing track command recomputes its summaries.
 
 CREATE TRIGGER option_scores_inserted AFTER INSERT ON option_scores BEGIN
-    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred, conf)
-        SELECT run_id, question_id, option, prob FROM option_scores
+    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred)
+        SELECT run_id, question_id, option FROM option_scores
         WHERE run_id = NEW.run_id AND question_id = NEW.question_id
         ORDER BY prob DESC, option LIMIT 1;
     INSERT OR IGNORE INTO stale_runs(run_id) VALUES (NEW.run_id);
@@ -50,12 +50,12 @@ END;
 
 CREATE TRIGGER option_scores_updated AFTER UPDATE ON option_scores BEGIN
     DELETE FROM top_labels WHERE run_id = OLD.run_id AND question_id = OLD.question_id;
-    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred, conf)
-        SELECT run_id, question_id, option, prob FROM option_scores
+    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred)
+        SELECT run_id, question_id, option FROM option_scores
         WHERE run_id = OLD.run_id AND question_id = OLD.question_id
         ORDER BY prob DESC, option LIMIT 1;
-    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred, conf)
-        SELECT run_id, question_id, option, prob FROM option_scores
+    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred)
+        SELECT run_id, question_id, option FROM option_scores
         WHERE run_id = NEW.run_id AND question_id = NEW.question_id
         ORDER BY prob DESC, option LIMIT 1;
     INSERT OR IGNORE INTO stale_runs(run_id) VALUES (OLD.run_id), (NEW.run_id);
@@ -63,8 +63,8 @@ END;
 
 CREATE TRIGGER option_scores_deleted AFTER DELETE ON option_scores BEGIN
     DELETE FROM top_labels WHERE run_id = OLD.run_id AND question_id = OLD.question_id;
-    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred, conf)
-        SELECT run_id, question_id, option, prob FROM option_scores
+    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred)
+        SELECT run_id, question_id, option FROM option_scores
         WHERE run_id = OLD.run_id AND question_id = OLD.question_id
         ORDER BY prob DESC, option LIMIT 1;
     INSERT OR IGNORE INTO stale_runs(run_id) VALUES (OLD.run_id);
@@ -117,20 +117,22 @@ SELECT s.run_id, s.n, s.n_correct, s.sum_conf, s.sum_brier, s.sum_nll, s.sum_nll
 FROM run_stats AS s
 WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (s.run_id, 0))
 UNION ALL
-SELECT t.run_id, COUNT(*), SUM(tl.pred = t.label), SUM(tl.conf), SUM(t.brier),
+SELECT t.run_id, COUNT(*), SUM(tl.pred = t.label), SUM(o.prob), SUM(t.brier),
        SUM(-ln(MAX(t.p_label, 1e-15))),
        SUM(CASE WHEN t.n_scores = t.k THEN -t.log_softmax_label ELSE 0 END),
        SUM(t.n_scores = t.k), MIN(t.k), MAX(t.k)
 FROM stale_question_terms AS t
 JOIN top_labels AS tl ON tl.run_id = t.run_id AND tl.question_id = t.question_id
+JOIN option_scores AS o ON o.run_id = tl.run_id AND o.question_id = tl.question_id AND o.option = tl.pred
 GROUP BY t.run_id;
 
 -- Per run x class x bin (class -1: top label): the sums of run_bins (stored, or from the rows when stale).
 -- Per stale run x class x bin (class -1: top label): the sums run_bins holds, from the rows.
 CREATE VIEW stale_run_bins AS
-SELECT t.run_id, -1 AS class, MIN(CAST(t.conf * 10 AS INTEGER), 9) AS bin, COUNT(*) AS n,
-       SUM(t.pred = q.label) AS hits, SUM(t.conf) AS sum_p
+SELECT t.run_id, -1 AS class, MIN(CAST(o.prob * 10 AS INTEGER), 9) AS bin, COUNT(*) AS n,
+       SUM(t.pred = q.label) AS hits, SUM(o.prob) AS sum_p
 FROM top_labels AS t JOIN questions AS q ON q.question_id = t.question_id
+JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
 WHERE t.run_id IN (SELECT run_id FROM stale_run_ids)
 GROUP BY t.run_id, bin
 UNION ALL
@@ -195,9 +197,10 @@ GROUP BY b.run_id, r.name;
 -- One row per run x question: the top-label prediction.
 CREATE VIEW predictions AS
 SELECT t.run_id, t.question_id, q.external_id, q.dataset, q.subject, q.n_options, q.label,
-       t.pred, t.conf, CAST(t.pred = q.label AS INTEGER) AS correct, r.name AS run
+       t.pred, o.prob AS conf, CAST(t.pred = q.label AS INTEGER) AS correct, r.name AS run
 FROM runs AS r
 JOIN top_labels AS t ON t.run_id = r.run_id
+JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
 JOIN questions AS q ON q.question_id = t.question_id;
 
 -- One row per run: its metadata with n, accuracy and mean confidence.

@@ -42,7 +42,7 @@ import TrackCalibration
                 }
             }
             // Top labels: one per question, the argmax with ties to the lowest option.
-            let tops = try store.query("SELECT question_id, pred, conf FROM top_labels WHERE run_id = \(run.id) ORDER BY question_id").rows
+            let tops = try store.query("SELECT question_id, pred, conf FROM predictions WHERE run_id = \(run.id) ORDER BY question_id").rows
             #expect(tops.count == m.n, "\(context): \(run.name) top labels", sourceLocation: sourceLocation)
             let set = loaded.predictions
             for (i, row) in zip(0..<set.count, tops) {

@@ -20,7 +20,6 @@ final class PredictionWriter {
     private var summary = RunSummaryDelta()
     private var topQuestion: [Int64] = []
     private var topPrediction: [Int32] = []
-    private var topConfidence: [Double] = []
     /// Queued questions whose probabilities were rescaled to a distribution.
     private var rescaledQueued = 0
     // Buffered option rows.
@@ -32,7 +31,7 @@ final class PredictionWriter {
     private lazy var optionInsert = ChunkedInsert(
         database: database, prefix: "INSERT INTO option_scores(run_id, question_id, option, prob, score)", columns: 5)
     private lazy var topInsert = ChunkedInsert(
-        database: database, prefix: "INSERT INTO top_labels(run_id, question_id, pred, conf)", columns: 4)
+        database: database, prefix: "INSERT INTO top_labels(run_id, question_id, pred)", columns: 3)
 
     init(database: Database, runID: Int64, defaultDataset: String, validation: ValidationOptions,
          questions: QuestionIndex) throws {
@@ -95,7 +94,6 @@ final class PredictionWriter {
         if prediction.rescaled { rescaledQueued += 1 }
         topQuestion.append(questionID)
         topPrediction.append(Int32(top.prediction))
-        topConfidence.append(top.confidence)
         for option in 0..<k {
             rowQuestion.append(questionID)
             rowOption.append(Int32(option))
@@ -122,7 +120,6 @@ final class PredictionWriter {
             statement.bind(runID, at: first)
             statement.bind(topQuestion[row], at: first + 1)
             statement.bind(Int64(topPrediction[row]), at: first + 2)
-            statement.bind(topConfidence[row], at: first + 3)
         }
         try summary.write(to: database, runID: runID)
         if rescaledQueued > 0 {
@@ -156,7 +153,6 @@ final class PredictionWriter {
         rowHasScore.removeAll(keepingCapacity: true)
         topQuestion.removeAll(keepingCapacity: true)
         topPrediction.removeAll(keepingCapacity: true)
-        topConfidence.removeAll(keepingCapacity: true)
         summary = RunSummaryDelta()
         rescaledQueued = 0
     }

@@ -139,7 +139,7 @@ extension RunStore {
             try database.execute("DELETE FROM \(table) WHERE run_id = ?", [.integer(runID)])
         }
         var summary = RunSummaryDelta()
-        let topInsert = ChunkedInsert(database: database, prefix: "INSERT INTO top_labels(run_id, question_id, pred, conf)", columns: 4)
+        let topInsert = ChunkedInsert(database: database, prefix: "INSERT INTO top_labels(run_id, question_id, pred)", columns: 3)
         try scanRun(id: runID, name: name, details: false) { chunk in
             var tops: [TopLabel] = []
             tops.reserveCapacity(chunk.count)
@@ -148,7 +148,6 @@ extension RunStore {
                 statement.bind(runID, at: first)
                 statement.bind(chunk.ids[row], at: first + 1)
                 statement.bind(Int64(tops[row].prediction), at: first + 2)
-                statement.bind(tops[row].confidence, at: first + 3)
             }
             return true
         }

@@ -103,8 +103,8 @@ extension RunStore {
                     JOIN temp.merge_question_map q ON q.shard_question_id = o.question_id
                     ORDER BY r.run_id, q.question_id, o.option;
                 -- The summaries come along; a run stale in the shard is recomputed here.
-                INSERT INTO main.top_labels(run_id, question_id, pred, conf)
-                    SELECT r.run_id, q.question_id, t.pred, t.conf FROM shard.top_labels t
+                INSERT INTO main.top_labels(run_id, question_id, pred)
+                    SELECT r.run_id, q.question_id, t.pred FROM shard.top_labels t
                     JOIN temp.merge_run_map r ON r.shard_run_id = t.run_id
                     JOIN temp.merge_question_map q ON q.shard_question_id = t.question_id
                     ORDER BY r.run_id, q.question_id;
