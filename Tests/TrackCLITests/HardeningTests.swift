@@ -213,3 +213,36 @@ import TrackStore
         #expect(intoDirectory.status == 1 && intoDirectory.stderr.contains("is a directory"), "\(intoDirectory.stderr)")
     }
 }
+
+/// More of issue 11: a closed standard output, `--write` on a file that cannot be written, a newer shard.
+@Suite struct HardeningMessageTests {
+    @Test func closedStandardOutputEndsCleanly() throws {
+        let scratch = Scratch()
+        let db = try HardeningTests.logged(scratch)
+        // The shell's `>&-`: the child starts with descriptor 1 closed.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "exec \"$0\" sql --db \"$1\" 'SELECT * FROM option_scores' >&-", TrackBinary.url.path, db]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(process.terminationStatus): \(stderr)")
+        #expect(stderr.contains("Error: cannot write to standard output"))
+    }
+
+    @Test func writeOnAReadOnlyFileAndANewerShard() throws {
+        let scratch = Scratch()
+        let db = try HardeningTests.logged(scratch)
+        let shard = scratch.path("newer.sqlite")
+        #expect(try TrackBinary.run(["init", "--db", shard]).status == 0)
+        #expect(try TrackBinary.run(["sql", "--db", shard, "--write", "PRAGMA user_version = 99"]).status == 0)
+        let merge = try TrackBinary.run(["merge", shard, "--into", db])
+        #expect(merge.status == 1 && merge.stderr.contains("newer track") && !merge.stderr.contains("track init"), "\(merge.stderr)")
+        guard getuid() != 0 else { return }   // root writes read-only files anyway
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: db)
+        let write = try TrackBinary.run(["sql", "--db", db, "--write", "DELETE FROM tags"])
+        #expect(write.status == 1 && !write.stderr.contains("pass --write"), "\(write.stderr)")
+    }
+}
