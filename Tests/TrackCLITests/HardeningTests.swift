@@ -37,13 +37,19 @@ import TrackStore
         process.executableURL = TrackBinary.url
         process.arguments = ["sql", "--db", db, "SELECT * FROM option_scores"]
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
+        try Self.expectStandardOutputError(process)
+    }
+
+    /// Runs `process` and expects it to exit 1 saying it cannot write its standard output.
+    static func expectStandardOutputError(_ process: Process, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let err = Pipe()
         process.standardError = err
         try process.run()
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(stderr)")
-        #expect(stderr.contains("Error: cannot write to standard output"))
+        #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(process.terminationStatus): \(stderr)",
+                sourceLocation: sourceLocation)
+        #expect(stderr.contains("Error: cannot write to standard output"), sourceLocation: sourceLocation)
     }
 
     /// 3, 4. Hostile .npy headers and labels are refused with a reason.
@@ -223,13 +229,7 @@ import TrackStore
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", "exec \"$0\" sql --db \"$1\" 'SELECT * FROM option_scores' >&-", TrackBinary.url.path, db]
-        let err = Pipe()
-        process.standardError = err
-        try process.run()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(process.terminationStatus): \(stderr)")
-        #expect(stderr.contains("Error: cannot write to standard output"))
+        try HardeningTests.expectStandardOutputError(process)
     }
 
     @Test func writeOnAReadOnlyFileAndANewerShard() throws {
