@@ -116,3 +116,21 @@ import Testing
         #expect(!bitmap.contains(2) && !bitmap.contains(5_000_000))
     }
 }
+
+/// Every bind is checked (issue 10): a value bound to a parameter that does not exist fails the step.
+@Suite struct StatementBindTests {
+    @Test func aFailedBindFailsTheStep() throws {
+        let directory = TemporaryDirectory()
+        let database = try Database(path: directory.path("b.sqlite"))
+        try database.execute("CREATE TABLE t(a INTEGER)")
+        let statement = try database.makeStatement("INSERT INTO t(a) VALUES (?)")
+        statement.bind(Int64(1), at: 1)
+        statement.bind(Int64(2), at: 2)     // there is no parameter 2
+        #expect(throws: SQLiteError.self) { try statement.step() }
+        #expect(try database.scalarInt("SELECT count(*) FROM t") == 0)
+        statement.reset()
+        statement.bind(Int64(3), at: 1)
+        #expect(try statement.step() == false)
+        #expect(try database.scalarInt("SELECT a FROM t") == 3)
+    }
+}

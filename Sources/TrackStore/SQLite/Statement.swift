@@ -48,13 +48,24 @@ public final class Statement {
 
     // MARK: - Binding (1-based indexes, as in SQLite)
 
-    public func bind(_ value: Int64, at index: Int32) { sqlite3_bind_int64(handle, index, value) }
-    public func bind(_ value: Int, at index: Int32) { sqlite3_bind_int64(handle, index, Int64(value)) }
-    public func bind(_ value: Double, at index: Int32) { sqlite3_bind_double(handle, index, value) }
-    public func bindNull(at index: Int32) { sqlite3_bind_null(handle, index) }
+    // Every bind is checked: the first failure (a wrong index, text too long) is kept and
+    // thrown by the next `step`, so a value is never silently left unbound.
+    private var bindFailure: (code: Int32, index: Int32)?
+
+    @inline(__always)
+    private func checked(_ code: Int32, _ index: Int32) {
+        if code != SQLITE_OK, bindFailure == nil { bindFailure = (code, index) }
+    }
+
+    public func bind(_ value: Int64, at index: Int32) { checked(sqlite3_bind_int64(handle, index, value), index) }
+    public func bind(_ value: Int, at index: Int32) { checked(sqlite3_bind_int64(handle, index, Int64(value)), index) }
+    public func bind(_ value: Double, at index: Int32) { checked(sqlite3_bind_double(handle, index, value), index) }
+    public func bindNull(at index: Int32) { checked(sqlite3_bind_null(handle, index), index) }
     public func bind(_ value: String, at index: Int32) {
         // With its byte length: an embedded NUL must not cut the text short.
-        sqlite3_bind_text(handle, index, value, Int32(value.utf8.count), sqliteTransient)
+        let count = value.utf8.count
+        guard count <= Int(Int32.max) else { return checked(SQLITE_TOOBIG, index) }
+        checked(sqlite3_bind_text(handle, index, value, Int32(count), sqliteTransient), index)
     }
     public func bind(_ value: String?, at index: Int32) {
         if let value { bind(value, at: index) } else { bindNull(at: index) }
@@ -73,7 +84,8 @@ public final class Statement {
         case .text(let v): bind(v, at: index)
         case .blob(let bytes):
             bytes.withUnsafeBytes { raw in
-                _ = sqlite3_bind_blob(handle, index, raw.baseAddress, Int32(raw.count), sqliteTransient)
+                checked(raw.count <= Int(Int32.max) ? sqlite3_bind_blob(handle, index, raw.baseAddress, Int32(raw.count), sqliteTransient)
+                                                     : SQLITE_TOOBIG, index)
             }
         }
     }
@@ -86,6 +98,12 @@ public final class Statement {
     /// Advances the statement: `true` when a row is available, `false` when done.
     @discardableResult
     public func step() throws(SQLiteError) -> Bool {
+        if let failure = bindFailure {
+            bindFailure = nil
+            sqlite3_reset(handle)
+            throw SQLiteError(extendedCode: failure.code,
+                              message: "cannot bind parameter \(failure.index): \(String(cString: sqlite3_errstr(failure.code)))", sql: sql)
+        }
         let code = sqlite3_step(handle)
         switch code {
         case SQLITE_ROW: return true
@@ -99,6 +117,7 @@ public final class Statement {
 
     /// Resets the statement and clears its bindings, ready for the next use.
     public func reset() {
+        bindFailure = nil
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
     }
