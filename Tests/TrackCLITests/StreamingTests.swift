@@ -22,7 +22,7 @@ import TrackStore
         let store = try RunStore(path: db, readOnly: true)
         var filter = RunFilter(); filter.names = ["r1"]
         let run = try #require(try store.runSummaries(filter).first)
-        #expect(run.n == 52 && run.status == "finished")
+        #expect(run.n == 52 && run.status == .finished)
         #expect(try store.database.scalarDouble("SELECT value FROM metrics WHERE key = 'loss'") == 0.5)
     }
 
@@ -36,7 +36,7 @@ import TrackStore
         let store = try RunStore(path: db, readOnly: true)
         var filter = RunFilter(); filter.names = ["r"]
         let run = try #require(try store.runSummaries(filter).first)
-        #expect(run.n == 2 && run.status == "failed")
+        #expect(run.n == 2 && run.status == .failed)
         // With --skip-invalid the stream goes on.
         let skipping = try TrackBinary.run(["log", "--run", "r2", "--db", db, "--skip-invalid"], input: input)
         #expect(skipping.status == 0 && skipping.stderr.contains("<stdin>:3:") && skipping.stdout.contains("logged 3 questions"))
@@ -65,7 +65,7 @@ import TrackStore
         #expect(try store.database.scalarInt("SELECT count(*) FROM option_scores") == Int64(4 * perWriter * 4))
         #expect(try store.database.scalarInt("SELECT count(*) FROM questions") == Int64(perWriter))
         for summary in try store.runSummaries() {
-            #expect(summary.n == perWriter && summary.status == "finished")
+            #expect(summary.n == perWriter && summary.status == .finished)
         }
     }
 
@@ -98,7 +98,7 @@ import TrackStore
         var filter = RunFilter(); filter.names = ["killed"]
         let run = try #require(try store.runSummaries(filter).first)
         #expect(run.n == sent)
-        #expect(run.status == "running")
+        #expect(run.status == .running)
         #expect(try store.database.scalarText("PRAGMA integrity_check") == "ok")
     }
 }

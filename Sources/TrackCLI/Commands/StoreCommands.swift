@@ -40,7 +40,7 @@ enum RunsCommand: Command {
             columns: ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_conf"],
             rows: runs.map { run in
                 [.text(run.name), .text(run.model), .text(run.method), .text(run.dataset), .text(run.split),
-                 .integer(run.step.map(Int64.init)), .text(run.status), .integer(Int64(run.n)),
+                 .integer(run.step.map(Int64.init)), .text(run.status.rawValue), .integer(Int64(run.n)),
                  .number(run.accuracy, digits: 4), .number(run.meanConfidence, digits: 4)]
             })
         Console.out(table.render(format))
@@ -78,7 +78,7 @@ enum ShowCommand: Command {
             ("uuid", text(0)), ("experiment", text(1)), ("model", run.model), ("method", run.method),
             ("dataset", run.dataset), ("split", run.split), ("step", run.step.map(String.init)),
             ("epoch", run.epoch.map { JSONValue.format($0) }), ("extraction", run.extraction),
-            ("parent", text(7)), ("status", run.status), ("started", text(2)), ("finished", text(3)),
+            ("parent", text(7)), ("status", run.status.rawValue), ("started", text(2)), ("finished", text(3)),
             ("source", text(4)), ("sha256", text(5)), ("format", text(6)),
         ]
         for (key, value) in fields {

@@ -34,6 +34,15 @@ public struct Prediction: Sendable, Equatable {
     }
 }
 
+/// Where a run is in its life (the `runs.status` column).
+public enum RunStatus: String, Sendable, Equatable, CaseIterable {
+    /// Being written, or left by a writer that stopped without finishing (see `--append`).
+    case running
+    case finished
+    /// Its input had a bad row; the valid rows before it are kept.
+    case failed
+}
+
 /// What describes a run: where it came from and what it measured.
 public struct RunMetadata: Sendable, Equatable {
     public var name: String

@@ -165,7 +165,7 @@ public final class RunLogger {
         guard !finished else { return }
         if !failed { try flush() }
         try store.database.transaction {
-            try store.setStatus(runID: runID, failed ? "failed" : "finished")
+            try store.setStatus(runID: runID, failed ? .failed : .finished)
         }
         finished = true
     }

@@ -82,7 +82,7 @@ public final class RunStore {
 
     /// Creates the run row (status `running`) with its params and tags, in
     /// the current transaction if there is one. Returns the run id.
-    func insertRun(_ metadata: RunMetadata, status: String = "running") throws -> Int64 {
+    func insertRun(_ metadata: RunMetadata, status: RunStatus = .running) throws -> Int64 {
         if metadata.name.isEmpty { throw ValidationError("a run needs a name") }
         var experimentID: Int64?
         if let experiment = metadata.experiment {
@@ -107,7 +107,7 @@ public final class RunStore {
                 metadata.epoch.map(SQLValue.real) ?? .null,
                 .optionalText(metadata.extraction),
                 metadata.parentRunID.map(SQLValue.integer) ?? .null,
-                .text(status),
+                .text(status.rawValue),
                 .optionalText(metadata.sourceFile), .optionalText(metadata.sourceSHA256),
                 .optionalText(metadata.sourceFormat),
             ])
@@ -123,12 +123,12 @@ public final class RunStore {
         return runID
     }
 
-    func setStatus(runID: Int64, _ status: String) throws {
+    func setStatus(runID: Int64, _ status: RunStatus) throws {
         try database.execute("""
             UPDATE runs SET status = ?,
                    finished_at = CASE WHEN ? = 'running' THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END
             WHERE run_id = ?
-            """, [.text(status), .text(status), .integer(runID)])
+            """, [.text(status.rawValue), .text(status.rawValue), .integer(runID)])
     }
 
     func insertMetric(runID: Int64, key: String, value: Double, step: Int, timestamp: Date) throws {
@@ -168,7 +168,7 @@ public final class RunStore {
         let runID: Int64 = try database.transaction {
             if append, let existing = try database.scalarInt("SELECT run_id FROM runs WHERE name = ?",
                                                              [.text(metadata.name)]) {
-                try setStatus(runID: existing, "running")
+                try setStatus(runID: existing, .running)
                 return existing
             }
             return try insertRun(metadata)
@@ -236,7 +236,7 @@ extension RunStore {
                     try deleteRun(existing)
                 }
                 try questions.begin(database)
-                let id = try insertRun(metadata, status: "finished")
+                let id = try insertRun(metadata, status: .finished)
                 let writer = try PredictionWriter(database: database, runID: id, defaultDataset: metadata.dataset ?? "",
                                                   validation: ValidationOptions(), questions: questions)
                 for prediction in checked {

@@ -9,7 +9,7 @@ public struct RunSummary: Sendable, Equatable {
     public var step: Int?
     public var epoch: Double?
     public var extraction: String?
-    public var status: String
+    public var status: RunStatus
     public var n: Int
     public var accuracy: Double?
     public var meanConfidence: Double?
@@ -58,7 +58,7 @@ extension RunStore {
             result.append(RunSummary(
                 id: row.int64(0), name: row.string(1) ?? "", model: row.string(2), method: row.string(3),
                 dataset: row.string(4), split: row.string(5), step: row.optionalInt64(6).map(Int.init),
-                epoch: row.optionalDouble(7), extraction: row.string(8), status: row.string(9) ?? "",
+                epoch: row.optionalDouble(7), extraction: row.string(8), status: RunStatus(rawValue: row.string(9) ?? "") ?? .running,
                 n: row.int(10), accuracy: row.optionalDouble(11), meanConfidence: row.optionalDouble(12)))
         }
         return result
