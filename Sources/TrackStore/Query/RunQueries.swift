@@ -100,19 +100,20 @@ extension RunStore {
 extension RunStore {
     /// A run's metadata, params and tags, e.g. to derive a new run from it.
     public func runMetadata(named name: String) throws -> RunMetadata? {
-        guard let row = try query("""
+        var found: (id: Int64, meta: RunMetadata)?
+        try database.forEachRow("""
             SELECT r.run_id, r.model, r.method, r.dataset, r.split, r.step, r.epoch, r.extraction, e.name
-            FROM runs r LEFT JOIN experiments e USING (experiment_id) WHERE r.name = '\(name.replacingOccurrences(of: "'", with: "''"))'
-            """).rows.first, case .integer(let id) = row[0] else { return nil }
-        func text(_ value: SQLValue) -> String? { if case .text(let s) = value { return s }; return nil }
-        var meta = RunMetadata(name: name, experiment: text(row[8]), model: text(row[1]), method: text(row[2]),
-                               dataset: text(row[3]), split: text(row[4]), extraction: text(row[7]))
-        if case .integer(let step) = row[5] { meta.step = Int(step) }
-        switch row[6] {
-        case .real(let epoch): meta.epoch = epoch
-        case .integer(let epoch): meta.epoch = Double(epoch)
-        default: break
+            FROM runs r LEFT JOIN experiments e USING (experiment_id) WHERE r.name = ?
+            """, [.text(name)]) { row in
+            var meta = RunMetadata(name: name, experiment: row.string(8), model: row.string(1), method: row.string(2),
+                                   dataset: row.string(3), split: row.string(4), extraction: row.string(7))
+            meta.step = row.optionalInt64(5).map(Int.init)
+            meta.epoch = row.optionalDouble(6)
+            found = (row.int64(0), meta)
         }
+        guard let found else { return nil }
+        let id = found.id
+        var meta = found.meta
         meta.params = Dictionary(try keyValues("params", runID: id), uniquingKeysWith: { $1 })
         meta.tags = Dictionary(try keyValues("tags", runID: id), uniquingKeysWith: { $1 })
         return meta
