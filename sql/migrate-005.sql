@@ -6,7 +6,7 @@
 -- has recomputed the summaries, with progress on stderr. The triggers that keep
 -- plain-SQL writes honest are in views.sql, installed after every migration.
 
--- The top label of each run x question (SPEC §1): pred = argmax_k p_k with
+-- The top label of each run x question (METHODS §1): pred = argmax_k p_k with
 -- ties to the lowest index; its confidence is that option's row in option_scores
 -- (the views read it from there, one primary-key step away).
 CREATE TABLE top_labels (

@@ -180,7 +180,7 @@ CREATE TABLE judgments (
 -- a stale run's numbers from its rows, and the next writing track command
 -- recomputes its summaries. So no view ever shows a stale number.
 
--- The top label of each run x question (SPEC §1): pred = argmax_k p_k with
+-- The top label of each run x question (METHODS §1): pred = argmax_k p_k with
 -- ties to the lowest index; its confidence is that option's row in option_scores
 -- (the views read it from there, one primary-key step away).
 CREATE TABLE top_labels (

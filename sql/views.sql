@@ -3,7 +3,7 @@
 -- Embedded in the `track` binary and re-created on open whenever they change,
 -- so they always match the binary; `sqlite3 my.sqlite < sql/views.sql`
 -- installs them by hand.
--- Top-label rule (SPEC §1): pred = argmax_k p_k, ties to the lowest index;
+-- Top-label rule (METHODS §1): pred = argmax_k p_k, ties to the lowest index;
 -- conf = max_k p_k; correct = [pred = label].
 --
 -- Every view carries the run's name (`run`) and reads the summaries kept as
@@ -214,7 +214,7 @@ SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split,
 FROM runs AS r
 LEFT JOIN run_totals AS s ON s.run_id = r.run_id;
 
--- MARK: calibration, 10 equal-width bins (SPEC §2, §3)
+-- MARK: calibration, 10 equal-width bins (METHODS §2, §3)
 --
 -- One binning rule everywhere: bin(p) = MIN(CAST(p * 10 AS INTEGER), 9), so
 -- [m/10, (m+1)/10) with the last bin closed at 1.0. The Swift analyzers
@@ -287,7 +287,7 @@ SELECT run_id, run, subject, COUNT(*) AS n,
 FROM (SELECT run_id, run, subject, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin FROM predictions)
 GROUP BY run_id, run, subject;
 
--- MARK: win rate (SPEC §7)
+-- MARK: win rate (METHODS §7)
 
 -- Sequence likelihood of preference pairs: a win when the chosen response is
 -- more likely than the rejected one; ties count as losses in win_rate (the

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Dispatch
 
-/// Computes every metric of SPEC §3 for one run.
+/// Computes every metric of METHODS §3 for one run.
 ///
 /// Per-question work (top label, Brier and NLL terms) is done once, as the
 /// questions arrive (`Builder`), and the stable orders that equal-mass bins

@@ -1,4 +1,4 @@
-/// Every calibration metric of one run (SPEC §3). A value is nil where it is
+/// Every calibration metric of one run (METHODS §3). A value is nil where it is
 /// undefined: for an empty run, or classwise metrics when questions differ in
 /// option count. JSON keys (`key`) are stable; see the README.
 public struct CalibrationMetrics: Sendable, Equatable {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// EM targets for the ECE regulariser (Xiao et al., Algorithm 1, Appendix A.4; SPEC §6).
+/// EM targets for the ECE regulariser (Xiao et al., Algorithm 1, Appendix A.4; METHODS §6).
 ///
 /// E-step: bin the questions by confidence (equal-width, B bins) and take each bin's
 /// accuracy `acc_m`. Target of question i in bin m, in sorted option order

@@ -1,4 +1,4 @@
-/// Confidence extraction from per-token log-probabilities (Oh & Hwang; SPEC §1):
+/// Confidence extraction from per-token log-probabilities (Oh & Hwang; METHODS §1):
 /// option k's score from the log-probs of its continuation's tokens.
 public enum Extraction: String, Sendable, CaseIterable {
     /// Σ_t log p(c_k,t | x, c_k,<t) — what lm-evaluation-harness stores.

@@ -108,7 +108,7 @@ public struct PredictionSet: Sendable {
     }
 }
 
-/// The one binning rule of SPEC §2, in Float64: `min(floor(p · B), B − 1)`;
+/// The one binning rule of METHODS §2, in Float64: `min(floor(p · B), B − 1)`;
 /// bins are `[m/B, (m+1)/B)`, the last closed at 1. The SQL views compute
 /// `MIN(CAST(p * B AS INTEGER), B - 1)`, which is the same for p in [0, 1].
 @inlinable

@@ -4,7 +4,7 @@ import Glibc
 
 /// Option scores turned into probabilities, and the checks every stored row passes.
 public enum Probabilities {
-    /// Default tolerance on `|Σ_k p_k − 1|` for rows given as probabilities (SPEC §1).
+    /// Default tolerance on `|Σ_k p_k − 1|` for rows given as probabilities (METHODS §1).
     public static let sumTolerance = 1e-6
 
     /// Softmax over the K options (paper Eq. 1): `p_k = exp(s_k − max s) / Σ_j exp(s_j − max s)`.
@@ -119,7 +119,7 @@ public enum Probabilities {
     }
 }
 
-/// The top-label view of one prediction (SPEC §1): `pred = argmax_k p_k`
+/// The top-label view of one prediction (METHODS §1): `pred = argmax_k p_k`
 /// with ties to the lowest index, `conf = max_k p_k`.
 public struct TopLabel: Sendable, Equatable {
     public var prediction: Int

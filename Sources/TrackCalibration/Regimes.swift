@@ -1,4 +1,4 @@
-/// The regime theory of Xiao et al. §4 (SPEC §5, reconstructed).
+/// The regime theory of Xiao et al. §4 (METHODS §5, reconstructed).
 public enum Regimes {
     /// TCE (Def. 4.3): `(1/N) Σ_i (1/K) Σ_k |p_ik − p*_ik|` over questions paired by id.
     /// Returns nil when the runs share no question; questions whose option counts differ are skipped.

@@ -20,7 +20,7 @@ public struct PreferencePair: Sendable, Equatable {
     }
 }
 
-/// Win rates (SPEC §7) with 95% Wilson intervals.
+/// Win rates (METHODS §7) with 95% Wilson intervals.
 public enum WinRate {
     public enum Ties: String, Sendable, CaseIterable {
         /// A tie counts as a loss (the paper's convention).

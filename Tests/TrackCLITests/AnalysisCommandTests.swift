@@ -3,7 +3,7 @@ import Testing
 import TrackStore
 
 @Suite struct AnalysisCommandTests {
-    /// Two paired runs over one question bank, plus the SPEC fixture.
+    /// Two paired runs over one question bank, plus the synthetic fixture.
     static func store(_ scratch: Scratch) throws -> String {
         let db = scratch.path("t.sqlite")
         var base = "", aligned = ""

@@ -40,7 +40,7 @@ import TrackCalibration
             let others = (0..<4).filter { $0 != top }
             // Among non-top options, order is always kept (tanh is increasing).
             for a in others { for b in others where p[a] > p[b] { #expect(t[a] >= t[b]) } }
-            // SPEC's condition: 2(1 − acc)/(T + K − 1) ≤ acc, with T = Σ_{j≥2} tanh(γ p_(j)), γ = ln 3 / p_(2).
+            // The rank-order condition (METHODS §6): 2(1 − acc)/(T + K − 1) ≤ acc, with T = Σ_{j≥2} tanh(γ p_(j)), γ = ln 3 / p_(2).
             let second = others.map { p[$0] }.max()!
             let tSum = others.reduce(0.0) { $0 + tanh(log(3.0) / second * p[$1]) }
             if 2 * (1 - accuracy) / (tSum + 3) <= accuracy {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import TrackCalibration
 
-/// Reads a SPEC fixture (`p0..p{K-1},label`) straight into a PredictionSet.
+/// Reads a fixture (`p0..p{K-1},label`) straight into a PredictionSet.
 func loadFixture(_ name: String) throws -> PredictionSet {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("TrackStoreTests/Fixtures/\(name)")
@@ -26,7 +26,7 @@ func close(_ a: Double?, _ b: Double, _ tolerance: Double = 5e-7) -> Bool {
 }
 
 @Suite struct CheckedValuesTests {
-    /// SPEC §3, first file (all of uncertainty-calibration, netcal, scikit-learn, relplot agree).
+    /// METHODS §3, first file (all of uncertainty-calibration, netcal, scikit-learn, relplot agree).
     @Test func synthetic1000() throws {
         let m = CalibrationAnalyzer(try loadFixture("synthetic-seed0-n1000.csv")).metrics()
         #expect(m.n == 1000)
@@ -42,7 +42,7 @@ func close(_ a: Double?, _ b: Double, _ tolerance: Double = 5e-7) -> Bool {
         #expect(!m.nllFromScores)
     }
 
-    /// SPEC §3, second file: confidences exactly on bin edges pin the binning rule.
+    /// METHODS §3, second file: confidences exactly on bin edges pin the binning rule.
     @Test func binEdges160() throws {
         let m = CalibrationAnalyzer(try loadFixture("bin-edges-n160.csv")).metrics()
         #expect(m.n == 160)
@@ -318,7 +318,7 @@ extension CalibrationMetrics {
     }
 
     /// Values from an independent numpy computation (Tests/reference/pooled_ece_numpy.py),
-    /// on SPEC's fixture and on a K = 10 fixture, for 10 and 15 bins.
+    /// on the synthetic fixture and on a K = 10 fixture, for 10 and 15 bins.
     @Test func equalsNumpy() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("TrackStoreTests/Fixtures/pooled-ece-numpy.json")

@@ -3,7 +3,7 @@ import Testing
 @testable import TrackCalibration
 
 @Suite struct TemperatureScalingTests {
-    /// SPEC §4: on synthetic-seed0-n1000.csv with s = log p: T = 2.030513, NLL 1.100437 → 0.925981.
+    /// METHODS §4: on synthetic-seed0-n1000.csv with s = log p: T = 2.030513, NLL 1.100437 → 0.925981.
     @Test func specCheckedValue() throws {
         let scaling = TemperatureScaling(try loadFixture("synthetic-seed0-n1000.csv"))
         let fit = scaling.fit(criterion: .nll)

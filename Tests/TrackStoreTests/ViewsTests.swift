@@ -77,7 +77,7 @@ import TrackCalibration
         }
     }
 
-    /// SPEC §3 checked values through ingest -> store -> views.
+    /// METHODS §3 checked values through ingest -> store -> views.
     @Test func checkedValuesThroughTheViews() throws {
         let directory = TemporaryDirectory()
         let store = try Self.populatedStore(directory)
@@ -88,7 +88,7 @@ import TrackCalibration
         for (value, want) in zip(edges, [0.625, 0.65, 0.100, 0.100, 0.0375, 0.503333]) { #expect(abs(double(value) - want) < 5e-7) }
     }
 
-    /// SPEC §3 checked values through ingest -> store -> analyzer, every metric.
+    /// METHODS §3 checked values through ingest -> store -> analyzer, every metric.
     @Test func checkedValuesThroughTheStore() throws {
         let directory = TemporaryDirectory()
         let store = try Self.populatedStore(directory)

@@ -2,7 +2,7 @@ import Foundation
 import TrackCalibration
 import TrackStore
 
-/// `track tce`: target calibration error, its bounds, and each run's regime (SPEC §5).
+/// `track tce`: target calibration error, its bounds, and each run's regime (METHODS §5).
 enum TCECommand: Command {
     static let spec = CommandSpec(
         name: "tce", abstract: "TCE against a target run, the regime bounds and each run's regime.",

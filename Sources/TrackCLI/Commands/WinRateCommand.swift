@@ -2,7 +2,7 @@ import Foundation
 import TrackCalibration
 import TrackStore
 
-/// `track winrate`: win rates from preference pairs or judged comparisons (SPEC §7).
+/// `track winrate`: win rates from preference pairs or judged comparisons (METHODS §7).
 enum WinRateCommand: Command {
     static let spec = CommandSpec(
         name: "winrate", abstract: "Win rates from preference pairs (sequence likelihood) or judged comparisons, with Wilson 95% intervals.",

@@ -85,7 +85,7 @@ public struct RunMetadata: Sendable, Equatable {
         self.sourceFormat = sourceFormat
     }
 
-    /// The known confidence-extraction methods (SPEC §1).
+    /// The known confidence-extraction methods (METHODS §1).
     public static let extractionMethods = ["choice", "continuation-sum", "continuation-min",
                                            "continuation-mean", "probability"]
 }
