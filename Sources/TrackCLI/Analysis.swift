@@ -13,14 +13,9 @@ struct AnalysisOptions {
     ]
 
     init(_ arguments: ParsedArguments) throws {
-        if let bins = try arguments.int("bins") {
-            guard bins >= 1, bins <= 10_000 else { throw UsageError(message: "--bins must be between 1 and 10000") }
-            self.bins = bins
-        }
-        if let epsilon = try arguments.double("epsilon") {
-            guard epsilon >= 0, epsilon < 1 else { throw UsageError(message: "--epsilon must be in [0, 1)") }
-            self.epsilon = epsilon
-        }
+        // Ranges are checked once, by the parser (NumericOptions).
+        if let bins = try arguments.int("bins") { self.bins = bins }
+        if let epsilon = try arguments.double("epsilon") { self.epsilon = epsilon }
     }
 
     init() {}

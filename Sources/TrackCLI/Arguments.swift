@@ -114,7 +114,6 @@ struct UsageError: Error, CustomStringConvertible {
 
 /// What the parser found: positional arguments, option values, flags.
 struct ParsedArguments {
-    var command = ""
     var positionals: [String] = []
     var values: [String: [String]] = [:]
     var flags: Set<String> = []
@@ -126,14 +125,13 @@ struct ParsedArguments {
 
     func int(_ name: String) throws -> Int? {
         guard let text = value(name) else { return nil }
-        _ = try NumericOptions.check(name, text, command: command)
+        // Declared ranges were checked by the parser; here only the conversion.
         guard let number = Int(text) else { throw UsageError(message: "--\(name) expects an integer, got '\(text)'") }
         return number
     }
 
     func double(_ name: String) throws -> Double? {
         guard let text = value(name) else { return nil }
-        if let checked = try NumericOptions.check(name, text, command: command) { return checked }
         guard let number = Double(text), number.isFinite else { throw UsageError(message: "--\(name) expects a number, got '\(text)'") }
         return number
     }
@@ -164,7 +162,6 @@ enum ArgumentParser {
     /// Parses `--name value`, `--name=value`, `--flag`, `--` and positionals against `spec`.
     static func parse(_ arguments: [String], spec: CommandSpec) throws -> ParsedArguments {
         var parsed = ParsedArguments()
-        parsed.command = spec.name
         var index = 0
         var onlyPositionals = false
         while index < arguments.count {

@@ -296,31 +296,21 @@ struct BootstrapPlan {
                 m.overconfidence = m.meanConfidence! - m.accuracy!
                 m.brier = brier[lane] / t
                 m.nll = nll[lane] / t
-                var ece = 0.0, mce = 0.0, squared = 0.0
-                for b in 0..<bins where count[b][lane] > 0 {
-                    let gap = abs(sumHit[b][lane] / count[b][lane] - sumConf[b][lane] / count[b][lane])
-                    ece += count[b][lane] / t * gap
-                    squared += count[b][lane] / t * gap * gap
-                    mce = max(mce, gap)
-                }
-                m.confECE = ece
-                m.mce = mce
-                m.rmsce = squared.squareRoot()
+                var top = BinGaps(total: t)
+                for b in 0..<bins { top.add(count: count[b][lane], hits: sumHit[b][lane], sum: sumConf[b][lane]) }
+                m.confECE = top.ece
+                m.mce = top.mce
+                m.rmsce = top.rmsce
                 m.equalMassECE = equalMass[lane]
-                let predictions = pooledCount.reduce(0.0) { $0 + $1[lane] }
-                var pooled = 0.0
-                for b in 0..<bins where pooledCount[b][lane] > 0 {
-                    let n = pooledCount[b][lane]
-                    pooled += n / predictions * abs(pooledHit[b][lane] / n - pooledSum[b][lane] / n)
-                }
-                m.pooledECE = pooled
+                var pooled = BinGaps(total: pooledCount.reduce(0.0) { $0 + $1[lane] })
+                for b in 0..<bins { pooled.add(count: pooledCount[b][lane], hits: pooledHit[b][lane], sum: pooledSum[b][lane]) }
+                m.pooledECE = pooled.ece
                 guard k > 0 else { return m }
-                var cw = 0.0
-                for slot in 0..<(k * bins) where classCount[slot][lane] > 0 {
-                    let n = classCount[slot][lane]
-                    cw += n / t * abs(classHit[slot][lane] / n - classSum[slot][lane] / n)
+                var classwise = BinGaps(total: t)
+                for slot in 0..<(k * bins) {
+                    classwise.add(count: classCount[slot][lane], hits: classHit[slot][lane], sum: classSum[slot][lane])
                 }
-                m.cwECE = cw / Double(k)
+                m.cwECE = classwise.ece / Double(k)
                 m.ace = ace[lane] / Double(k * bins)
                 m.tace = tace[lane] / Double(k * bins)
                 return m

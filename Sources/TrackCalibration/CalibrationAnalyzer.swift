@@ -254,15 +254,10 @@ public struct CalibrationAnalyzer: Sendable {
                 }
             }
         }
-        var ece = 0.0, mce = 0.0, squared = 0.0
-        for b in 0..<bins where count[b] > 0 {
-            let gap = abs(sumCorrect[b] / count[b] - sumConfidence[b] / count[b])
-            ece += count[b] / total * gap
-            squared += count[b] / total * gap * gap
-            mce = max(mce, gap)
-        }
+        var gaps = BinGaps(total: total)
+        for b in 0..<bins { gaps.add(count: count[b], hits: sumCorrect[b], sum: sumConfidence[b]) }
         let equalMass = equalMassError(confidenceRanked, weights: weights, total: total, weighted: true, threshold: -1)
-        return [accuracy / total, meanConfidence / total, brier / total, nll / total, ece, mce, squared.squareRoot(), equalMass]
+        return [accuracy / total, meanConfidence / total, brier / total, nll / total, gaps.ece, gaps.mce, gaps.rmsce, equalMass]
     }
 
     /// `Σ_k Σ_m (n_km/N)·|freq_km − meanp_km|` (cw-ECE before ÷K; 0 unless every question
@@ -298,16 +293,11 @@ public struct CalibrationAnalyzer: Sendable {
                 }
             }
         }
-        var cw = 0.0
-        for slot in 0..<(k * bins) where classCount[slot] > 0 {
-            cw += classCount[slot] / total * abs(classSumY[slot] / classCount[slot] - classSumP[slot] / classCount[slot])
-        }
-        let predictions = pooledCount.reduce(0, +)
-        var pooled = 0.0
-        for bin in 0..<bins where pooledCount[bin] > 0 {
-            pooled += pooledCount[bin] / predictions * abs(pooledSumY[bin] / pooledCount[bin] - pooledSumP[bin] / pooledCount[bin])
-        }
-        return [cw, pooled]
+        var classwise = BinGaps(total: total)
+        for slot in 0..<(k * bins) { classwise.add(count: classCount[slot], hits: classSumY[slot], sum: classSumP[slot]) }
+        var pooled = BinGaps(total: pooledCount.reduce(0, +))
+        for bin in 0..<bins { pooled.add(count: pooledCount[bin], hits: pooledSumY[bin], sum: pooledSumP[bin]) }
+        return [classwise.ece, pooled.ece]
     }
 
     /// Equal-mass binning over values in ascending order (stable): the j-th

@@ -101,3 +101,31 @@ public struct Interval: Sendable, Equatable {
         self.upper = upper
     }
 }
+
+/// The binned calibration errors of one set of bins, accumulated from each
+/// bin's sums: count, hits (correct answers, or label matches) and the sum of
+/// its values. conf-ECE, MCE and RMSCE of the top label, the classwise and the
+/// pooled ECE all add the same term, `(n_m/total)·|hits_m/n_m − sum_m/n_m|`.
+public struct BinGaps: Sendable {
+    public let total: Double
+    /// `Σ_m (n_m/total)·gap_m`.
+    public private(set) var ece = 0.0
+    /// `max_m gap_m` over non-empty bins.
+    public private(set) var mce = 0.0
+    /// `Σ_m (n_m/total)·gap_m²` (RMSCE is its square root).
+    public private(set) var squared = 0.0
+
+    public init(total: Double) { self.total = total }
+
+    /// Adds one bin; an empty bin adds nothing.
+    @inline(__always)
+    public mutating func add(count: Double, hits: Double, sum: Double) {
+        guard count > 0 else { return }
+        let gap = abs(hits / count - sum / count)
+        ece += count / total * gap
+        squared += count / total * gap * gap
+        mce = max(mce, gap)
+    }
+
+    public var rmsce: Double { squared.squareRoot() }
+}

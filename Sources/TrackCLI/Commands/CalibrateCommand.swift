@@ -47,7 +47,6 @@ enum CalibrateCommand: Command {
         let bins = try arguments.int("bins") ?? 10
         let seed = UInt64(bitPattern: Int64(try arguments.int("seed") ?? 0))
         let holdout = try arguments.double("holdout")
-        if let holdout, !(holdout > 0 && holdout < 1) { throw UsageError(message: "--holdout must be a fraction in (0, 1)") }
         let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .json])
         let suffix = arguments.value("suffix") ?? "/TS"
 
@@ -167,7 +166,7 @@ enum CalibrateCommand: Command {
         do {
             try store.writeRun(meta, predictions: predictions, replace: arguments.flag("replace"))
         } catch let error as ValidationError {
-            throw CommandFailure(message: error.reason + (arguments.flag("replace") ? "" : " (or choose another --suffix)"))
+            throw CommandFailure(message: error.reason + (arguments.flag("replace") ? "" : "; pass --replace to replace it, or choose another --suffix"))
         }
     }
 

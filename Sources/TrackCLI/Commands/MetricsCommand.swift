@@ -47,7 +47,6 @@ enum MetricsCommand: Command {
         let resamples = try arguments.int("resamples") ?? 1000
         let seed = try arguments.int("seed") ?? 0
         let level = try arguments.double("level") ?? 0.95
-        guard resamples >= 1, level > 0, level < 1 else { throw UsageError(message: "--resamples must be ≥ 1 and --level in (0, 1)") }
         var keys = try MetricColumns.parse(arguments.value("metrics"))
             ?? (MetricColumns.main + (arguments.flag("adaptive") ? MetricColumns.adaptive : []))
         if keys.isEmpty { keys = MetricColumns.main }

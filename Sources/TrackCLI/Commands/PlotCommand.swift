@@ -51,9 +51,6 @@ enum PlotCommand: Command {
         let dpi = try arguments.double("dpi") ?? 200
         let width = try arguments.double("width") ?? 260
         let height = try arguments.double("height") ?? 300
-        guard dpi >= 10, dpi <= 2400, width >= 120, height >= 120 else {
-            throw UsageError(message: "--dpi must be 10…2400 and --width/--height at least 120 points")
-        }
         let histogram = !arguments.flag("no-histogram")
         let binCI = arguments.flag("bin-ci")
         // Which interval the CSV's ci_low/ci_high are (with --bin-ci).

@@ -143,7 +143,10 @@ enum TableCommand: Command {
         let options = try AnalysisOptions(arguments)
         let binCounts = try arguments.value("bins-sweep").map { text in
             try text.split(separator: ",").map { part -> Int in
-                guard let n = Int(part), n >= 1 else { throw UsageError(message: "--bins-sweep expects bin counts like 10,14") }
+                // Each count obeys the rule of --bins.
+                guard let n = try? NumericOptions.check("bins", String(part), command: "table").map(Int.init) else {
+                    throw UsageError(message: "--bins-sweep expects bin counts like 10,14, each an integer in 1...10000")
+                }
                 return n
             }
         } ?? [options.bins]

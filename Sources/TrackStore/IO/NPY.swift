@@ -52,16 +52,15 @@ public struct NPYArray: Sendable {
         guard let (kind, size) = dtype(descr) else {
             throw ValidationError("unsupported .npy dtype '\(descr)' (use float64, float32 or integers)")
         }
-        // The element count and byte size, refusing shapes whose product overflows.
-        var count = 1
-        for n in shape + [size] {
-            let (product, overflow) = count.multipliedReportingOverflow(by: n)
-            guard !overflow else { throw ValidationError("shape (\(shapeText)) in the .npy header is too large to be a file") }
-            count = product
+        // The element count and the bytes they take, refusing shapes whose product overflows.
+        var count = 1, needed = size
+        for n in shape {
+            let (elements, overflow) = count.multipliedReportingOverflow(by: n)
+            let (bytes, bytesOverflow) = needed.multipliedReportingOverflow(by: n)
+            guard !overflow, !bytesOverflow else { throw ValidationError("shape (\(shapeText)) in the .npy header is too large to be a file") }
+            (count, needed) = (elements, bytes)
         }
-        count /= max(size, 1)
         let dataStart = headerStart + headerLength
-        let needed = count * size
         guard bytes.count - dataStart >= needed else {
             throw ValidationError("truncated: the header declares shape (\(shapeText)) of '\(descr)' (\(needed) bytes) but the file holds \(bytes.count - dataStart)")
         }

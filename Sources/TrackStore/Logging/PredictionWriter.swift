@@ -55,10 +55,9 @@ final class PredictionWriter {
             throw ValidationError("label \(prediction.label) is out of range for \(count) options (0...\(count - 1))")
         }
         if prediction.questionID.isEmpty { throw ValidationError("empty question id") }
-        for (what, text) in [("question id", prediction.questionID), ("subject", prediction.subject ?? ""),
-                             ("dataset", prediction.dataset ?? "")] where text.utf8.contains(0) {
-            throw ValidationError("the \(what) \(text.debugDescription) contains a NUL character")
-        }
+        try refuseNUL("question id", prediction.questionID)
+        try refuseNUL("subject", prediction.subject)
+        try refuseNUL("dataset", prediction.dataset)
         switch prediction.values {
         case .probabilities(let p):
             switch Probabilities.validated(p, tolerance: validation.tolerance, renormalize: validation.renormalize) {
@@ -71,6 +70,13 @@ final class PredictionWriter {
         case .scores(let s):
             if let reason = s.withUnsafeBufferPointer({ Probabilities.validateScores($0) }) { throw ValidationError(reason) }
             return CheckedPrediction(prediction, probabilities: Probabilities.softmax(s), scores: s)
+        }
+    }
+
+    /// SQLite and C strings end at a NUL: such text would be stored cut short.
+    private static func refuseNUL(_ what: String, _ text: String?) throws(ValidationError) {
+        if let text, text.utf8.contains(0) {
+            throw ValidationError("the \(what) \(text.debugDescription) contains a NUL character")
         }
     }
 

@@ -230,13 +230,11 @@ extension RunStore {
         do {
             let id: Int64 = try database.transaction {
                 if let existing = try runID(named: metadata.name) {
-                    guard replace else {
-                        throw ValidationError("a run named '\(metadata.name)' already exists; pass --replace to replace it")
-                    }
+                    guard replace else { throw ValidationError("a run named '\(metadata.name)' already exists") }
                     try deleteRun(existing)
                 }
                 try questions.begin(database)
-                let id = try insertRun(metadata, status: .finished)
+                let id = try insertRun(metadata)
                 let writer = try PredictionWriter(database: database, runID: id, defaultDataset: metadata.dataset ?? "",
                                                   validation: ValidationOptions(), questions: questions)
                 for prediction in checked {
@@ -247,7 +245,7 @@ extension RunStore {
                     }
                 }
                 try writer.flush()
-                try database.execute("UPDATE runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE run_id = ?", [.integer(id)])
+                try setStatus(runID: id, .finished)
                 return id
             }
             questions.commit()

@@ -187,40 +187,37 @@ extension RunStore {
             result[row.int64(0)] = m
             optionCounts[row.int64(0)] = (row.int(8), row.int(9))
         }
-        var ece: [Int64: Double] = [:], mce: [Int64: Double] = [:], squared: [Int64: Double] = [:], classwise: [Int64: Double] = [:]
+        var top: [Int64: BinGaps] = [:], classwise: [Int64: BinGaps] = [:]
         var pooled: [Int64: [(n: Double, hits: Double, sum: Double)]] = [:]
         try database.forEachRow("SELECT run_id, class, n, hits, sum_p, bin FROM run_bin_totals \(filter)") { row in
             let id = row.int64(0)
             guard let total = result[id].map({ Double($0.n) }) else { return }
-            let count = Double(row.int(2))
-            guard count > 0 else { return }
-            let gap = abs(Double(row.int(3)) / count - row.double(4) / count)
+            let count = Double(row.int(2)), hits = Double(row.int(3)), sum = row.double(4)
             if row.int(1) < 0 {
-                ece[id, default: 0] += count / total * gap
-                squared[id, default: 0] += count / total * gap * gap
-                mce[id] = max(mce[id] ?? 0, gap)
+                top[id, default: BinGaps(total: total)].add(count: count, hits: hits, sum: sum)
             } else {
-                classwise[id, default: 0] += count / total * gap
+                classwise[id, default: BinGaps(total: total)].add(count: count, hits: hits, sum: sum)
+                // Pooled bins add every class's row of the bin first.
                 var bins = pooled[id] ?? Array(repeating: (0, 0, 0), count: RunSummaryDelta.bins)
                 let bin = row.int(5)
                 bins[bin].n += count
-                bins[bin].hits += Double(row.int(3))
-                bins[bin].sum += row.double(4)
+                bins[bin].hits += hits
+                bins[bin].sum += sum
                 pooled[id] = bins
             }
         }
         for id in result.keys {
-            result[id]!.confECE = ece[id] ?? 0
-            result[id]!.mce = mce[id] ?? 0
-            result[id]!.rmsce = (squared[id] ?? 0).squareRoot()
+            let gaps = top[id] ?? BinGaps(total: 1)
+            result[id]!.confECE = gaps.ece
+            result[id]!.mce = gaps.mce
+            result[id]!.rmsce = gaps.rmsce
             if let bins = pooled[id] {
-                let predictions = bins.reduce(0) { $0 + $1.n }
-                result[id]!.pooledECE = bins.reduce(0.0) { sum, bin in
-                    bin.n > 0 ? sum + bin.n / predictions * abs(bin.hits / bin.n - bin.sum / bin.n) : sum
-                }
+                var pooledGaps = BinGaps(total: bins.reduce(0) { $0 + $1.n })
+                for bin in bins { pooledGaps.add(count: bin.n, hits: bin.hits, sum: bin.sum) }
+                result[id]!.pooledECE = pooledGaps.ece
             }
             if let k = optionCounts[id], k.min == k.max, k.max > 0 {
-                result[id]!.cwECE = (classwise[id] ?? 0) / Double(k.max)
+                result[id]!.cwECE = (classwise[id]?.ece ?? 0) / Double(k.max)
             }
         }
         return result

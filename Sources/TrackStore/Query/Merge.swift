@@ -146,8 +146,7 @@ extension RunStore {
                 DROP TABLE temp.merge_question_map;
                 DROP TABLE temp.merge_exports;
                 """)
-            for run in try staleRuns() { try recomputeSummaries(runID: run.id, name: run.name) }
-            try database.execute("DELETE FROM main.stale_runs")
+            try refreshStaleSummaries()
             report.newQuestions = Int((try database.scalarInt("SELECT count(*) FROM main.questions") ?? 0) - before)
         }
         return report

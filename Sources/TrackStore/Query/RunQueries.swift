@@ -66,14 +66,7 @@ extension RunStore {
 
     /// Runs any SQL and collects its rows.
     public func query(_ sql: String) throws -> QueryResult {
-        let statement = try database.makeStatement(sql)
-        var columns: [String] = []
-        for i in 0..<statement.columnCount { columns.append(statement.columnName(i)) }
-        var rows: [[SQLValue]] = []
-        while try statement.step() {
-            rows.append((0..<statement.columnCount).map { statement.value($0) })
-        }
-        return QueryResult(columns: columns, rows: rows)
+        try database.makeStatement(sql).allRows()
     }
 
     /// Key–value pairs of every run in one of the tables (`params` or `tags`), by run id: one query for all runs.

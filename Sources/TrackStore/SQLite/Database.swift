@@ -228,13 +228,8 @@ public final class Database {
                     if refuseWrites, !statement.isReadOnly {
                         throw StoreError("`\(text.prefix(80))` would change the store, which is opened read-only")
                     }
-                    var columns: [String] = []
-                    for i in 0..<statement.columnCount { columns.append(statement.columnName(i)) }
-                    var rows: [[SQLValue]] = []
-                    while try statement.step() {
-                        rows.append((0..<statement.columnCount).map { statement.value($0) })
-                    }
-                    if !columns.isEmpty { results.append(QueryResult(columns: columns, rows: rows)) }
+                    let result = try statement.allRows()
+                    if !result.columns.isEmpty { results.append(result) }
                 }
             }
         }

@@ -147,6 +147,14 @@ public final class Statement {
     public func optionalInt64(_ index: Int32) -> Int64? { isNull(index) ? nil : int64(index) }
     public func optionalDouble(_ index: Int32) -> Double? { isNull(index) ? nil : double(index) }
 
+    /// Steps to the end, collecting the column names and every row.
+    public func allRows() throws(SQLiteError) -> QueryResult {
+        let columns = (0..<columnCount).map(columnName)
+        var rows: [[SQLValue]] = []
+        while try step() { rows.append((0..<columnCount).map(value)) }
+        return QueryResult(columns: columns, rows: rows)
+    }
+
     /// The column as a dynamically typed value.
     public func value(_ index: Int32) -> SQLValue {
         switch sqlite3_column_type(handle, index) {
