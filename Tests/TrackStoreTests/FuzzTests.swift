@@ -71,11 +71,13 @@ import TrackCalibration
                 ("samples_task_2025-01-01T00-00-00.jsonl", Array(lmEval.prefix(64_000))), ("p.npy", Array(npy))]
     }
 
-    /// Counts and sums that any partial write would change.
-    static func fingerprint(_ store: RunStore) throws -> [String] {
-        try ["runs", "questions", "option_scores", "top_labels", "run_stats", "run_bins", "params", "metrics", "ingest_rejects"].map {
-            "\($0):" + String(try store.database.scalarInt("SELECT count(*) FROM \($0)") ?? -1)
-        } + [String(try store.database.scalarDouble("SELECT total(n) + total(sum_conf) FROM run_stats") ?? -1)]
+    static let fingerprintSQL = "SELECT " + ["runs", "questions", "option_scores", "top_labels", "run_stats", "run_bins",
+                                             "params", "metrics", "ingest_rejects"]
+        .map { "(SELECT count(*) FROM \($0))" }.joined(separator: ", ") + ", (SELECT total(n) + total(sum_conf) FROM run_stats)"
+
+    /// Counts and sums that any partial write would change, in one query.
+    static func fingerprint(_ store: RunStore) throws -> [SQLValue] {
+        try store.query(fingerprintSQL).rows[0]
     }
 
     @Test func mutatedInputsNeverTrapAndRefusalsChangeNothing() throws {
