@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "track", targets: ["track"]),
         .library(name: "TrackStore", targets: ["TrackStore"]),
         .library(name: "TrackCalibration", targets: ["TrackCalibration"]),
+        .library(name: "TrackAnalysis", targets: ["TrackAnalysis"]),
     ],
     targets: [
         // MARK: - C libraries (Debian: libsqlite3-dev, libcairo2-dev, libopenblas-dev)
@@ -27,15 +28,18 @@ let package = Package(
         .target(name: "TrackStore", dependencies: ["CTrackSQLite", "TrackCalibration"],
                 plugins: ["EmbedSQL"]),
         .target(name: "TrackFigures", dependencies: ["CTrackCairo", "TrackCalibration"]),
-        .target(name: "TrackCLI", dependencies: ["TrackStore", "TrackCalibration", "TrackFigures"]),
+        // Workflows as typed requests and results: what the CLI (and any other caller) runs.
+        .target(name: "TrackAnalysis", dependencies: ["TrackStore", "TrackCalibration", "TrackFigures"]),
+        .target(name: "TrackCLI", dependencies: ["TrackAnalysis", "TrackStore", "TrackCalibration", "TrackFigures"]),
         .executableTarget(name: "track", dependencies: ["TrackCLI"]),
-        .executableTarget(name: "track-bench", dependencies: ["TrackStore", "TrackCalibration", "TrackFigures"]),
+        .executableTarget(name: "track-bench", dependencies: ["TrackAnalysis", "TrackStore", "TrackCalibration", "TrackFigures"]),
 
         // MARK: - Tests
         .testTarget(name: "TrackCalibrationTests", dependencies: ["TrackCalibration"]),
         .testTarget(name: "TrackStoreTests", dependencies: ["TrackStore", "TrackCalibration"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "TrackCLITests", dependencies: ["TrackStore", "TrackFigures"]),
+        .testTarget(name: "TrackAnalysisTests", dependencies: ["TrackAnalysis", "TrackStore", "TrackCalibration", "TrackFigures"]),
         .testTarget(name: "TrackFiguresTests", dependencies: ["TrackFigures", "TrackCalibration"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,18 +1,21 @@
 import Foundation
+import TrackAnalysis
+import TrackCalibration
 import TrackStore
 
-/// A subcommand of `track`.
+/// A subcommand of `track`: it parses, validates, calls a service and renders.
 protocol Command: Sendable {
     static var spec: CommandSpec { get }
-    static func run(_ arguments: ParsedArguments) throws
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws
 }
 
 /// The `track` command line: dispatch, help, and the exit-status conventions
 /// (0 success, 64 usage error, 1 runtime error; errors on stderr).
 public enum TrackCLI {
     static let commands: [any Command.Type] = [
-        InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self,
-        ShowCommand.self, SQLCommand.self, CheckCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self, CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, DemoCommand.self,
+        InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self, ShowCommand.self, SQLCommand.self,
+        CheckCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self,
+        CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, DemoCommand.self,
     ]
 
     static var mainHelp: String {
@@ -41,11 +44,7 @@ public enum TrackCLI {
 
     /// Runs the command line and returns the exit status.
     public static func run(_ arguments: [String]) -> Int32 {
-        guard let name = arguments.first else {
-            Console.out(mainHelp)
-            return 0
-        }
-        if name == "-h" || name == "--help" { Console.out(mainHelp); return 0 }
+        guard let name = arguments.first, name != "-h", name != "--help" else { Console.out(mainHelp); return 0 }
         if name == "--version" || name == "version" { Console.out("track \(version) (SQLite \(Database.sqliteVersion))\n"); return 0 }
         if name == "help" {
             guard let topic = arguments.dropFirst().first else { Console.out(mainHelp); return 0 }
@@ -58,11 +57,13 @@ public enum TrackCLI {
         guard let command = commands.first(where: { $0.spec.name == name }) else {
             return usageFailure(UsageError(message: "unknown subcommand '\(name)'"))
         }
+        let session = Session()
         do {
             let parsed = try ArgumentParser.parse(Array(arguments.dropFirst()), spec: command.spec)
             if parsed.helpRequested { Console.out(command.spec.helpText); return 0 }
-            defer { SharedOptions.closeStores() }
-            try command.run(parsed)
+            session.arguments = parsed
+            defer { session.close() }
+            try command.run(parsed, session)
             return 0
         } catch var error as UsageError {
             error.command = error.command ?? command.spec.name
@@ -70,10 +71,34 @@ public enum TrackCLI {
         } catch let error as CommandFailure {
             if !error.message.isEmpty { Console.err("Error: \(error.message)\n") }
             return error.status
+        } catch let error as any TrackFailure {
+            if error.kind == .usage { return usageFailure(UsageError(message: error.message, command: name)) }
+            Console.err("Error: \(describe(error))\n")
+            return 1
         } catch {
             Console.err("Error: \(error)\n")
             return 1
         }
+    }
+
+    /// A library error as the command line says it: the message, and the remedy in flags.
+    static func describe(_ error: any TrackFailure) -> String {
+        guard let remedy = error.remedy else { return error.message }
+        let hint: String = switch remedy {
+        case .renormalize: "pass --renormalize to rescale such rows"
+        case .force: "pass --force to replace it"
+        case .append: "pass --append to add to it"
+        case .replace: "pass --replace to replace it, or choose another --suffix"
+        case .rename: "choose another --run name"
+        case .format: "pass --format jsonl|csv|lm-eval|npy"
+        case .labels: "pass --labels FILE (.npy or one label per line)"
+        case .waitLonger: "try again, or wait longer with --busy-timeout"
+        case .create(let path): "create a store with `track init --db \(path)`"
+        case .migrate(let path): "open it once with a writing command (e.g. `track init --db \(path)`) to migrate it"
+        case .check(let path): "run `track check --db \(path)` for details"
+        case .allowWrites: "pass --write to modify the store"
+        }
+        return error.message + "; " + hint
     }
 
     static func usageFailure(_ error: UsageError) -> Int32 {
@@ -98,96 +123,94 @@ struct CommandFailure: Error {
     var status: Int32 = 1
 }
 
-// MARK: - Options shared by commands
+/// One command's use of the store: opened on demand with the caller's `--db` and
+/// `--busy-timeout`, checkpointed when the command ends.
+final class Session {
+    var arguments = ParsedArguments()
+    private var stores: [RunStore] = []
 
-enum SharedOptions {
-    static let database: [OptionSpec] = [
-        .value("db", "path", "The track database (default: $TRACK_DB, else ./track.sqlite)."),
-        .value("busy-timeout", "seconds", "How long to wait for another writer's lock (default: 10)."),
-    ]
-
-    static let metadata: [OptionSpec] = [
-        .value("run", "name", "Run name (default: derived from the input)."),
-        .value("experiment", "name", "Experiment the run belongs to."),
-        .value("model", "name", "Model checkpoint, e.g. Llama-3.1-8B-Tulu."),
-        .value("method", "name", "Method, e.g. base, SFT, DPO, TS, CFT, RCFT."),
-        .value("dataset", "name", "Dataset, e.g. mmlu, medmcqa."),
-        .value("split", "name", "Split, e.g. in-domain, out-domain, test."),
-        .value("step", "n", "Training step."),
-        .value("epoch", "x", "Training epoch."),
-        .value("extraction", "method", "Confidence extraction: choice, continuation-sum, continuation-min, continuation-mean, probability."),
-        .value("param", "key=value", "A run parameter.", repeatable: true),
-        .value("tag", "key=value", "A run tag.", repeatable: true),
-    ]
-
-    static let validation: [OptionSpec] = [
-        .flag("renormalize", "Rescale probability rows that do not sum to 1 instead of refusing them."),
-        .flag("skip-invalid", "Skip bad rows and report each, instead of refusing the input."),
-    ]
-
-    static func databasePath(_ arguments: ParsedArguments) -> String {
-        if let path = arguments.value("db") { return path }
+    var databasePath: String {
+        if let path = arguments.values[Options.db.name]?.last { return path }
         if let path = ProcessInfo.processInfo.environment["TRACK_DB"], !path.isEmpty { return path }
         return "track.sqlite"
     }
 
-    static func openStore(_ arguments: ParsedArguments, readOnly: Bool = false) throws -> RunStore {
-        let timeout = try arguments.double("busy-timeout") ?? 10
+    var busyTimeout: Double { arguments.double(Options.busyTimeout) ?? 10 }
+
+    func store(path: String? = nil, readOnly: Bool = false) throws -> RunStore {
         let progress = ProgressLine("updating run summaries")
-        let store = try RunStore(path: databasePath(arguments), readOnly: readOnly, busyTimeout: timeout) { done, total, run in
+        let store = try RunStore(path: path ?? databasePath, readOnly: readOnly, busyTimeout: busyTimeout) { done, total, run in
             progress.update(done: done, total: total, item: run)
         }
-        openedStores.append(store)
+        stores.append(store)
         return store
     }
 
-    /// Stores a command opened, closed when it ends (see `closeStores`).
-    nonisolated(unsafe) static var openedStores: [RunStore] = []
+    func reader() throws -> RunReader { RunReader(try store(readOnly: true)) }
 
     /// Folds what the command wrote back into the database file, so that
     /// later readers do not wade through a large write-ahead log.
-    static func closeStores() {
-        for store in openedStores { store.checkpoint() }
-        openedStores.removeAll()
+    func close() {
+        for store in stores { store.checkpoint() }
+        stores.removeAll()
     }
 
-    static func metadata(_ arguments: ParsedArguments) throws -> RunMetadata {
-        var meta = RunMetadata(name: arguments.value("run") ?? "")
-        meta.experiment = arguments.value("experiment")
-        meta.model = arguments.value("model")
-        meta.method = arguments.value("method")
-        meta.dataset = arguments.value("dataset")
-        meta.split = arguments.value("split")
-        meta.step = try arguments.int("step")
-        meta.epoch = try arguments.double("epoch")
-        if let extraction = arguments.value("extraction") {
-            guard RunMetadata.extractionMethods.contains(extraction) else {
-                throw UsageError(message: "--extraction must be one of \(RunMetadata.extractionMethods.joined(separator: ", ")), got '\(extraction)'")
-            }
-            meta.extraction = extraction
-        }
-        meta.params = try arguments.pairs("param")
-        meta.tags = try arguments.pairs("tag")
+    // Shared readings of options
+
+    func metadata() throws -> RunMetadata {
+        let a = arguments
+        var meta = RunMetadata(name: a.value(Options.run) ?? "")
+        meta.experiment = a.value(Options.experiment)
+        meta.model = a.value(Options.model)
+        meta.method = a.value(Options.method)
+        meta.dataset = a.value(Options.dataset)
+        meta.split = a.value(Options.split)
+        meta.step = a.int(Options.step)
+        meta.epoch = a.double(Options.epoch)
+        meta.extraction = a.value(Options.extraction)
+        meta.params = try a.pairs(Options.param)
+        meta.tags = try a.pairs(Options.tag)
         return meta
     }
 
-    /// The run filters of `runs` and `table`: --model, --method, --dataset, --split, --tag.
-    static func runFilter(_ arguments: ParsedArguments) throws -> RunFilter {
+    func runFilter() throws -> RunFilter {
         var filter = RunFilter()
-        filter.model = arguments.value("model")
-        filter.method = arguments.value("method")
-        filter.dataset = arguments.value("dataset")
-        filter.split = arguments.value("split")
-        filter.tags = try arguments.pairs("tag")
+        filter.model = arguments.value(Options.model)
+        filter.method = arguments.value(Options.method)
+        filter.dataset = arguments.value(Options.dataset)
+        filter.split = arguments.value(Options.split)
+        filter.tags = try arguments.pairs(Options.tag)
         return filter
     }
 
-    static func validation(_ arguments: ParsedArguments) -> ValidationOptions {
-        ValidationOptions(renormalize: arguments.flag("renormalize"))
+    var binSettings: BinSettings {
+        BinSettings(bins: arguments.int(Options.bins) ?? 10, epsilon: arguments.double(Options.epsilon) ?? 0.01)
     }
 
-    static func outputFormat(_ arguments: ParsedArguments, allowed: [OutputFormat] = OutputFormat.allCases) throws -> OutputFormat {
-        let text = try arguments.choice("format", allowed.map(\.rawValue), default: "table")
-        return OutputFormat(rawValue: text)!
+    func format(_ option: Option) -> OutputFormat? { arguments.choice(option, as: OutputFormat.self) }
+
+    func metricKeys() throws -> [MetricKey]? {
+        guard let text = arguments.value(Options.metrics) else { return nil }
+        switch MetricKey.list(text) {
+        case .success(let keys): return keys
+        case .failure(let error): throw UsageError(message: error.description)
+        }
     }
+
+    func aStarRequest() -> AStarRequest {
+        var request = AStarRequest(given: arguments.double(Options.aStar), target: arguments.value(Options.target))
+        request.eceTolerance = arguments.double(Options.eceTolerance) ?? 0.02
+        return request
+    }
+
+    /// Prints `text` and, with `--out`, writes it there too.
+    func emit(_ text: String, out option: Option = Options.out) throws {
+        Console.out(text)
+        if let path = arguments.value(option) { try writeExport(text, to: path) }
+    }
+}
+
+/// The command line as typed, for provenance.
+func commandLine() -> String {
+    CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
 }

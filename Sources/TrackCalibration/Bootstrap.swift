@@ -25,9 +25,9 @@ extension CalibrationAnalyzer {
     /// the resampled values (linear interpolation between order statistics, as
     /// numpy's default). `progress(done, total)` is called as resamples finish.
     public func bootstrap(resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95,
-                          progress: (@Sendable (Int, Int) -> Void)? = nil) -> [String: Interval] {
+                          progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Interval] {
         let values = bootstrapSamples(resamples: resamples, seed: seed, progress: progress)
-        var intervals: [String: Interval] = [:]
+        var intervals: [MetricKey: Interval] = [:]
         for (key, samples) in values where !samples.isEmpty {
             let sorted = samples.sorted()
             intervals[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
@@ -37,7 +37,7 @@ extension CalibrationAnalyzer {
 
     /// The metric values of each resample (resamples with no question left out), by key.
     public func bootstrapSamples(resamples: Int, seed: UInt64,
-                                 progress: (@Sendable (Int, Int) -> Void)? = nil) -> [String: [Double]] {
+                                 progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: [Double]] {
         let n = set.count
         guard n > 0, resamples > 0 else { return [:] }
         let plan = BootstrapPlan(self)
@@ -50,7 +50,7 @@ extension CalibrationAnalyzer {
             results.store(batch, plan.metrics(weights: weights, analyzer: self))
             if let progress { progress(counter.add(Self.lanes, limit: resamples), resamples) }
         }
-        var samples: [String: [Double]] = [:]
+        var samples: [MetricKey: [Double]] = [:]
         for batch in 0..<batches {
             for (lane, m) in results.value(batch).enumerated() where batch * Self.lanes + lane < resamples && m.n > 0 {
                 for key in CalibrationMetrics.keys {

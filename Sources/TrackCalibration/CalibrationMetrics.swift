@@ -35,36 +35,93 @@ public struct CalibrationMetrics: Sendable, Equatable {
     public init() {}
 
     /// Metric keys in report order, as JSON, CSV and tables name them.
-    public static let keys = ["accuracy", "mean_confidence", "overconfidence", "conf_ece", "mce", "rmsce",
-                              "cw_ece", "pooled_ece", "eq_mass_ece", "ace", "tace", "brier", "nll"]
+    public static var keys: [MetricKey] { MetricKey.allCases }
 
-    /// Short labels for tables.
-    public static let labels: [String: String] = [
-        "accuracy": "Acc", "mean_confidence": "Conf", "overconfidence": "OverConf", "conf_ece": "conf-ECE",
-        "mce": "MCE", "rmsce": "RMSCE", "cw_ece": "cw-ECE", "pooled_ece": "pooled-ECE", "eq_mass_ece": "EM-ECE", "ace": "ACE",
-        "tace": "TACE", "brier": "Brier", "nll": "NLL",
-    ]
-
-    /// Whether a smaller value is better (all but accuracy).
-    public static func lowerIsBetter(_ key: String) -> Bool { key != "accuracy" }
-
-    public subscript(key: String) -> Double? {
+    public subscript(key: MetricKey) -> Double? {
         switch key {
-        case "accuracy": accuracy
-        case "mean_confidence": meanConfidence
-        case "overconfidence": overconfidence
-        case "conf_ece": confECE
-        case "mce": mce
-        case "rmsce": rmsce
-        case "cw_ece": cwECE
-        case "pooled_ece": pooledECE
-        case "eq_mass_ece": equalMassECE
-        case "ace": ace
-        case "tace": tace
-        case "brier": brier
-        case "nll": nll
-        default: nil
+        case .accuracy: accuracy
+        case .meanConfidence: meanConfidence
+        case .overconfidence: overconfidence
+        case .confECE: confECE
+        case .mce: mce
+        case .rmsce: rmsce
+        case .cwECE: cwECE
+        case .pooledECE: pooledECE
+        case .equalMassECE: equalMassECE
+        case .ace: ace
+        case .tace: tace
+        case .brier: brier
+        case .nll: nll
         }
+    }
+}
+
+/// A metric's stable key (JSON, CSV, SQL columns, `--metrics`), in report order.
+public enum MetricKey: String, CaseIterable, Sendable, Hashable, Comparable, CustomStringConvertible {
+    case accuracy, meanConfidence = "mean_confidence", overconfidence, confECE = "conf_ece", mce, rmsce,
+         cwECE = "cw_ece", pooledECE = "pooled_ece", equalMassECE = "eq_mass_ece", ace, tace, brier, nll
+
+    public var description: String { rawValue }
+
+    /// Short label for tables.
+    public var label: String {
+        switch self {
+        case .accuracy: "Acc"
+        case .meanConfidence: "Conf"
+        case .overconfidence: "OverConf"
+        case .confECE: "conf-ECE"
+        case .mce: "MCE"
+        case .rmsce: "RMSCE"
+        case .cwECE: "cw-ECE"
+        case .pooledECE: "pooled-ECE"
+        case .equalMassECE: "EM-ECE"
+        case .ace: "ACE"
+        case .tace: "TACE"
+        case .brier: "Brier"
+        case .nll: "NLL"
+        }
+    }
+
+    /// Which way is better in a table: higher accuracy, lower error; nil for
+    /// descriptive values (mean confidence, overconfidence).
+    public var higherIsBetter: Bool? {
+        switch self {
+        case .accuracy: true
+        case .meanConfidence, .overconfidence: nil
+        default: false
+        }
+    }
+
+    /// The equal-mass metrics (they need every question's value, never a stored summary).
+    public var isEqualMass: Bool { self == .equalMassECE || self == .ace || self == .tace }
+
+    /// Parses a comma-separated list (`conf_ece,accuracy`); nil names the first unknown key.
+    public static func list(_ text: String) -> Result<[MetricKey], UnknownMetric> {
+        var keys: [MetricKey] = []
+        for part in text.split(separator: ",") {
+            let name = part.trimmingCharacters(in: " ")
+            guard let key = MetricKey(rawValue: name) else { return .failure(UnknownMetric(name: name)) }
+            keys.append(key)
+        }
+        return .success(keys)
+    }
+
+    public static func < (a: MetricKey, b: MetricKey) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// A metric name that is not a `MetricKey`.
+public struct UnknownMetric: Error, Sendable, CustomStringConvertible {
+    public var name: String
+    public var description: String {
+        "unknown metric '\(name)'; known: \(MetricKey.allCases.map(\.rawValue).joined(separator: ", "))"
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: Character) -> String {
+        String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
     }
 }
 

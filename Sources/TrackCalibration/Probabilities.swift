@@ -108,14 +108,19 @@ public enum Probabilities {
                 return .success(CheckedRow(values: row.map { $0 / total }, rescaled: true))
             }
             if total == 0 { return .failure(RowError("probabilities are all 0: not a distribution")) }
-            return .failure(RowError("probabilities sum to \(total), not 1 (rows within \(roundingTolerance) of 1 are rescaled); pass --renormalize to rescale such rows"))
+            return .failure(RowError("probabilities sum to \(total), not 1 (rows within \(roundingTolerance) of 1 are rescaled)", renormalizable: true))
         }
     }
 
     /// Why a row is refused.
     public struct RowError: Error, Sendable, Equatable {
         public var reason: String
-        public init(_ reason: String) { self.reason = reason }
+        /// Whether renormalizing would accept the row (a positive sum other than 1).
+        public var renormalizable: Bool
+        public init(_ reason: String, renormalizable: Bool = false) {
+            self.reason = reason
+            self.renormalizable = renormalizable
+        }
     }
 }
 

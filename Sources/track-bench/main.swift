@@ -6,6 +6,7 @@
 // uses, columns read, nothing computed) and the full path: load the run and
 // compute every metric of `track metrics`. Prints one JSON object.
 import Foundation
+import TrackAnalysis
 import TrackCalibration
 import TrackFigures
 import TrackStore
@@ -191,13 +192,13 @@ for _ in 0..<repeats {
         rows = count
     })
     fullTimes.append(try time {
-        metrics = try store.analyzeRun(id: runID, name: runName, bins: 10).metrics()
+        metrics = try RunReader(store).analyzer(id: runID, name: runName, BinSettings(bins: 10)).metrics()
     })
 }
 // Phases: reading into the analyzer, and the metric pass alone.
-let analyzer = try store.analyzeRun(id: runID, name: runName, bins: 10)
+let analyzer = try RunReader(store).analyzer(id: runID, name: runName, BinSettings(bins: 10))
 let metricsOnly = median((0..<repeats).map { _ in time { _ = analyzer.metrics() } })
-let scanOnly = median(try (0..<repeats).map { _ in try time { _ = try store.analyzeRun(id: runID, name: runName, bins: 10) } })
+let scanOnly = median(try (0..<repeats).map { _ in try time { _ = try RunReader(store).analyzer(id: runID, name: runName, BinSettings(bins: 10)) } })
 var entries: [JSONObject.Entry] = [
     .init(key: "analyze_seconds", value: .number(scanOnly)),
     .init(key: "metrics_pass_seconds", value: .number(metricsOnly)),
@@ -208,6 +209,6 @@ var entries: [JSONObject.Entry] = [
     .init(key: "checksum", value: .number(checksum)),
 ]
 for key in CalibrationMetrics.keys {
-    entries.append(.init(key: key, value: metrics[key].map(JSONValue.number) ?? .null))
+    entries.append(.init(key: key.rawValue, value: metrics[key].map(JSONValue.number) ?? .null))
 }
 print(JSONValue.object(JSONObject(entries)).jsonText)

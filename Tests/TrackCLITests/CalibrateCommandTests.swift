@@ -135,8 +135,11 @@ import TrackStore
         for (method, suffix) in [("vector", "VS"), ("matrix", "MS"), ("dirichlet", "DIR")] {
             let result = try TrackBinary.run(["calibrate", method, "--fit", "syn", "--apply", "syn", "--db", db, "--lambda", "0.01"])
             #expect(result.status == 0, "\(result.stderr)")
-            let nll = result.stdout.split(separator: "\n")[1].split(separator: " ")
-            #expect(Double(nll[3])! < Double(nll[1])! - 0.1, "\(method): \(result.stdout)")
+            // "  NLL       before -> after" on the fit questions, as every calibrator reports.
+            let line = try #require(result.stdout.split(separator: "\n").first { $0.contains("NLL") })
+            let nll = line.split(separator: " ")
+            #expect(nll.count == 4 && Double(nll[3])! < Double(nll[1])! - 0.1, "\(method): \(result.stdout)")
+            #expect(result.stdout.contains("conf-ECE"))
             let store = try RunStore(path: db, readOnly: true)
             let meta = try #require(try store.runMetadata(named: "syn/\(suffix)"))
             #expect(meta.method == suffix && meta.params["ms.kind"] == method && meta.params["ms.parent_method"] == "DPO")

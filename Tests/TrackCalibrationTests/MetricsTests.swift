@@ -174,13 +174,14 @@ func close(_ a: Double?, _ b: Double, _ tolerance: Double = 5e-7) -> Bool {
         let c = analyzer.bootstrap(resamples: 200, seed: 12)
         #expect(a != c)
         let m = analyzer.metrics()
-        for key in ["accuracy", "conf_ece", "cw_ece", "brier", "nll", "eq_mass_ece", "ace"] {
+        for key: MetricKey in [.accuracy, .confECE, .cwECE, .brier, .nll, .equalMassECE, .ace] {
             let interval = try #require(a[key])
             #expect(interval.lower <= m[key]! + 0.02 && m[key]! - 0.02 <= interval.upper, "\(key)")
             #expect(interval.lower < interval.upper, "\(key)")
         }
         // Accuracy of 1000 Bernoulli(0.614): the 95% interval is about ±0.03.
-        #expect(abs((a["accuracy"]!.upper - a["accuracy"]!.lower) - 2 * 1.96 * (0.614 * 0.386 / 1000).squareRoot()) < 0.015)
+        let width = a[.accuracy]!.upper - a[.accuracy]!.lower
+        #expect(abs(width - 2 * 1.96 * (0.614 * 0.386 / 1000).squareRoot()) < 0.015)
     }
 
     @Test func unitWeightsEqualTheUnweightedMetrics() throws {
@@ -264,14 +265,14 @@ func close(_ a: Double?, _ b: Double, _ tolerance: Double = 5e-7) -> Bool {
     @Test func samplesAreThoseOfEachResampleAlone() {
         let analyzer = CalibrationAnalyzer(Self.run(400, k: 4, seed: 1))
         let samples = analyzer.bootstrapSamples(resamples: 20, seed: 9)
-        #expect(samples["accuracy"]?.count == 20)
+        #expect(samples[.accuracy]?.count == 20)
         let plan = BootstrapPlan(analyzer)
         var expected: [Double] = []
         for first in [0, 8, 16] {
             let m = plan.metrics(weights: CalibrationAnalyzer.poissonWeights(n: 400, seed: 9, firstResample: first), analyzer: analyzer)
             expected += m.prefix(min(8, 20 - first)).map { $0.conf_eceValue }
         }
-        #expect(samples["conf_ece"]! == expected)
+        #expect(samples[.confECE]! == expected)
     }
 }
 

@@ -34,7 +34,7 @@ import TrackCalibration
             if let row = row.first {
                 #expect(row[0] == .integer(Int64(m.n)))
                 for (value, key) in zip(row.dropFirst(), ["accuracy", "conf_ece", "mce", "cw_ece", "brier", "nll"]) {
-                    if let want = m[key] {
+                    if let want = m[MetricKey(rawValue: key)!] {
                         #expect(abs(value.doubleValue - want) <= 1e-12, "\(context): \(run.name) view \(key)", sourceLocation: sourceLocation)
                     } else {
                         #expect(value == .null, "\(context): \(run.name) view \(key)", sourceLocation: sourceLocation)
@@ -243,7 +243,7 @@ import TrackCalibration
             let m = CalibrationAnalyzer(loaded.predictions.subset(loaded.subjects.indices.filter { loaded.subjects[$0] == subject })).metrics()
             #expect(row[1] == .integer(Int64(m.n)))
             for (value, key) in zip(row.dropFirst(2), ["accuracy", "mean_confidence", "conf_ece"]) {
-                #expect(abs(value.doubleValue - m[key]!) <= 1e-12, "\(subject) \(key)")
+                #expect(abs(value.doubleValue - m[MetricKey(rawValue: key)!]!) <= 1e-12, "\(subject) \(key)")
             }
         }
     }

@@ -1,41 +1,29 @@
 import Foundation
+import TrackAnalysis
 import TrackStore
-
-// MARK: - track init
 
 enum InitCommand: Command {
     static let spec = CommandSpec(
         name: "init", abstract: "Create a track database (or migrate an older one) and install the views.",
-        usage: "[--db <path>]", options: SharedOptions.database)
+        usage: "[--db <path>]", options: Options.database)
 
-    static func run(_ arguments: ParsedArguments) throws {
-        guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
-        let store = try SharedOptions.openStore(arguments)
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        _ = try arguments.positionals(0, "no arguments")
+        let store = try session.store()
         Console.out("\(store.database.path): track schema version \(try store.database.schemaVersion)\n")
     }
 }
 
-// MARK: - track runs
-
 enum RunsCommand: Command {
+    static let format = Options.format([.table, .csv, .json])
     static let spec = CommandSpec(
         name: "runs", abstract: "List runs with n, accuracy and mean confidence.",
         usage: "[--model <m>] [--method <m>] [--dataset <d>] [--split <s>] [--tag <k=v>]... [--format table|csv|json]",
-        options: SharedOptions.database + [
-            .value("model", "name", "Only runs of this model."),
-            .value("method", "name", "Only runs of this method."),
-            .value("dataset", "name", "Only runs on this dataset."),
-            .value("split", "name", "Only runs on this split."),
-            .value("tag", "key=value", "Only runs with this tag.", repeatable: true),
-            .value("format", "format", "table, csv or json (default: table)."),
-        ])
+        options: Options.database + Options.filters + [format])
 
-    static func run(_ arguments: ParsedArguments) throws {
-        guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
-        let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .csv, .json])
-        let filter = try SharedOptions.runFilter(arguments)
-        let store = try SharedOptions.openStore(arguments, readOnly: true)
-        let runs = try store.runSummaries(filter)
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        _ = try arguments.positionals(0, "no arguments")
+        let runs = try session.store(readOnly: true).runSummaries(try session.runFilter())
         let table = TextTable(
             columns: ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_conf"],
             rows: runs.map { run in
@@ -43,43 +31,31 @@ enum RunsCommand: Command {
                  .integer(run.step.map(Int64.init)), .text(run.status.rawValue), .integer(Int64(run.n)),
                  .number(run.accuracy, digits: 4), .number(run.meanConfidence, digits: 4)]
             })
-        Console.out(table.render(format))
+        Console.out(table.render(session.format(format)!))
     }
 }
-
-// MARK: - track show
 
 enum ShowCommand: Command {
     static let spec = CommandSpec(
         name: "show", abstract: "Show one run: metadata, params, tags, summary and logged metrics.",
-        usage: "<run> [--db <path>]", arguments: [("<run>", "The run's name.")],
-        options: SharedOptions.database)
+        usage: "<run> [--db <path>]", arguments: [("<run>", "The run's name.")], options: Options.database)
 
-    static func run(_ arguments: ParsedArguments) throws {
-        guard arguments.positionals.count == 1 else { throw UsageError(message: "expected one run name") }
-        let name = arguments.positionals[0]
-        let store = try SharedOptions.openStore(arguments, readOnly: true)
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let name = try arguments.positionals(1, "one run name")[0]
+        let store = try session.store(readOnly: true)
         var filter = RunFilter()
         filter.names = [name]
         guard let run = try store.runSummaries(filter).first else {
             throw CommandFailure(message: "no run named '\(name)' in \(store.database.path) (see `track runs`)")
         }
-        let detail = try store.query("""
-            SELECT r.uuid, e.name, r.started_at, r.finished_at, r.source_file, r.source_sha256, r.source_format, p.name
-            FROM runs r LEFT JOIN experiments e USING (experiment_id) LEFT JOIN runs p ON p.run_id = r.parent_run_id
-            WHERE r.run_id = \(run.id)
-            """).rows.first ?? []
-        func text(_ index: Int) -> String? {
-            guard index < detail.count, case .text(let s) = detail[index] else { return nil }
-            return s
-        }
+        let detail = try store.runDetail(runID: run.id)
         var out = "run:         \(run.name)\n"
         let fields: [(String, String?)] = [
-            ("uuid", text(0)), ("experiment", text(1)), ("model", run.model), ("method", run.method),
+            ("uuid", detail.uuid), ("experiment", detail.experiment), ("model", run.model), ("method", run.method),
             ("dataset", run.dataset), ("split", run.split), ("step", run.step.map(String.init)),
             ("epoch", run.epoch.map { JSONValue.format($0) }), ("extraction", run.extraction),
-            ("parent", text(7)), ("status", run.status.rawValue), ("started", text(2)), ("finished", text(3)),
-            ("source", text(4)), ("sha256", text(5)), ("format", text(6)),
+            ("parent", detail.parent), ("status", run.status.rawValue), ("started", detail.startedAt), ("finished", detail.finishedAt),
+            ("source", detail.sourceFile), ("sha256", detail.sourceSHA256), ("format", detail.sourceFormat),
         ]
         for (key, value) in fields {
             guard let value else { continue }
@@ -87,8 +63,7 @@ enum ShowCommand: Command {
         }
         out += "questions:   \(run.n)\n"
         if let accuracy = run.accuracy, let confidence = run.meanConfidence {
-            out += String(format: "accuracy:    %.4f\nmean conf:   %.4f\noverconf:    %+.4f\n",
-                          accuracy, confidence, confidence - accuracy)
+            out += String(format: "accuracy:    %.4f\nmean conf:   %.4f\noverconf:    %+.4f\n", accuracy, confidence, confidence - accuracy)
         }
         for table in ["params", "tags"] {
             let pairs = try store.keyValues(table, runID: run.id)
@@ -96,27 +71,21 @@ enum ShowCommand: Command {
             out += "\(table):\n"
             for (key, value) in pairs { out += "  \(key) = \(value)\n" }
         }
-        let metrics = try store.query("""
-            SELECT key, COUNT(*) AS n, MAX(step) AS last_step,
-                   (SELECT value FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key
-                     ORDER BY step DESC, timestamp DESC LIMIT 1) AS last_value
-            FROM metrics m WHERE run_id = \(run.id) GROUP BY key ORDER BY key
-            """)
-        if !metrics.rows.isEmpty {
+        let logged = try store.loggedMetrics(runID: run.id)
+        if !logged.isEmpty {
             out += "metrics (last value):\n"
-            for row in metrics.rows {
-                if case .text(let key) = row[0], case .integer(let n) = row[1], case .real(let value) = row[3] {
-                    out += "  \(key) = \(JSONValue.format(value))  (\(n) logged)\n"
-                }
+            for metric in logged {
+                if let value = metric.lastValue { out += "  \(metric.key) = \(JSONValue.format(value))  (\(metric.count) logged)\n" }
             }
         }
         Console.out(out)
     }
 }
 
-// MARK: - track sql
-
 enum SQLCommand: Command {
+    static let format = Options.format([.table, .csv, .json])
+    static let write = Option.flag("write", "Open the database for writing; all statements run in one transaction.")
+    static let timeout = Option.number("timeout", "seconds", 0...86_400, "Stop a query that runs longer than this (default: no limit).")
     static let spec = CommandSpec(
         name: "sql", abstract: "Run SQL over the store (read-only unless --write).",
         usage: "\"SELECT …\" [--db <path>] [--format table|csv|json] [--write] [--timeout <seconds>]",
@@ -129,39 +98,19 @@ enum SQLCommand: Command {
         is refused before it runs; ATTACH and fts3_tokenizer are refused either way.
         """,
         arguments: [("<sql>", "One or more SQL statements.")],
-        options: SharedOptions.database + [
-            .value("format", "format", "table, csv or json (default: table)."),
-            .flag("write", "Open the database for writing; all statements run in one transaction."),
-            .value("timeout", "seconds", "Stop a query that runs longer than this (default: no limit)."),
-        ])
+        options: Options.database + [format, write, timeout])
 
-    static func run(_ arguments: ParsedArguments) throws {
-        guard arguments.positionals.count == 1 else { throw UsageError(message: "expected one SQL argument (quote it)") }
-        let script = arguments.positionals[0]
-        guard !script.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw UsageError(message: "no SQL statement given")
-        }
-        let format = try SharedOptions.outputFormat(arguments, allowed: [.table, .csv, .json])
-        let write = arguments.flag("write")
-        let timeout = try arguments.double("timeout")
-        let store = try SharedOptions.openStore(arguments, readOnly: !write)
-        let database = store.database
-        database.restrictForAdHocSQL(timeout: timeout)
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let script = try arguments.positionals(1, "one SQL argument (quote it)")[0]
+        guard !script.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw UsageError(message: "no SQL statement given") }
+        let write = arguments.flag(Self.write)
+        let store = try session.store(readOnly: !write)
         let results: [QueryResult]
         do {
-            // Plain SQL fires the triggers that keep the stored summaries honest;
-            // the summaries of the runs it touched are then recomputed.
-            database.triggersEnabled = true
-            if write {
-                results = try database.transaction { try database.runScript(script, refuseWrites: false) }
-            } else {
-                results = try database.runScript(script, refuseWrites: true)
-            }
-            database.triggersEnabled = false
-            if write { try store.refreshStaleSummaries() }
+            results = try store.adHocSQL(script, write: write, timeout: arguments.double(timeout))
         } catch let error as SQLiteError {
             if error.code == 9 { // SQLITE_INTERRUPT
-                throw CommandFailure(message: "the query ran longer than --timeout \(timeout ?? 0) s and was stopped; nothing was changed")
+                throw CommandFailure(message: "the query ran longer than --timeout \(arguments.double(timeout) ?? 0) s and was stopped; nothing was changed")
             }
             let readOnlyFile = error.message.contains("readonly") || error.message.contains("read-only")
             throw CommandFailure(message: error.message + (readOnlyFile ? (write ? " (the file or its folder is not writable)" : " (pass --write to modify the store)") : "")
@@ -170,11 +119,10 @@ enum SQLCommand: Command {
             if error.message == "no SQL statement given" { throw UsageError(message: error.message) }
             throw CommandFailure(message: error.message + (write ? "" : " (pass --write to modify it)"))
         }
+        let format = session.format(Self.format)!
         Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))
     }
 }
-
-// MARK: - track check
 
 enum CheckCommand: Command {
     static let spec = CommandSpec(
@@ -185,18 +133,54 @@ enum CheckCommand: Command {
         marked, and writing commands refuse it until a later check passes: nothing is written into
         a damaged file. Repair one with `sqlite3 damaged.sqlite .recover | sqlite3 repaired.sqlite`.
         """,
-        options: SharedOptions.database)
+        options: Options.database)
 
-    static func run(_ arguments: ParsedArguments) throws {
-        guard arguments.positionals.isEmpty else { throw UsageError(message: "unexpected argument '\(arguments.positionals[0])'") }
-        let path = SharedOptions.databasePath(arguments)
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        _ = try arguments.positionals(0, "no arguments")
+        let path = session.databasePath
         guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure(message: "\(path): no such file") }
-        let report = try RunStore.check(path: path, busyTimeout: try arguments.double("busy-timeout") ?? 10)
+        let report = try RunStore.check(path: path, busyTimeout: session.busyTimeout)
         if report.isHealthy {
             Console.out("\(path): ok\n")
             return
         }
         for problem in report.problems { Console.err("\(path): \(problem)\n") }
         throw CommandFailure(message: "\(path) failed the check (\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")); writing commands will refuse it")
+    }
+}
+
+enum MergeCommand: Command {
+    static let into = Option.text("into", "path", "The database to merge into (created if missing).")
+    static let spec = CommandSpec(
+        name: "merge", abstract: "Merge shard databases into one: nothing collides or duplicates; merging again changes nothing.",
+        usage: "<shard.sqlite>... --into <all.sqlite>",
+        discussion: """
+        Runs are keyed by their uuid, questions by (dataset, external id), experiments by name; each
+        shard is merged in one transaction. A run already in the target is skipped, so repeating a
+        merge changes nothing; a run whose name is taken by another run is renamed 'name [uuid]'.
+        Shards of another schema version, or whose questions contradict the target's (other
+        label or option count), are refused and nothing of them is merged.
+        """,
+        arguments: [("<shard.sqlite>...", "Shard databases.")],
+        options: [into, Options.busyTimeout])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let shards = try arguments.positionals(nil, "shard databases")
+        guard let into = arguments.value(into) else { throw UsageError(message: "--into <all.sqlite> is required") }
+        let store = try session.store(path: into)
+        var failures = 0
+        for shard in shards {
+            do {
+                let report = try store.merge(shard: shard)
+                var text = "\(shard): \(report.newRuns.count) new runs, \(report.newQuestions) new questions"
+                if report.skippedRuns > 0 { text += ", \(report.skippedRuns) runs already merged" }
+                Console.out(text + "\n")
+                for (from, to) in report.renamedRuns { Console.out("  renamed '\(from)' -> '\(to)' (the name was taken)\n") }
+            } catch {
+                failures += 1
+                Console.err("Error: \((error as? any TrackFailure).map(TrackCLI.describe) ?? "\(error)")\n")
+            }
+        }
+        if failures > 0 { throw CommandFailure(message: "", status: 1) }
     }
 }

@@ -5,7 +5,7 @@ import TrackCalibration
 enum ParsedItem: Sendable {
     case prediction(CheckedPrediction, line: Int?, context: String)
     case metric(key: String, value: Double, step: Int)
-    case reject(line: Int?, reason: String)
+    case reject(line: Int?, reason: String, remedy: Remedy? = nil)
     case pair(PreferencePair, line: Int?)
     /// A prediction for the run of one extraction method.
     case extracted(CheckedPrediction, method: Extraction, line: Int?)
@@ -36,7 +36,7 @@ struct BatchEmitter {
                 let checked = try PredictionWriter.checked(try tokens.prediction(method), validation: validation)
                 guard emit(.extracted(checked, method: method, line: line)) else { return false }
             } catch {
-                return emit(.reject(line: line, reason: "question '\(tokens.questionID)': \(error.reason)"))
+                return emit(.reject(line: line, reason: "question '\(tokens.questionID)': \(error.reason)", remedy: error.remedy))
             }
         }
         return true
@@ -47,7 +47,7 @@ struct BatchEmitter {
         do throws(ValidationError) {
             return emit(.prediction(try PredictionWriter.checked(prediction, validation: validation), line: line, context: context))
         } catch {
-            return emit(.reject(line: line, reason: context + error.reason))
+            return emit(.reject(line: line, reason: context + error.reason, remedy: error.remedy))
         }
     }
 
@@ -92,8 +92,8 @@ extension IngestSession {
                         try write(checked: prediction, run: run, line: line, context: context)
                     case .metric(let key, let value, let step):
                         try logMetric(run: run, key: key, value: value, step: step)
-                    case .reject(let line, let reason):
-                        try reject(line: line, reason: reason)
+                    case .reject(let line, let reason, let remedy):
+                        try reject(line: line, reason: reason, remedy: remedy)
                     case .extracted(let prediction, let method, let line):
                         try write(checked: prediction, run: try extractionRun(method), line: line)
                     case .pair(let pair, let line):

@@ -87,7 +87,7 @@ final class IngestSession {
             try runs[index].writer.write(prediction)
             runs[index].count += 1
         } catch let error as ValidationError {
-            try reject(line: line, reason: context + error.reason)
+            try reject(line: line, reason: context + error.reason, remedy: error.remedy)
         }
     }
 
@@ -97,7 +97,7 @@ final class IngestSession {
         do throws(ValidationError) {
             checked = try PredictionWriter.checked(prediction, validation: options.validation)
         } catch {
-            return try reject(line: line, reason: context + error.reason)
+            return try reject(line: line, reason: context + error.reason, remedy: error.remedy)
         }
         try write(checked: checked, run: index, line: line, context: context)
     }
@@ -113,8 +113,8 @@ final class IngestSession {
     }
 
     /// A bad record: fatal unless skipping was asked for.
-    func reject(line: Int?, reason: String) throws {
-        let error = InputError(source: path, line: line, reason: reason)
+    func reject(line: Int?, reason: String, remedy: Remedy? = nil) throws {
+        let error = InputError(source: path, line: line, reason: reason, remedy: remedy)
         if options.skipInvalid { skipped.append(error) } else { throw error }
     }
 

@@ -70,7 +70,7 @@ public struct Ingestor {
                 report.alreadyIngestedAs = previous
                 return report
             }
-            throw InputError(source: path, reason: exists.reason + " (or pass --force to replace it)")
+            throw InputError(source: path, reason: exists.reason, kind: .conflict, remedy: .force)
         } catch {
             store.questions.rollback()
             throw error
@@ -99,7 +99,7 @@ public struct Ingestor {
         if name.hasSuffix(".csv") || name.hasSuffix(".tsv") { return .csv }
         if name.hasSuffix(".npy") { return .npy }
         guard name.hasSuffix(".jsonl") || name.hasSuffix(".json") || name.hasSuffix(".ndjson") else {
-            throw InputError(source: path, reason: "cannot tell the format from the name; pass --format jsonl|csv|lm-eval|npy")
+            throw InputError(source: path, reason: "cannot tell the format from the name", remedy: .format)
         }
         if name.hasPrefix("samples_") { return .lmEval }
         // Peek at the first record.
@@ -145,7 +145,7 @@ public struct Ingestor {
                     guard emitter.emit(.reject(line: lineNumber, reason: error.description + truncated)) else { break }
                     continue
                 } catch let error as ValidationError {
-                    guard emitter.emit(.reject(line: lineNumber, reason: error.reason)) else { break }
+                    guard emitter.emit(.reject(line: lineNumber, reason: error.reason, remedy: error.remedy)) else { break }
                     continue
                 }
                 for record in records {
@@ -196,7 +196,7 @@ public struct Ingestor {
                     accepted = emitter.emit(prediction, line: lineNumber, context: "")
                 } catch {
                     let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
-                    accepted = emitter.emit(.reject(line: lineNumber, reason: error.reason + truncated))
+                    accepted = emitter.emit(.reject(line: lineNumber, reason: error.reason + truncated, remedy: error.remedy))
                 }
                 rowIndex += 1
                 return accepted
@@ -236,7 +236,7 @@ public struct Ingestor {
             throw InputError(source: session.path, reason: "expected a 2-D array of N questions x K options, found shape \(array.shape)")
         }
         guard let labelsPath = session.options.labelsPath else {
-            throw InputError(source: session.path, reason: "a .npy file holds no labels; pass --labels FILE (.npy or one label per line)")
+            throw InputError(source: session.path, reason: "a .npy file holds no labels", remedy: .labels)
         }
         let labels = try Self.readLabels(labelsPath)
         let (n, k) = (array.shape[0], array.shape[1])

@@ -74,7 +74,7 @@ struct LMEvalReader {
         do throws(ValidationError) {
             prediction = try Self.prediction(sample, choices: results?.choices)
         } catch {
-            try session.reject(line: line, reason: context + error.reason)
+            try session.reject(line: line, reason: context + error.reason, remedy: error.remedy)
             return
         }
         let run = try session.writer(key: filter) { try metadata(task: task, filter: filter, results: results) }

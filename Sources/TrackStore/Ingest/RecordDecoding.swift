@@ -105,7 +105,7 @@ public struct RecordDecoder {
             do {
                 records.append(.prediction(try decodeQuestion(object)))
             } catch {
-                throw ValidationError("item \(index) of the batch: \(error.reason)")
+                throw ValidationError("item \(index) of the batch: \(error.reason)", remedy: error.remedy)
             }
         }
         return records
@@ -131,7 +131,7 @@ public struct RecordDecoder {
                                                       subject: subjects?[index].stringValue)))
                 questionsSeen += 1
             } catch {
-                throw ValidationError("row \(index) of the batch: \(error.reason)")
+                throw ValidationError("row \(index) of the batch: \(error.reason)", remedy: error.remedy)
             }
         }
         return records

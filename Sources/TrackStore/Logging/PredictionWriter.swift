@@ -65,7 +65,7 @@ final class PredictionWriter {
                 var checked = CheckedPrediction(prediction, probabilities: row.values, scores: nil)
                 checked.rescaled = row.rescaled
                 return checked
-            case .failure(let error): throw ValidationError(error.reason)
+            case .failure(let error): throw ValidationError(error.reason, remedy: error.renormalizable ? .renormalize : nil)
             }
         case .scores(let s):
             if let reason = s.withUnsafeBufferPointer({ Probabilities.validateScores($0) }) { throw ValidationError(reason) }

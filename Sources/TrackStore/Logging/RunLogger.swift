@@ -55,7 +55,7 @@ public final class RunLogger {
             do throws(ValidationError) {
                 checked.append((try PredictionWriter.checked(prediction, validation: validation), line))
             } catch {
-                throw ValidationError(predictions.count > 1 ? "row \(index) of the batch: \(error.reason)" : error.reason)
+                throw ValidationError(predictions.count > 1 ? "row \(index) of the batch: \(error.reason)" : error.reason, remedy: error.remedy)
             }
         }
         buffered.append(contentsOf: checked)
@@ -106,7 +106,7 @@ public final class RunLogger {
         lastCommit = Date()
         guard !buffered.isEmpty || !bufferedMetrics.isEmpty || !bufferedPairs.isEmpty || !bufferedJudgments.isEmpty
                 || !bufferedRejects.isEmpty else { return }
-        var failure: (line: Int?, reason: String)?
+        var failure: (line: Int?, reason: String, remedy: Remedy?)?
         var written = 0
         var rejects = bufferedRejects
         do {
@@ -119,7 +119,7 @@ public final class RunLogger {
                     } catch let error as ValidationError {
                         let reason = "question '\(item.prediction.questionID)': \(error.reason)"
                         guard skipInvalid else {
-                            failure = (item.line, reason)
+                            failure = (item.line, reason, error.remedy)
                             break
                         }
                         rejects.append((item.line, reason))
@@ -155,8 +155,8 @@ public final class RunLogger {
         bufferedJudgments.removeAll()
         bufferedRejects.removeAll()
         if let failure {
-            if let line = failure.line { throw InputError(source: sourceName, line: line, reason: failure.reason) }
-            throw ValidationError(failure.reason)
+            if let line = failure.line { throw InputError(source: sourceName, line: line, reason: failure.reason, remedy: failure.remedy) }
+            throw ValidationError(failure.reason, remedy: failure.remedy)
         }
     }
 

@@ -12,7 +12,7 @@ import TrackCalibration
 public final class RunStore {
     public let database: Database
     let questions = QuestionIndex()
-    let busyTimeout: Double
+    public let busyTimeout: Double
 
     /// Opens the store at `path`, creating and migrating it unless `readOnly`.
     /// A writable store also recomputes the summaries of stale runs (rows
@@ -24,10 +24,10 @@ public final class RunStore {
         self.busyTimeout = busyTimeout
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw StoreError("\(path) is a directory, not a track database")
+            throw StoreError("\(path) is a directory, not a track database", kind: .io)
         }
         if readOnly, !FileManager.default.fileExists(atPath: path) {
-            throw StoreError("\(path) does not exist; create a store with `track init --db \(path)`")
+            throw StoreError("\(path) does not exist", kind: .notFound, remedy: .create(path: path))
         }
         do {
             if readOnly {
@@ -41,7 +41,7 @@ public final class RunStore {
             database = try Database(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
             try database.prepareTrackSchema()
             if !readOnly, let mark = try? database.scalarText("SELECT value FROM track_meta WHERE key = ?", [.text(Self.integrityMark)]) {
-                throw StoreError("\(path) failed `track check` (\(mark)); nothing is written into a damaged store. Repair it (e.g. `sqlite3 \(path) .recover`) and run `track check` again")
+                throw StoreError("\(path) failed its integrity check (\(mark)); nothing is written into a damaged store. Repair it (e.g. `sqlite3 \(path) .recover`) and check it again", remedy: .check(path: path))
             }
             // track keeps the summaries itself; the triggers are for other clients.
             database.triggersEnabled = false
@@ -54,16 +54,16 @@ public final class RunStore {
     /// Turns SQLite's terse errors about the file itself into messages for the user.
     public static func explain(_ error: SQLiteError, path: String, busyTimeout: Double) -> Error {
         if error.code == 11 { // SQLITE_CORRUPT
-            return StoreError("\(path) is damaged (\(error.message)); run `track check --db \(path)` for details. Nothing was written")
+            return StoreError("\(path) is damaged (\(error.message)). Nothing was written", remedy: .check(path: path))
         }
         if error.isNotADatabase {
             return StoreError("\(path) is not a track database (\(error.message)); the file was left as it was")
         }
         if error.isBusy {
-            return StoreError("\(path) is locked by another process (waited \(busyTimeout.formatted()) s); try again, or wait longer with --busy-timeout")
+            return StoreError("\(path) is locked by another process (waited \(busyTimeout.formatted()) s)", remedy: .waitLonger)
         }
         if error.code == 14 { // SQLITE_CANTOPEN
-            return StoreError("cannot open \(path): \(error.message)")
+            return StoreError("cannot open \(path): \(error.message)", kind: .io)
         }
         return error
     }
@@ -92,7 +92,7 @@ public final class RunStore {
                                                   [.text(experiment)])
         }
         if let existing = try database.scalarText("SELECT status FROM runs WHERE name = ?", [.text(metadata.name)]) {
-            throw ValidationError("a run named '\(metadata.name)' already exists (\(existing)); choose another --run name")
+            throw ValidationError("a run named '\(metadata.name)' already exists (\(existing))", kind: .conflict, remedy: .rename)
         }
         try database.execute("""
             INSERT INTO runs(uuid, name, experiment_id, model, method, dataset, split, step, epoch,
@@ -230,7 +230,7 @@ extension RunStore {
         do {
             let id: Int64 = try database.transaction {
                 if let existing = try runID(named: metadata.name) {
-                    guard replace else { throw ValidationError("a run named '\(metadata.name)' already exists") }
+                    guard replace else { throw ValidationError("a run named '\(metadata.name)' already exists", kind: .conflict, remedy: .replace) }
                     try deleteRun(existing)
                 }
                 try questions.begin(database)

@@ -224,30 +224,20 @@ extension RunStore {
     }
 
     /// Metric keys `storedMetrics` answers (with 10 bins).
-    public static let storedMetricKeys: Set<String> = ["accuracy", "mean_confidence", "overconfidence", "conf_ece",
-                                                       "mce", "rmsce", "cw_ece", "pooled_ece", "brier", "nll"]
+    public static let storedMetricKeys: Set<MetricKey> = [.accuracy, .meanConfidence, .overconfidence, .confECE,
+                                                          .mce, .rmsce, .cwECE, .pooledECE, .brier, .nll]
 }
 
 extension RunStore {
-    /// A run's metrics for `keys`: from its stored summary when that answers
-    /// them with this bin count (accuracy and the like need no bins), else
-    /// from a pass over its rows. `optionCount` is K when every question has K options.
-    public func metrics(named name: String, bins: Int, epsilon: Double = 0.01,
-                        keys: Set<String>) throws -> (metrics: CalibrationMetrics, optionCount: Int?) {
-        guard let id = try runID(named: name) else {
-            throw StoreError("no run named '\(name)' in \(database.path) (see `track runs`)")
+    /// The bin count of the stored summaries (`run_bins`).
+    public static let storedBins = RunSummaryDelta.bins
+
+    /// K when every question of the run has K options (from the stored totals).
+    public func uniformOptionCount(runID: Int64) throws -> Int? {
+        var k: Int?
+        try database.forEachRow("SELECT min_options, max_options FROM run_totals WHERE run_id = ?", [.integer(runID)]) {
+            if $0.int(0) == $0.int(1) { k = $0.int(0) }
         }
-        let binFree: Set<String> = ["accuracy", "mean_confidence", "overconfidence", "brier", "nll"]
-        if keys.isSubset(of: RunStore.storedMetricKeys), bins == RunSummaryDelta.bins || keys.isSubset(of: binFree) {
-            var stored = try storedMetrics(runIDs: [id])[id] ?? CalibrationMetrics()
-            stored.bins = bins
-            var k: Int?
-            try database.forEachRow("SELECT min_options, max_options FROM run_totals WHERE run_id = ?", [.integer(id)]) {
-                if $0.int(0) == $0.int(1) { k = $0.int(0) }
-            }
-            return (stored, k)
-        }
-        let analyzer = try analyzeRun(id: id, name: name, bins: bins, epsilon: epsilon)
-        return (analyzer.metrics(), analyzer.set.uniformOptionCount)
+        return k
     }
 }

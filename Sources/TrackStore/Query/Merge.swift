@@ -35,7 +35,7 @@ extension RunStore {
             throw StoreError("\(path) is not a track store (no schema version). Nothing was merged.")
         }
         guard version == current else {
-            throw StoreError("\(path) has schema version \(version) but \(database.path) has \(current); open the shard once with this track (e.g. `track init --db \(path)`) so that both are at version \(current). Nothing was merged.")
+            throw StoreError("\(path) has schema version \(version) but \(database.path) has \(current); nothing was merged", kind: .conflict, remedy: .migrate(path: path))
         }
         var report = MergeReport(shard: path)
         try database.execute("ATTACH DATABASE ? AS shard", [.text(path)])

@@ -61,64 +61,30 @@ extension RunStore {
         return run
     }
 
-    /// Loads a run straight into a calibration analyzer: SQLite reads on this
-    /// thread while another does each question's work as it arrives, so the
-    /// metrics cost little more than the scan itself.
-    public func analyzeRun(named name: String, bins: Int = 10, epsilon: Double = 0.01) throws -> CalibrationAnalyzer {
-        try analyzeRun(id: requireRun(name), name: name, bins: bins, epsilon: epsilon)
-    }
-
-    public func analyzeRun(id runID: Int64, name: String, bins: Int = 10, epsilon: Double = 0.01) throws -> CalibrationAnalyzer {
-        // Two halves of the run's question ids, read in parallel: this thread on
-        // this connection, a second thread on its own read-only connection.
-        // Each half feeds its own builder; the halves join in question order.
-        var builder = CalibrationAnalyzer.Builder(bins: bins, epsilon: epsilon)
+    /// The smallest and largest question id of a run's option rows (nil for an empty run),
+    /// so that a caller can split the run into ranges read on separate connections.
+    public func questionIDRange(runID: Int64) throws -> ClosedRange<Int64>? {
         guard let low = try database.scalarInt("SELECT MIN(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)]),
               let high = try database.scalarInt("SELECT MAX(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)])
-        else { return builder.build() }
-        // A small run is one scan (and a run of one question cannot be halved).
-        if high - low < 4096 {
-            try scanRun(id: runID, name: name, details: false) { chunk in
-                chunk.forEach { id, label, p, s in builder.append(id: id, label: label, probabilities: p, scores: s) }
-                return true
-            }
-            return builder.build()
-        }
-        let middle = low + (high - low) / 2 + 1
-        let second = SecondHalf(CalibrationAnalyzer.Builder(bins: bins, epsilon: epsilon))
-        let path = database.path, timeout = busyTimeout
-        let done = DispatchSemaphore(value: 0)
-        let worker = Thread {
-            defer { done.signal() }
-            do {
-                let other = try RunStore(path: path, readOnly: true, busyTimeout: timeout)
-                try other.scanRun(id: runID, name: name, details: false, questions: middle...high) { chunk in
-                    chunk.forEach { id, label, p, s in second.builder.append(id: id, label: label, probabilities: p, scores: s) }
-                    return true
-                }
-            } catch {
-                second.error = error
-            }
-        }
-        worker.start()
-        do {
-            try scanRun(id: runID, name: name, details: false, questions: low...(middle - 1)) { chunk in
-                chunk.forEach { id, label, p, s in builder.append(id: id, label: label, probabilities: p, scores: s) }
-                return true
-            }
-        } catch {
-            done.wait()
-            throw error
-        }
-        done.wait()
-        if let error = second.error { throw error }
-        builder.append(contentsOf: second.builder)
-        return builder.build()
+        else { return nil }
+        return low...high
     }
 
-    private func requireRun(_ name: String) throws -> Int64 {
+    /// Calls `body` with each question of the run (in `range`, all by default) in id order:
+    /// its id, label, probability row and raw scores (nil unless every question of the
+    /// chunk had them). One scan; the rows are valid only during the call.
+    public func forEachQuestion(runID: Int64, name: String, in range: ClosedRange<Int64>? = nil,
+                                _ body: (Int64, Int, UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>?) -> Void) throws {
+        try scanRun(id: runID, name: name, details: false, questions: range) { chunk in
+            chunk.forEach(body)
+            return true
+        }
+    }
+
+    /// The id of the run named `name`; an error of kind `notFound` when there is none.
+    public func requireRun(_ name: String) throws -> Int64 {
         guard let runID = try runID(named: name) else {
-            throw StoreError("no run named '\(name)' in \(database.path) (see `track runs`)")
+            throw StoreError("no run named '\(name)' in \(database.path)", kind: .notFound)
         }
         return runID
     }
@@ -199,11 +165,4 @@ extension RunStore {
         try closeQuestion()
         if chunk.count > 0 { _ = try emit(chunk) }
     }
-}
-
-/// The second half's builder (or error), filled on its thread and read after it ends.
-private final class SecondHalf: @unchecked Sendable {
-    var builder: CalibrationAnalyzer.Builder
-    var error: (any Error)?
-    init(_ builder: CalibrationAnalyzer.Builder) { self.builder = builder }
 }

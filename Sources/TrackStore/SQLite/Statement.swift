@@ -147,6 +147,29 @@ public final class Statement {
     public func optionalInt64(_ index: Int32) -> Int64? { isNull(index) ? nil : int64(index) }
     public func optionalDouble(_ index: Int32) -> Double? { isNull(index) ? nil : double(index) }
 
+    // MARK: - Columns by name (the SELECT's names or aliases)
+
+    private lazy var columnIndexes: [String: Int32] = {
+        var map: [String: Int32] = [:]
+        for i in 0..<columnCount where map[columnName(i)] == nil { map[columnName(i)] = i }
+        return map
+    }()
+
+    /// The index of the result column called `name`; a query and its reader that
+    /// disagree on a name is a programming error, caught the first time it runs.
+    public func column(_ name: String) -> Int32 {
+        guard let index = columnIndexes[name] else {
+            preconditionFailure("no column '\(name)' in: \(sql)")
+        }
+        return index
+    }
+    public func int64(_ name: String) -> Int64 { int64(column(name)) }
+    public func int(_ name: String) -> Int { int(column(name)) }
+    public func double(_ name: String) -> Double { double(column(name)) }
+    public func string(_ name: String) -> String? { string(column(name)) }
+    public func optionalInt64(_ name: String) -> Int64? { optionalInt64(column(name)) }
+    public func optionalDouble(_ name: String) -> Double? { optionalDouble(column(name)) }
+
     /// Steps to the end, collecting the column names and every row.
     public func allRows() throws(SQLiteError) -> QueryResult {
         let columns = (0..<columnCount).map(columnName)

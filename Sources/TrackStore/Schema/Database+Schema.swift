@@ -93,7 +93,7 @@ extension Database {
             throw StoreError("\(path) has schema version \(version), newer than this track (\(current)); upgrade track to read it.")
         }
         if version < current {
-            throw StoreError("\(path) has schema version \(version); open it once with a writing command (e.g. `track init --db \(path)`) to migrate it to version \(current).")
+            throw StoreError("\(path) has schema version \(version), this track reads version \(current)", remedy: .migrate(path: path))
         }
     }
 

@@ -27,7 +27,7 @@ import TrackStore
 /// `choice`). DPO and SFT runs also get preference pairs: sequence log-probs
 /// of a chosen and a rejected response, where alignment raises the chosen
 /// likelihood. The stream of random numbers is `SeededRandom(seed)`.
-struct DemoSimulator {
+struct DemoSimulator: Sendable {
     var seed: UInt64 = 42
     var questionsPerDomain = 1000
     var pairsPerRun = 500

@@ -1,0 +1,167 @@
+import Foundation
+import TrackCalibration
+import TrackStore
+
+/// `track compare`: one base run against others.
+public struct ComparisonRequest: Sendable {
+    public var base: String
+    public var others: [String]
+    public var keys: [MetricKey] = MetricKey.allCases
+    public var settings = BinSettings()
+    public var groupBy: GroupKey = .subject
+
+    public init(base: String, others: [String]) {
+        self.base = base
+        self.others = others
+    }
+}
+
+/// One metric of base and other: their values, the difference and the change rate.
+public struct MetricDelta: Sendable {
+    public var key: MetricKey
+    public var base: Double?
+    public var other: Double?
+    /// other − base.
+    public var delta: Double? { base.flatMap { b in other.map { $0 - b } } }
+    /// The change rate of Oh & Hwang: (other − base) / |base| × 100 %.
+    public var changeRatePercent: Double? { base.flatMap { b in other.flatMap { b != 0 ? ($0 - b) / abs(b) * 100 : nil } } }
+}
+
+/// One other run compared with the base.
+public struct RunComparison: Sendable {
+    public var other: String
+    public var deltas: [MetricDelta]
+    public var paired: PairedComparison
+}
+
+public struct ComparisonReport: Sendable {
+    public var base: String
+    public var groupBy: GroupKey
+    public var comparisons: [RunComparison]
+
+    public var json: JSONValue {
+        .array(comparisons.map { comparison in
+            let metrics = comparison.deltas.map { d in
+                JSONObject.Entry(key: d.key.rawValue, value: .object(JSONObject([
+                    .init(key: "base", value: d.base.map(JSONValue.number) ?? .null),
+                    .init(key: "other", value: d.other.map(JSONValue.number) ?? .null),
+                    .init(key: "delta", value: d.delta.map(JSONValue.number) ?? .null),
+                    .init(key: "change_rate_percent", value: d.changeRatePercent.map(JSONValue.number) ?? .null),
+                ])))
+            }
+            var entries: [JSONObject.Entry] = [.init(key: "base", value: .string(base)),
+                                               .init(key: "other", value: .string(comparison.other)),
+                                               .init(key: "metrics", value: .object(JSONObject(metrics)))]
+            if comparison.paired.total.n > 0 {
+                entries.append(.init(key: "paired", value: comparison.paired.total.json))
+                entries.append(.init(key: "paired_by_\(groupBy.rawValue)", value: .object(JSONObject(
+                    comparison.paired.groups.map { .init(key: $0.0, value: $0.1.json) }))))
+            }
+            return .object(JSONObject(entries))
+        })
+    }
+
+    /// The metric table, then the paired tables (overall and by group) when runs share questions.
+    public func text(_ format: OutputFormat) -> String {
+        if format == .json { return json.jsonText + "\n" }
+        var metricRows: [[TextTable.Cell]] = [], pairedRows: [[TextTable.Cell]] = [], groupRows: [[TextTable.Cell]] = []
+        for comparison in comparisons {
+            for d in comparison.deltas {
+                metricRows.append([.text(comparison.other), .text(d.key.rawValue), .number(d.base, digits: 4), .number(d.other, digits: 4),
+                                   .number(d.delta, digits: 4), .number(d.changeRatePercent, digits: 1)])
+            }
+            guard comparison.paired.total.n > 0 else { continue }
+            pairedRows.append([.text(comparison.other)] + comparison.paired.total.cells)
+            for (group, stats) in comparison.paired.groups { groupRows.append([.text(comparison.other), .text(group)] + stats.cells) }
+        }
+        var text = TextTable(columns: ["run", "metric", "base", "other", "delta", "CR %"], rows: metricRows,
+                             caption: "base: \(base)").render(format)
+        if !pairedRows.isEmpty {
+            text += "\n" + TextTable(columns: ["run"] + PairedStats.columns, rows: pairedRows,
+                                     caption: "paired on shared questions").render(format)
+            text += "\n" + TextTable(columns: ["run", groupBy.rawValue] + PairedStats.columns, rows: groupRows,
+                                     caption: "paired, by \(groupBy.rawValue)").render(format)
+        } else {
+            text += "\n(no shared questions: no paired analysis)\n"
+        }
+        return text
+    }
+}
+
+extension RunReader {
+    public func compare(_ request: ComparisonRequest) throws -> ComparisonReport {
+        let base = try load(request.base)
+        let baseMetrics = CalibrationAnalyzer(base.predictions, bins: request.settings.bins, epsilon: request.settings.epsilon).metrics()
+        var comparisons: [RunComparison] = []
+        for name in request.others {
+            let other = try load(name)
+            let otherMetrics = CalibrationAnalyzer(other.predictions, bins: request.settings.bins, epsilon: request.settings.epsilon).metrics()
+            comparisons.append(RunComparison(
+                other: name, deltas: request.keys.map { MetricDelta(key: $0, base: baseMetrics[$0], other: otherMetrics[$0]) },
+                paired: PairedComparison(base: base, other: other, groupKey: request.groupBy)))
+        }
+        return ComparisonReport(base: base.name, groupBy: request.groupBy, comparisons: comparisons)
+    }
+}
+
+/// Per-question comparison of two runs over the questions they share.
+public struct PairedStats: Sendable {
+    public var n = 0
+    public var baseCorrect = 0, otherCorrect = 0
+    public var rightToWrong = 0, wrongToRight = 0
+    public var sumDelta = 0.0, sumAbsDelta = 0.0
+
+    public static let columns = ["n", "acc base", "acc other", "right→wrong", "wrong→right", "mean Δconf", "mean |Δconf|"]
+
+    mutating func add(baseCorrect b: Bool, otherCorrect o: Bool, delta: Double) {
+        n += 1
+        if b { baseCorrect += 1 }
+        if o { otherCorrect += 1 }
+        if b && !o { rightToWrong += 1 }
+        if !b && o { wrongToRight += 1 }
+        sumDelta += delta
+        sumAbsDelta += abs(delta)
+    }
+
+    public var cells: [TextTable.Cell] {
+        let d = Double(max(n, 1))
+        return [.integer(Int64(n)), .number(Double(baseCorrect) / d, digits: 4), .number(Double(otherCorrect) / d, digits: 4),
+                .integer(Int64(rightToWrong)), .integer(Int64(wrongToRight)),
+                .number(sumDelta / d, digits: 4), .number(sumAbsDelta / d, digits: 4)]
+    }
+
+    public var json: JSONValue {
+        let d = Double(max(n, 1))
+        return .object(JSONObject([
+            .init(key: "n", value: .number(Double(n))),
+            .init(key: "accuracy_base", value: .number(Double(baseCorrect) / d)),
+            .init(key: "accuracy_other", value: .number(Double(otherCorrect) / d)),
+            .init(key: "right_to_wrong", value: .number(Double(rightToWrong))),
+            .init(key: "wrong_to_right", value: .number(Double(wrongToRight))),
+            .init(key: "mean_delta_confidence", value: .number(sumDelta / d)),
+            .init(key: "mean_abs_delta_confidence", value: .number(sumAbsDelta / d)),
+        ]))
+    }
+}
+
+public struct PairedComparison: Sendable {
+    public var total = PairedStats()
+    public var groups: [(String, PairedStats)] = []
+
+    /// Pairs questions by their store id (same dataset and external id).
+    public init(base: LoadedRun, other: LoadedRun, groupKey: GroupKey) {
+        let baseAnalyzer = CalibrationAnalyzer(base.predictions)
+        let otherAnalyzer = CalibrationAnalyzer(other.predictions)
+        var index: [Int64: Int] = [:]
+        for (i, id) in base.predictions.questionIDs.enumerated() { index[id] = i }
+        var byGroup: [String: PairedStats] = [:]
+        for (j, id) in other.predictions.questionIDs.enumerated() {
+            guard let i = index[id] else { continue }
+            let delta = otherAnalyzer.confidences[j] - baseAnalyzer.confidences[i]
+            let b = baseAnalyzer.correctness[i], o = otherAnalyzer.correctness[j]
+            total.add(baseCorrect: b, otherCorrect: o, delta: delta)
+            byGroup[groupKey.value(base, i), default: PairedStats()].add(baseCorrect: b, otherCorrect: o, delta: delta)
+        }
+        groups = byGroup.keys.sorted().map { ($0, byGroup[$0]!) }
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+import TrackCalibration
+import TrackFigures
+import TrackStore
+
+/// `track plot`: a figure for a paper, the CSV of the numbers it draws, and its provenance.
+public struct FigureRequest: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case reliability, classwise, grid, curve, regime
+    }
+    public enum PanelOrder: String, Sendable, CaseIterable { case ece, name }
+    public enum CurveAxis: String, Sendable, CaseIterable { case epoch, step }
+
+    public var kind: Kind
+    public var runs: [String]
+    /// .png, .pdf or .svg.
+    public var out: String
+    /// Where the CSV goes (default: the figure's path + ".csv").
+    public var dataPath: String?
+    public var settings = BinSettings()
+    public var dpi = 200.0
+    public var panelWidth = 260.0
+    public var panelHeight = 300.0
+    public var columns: Int?
+    public var histogram = true
+    public var binIntervals = false
+    public var title: String?
+    /// grid: one panel per group of one run.
+    public var groupBy: GroupKey?
+    public var order: PanelOrder = .ece
+    /// curve and regime: the metric drawn.
+    public var metric: MetricKey = .confECE
+    public var axis: CurveAxis = .epoch
+    public var family: [RunField] = [.model, .method, .split]
+    /// curve: bootstrap bands with this many resamples.
+    public var bands: Int?
+    public var aStar = AStarRequest()
+    public var lowerConstant = 0.0
+    /// What made the figure (e.g. the command line), recorded with it.
+    public var provenance = ""
+
+    public init(kind: Kind, runs: [String], out: String) {
+        self.kind = kind
+        self.runs = runs
+        self.out = out
+    }
+}
+
+public struct FigureResult: Sendable {
+    public var path: String
+    public var dataPath: String
+    /// regime: the A* drawn.
+    public var aStar: AStar?
+}
+
+extension RunReader {
+    public func figure(_ request: FigureRequest) throws -> FigureResult {
+        let runs = request.runs
+        guard !runs.isEmpty else { throw StoreError("a figure needs at least one run", kind: .usage) }
+        _ = try FigureFormat(path: request.out)
+        let settings = request.settings
+        // Which interval the CSV's ci_low/ci_high are.
+        let intervalColumns = request.binIntervals ? ["ci_low", "ci_high", "ci_method"] : []
+        var data = TextTable(columns: [], rows: [])
+        var aStar: AStar?
+        let figure: Figure
+        func panel(_ title: String, _ bins: [BinRow], ece: Double?, n: Int) -> ReliabilityPanel {
+            var panel = ReliabilityPanel(title: title, bins: bins, ece: ece, n: n, showHistogram: request.histogram)
+            panel.binIntervals = request.binIntervals
+            return panel
+        }
+        switch request.kind {
+        case .reliability, .grid:
+            if request.kind == .reliability, runs.count != 1 {
+                throw StoreError("a reliability diagram draws one run; a grid draws several", kind: .usage)
+            }
+            var panels: [Panel] = []
+            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "accuracy", "confidence", "gap"] + intervalColumns
+            if let by = request.groupBy {
+                // Small multiples: one panel per subject (or dataset) of one run, shared axes.
+                guard request.kind == .grid, runs.count == 1 else {
+                    throw StoreError("panels by \(by.rawValue) draw one run's groups, as a grid", kind: .usage)
+                }
+                let run = try load(runs[0])
+                var groups = run.grouped(by: by).map { group, set in
+                    let analyzer = CalibrationAnalyzer(set, bins: settings.bins, epsilon: settings.epsilon)
+                    return (group, analyzer, analyzer.metrics())
+                }
+                if request.order == .ece { groups.sort { ($0.2.confECE ?? 0) > ($1.2.confECE ?? 0) } }
+                for (group, analyzer, metrics) in groups {
+                    let bins = analyzer.reliabilityBins()
+                    panels.append(.reliability(panel(group, bins, ece: metrics.confECE, n: metrics.n)))
+                    data.rows += Self.binRows(run: runs[0], panel: group, bins, intervals: request.binIntervals)
+                }
+            } else {
+                for name in runs {
+                    let analyzer = try analyzer(named: name, settings)
+                    let metrics = analyzer.metrics()
+                    let bins = analyzer.reliabilityBins()
+                    panels.append(.reliability(panel(name, bins, ece: metrics.confECE, n: metrics.n)))
+                    data.rows += Self.binRows(run: name, panel: "top-label", bins, intervals: request.binIntervals)
+                }
+            }
+            figure = Figure(title: request.title, panels: panels, columns: request.columns ?? min(panels.count, 4),
+                            panelWidth: request.panelWidth, panelHeight: request.panelHeight)
+        case .classwise:
+            guard runs.count == 1 else { throw StoreError("a classwise figure draws one run", kind: .usage) }
+            let name = runs[0]
+            let analyzer = try analyzer(named: name, settings)
+            let metrics = analyzer.metrics()
+            let perClass = analyzer.classwiseBins()
+            guard !perClass.isEmpty else { throw StoreError("run '\(name)' mixes option counts: no classwise panels", kind: .invalidInput) }
+            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "frequency", "mean_prob", "gap"] + intervalColumns
+            var panels: [Panel] = []
+            for (k, bins) in perClass.enumerated() {
+                var classPanel = ReliabilityPanel(title: "option \(optionLetter(k))", bins: bins, ece: Self.classECE(bins, n: metrics.n),
+                                                  n: metrics.n, showHistogram: request.histogram,
+                                                  xLabel: "p(option \(optionLetter(k)))", yLabel: "Frequency", eceLabel: "class ECE")
+                classPanel.binIntervals = request.binIntervals
+                panels.append(.reliability(classPanel))
+                data.rows += Self.binRows(run: name, panel: "option \(optionLetter(k))", bins, intervals: request.binIntervals)
+            }
+            let pooled = analyzer.pooledClasswiseBins()
+            // The pooled panel draws every question x option: it is titled with its own (pooled) ECE;
+            // cw-ECE, the mean of the class panels' ECEs, goes in the figure's title.
+            var pooledPanel = ReliabilityPanel(title: "pooled (all options)", bins: pooled, ece: metrics.pooledECE,
+                                               n: metrics.n * perClass.count, showHistogram: request.histogram,
+                                               xLabel: "Probability", yLabel: "Frequency", eceLabel: "pooled ECE")
+            pooledPanel.binIntervals = request.binIntervals
+            panels.append(.reliability(pooledPanel))
+            data.rows += Self.binRows(run: name, panel: "pooled", pooled, intervals: request.binIntervals)
+            let cw = metrics.cwECE.map { String(format: "cw-ECE = %.4f", $0) } ?? "cw-ECE n/a"
+            figure = Figure(title: request.title ?? "\(name): classwise reliability (\(cw))", panels: panels,
+                            columns: request.columns ?? min(panels.count, 3), panelWidth: request.panelWidth, panelHeight: request.panelHeight)
+        case .curve:
+            let (panel, rows) = try curve(request)
+            data.columns = ["family", "run", "x", "value", "low", "high"]
+            data.rows = rows
+            figure = Figure(title: request.title, panels: [.curve(panel)], columns: 1,
+                            panelWidth: max(request.panelWidth, 360), panelHeight: max(request.panelHeight, 280))
+        case .regime:
+            let metric = request.metric
+            let resolved = try self.aStar(request.aStar, bins: settings.bins)
+            aStar = resolved
+            var points: [RegimePanel.Point] = []
+            var k = 0
+            data.columns = ["run", "accuracy", metric.rawValue, "regime", "a_star"]
+            for name in runs {
+                let (m, optionCount) = try metrics(named: name, settings, keys: [.accuracy, metric])
+                guard let accuracy = m.accuracy, let value = m[metric] else { continue }
+                k = max(k, optionCount ?? 0)
+                points.append(RegimePanel.Point(label: name, accuracy: accuracy, value: value))
+                data.rows.append([.text(name), .number(accuracy, digits: 6), .number(value, digits: 6),
+                                  .text(Regimes.regime(accuracy: accuracy, aStar: resolved.value).rawValue), .number(resolved.value, digits: 6)])
+            }
+            guard k >= 2 else { throw StoreError("the runs have no common option count", kind: .invalidInput) }
+            let labels = shortLabels(points.map(\.label))
+            for index in points.indices { points[index].label = labels[index] }
+            let origin = switch resolved.origin { case .given: "given"; case .target: "from the target run"; case .estimated: "estimated" }
+            let panel = RegimePanel(title: "Regimes (A* \(origin))", yLabel: metric.label, aStar: resolved.value, optionCount: k,
+                                    lowerConstant: request.lowerConstant, points: points)
+            figure = Figure(title: request.title, panels: [.regime(panel)], columns: 1,
+                            panelWidth: max(request.panelWidth, 380), panelHeight: max(request.panelHeight, 320))
+        }
+        try figure.render(to: request.out, dpi: request.dpi)
+        // The numbers drawn go beside the figure, named after it (`fig.png.csv`), so that
+        // they never replace a CSV the user has (e.g. `fig.csv`), nor the PNG's the PDF's.
+        let dataPath = request.dataPath ?? request.out + ".csv"
+        try writeExport(data.render(.csv), to: dataPath)
+        let runIDs = try runs.compactMap { try store.runID(named: $0) }
+        try store.recordExport(ExportRecord(path: request.out, kind: request.kind.rawValue,
+                                            format: (request.out as NSString).pathExtension.lowercased(),
+                                            dataPath: dataPath, command: request.provenance, runIDs: runIDs))
+        return FigureResult(path: request.out, dataPath: dataPath, aStar: aStar)
+    }
+
+    static func binRows(run: String, panel: String, _ bins: [BinRow], intervals: Bool) -> [[TextTable.Cell]] {
+        bins.map { bin in
+            var row: [TextTable.Cell] = [.text(run), .text(panel), .integer(Int64(bin.bin)), .number(bin.lower, digits: 4),
+                                         .number(bin.upper, digits: 4), .integer(Int64(bin.count)), .number(bin.accuracy, digits: 6),
+                                         .number(bin.confidence, digits: 6), .number(bin.gap, digits: 6)]
+            if intervals {
+                let interval = ReliabilityPanel.interval(bin)
+                row += [.number(interval?.lower, digits: 6), .number(interval?.upper, digits: 6), .text(interval == nil ? nil : "wilson95")]
+            }
+            return row
+        }
+    }
+
+    /// One class's ECE: Σ_m (n_km/N)·|freq − meanp| (cw-ECE is the mean over classes).
+    static func classECE(_ bins: [BinRow], n: Int) -> Double? {
+        guard n > 0 else { return nil }
+        return bins.reduce(0.0) { sum, bin in
+            guard let gap = bin.gap else { return sum }
+            return sum + Double(bin.count) / Double(n) * abs(gap)
+        }
+    }
+
+    /// A metric over epochs or steps, one line per family of runs, with bootstrap bands when asked.
+    func curve(_ request: FigureRequest) throws -> (CurvePanel, [[TextTable.Cell]]) {
+        let metric = request.metric
+        var filter = RunFilter()
+        filter.names = request.runs
+        var families: [String: [(x: Double, y: Double, low: Double?, high: Double?, run: String)]] = [:]
+        var order: [String] = []
+        for summary in try store.runSummaries(filter) {
+            guard let x = request.axis == .epoch ? summary.epoch : summary.step.map(Double.init) else {
+                throw StoreError("run '\(summary.name)' has no \(request.axis.rawValue); curves need it on every run", kind: .invalidInput)
+            }
+            let family = request.family.map { $0.value(summary) }.filter { !$0.isEmpty }.joined(separator: " / ")
+            let y: Double?, interval: Interval?
+            if let resamples = request.bands {
+                let analyzer = try analyzer(named: summary.name, request.settings)
+                y = analyzer.metrics()[metric]
+                interval = analyzer.bootstrap(resamples: resamples, seed: 0)[metric]
+            } else {
+                y = try metrics(named: summary.name, request.settings, keys: [metric]).metrics[metric]
+                interval = nil
+            }
+            guard let y else { continue }
+            if families[family] == nil { order.append(family) }
+            families[family, default: []].append((x, y, interval?.lower, interval?.upper, summary.name))
+        }
+        let series = order.map { name in
+            let points = families[name]!
+            return Series(label: name, points: points.map { ($0.x, $0.y) },
+                          band: points.compactMap { p in p.low.flatMap { low in p.high.map { (p.x, low, $0) } } })
+        }
+        let rows: [[TextTable.Cell]] = order.flatMap { name in
+            families[name]!.sorted { $0.x < $1.x }.map {
+                [.text(name), .text($0.run), .number($0.x, digits: 4), .number($0.y, digits: 6),
+                 .number($0.low, digits: 6), .number($0.high, digits: 6)]
+            }
+        }
+        return (CurvePanel(title: "\(metric.label) over \(request.axis.rawValue)s", xLabel: request.axis.rawValue.capitalized,
+                           yLabel: metric.label, series: series), rows)
+    }
+}
+
+/// Labels without the part every name shares up to a "/" (e.g. the model), so points stay readable.
+public func shortLabels(_ names: [String]) -> [String] {
+    guard names.count > 1, var prefix = names.first else { return names }
+    for name in names.dropFirst() { while !name.hasPrefix(prefix) { prefix.removeLast() } }
+    guard let slash = prefix.lastIndex(of: "/") else { return names }
+    let cut = prefix.distance(from: prefix.startIndex, to: slash) + 1
+    return names.map { String($0.dropFirst(cut)) }
+}

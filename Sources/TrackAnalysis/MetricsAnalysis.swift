@@ -1,0 +1,166 @@
+import Foundation
+import TrackCalibration
+import TrackStore
+
+/// Bootstrap settings: percentile intervals over questions (METHODS §6).
+public struct BootstrapSettings: Sendable, Equatable {
+    public var resamples: Int
+    public var seed: Int64
+    public var level: Double
+    public init(resamples: Int = 1000, seed: Int64 = 0, level: Double = 0.95) {
+        self.resamples = resamples
+        self.seed = seed
+        self.level = level
+    }
+}
+
+/// `track metrics` as a request: runs, bins, optional breakdown and intervals.
+public struct MetricsRequest: Sendable {
+    public var runs: [String]
+    public var settings = BinSettings()
+    public var groupBy: GroupKey?
+    public var bootstrap: BootstrapSettings?
+    /// Keep each analyzer's per-bin tables (reliability, classwise, pooled).
+    public var reliability = false
+
+    public init(runs: [String]) { self.runs = runs }
+}
+
+/// One row of a metrics report: a run (or one group of it) with its metrics.
+public struct MetricsRow: Sendable {
+    public var run: String
+    public var group: String?
+    public var metrics: CalibrationMetrics
+    public var intervals: [MetricKey: Interval]
+    /// The per-bin tables, when the request asked for them.
+    public var bins: ReliabilityTables?
+}
+
+/// A run's per-bin tables: top label, one per class, and pooled.
+public struct ReliabilityTables: Sendable {
+    public var topLabel: [BinRow]
+    public var classwise: [[BinRow]]
+    public var pooled: [BinRow]
+    public var binCount: Int
+
+    public init(_ analyzer: CalibrationAnalyzer) {
+        topLabel = analyzer.reliabilityBins()
+        classwise = analyzer.classwiseBins()
+        pooled = analyzer.pooledClasswiseBins()
+        binCount = analyzer.bins
+    }
+}
+
+/// The result of a metrics request, with the renderings `track metrics` prints.
+public struct MetricsReport: Sendable {
+    public var rows: [MetricsRow]
+    public var groupBy: GroupKey?
+    public var level: Double?
+
+    /// A table of `keys` (with lo/hi columns when intervals were computed).
+    public func table(keys: [MetricKey]) -> TextTable {
+        let ci = level != nil
+        var columns = ["run"] + (groupBy.map { [$0.rawValue] } ?? []) + ["n"]
+        var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
+        for key in keys {
+            columns.append(key.label)
+            best.append(MetricColumns.best(key))
+            if ci {
+                columns += ["lo", "hi"]
+                best += [nil, nil]
+            }
+        }
+        var table = TextTable(columns: columns, rows: rows.map { row in
+            var cells: [TextTable.Cell] = [.text(row.run)]
+            if groupBy != nil { cells.append(.text(row.group)) }
+            cells.append(.integer(Int64(row.metrics.n)))
+            for key in keys {
+                cells.append(.number(row.metrics[key], digits: 4))
+                if ci {
+                    cells.append(.number(row.intervals[key]?.lower, digits: 4))
+                    cells.append(.number(row.intervals[key]?.upper, digits: 4))
+                }
+            }
+            return cells
+        })
+        table.best = best
+        if let level { table.caption = "lo/hi: \(Int((level * 100).rounded()))% percentile bootstrap interval" }
+        return table
+    }
+
+    /// Every key of every row, with intervals under "ci".
+    public var json: JSONValue {
+        .array(rows.map { row in
+            var entries: [JSONObject.Entry] = [.init(key: "run", value: .string(row.run))]
+            if let groupBy { entries.append(.init(key: groupBy.rawValue, value: row.group.map(JSONValue.string) ?? .null)) }
+            entries.append(.init(key: "n", value: .number(Double(row.metrics.n))))
+            entries.append(.init(key: "bins", value: .number(Double(row.metrics.bins))))
+            for key in MetricKey.allCases {
+                entries.append(.init(key: key.rawValue, value: row.metrics[key].map(JSONValue.number) ?? .null))
+            }
+            entries.append(.init(key: "nll_from_scores", value: .bool(row.metrics.nllFromScores)))
+            if !row.intervals.isEmpty {
+                let ci = MetricKey.allCases.compactMap { key in
+                    row.intervals[key].map { JSONObject.Entry(key: key.rawValue, value: .array([.number($0.lower), .number($0.upper)])) }
+                }
+                entries.append(.init(key: "ci", value: .object(JSONObject(ci))))
+            }
+            return .object(JSONObject(entries))
+        })
+    }
+
+    /// The per-bin tables as text (top label, each class, pooled), for every row that has them.
+    public var reliabilityText: String {
+        var out = ""
+        for row in rows {
+            guard let tables = row.bins else { continue }
+            let name = row.run + (row.group.map { " [\($0)]" } ?? "")
+            func cells(_ bins: [BinRow]) -> [[TextTable.Cell]] {
+                bins.map { [.text(String(format: "[%.2f, %.2f%@", $0.lower, $0.upper, $0.bin == tables.binCount - 1 ? "]" : ")")),
+                             .integer(Int64($0.count)), .number($0.accuracy, digits: 4), .number($0.confidence, digits: 4),
+                             .number($0.gap, digits: 4)] }
+            }
+            out += "\nreliability (top label): \(name)\n"
+            out += TextTable(columns: ["bin", "n", "accuracy", "confidence", "gap"], rows: cells(tables.topLabel)).render(.table)
+            for (k, bins) in tables.classwise.enumerated() {
+                out += "\nclasswise, option \(optionLetter(k)): \(name)\n"
+                out += TextTable(columns: ["bin", "n", "frequency", "mean p", "gap"], rows: cells(bins)).render(.table)
+            }
+            out += "\npooled (every question x option): \(name)\n"
+            out += TextTable(columns: ["bin", "n", "frequency", "mean p", "gap"], rows: cells(tables.pooled)).render(.table)
+        }
+        return out
+    }
+}
+
+/// Reports progress of long work: `(done, total, what)`; called from any thread.
+public typealias ProgressHandler = @Sendable (Int, Int, String) -> Void
+
+extension RunReader {
+    /// Every metric of each run (or each group of it), with bootstrap intervals when asked.
+    public func metrics(_ request: MetricsRequest, progress: ProgressHandler? = nil) throws -> MetricsReport {
+        var rows: [MetricsRow] = []
+        for name in request.runs {
+            var analyzers: [(String?, CalibrationAnalyzer)]
+            if let groupBy = request.groupBy {
+                let run = try load(name)
+                analyzers = run.grouped(by: groupBy).map {
+                    ($0.0, CalibrationAnalyzer($0.1, bins: request.settings.bins, epsilon: request.settings.epsilon))
+                }
+            } else {
+                analyzers = [(nil, try analyzer(named: name, request.settings))]
+            }
+            for (group, analyzer) in analyzers {
+                var intervals: [MetricKey: Interval] = [:]
+                if let bootstrap = request.bootstrap {
+                    let label = "bootstrap \(name)\(group.map { " [\($0)]" } ?? "")"
+                    intervals = analyzer.bootstrap(resamples: bootstrap.resamples, seed: UInt64(bitPattern: bootstrap.seed),
+                                                   level: bootstrap.level) { done, total in progress?(done, total, label) }
+                }
+                rows.append(MetricsRow(run: name, group: group, metrics: analyzer.metrics(), intervals: intervals,
+                                       bins: request.reliability ? ReliabilityTables(analyzer) : nil))
+            }
+        }
+        return MetricsReport(rows: rows, groupBy: request.groupBy, level: request.bootstrap?.level)
+    }
+}

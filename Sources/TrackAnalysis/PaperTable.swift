@@ -1,0 +1,170 @@
+import Foundation
+import TrackCalibration
+import TrackStore
+
+/// A paper-style table: rows (e.g. model × method) by column groups (e.g. split),
+/// each cell a stored run's metrics (Table 2), or its win rates (Table 3).
+public struct PaperTableRequest: Sendable {
+    public var keys: [MetricKey] = [.confECE, .cwECE, .accuracy]
+    public var rows: [RunField] = [.model, .method]
+    public var column: RunField = .split
+    /// Bin counts side by side (Table 5); one by default.
+    public var binCounts: [Int] = [10]
+    public var epsilon = 0.01
+    public var filter = RunFilter()
+    public var step: Int?
+    public var epoch: Double?
+    /// Values × 100.
+    public var percent = false
+    public var digits = 4
+    public var caption: String?
+    /// Table 3: win rates instead of metrics.
+    public var winRates = false
+
+    public init() {}
+}
+
+/// The table and, when several runs fell into one cell, which one each shows.
+public struct PaperTable: Sendable {
+    public var table: TextTable
+    /// Cells that held several runs (e.g. epochs), and the run shown in one of them.
+    public var crowdedCells = 0
+    public var crowdedExample: String?
+}
+
+extension RunReader {
+    public func paperTable(_ request: PaperTableRequest) throws -> PaperTable {
+        let params = try store.keyValuesByRun("params"), tags = try store.keyValuesByRun("tags")
+        let runs = try store.runSummaries(request.filter).filter {
+            (request.winRates || $0.n > 0) && (request.step == nil || $0.step == request.step)
+                && (request.epoch == nil || $0.epoch == request.epoch)
+        }
+        guard !runs.isEmpty else { throw StoreError("no runs match", kind: .notFound) }
+        func value(_ field: RunField, _ run: RunSummary) -> String {
+            field.value(run, params: params[run.id] ?? [:], tags: tags[run.id] ?? [:])
+        }
+
+        // Cells: (row key, column group) -> the run with the latest step/epoch (then the latest).
+        struct Cell: Hashable { var row: [String]; var column: String }
+        var rowKeys: [[String]] = [], columnValues: [String] = []
+        var cells: [Cell: RunSummary] = [:], crowded: [Cell: Int] = [:]
+        func progress(_ run: RunSummary) -> (Double, Double, Int64) { (Double(run.step ?? -1), run.epoch ?? -1, run.id) }
+        for run in runs {
+            let cell = Cell(row: request.rows.map { value($0, run) }, column: value(request.column, run))
+            if !rowKeys.contains(cell.row) { rowKeys.append(cell.row) }
+            if !columnValues.contains(cell.column) { columnValues.append(cell.column) }
+            crowded[cell, default: 0] += 1
+            if let existing = cells[cell], progress(existing) > progress(run) { continue }
+            cells[cell] = run
+        }
+        if request.rows.contains(where: \.isParameter) {
+            // Sweeps read best in numeric order of the swept value.
+            rowKeys.sort { a, b in
+                for (x, y) in zip(a, b) where x != y {
+                    if let dx = Double(x), let dy = Double(y) { return dx < dy }
+                    return false
+                }
+                return false
+            }
+        }
+        var result = PaperTable(table: TextTable(columns: [], rows: []))
+        let shared = crowded.filter { $0.value > 1 }.keys
+        result.crowdedCells = shared.count
+        result.crowdedExample = shared.map { cells[$0]!.name }.sorted().first
+        let runsByRow = Dictionary(uniqueKeysWithValues: rowKeys.map { key in
+            (key, columnValues.compactMap { cells[Cell(row: key, column: $0)] })
+        })
+        if request.winRates {
+            result.table = try winRateTable(request, rowKeys: rowKeys, runsByRow: runsByRow)
+            return result
+        }
+
+        // Metrics per (run, bins): from the stored summaries when they answer
+        // (the stored bin count, no equal-mass metric), else computed once per run from its rows.
+        var metrics: [Int64: [Int: CalibrationMetrics]] = [:]
+        let cellRuns = Set(cells.values.map(\.id))
+        if request.binCounts == [RunStore.storedBins], Set(request.keys).isSubset(of: RunStore.storedMetricKeys) {
+            for (id, stored) in try store.storedMetrics(runIDs: cellRuns.sorted()) { metrics[id] = [RunStore.storedBins: stored] }
+        }
+        for run in Set(cells.values.filter { metrics[$0.id] == nil }.map(\.name)).sorted() {
+            let loaded = try store.loadRun(named: run)
+            metrics[loaded.id] = Dictionary(uniqueKeysWithValues: request.binCounts.map { bins in
+                (bins, CalibrationAnalyzer(loaded.predictions, bins: bins, epsilon: request.epsilon).metrics())
+            })
+        }
+
+        var columns = request.rows.map(\.header)
+        var groups: [String?] = Array(repeating: nil, count: columns.count)
+        var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
+        for column in columnValues {
+            for bins in request.binCounts {
+                for key in request.keys {
+                    columns.append(key.label)
+                    var group = request.column == .none ? nil : (column.isEmpty ? "(none)" : column)
+                    if request.binCounts.count > 1 { group = [group, "B=\(bins)"].compactMap { $0 }.joined(separator: ", ") }
+                    groups.append(group)
+                    best.append(MetricColumns.best(key))
+                }
+            }
+        }
+        let rows: [[TextTable.Cell]] = rowKeys.map { rowKey in
+            var row: [TextTable.Cell] = rowKey.map { .text($0) }
+            for column in columnValues {
+                let run = cells[Cell(row: rowKey, column: column)]
+                for bins in request.binCounts {
+                    for key in request.keys {
+                        let value = run.flatMap { metrics[$0.id]?[bins]?[key] }
+                        row.append(.number(value.map { request.percent ? $0 * 100 : $0 }, digits: request.digits))
+                    }
+                }
+            }
+            return row
+        }
+        result.table = TextTable(columns: columns, rows: rows, caption: request.caption)
+        result.table.groups = groups
+        result.table.best = best
+        return result
+    }
+
+    /// Table 3 of the paper: per row, the sequence-likelihood win rate (%) and, per judged
+    /// opponent, "A vs B" shares with ties split.
+    func winRateTable(_ request: PaperTableRequest, rowKeys: [[String]], runsByRow: [[String]: [RunSummary]]) throws -> TextTable {
+        var opponents: [String] = []
+        var pairsSeen = false
+        for runs in runsByRow.values {
+            for run in runs {
+                for name in try store.opponents(runID: run.id) where !opponents.contains(name) { opponents.append(name) }
+                if try !store.preferencePairs(runID: run.id).isEmpty { pairsSeen = true }
+            }
+        }
+        opponents.sort()
+        var columns = request.rows.map(\.header)
+        var best: [TextTable.Best?] = Array(repeating: nil, count: request.rows.count)
+        if pairsSeen {
+            columns.append("SL win %")
+            best.append(.highest)
+        }
+        columns += opponents.map { "vs \($0)" }
+        best += Array(repeating: nil, count: opponents.count)
+        var rows: [[TextTable.Cell]] = []
+        for key in rowKeys {
+            var row: [TextTable.Cell] = key.map { .text($0) }
+            let runs = runsByRow[key] ?? []
+            if pairsSeen {
+                let pairs = try runs.flatMap { try store.preferencePairs(runID: $0.id) }
+                row.append(.number(pairs.isEmpty ? nil : 100 * WinRate.sequenceLikelihood(pairs).rate, digits: 2))
+            }
+            for opponent in opponents {
+                let verdicts = try runs.flatMap { try store.verdicts(runID: $0.id, opponent: opponent) }
+                if verdicts.isEmpty { row.append(.text(nil)); continue }
+                let a = WinRate.judged(verdicts, ties: .half).rate * 100
+                row.append(.text(String(format: "%.2f vs %.2f", a, 100 - a)))
+            }
+            // Rows with no win-rate data at all are left out.
+            if row.dropFirst(request.rows.count).contains(where: { $0.display != "" }) { rows.append(row) }
+        }
+        var table = TextTable(columns: columns, rows: rows, caption: request.caption)
+        table.best = best
+        return table
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+import TrackStore
+
+/// Output formats of the reporting commands.
+public enum OutputFormat: String, CaseIterable, Sendable {
+    case table, csv, json, markdown, latex
+
+    public var fileExtension: String {
+        switch self {
+        case .table: "txt"
+        case .csv: "csv"
+        case .json: "json"
+        case .markdown: "md"
+        case .latex: "tex"
+        }
+    }
+}
+
+/// A table rendered as aligned text, CSV, JSON, Markdown or LaTeX (booktabs).
+/// Columns may carry a group (a second header level, e.g. the split) and a
+/// rule for which value is best (set in bold in Markdown and LaTeX).
+public struct TextTable: Sendable {
+    public enum Best: Sendable { case lowest, highest }
+
+    public var columns: [String]
+    public var rows: [[Cell]]
+    public var groups: [String?] = []
+    public var best: [Best?] = []
+    public var caption: String?
+
+    public enum Cell: Sendable {
+        case text(String?)
+        case integer(Int64?)
+        case number(Double?, digits: Int)
+
+        public var display: String {
+            switch self {
+            case .text(let s): s ?? ""
+            case .integer(let i): i.map(String.init) ?? ""
+            case .number(let d, let digits): d.map { String(format: "%.\(digits)f", $0) } ?? ""
+            }
+        }
+
+        public var json: JSONValue {
+            switch self {
+            case .text(let s): s.map(JSONValue.string) ?? .null
+            case .integer(let i): i.map { .number(Double($0)) } ?? .null
+            case .number(let d, _): d.map(JSONValue.number) ?? .null
+            }
+        }
+
+        /// Full precision for machine-readable output.
+        public var csv: String {
+            switch self {
+            case .number(let d, _): d.map { JSONValue.format($0) } ?? ""
+            default: display
+            }
+        }
+
+        public var number: Double? {
+            if case .number(let d, _) = self { return d }
+            return nil
+        }
+
+        public var isNumeric: Bool {
+            switch self {
+            case .text: false
+            default: true
+            }
+        }
+    }
+
+    public init(columns: [String], rows: [[Cell]], caption: String? = nil) {
+        self.caption = caption
+        self.columns = columns
+        self.rows = rows
+    }
+
+    /// An ad-hoc query result.
+    public init(_ result: QueryResult) {
+        columns = result.columns
+        rows = result.rows.map { row in
+            row.map { value in
+                switch value {
+                case .null: .text(nil)
+                case .integer(let i): .integer(i)
+                case .real(let d): .number(d, digits: 6)
+                case .text(let s): .text(s)
+                case .blob(let b): .text("<\(b.count) bytes>")
+                }
+            }
+        }
+    }
+
+    private func group(_ column: Int) -> String? { column < groups.count ? groups[column] : nil }
+
+    /// Full header names: "group column" when grouped.
+    public var flatColumns: [String] {
+        columns.indices.map { i in group(i).map { "\($0) \(columns[i])" } ?? columns[i] }
+    }
+
+    /// Row indexes holding the best value of each column.
+    private func bestRows(_ column: Int) -> Set<Int> {
+        guard column < best.count, let rule = best[column] else { return [] }
+        let values = rows.enumerated().compactMap { index, row in row[column].number.map { (index, $0) } }
+        guard let target = rule == .lowest ? values.map(\.1).min() : values.map(\.1).max() else { return [] }
+        return Set(values.filter { $0.1 == target }.map(\.0))
+    }
+
+    public func render(_ format: OutputFormat) -> String {
+        switch format {
+        case .table: renderText()
+        case .csv: renderCSV()
+        case .json: renderJSON()
+        case .markdown: renderMarkdown()
+        case .latex: renderLaTeX()
+        }
+    }
+
+    private func renderText() -> String {
+        let header = flatColumns.map(terminalSafe)
+        // Names come from users' files: control characters (terminal escapes) are shown, not obeyed.
+        let texts = rows.map { $0.map { terminalSafe($0.display) } }
+        var widths = header.map(\.count)
+        for row in texts { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, cell in
+                let pad = String(repeating: " ", count: widths[i] - cell.count)
+                if rows.first?[i].isNumeric ?? false { return pad + cell }
+                return i == cells.count - 1 ? cell : cell + pad
+            }.joined(separator: "  ")
+        }
+        var out = caption.map { $0 + "\n" } ?? ""
+        out += line(header) + "\n"
+        out += line(widths.map { String(repeating: "-", count: $0) }) + "\n"
+        for row in texts { out += line(row) + "\n" }
+        return out
+    }
+
+    private func renderCSV() -> String {
+        var out = CSV.line(flatColumns) + "\n"
+        for row in rows { out += CSV.line(row.map(\.csv)) + "\n" }
+        return out
+    }
+
+    private func renderJSON() -> String {
+        let keys = flatColumns
+        let objects = rows.map { row in
+            JSONValue.object(JSONObject(zip(keys, row).map { .init(key: $0, value: $1.json) }))
+        }
+        return JSONValue.array(objects).jsonText + "\n"
+    }
+
+    private func renderMarkdown() -> String {
+        let bests = columns.indices.map(bestRows)
+        var out = caption.map { "**\($0)**\n\n" } ?? ""
+        out += "| " + flatColumns.map(markdownEscape).joined(separator: " | ") + " |\n"
+        out += "|" + columns.indices.map { (rows.first?[$0].isNumeric ?? false) ? "---:|" : "---|" }.joined() + "\n"
+        for (r, row) in rows.enumerated() {
+            let cells = row.enumerated().map { c, cell in
+                let text = markdownEscape(cell.display)
+                return bests[c].contains(r) ? "**\(text)**" : text
+            }
+            out += "| " + cells.joined(separator: " | ") + " |\n"
+        }
+        return out
+    }
+
+    private func renderLaTeX() -> String {
+        let bests = columns.indices.map(bestRows)
+        let alignment = columns.indices.map { (rows.first?[$0].isNumeric ?? false) ? "r" : "l" }.joined()
+        var out = "% Generated by track; needs \\usepackage{booktabs}.\n"
+        out += "\\begin{table}[t]\n\\centering\n"
+        if let caption { out += "\\caption{\(latexEscape(caption))}\n" }
+        out += "\\begin{tabular}{\(alignment)}\n\\toprule\n"
+        if groups.contains(where: { $0 != nil }) {
+            // Runs of equal groups become \multicolumn headers with \cmidrule under them.
+            var cells: [String] = [], rules: [String] = []
+            var i = 0
+            while i < columns.count {
+                var j = i
+                while j + 1 < columns.count, group(j + 1) == group(i) { j += 1 }
+                if let name = group(i) {
+                    cells.append("\\multicolumn{\(j - i + 1)}{c}{\(latexEscape(name))}")
+                    rules.append("\\cmidrule(lr){\(i + 1)-\(j + 1)}")
+                } else {
+                    cells.append(contentsOf: Array(repeating: "", count: j - i + 1))
+                }
+                i = j + 1
+            }
+            out += cells.joined(separator: " & ") + " \\\\\n" + rules.joined(separator: " ") + "\n"
+        }
+        out += columns.map(latexEscape).joined(separator: " & ") + " \\\\\n\\midrule\n"
+        for (r, row) in rows.enumerated() {
+            let cells = row.enumerated().map { c, cell in
+                let text = latexEscape(cell.display)
+                return bests[c].contains(r) ? "\\textbf{\(text)}" : text
+            }
+            out += cells.joined(separator: " & ") + " \\\\\n"
+        }
+        out += "\\bottomrule\n\\end{tabular}\n\\end{table}\n"
+        return out
+    }
+}
+
+public func latexEscape(_ text: String) -> String {
+    var out = ""
+    for character in text {
+        switch character {
+        case "\\": out += "\\textbackslash{}"
+        case "&", "%", "$", "#", "_", "{", "}": out += "\\\(character)"
+        case "~": out += "\\textasciitilde{}"
+        case "^": out += "\\textasciicircum{}"
+        default: out.append(character)
+        }
+    }
+    return out
+}
+
+public func markdownEscape(_ text: String) -> String {
+    text.replacingOccurrences(of: "|", with: "\\|")
+}
+
+/// Text with control characters written as escapes (`\u{1B}` → `\x1b`), so that a
+/// name holding terminal escape sequences prints as itself.
+public func terminalSafe(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isControl) else { return text }
+    var out = ""
+    for scalar in text.unicodeScalars {
+        if isControl(scalar) { out += String(format: "\\x%02x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+    }
+    return out
+}
+
+private func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value < 0xA0)
+}
+
+/// Writes an export (a table, a figure's CSV), creating its folder; a failure says which file and why.
+public func writeExport(_ text: String, to path: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw StoreError("cannot write \(path): it is a directory", kind: .io)
+    }
+    do {
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        throw StoreError("cannot write \(path): \(fileErrorReason(error))", kind: .io)
+    }
+}
+
+/// The operating system's reason behind a Foundation file error (e.g. "No space left on device").
+public func fileErrorReason(_ error: Error) -> String {
+    let ns = error as NSError
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+    return ns.localizedDescription
+}
+
+/// "A", "B", … for option indexes.
+public func optionLetter(_ k: Int) -> String {
+    k < 26 ? String(UnicodeScalar(UInt8(65 + k))) : String(k)
+}
+
+extension TextTable {
+    public func withCaption(_ caption: String) -> TextTable {
+        var copy = self
+        copy.caption = caption
+        return copy
+    }
+}

@@ -1,0 +1,257 @@
+import Foundation
+import TrackAnalysis
+import TrackCalibration
+import TrackStore
+
+/// `track metrics`: every calibration metric of stored runs.
+enum MetricsCommand: Command {
+    static let format = Options.format(OutputFormat.allCases)
+    static let adaptive = Option.flag("adaptive", "Also show the equal-mass metrics (eq_mass_ece, ace, tace).")
+    static let ci = Option.flag("ci", "Add bootstrap confidence intervals.")
+    static let reliability = Option.flag("reliability", "Print the per-bin reliability tables (top label and classwise).")
+    static let spec = CommandSpec(
+        name: "metrics", abstract: "Compute calibration metrics of runs (conf-ECE, cw-ECE, Brier, NLL, …).",
+        usage: "<run>... [--bins <n>] [--adaptive] [--ci] [--by subject|dataset] [--reliability] [--format table|csv|json|latex|markdown]",
+        discussion: """
+        Metrics (JSON keys): accuracy, mean_confidence, overconfidence, conf_ece, mce, rmsce,
+        cw_ece (= SCE), pooled_ece, eq_mass_ece, ace, tace, brier, nll; plus n, bins and nll_from_scores.
+        Classwise metrics are null when a run's questions differ in option count.
+        --adaptive adds the equal-mass metrics (eq_mass_ece, ace, tace) to the table; JSON
+        always has every key. --ci adds percentile bootstrap intervals over questions
+        (xoshiro256** seeded with --seed: the same seed gives the same interval everywhere).
+        """,
+        arguments: [("<run>...", "Run names (see `track runs`).")],
+        options: Options.database + Options.analysis + [adaptive, Options.metrics, ci, Options.resamples, Options.seed,
+                                                        Options.level, Options.by, reliability, format, Options.out])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        var request = MetricsRequest(runs: try arguments.positionals(nil, "at least one run name"))
+        request.settings = session.binSettings
+        request.groupBy = arguments.choice(Options.by, as: GroupKey.self)
+        request.reliability = arguments.flag(reliability)
+        if arguments.flag(ci) {
+            request.bootstrap = BootstrapSettings(resamples: arguments.int(Options.resamples)!, seed: Int64(arguments.int(Options.seed)!),
+                                                  level: arguments.double(Options.level)!)
+        }
+        var keys = try session.metricKeys() ?? (MetricColumns.main + (arguments.flag(adaptive) ? MetricColumns.adaptive : []))
+        if keys.isEmpty { keys = MetricColumns.main }
+        let progress = ProgressLine("bootstrap")
+        let report = try session.reader().metrics(request) { progress.update(done: $0, total: $1, item: $2) }
+        let format = session.format(Self.format)!
+        let text = format == .json ? report.json.jsonText + "\n" : report.table(keys: keys).render(format)
+        Console.out(text + (format == .table ? report.reliabilityText : ""))
+        if let out = arguments.value(Options.out) { try writeExport(text, to: out) }
+    }
+}
+
+/// `track compare`: one run against others, metric by metric and question by question.
+enum CompareCommand: Command {
+    static let by = Option.choice("by", GroupKey.self, "Paired breakdown by subject or dataset.", default: .subject)
+    static let spec = CommandSpec(
+        name: "compare", abstract: "Compare runs with a base run: metric deltas, change rates, paired per-question analyses.",
+        usage: "<base> <other>... [--bins <n>] [--metrics <keys>] [--by subject|dataset] [--format table|csv|json|latex|markdown]",
+        discussion: """
+        For every metric: base, other, delta = other − base, and the change rate of Oh & Hwang,
+        CR = (other − base) / base × 100%. When the runs share questions (same dataset and id),
+        also the paired analysis on the shared questions: answers flipped right→wrong and
+        wrong→right, mean Δconf and mean |Δconf|, broken down by subject (or --by dataset).
+        """,
+        arguments: [("<base>", "The reference run (e.g. the pre-alignment model)."), ("<other>...", "Runs to compare with it.")],
+        options: Options.database + Options.analysis + [Options.metrics, by, MetricsCommand.format, Options.out])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let runs = try arguments.positionals(nil, "a base run and at least one other run")
+        guard runs.count >= 2 else { throw UsageError(message: "expected a base run and at least one other run") }
+        var request = ComparisonRequest(base: runs[0], others: Array(runs.dropFirst()))
+        request.keys = try session.metricKeys() ?? MetricKey.allCases
+        request.settings = session.binSettings
+        request.groupBy = arguments.choice(by, as: GroupKey.self)!
+        try session.emit(try session.reader().compare(request).text(session.format(MetricsCommand.format)!))
+    }
+}
+
+/// `track table`: paper-style tables from run metadata.
+enum TableCommand: Command {
+    static let metrics = Option.text("metrics", "keys", "Metric keys.", default: "conf_ece,cw_ece,accuracy")
+    static let rows = Option.text("rows", "fields", "Row fields.", default: "model,method")
+    static let columns = Option.text("columns", "field", "Column group field.", default: "split")
+    static let sweep = Option.text("sweep", "param", "A run parameter swept across runs (e.g. lambda), added to the rows.")
+    static let binsSweep = Option.text("bins-sweep", "n,n", "Bin counts to report side by side (e.g. 10,14), each as --bins.")
+    static let percent = Option.flag("percent", "Show metrics × 100 with 2 decimals.")
+    static let caption = Option.text("caption", "text", "Table caption.")
+    static let winrate = Option.flag("winrate", "Table 3 shape: win rates instead of metrics (sequence likelihood %, and A vs B per judged opponent).")
+    static let format = Options.format(OutputFormat.allCases, default: nil)
+    static let out = Option.text("out", "file", "Output file (default: exports/<name>.<ext>).")
+    static let name = Option.text("name", "name", "Base name of the exported files.", default: "table")
+    static let outDir = Option.text("out-dir", "dir", "Export folder.", default: "exports")
+    static let spec = CommandSpec(
+        name: "table", abstract: "Paper-style tables of metrics: rows model × method, columns metric × split.",
+        usage: "[--metrics <keys>] [--rows <fields>] [--columns <field>] [--sweep <param>] [--bins-sweep <n,n>] [filters] [--format csv|latex|markdown|table|json] [--out <file>]",
+        discussion: """
+        Table 2 of the paper (the default): rows model × method, columns conf-ECE / cw-ECE /
+        accuracy × split. --sweep lambda adds the run parameter lambda to the rows (Table 4);
+        --bins-sweep 10,14 repeats the metrics for each bin count (Table 5). Fields for --rows
+        and --columns: model, method, dataset, split, step, epoch, extraction, param:KEY, tag:KEY
+        (--columns none for a single group). When several runs fall into one cell, the one with
+        the highest step/epoch (then the latest) is used, and stderr says so.
+        Without --format, CSV, LaTeX (booktabs, best value per column in bold) and Markdown are
+        all written to exports/<name>.{csv,tex,md}; the table is printed.
+        """,
+        options: Options.database + [metrics, rows, columns, sweep, binsSweep] + Options.analysis + Options.filters
+            + [Options.step, Options.epoch, percent, Options.digits, caption, winrate, format, out, name, outDir])
+
+    static func field(_ text: String) throws -> RunField {
+        guard let field = RunField(text) else {
+            throw UsageError(message: "unknown field '\(text)'; use \(RunField.plain.map(\.description).joined(separator: ", ")), param:KEY or tag:KEY")
+        }
+        return field
+    }
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        _ = try arguments.positionals(0, "no arguments")
+        var request = PaperTableRequest()
+        switch MetricKey.list(arguments.value(metrics)!) {
+        case .success(let keys): request.keys = keys
+        case .failure(let error): throw UsageError(message: error.description)
+        }
+        request.rows = try arguments.value(rows)!.split(separator: ",").map { try field(String($0)) }
+        if let sweep = arguments.value(sweep) { request.rows.append(.param(sweep)) }
+        request.column = try field(arguments.value(columns)!)
+        request.epsilon = session.binSettings.epsilon
+        request.binCounts = [session.binSettings.bins]
+        if let text = arguments.value(binsSweep) {
+            request.binCounts = try text.split(separator: ",").map { part in
+                // Each count obeys the declaration of --bins.
+                guard (try? Options.bins.check(String(part))) != nil, let n = Int(part) else {
+                    throw UsageError(message: "--bins-sweep expects bin counts like 10,14, each an integer in 1…10000")
+                }
+                return n
+            }
+        }
+        request.percent = arguments.flag(percent)
+        request.digits = arguments.int(Options.digits) ?? (request.percent ? 2 : 4)
+        request.filter = try session.runFilter()
+        request.step = arguments.int(Options.step)
+        request.epoch = arguments.double(Options.epoch)
+        request.caption = arguments.value(caption)
+        request.winRates = arguments.flag(winrate)
+        let result: PaperTable
+        do {
+            result = try session.reader().paperTable(request)
+        } catch let error as StoreError where error.kind == .notFound {
+            throw CommandFailure(message: "no runs match; see `track runs`")
+        }
+        if let example = result.crowdedExample {
+            Console.err("note: \(result.crowdedCells) cells hold several runs (e.g. epochs); each shows its latest step/epoch, e.g. '\(example)'. Filter with --epoch/--step or add a field to --rows.\n")
+        }
+        let table = result.table
+        if let format = session.format(format) {
+            let text = table.render(format)
+            let path = arguments.value(out) ?? (arguments.value(outDir)! as NSString).appendingPathComponent("\(arguments.value(name)!).\(format.fileExtension)")
+            try writeExport(text, to: path)
+            Console.out(text)
+            Console.err("wrote \(path)\n")
+        } else {
+            let written = try table.writeExports(to: arguments.value(outDir)!, name: arguments.value(name)!)
+            Console.out(table.render(.table))
+            Console.err("wrote \(written.joined(separator: ", "))\n")
+        }
+    }
+}
+
+/// `track tce`: target calibration error, its bounds, and each run's regime (METHODS §5).
+enum TCECommand: Command {
+    static let format = Options.format([.table, .csv, .json])
+    static let spec = CommandSpec(
+        name: "tce", abstract: "TCE against a target run, the regime bounds and each run's regime.",
+        usage: "<run>... [--target <run>] [--a-star <x>] [--c-lower <c>] [--ece-tolerance <x>] [--format table|csv|json]",
+        discussion: """
+        TCE(p) = (1/N) Σ_i (1/K) Σ_k |p_ik − p*_ik| over the questions a run shares with --target.
+        Theorem 4.6 says cw-ECE ≤ TCE; the output checks it on the shared questions.
+        A* (the critical accuracy) is --a-star if given, else the --target run's accuracy, else
+        estimated as the highest accuracy among all stored runs whose conf-ECE is at most
+        --ece-tolerance (default 0.02); the output says which. Bounds on TCE:
+        c·|acc − A*| ≤ TCE ≤ (2/K)·|acc − A*| with c = --c-lower (default 0). Regime:
+        acc ≤ A* calibratable, acc > A* non-calibratable. The upper bound is the TCE some model
+        of that accuracy reaches (Theorem 4.4); tce_excess = TCE − upper bound is what calibration
+        could still remove at that accuracy.
+        """,
+        arguments: [("<run>...", "Runs to place.")],
+        options: Options.database + Options.regime + [Options.bins, format])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        var request = TCERequest(runs: try arguments.positionals(nil, "at least one run"))
+        request.bins = session.binSettings.bins
+        request.lowerConstant = arguments.double(Options.cLower)!
+        request.aStar = session.aStarRequest()
+        let report = try session.reader().tce(request)
+        let format = session.format(format)!
+        Console.out(format == .json ? report.json : report.table.render(format))
+    }
+}
+
+/// `track em`: EM targets of the ECE regulariser (Algorithm 1).
+enum EMCommand: Command {
+    static let gamma = Option.choice("gamma", EMTargets.Gamma.self, "The γ of the paper or of the authors' code.", default: .paper)
+    static let out = Option.text("out", "file", "Where to write the targets: .jsonl, .csv or .npy.")
+    static let against = Option.text("against", "run", "Compare this run with the stored targets of another run.")
+    static let spec = CommandSpec(
+        name: "em", abstract: "Compute EM targets (Algorithm 1) of a run, write and store them; compare a later run with them.",
+        usage: "<run> [--bins <n>] [--gamma paper|code] --out <file.jsonl|.csv|.npy> | <run> --against <run>",
+        discussion: """
+        Targets per question in the original option order: the bin accuracy for the top option,
+        α·tanh(γ·p)+β for the others (γ = ln 3 / p_(2), or the authors' code variant
+        ln 3 / (p_(2)·(1 − acc_m)) with --gamma code). Prints per-bin accuracies, L_cal (the
+        per-bin weighted MSE of the run's probabilities to its targets) and how many questions
+        may break the rank order. The targets are stored with the run; `track em NEXT --against
+        RUN` computes L_cal of NEXT's probabilities against RUN's stored targets and bins.
+        """,
+        arguments: [("<run>", "The run (training questions of one epoch).")],
+        options: Options.database + [Options.bins, gamma, out, against])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let name = try arguments.positionals(1, "one run")[0]
+        let reader = RunReader(try session.store())
+        if let against = arguments.value(against) {
+            let result = try reader.emLoss(run: name, against: against)
+            Console.out(String(format: "L_cal of '%@' against the EM targets of '%@': %.6f (%d paired questions)\n",
+                               name, against, result.loss, result.paired))
+            return
+        }
+        var request = EMRequest(run: name)
+        request.bins = session.binSettings.bins
+        request.gamma = arguments.choice(gamma, as: EMTargets.Gamma.self)!
+        request.out = arguments.value(out)
+        Console.out(try reader.emTargets(request).text)
+    }
+}
+
+/// `track winrate`: win rates from preference pairs or judged comparisons (METHODS §7).
+enum WinRateCommand: Command {
+    static let vs = Option.text("vs", "name", "Judged comparisons against this run or reference.")
+    static let ties = Option.choice("ties", WinRate.Ties.self, "How a tie counts (default: loss for pairs, half for judgments).")
+    static let normalize = Option.flag("normalize", "Compare per-token mean log-likelihoods (pairs with token counts).")
+    static let spec = CommandSpec(
+        name: "winrate", abstract: "Win rates from preference pairs (sequence likelihood) or judged comparisons, with Wilson 95% intervals.",
+        usage: "<run>... [--vs <run-or-reference>] [--ties loss|half] [--normalize] [--format table|csv|json|markdown|latex]",
+        discussion: """
+        Without --vs: the run's preference pairs; a win when the chosen response's sequence
+        log-likelihood exceeds the rejected one's (paper Eq. 21). Ties count as losses (the
+        paper's convention, default) or as half (--ties half); --normalize compares per-token
+        means. With --vs: judged comparisons of the run (A) against that run or reference (B),
+        reported as "A vs B" shares as in the paper's Table 3 (ties split unless --ties loss).
+        Log pairs and judgments as JSON lines through `track log` or `track ingest`:
+          {"pair": "p1", "chosen_logprob": -41.2, "rejected_logprob": -48.9, "chosen_tokens": 37, "rejected_tokens": 44}
+          {"judgment": "p1", "verdict": "A", "vs": "gpt-4-turbo"}
+        """,
+        arguments: [("<run>...", "Runs.")],
+        options: Options.database + [vs, ties, normalize, MetricsCommand.format])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        var request = WinRateRequest(runs: try arguments.positionals(nil, "at least one run"))
+        request.opponent = arguments.value(vs)
+        request.ties = arguments.choice(ties, as: WinRate.Ties.self)
+        request.normalize = arguments.flag(normalize)
+        Console.out(try session.reader().winRates(request).render(session.format(MetricsCommand.format)!))
+    }
+}

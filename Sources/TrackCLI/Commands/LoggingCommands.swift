@@ -1,0 +1,150 @@
+import Foundation
+import TrackAnalysis
+import TrackCalibration
+import TrackStore
+
+/// `track log`: JSON lines on stdin, appended as they arrive.
+enum LogCommand: Command {
+    static let spec = CommandSpec(
+        name: "log", abstract: "Log a run from JSON lines on standard input, as an evaluation loop writes them.",
+        usage: "--run <name> [metadata options] [--append] [--skip-invalid] [--renormalize]",
+        discussion: """
+        Each line is one question, a forward-pass batch, or a scalar metric:
+          {"id": "q1", "label": 2, "probs": [0.1, 0.2, 0.6, 0.1], "subject": "anatomy"}
+          {"id": "q2", "label": "B", "logits": [1.2, 3.4, 0.1, -0.5]}
+          {"batch": [{"id": "q3", ...}, {"id": "q4", ...}]}
+          {"ids": ["q5", "q6"], "labels": [0, 3], "logprobs": [[...], [...]]}
+          {"metric": "loss", "value": 0.41, "step": 100}
+        Rows are committed at least every second and at end of input, in short
+        transactions, so several writers can share one database. A writer killed
+        mid-stream keeps every committed row and leaves its run marked 'running'.
+        Example: python eval.py | track log --run llama-dpo-e1 --model llama --method DPO
+        """,
+        options: Options.database + Options.metadata + Options.validation + [append])
+
+    static let append = Option.flag("append", "Add to an existing run of that name instead of refusing it.")
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        _ = try arguments.positionals(0, "no arguments (input comes on stdin)")
+        var meta = try session.metadata()
+        guard !meta.name.isEmpty else { throw UsageError(message: "--run <name> is required") }
+        meta.sourceFormat = "stream"
+        let logger: RunLogger
+        do {
+            logger = try session.store().startRun(meta, validation: ValidationOptions(renormalize: arguments.flag(Options.renormalize)),
+                                                  append: arguments.flag(append))
+        } catch let error as ValidationError where error.kind == .conflict {
+            throw CommandFailure(message: TrackCLI.describe(error) + " (or pass --append)")
+        }
+        if meta.dataset == nil {
+            Console.err("note: no --dataset: questions without a \"dataset\" field are keyed by their ids alone, so runs over the same ids pair\n")
+        }
+        logger.commitInterval = 0.9
+        logger.skipInvalid = arguments.flag(Options.skipInvalid)
+        logger.sourceName = "<stdin>"
+        let reader = LineReader(descriptor: 0, name: "<stdin>")
+        var decoder = RecordDecoder()
+        do {
+            while true {
+                // Commit on the clock even while the producer is quiet.
+                if !reader.waitForInput(timeout: 0.1) {
+                    try logger.commitIfDue()
+                    continue
+                }
+                guard let line = try reader.nextLine() else { break }
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                let lineNumber = reader.lineNumber
+                do {
+                    for record in try decoder.decode(try JSONParser.parse(line)) {
+                        switch record {
+                        case .prediction(let prediction): try logger.append(prediction, line: lineNumber)
+                        case .metric(let key, let value, let step): try logger.logMetric(key, value, step: step)
+                        case .pair(let pair): try logger.logPair(pair)
+                        case .judgment(let promptID, let opponent, let verdict):
+                            try logger.logJudgment(promptID: promptID, opponent: opponent, verdict: verdict)
+                        case .tokens(let tokens):
+                            // One run per stream: the extraction method of --extraction (default continuation-sum).
+                            let method = Extraction(rawValue: meta.extraction ?? "") ?? .sum
+                            try logger.append(try tokens.prediction(method), line: lineNumber)
+                        }
+                    }
+                } catch let error as JSONSyntaxError {
+                    try reject(InputError(source: "<stdin>", line: lineNumber, reason: error.description), logger)
+                } catch let error as ValidationError {
+                    try reject(InputError(source: "<stdin>", line: lineNumber, reason: error.reason, remedy: error.remedy), logger)
+                }
+            }
+            try logger.finish()
+        } catch {
+            // Keep what was valid, mark the run failed, then report.
+            try? logger.flush()
+            try? logger.finish(failed: true)
+            throw error
+        }
+        Console.out("logged \(logger.questionsWritten) questions to run '\(logger.name)'" +
+                    (logger.rejectedCount > 0 ? " (\(logger.rejectedCount) rows skipped; see ingest_rejects)" : "") + "\n")
+    }
+
+    private static func reject(_ error: InputError, _ logger: RunLogger) throws {
+        guard logger.skipInvalid else { throw error }
+        logger.recordReject(line: error.line, reason: error.reason)
+        Console.err("Warning: \(TrackCLI.describe(error)) (skipped)\n")
+    }
+}
+
+/// `track ingest`: files that evaluation harnesses already write.
+enum IngestCommand: Command {
+    static let format = Option.choice("format", IngestFormat.self, "The input format.", default: .auto)
+    static let labels = Option.text("labels", "file", "Labels for .npy input (.npy of integers, or one label per line).")
+    static let force = Option.flag("force", "Ingest again a file already ingested, replacing its runs.")
+    static let spec = CommandSpec(
+        name: "ingest", abstract: "Ingest evaluation outputs: lm-evaluation-harness samples, JSONL, CSV, .npy.",
+        usage: "<file>... [--format auto|jsonl|csv|lm-eval|npy] [--labels <file>] [metadata options] [--force] [--skip-invalid]",
+        discussion: """
+        Each file is ingested in one transaction: a bad row refuses the file with
+        file:line: reason and leaves the database as it was (--skip-invalid skips
+        and reports bad rows instead). A file ingested before (same SHA-256) is
+        left alone unless --force, which replaces its runs.
+        lm-evaluation-harness --log_samples files give one run per (task, filter),
+        with metadata from a results_*.json beside them.
+        """,
+        arguments: [("<file>...", "Input files.")],
+        options: Options.database + Options.metadata + Options.validation + [format, labels, force])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let paths = try arguments.positionals(nil, "input files")
+        var options = IngestOptions()
+        options.format = arguments.choice(format, as: IngestFormat.self) ?? .auto
+        options.metadata = try session.metadata()
+        options.skipInvalid = arguments.flag(Options.skipInvalid)
+        options.force = arguments.flag(force)
+        options.validation = ValidationOptions(renormalize: arguments.flag(Options.renormalize))
+        options.labelsPath = arguments.value(labels)
+        let ingestor = Ingestor(store: try session.store())
+        var failures = 0
+        for path in paths {
+            do {
+                let report = try ingestor.ingest(path, options: options)
+                for skipped in report.skipped { Console.err("Warning: \(TrackCLI.describe(skipped)) (skipped)\n") }
+                if !report.alreadyIngestedAs.isEmpty {
+                    Console.out("\(path): already ingested as \(report.alreadyIngestedAs.map { "'\($0)'" }.joined(separator: ", ")); nothing changed (pass --force to ingest it again)\n")
+                    continue
+                }
+                for run in report.runs {
+                    Console.out("\(path): \(run.questions) questions -> run '\(run.name)' (\(report.format.rawValue))\n")
+                }
+                if options.metadata.dataset == nil, report.format != .lmEval, !report.runs.isEmpty {
+                    let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                    Console.err("note: questions without a dataset field are keyed under dataset '\(stem)' (the file's name); pass --dataset to pair them with runs from other files\n")
+                }
+                if !report.replaced.isEmpty { Console.out("  replaced: \(report.replaced.joined(separator: ", "))\n") }
+                if !report.skipped.isEmpty { Console.out("  skipped \(report.skipped.count) invalid rows\n") }
+            } catch {
+                failures += 1
+                Console.err("Error: \((error as? any TrackFailure).map(TrackCLI.describe) ?? "\(error)")\n")
+                Console.err("  \(path): nothing was ingested; the database is unchanged.\n")
+            }
+        }
+        if failures > 0 { throw CommandFailure(message: "", status: 1) }
+    }
+}

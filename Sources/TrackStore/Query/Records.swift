@@ -1,0 +1,135 @@
+import Foundation
+import TrackCalibration
+
+/// Where a run came from and what it is derived from, as `show` and reports print it.
+public struct RunDetail: Sendable, Equatable {
+    public var uuid: String?
+    public var experiment: String?
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var sourceFile: String?
+    public var sourceSHA256: String?
+    public var sourceFormat: String?
+    public var parent: String?
+}
+
+/// A scalar metric logged during a run (e.g. `train/loss`): how often, and its latest value.
+public struct LoggedMetricSummary: Sendable, Equatable {
+    public var key: String
+    public var count: Int
+    public var lastStep: Int?
+    public var lastValue: Double?
+}
+
+/// One logged value of a scalar metric.
+public struct LoggedPoint: Sendable, Equatable {
+    public var step: Int
+    public var value: Double
+}
+
+extension RunStore {
+    public func runDetail(runID: Int64) throws -> RunDetail {
+        var detail = RunDetail()
+        try database.forEachRow("""
+            SELECT r.uuid, e.name AS experiment, r.started_at, r.finished_at, r.source_file, r.source_sha256,
+                   r.source_format, p.name AS parent
+            FROM runs r LEFT JOIN experiments e USING (experiment_id) LEFT JOIN runs p ON p.run_id = r.parent_run_id
+            WHERE r.run_id = ?
+            """, [.integer(runID)]) { row in
+            detail = RunDetail(uuid: row.string("uuid"), experiment: row.string("experiment"), startedAt: row.string("started_at"),
+                               finishedAt: row.string("finished_at"), sourceFile: row.string("source_file"),
+                               sourceSHA256: row.string("source_sha256"), sourceFormat: row.string("source_format"),
+                               parent: row.string("parent"))
+        }
+        return detail
+    }
+
+    /// Each scalar metric key of the run with its count and latest value (by step, then time).
+    public func loggedMetrics(runID: Int64) throws -> [LoggedMetricSummary] {
+        var result: [LoggedMetricSummary] = []
+        try database.forEachRow("""
+            SELECT key, COUNT(*) AS n, MAX(step) AS last_step,
+                   (SELECT value FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key
+                     ORDER BY step DESC, timestamp DESC LIMIT 1) AS last_value
+            FROM metrics m WHERE run_id = ? GROUP BY key ORDER BY key
+            """, [.integer(runID)]) { row in
+            result.append(LoggedMetricSummary(key: row.string("key") ?? "", count: row.int("n"),
+                                              lastStep: row.optionalInt64("last_step").map(Int.init),
+                                              lastValue: row.optionalDouble("last_value")))
+        }
+        return result
+    }
+
+    /// The values of one logged metric in step order (the latest value of a repeated step).
+    public func loggedSeries(runID: Int64, key: String) throws -> [LoggedPoint] {
+        var points: [Int: Double] = [:]
+        try database.forEachRow("SELECT step, value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp",
+                                [.integer(runID), .text(key)]) { row in
+            points[row.int("step")] = row.double("value")
+        }
+        return points.keys.sorted().map { LoggedPoint(step: $0, value: points[$0]!) }
+    }
+
+    /// The run's preference pairs, in the order logged.
+    public func preferencePairs(runID: Int64) throws -> [PreferencePair] {
+        var pairs: [PreferencePair] = []
+        try database.forEachRow("""
+            SELECT prompt_id, chosen_logprob, rejected_logprob, chosen_tokens, rejected_tokens
+            FROM preference_pairs WHERE run_id = ?
+            """, [.integer(runID)]) { row in
+            pairs.append(PreferencePair(promptID: row.string("prompt_id") ?? "", chosenLogProb: row.double("chosen_logprob"),
+                                        rejectedLogProb: row.double("rejected_logprob"),
+                                        chosenTokens: row.optionalInt64("chosen_tokens").map(Int.init),
+                                        rejectedTokens: row.optionalInt64("rejected_tokens").map(Int.init)))
+        }
+        return pairs
+    }
+
+    /// The verdicts ("A", "B", "tie") of the run's judged comparisons against `opponent`.
+    public func verdicts(runID: Int64, opponent: String) throws -> [String] {
+        var verdicts: [String] = []
+        try database.forEachRow("SELECT verdict FROM judgments WHERE run_id = ? AND opponent = ?",
+                                [.integer(runID), .text(opponent)]) { verdicts.append($0.string("verdict") ?? "") }
+        return verdicts
+    }
+
+    /// The opponents the run was judged against, by name.
+    public func opponents(runID: Int64) throws -> [String] {
+        var names: [String] = []
+        try database.forEachRow("SELECT DISTINCT opponent FROM judgments WHERE run_id = ? ORDER BY opponent",
+                                [.integer(runID)]) { if let name = $0.string("opponent") { names.append(name) } }
+        return names
+    }
+
+    /// A value of the store's own metadata table (e.g. whether it is a demo store).
+    public func metaValue(_ key: String) throws -> String? {
+        try database.scalarText("SELECT value FROM track_meta WHERE key = ?", [.text(key)])
+    }
+
+    public func setMetaValue(_ key: String, _ value: String) throws {
+        try database.execute("INSERT INTO track_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                             [.text(key), .text(value)])
+    }
+
+    /// Folds the write-ahead log into the file and empties it, waiting for readers (a finished build).
+    public func truncateLog() throws {
+        try database.executeScript("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+}
+
+extension RunStore {
+    /// Runs a user's SQL script under the ad-hoc restrictions (`Database.restrictForAdHocSQL`).
+    /// Read-only unless `write`, which runs every statement in one transaction. Plain SQL
+    /// fires the triggers that keep the stored summaries honest; the summaries of the runs it
+    /// touched are recomputed afterwards.
+    public func adHocSQL(_ script: String, write: Bool, timeout: Double?) throws -> [QueryResult] {
+        database.restrictForAdHocSQL(timeout: timeout)
+        database.triggersEnabled = true
+        defer { database.triggersEnabled = false }
+        if !write { return try database.runScript(script, refuseWrites: true) }
+        let results = try database.transaction { try database.runScript(script, refuseWrites: false) }
+        database.triggersEnabled = false
+        try refreshStaleSummaries()
+        return results
+    }
+}

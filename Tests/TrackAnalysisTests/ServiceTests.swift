@@ -1,0 +1,290 @@
+import Foundation
+import Testing
+import TrackAnalysis
+import TrackCalibration
+import TrackFigures
+import TrackStore
+
+/// The services, called in-process as the CLI calls them: each checked against
+/// the analyzers it wraps, a hand computation, or what it wrote to the store.
+@Suite struct ServiceTests {
+    /// A fresh folder, removed when released.
+    final class Scratch {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("track-analysis-\(UUID().uuidString)")
+        init() { try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+        deinit { try? FileManager.default.removeItem(at: url) }
+        func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    }
+
+    /// A seeded run of `n` K-option questions; `sharpness` > 1 makes it overconfident.
+    static func predictions(n: Int, k: Int = 4, seed: UInt64, sharpness: Double = 1, idOffset: Int = 0) -> [Prediction] {
+        var random = SeededRandom(seed: seed)
+        return (0..<n).map { i in
+            let truth = (0..<k).map { _ in 1.6 * random.nextGaussian() }
+            // The label drawn from softmax(truth).
+            var u = random.nextDouble(), label = k - 1
+            for (c, p) in Probabilities.softmax(truth).enumerated() {
+                if u < p { label = c; break }
+                u -= p
+            }
+            let scores = truth.map { sharpness * ($0 + 0.8 * random.nextGaussian()) }
+            return Prediction(questionID: "q\(i + idOffset)", label: label, values: .scores(scores),
+                              subject: ["anatomy", "astronomy", "physics"][i % 3], dataset: "d")
+        }
+    }
+
+    static func store(_ scratch: Scratch, runs: [(String, String, [Prediction])]) throws -> RunStore {
+        let store = try RunStore(path: scratch.path("t.sqlite"))
+        for (name, method, predictions) in runs {
+            var meta = RunMetadata(name: name, model: "m", method: method, dataset: "d", split: "test")
+            meta.params["lr"] = method == "DPO" ? "5e-7" : "0"
+            _ = try store.writeRun(meta, predictions: predictions)
+        }
+        return store
+    }
+
+    static func close(_ a: Double?, _ b: Double?, _ tolerance: Double = 1e-12) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        return abs(a - b) <= tolerance * max(1, abs(a), abs(b))
+    }
+
+    @Test func parallelReadEqualsOneScanAndStoredSummaries() throws {
+        let scratch = Scratch()
+        // 6,000 ids: above the threshold where the second half is read on its own connection.
+        let store = try Self.store(scratch, runs: [("big", "DPO", Self.predictions(n: 6000, seed: 1, sharpness: 2))])
+        let reader = RunReader(store)
+        let parallel = try reader.analyzer(named: "big", BinSettings(bins: 15, epsilon: 0.01)).metrics()
+        let single = CalibrationAnalyzer(try store.loadRun(named: "big").predictions, bins: 15, epsilon: 0.01).metrics()
+        for key in MetricKey.allCases { #expect(Self.close(parallel[key], single[key]), "\(key)") }
+        // Stored summaries (10 bins) answer the same as a pass over the rows.
+        let stored = try reader.metrics(named: "big", keys: RunStore.storedMetricKeys)
+        let computed = CalibrationAnalyzer(try store.loadRun(named: "big").predictions, bins: 10).metrics()
+        for key in RunStore.storedMetricKeys { #expect(Self.close(stored.metrics[key], computed[key]), "\(key)") }
+        #expect(stored.optionCount == 4)
+        // A metric no summary holds is computed from the rows.
+        let adaptive = try reader.metrics(named: "big", keys: [.ace])
+        #expect(Self.close(adaptive.metrics.ace, computed.ace))
+    }
+
+    @Test func metricsRequestWithGroupsIntervalsAndBins() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("a", "SFT", Self.predictions(n: 300, seed: 2))])
+        var request = MetricsRequest(runs: ["a"])
+        request.groupBy = .subject
+        request.bootstrap = BootstrapSettings(resamples: 64, seed: 7, level: 0.9)
+        request.reliability = true
+        let report = try RunReader(store).metrics(request)
+        #expect(report.rows.map(\.group) == ["anatomy", "astronomy", "physics"])
+        #expect(report.rows.map(\.metrics.n) == [100, 100, 100])
+        let loaded = try store.loadRun(named: "a", details: true)
+        let physics = loaded.grouped(by: .subject)[2].1
+        let analyzer = CalibrationAnalyzer(physics)
+        #expect(report.rows[2].metrics == analyzer.metrics())
+        #expect(report.rows[2].intervals == analyzer.bootstrap(resamples: 64, seed: 7, level: 0.9))
+        #expect(report.rows[2].bins?.topLabel == analyzer.reliabilityBins())
+        let table = report.table(keys: [.confECE, .accuracy])
+        #expect(table.columns == ["run", "subject", "n", "conf-ECE", "lo", "hi", "Acc", "lo", "hi"])
+        #expect(table.caption == "lo/hi: 90% percentile bootstrap interval")
+    }
+
+    @Test func temperatureCalibratorDerivesARunWithTheFitRecorded() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("dpo", "DPO", Self.predictions(n: 800, seed: 3, sharpness: 2.5))])
+        var request = CalibrationRequest(calibrator: TemperatureCalibrator(), fitRun: "dpo")
+        request.applyTo = ["dpo"]
+        let result = try Calibration.run(request, store: store)
+        let fitted = try #require(result.fitted as? TemperatureCalibrator.Fitted)
+        // The same T as fitting the scaling directly.
+        let direct = TemperatureScaling(try store.loadRun(named: "dpo").predictions).fitTemperature()
+        #expect(fitted.temperature == direct.temperature && fitted.temperature > 1.5)
+        #expect(result.after.nll! < result.before.nll! && result.after.confECE! < result.before.confECE!)
+        #expect(result.derivedRuns == ["dpo/TS"])
+        // The derived run: its metrics are the reported "after", its accuracy the parent's, its fit recorded.
+        let derived = try RunReader(store).analyzer(named: "dpo/TS").metrics()
+        #expect(Self.close(derived.nll, result.after.nll, 1e-10))
+        #expect(derived.accuracy == result.before.accuracy)
+        let meta = try #require(try store.runMetadata(named: "dpo/TS"))
+        #expect(meta.method == "TS" && meta.params["ts.fit_run"] == "dpo" && meta.params["ts.parent_method"] == "DPO")
+        #expect(meta.params["ts.temperature"] == JSONValue.format(fitted.temperature))
+        // Writing it again is a conflict whose remedy is to replace it; replacing works.
+        #expect(throws: ValidationError.self) { try Calibration.run(request, store: store) }
+        do {
+            _ = try Calibration.run(request, store: store)
+        } catch let error as ValidationError {
+            #expect(error.kind == .conflict && error.remedy == .replace)
+        }
+        request.replace = true
+        #expect(try Calibration.run(request, store: store).derivedRuns == ["dpo/TS"])
+    }
+
+    @Test func matrixCalibratorWithHoldoutReportsOnTheRest() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("dpo", "DPO", Self.predictions(n: 1000, seed: 4, sharpness: 2))])
+        var request = CalibrationRequest(calibrator: MatrixCalibrator(.vector), fitRun: "dpo")
+        request.holdout = 0.4
+        request.seed = 9
+        request.applyTo = ["dpo"]
+        let result = try Calibration.run(request, store: store)
+        #expect(result.fitQuestions == 400 && result.reportQuestions == 600 && result.heldOut)
+        // The held-out questions are those the seeded hash puts past the cut.
+        let run = try store.loadRun(named: "dpo", details: true)
+        let keys = (0..<run.predictions.count).map { Calibration.holdoutKey(9, run.datasets[$0], run.externalIDs[$0]) }
+        let heldOut = (0..<run.predictions.count).sorted { keys[$0] < keys[$1] }[400...].sorted()
+        let before = CalibrationAnalyzer(run.predictions.subset(heldOut)).metrics()
+        #expect(result.before == before)
+        let meta = try #require(try store.runMetadata(named: "dpo/VS"))
+        #expect(meta.method == "VS" && meta.params["ms.kind"] == "vector" && meta.params["ms.holdout"] == "0.4")
+        #expect((try? JSONParser.parse(meta.params["ms.weights"] ?? ""))?.arrayValue?.count == 16)
+    }
+
+    /// A new calibrator is one type: here the identity map.
+    struct IdentityCalibrator: Calibrator {
+        var name: String { "identity" }
+        var method: String { "ID" }
+        var parameterPrefix: String { "id" }
+        struct Fitted: FittedCalibrator {
+            var summary: String { "nothing fitted" }
+            var parameters: [(key: String, value: JSONValue)] { [("note", .string("identity"))] }
+            func apply(_ set: PredictionSet) -> [Double] { set.probabilities.map { log($0) } }
+        }
+        func fit(_ set: PredictionSet, rows: [Int]?) -> any FittedCalibrator { Fitted() }
+    }
+
+    @Test func aNewCalibratorIsOneType() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("sft", "SFT", Self.predictions(n: 200, seed: 5))])
+        var request = CalibrationRequest(calibrator: IdentityCalibrator(), fitRun: "sft")
+        request.applyTo = ["sft"]
+        let result = try Calibration.run(request, store: store)
+        for key in MetricKey.allCases { #expect(Self.close(result.before[key], result.after[key], 1e-9), "\(key)") }
+        #expect(try store.runMetadata(named: "sft/ID")?.params["id.note"] == "identity")
+        let a = try store.loadRun(named: "sft").predictions, b = try store.loadRun(named: "sft/ID").predictions
+        #expect(zip(a.probabilities, b.probabilities).allSatisfy { abs($0 - $1) < 1e-12 })
+    }
+
+    @Test func paperTableFromStoredSummariesEqualsAnalyzers() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("sft", "SFT", Self.predictions(n: 400, seed: 6)),
+                                                   ("dpo", "DPO", Self.predictions(n: 400, seed: 6, sharpness: 2.4))])
+        let reader = RunReader(store)
+        var request = PaperTableRequest()
+        request.keys = [.confECE, .cwECE, .accuracy, .ace]   // ace: not stored, so every cell is computed
+        let computed = try reader.paperTable(request).table
+        request.keys = [.confECE, .cwECE, .accuracy]
+        let stored = try reader.paperTable(request).table
+        #expect(stored.columns == ["Model", "Method", "conf-ECE", "cw-ECE", "Acc"])
+        #expect(stored.groups == [nil, nil, "test", "test", "test"])
+        for (r, row) in stored.rows.enumerated() {
+            let name = row[1].display == "SFT" ? "sft" : "dpo"
+            let m = CalibrationAnalyzer(try store.loadRun(named: name).predictions).metrics()
+            #expect(Self.close(row[2].number, m.confECE) && Self.close(row[3].number, m.cwECE) && row[4].number == m.accuracy)
+            #expect(Self.close(computed.rows[r][2].number, row[2].number))
+            #expect(Self.close(computed.rows[r][5].number, m.ace))
+        }
+        // A sweep over a parameter puts it in the rows, in numeric order.
+        request.rows = [.model, .param("lr")]
+        #expect(try reader.paperTable(request).table.rows.map { $0[1].display } == ["0", "5e-7"])
+        request.filter.method = "nothing"
+        #expect(throws: StoreError.self) { try reader.paperTable(request) }
+    }
+
+    @Test func comparisonPairsSharedQuestions() throws {
+        let scratch = Scratch()
+        let base = Self.predictions(n: 90, seed: 8)
+        var other = Self.predictions(n: 90, seed: 8, sharpness: 3)
+        other.removeLast(30)   // 60 shared questions
+        let store = try Self.store(scratch, runs: [("base", "SFT", base), ("other", "DPO", other)])
+        var request = ComparisonRequest(base: "base", others: ["other"])
+        request.keys = [.accuracy, .confECE]
+        let report = try RunReader(store).compare(request)
+        let paired = report.comparisons[0].paired
+        #expect(paired.total.n == 60 && paired.groups.map(\.1.n) == [20, 20, 20])
+        // By hand: flips between the two runs' top labels on the shared questions.
+        let a = try store.loadRun(named: "base").predictions, b = try store.loadRun(named: "other").predictions
+        var rightToWrong = 0, wrongToRight = 0
+        for i in 0..<60 {
+            let ra = TopLabel(Array(a.probabilities[(4 * i)..<(4 * i + 4)])).prediction == Int(a.labels[i])
+            let rb = TopLabel(Array(b.probabilities[(4 * i)..<(4 * i + 4)])).prediction == Int(b.labels[i])
+            if ra && !rb { rightToWrong += 1 }
+            if !ra && rb { wrongToRight += 1 }
+        }
+        #expect(paired.total.rightToWrong == rightToWrong && paired.total.wrongToRight == wrongToRight)
+        let delta = report.comparisons[0].deltas[1]
+        #expect(delta.key == .confECE && Self.close(delta.delta, delta.other! - delta.base!))
+    }
+
+    @Test func reportDataCarriesEveryRunWithItsStoredMetrics() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("sft", "SFT", Self.predictions(n: 150, seed: 10)),
+                                                   ("dpo", "DPO", Self.predictions(n: 150, seed: 10, sharpness: 2))])
+        let data = try RunReader(store).reportData()
+        #expect(data.runs.map(\.summary.name).sorted() == ["dpo", "sft"])
+        for run in data.runs {
+            let m = CalibrationAnalyzer(try store.loadRun(named: run.summary.name).predictions).metrics()
+            for key in RunStore.storedMetricKeys { #expect(Self.close(run.metrics?[key], m[key]), "\(key)") }
+            #expect(run.params["lr"] != nil)
+        }
+        #expect(data.paperTable?.rows.count == 2)
+        let json = data.json.arrayValue ?? []
+        #expect(json.count == 2 && json.allSatisfy { $0["conf_ece"]?.doubleValue != nil })
+    }
+
+    @Test func demoBuildsInProcessWithItsGallery() throws {
+        let scratch = Scratch()
+        var request = DemoRequest()
+        request.path = scratch.path("demo.sqlite")
+        request.out = scratch.path("exports")
+        request.questionsPerDomain = 120
+        let report = try Demo.build(request)
+        #expect(report.runs == 54 && report.predictions == 54 * 120)
+        #expect(report.text.contains("SIMULATED DATA"))
+        // The printed Table 2 is the one a paper-table request over the store gives.
+        let store = try RunStore(path: request.path, readOnly: true)
+        var table = PaperTableRequest()
+        table.percent = true
+        table.digits = 2
+        table.caption = report.paperTable.caption
+        #expect(try RunReader(store).paperTable(table).table.render(.csv) == report.paperTable.render(.csv))
+        // Every figure was drawn: not blank, and recorded with its runs.
+        for figure in report.figures {
+            let image = try PNGImage(path: figure)
+            #expect(image.width > 300 && image.height > 200)
+            let dark = stride(from: 0, to: image.width, by: 7).flatMap { x in
+                stride(from: 0, to: image.height, by: 7).map { image.color(x: x, y: $0).luminance }
+            }.filter { $0 < 0.5 }.count
+            #expect(dark > 50, "\(figure)")
+        }
+        #expect(try store.database.scalarInt("SELECT count(*) FROM exports") == 5)
+        // A store that is not a demo is never replaced.
+        let other = scratch.path("mine.sqlite")
+        _ = try RunStore(path: other)
+        request.path = other
+        #expect(throws: StoreError.self) { try Demo.build(request) }
+    }
+
+    @Test func errorsCarryKindsAndRemediesWithoutFlags() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("a", "SFT", Self.predictions(n: 10, seed: 12))])
+        do {
+            _ = try RunReader(store).analyzer(named: "nope")
+            Issue.record("no error")
+        } catch let error as StoreError {
+            #expect(error.kind == .notFound && !error.message.contains("--"))
+        }
+        let bad = scratch.path("bad.jsonl")
+        try #"{"id": "x", "label": 0, "probs": [0.5, 0.6]}"#.write(toFile: bad, atomically: true, encoding: .utf8)
+        do {
+            _ = try Ingestor(store: store).ingest(bad, options: IngestOptions())
+            Issue.record("no error")
+        } catch let error as InputError {
+            #expect(error.kind == .invalidInput && error.line == 1 && error.remedy == .renormalize)
+            #expect(!error.description.contains("--"), "\(error)")
+        }
+        do {
+            _ = try RunStore(path: scratch.path("missing.sqlite"), readOnly: true)
+            Issue.record("no error")
+        } catch let error as StoreError {
+            #expect(error.kind == .notFound && error.remedy == .create(path: scratch.path("missing.sqlite")))
+        }
+    }
+}
