@@ -215,9 +215,7 @@ public enum Calibration {
             }
             let offsets = source.predictions.offsets
             let predictions = (0..<source.predictions.count).map { i in
-                Prediction(questionID: source.externalIDs[i], label: Int(source.predictions.labels[i]),
-                           values: .scores(Array(scores[offsets[i]..<offsets[i + 1]])), subject: source.subjects[i],
-                           dataset: source.datasets[i])
+                source.prediction(i, values: .scores(Array(scores[offsets[i]..<offsets[i + 1]])))
             }
             try store.writeRun(meta, predictions: predictions, replace: request.replace)
             result.derivedRuns.append(meta.name)

@@ -191,7 +191,7 @@ public struct CalibrationAnalyzer: Sendable {
         // Independent passes, spread over the cores: the top-label pass, the
         // classwise equal-width pass, and one equal-mass pass per class.
         let k = set.uniformOptionCount ?? 0
-        let parts = Slots<[Double]>(repeating: [], count: 2 + k)
+        let parts = Slots<CalibrationMetrics>(repeating: CalibrationMetrics(), count: 2 + k)
         DispatchQueue.concurrentPerform(iterations: 2 + k) { job in
             switch job {
             case 0: parts.store(0, topLabelPass(weights, total: total))
@@ -201,37 +201,39 @@ public struct CalibrationAnalyzer: Sendable {
                 let kept = classRanked[c].values.indices.reduce(0.0) { sum, j in
                     classRanked[c].values[j] > epsilon ? sum + weights.weight(Int(classRanked[c].order[j])) : sum
                 }
-                let ace = equalMassError(classRanked[c], weights: weights, total: total, weighted: false, threshold: -1)
-                let tace = kept > 0
+                var part = CalibrationMetrics()
+                part.ace = equalMassError(classRanked[c], weights: weights, total: total, weighted: false, threshold: -1)
+                part.tace = kept > 0
                     ? equalMassError(classRanked[c], weights: weights, total: kept, weighted: false, threshold: epsilon) : 0
-                parts.store(job, [ace, tace])
+                parts.store(job, part)
             }
         }
-        let top = parts.value(0)
-        result.accuracy = top[0]
-        result.meanConfidence = top[1]
-        result.overconfidence = top[1] - top[0]
-        result.brier = top[2]
-        result.nll = top[3]
-        result.confECE = top[4]
-        result.mce = top[5]
-        result.rmsce = top[6]
-        result.equalMassECE = top[7]
-        result.pooledECE = parts.value(1)[1]
+        let top = parts.value(0), classwise = parts.value(1)
+        result.accuracy = top.accuracy
+        result.meanConfidence = top.meanConfidence
+        result.overconfidence = top.overconfidence
+        result.brier = top.brier
+        result.nll = top.nll
+        result.confECE = top.confECE
+        result.mce = top.mce
+        result.rmsce = top.rmsce
+        result.equalMassECE = top.equalMassECE
+        result.pooledECE = classwise.pooledECE
         guard k > 0 else { return result }
-        result.cwECE = parts.value(1)[0] / Double(k)
+        result.cwECE = classwise.cwECE
         var ace = 0.0, tace = 0.0
         for c in 0..<k {
-            ace += parts.value(2 + c)[0]
-            tace += parts.value(2 + c)[1]
+            ace += parts.value(2 + c).ace!
+            tace += parts.value(2 + c).tace!
         }
         result.ace = ace / Double(k * bins)
         result.tace = tace / Double(k * bins)
         return result
     }
 
-    /// Accuracy, mean confidence, Brier, NLL, conf-ECE, MCE, RMSCE and equal-mass ECE, in that order.
-    private func topLabelPass<W: QuestionWeights>(_ weights: W, total: Double) -> [Double] {
+    /// The top-label metrics: accuracy, mean confidence (and overconfidence), Brier, NLL,
+    /// conf-ECE, MCE, RMSCE and equal-mass ECE.
+    private func topLabelPass<W: QuestionWeights>(_ weights: W, total: Double) -> CalibrationMetrics {
         let n = set.count
         var count = [Double](repeating: 0, count: bins)
         var sumConfidence = [Double](repeating: 0, count: bins)
@@ -257,13 +259,23 @@ public struct CalibrationAnalyzer: Sendable {
         var gaps = BinGaps(total: total)
         for b in 0..<bins { gaps.add(count: count[b], hits: sumCorrect[b], sum: sumConfidence[b]) }
         let equalMass = equalMassError(confidenceRanked, weights: weights, total: total, weighted: true, threshold: -1)
-        return [accuracy / total, meanConfidence / total, brier / total, nll / total, gaps.ece, gaps.mce, gaps.rmsce, equalMass]
+        var part = CalibrationMetrics()
+        part.accuracy = accuracy / total
+        part.meanConfidence = meanConfidence / total
+        part.overconfidence = part.meanConfidence! - part.accuracy!
+        part.brier = brier / total
+        part.nll = nll / total
+        part.confECE = gaps.ece
+        part.mce = gaps.mce
+        part.rmsce = gaps.rmsce
+        part.equalMassECE = equalMass
+        return part
     }
 
-    /// `Σ_k Σ_m (n_km/N)·|freq_km − meanp_km|` (cw-ECE before ÷K; 0 unless every question
+    /// cw-ECE, `(1/K) Σ_k Σ_m (n_km/N)·|freq_km − meanp_km|` (nil unless every question
     /// has K options), and the pooled ECE: every question × option one prediction,
     /// `Σ_m (n_m/ΣK_i)·|freq_m − meanp_m|` with the same bins (any option counts).
-    private func classwisePass<W: QuestionWeights>(_ weights: W, total: Double, optionCount k: Int) -> [Double] {
+    private func classwisePass<W: QuestionWeights>(_ weights: W, total: Double, optionCount k: Int) -> CalibrationMetrics {
         let n = set.count
         var classCount = [Double](repeating: 0, count: max(k, 1) * bins)
         var classSumP = [Double](repeating: 0, count: max(k, 1) * bins)
@@ -297,7 +309,10 @@ public struct CalibrationAnalyzer: Sendable {
         for slot in 0..<(k * bins) { classwise.add(count: classCount[slot], hits: classSumY[slot], sum: classSumP[slot]) }
         var pooled = BinGaps(total: pooledCount.reduce(0, +))
         for bin in 0..<bins { pooled.add(count: pooledCount[bin], hits: pooledSumY[bin], sum: pooledSumP[bin]) }
-        return [classwise.ece, pooled.ece]
+        var part = CalibrationMetrics()
+        part.cwECE = k > 0 ? classwise.ece / Double(k) : nil
+        part.pooledECE = pooled.ece
+        return part
     }
 
     /// Equal-mass binning over values in ascending order (stable): the j-th

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import TrackCalibration
 import TrackStore
 
 /// One regression test per fault of issue 11 (numbered as there), through the real binary.

@@ -58,4 +58,35 @@ import TrackStore
         let found = failures.withLock { $0 }
         #expect(found.isEmpty, "\(found.count) of \(cases.count):\n\(found.prefix(20).joined(separator: "\n"))")
     }
+
+    /// Options whose help declares a numeric range ("[1…10000]", "[≥ 0]").
+    static func numericOptions(_ command: String) throws -> [String] {
+        let help = try TrackBinary.run([command, "--help"]).stdout
+        return help.split(separator: "\n").compactMap { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("--"), let space = trimmed.firstIndex(of: " "), trimmed.contains("…") || trimmed.contains("[≥") else { return nil }
+            return String(trimmed[trimmed.index(trimmed.startIndex, offsetBy: 2)..<space])
+        }
+    }
+
+    /// Every numeric option is declared once with its range and checked by the parser
+    /// before any work: NaN, 1e300 and a huge integer are usage errors in every command.
+    @Test func numericOptionsRefuseOutOfRangeValuesBeforeAnyWork() throws {
+        let scratch = Scratch()
+        let db = scratch.path("never-created.sqlite")
+        var checked = 0
+        for command in ["log", "ingest", "runs", "sql", "metrics", "compare", "table", "plot", "calibrate", "tce", "em", "merge", "demo"] {
+            let options = try Self.numericOptions(command)
+            for option in options {
+                for value in ["nan", "1e300", "123456789012345678901234567890"] {
+                    let result = try TrackBinary.run([command, "--\(option)", value, "--db", db], input: "", directory: scratch.url)
+                    #expect(result.status == 64 && result.stderr.hasPrefix("Error: --\(option)"), "\(command) --\(option) \(value): \(result.stderr)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 80)
+        // Nothing ran: not even the database was created.
+        #expect(!FileManager.default.fileExists(atPath: db))
+    }
 }

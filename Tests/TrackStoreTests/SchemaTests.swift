@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackCalibration
 @testable import TrackStore
 
 @Suite struct SchemaTests {

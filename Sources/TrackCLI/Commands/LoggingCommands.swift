@@ -41,54 +41,12 @@ enum LogCommand: Command {
         }
         logger.commitInterval = 0.9
         logger.skipInvalid = arguments.flag(Options.skipInvalid)
-        logger.sourceName = "<stdin>"
-        let reader = LineReader(descriptor: 0, name: "<stdin>")
-        var decoder = RecordDecoder()
-        do {
-            while true {
-                // Commit on the clock even while the producer is quiet.
-                if !reader.waitForInput(timeout: 0.1) {
-                    try logger.commitIfDue()
-                    continue
-                }
-                guard let line = try reader.nextLine() else { break }
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-                let lineNumber = reader.lineNumber
-                do {
-                    for record in try decoder.decode(try JSONParser.parse(line)) {
-                        switch record {
-                        case .prediction(let prediction): try logger.append(prediction, line: lineNumber)
-                        case .metric(let key, let value, let step): try logger.logMetric(key, value, step: step)
-                        case .pair(let pair): try logger.logPair(pair)
-                        case .judgment(let promptID, let opponent, let verdict):
-                            try logger.logJudgment(promptID: promptID, opponent: opponent, verdict: verdict)
-                        case .tokens(let tokens):
-                            // One run per stream: the extraction method of --extraction (default continuation-sum).
-                            let method = Extraction(rawValue: meta.extraction ?? "") ?? .sum
-                            try logger.append(try tokens.prediction(method), line: lineNumber)
-                        }
-                    }
-                } catch let error as JSONSyntaxError {
-                    try reject(InputError(source: "<stdin>", line: lineNumber, reason: error.description), logger)
-                } catch let error as ValidationError {
-                    try reject(InputError(source: "<stdin>", line: lineNumber, reason: error.reason, remedy: error.remedy), logger)
-                }
-            }
-            try logger.finish()
-        } catch {
-            // Keep what was valid, mark the run failed, then report.
-            try? logger.flush()
-            try? logger.finish(failed: true)
-            throw error
+        // One run per stream: token records use --extraction (default continuation-sum).
+        try logger.consume(LineReader(descriptor: 0, name: "<stdin>"), extraction: Extraction(rawValue: meta.extraction ?? "") ?? .sum) {
+            Console.err("Warning: \(TrackCLI.describe($0)) (skipped)\n")
         }
         Console.out("logged \(logger.questionsWritten) questions to run '\(logger.name)'" +
                     (logger.rejectedCount > 0 ? " (\(logger.rejectedCount) rows skipped; see ingest_rejects)" : "") + "\n")
-    }
-
-    private static func reject(_ error: InputError, _ logger: RunLogger) throws {
-        guard logger.skipInvalid else { throw error }
-        logger.recordReject(line: error.line, reason: error.reason)
-        Console.err("Warning: \(TrackCLI.describe(error)) (skipped)\n")
     }
 }
 

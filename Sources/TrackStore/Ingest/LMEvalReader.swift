@@ -1,4 +1,5 @@
 import Foundation
+import TrackCalibration
 
 /// Reads lm-evaluation-harness `--log_samples` output: the JSON lines of
 /// versions ≥ 0.4.3 (`samples_<task>_<timestamp>.jsonl`) and the JSON array

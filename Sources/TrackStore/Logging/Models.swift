@@ -1,38 +1,4 @@
-/// The per-option values of one prediction as the input gave them.
-public enum OptionValues: Sendable, Equatable {
-    /// Probabilities over the K options: each in [0, 1], summing to 1.
-    case probabilities([Double])
-    /// Raw scores (logits or log-probabilities); softmax gives the probabilities.
-    case scores([Double])
-
-    public var count: Int {
-        switch self {
-        case .probabilities(let p): p.count
-        case .scores(let s): s.count
-        }
-    }
-}
-
-/// One multiple-choice question answered by one run.
-public struct Prediction: Sendable, Equatable {
-    /// Stable external id of the question (doc_id, row id, …), unique within its dataset.
-    public var questionID: String
-    /// Gold option index, 0-based.
-    public var label: Int
-    public var values: OptionValues
-    public var subject: String?
-    /// The question's dataset; the run's dataset when nil.
-    public var dataset: String?
-
-    public init(questionID: String, label: Int, values: OptionValues,
-                subject: String? = nil, dataset: String? = nil) {
-        self.questionID = questionID
-        self.label = label
-        self.values = values
-        self.subject = subject
-        self.dataset = dataset
-    }
-}
+import TrackCalibration
 
 /// Where a run is in its life (the `runs.status` column).
 public enum RunStatus: String, Sendable, Equatable, CaseIterable {

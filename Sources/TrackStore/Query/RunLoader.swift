@@ -10,6 +10,15 @@ public struct LoadedRun: Sendable {
     public var subjects: [String?] = []
     public var datasets: [String] = []
     public var externalIDs: [String] = []
+
+    /// Question `i` as a `Prediction` (with `values`, by default its scores when stored, else
+    /// its probabilities): what a derived run writes back. Needs a load with details.
+    public func prediction(_ i: Int, values: OptionValues? = nil) -> Prediction {
+        let range = predictions.offsets[i]..<predictions.offsets[i + 1]
+        let stored: OptionValues = predictions.scores.map { .scores(Array($0[range])) } ?? .probabilities(Array(predictions.probabilities[range]))
+        return Prediction(questionID: externalIDs[i], label: Int(predictions.labels[i]), values: values ?? stored,
+                          subject: subjects[i], dataset: datasets[i])
+    }
 }
 
 /// Consecutive questions of a run, as the scan hands them on.

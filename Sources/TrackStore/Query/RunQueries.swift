@@ -56,10 +56,11 @@ extension RunStore {
             FROM run_summary AS s \(whereClause) ORDER BY s.run_id
             """, values) { row in
             result.append(RunSummary(
-                id: row.int64(0), name: row.string(1) ?? "", model: row.string(2), method: row.string(3),
-                dataset: row.string(4), split: row.string(5), step: row.optionalInt64(6).map(Int.init),
-                epoch: row.optionalDouble(7), extraction: row.string(8), status: RunStatus(rawValue: row.string(9) ?? "") ?? .running,
-                n: row.int(10), accuracy: row.optionalDouble(11), meanConfidence: row.optionalDouble(12)))
+                id: row.int64("run_id"), name: row.string("run") ?? "", model: row.string("model"), method: row.string("method"),
+                dataset: row.string("dataset"), split: row.string("split"), step: row.optionalInt64("step").map(Int.init),
+                epoch: row.optionalDouble("epoch"), extraction: row.string("extraction"),
+                status: RunStatus(rawValue: row.string("status") ?? "") ?? .running,
+                n: row.int("n"), accuracy: row.optionalDouble("accuracy"), meanConfidence: row.optionalDouble("mean_confidence")))
         }
         return result
     }
@@ -95,14 +96,15 @@ extension RunStore {
     public func runMetadata(named name: String) throws -> RunMetadata? {
         var found: (id: Int64, meta: RunMetadata)?
         try database.forEachRow("""
-            SELECT r.run_id, r.model, r.method, r.dataset, r.split, r.step, r.epoch, r.extraction, e.name
+            SELECT r.run_id, r.model, r.method, r.dataset, r.split, r.step, r.epoch, r.extraction, e.name AS experiment
             FROM runs r LEFT JOIN experiments e USING (experiment_id) WHERE r.name = ?
             """, [.text(name)]) { row in
-            var meta = RunMetadata(name: name, experiment: row.string(8), model: row.string(1), method: row.string(2),
-                                   dataset: row.string(3), split: row.string(4), extraction: row.string(7))
-            meta.step = row.optionalInt64(5).map(Int.init)
-            meta.epoch = row.optionalDouble(6)
-            found = (row.int64(0), meta)
+            var meta = RunMetadata(name: name, experiment: row.string("experiment"), model: row.string("model"),
+                                   method: row.string("method"), dataset: row.string("dataset"), split: row.string("split"),
+                                   extraction: row.string("extraction"))
+            meta.step = row.optionalInt64("step").map(Int.init)
+            meta.epoch = row.optionalDouble("epoch")
+            found = (row.int64("run_id"), meta)
         }
         guard let found else { return nil }
         let id = found.id
