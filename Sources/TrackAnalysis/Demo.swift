@@ -40,7 +40,6 @@ public struct DemoReport: Sendable {
         text += "\nPaper-style table (Table 2 shape; simulated):\n" + paperTable.render(.table)
         text += "exports: \(exports.joined(separator: ", "))\n"
         text += "figures: \(figures.joined(separator: ", ")) (each with the CSV of its numbers)\n"
-        text += "next: track runs --db \(path) --method DPO   |   track sql --db \(path) \"SELECT * FROM run_summary\"\n"
         return text
     }
 }

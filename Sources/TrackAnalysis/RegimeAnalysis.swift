@@ -88,18 +88,13 @@ public struct TCEReport: Sendable {
                               .text(r.boundHolds.map { $0 ? "yes" : "NO" }), .number(r.bounds.lower, digits: 4),
                               .number(r.bounds.upper, digits: 4), .number(excess, digits: 4), .text(r.regime.rawValue)]
                   },
-                  caption: "A* = \(String(format: "%.4f", aStar.value)) (\(aStar.sourceSentence)); bounds c·|acc − A*| ≤ TCE ≤ (2/K)·|acc − A*|, c = \(lowerConstant)")
+                  caption: "A* = \(String(format: "%.4f", aStar.value)) (\(aStar.source)); bounds c·|acc − A*| ≤ TCE ≤ (2/K)·|acc − A*|, c = \(lowerConstant)")
     }
 
     public var json: String {
-        "{\"a_star\":\(JSONValue.format(aStar.value)),\"a_star_source\":\(JSONValue.string(aStar.sourceSentence).jsonText),\"runs\":"
+        "{\"a_star\":\(JSONValue.format(aStar.value)),\"a_star_source\":\(JSONValue.string(aStar.source).jsonText),\"runs\":"
             + table.render(.json).trimmingCharacters(in: .newlines) + "}\n"
     }
-}
-
-extension AStar {
-    /// The source as the reports print it.
-    public var sourceSentence: String { origin == .given ? "given by --a-star" : source }
 }
 
 extension RunReader {

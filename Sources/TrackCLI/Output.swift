@@ -2,15 +2,9 @@ import Foundation
 import TrackAnalysis
 import TrackStore
 
-/// Standard output and error; output can be captured (e.g. to reuse a command's table).
+/// Standard output and error.
 enum Console {
-    nonisolated(unsafe) static var capture: String?
-
     static func out(_ text: String) {
-        if capture != nil {
-            capture! += text
-            return
-        }
         if !write(text, to: 1) {
             let reason = String(cString: strerror(errno))
             _ = write("Error: cannot write to standard output (\(reason))\n", to: 2)
@@ -38,15 +32,6 @@ enum Console {
             return true
         }
     }
-}
-
-/// Runs `body` with standard output captured; returns what it printed.
-func captureOutput(_ body: () throws -> Void) rethrows -> String {
-    let previous = Console.capture
-    Console.capture = ""
-    defer { Console.capture = previous }
-    try body()
-    return Console.capture ?? ""
 }
 
 /// Progress of long work on standard error: one line redrawn in place, with a

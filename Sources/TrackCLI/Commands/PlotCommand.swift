@@ -70,7 +70,7 @@ enum PlotCommand: Command {
         request.lowerConstant = arguments.double(Options.cLower)!
         request.provenance = commandLine()
         let result = try RunReader(try session.store()).figure(request)
-        if let aStar = result.aStar { Console.err("A* = \(String(format: "%.4f", aStar.value)) (\(aStar.sourceSentence))\n") }
+        if let aStar = result.aStar { Console.err("A* = \(String(format: "%.4f", aStar.value)) (\(aStar.source))\n") }
         Console.out("wrote \(result.path) and \(result.dataPath)\n")
     }
 }
@@ -152,5 +152,6 @@ enum DemoCommand: Command {
         request.seed = UInt64(bitPattern: Int64(arguments.int(seed)!))
         request.questionsPerDomain = arguments.int(questions)!
         Console.out(try Demo.build(request).text)
+        Console.out("next: track runs --db \(request.path) --method DPO   |   track sql --db \(request.path) \"SELECT * FROM run_summary\"\n")
     }
 }
