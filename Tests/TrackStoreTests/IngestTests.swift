@@ -111,16 +111,27 @@ import TrackCalibration
         #expect(try store.summary("Qwen/Qwen3-8B/casino_belief")?.accuracy == 0.5)
     }
 
-    @Test func lmEvalTargetsResolveByIndexLetterAndChoiceText() throws {
+    @Test func lmEvalTargetsResolveAsTheHarnessDoes() throws {
         let choices = ["Paris", "Rome", "Madrid"]
-        #expect(try LMEvalReader.resolveTarget(.string("2"), choices: choices, optionCount: 3, docID: "0") == 2)
-        #expect(try LMEvalReader.resolveTarget(.number(1), choices: choices, optionCount: 3, docID: "0") == 1)
-        #expect(try LMEvalReader.resolveTarget(.string("Rome"), choices: choices, optionCount: 3, docID: "0") == 1)
-        #expect(try LMEvalReader.resolveTarget(.string("C"), choices: nil, optionCount: 3, docID: "0") == 2)
-        #expect(throws: ValidationError.self) { try LMEvalReader.resolveTarget(.string("Berlin"), choices: choices, optionCount: 3, docID: "0") }
-        #expect(throws: ValidationError.self) { try LMEvalReader.resolveTarget(.string("7"), choices: choices, optionCount: 3, docID: "0") }
-        #expect(LMEvalReader.taskName(fileName: "samples_mmlu_anatomy_2024-05-10T12-34-56.789012.jsonl", isArray: false, knownTasks: []) == "mmlu_anatomy")
-        #expect(LMEvalReader.taskName(fileName: "pretrained__x_arc_easy.jsonl", isArray: true, knownTasks: ["easy", "arc_easy"]) == "arc_easy")
+        func resolve(_ target: JSONValue, _ choices: [String]?, doc: JSONValue? = nil, docToTarget: String? = nil) throws -> Int {
+            try LMEvalReader.resolveTarget(target, doc: doc, docToTarget: docToTarget, choices: choices, optionCount: 3, docID: "0")
+        }
+        #expect(try resolve(.string("2"), choices) == 2)           // a template's digits: an index
+        #expect(try resolve(.number(1), choices) == 1)
+        #expect(try resolve(.string("Rome"), choices) == 1)        // text: the scored choice equal to it
+        #expect(try resolve(.string("C"), ["A", "B", "C"]) == 2)   // a letter is text among letter choices
+        #expect(throws: ValidationError.self) { try resolve(.string("C"), nil) }
+        #expect(throws: ValidationError.self) { try resolve(.string("Berlin"), choices) }
+        #expect(throws: ValidationError.self) { try resolve(.string("7"), choices) }
+        #expect(throws: ValidationError.self) { try resolve(.string("[0, 2]"), choices) }   // several gold answers
+        #expect(try resolve(.string("[1]"), choices) == 1)
+        // doc_to_target naming a field: its value as the doc holds it ("2" stays text here).
+        let doc = try JSONParser.parse(#"{"answer": "2", "index": 2}"#)
+        #expect(try resolve(.string("2"), ["0", "1", "2"], doc: doc, docToTarget: "answer") == 2)
+        #expect(try resolve(.string("2"), ["x", "2", "y"], doc: doc, docToTarget: "answer") == 1)
+        #expect(try resolve(.string("2"), choices, doc: doc, docToTarget: "index") == 2)
+        #expect(LMEvalReader.taskName(fileName: "samples_mmlu_anatomy_2024-05-10T12-34-56.789012.jsonl", knownTasks: []) == "mmlu_anatomy")
+        #expect(LMEvalReader.taskName(fileName: "pretrained__x_arc_easy.jsonl", knownTasks: ["easy", "arc_easy"]) == "arc_easy")
     }
 
     // MARK: - Duplicates

@@ -63,8 +63,12 @@ enum IngestCommand: Command {
         file:line: reason and leaves the database as it was (--skip-invalid skips
         and reports bad rows instead). A file ingested before (same SHA-256) is
         left alone unless --force, which replaces its runs.
-        lm-evaluation-harness --log_samples files give one run per (task, filter),
-        with metadata from a results_*.json beside them.
+        lm-evaluation-harness --log_samples output: give the samples files or their folder
+        (every samples file below it is read). One run per (task, filter), named
+        <model>/<task>[/<filter>]; a rerun whose name another evaluation holds gets its
+        n-shot, limit, version or date in brackets. Gold comes from the continuations the
+        harness scored; every row is checked against the sample's own acc, and the run's
+        accuracy against the results file's (see METHODS §10).
         """,
         arguments: [("<file>...", "Input files.")],
         options: Options.database + Options.metadata + Options.validation + [format, labels, force])
@@ -80,7 +84,18 @@ enum IngestCommand: Command {
         options.labelsPath = arguments.value(labels)
         let ingestor = Ingestor(store: try session.store())
         var failures = 0
-        for path in paths {
+        for input in Ingestor.inputs(paths) {
+            let path: String
+            switch input {
+            case .file(let file): path = file
+            case .resultsFile(let file):
+                Console.out("\(file): a harness results file; it is read with the samples files beside it\n")
+                continue
+            case .emptyFolder(let folder):
+                failures += 1
+                Console.err("Error: \(folder): no lm-evaluation-harness samples files in this folder\n")
+                continue
+            }
             do {
                 let report = try ingestor.ingest(path, options: options)
                 for skipped in report.skipped { Console.err("Warning: \(TrackCLI.describe(skipped)) (skipped)\n") }

@@ -25,15 +25,28 @@ final class IngestSession {
     var createdRuns: [IngestReport.RunReport] { runs.map { .init(name: $0.name, questions: $0.count) } }
     var runIDs: [Int64] { runs.map(\.id) }
 
+    /// Other names for a run whose name another run holds (tried in order), e.g. an
+    /// evaluation's n-shot or date; nil: a taken name is a conflict.
+    var alternativeNames: ((RunMetadata) -> [String])?
+
     /// The writer of the run identified by `key`, creating the run from `metadata()` on first use.
+    /// With `force`, a run of the same name ingested from the same file is replaced; a run of
+    /// that name from elsewhere is never touched.
     func writer(key: String, metadata: () throws -> RunMetadata) throws -> Int {
         if let index = runIndex[key] { return index }
         var meta = try metadata()
-        meta.sourceFile = (path as NSString).standardizingPath
+        meta.sourceFile = Self.absolute(path)
         meta.sourceFormat = format.rawValue
-        if options.force, let existing = try store.runID(named: meta.name) {
+        if options.force, let existing = try store.runID(named: meta.name),
+           try store.database.scalarText("SELECT source_file FROM runs WHERE run_id = ?", [.integer(existing)]) == meta.sourceFile {
             try store.deleteRun(existing)
             replaced.append(meta.name)
+        }
+        if let alternatives = alternativeNames, try store.runID(named: meta.name) != nil {
+            let base = meta.name
+            var candidates = alternatives(meta)
+            candidates += (2...99).map { "\(candidates.last ?? base) #\($0)" }
+            if let free = try candidates.first(where: { try store.runID(named: $0) == nil }) { meta.name = free }
         }
         let id: Int64
         do {
@@ -47,6 +60,12 @@ final class IngestSession {
         runs.append((key, meta.name, id, writer, 0))
         runIndex[key] = runs.count - 1
         return runs.count - 1
+    }
+
+    /// A path as stored with a run: absolute, so that the record says where the file was.
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? (path as NSString).standardizingPath
+            : ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path) as NSString).standardizingPath
     }
 
     /// A run name collision, which may turn out to be a re-ingest of the same file.

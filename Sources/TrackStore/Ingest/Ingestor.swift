@@ -17,11 +17,27 @@ public struct Ingestor {
         let format = try options.format == .auto ? Self.detectFormat(path) : options.format
         let session = IngestSession(store: store, path: path, options: options, format: format)
         var sha = ""
+        // A harness output is known before it is read: its samples file with its results file.
+        var earlier: [String] = []
+        if format == .lmEval {
+            let identity = LMEvalReader.identity(samplesSHA: try Self.sha256(ofFile: path), evaluation: try LMEvalReader.evaluation(of: path))
+            earlier = try store.runs(withSourceSHA256: identity)
+            if !earlier.isEmpty, !options.force {
+                var report = IngestReport(file: path, format: format, sha256: identity)
+                report.alreadyIngestedAs = earlier
+                return report
+            }
+        }
         try store.database.execute("PRAGMA foreign_keys = OFF")
         defer { try? store.database.execute("PRAGMA foreign_keys = ON") }
         do {
             try store.database.transaction {
                 try store.questions.begin(store.database)
+                if !earlier.isEmpty {
+                    // --force: this evaluation's own runs make way for it, no other run.
+                    for name in earlier { if let id = try store.runID(named: name) { try store.deleteRun(id) } }
+                    session.replaced += earlier
+                }
                 switch format {
                 case .jsonl: sha = try readJSONL(session)
                 case .csv: sha = try readCSV(session)
@@ -83,6 +99,33 @@ public struct Ingestor {
     }
 
     private struct Duplicate: Error { var runs: [String] }
+
+    /// One input of `track ingest` after folders are expanded.
+    public enum Input: Equatable, Sendable {
+        /// A file to ingest.
+        case file(String)
+        /// A harness results file given directly: it is read with its samples files, not alone.
+        case resultsFile(String)
+        /// A folder holding no harness samples file.
+        case emptyFolder(String)
+    }
+
+    /// The inputs of the paths given: files as they are (a harness results file is noted, not
+    /// ingested); a folder stands for every lm-evaluation-harness samples file below it
+    /// (both versions' names), in path order.
+    public static func inputs(_ paths: [String]) -> [Input] {
+        paths.flatMap { path -> [Input] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [.file(path)] }
+            guard isDirectory.boolValue else {
+                return LMEvalReader.isResultsFile(path) ? [.resultsFile(path)] : [.file(path)]
+            }
+            let found = (FileManager.default.subpaths(atPath: path) ?? []).sorted()
+                .map { (path as NSString).appendingPathComponent($0) }
+                .filter { LMEvalReader.isSamplesFile($0) && !LMEvalReader.isResultsFile($0) }
+            return found.isEmpty ? [.emptyFolder(path)] : found.map(Input.file)
+        }
+    }
 
     static func sha256(ofFile path: String) throws -> String {
         let reader = try LineReader(path: path)

@@ -1,44 +1,98 @@
 import Foundation
 import TrackCalibration
 
-/// Reads lm-evaluation-harness `--log_samples` output: the JSON lines of
-/// versions ≥ 0.4.3 (`samples_<task>_<timestamp>.jsonl`) and the JSON array
-/// of 0.4.0–0.4.2. One run per (task, filter). Option scores are the first
-/// element of each `filtered_resps` entry (continuation-sum log-likelihoods);
-/// the gold index comes from `target` (an index, a letter, or the choice text
-/// resolved through `doc.choices` or the task config's `doc_to_choice`).
-/// Run metadata comes from the file name and a `results_*.json` beside it.
+/// Reads lm-evaluation-harness `--log_samples` output as the harness scored it
+/// (METHODS §10): the JSON lines of 0.4.3 and later (`samples_<task>_<date>.jsonl`)
+/// and the JSON array of 0.4.0–0.4.2 (`<model_args>_<task>.jsonl`), one run per
+/// (task, filter), with the evaluation's metadata from its results file.
+///
+/// - Options are the continuations the harness scored (`arguments`), in order;
+///   their scores the first element of each `filtered_resps` entry. For
+///   `acc_mutual_info` tasks the harness also scores each continuation without
+///   its context: those unconditional scores (the entries with an empty context)
+///   are not options; they are only used to check the harness's per-sample value.
+/// - Gold as the harness computes it: an integer target is the index; a target
+///   string is the index of the scored continuation (less the task's target
+///   delimiter) equal to it. A digit string from a template, or the value of the
+///   doc field `doc_to_target` names, follows the harness's conversion. `doc.choices`
+///   is not consulted: the harness does not use it unless `doc_to_choice` does,
+///   and then the continuations already hold it. Several gold answers are refused.
+/// - Every row is checked against the sample's own `acc` (and `acc_mutual_info`),
+///   and each run's accuracy against the results file's `acc`.
 struct LMEvalReader {
     let session: IngestSession
 
-    /// What the harness's results file says about the task.
-    struct Results {
-        var model: String?
-        var modelArgs: String?
-        var version: String?
-        var nShot: String?
-        var taskVersion: String?
-        var choices: [String]?
-        var metrics: [(metric: String, filter: String, value: Double)] = []
-        var taskNames: [String] = []
+    /// One harness evaluation: its results file, as far as this task is concerned.
+    struct Evaluation {
+        var file: String?
+        var sha256: String?
+        var json: JSONValue?
+        var task: String
+
+        var config: JSONValue? { json?["configs"]?[task] }
+        var metrics: [(metric: String, filter: String, value: Double)] {
+            (json?["results"]?[task]?.objectValue?.entries ?? []).compactMap { entry in
+                let parts = entry.key.split(separator: ",", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].hasSuffix("_stderr"), let value = entry.value.doubleValue else { return nil }
+                return (parts[0], parts[1], value)
+            }
+        }
+        /// `model_args` as (key, value) pairs: a dict (0.4.3+) or `k=v,k=v` text (0.4.2).
+        var modelArgs: [(String, String)] {
+            guard let args = json?["config"]?["model_args"] else { return [] }
+            if let object = args.objectValue { return object.entries.map { ($0.key, LMEvalReader.text($0.value)) } }
+            return (args.stringValue ?? "").split(separator: ",").compactMap { part in
+                let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                return pair.count == 2 ? (pair[0], pair[1]) : nil
+            }
+        }
+        var model: String? {
+            json?["model_name"]?.stringValue ?? modelArgs.first { $0.0 == "pretrained" }?.1
+        }
+        var version: String? { json?["lm_eval_version"]?.stringValue }
+        var nShot: Int? { json?["n-shot"]?[task]?.integerValue }
+        var limit: String? {
+            guard let limit = json?["config"]?["limit"], limit != .null else { return nil }
+            return LMEvalReader.text(limit)
+        }
+        /// The evaluation's date (ISO 8601 UTC), from the results file's `date` (seconds since 1970).
+        var date: String? {
+            guard let seconds = json?["date"]?.numericValue else { return nil }
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return formatter.string(from: Date(timeIntervalSince1970: seconds))
+        }
+        /// The groups (of `group_subtasks`) this task belongs to.
+        var groups: [String] {
+            (json?["group_subtasks"]?.objectValue?.entries ?? []).filter { entry in
+                entry.value.arrayValue?.contains(.string(task)) == true
+            }.map(\.key)
+        }
+        var targetDelimiter: String { config?["target_delimiter"]?.stringValue ?? " " }
+        /// The task's filters in the order the harness applies (and, before 0.4.3, logs) them.
+        var filterNames: [String] {
+            let configured = (config?["filter_list"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+            if !configured.isEmpty { return configured }
+            var names: [String] = []
+            for metric in metrics where !names.contains(metric.filter) { names.append(metric.filter) }
+            return names.isEmpty ? ["none"] : names
+        }
+        var usesMutualInformation: Bool {
+            config?["metric_list"]?.arrayValue?.contains { $0["metric"]?.stringValue == "acc_mutual_info" } == true
+        }
     }
 
+    /// Reads the file into the session's runs; returns the identity of this evaluation output.
     func read() throws -> String {
         let path = session.path
         let firstByte = try Self.firstNonSpaceByte(path)
         if firstByte == nil { throw InputError(source: path, reason: "empty file: no samples") }
         let isArray = firstByte == UInt8(ascii: "[")
-        let resultsFile = Self.findResults(besides: path, isArray: isArray)
-        let resultsJSON = try resultsFile.map { file -> JSONValue in
-            let bytes = try readWholeFile(file)
-            do throws(JSONSyntaxError) { return try JSONParser.parse(bytes) } catch {
-                throw InputError(source: file, reason: error.description)
-            }
-        }
-        let task = Self.taskName(fileName: (path as NSString).lastPathComponent, isArray: isArray,
-                                 knownTasks: resultsJSON?["configs"]?.objectValue?.keys ?? [])
-        let results = resultsJSON.map { Self.results($0, task: task) }
+        let evaluation = try Self.evaluation(of: path)
+        var state = ReadState()
+        session.alternativeNames = Self.alternativeNames
 
+        let samplesSHA: String
         if isArray {
             let bytes = try readWholeFile(path)
             let value: JSONValue
@@ -49,40 +103,75 @@ struct LMEvalReader {
                 throw InputError(source: path, reason: "expected a JSON array of samples")
             }
             for (index, sample) in samples.enumerated() {
-                try ingest(sample, task: task, results: results, line: nil, context: "sample \(index): ")
+                try ingest(sample, evaluation, &state, line: nil, context: "sample \(index): ")
             }
-            return SHA256.hex(of: bytes)
-        }
-        let reader = try LineReader(path: path)
-        while let line = try reader.nextLine() {
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            let sample: JSONValue
-            do {
-                sample = try JSONParser.parse(line)
-            } catch {
-                let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
-                try session.reject(line: reader.lineNumber, reason: "\(error)" + truncated)
-                continue
+            samplesSHA = SHA256.hex(of: bytes)
+        } else {
+            let reader = try LineReader(path: path)
+            while let line = try reader.nextLine() {
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+                let sample: JSONValue
+                do {
+                    sample = try JSONParser.parse(line)
+                } catch {
+                    let truncated = !reader.lastLineWasTerminated ? " (the file ends mid-line: truncated?)" : ""
+                    try session.reject(line: reader.lineNumber, reason: "\(error)" + truncated)
+                    continue
+                }
+                try ingest(sample, evaluation, &state, line: reader.lineNumber, context: "")
             }
-            try ingest(sample, task: task, results: results, line: reader.lineNumber, context: "")
+            samplesSHA = reader.finalizeSHA256()
         }
-        return reader.finalizeSHA256()
+        try checkAccuracy(state, evaluation)
+        return Self.identity(samplesSHA: samplesSHA, evaluation: evaluation)
     }
 
-    private func ingest(_ sample: JSONValue, task: String, results: Results?, line: Int?, context: String) throws {
-        let filter = sample["filter"]?.stringValue ?? "none"
-        let prediction: Prediction
+    /// Per filter: questions and hits as track resolved them, for the run-level check.
+    struct ReadState {
+        var counts: [String: (n: Int, hits: Int)] = [:]
+        /// How often each doc_id was seen: 0.4.2 logs no filter name, but each filter's samples in turn.
+        var seen: [String: Int] = [:]
+    }
+
+    /// An evaluation's output is identified by its samples file together with its
+    /// results file: a byte-identical samples file of another evaluation is another run.
+    static func identity(samplesSHA: String, evaluation: Evaluation) -> String {
+        guard let results = evaluation.sha256 else { return samplesSHA }
+        return SHA256.hex(of: Array("lm-eval:\(samplesSHA):\(results)".utf8))
+    }
+
+    private func ingest(_ sample: JSONValue, _ evaluation: Evaluation, _ state: inout ReadState,
+                        line: Int?, context: String) throws {
+        var filter = sample["filter"]?.stringValue ?? "none"
+        if sample["filter"] == nil, let id = sample["doc_id"]?.identifierValue {
+            let names = evaluation.filterNames
+            let occurrence = state.seen[id, default: 0]
+            state.seen[id] = occurrence + 1
+            filter = occurrence < names.count ? names[occurrence] : "none"
+        }
+        let scored: Scored
         do throws(ValidationError) {
-            prediction = try Self.prediction(sample, choices: results?.choices)
+            scored = try Self.scored(sample, evaluation: evaluation)
         } catch {
             try session.reject(line: line, reason: context + error.reason, remedy: error.remedy)
             return
         }
-        let run = try session.writer(key: filter) { try metadata(task: task, filter: filter, results: results) }
-        try session.write(prediction, run: run, line: line, context: context)
+        let run = try session.writer(key: filter) { try metadata(evaluation, filter: filter) }
+        let before = session.skipped.count
+        try session.write(scored.prediction, run: run, line: line, context: context)
+        if session.skipped.count == before {
+            state.counts[filter, default: (0, 0)].n += 1
+            if scored.hit { state.counts[filter, default: (0, 0)].hits += 1 }
+        }
     }
 
-    static func prediction(_ sample: JSONValue, choices configChoices: [String]?) throws(ValidationError) -> Prediction {
+    /// A sample as the harness scored it: the prediction and whether its argmax is gold.
+    struct Scored {
+        var prediction: Prediction
+        var hit: Bool
+    }
+
+    static func scored(_ sample: JSONValue, evaluation: Evaluation) throws(ValidationError) -> Scored {
         guard sample.objectValue != nil else { throw ValidationError("a sample must be a JSON object") }
         guard let docID = sample["doc_id"]?.identifierValue else { throw ValidationError("missing field 'doc_id'") }
         var scores: [Double] = []
@@ -104,32 +193,105 @@ struct LMEvalReader {
         } else {
             throw ValidationError("doc_id \(docID): missing field 'filtered_resps' (was the task multiple-choice, run with --log_samples?)")
         }
+        // The (context, continuation) pairs the harness scored, when logged.
+        let arguments = Self.arguments(sample["arguments"])
+        if let arguments, arguments.count != scores.count {
+            throw ValidationError("doc_id \(docID): \(arguments.count) scored requests but \(scores.count) log-likelihoods")
+        }
+        // Mutual information: the unconditional requests (empty context) are not options.
+        let metricNames = Set((sample["metrics"]?.arrayValue ?? []).compactMap(\.stringValue))
+        let mutualInformation = metricNames.contains("acc_mutual_info") || sample["acc_mutual_info"] != nil
+            || evaluation.usesMutualInformation
+        var optionScores = scores, unconditional: [Double] = []
+        var continuations = arguments?.map(\.continuation)
+        if mutualInformation, let arguments, arguments.count % 2 == 0 {
+            let conditionalIndexes = arguments.indices.filter { !arguments[$0].context.isEmpty }
+            let unconditionalIndexes = arguments.indices.filter { arguments[$0].context.isEmpty }
+            guard conditionalIndexes.count == arguments.count / 2, unconditionalIndexes.count == arguments.count / 2 else {
+                throw ValidationError("doc_id \(docID): cannot tell the conditional from the unconditional requests of acc_mutual_info")
+            }
+            optionScores = conditionalIndexes.map { scores[$0] }
+            unconditional = unconditionalIndexes.map { scores[$0] }
+            continuations = conditionalIndexes.map { arguments[$0].continuation }
+        }
+        let delimiter = evaluation.targetDelimiter
+        let choices = continuations.map { $0.map { $0.hasPrefix(delimiter) ? String($0.dropFirst(delimiter.count)) : $0 } }
+            ?? evaluation.config?["doc_to_choice"]?.arrayValue?.compactMap(\.stringValue)
+            ?? sample["doc"]?["choices"]?.arrayValue?.compactMap(\.stringValue)
         guard let target = sample["target"] else { throw ValidationError("doc_id \(docID): missing field 'target'") }
-        let choices = sample["doc"]?["choices"]?.arrayValue?.compactMap(\.stringValue) ?? configChoices
-        let label = try resolveTarget(target, choices: choices, optionCount: scores.count, docID: docID)
-        return Prediction(questionID: docID, label: label, values: .scores(scores),
-                          subject: sample["doc"]?["subject"]?.stringValue)
+        let label = try resolveTarget(target, doc: sample["doc"], docToTarget: evaluation.config?["doc_to_target"]?.stringValue,
+                                      choices: choices, optionCount: optionScores.count, docID: docID)
+        // The harness's argmax: the first of the largest log-likelihoods.
+        let predicted = optionScores.indices.max { optionScores[$0] < optionScores[$1] || (optionScores[$0] == optionScores[$1] && $0 > $1) } ?? 0
+        if let acc = sample["acc"]?.numericValue, (acc == 1) != (predicted == label) {
+            throw ValidationError("doc_id \(docID): the harness scored acc = \(JSONValue.format(acc)), but the option with the highest log-likelihood (\(predicted)) \(predicted == label ? "is" : "is not") the gold option \(label) as resolved from target \(target.jsonText): gold or options misread")
+        }
+        if let value = sample["acc_mutual_info"]?.numericValue, unconditional.count == optionScores.count {
+            let information = zip(optionScores, unconditional).map { $0 - $1 }
+            let best = information.indices.max { information[$0] < information[$1] || (information[$0] == information[$1] && $0 > $1) } ?? 0
+            if (value == 1) != (best == label) {
+                throw ValidationError("doc_id \(docID): the harness scored acc_mutual_info = \(JSONValue.format(value)), which the conditional and unconditional log-likelihoods do not reproduce")
+            }
+        }
+        let prediction = Prediction(questionID: docID, label: label, values: .scores(optionScores),
+                                    subject: sample["doc"]?["subject"]?.stringValue)
+        return Scored(prediction: prediction, hit: predicted == label)
     }
 
-    /// `target` as an option index: an integer (or its string), the text of one
-    /// of the choices, or a letter.
-    static func resolveTarget(_ target: JSONValue, choices: [String]?, optionCount: Int,
-                              docID: String) throws(ValidationError) -> Int {
-        var index: Int?
-        if let number = target.integerValue {
-            index = number
-        } else if let text = target.stringValue {
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
-            if let choices, let found = choices.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == trimmed }) {
-                index = found
-            } else {
-                index = RecordDecoder.letterIndex(trimmed)
+    /// `arguments` as (context, continuation) pairs: `{"gen_args_0": {"arg_0": …, "arg_1": …}, …}`
+    /// (0.4.3+) or `[[context, continuation], …]` (0.4.2).
+    static func arguments(_ value: JSONValue?) -> [(context: String, continuation: String)]? {
+        if let object = value?.objectValue {
+            let pairs = object.entries.compactMap { entry -> (String, String)? in
+                guard let context = entry.value["arg_0"]?.stringValue, let continuation = entry.value["arg_1"]?.stringValue else { return nil }
+                return (context, continuation)
             }
-        } else if target.arrayValue != nil {
-            throw ValidationError("doc_id \(docID): several gold targets are not supported")
+            return pairs.count == object.entries.count ? pairs : nil
         }
-        guard let index else {
-            throw ValidationError("doc_id \(docID): cannot resolve target \(target.jsonText) to an option (no matching choice)")
+        if let array = value?.arrayValue {
+            let pairs = array.compactMap { item -> (String, String)? in
+                guard let parts = item.arrayValue, parts.count >= 2, let context = parts[0].stringValue,
+                      let continuation = parts[1].stringValue else { return nil }
+                return (context, continuation)
+            }
+            return pairs.count == array.count ? pairs : nil
+        }
+        return nil
+    }
+
+    /// The gold index as the harness computes it from `target`.
+    static func resolveTarget(_ target: JSONValue, doc: JSONValue?, docToTarget: String?, choices: [String]?,
+                              optionCount: Int, docID: String) throws(ValidationError) -> Int {
+        var value = target
+        // `doc_to_target` naming a doc field: the harness uses that field's value as it is.
+        if let field = docToTarget, !field.contains("{{"), let raw = doc?[field], raw != .null {
+            value = raw
+        } else if let text = target.stringValue {
+            // A template's text: digits become an index and "[…]" a list, as in the harness.
+            if !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) {
+                value = .number(Double(text) ?? -1)
+            } else if text.hasPrefix("["), text.hasSuffix("]"), let list = try? JSONParser.parse(text), list.arrayValue != nil {
+                value = list
+            }
+        }
+        if let list = value.arrayValue {
+            if list.count == 1, let only = list.first { value = only } else {
+                throw ValidationError("doc_id \(docID): several gold answers (\(value.jsonText)); track stores one gold option per question, so multi-gold tasks are not supported")
+            }
+        }
+        let index: Int
+        if let number = value.integerValue, value.stringValue == nil {
+            index = number
+        } else if let text = value.stringValue {
+            guard let choices else {
+                throw ValidationError("doc_id \(docID): target \(target.jsonText) is text, and neither the scored continuations nor the task's choices were logged")
+            }
+            guard let found = choices.firstIndex(of: text) else {
+                throw ValidationError("doc_id \(docID): target \(target.jsonText) is not one of the \(choices.count) scored choices (\(choices.prefix(5).map { "\"\($0)\"" }.joined(separator: ", ")))")
+            }
+            index = found
+        } else {
+            throw ValidationError("doc_id \(docID): cannot resolve target \(target.jsonText) to an option")
         }
         guard index >= 0, index < optionCount else {
             throw ValidationError("doc_id \(docID): label \(index) is out of range for \(optionCount) options (0...\(optionCount - 1))")
@@ -137,47 +299,124 @@ struct LMEvalReader {
         return index
     }
 
-    private func metadata(task: String, filter: String, results: Results?) throws -> RunMetadata {
-        var meta = session.options.metadata
-        let directory = ((session.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
-        let model = meta.model ?? results?.model ?? results?.modelArgs.flatMap(Self.pretrained)
-            ?? (directory.isEmpty || directory == "." ? nil : directory)
-        meta.model = model
-        if meta.dataset == nil { meta.dataset = task }
-        if meta.extraction == nil { meta.extraction = "continuation-sum" }
-        let suffix = filter == "none" ? "" : "/\(filter)"
-        if meta.name.isEmpty {
-            meta.name = "\(model ?? "lm-eval")/\(task)\(suffix)"
-        } else {
-            meta.name += suffix
-        }
-        meta.params["lm_eval.task"] = task
-        meta.params["lm_eval.filter"] = filter
-        if let results {
-            if let v = results.version { meta.params["lm_eval.version"] = v }
-            if let v = results.nShot { meta.params["lm_eval.n_shot"] = v }
-            if let v = results.modelArgs { meta.params["lm_eval.model_args"] = v }
-            if let v = results.taskVersion { meta.params["lm_eval.task_version"] = v }
-            for metric in results.metrics where metric.filter == filter {
-                meta.params["lm_eval.\(metric.metric)"] = JSONValue.format(metric.value)
+    /// Each run's accuracy against the harness's `acc` for its filter (equal up to float printing).
+    private func checkAccuracy(_ state: ReadState, _ evaluation: Evaluation) throws {
+        guard session.skipped.isEmpty else { return }
+        for (filter, count) in state.counts where count.n > 0 {
+            guard let reported = evaluation.metrics.first(where: { $0.metric == "acc" && $0.filter == filter })?.value else { continue }
+            let accuracy = Double(count.hits) / Double(count.n)
+            if abs(accuracy - reported) > 1e-9 {
+                throw InputError(source: session.path, reason: "accuracy \(JSONValue.format(accuracy)) over the \(count.n) samples (filter \(filter)) differs from the harness's acc \(JSONValue.format(reported)) in \(evaluation.file ?? "its results file"): samples and results file do not belong together")
             }
         }
+    }
+
+    private func metadata(_ evaluation: Evaluation, filter: String) throws -> RunMetadata {
+        var meta = session.options.metadata
+        let task = evaluation.task
+        let directory = ((session.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        let model = meta.model ?? evaluation.model ?? (directory.isEmpty || directory == "." ? nil : directory)
+        meta.model = model
+        if meta.dataset == nil { meta.dataset = task }
+        if meta.split == nil { meta.split = evaluation.config?["test_split"]?.stringValue }
+        if meta.extraction == nil { meta.extraction = "continuation-sum" }
+        if meta.startedAt == nil { meta.startedAt = evaluation.date }
+        let suffix = filter == "none" ? "" : "/\(filter)"
+        meta.name = (meta.name.isEmpty ? "\(model ?? "lm-eval")/\(task)" : meta.name) + suffix
+        var params: [String: String] = ["lm_eval.task": task, "lm_eval.filter": filter]
+        if let file = evaluation.file { params["lm_eval.results_file"] = Self.absolute(file) }
+        if let sha = evaluation.sha256 { params["lm_eval.results_sha256"] = sha }
+        if let json = evaluation.json {
+            params["lm_eval.version"] = evaluation.version
+            params["lm_eval.n_shot"] = evaluation.nShot.map(String.init)
+            params["lm_eval.limit"] = evaluation.limit
+            params["lm_eval.date"] = evaluation.date
+            if let version = json["versions"]?[task], version != .null { params["lm_eval.task_version"] = Self.version(version) }
+            let args = evaluation.modelArgs
+            if !args.isEmpty { params["lm_eval.model_args"] = args.map { "\($0)=\($1)" }.joined(separator: ",") }
+            for (key, value) in args { params["lm_eval.model_args.\(key)"] = value }
+            for (key, name) in [("model", "model_type"), ("model_dtype", "model_dtype"), ("model_revision", "model_revision"),
+                                ("model_sha", "model_sha"), ("batch_size", "batch_size"), ("device", "device"),
+                                ("random_seed", "seed.random"), ("numpy_seed", "seed.numpy"), ("torch_seed", "seed.torch"),
+                                ("fewshot_seed", "seed.fewshot"), ("model_num_parameters", "model_num_parameters")] {
+                if let value = json["config"]?[key], value != .null, value != .string("") { params["lm_eval.\(name)"] = Self.text(value) }
+            }
+            for key in ["transformers_version", "git_hash", "model_source"] {
+                if let value = json[key]?.stringValue, !value.isEmpty { params["lm_eval.\(key)"] = value }
+            }
+            if let hash = json["task_hashes"]?[task]?.stringValue { params["lm_eval.task_hash"] = hash }
+            if let samples = json["n-samples"]?[task] {
+                params["lm_eval.n_samples.original"] = samples["original"].map(Self.text)
+                params["lm_eval.n_samples.effective"] = samples["effective"].map(Self.text)
+            }
+            for (key, name) in [("chat_template_sha", "chat_template_sha256"), ("system_instruction_sha", "system_instruction_sha256")] {
+                if let value = json[key]?.stringValue { params["lm_eval.\(name)"] = value }
+            }
+            for metric in evaluation.metrics where metric.filter == filter {
+                params["lm_eval.\(metric.metric)"] = JSONValue.format(metric.value)
+            }
+            for group in evaluation.groups {
+                meta.tags["lm_eval.group"] = group
+                let aggregate = json["groups"]?[group] ?? json["results"]?[group]
+                for entry in aggregate?.objectValue?.entries ?? [] {
+                    let parts = entry.key.split(separator: ",", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, parts[1] == filter, !parts[0].hasSuffix("_stderr"), let value = entry.value.doubleValue else { continue }
+                    params["lm_eval.group.\(parts[0])"] = JSONValue.format(value)
+                }
+            }
+        }
+        for (key, value) in params where meta.params[key] == nil { meta.params[key] = value }
         return meta
+    }
+
+    /// A JSON scalar as text: strings as they are, numbers as JSON writes them.
+    static func text(_ value: JSONValue) -> String { value.stringValue ?? value.jsonText }
+
+    /// A task version as the harness writes it: "Yaml", or a number with its decimal point (1.0).
+    static func version(_ value: JSONValue) -> String {
+        if let number = value.doubleValue { return number == number.rounded() && abs(number) < 1e15 ? "\(Int(number)).0" : "\(number)" }
+        return text(value)
+    }
+
+    static func absolute(_ path: String) -> String { IngestSession.absolute(path) }
+
+    /// Names for a rerun whose name another evaluation holds, in order: its n-shot, its
+    /// limit, its harness version, its date (METHODS §10).
+    static func alternativeNames(_ meta: RunMetadata) -> [String] {
+        var names: [String] = []
+        if let shots = meta.params["lm_eval.n_shot"] { names.append("\(meta.name) [\(shots)-shot]") }
+        if let limit = meta.params["lm_eval.limit"] { names.append("\(meta.name) [limit \(limit)]") }
+        if let version = meta.params["lm_eval.version"] { names.append("\(meta.name) [lm-eval \(version)]") }
+        if let date = meta.params["lm_eval.date"] { names.append("\(meta.name) [\(date)]") }
+        return names
     }
 
     // MARK: - File names and the results file
 
+    /// The evaluation a samples file belongs to: its results file and the task's name.
+    static func evaluation(of path: String) throws -> Evaluation {
+        let resultsFile = findResults(besides: path)
+        var json: JSONValue?, sha: String?
+        if let resultsFile {
+            let bytes = try readWholeFile(resultsFile)
+            do throws(JSONSyntaxError) { json = try JSONParser.parse(bytes) } catch {
+                throw InputError(source: resultsFile, reason: error.description)
+            }
+            sha = SHA256.hex(of: bytes)
+        }
+        let task = taskName(fileName: (path as NSString).lastPathComponent, knownTasks: json?["configs"]?.objectValue?.keys ?? [])
+        return Evaluation(file: resultsFile, sha256: sha, json: json, task: task)
+    }
+
     /// `samples_<task>_<YYYY-MM-DDTHH-MM-SS.ffffff>.jsonl` → task; for the
     /// 0.4.0–0.4.2 name `<model_args>_<task>.jsonl`, the longest task of the
     /// results file that ends the name, else the whole stem.
-    static func taskName(fileName: String, isArray: Bool, knownTasks: [String]) -> String {
+    static func taskName(fileName: String, knownTasks: [String]) -> String {
         var stem = fileName
         for ext in [".jsonl", ".json"] where stem.hasSuffix(ext) { stem.removeLast(ext.count); break }
         if stem.hasPrefix("samples_") {
             stem.removeFirst("samples_".count)
-            if let underscore = stem.lastIndex(of: "_"), looksLikeTimestamp(stem[stem.index(after: underscore)...]) {
-                stem = String(stem[..<underscore])
-            }
+            if let timestamp = timestamp(of: stem) { stem.removeLast(timestamp.count + 1) }
             return stem
         }
         if let known = knownTasks.filter({ stem == $0 || stem.hasSuffix("_" + $0) }).max(by: { $0.count < $1.count }) {
@@ -186,57 +425,59 @@ struct LMEvalReader {
         return stem
     }
 
-    static func looksLikeTimestamp<S: StringProtocol>(_ text: S) -> Bool {
-        let chars = Array(text)
-        return chars.count >= 10 && chars[4] == "-" && chars[7] == "-" && chars[0...3].allSatisfy(\.isNumber)
+    /// The `_<YYYY-MM-DDTHH-MM-SS.ffffff>` ending of a file stem, if it has one.
+    static func timestamp(of stem: String) -> String? {
+        guard let underscore = stem.lastIndex(of: "_") else { return nil }
+        let tail = stem[stem.index(after: underscore)...]
+        let chars = Array(tail)
+        guard chars.count >= 10, chars[4] == "-", chars[7] == "-", chars[0...3].allSatisfy(\.isNumber) else { return nil }
+        return String(tail)
     }
 
-    /// `results_<timestamp>.json` with the samples' timestamp, else the newest
-    /// `results*.json` in the same folder.
-    static func findResults(besides path: String, isArray: Bool) -> String? {
+    /// The results file of the evaluation a samples file belongs to: beside it with the
+    /// same timestamp, whatever its stem (`results_<date>.json`, or `<name>_<date>.json`
+    /// for `--output_path <name>.json`); for untimestamped (0.4.2) samples, the results
+    /// file beside them (`results.json`, or the `--output_path` file) that lists the task.
+    static func findResults(besides path: String) -> String? {
         let directory = (path as NSString).deletingLastPathComponent
         let folder = directory.isEmpty ? "." : directory
         var name = (path as NSString).lastPathComponent
         for ext in [".jsonl", ".json"] where name.hasSuffix(ext) { name.removeLast(ext.count); break }
-        if let underscore = name.lastIndex(of: "_"), looksLikeTimestamp(name[name.index(after: underscore)...]) {
-            let candidate = (folder as NSString).appendingPathComponent("results_\(name[name.index(after: underscore)...]).json")
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        if let stamp = timestamp(of: name) {
+            return files.first { $0.hasSuffix("_\(stamp).json") && !$0.hasPrefix("samples_") }
+                .map { (folder as NSString).appendingPathComponent($0) }
         }
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        let candidates = files.filter { $0.hasPrefix("results") && $0.hasSuffix(".json") }.sorted()
-        return candidates.last.map { (folder as NSString).appendingPathComponent($0) }
+        let candidates = files.filter { $0.hasSuffix(".json") && !$0.hasPrefix("samples_") && timestamp(of: String($0.dropLast(5))) == nil }
+            .map { (folder as NSString).appendingPathComponent($0) }
+            .filter(isResultsFile)
+        let task = taskName(fileName: (path as NSString).lastPathComponent, knownTasks: [])
+        return candidates.first { file in
+            guard let bytes = try? readWholeFile(file), let json = try? JSONParser.parse(bytes) else { return false }
+            return json["configs"]?.objectValue?.keys.contains { task == $0 || task.hasSuffix("_" + $0) } == true
+        } ?? candidates.last
     }
 
-    static func results(_ json: JSONValue, task: String) -> Results {
-        var results = Results()
-        results.model = json["model_name"]?.stringValue
-        if let args = json["config"]?["model_args"] {
-            results.modelArgs = args.stringValue ?? args.jsonText
-        }
-        results.version = json["lm_eval_version"]?.stringValue
-        results.nShot = json["n-shot"]?[task]?.identifierValue
-        results.taskVersion = json["versions"]?[task]?.identifierValue
-        results.taskNames = json["configs"]?.objectValue?.keys ?? []
-        if let choices = json["configs"]?[task]?["doc_to_choice"]?.arrayValue {
-            results.choices = choices.compactMap(\.stringValue)
-        }
-        for entry in json["results"]?[task]?.objectValue?.entries ?? [] {
-            let parts = entry.key.split(separator: ",", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[0].hasSuffix("_stderr"), let value = entry.value.doubleValue else { continue }
-            results.metrics.append((parts[0], parts[1], value))
-        }
-        return results
+    /// Whether a `.json` file is a harness results file (an object with "results" and "configs"
+    /// or "versions" near its start), not samples.
+    static func isResultsFile(_ path: String) -> Bool {
+        guard path.hasSuffix(".json"), let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let head = String(decoding: handle.readData(ofLength: 1 << 16), as: UTF8.self)
+        guard head.drop(while: \.isWhitespace).first == "{" else { return false }
+        return head.contains("\"results\"") && (head.contains("\"configs\"") || head.contains("\"versions\"") || head.contains("\"config\""))
     }
 
-    /// `pretrained=Qwen/Qwen3-8B,dtype=bfloat16` → `Qwen/Qwen3-8B`.
-    static func pretrained(_ modelArgs: String) -> String? {
-        for part in modelArgs.split(separator: ",") {
-            let pair = part.split(separator: "=", maxSplits: 1)
-            if pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces) == "pretrained" {
-                return String(pair[1])
-            }
-        }
-        return nil
+    /// Whether a file is harness samples output: `samples_*.jsonl`, or a JSON array of
+    /// samples (0.4.2).
+    static func isSamplesFile(_ path: String) -> Bool {
+        let name = (path as NSString).lastPathComponent
+        guard name.hasSuffix(".jsonl") || name.hasSuffix(".json") else { return false }
+        if name.hasPrefix("samples_"), name.hasSuffix(".jsonl") { return true }
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        let head = String(decoding: handle.readData(ofLength: 1 << 14), as: UTF8.self)
+        return head.drop(while: \.isWhitespace).first == "[" && head.contains("\"doc_id\"")
     }
 
     static func firstNonSpaceByte(_ path: String) throws -> UInt8? {

@@ -28,6 +28,9 @@ public struct RunMetadata: Sendable, Equatable {
     public var sourceFile: String?
     public var sourceSHA256: String?
     public var sourceFormat: String?
+    /// When the run started (ISO 8601, UTC); the time it is stored when nil. Ingested
+    /// evaluations carry their own date (e.g. the harness's results file).
+    public var startedAt: String?
 
     public init(name: String, experiment: String? = nil, model: String? = nil, method: String? = nil,
                 dataset: String? = nil, split: String? = nil, step: Int? = nil, epoch: Double? = nil,

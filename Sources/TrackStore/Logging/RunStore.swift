@@ -96,8 +96,8 @@ public final class RunStore {
         }
         try database.execute("""
             INSERT INTO runs(uuid, name, experiment_id, model, method, dataset, split, step, epoch,
-                             extraction, parent_run_id, status, source_file, source_sha256, source_format)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                             extraction, parent_run_id, status, source_file, source_sha256, source_format, started_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
             """, [
                 .text(UUID().uuidString.lowercased()), .text(metadata.name),
                 experimentID.map(SQLValue.integer) ?? .null,
@@ -109,7 +109,7 @@ public final class RunStore {
                 metadata.parentRunID.map(SQLValue.integer) ?? .null,
                 .text(status.rawValue),
                 .optionalText(metadata.sourceFile), .optionalText(metadata.sourceSHA256),
-                .optionalText(metadata.sourceFormat),
+                .optionalText(metadata.sourceFormat), .optionalText(metadata.startedAt),
             ])
         let runID = database.lastInsertRowID
         for (key, value) in metadata.params.sorted(by: { $0.key < $1.key }) {

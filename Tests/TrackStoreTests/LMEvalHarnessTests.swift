@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+import TrackCalibration
+@testable import TrackStore
+
+/// Output of the real lm-evaluation-harness (0.4.13 and 0.4.2, written by
+/// Tests/lm-eval/make.sh with a tiny random GPT-2), read back as the harness scored it.
+@Suite struct LMEvalHarnessTests {
+    static let root = Fixtures.path("lm-eval-harness")
+    static let versions = ["lm-eval-0.4.13", "lm-eval-0.4.2"]
+
+    func ingest(_ store: RunStore, _ path: String, _ configure: (inout IngestOptions) -> Void = { _ in }) throws -> IngestReport {
+        var options = IngestOptions()
+        configure(&options)
+        return try Ingestor(store: store).ingest(path, options: options)
+    }
+
+    /// The samples files of one version's folder (as `track ingest DIR` finds them).
+    static func samplesFiles(_ version: String) -> [String] {
+        Ingestor.inputs(["\(root)/\(version)"]).compactMap { if case .file(let path) = $0 { path } else { nil } }
+    }
+
+    /// The samples of a file: JSON lines (0.4.3+) or one JSON array (0.4.2).
+    static func samples(_ path: String) throws -> [JSONValue] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        if text.drop(while: \.isWhitespace).first == "[" { return try JSONParser.parse(text).arrayValue ?? [] }
+        return try text.split(separator: "\n").map { try JSONParser.parse(String($0)) }
+    }
+
+    /// Gold as the fixture's data define it, independently of how track resolves targets.
+    static func truth(task: String, doc: JSONValue) -> Int? {
+        switch task {
+        case "synth_int", "synth_filters", "synth_mi", "synth_sub_a": return doc["answer"]?.integerValue
+        case "synth_text", "synth_sub_b": return doc["answer"]?.integerValue
+        case "synth_letter": return doc["answer"]?.stringValue.flatMap(RecordDecoder.letterIndex)
+        case "synth_template": return doc["label"]?.integerValue
+        case "synth_dict":
+            let labels = doc["choices"]?["label"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            return doc["answerKey"]?.stringValue.flatMap { labels.firstIndex(of: $0) }
+        default: return nil
+        }
+    }
+
+    @Test(arguments: LMEvalHarnessTests.versions)
+    func everyFixtureGivesTheHarnessGoldAccuracyAndMetadata(_ version: String) throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let files = Self.samplesFiles(version)
+        #expect(files.count >= 11, "\(files)")
+        var checkedRuns = 0
+        for path in files {
+            let task = LMEvalReader.taskName(fileName: (path as NSString).lastPathComponent,
+                                             knownTasks: ["synth_int", "synth_letter", "synth_text", "synth_template", "synth_dict",
+                                                          "synth_filters", "synth_mi", "synth_multi", "synth_sub_a", "synth_sub_b"])
+            if task == "synth_multi" {
+                // Several gold answers: refused with a clear statement, nothing written.
+                let before = try store.contentsFingerprint()
+                do {
+                    _ = try ingest(store, path)
+                    Issue.record("multi-gold was accepted")
+                } catch let error as InputError {
+                    #expect(error.reason.contains("several gold answers") && error.reason.contains("not supported"), "\(error)")
+                }
+                #expect(try store.contentsFingerprint() == before)
+                continue
+            }
+            let report = try ingest(store, path)
+            let samples = try Self.samples(path)
+            let evaluation = try LMEvalReader.evaluation(of: path)
+            let results = try #require(evaluation.json, "\(path): no results file found")
+            for run in report.runs {
+                let filter = run.name.hasSuffix("/first") ? "first" : run.name.hasSuffix("/again") ? "again" : "none"
+                // 0.4.2 names no filter: each filter's samples follow the previous filter's.
+                let rows = samples.enumerated().filter { index, sample in
+                    let name = sample["filter"]?.stringValue ?? (task == "synth_filters" ? (index < samples.count / 2 ? "first" : "again") : "none")
+                    return name == filter
+                }.map(\.element)
+                let summary = try #require(try store.summary(run.name))
+                #expect(summary.n == rows.count, "\(run.name)")
+                // Accuracy equals the harness's acc for this task and filter.
+                let harnessAccuracy = try #require(results["results"]?[task]?["acc,\(filter)"]?.doubleValue)
+                #expect(abs(summary.accuracy! - harnessAccuracy) < 1e-12, "\(run.name): \(summary.accuracy!) vs \(harnessAccuracy)")
+                // Gold per row: the fixture data's answer; options: K, also for mutual information.
+                let loaded = try store.loadRun(named: run.name, details: true)
+                let byID = Dictionary(uniqueKeysWithValues: loaded.externalIDs.enumerated().map { ($1, $0) })
+                for sample in rows {
+                    let id = try #require(sample["doc_id"]?.identifierValue)
+                    let i = try #require(byID[id])
+                    if let gold = Self.truth(task: task, doc: sample["doc"]!) {
+                        #expect(Int(loaded.predictions.labels[i]) == gold, "\(run.name) doc \(id)")
+                    }
+                    let arguments = try #require(LMEvalReader.arguments(sample["arguments"]))
+                    let k = task == "synth_mi" ? arguments.count / 2 : arguments.count
+                    #expect(loaded.predictions.optionCount(i) == k, "\(run.name) doc \(id)")
+                }
+                // Metadata, with consistent types across versions.
+                let meta = try #require(try store.runMetadata(named: run.name))
+                #expect(meta.model == "tiny-gpt2" && meta.split == "test" && meta.dataset == task)
+                #expect(meta.params["lm_eval.model_args.pretrained"] == "tiny-gpt2" && meta.params["lm_eval.model_args.dtype"] == "float32")
+                #expect(meta.params["lm_eval.model_args"] == "pretrained=tiny-gpt2,dtype=float32")
+                #expect(meta.params["lm_eval.task_version"] == LMEvalReader.version(results["versions"]![task]!))
+                #expect(meta.params["lm_eval.n_shot"] != nil && meta.params["lm_eval.results_file"]?.hasPrefix("/") == true)
+                #expect(meta.params["lm_eval.acc"] == JSONValue.format(harnessAccuracy))
+                let detail = try store.runDetail(runID: summary.id)
+                #expect(detail.sourceFile?.hasPrefix("/") == true)
+                if let date = evaluation.date { #expect(detail.startedAt == date, "\(run.name)") }
+                if task.hasPrefix("synth_sub") { #expect(meta.tags["lm_eval.group"] == "synth_group") }
+                if task == "synth_mi" { #expect(meta.params["lm_eval.acc_mutual_info"] != nil) }
+                checkedRuns += 1
+            }
+        }
+        #expect(checkedRuns >= 12)
+        // The letter task's trap: doc.choices holds letters in another order; gold follows the harness.
+        #expect(try store.summary(Self.name(store, "synth_letter"))?.accuracy != nil)
+    }
+
+    static func name(_ store: RunStore, _ task: String) throws -> String {
+        try store.runSummaries().first { $0.dataset == task }!.name
+    }
+
+    @Test func rerunsAreRunsAndForceReplacesOnlyItsOwn() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let folder = "\(Self.root)/lm-eval-0.4.13/folder/tiny-gpt2"
+        let int = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("samples_synth_int_") }.sorted()
+        #expect(int.count == 2)   // 0-shot and 2-shot, two evaluations in one folder
+        let first = try ingest(store, "\(folder)/\(int[0])"), second = try ingest(store, "\(folder)/\(int[1])")
+        #expect(first.runs.first?.name == "tiny-gpt2/synth_int")
+        #expect(second.runs.first?.name == "tiny-gpt2/synth_int [2-shot]")
+        // The file layout (--output_path eval.json) with --limit: found, and named by its limit when 0-shot is taken.
+        let limited = Self.samplesFiles("lm-eval-0.4.13").first { $0.contains("file-layout") }!
+        let third = try ingest(store, limited)
+        #expect(third.runs == [.init(name: "tiny-gpt2/synth_int [0-shot]", questions: 10)])
+        #expect(try store.runMetadata(named: "tiny-gpt2/synth_int [0-shot]")?.params["lm_eval.limit"] == "10")
+        // Again: nothing changes.
+        let before = try store.contentsFingerprint()
+        #expect(try ingest(store, "\(folder)/\(int[1])").alreadyIngestedAs == ["tiny-gpt2/synth_int [2-shot]"])
+        #expect(try store.contentsFingerprint() == before)
+        // --force replaces that output's run and no other.
+        let forced = try ingest(store, "\(folder)/\(int[1])") { $0.force = true }
+        #expect(forced.replaced == ["tiny-gpt2/synth_int [2-shot]"] && forced.runs.first?.name == "tiny-gpt2/synth_int [2-shot]")
+        #expect(try store.runSummaries().map(\.name).sorted() == ["tiny-gpt2/synth_int", "tiny-gpt2/synth_int [0-shot]", "tiny-gpt2/synth_int [2-shot]"])
+        // A byte-identical samples file of another evaluation (its own results file) is a new run.
+        let copy = directory.path("other")
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        let stamp = LMEvalReader.timestamp(of: String(int[0].dropLast(6)))!
+        try FileManager.default.copyItem(atPath: "\(folder)/\(int[0])", toPath: "\(copy)/\(int[0])")
+        // Another evaluation's results file: other bytes (here one more line), same numbers.
+        let results = try String(contentsOfFile: "\(folder)/results_\(stamp).json", encoding: .utf8)
+        try (results + "\n").write(toFile: "\(copy)/results_\(stamp).json", atomically: true, encoding: .utf8)
+        let other = try ingest(store, "\(copy)/\(int[0])")
+        #expect(other.alreadyIngestedAs.isEmpty && other.runs.count == 1 && other.runs[0].name.hasPrefix("tiny-gpt2/synth_int ["))
+    }
+
+    @Test func foldersResultsFilesAndEmptyFolders() throws {
+        let directory = TemporaryDirectory()
+        let inputs = Ingestor.inputs(["\(Self.root)/lm-eval-0.4.13", "\(Self.root)/lm-eval-0.4.13/file-layout", directory.url.path])
+        let files = inputs.compactMap { if case .file(let path) = $0 { path } else { nil } }
+        #expect(files.count == 12 + 1 && files.allSatisfy { ($0 as NSString).lastPathComponent.hasPrefix("samples_") })
+        #expect(inputs.last == .emptyFolder(directory.url.path))
+        let resultsFile = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/lm-eval-0.4.13/file-layout")
+            .first { $0.hasPrefix("eval_") }!
+        let direct = Ingestor.inputs(["\(Self.root)/lm-eval-0.4.13/file-layout/\(resultsFile)"])
+        #expect(direct == [.resultsFile("\(Self.root)/lm-eval-0.4.13/file-layout/\(resultsFile)")])
+        // 0.4.2: the array files are found too, paired with the results file that lists their task.
+        let old = Self.samplesFiles("lm-eval-0.4.2")
+        #expect(old.count >= 11)
+        for path in old {
+            let evaluation = try LMEvalReader.evaluation(of: path)
+            #expect(evaluation.json?["configs"]?[evaluation.task] != nil, "\(path)")
+        }
+    }
+
+    @Test func aSampleTheHarnessScoredOtherwiseIsRefusedNamingItsDocID() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let folder = "\(Self.root)/lm-eval-0.4.13/folder/tiny-gpt2"
+        let name = try FileManager.default.contentsOfDirectory(atPath: folder).first { $0.hasPrefix("samples_synth_letter_") }!
+        let stamp = LMEvalReader.timestamp(of: String(name.dropLast(6)))!
+        let copy = directory.path("copy")
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(folder)/results_\(stamp).json", toPath: "\(copy)/results_\(stamp).json")
+        // Flip the harness's acc of doc 3: the row no longer agrees with its scores.
+        var lines = try String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8).split(separator: "\n").map(String.init)
+        let index = lines.firstIndex { $0.hasPrefix("{\"doc_id\": 3,") }!
+        let flipped = lines[index].contains("\"acc\": 1.0") ? lines[index].replacingOccurrences(of: "\"acc\": 1.0", with: "\"acc\": 0.0")
+            : lines[index].replacingOccurrences(of: "\"acc\": 0.0", with: "\"acc\": 1.0")
+        #expect(flipped != lines[index])
+        lines[index] = flipped
+        try (lines.joined(separator: "\n") + "\n").write(toFile: "\(copy)/\(name)", atomically: true, encoding: .utf8)
+        let before = try store.contentsFingerprint()
+        do {
+            _ = try ingest(store, "\(copy)/\(name)")
+            Issue.record("accepted")
+        } catch let error as InputError {
+            #expect(error.line == index + 1 && error.reason.contains("doc_id 3") && error.reason.contains("acc"), "\(error)")
+        }
+        #expect(try store.contentsFingerprint() == before)
+        // Skipping the row instead: the run is written without it, and the accuracy is not compared.
+        let report = try ingest(store, "\(copy)/\(name)") { $0.skipInvalid = true }
+        #expect(report.skipped.count == 1 && report.runs.first?.questions == lines.count - 1)
+        // Samples beside another evaluation's results file: the run's accuracy gives it away.
+        let mixed = directory.path("mixed")
+        try FileManager.default.createDirectory(atPath: mixed, withIntermediateDirectories: true)
+        let text = try FileManager.default.contentsOfDirectory(atPath: folder).first { $0.hasPrefix("samples_synth_text_") }!
+        try FileManager.default.copyItem(atPath: "\(folder)/\(text)", toPath: "\(mixed)/samples_synth_letter_\(stamp).jsonl")
+        try FileManager.default.copyItem(atPath: "\(folder)/results_\(stamp).json", toPath: "\(mixed)/results_\(stamp).json")
+        #expect(throws: InputError.self) { try ingest(store, "\(mixed)/samples_synth_letter_\(stamp).jsonl") }
+    }
+}
