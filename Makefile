@@ -6,7 +6,7 @@
 APT_PACKAGES := libsqlite3-dev libcairo2-dev libopenblas-dev pkg-config fontconfig fonts-dejavu-core sqlite3
 SWIFT ?= swift
 
-.PHONY: deps build release demo test notebooks datasette notebooks-update bench clean
+.PHONY: deps build release demo test notebooks datasette notebooks-update bench references clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -52,6 +52,16 @@ datasette: $(DATASETTE_ENV)/bin/python
 notebooks-update: $(NOTEBOOK_ENV)/bin/python
 	python3 notebooks/make_notebooks.py
 	TRACK_BIN=$(CURDIR)/.build/debug/track TRACK_DEMO_DB=$$(mktemp -d)/demo.sqlite $(NOTEBOOK_ENV)/bin/python notebooks/run_notebooks.py --update
+
+# Reference values from relplot, uncertainty-calibration, scikit-learn and scipy (Tests/reference),
+# in their own venv; the tests read the committed JSON, so this runs only when the cases change.
+REFERENCE_ENV = Tests/reference/.venv
+$(REFERENCE_ENV)/bin/python:
+	python3 -m venv $(REFERENCE_ENV)
+	$(REFERENCE_ENV)/bin/pip install -q relplot==1.0.3 uncertainty-calibration==0.1.4 scikit-learn scipy
+
+references: $(REFERENCE_ENV)/bin/python
+	$(REFERENCE_ENV)/bin/python Tests/reference/calibration_references.py
 
 bench: release
 	python3 bench/bench.py --track .build/release/track

@@ -26,6 +26,11 @@ views through the sqlite3 CLI and `track table` are timed beside one run's
 `track metrics` in the same script. The metrics section also times 1,000
 bootstrap resamples of every metric beside the point estimate of the same run.
 
+Section 6 - science: smECE (with relplot's bandwidth search) and the smooth
+reliability curve on 1,000,000 questions beside relplot 1.0.3, an isotonic fit
+beside scikit-learn (bench/.venv), and a 1,000-resample paired comparison as a
+ratio to one point estimate of every metric.
+
 Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
 through `track ingest` (which validates every row), and streamed through
 `track log` in forward-pass batches of 32, beside the sqlite3 CLI's `.import`
@@ -282,13 +287,33 @@ def calibration_section(track_bench):
           f"NLL difference {result['nll_difference']:.1e}")
 
 
+def science_section(track_bench):
+    python = venv_python()
+    if subprocess.run([python, "-c", "import relplot, sklearn"], capture_output=True).returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "relplot==1.0.3", "scikit-learn>=1.8", "pandas"], check=True)
+    swift = json.loads(subprocess.run([track_bench, "science", "--out", OUT], check=True, capture_output=True, text=True).stdout)
+    ref = json.loads(subprocess.run([python, os.path.join(HERE, "science_baselines.py"), OUT], check=True,
+                                    capture_output=True, text=True).stdout)
+    print("\n== science: 1,000,000 questions x 4 options (median of 3) ==")
+    print(f"{'':52} {'track s':>8} {'baseline s':>10} {'ratio':>6}")
+    rows = [("smECE with bandwidth search (relplot.smECE)", "smece_seconds"),
+            ("smooth diagram curve, 200-point mesh (relplot kernel)", "curve_seconds"),
+            ("isotonic fit of one class (scikit-learn)", "isotonic_seconds")]
+    for label, key in rows:
+        print(f"{label:52} {swift[key]:8.3f} {ref[key]:10.3f} {ref[key] / swift[key]:5.1f}x")
+    print(f"smECE track {swift['smece']:.12f} relplot {ref['smece']:.12f} (difference {abs(swift['smece'] - ref['smece']):.1e}); "
+          f"sigma {swift['sigma']} vs {ref['sigma']}; isotonic at 0.5: {swift['isotonic_at_half']:.12f} vs {ref['isotonic_at_half']:.12f}")
+    print(f"paired comparison (1,000 paired-bootstrap resamples of two runs): {swift['paired_seconds']:.2f} s = "
+          f"{swift['paired_seconds'] / swift['point_seconds']:.1f}x one point estimate of every metric ({swift['point_seconds']:.3f} s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--track", default=os.path.join(HERE, "..", ".build", "release", "track"))
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--options", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "scale"], help="run one section")
+    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "science", "scale"], help="run one section")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     track = os.path.abspath(args.track)
@@ -304,6 +329,8 @@ def main():
         figure_section(track, track_bench, args.repeat)
     if args.only in (None, "calibration"):
         calibration_section(track_bench)
+    if args.only in (None, "science"):
+        science_section(track_bench)
     if args.only in (None, "scale"):
         scale_section(track, track_bench, args.repeat)
 

@@ -22,8 +22,27 @@ public protocol FittedCalibrator: Sendable {
     var summary: String { get }
     /// The fitted values, recorded with each derived run (keys without the prefix) and in JSON.
     var parameters: [(key: String, value: JSONValue)] { get }
-    /// Calibrated scores of every question of `set`, row by row as `set.offsets`.
-    func apply(_ set: PredictionSet) throws -> [Double]
+    /// Calibrated values of every question of `set`, row by row as `set.offsets`.
+    func apply(_ set: PredictionSet) throws -> Calibrated
+}
+
+/// What a fitted calibrator gives: raw scores (softmax gives the probabilities) or probabilities.
+public enum Calibrated: Sendable {
+    case scores([Double])
+    case probabilities([Double])
+
+    var values: [Double] {
+        switch self {
+        case .scores(let v), .probabilities(let v): v
+        }
+    }
+
+    func option(_ range: Range<Int>) -> OptionValues {
+        switch self {
+        case .scores(let v): .scores(Array(v[range]))
+        case .probabilities(let v): .probabilities(Array(v[range]))
+        }
+    }
 }
 
 /// Temperature scaling: `softmax(s / T)` with T fitted by NLL or by conf-ECE (METHODS §8).
@@ -49,9 +68,9 @@ public struct TemperatureCalibrator: Calibrator {
             [("temperature", .number(temperature)), ("criterion", .string(criterion.rawValue)),
              ("iterations", .number(Double(iterations)))]
         }
-        public func apply(_ set: PredictionSet) -> [Double] {
+        public func apply(_ set: PredictionSet) -> Calibrated {
             let beta = 1 / temperature
-            return TemperatureScaling(set).scores.map { $0 * beta }
+            return .scores(TemperatureScaling(set).scores.map { $0 * beta })
         }
     }
 
@@ -97,10 +116,10 @@ public struct MatrixCalibrator: Calibrator {
              ("weights", .array(scaling.weights.map(JSONValue.number))), ("bias", .array(scaling.bias.map(JSONValue.number))),
              ("iterations", .number(Double(scaling.iterations)))]
         }
-        public func apply(_ set: PredictionSet) throws -> [Double] {
+        public func apply(_ set: PredictionSet) throws -> Calibrated {
             let (scores, k) = try calibrator.inputs(set)
             guard k == scaling.k else { throw StoreError("the run has \(k) options, the fit \(scaling.k)", kind: .conflict) }
-            return scaling.apply(scores)
+            return .scores(scaling.apply(scores))
         }
     }
 
@@ -109,6 +128,67 @@ public struct MatrixCalibrator: Calibrator {
         let (scores, k) = try inputs(subset)
         return Fitted(calibrator: self, scaling: MatrixScaling.fit(kind: kind, scores: scores, labels: subset.labels, k: k,
                                                                    lambda: lambda, mu: mu))
+    }
+}
+
+/// One map per class fitted one-vs-rest on (p_ik, [y_i = k]), renormalised per question:
+/// isotonic regression (scikit-learn's) or histogram binning (netcal's) (METHODS §4).
+public struct ClasswiseCalibrator: Calibrator {
+    public enum Method: Sendable, Equatable {
+        case isotonic
+        case histogram(bins: Int, equalMass: Bool)
+    }
+    public var methodKind: Method
+    public init(_ method: Method) { methodKind = method }
+
+    public var name: String {
+        switch methodKind {
+        case .isotonic: "isotonic regression"
+        case .histogram(_, let equalMass): "histogram binning (\(equalMass ? "equal-mass" : "equal-width"))"
+        }
+    }
+    public var method: String { methodKind == .isotonic ? "ISO" : "HB" }
+    public var parameterPrefix: String { methodKind == .isotonic ? "iso" : "hb" }
+
+    public struct Fitted: FittedCalibrator {
+        public var k: Int
+        public var isotonic: [IsotonicRegression]
+        public var histogram: [HistogramBinning]
+        public var summary: String {
+            isotonic.isEmpty ? "(K = \(k), \(histogram.first?.values.count ?? 0) bins per class)"
+                : "(K = \(k), \(isotonic.map(\.x.count).reduce(0, +)) fitted points over the classes)"
+        }
+        public var parameters: [(key: String, value: JSONValue)] {
+            if !isotonic.isEmpty {
+                return [("x", .array(isotonic.map { .array($0.x.map(JSONValue.number)) })),
+                        ("y", .array(isotonic.map { .array($0.y.map(JSONValue.number)) }))]
+            }
+            return [("edges", .array(histogram.map { .array($0.edges.map(JSONValue.number)) })),
+                    ("values", .array(histogram.map { .array($0.values.map(JSONValue.number)) }))]
+        }
+        public func apply(_ set: PredictionSet) throws -> Calibrated {
+            guard set.uniformOptionCount == k else {
+                throw StoreError("the run's questions do not all have the fit's \(k) options", kind: .conflict)
+            }
+            return .probabilities(OneVsRest.apply(set, optionCount: k) { c, p in
+                isotonic.isEmpty ? histogram[c].predict(p) : isotonic[c].predict(p)
+            })
+        }
+    }
+
+    public func fit(_ set: PredictionSet, rows: [Int]?) throws -> any FittedCalibrator {
+        guard let k = set.uniformOptionCount else {
+            throw StoreError("the questions differ in option count; \(name) needs one", kind: .invalidInput)
+        }
+        switch methodKind {
+        case .isotonic:
+            return Fitted(k: k, isotonic: OneVsRest.fit(set, rows: rows, optionCount: k) { IsotonicRegression.fit(x: $0, y: $1) },
+                          histogram: [])
+        case .histogram(let bins, let equalMass):
+            return Fitted(k: k, isotonic: [], histogram: OneVsRest.fit(set, rows: rows, optionCount: k) {
+                HistogramBinning.fit(x: $0, y: $1, bins: bins, equalMass: equalMass)
+            })
+        }
     }
 }
 
@@ -199,7 +279,7 @@ public enum Calibration {
         for name in request.applyTo {
             let source = try store.loadRun(named: name, details: true)
             guard var meta = try store.runMetadata(named: name) else { continue }
-            let scores = try fitted.apply(source.predictions)
+            let calibrated = try fitted.apply(source.predictions)
             meta.params["\(calibrator.parameterPrefix).parent_method"] = meta.method ?? ""
             meta.name = name + (request.suffix ?? "/\(calibrator.method)")
             meta.method = calibrator.method
@@ -215,7 +295,7 @@ public enum Calibration {
             }
             let offsets = source.predictions.offsets
             let predictions = (0..<source.predictions.count).map { i in
-                source.prediction(i, values: .scores(Array(scores[offsets[i]..<offsets[i + 1]])))
+                source.prediction(i, values: calibrated.option(offsets[i]..<offsets[i + 1]))
             }
             try store.writeRun(meta, predictions: predictions, replace: request.replace)
             result.derivedRuns.append(meta.name)
@@ -223,12 +303,17 @@ public enum Calibration {
         return result
     }
 
-    /// The set with `scores` in place of its own, probabilities their softmax.
-    static func rescored(_ set: PredictionSet, _ scores: [Double]) throws -> PredictionSet {
+    /// The set with the calibrated values in place of its own.
+    static func rescored(_ set: PredictionSet, _ calibrated: Calibrated) throws -> PredictionSet {
         var result = PredictionSet()
         for i in 0..<set.count {
-            let row = Array(scores[set.offsets[i]..<set.offsets[i + 1]])
-            result.append(id: set.questionIDs[i], label: Int(set.labels[i]), probabilities: Probabilities.softmax(row), scores: row)
+            let range = set.offsets[i]..<set.offsets[i + 1]
+            switch calibrated.option(range) {
+            case .scores(let row):
+                result.append(id: set.questionIDs[i], label: Int(set.labels[i]), probabilities: Probabilities.softmax(row), scores: row)
+            case .probabilities(let row):
+                result.append(id: set.questionIDs[i], label: Int(set.labels[i]), probabilities: row)
+            }
         }
         return result
     }

@@ -9,6 +9,10 @@ public struct ComparisonRequest: Sendable {
     public var keys: [MetricKey] = MetricKey.allCases
     public var settings = BinSettings()
     public var groupBy: GroupKey = .subject
+    /// The paired bootstrap on the shared questions (nil: none).
+    public var bootstrap: BootstrapSettings? = BootstrapSettings()
+    /// Differences with p below this are significant; intervals are at 1 − alpha.
+    public var alpha = 0.05
 
     public init(base: String, others: [String]) {
         self.base = base
@@ -27,17 +31,39 @@ public struct MetricDelta: Sendable {
     public var changeRatePercent: Double? { base.flatMap { b in other.flatMap { b != 0 ? ($0 - b) / abs(b) * 100 : nil } } }
 }
 
+/// A difference on the shared questions with its paired-bootstrap interval and p-value.
+public struct PairedDifference: Sendable {
+    public var key: MetricKey
+    public var base: Double?
+    public var other: Double?
+    public var delta: Double? { base.flatMap { b in other.map { $0 - b } } }
+    public var interval: Interval?
+    public var p: Double?
+}
+
+/// McNemar's exact test of accuracy: b questions only the base answers right, c only the other.
+public struct McNemar: Sendable {
+    public var b: Int
+    public var c: Int
+    public var p: Double
+}
+
 /// One other run compared with the base.
 public struct RunComparison: Sendable {
     public var other: String
     public var deltas: [MetricDelta]
     public var paired: PairedComparison
+    /// On the shared questions, when the request asked for the paired bootstrap.
+    public var differences: [PairedDifference] = []
+    public var mcnemar: McNemar?
 }
 
 public struct ComparisonReport: Sendable {
     public var base: String
     public var groupBy: GroupKey
     public var comparisons: [RunComparison]
+    public var alpha = 0.05
+    public var bootstrap: BootstrapSettings?
 
     public var json: JSONValue {
         .array(comparisons.map { comparison in
@@ -56,6 +82,24 @@ public struct ComparisonReport: Sendable {
                 entries.append(.init(key: "paired", value: comparison.paired.total.json))
                 entries.append(.init(key: "paired_by_\(groupBy.rawValue)", value: .object(JSONObject(
                     comparison.paired.groups.map { .init(key: $0.0, value: $0.1.json) }))))
+            }
+            if !comparison.differences.isEmpty {
+                entries.append(.init(key: "paired_tests", value: .object(JSONObject(comparison.differences.map { d in
+                    .init(key: d.key.rawValue, value: .object(JSONObject([
+                        .init(key: "base", value: d.base.map(JSONValue.number) ?? .null),
+                        .init(key: "other", value: d.other.map(JSONValue.number) ?? .null),
+                        .init(key: "delta", value: d.delta.map(JSONValue.number) ?? .null),
+                        .init(key: "ci", value: d.interval.map { .array([.number($0.lower), .number($0.upper)]) } ?? .null),
+                        .init(key: "p", value: d.p.map(JSONValue.number) ?? .null),
+                        .init(key: "significant", value: d.p.map { .bool($0 < alpha) } ?? .null),
+                    ])))
+                }))))
+            }
+            if let test = comparison.mcnemar {
+                entries.append(.init(key: "mcnemar", value: .object(JSONObject([
+                    .init(key: "b", value: .number(Double(test.b))), .init(key: "c", value: .number(Double(test.c))),
+                    .init(key: "p", value: .number(test.p)), .init(key: "significant", value: .bool(test.p < alpha)),
+                ]))))
             }
             return .object(JSONObject(entries))
         })
@@ -76,6 +120,23 @@ public struct ComparisonReport: Sendable {
         }
         var text = TextTable(columns: ["run", "metric", "base", "other", "delta", "CR %"], rows: metricRows,
                              caption: "base: \(base)").render(format)
+        var testRows: [[TextTable.Cell]] = []
+        for comparison in comparisons {
+            for d in comparison.differences {
+                testRows.append([.text(comparison.other), .text(d.key.rawValue), .number(d.base, digits: 4), .number(d.other, digits: 4),
+                                 .number(d.delta, digits: 4), .number(d.interval?.lower, digits: 4), .number(d.interval?.upper, digits: 4),
+                                 .number(d.p, digits: 4), .text(d.p.map { $0 < alpha ? "yes" : "no" })])
+            }
+            if let test = comparison.mcnemar {
+                testRows.append([.text(comparison.other), .text("accuracy (McNemar exact, b=\(test.b) c=\(test.c))"), .text(nil), .text(nil),
+                                 .text(nil), .text(nil), .text(nil), .number(test.p, digits: 4), .text(test.p < alpha ? "yes" : "no")])
+            }
+        }
+        if !testRows.isEmpty, let bootstrap {
+            let level = Int(((1 - alpha) * 100).rounded())
+            text += "\n" + TextTable(columns: ["run", "metric", "base", "other", "delta", "lo", "hi", "p", "significant"], rows: testRows,
+                                     caption: "is the difference real? paired on shared questions: \(level)% paired-bootstrap interval and p (\(bootstrap.resamples) resamples, seed \(bootstrap.seed)); alpha \(JSONValue.format(alpha))").render(format)
+        }
         if !pairedRows.isEmpty {
             text += "\n" + TextTable(columns: ["run"] + PairedStats.columns, rows: pairedRows,
                                      caption: "paired on shared questions").render(format)
@@ -91,16 +152,58 @@ public struct ComparisonReport: Sendable {
 extension RunReader {
     public func compare(_ request: ComparisonRequest) throws -> ComparisonReport {
         let base = try load(request.base)
-        let baseMetrics = CalibrationAnalyzer(base.predictions, bins: request.settings.bins, epsilon: request.settings.epsilon).metrics()
+        let smooth = !Set(request.keys).isSubset(of: Set(MetricKey.resampled))
+        let baseMetrics = CalibrationAnalyzer(base.predictions, bins: request.settings.bins, epsilon: request.settings.epsilon).metrics(smooth: smooth)
         var comparisons: [RunComparison] = []
         for name in request.others {
             let other = try load(name)
-            let otherMetrics = CalibrationAnalyzer(other.predictions, bins: request.settings.bins, epsilon: request.settings.epsilon).metrics()
-            comparisons.append(RunComparison(
+            let otherMetrics = CalibrationAnalyzer(other.predictions, bins: request.settings.bins, epsilon: request.settings.epsilon).metrics(smooth: smooth)
+            var comparison = RunComparison(
                 other: name, deltas: request.keys.map { MetricDelta(key: $0, base: baseMetrics[$0], other: otherMetrics[$0]) },
-                paired: PairedComparison(base: base, other: other, groupKey: request.groupBy)))
+                paired: PairedComparison(base: base, other: other, groupKey: request.groupBy))
+            if let bootstrap = request.bootstrap, comparison.paired.total.n > 0 {
+                (comparison.differences, comparison.mcnemar) = Self.pairedTests(base, other, request, bootstrap)
+            }
+            comparisons.append(comparison)
         }
-        return ComparisonReport(base: base.name, groupBy: request.groupBy, comparisons: comparisons)
+        return ComparisonReport(base: base.name, groupBy: request.groupBy, comparisons: comparisons, alpha: request.alpha,
+                                bootstrap: request.bootstrap)
+    }
+
+    /// On the questions both runs answered (in one order, so that a seed draws the same
+    /// Poisson weights for both): each metric's difference with its paired-bootstrap
+    /// interval and p-value, and McNemar's exact test of accuracy.
+    static func pairedTests(_ base: LoadedRun, _ other: LoadedRun, _ request: ComparisonRequest,
+                            _ bootstrap: BootstrapSettings) -> ([PairedDifference], McNemar) {
+        var index: [Int64: Int] = [:]
+        for (i, id) in base.predictions.questionIDs.enumerated() { index[id] = i }
+        var baseRows: [Int] = [], otherRows: [Int] = []
+        for (j, id) in other.predictions.questionIDs.enumerated() {
+            if let i = index[id] { baseRows.append(i); otherRows.append(j) }
+        }
+        let settings = request.settings
+        let a = CalibrationAnalyzer(base.predictions.subset(baseRows), bins: settings.bins, epsilon: settings.epsilon)
+        let b = CalibrationAnalyzer(other.predictions.subset(otherRows), bins: settings.bins, epsilon: settings.epsilon)
+        let smooth = request.keys.contains(.smECE)
+        let (ma, mb) = (a.metrics(smooth: smooth), b.metrics(smooth: smooth))
+        let seed = UInt64(bitPattern: bootstrap.seed)
+        let ra = a.bootstrapResamples(resamples: bootstrap.resamples, seed: seed, smooth: smooth)
+        let rb = b.bootstrapResamples(resamples: bootstrap.resamples, seed: seed, smooth: smooth)
+        let keys = request.keys.filter { MetricKey.resampled.contains($0) || $0 == .smECE }
+        let differences = keys.map { key -> PairedDifference in
+            let deltas = zip(ra, rb).compactMap { x, y -> Double? in
+                guard let u = x?[key], let v = y?[key] else { return nil }
+                return v - u
+            }
+            let test = PairedTests.bootstrapDifference(deltas, level: 1 - request.alpha)
+            return PairedDifference(key: key, base: ma[key], other: mb[key], interval: test?.interval, p: test?.p)
+        }
+        var onlyBase = 0, onlyOther = 0
+        for (x, y) in zip(a.correctness, b.correctness) {
+            if x && !y { onlyBase += 1 }
+            if !x && y { onlyOther += 1 }
+        }
+        return (differences, McNemar(b: onlyBase, c: onlyOther, p: PairedTests.mcnemarExact(b: onlyBase, c: onlyOther)))
     }
 }
 

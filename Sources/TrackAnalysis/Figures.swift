@@ -6,7 +6,7 @@ import TrackStore
 /// `track plot`: a figure for a paper, the CSV of the numbers it draws, and its provenance.
 public struct FigureRequest: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
-        case reliability, classwise, grid, curve, regime
+        case reliability, classwise, grid, curve, regime, smooth
     }
     public enum PanelOrder: String, Sendable, CaseIterable { case ece, name }
     public enum CurveAxis: String, Sendable, CaseIterable { case epoch, step }
@@ -132,6 +132,22 @@ extension RunReader {
             let cw = metrics.cwECE.map { String(format: "cw-ECE = %.4f", $0) } ?? "cw-ECE n/a"
             figure = Figure(title: request.title ?? "\(name): classwise reliability (\(cw))", panels: panels,
                             columns: request.columns ?? min(panels.count, 3), panelWidth: request.panelWidth, panelHeight: request.panelHeight)
+        case .smooth:
+            // relplot's smooth reliability diagram, one panel per run.
+            var panels: [Panel] = []
+            data.columns = ["run", "t", "curve", "low", "high", "density", "smece", "sigma"]
+            for name in runs {
+                let analyzer = try analyzer(named: name, settings)
+                let panel = Self.smoothPanel(name, analyzer, resamples: request.bands ?? 200)
+                panels.append(.smooth(panel))
+                for j in panel.mesh.indices {
+                    data.rows.append([.text(name), .number(panel.mesh[j], digits: 6), .number(panel.curve[j], digits: 6),
+                                      .number(panel.lower[j], digits: 6), .number(panel.upper[j], digits: 6),
+                                      .number(panel.density[j], digits: 6), .number(panel.smECE, digits: 6), .number(panel.sigma, digits: 6)])
+                }
+            }
+            figure = Figure(title: request.title, panels: panels, columns: request.columns ?? min(panels.count, 4),
+                            panelWidth: request.panelWidth, panelHeight: request.panelHeight)
         case .curve:
             let (panel, rows) = try curve(request)
             data.columns = ["family", "run", "x", "value", "low", "high"]
@@ -174,6 +190,37 @@ extension RunReader {
         return FigureResult(path: request.out, dataPath: dataPath, aStar: aStar)
     }
 
+    /// The smooth reliability curve at smECE's bandwidth on relplot's 200-point mesh, its 95%
+    /// band from `resamples` Poisson-bootstrap resamples (seed 0), and the confidences' density.
+    static func smoothPanel(_ name: String, _ analyzer: CalibrationAnalyzer, resamples: Int) -> SmoothReliabilityPanel {
+        let f = analyzer.confidences, y = analyzer.correctness.map { $0 ? 1.0 : 0.0 }
+        let mesh = 200
+        let t = (0..<mesh).map { $0 == mesh - 1 ? 1 : Double($0) * (1 / Double(mesh - 1)) }
+        guard !f.isEmpty else {
+            return SmoothReliabilityPanel(title: name, mesh: t, curve: [], lower: [], upper: [], density: [], smECE: nil, sigma: nil, n: 0)
+        }
+        let (value, sigma) = SmoothECE.automatic(f, y)
+        let main = SmoothECE.smooth(f, y, sigma: sigma, mesh: mesh, residual: false)
+        let samples = Slots(count: resamples)
+        DispatchQueue.concurrentPerform(iterations: (resamples + 7) / 8) { batch in
+            let weights = CalibrationAnalyzer.resampleWeights(n: f.count, seed: 0, firstResample: batch * 8)
+            for lane in 0..<8 where batch * 8 + lane < resamples {
+                let w = (0..<f.count).map { Double(weights[$0 * 8 + lane]) }
+                samples.store(batch * 8 + lane, SmoothECE.smooth(f, y, sigma: sigma, weights: w, mesh: mesh, residual: false).residual)
+            }
+        }
+        var lower = [Double](repeating: 0, count: mesh), upper = [Double](repeating: 0, count: mesh)
+        let curves = samples.values.filter { !$0.isEmpty }
+        for j in 0..<mesh where !curves.isEmpty {
+            let sorted = curves.map { $0[j] }.sorted()
+            lower[j] = Interval.quantile(sorted, 0.025)
+            upper[j] = Interval.quantile(sorted, 0.975)
+        }
+        let total = main.density.reduce(0, +)
+        return SmoothReliabilityPanel(title: name, mesh: t, curve: main.residual, lower: lower, upper: upper,
+                                      density: main.density.map { $0 / total }, smECE: value, sigma: sigma, n: f.count)
+    }
+
     static func binRows(run: String, panel: String, _ bins: [BinRow], intervals: Bool) -> [[TextTable.Cell]] {
         bins.map { bin in
             var row: [TextTable.Cell] = [.text(run), .text(panel), .integer(Int64(bin.bin)), .number(bin.lower, digits: 4),
@@ -211,8 +258,8 @@ extension RunReader {
             let y: Double?, interval: Interval?
             if let resamples = request.bands {
                 let analyzer = try analyzer(named: summary.name, request.settings)
-                y = analyzer.metrics()[metric]
-                interval = analyzer.bootstrap(resamples: resamples, seed: 0)[metric]
+                y = analyzer.metrics(smooth: !MetricKey.resampled.contains(metric))[metric]
+                interval = analyzer.bootstrap(resamples: resamples, seed: 0, smooth: metric == .smECE)[metric]
             } else {
                 y = try metrics(named: summary.name, request.settings, keys: [metric]).metrics[metric]
                 interval = nil
@@ -235,6 +282,15 @@ extension RunReader {
         return (CurvePanel(title: "\(metric.label) over \(request.axis.rawValue)s", xLabel: request.axis.rawValue.capitalized,
                            yLabel: metric.label, series: series), rows)
     }
+}
+
+/// Results that parallel jobs fill, one slot each.
+final class Slots: @unchecked Sendable {   // every access holds the lock
+    private var slots: [[Double]]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: [], count: count) }
+    func store(_ index: Int, _ value: [Double]) { lock.lock(); slots[index] = value; lock.unlock() }
+    var values: [[Double]] { lock.lock(); defer { lock.unlock() }; return slots }
 }
 
 /// Labels without the part every name shares up to a "/" (e.g. the model), so points stay readable.

@@ -22,6 +22,8 @@ public struct MetricsRequest: Sendable {
     public var bootstrap: BootstrapSettings?
     /// Keep each analyzer's per-bin tables (reliability, classwise, pooled).
     public var reliability = false
+    /// Also the smooth and ℓ2 metrics (smECE, cw-smECE, ℓ2 ECE), which search a bandwidth each.
+    public var smooth = true
 
     public init(runs: [String]) { self.runs = runs }
 }
@@ -98,6 +100,7 @@ public struct MetricsReport: Sendable {
             for key in MetricKey.allCases {
                 entries.append(.init(key: key.rawValue, value: row.metrics[key].map(JSONValue.number) ?? .null))
             }
+            entries.append(.init(key: "smece_sigma", value: row.metrics.smECEBandwidth.map(JSONValue.number) ?? .null))
             entries.append(.init(key: "nll_from_scores", value: .bool(row.metrics.nllFromScores)))
             if !row.intervals.isEmpty {
                 let ci = MetricKey.allCases.compactMap { key in
@@ -155,9 +158,9 @@ extension RunReader {
                 if let bootstrap = request.bootstrap {
                     let label = "bootstrap \(name)\(group.map { " [\($0)]" } ?? "")"
                     intervals = analyzer.bootstrap(resamples: bootstrap.resamples, seed: UInt64(bitPattern: bootstrap.seed),
-                                                   level: bootstrap.level) { done, total in progress?(done, total, label) }
+                                                   level: bootstrap.level, smooth: request.smooth) { done, total in progress?(done, total, label) }
                 }
-                rows.append(MetricsRow(run: name, group: group, metrics: analyzer.metrics(), intervals: intervals,
+                rows.append(MetricsRow(run: name, group: group, metrics: analyzer.metrics(smooth: request.smooth), intervals: intervals,
                                        bins: request.reliability ? ReliabilityTables(analyzer) : nil))
             }
         }

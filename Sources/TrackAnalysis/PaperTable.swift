@@ -20,6 +20,9 @@ public struct PaperTableRequest: Sendable {
     public var caption: String?
     /// Table 3: win rates instead of metrics.
     public var winRates = false
+    /// Mark cells that differ significantly from the row of this method (same other row
+    /// fields, same column): a paired bootstrap on the shared questions (METHODS §8).
+    public var significance: (method: String, alpha: Double, bootstrap: BootstrapSettings)?
 
     public init() {}
 }
@@ -89,7 +92,8 @@ extension RunReader {
         for run in Set(cells.values.filter { metrics[$0.id] == nil }.map(\.name)).sorted() {
             let loaded = try store.loadRun(named: run)
             metrics[loaded.id] = Dictionary(uniqueKeysWithValues: request.binCounts.map { bins in
-                (bins, CalibrationAnalyzer(loaded.predictions, bins: bins, epsilon: request.epsilon).metrics())
+                (bins, CalibrationAnalyzer(loaded.predictions, bins: bins, epsilon: request.epsilon)
+                    .metrics(smooth: !Set(request.keys).isSubset(of: Set(MetricKey.resampled))))
             })
         }
 
@@ -107,20 +111,50 @@ extension RunReader {
                 }
             }
         }
-        let rows: [[TextTable.Cell]] = rowKeys.map { rowKey in
+        // Significance against the base method's row: the base row has the same fields but the method.
+        let methodField = request.rows.firstIndex(of: .method)
+        if request.significance != nil, methodField == nil {
+            throw StoreError("marking significance needs the method among the row fields", kind: .usage)
+        }
+        var loadedRuns: [Int64: LoadedRun] = [:]
+        func loaded(_ run: RunSummary) throws -> LoadedRun {
+            if let run = loadedRuns[run.id] { return run }
+            let value = try store.loadRun(id: run.id, name: run.name)
+            loadedRuns[run.id] = value
+            return value
+        }
+        let rows: [[TextTable.Cell]] = try rowKeys.map { rowKey in
             var row: [TextTable.Cell] = rowKey.map { .text($0) }
+            var baseKey = rowKey
+            if let significance = request.significance, let field = methodField { baseKey[field] = significance.method }
             for column in columnValues {
                 let run = cells[Cell(row: rowKey, column: column)]
+                let base = baseKey == rowKey ? nil : cells[Cell(row: baseKey, column: column)]
                 for bins in request.binCounts {
                     for key in request.keys {
-                        let value = run.flatMap { metrics[$0.id]?[bins]?[key] }
-                        row.append(.number(value.map { request.percent ? $0 * 100 : $0 }, digits: request.digits))
+                        let value = run.flatMap { metrics[$0.id]?[bins]?[key] }.map { request.percent ? $0 * 100 : $0 }
+                        var significant = false
+                        if let significance = request.significance, let run, let base,
+                           MetricKey.resampled.contains(key) || key == .smECE {
+                            var comparison = ComparisonRequest(base: base.name, others: [run.name])
+                            comparison.keys = [key]
+                            comparison.settings = BinSettings(bins: bins, epsilon: request.epsilon)
+                            comparison.alpha = significance.alpha
+                            let (differences, _) = Self.pairedTests(try loaded(base), try loaded(run), comparison, significance.bootstrap)
+                            significant = differences.first?.p.map { $0 < significance.alpha } ?? false
+                        }
+                        row.append(significant ? .marked(value, digits: request.digits) : .number(value, digits: request.digits))
                     }
                 }
             }
             return row
         }
-        result.table = TextTable(columns: columns, rows: rows, caption: request.caption)
+        var caption = request.caption
+        if let significance = request.significance {
+            let note = "† differs from \(significance.method) on the shared questions (paired bootstrap, \(significance.bootstrap.resamples) resamples, p < \(JSONValue.format(significance.alpha)))"
+            caption = caption.map { "\($0). \(note)" } ?? note
+        }
+        result.table = TextTable(columns: columns, rows: rows, caption: caption)
         result.table.groups = groups
         result.table.best = best
         return result

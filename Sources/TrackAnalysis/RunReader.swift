@@ -80,7 +80,7 @@ public struct RunReader {
             return (stored, try store.uniformOptionCount(runID: id))
         }
         let analyzer = try analyzer(id: id, name: name, settings)
-        return (analyzer.metrics(), analyzer.set.uniformOptionCount)
+        return (analyzer.metrics(smooth: !keys.isSubset(of: Set(MetricKey.resampled))), analyzer.set.uniformOptionCount)
     }
 
     /// A whole run with its questions' subjects, datasets and ids.
@@ -181,7 +181,7 @@ public enum RunField: Hashable, Sendable, CustomStringConvertible {
 public enum MetricColumns {
     public static let main: [MetricKey] = [.accuracy, .meanConfidence, .overconfidence, .confECE, .mce, .rmsce, .cwECE,
                                            .pooledECE, .brier, .nll]
-    public static let adaptive: [MetricKey] = [.equalMassECE, .ace, .tace]
+    public static let adaptive: [MetricKey] = [.equalMassECE, .ace, .tace, .smECE, .cwSmECE, .l2ECE, .debiasedL2ECE]
 
     public static func best(_ key: MetricKey) -> TextTable.Best? {
         key.higherIsBetter.map { $0 ? .highest : .lowest }

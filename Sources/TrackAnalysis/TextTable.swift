@@ -32,12 +32,16 @@ public struct TextTable: Sendable {
         case text(String?)
         case integer(Int64?)
         case number(Double?, digits: Int)
+        /// A number marked as significantly different from a base (a dagger in text, Markdown and
+        /// LaTeX; CSV and JSON keep the number).
+        case marked(Double?, digits: Int)
 
         public var display: String {
             switch self {
             case .text(let s): s ?? ""
             case .integer(let i): i.map(String.init) ?? ""
             case .number(let d, let digits): d.map { String(format: "%.\(digits)f", $0) } ?? ""
+            case .marked(let d, let digits): d.map { String(format: "%.\(digits)f", $0) + "†" } ?? ""
             }
         }
 
@@ -45,21 +49,23 @@ public struct TextTable: Sendable {
             switch self {
             case .text(let s): s.map(JSONValue.string) ?? .null
             case .integer(let i): i.map { .number(Double($0)) } ?? .null
-            case .number(let d, _): d.map(JSONValue.number) ?? .null
+            case .number(let d, _), .marked(let d, _): d.map(JSONValue.number) ?? .null
             }
         }
 
         /// Full precision for machine-readable output.
         public var csv: String {
             switch self {
-            case .number(let d, _): d.map { JSONValue.format($0) } ?? ""
+            case .number(let d, _), .marked(let d, _): d.map { JSONValue.format($0) } ?? ""
             default: display
             }
         }
 
         public var number: Double? {
-            if case .number(let d, _) = self { return d }
-            return nil
+            switch self {
+            case .number(let d, _), .marked(let d, _): return d
+            default: return nil
+            }
         }
 
         public var isNumeric: Bool {
@@ -193,7 +199,8 @@ public struct TextTable: Sendable {
         out += columns.map(latexEscape).joined(separator: " & ") + " \\\\\n\\midrule\n"
         for (r, row) in rows.enumerated() {
             let cells = row.enumerated().map { c, cell in
-                let text = latexEscape(cell.display)
+                var text = latexEscape(cell.display)
+                if case .marked = cell { text = latexEscape(String(cell.display.dropLast())) + "$^\\dagger$" }
                 return bests[c].contains(r) ? "\\textbf{\(text)}" : text
             }
             out += cells.joined(separator: " & ") + " \\\\\n"

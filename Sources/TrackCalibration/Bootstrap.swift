@@ -24,9 +24,9 @@ extension CalibrationAnalyzer {
     /// Percentile intervals between the (1−level)/2 and (1+level)/2 quantiles of
     /// the resampled values (linear interpolation between order statistics, as
     /// numpy's default). `progress(done, total)` is called as resamples finish.
-    public func bootstrap(resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95,
+    public func bootstrap(resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95, smooth: Bool = false,
                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Interval] {
-        let values = bootstrapSamples(resamples: resamples, seed: seed, progress: progress)
+        let values = bootstrapSamples(resamples: resamples, seed: seed, smooth: smooth, progress: progress)
         var intervals: [MetricKey: Interval] = [:]
         for (key, samples) in values where !samples.isEmpty {
             let sorted = samples.sorted()
@@ -36,34 +36,58 @@ extension CalibrationAnalyzer {
     }
 
     /// The metric values of each resample (resamples with no question left out), by key.
-    public func bootstrapSamples(resamples: Int, seed: UInt64,
+    public func bootstrapSamples(resamples: Int, seed: UInt64, smooth: Bool = false,
                                  progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: [Double]] {
-        let n = set.count
-        guard n > 0, resamples > 0 else { return [:] }
-        let plan = BootstrapPlan(self)
-        let batches = (resamples + Self.lanes - 1) / Self.lanes
-        let results = Slots<[CalibrationMetrics]>(repeating: [], count: batches)
-        let counter = ProgressCounter()
-        DispatchQueue.concurrentPerform(iterations: batches) { batch in
-            let first = batch * Self.lanes
-            let weights = Self.poissonWeights(n: n, seed: seed, firstResample: first)
-            results.store(batch, plan.metrics(weights: weights, analyzer: self))
-            if let progress { progress(counter.add(Self.lanes, limit: resamples), resamples) }
-        }
         var samples: [MetricKey: [Double]] = [:]
-        for batch in 0..<batches {
-            for (lane, m) in results.value(batch).enumerated() where batch * Self.lanes + lane < resamples && m.n > 0 {
-                for key in CalibrationMetrics.keys {
-                    if let value = m[key] { samples[key, default: []].append(value) }
-                }
+        for case let m? in bootstrapResamples(resamples: resamples, seed: seed, smooth: smooth, progress: progress) {
+            for key in MetricKey.resampled + [.smECE] {
+                if let value = m[key] { samples[key, default: []].append(value) }
             }
         }
         return samples
     }
 
+    /// Each resample's metrics, in resample order (nil for a resample that left every
+    /// question out): what paired comparisons line up, since two analyzers of the same
+    /// questions in the same order draw the same weights for the same seed. smECE is
+    /// recomputed at the estimate's bandwidth (the bandwidth search is not resampled), with `smooth`.
+    public func bootstrapResamples(resamples: Int, seed: UInt64, smooth: Bool = false,
+                                   progress: (@Sendable (Int, Int) -> Void)? = nil) -> [CalibrationMetrics?] {
+        let n = set.count
+        guard n > 0, resamples > 0 else { return [] }
+        let plan = BootstrapPlan(self)
+        let batches = (resamples + Self.lanes - 1) / Self.lanes
+        let results = Slots<[CalibrationMetrics]>(repeating: [], count: batches)
+        let counter = ProgressCounter()
+        let outcomes = correct.map { $0 ? 1.0 : 0.0 }
+        let sigma = smooth ? SmoothECE.automatic(confidence, outcomes).sigma : 0
+        DispatchQueue.concurrentPerform(iterations: batches) { batch in
+            let first = batch * Self.lanes
+            let weights = Self.poissonWeights(n: n, seed: seed, firstResample: first)
+            var metrics = plan.metrics(weights: weights, analyzer: self)
+            for lane in metrics.indices where smooth && first + lane < resamples && metrics[lane].n > 0 {
+                let laneWeights = (0..<n).map { Double(weights[$0 * Self.lanes + lane]) }
+                metrics[lane].smECE = SmoothECE.value(confidence, outcomes, sigma: sigma, weights: laneWeights)
+                metrics[lane].smECEBandwidth = sigma
+            }
+            results.store(batch, metrics)
+            if let progress { progress(counter.add(Self.lanes, limit: resamples), resamples) }
+        }
+        return (0..<resamples).map { b in
+            let m = results.value(b / Self.lanes)[b % Self.lanes]
+            return m.n > 0 ? m : nil
+        }
+    }
+
     /// Weights of resamples `firstResample ..< firstResample + 8`, question-major:
     /// question i's eight weights are bytes `8i ..< 8i + 8`. A weight above 255
     /// (probability ~1e-500 per draw) is capped there.
+    /// The Poisson(1) weights of resamples `firstResample ..< firstResample + 8` (question i's
+    /// eight weights at `8i ..< 8i + 8`): the resampling every bootstrap of track shares.
+    public static func resampleWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
+        poissonWeights(n: n, seed: seed, firstResample: firstResample)
+    }
+
     static func poissonWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
         var weights = [UInt8](repeating: 0, count: n * lanes)
         let t = poissonThresholds

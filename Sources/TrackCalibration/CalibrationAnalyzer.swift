@@ -174,13 +174,15 @@ public struct CalibrationAnalyzer: Sendable {
 
     // MARK: - Metrics
 
-    /// All metrics; with `weights`, question i counts `weights[i]` times (bootstrap).
-    public func metrics(weights: UnsafeBufferPointer<UInt32>? = nil) -> CalibrationMetrics {
-        if let weights { return metrics(CountWeights(counts: weights)) }
-        return metrics(UnitWeights())
+    /// All metrics; with `weights`, question i counts `weights[i]` times (bootstrap). The smooth
+    /// and ℓ2 metrics (smECE, cw-smECE, ℓ2 ECE; a bandwidth search each) only with `smooth`,
+    /// and only of the unweighted estimate.
+    public func metrics(weights: UnsafeBufferPointer<UInt32>? = nil, smooth: Bool = false) -> CalibrationMetrics {
+        if let weights { return metrics(CountWeights(counts: weights), smooth: false) }
+        return metrics(UnitWeights(), smooth: smooth)
     }
 
-    private func metrics<W: QuestionWeights>(_ weights: W) -> CalibrationMetrics {
+    private func metrics<W: QuestionWeights>(_ weights: W, smooth: Bool) -> CalibrationMetrics {
         var result = CalibrationMetrics()
         result.bins = bins
         let n = set.count
@@ -208,6 +210,7 @@ public struct CalibrationAnalyzer: Sendable {
                 parts.store(job, part)
             }
         }
+        if smooth { smoothAndL2Metrics(into: &result) }
         let top = parts.value(0), classwise = parts.value(1)
         result.accuracy = top.accuracy
         result.meanConfidence = top.meanConfidence
@@ -229,6 +232,33 @@ public struct CalibrationAnalyzer: Sendable {
         result.ace = ace / Double(k * bins)
         result.tace = tace / Double(k * bins)
         return result
+    }
+
+    /// smECE (top label and per class), ℓ2 ECE plug-in and debiased: of the estimate only
+    /// (a bootstrap resample is weighted; `bootstrap` gives smECE's interval at this bandwidth).
+    private func smoothAndL2Metrics(into result: inout CalibrationMetrics) {
+        let k = set.uniformOptionCount ?? 0
+        let parts = Slots<[Double?]>(repeating: [], count: 3 + k)
+        let outcomes = correct.map { $0 ? 1.0 : 0.0 }
+        DispatchQueue.concurrentPerform(iterations: 3 + k) { job in
+            switch job {
+            case 0:
+                let smooth = SmoothECE.automatic(confidence, outcomes)
+                parts.store(0, [smooth.value, smooth.sigma])
+            case 1: parts.store(1, [L2CalibrationError.value(confidences: confidence, correct: correct, bins: bins, debiased: false)])
+            case 2: parts.store(2, [L2CalibrationError.value(confidences: confidence, correct: correct, bins: bins, debiased: true)])
+            default:
+                let c = job - 3
+                let f = (0..<set.count).map { set.probabilities[$0 * k + c] }
+                let y = (0..<set.count).map { Int(set.labels[$0]) == c ? 1.0 : 0.0 }
+                parts.store(job, [SmoothECE.automatic(f, y).value])
+            }
+        }
+        result.smECE = parts.value(0)[0]
+        result.smECEBandwidth = parts.value(0)[1]
+        result.l2ECE = parts.value(1)[0]
+        result.debiasedL2ECE = parts.value(2)[0]
+        if k > 0 { result.cwSmECE = (0..<k).reduce(0.0) { $0 + parts.value(3 + $1)[0]! } / Double(k) }
     }
 
     /// The top-label metrics: accuracy, mean confidence (and overconfidence), Brier, NLL,

@@ -31,6 +31,14 @@ public struct CalibrationMetrics: Sendable, Equatable {
     public var nll: Double?
     /// Whether `nll` came from raw scores.
     public var nllFromScores = false
+    /// Smooth ECE of the top label (Błasiok & Nakkiran 2023, relplot's bandwidth search), and its bandwidth σ.
+    public var smECE: Double?
+    public var smECEBandwidth: Double?
+    /// Smooth ECE of each class (every question's p_ik against [y_i = k]), averaged over classes, as cw-ECE.
+    public var cwSmECE: Double?
+    /// ℓ2 calibration error with equal-mass bins (Kumar et al. 2019), plug-in and debiased.
+    public var l2ECE: Double?
+    public var debiasedL2ECE: Double?
 
     public init() {}
 
@@ -52,6 +60,10 @@ public struct CalibrationMetrics: Sendable, Equatable {
         case .tace: tace
         case .brier: brier
         case .nll: nll
+        case .smECE: smECE
+        case .cwSmECE: cwSmECE
+        case .l2ECE: l2ECE
+        case .debiasedL2ECE: debiasedL2ECE
         }
     }
 }
@@ -59,7 +71,8 @@ public struct CalibrationMetrics: Sendable, Equatable {
 /// A metric's stable key (JSON, CSV, SQL columns, `--metrics`), in report order.
 public enum MetricKey: String, CaseIterable, Sendable, Hashable, Comparable, CustomStringConvertible {
     case accuracy, meanConfidence = "mean_confidence", overconfidence, confECE = "conf_ece", mce, rmsce,
-         cwECE = "cw_ece", pooledECE = "pooled_ece", equalMassECE = "eq_mass_ece", ace, tace, brier, nll
+         cwECE = "cw_ece", pooledECE = "pooled_ece", equalMassECE = "eq_mass_ece", ace, tace, brier, nll,
+         smECE = "smece", cwSmECE = "cw_smece", l2ECE = "l2_ece", debiasedL2ECE = "debiased_l2_ece"
 
     public var description: String { rawValue }
 
@@ -79,6 +92,10 @@ public enum MetricKey: String, CaseIterable, Sendable, Hashable, Comparable, Cus
         case .tace: "TACE"
         case .brier: "Brier"
         case .nll: "NLL"
+        case .smECE: "smECE"
+        case .cwSmECE: "cw-smECE"
+        case .l2ECE: "L2-ECE"
+        case .debiasedL2ECE: "dL2-ECE"
         }
     }
 
@@ -92,8 +109,13 @@ public enum MetricKey: String, CaseIterable, Sendable, Hashable, Comparable, Cus
         }
     }
 
-    /// The equal-mass metrics (they need every question's value, never a stored summary).
-    public var isEqualMass: Bool { self == .equalMassECE || self == .ace || self == .tace }
+    /// The metrics a bootstrap resample recomputes (all but the smooth and ℓ2 ones, of the estimate only).
+    public static var resampled: [MetricKey] { allCases.filter { ![.smECE, .cwSmECE, .l2ECE, .debiasedL2ECE].contains($0) } }
+
+    /// The metrics no stored summary holds: equal-mass, smooth and ℓ2 (they need every question's value).
+    public var needsEveryQuestion: Bool {
+        [.equalMassECE, .ace, .tace, .smECE, .cwSmECE, .l2ECE, .debiasedL2ECE].contains(self)
+    }
 
     /// Parses a comma-separated list (`conf_ece,accuracy`); nil names the first unknown key.
     public static func list(_ text: String) -> Result<[MetricKey], UnknownMetric> {
@@ -156,6 +178,11 @@ public struct Interval: Sendable, Equatable {
     public init(lower: Double, upper: Double) {
         self.lower = lower
         self.upper = upper
+    }
+
+    /// The q-quantile of sorted values, linear between order statistics (numpy's default).
+    public static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        TrackCalibration.quantile(sorted, q)
     }
 }
 

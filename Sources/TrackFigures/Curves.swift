@@ -94,12 +94,14 @@ public enum Panel: Sendable {
     case reliability(ReliabilityPanel)
     case curve(CurvePanel)
     case regime(RegimePanel)
+    case smooth(SmoothReliabilityPanel)
 
     public func draw(on canvas: Canvas, in frame: Rect) {
         switch self {
         case .reliability(let panel): panel.draw(on: canvas, in: frame)
         case .curve(let panel): panel.draw(on: canvas, in: frame)
         case .regime(let panel): panel.draw(on: canvas, in: frame)
+        case .smooth(let panel): panel.draw(on: canvas, in: frame)
         }
     }
 
@@ -108,6 +110,7 @@ public enum Panel: Sendable {
         case .reliability(let panel): panel.title
         case .curve(let panel): panel.title
         case .regime(let panel): panel.title
+        case .smooth(let panel): panel.title
         }
     }
 }

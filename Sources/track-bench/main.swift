@@ -88,6 +88,53 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "bootstrap" {
     exit(0)
 }
 
+// track-bench science --out DIR [--n 1000000]: writes seeded confidences, outcomes and one class's
+// probabilities as .npy (for the relplot and scikit-learn baselines) and times track's smECE with its
+// bandwidth search, the smooth diagram's curve (200-point mesh), an isotonic fit of one class, and a
+// paired comparison (1,000 paired-bootstrap resamples of both runs) beside one point estimate.
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "science", let directory = argument("out") {
+    let n = Int(argument("n") ?? "1000000") ?? 1_000_000
+    var random = SeededRandom(seed: 5)
+    var base = PredictionSet(), other = PredictionSet()
+    base.reserve(questions: n, options: 4)
+    other.reserve(questions: n, options: 4)
+    for i in 0..<n {
+        let u = (0..<4).map { _ in random.nextGaussian() * 1.6 }
+        let p = Probabilities.softmax(u)
+        var draw = random.nextDouble(), label = 3
+        for c in 0..<4 { draw -= p[c]; if draw < 0 { label = c; break } }
+        let noisy = u.map { $0 + 0.8 * random.nextGaussian() }
+        base.append(id: Int64(i), label: label, probabilities: Probabilities.softmax(noisy))
+        other.append(id: Int64(i), label: label, probabilities: Probabilities.softmax(noisy.map { $0 * 2.5 }))
+    }
+    let analyzer = CalibrationAnalyzer(base)
+    let f = analyzer.confidences, y = analyzer.correctness.map { $0 ? 1.0 : 0.0 }
+    let classProbabilities = (0..<n).map { base.probabilities[$0 * 4] }, classOutcomes = (0..<n).map { base.labels[$0] == 0 ? 1.0 : 0.0 }
+    try NPYArray.write(rows: n, columns: 1, values: f, to: directory + "/conf.npy")
+    try NPYArray.write(rows: n, columns: 1, values: y, to: directory + "/correct.npy")
+    try NPYArray.write(rows: n, columns: 1, values: classProbabilities, to: directory + "/p0.npy")
+    try NPYArray.write(rows: n, columns: 1, values: classOutcomes, to: directory + "/y0.npy")
+    var smooth: (value: Double, sigma: Double) = (0, 0)
+    let smoothSeconds = median((0..<3).map { _ in time { smooth = SmoothECE.automatic(f, y) } })
+    let curveSeconds = median((0..<3).map { _ in time { _ = SmoothECE.smooth(f, y, sigma: smooth.sigma, mesh: 200, residual: false) } })
+    var iso = IsotonicRegression(x: [], y: [])
+    let isoSeconds = median((0..<3).map { _ in time { iso = IsotonicRegression.fit(x: classProbabilities, y: classOutcomes) } })
+    let point = time { _ = analyzer.metrics() }
+    let otherAnalyzer = CalibrationAnalyzer(other)
+    let paired = time {
+        let a = analyzer.bootstrapResamples(resamples: 1000, seed: 0), b = otherAnalyzer.bootstrapResamples(resamples: 1000, seed: 0)
+        _ = PairedTests.bootstrapDifference(zip(a, b).compactMap { x, z in x.flatMap { u in z.map { $0.confECE! - u.confECE! } } }, level: 0.95)
+    }
+    print(JSONValue.object(JSONObject([
+        .init(key: "smece", value: .number(smooth.value)), .init(key: "sigma", value: .number(smooth.sigma)),
+        .init(key: "smece_seconds", value: .number(smoothSeconds)), .init(key: "curve_seconds", value: .number(curveSeconds)),
+        .init(key: "isotonic_seconds", value: .number(isoSeconds)), .init(key: "isotonic_points", value: .number(Double(iso.x.count))),
+        .init(key: "isotonic_at_half", value: .number(iso.predict(0.5))),
+        .init(key: "point_seconds", value: .number(point)), .init(key: "paired_seconds", value: .number(paired)),
+    ])).jsonText)
+    exit(0)
+}
+
 // track-bench figure --bins CSV --out PNG [--repeat N]: renders the reliability
 // diagram of the bins in CSV (columns of `track plot`'s CSV) N times; prints the median.
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "figure",

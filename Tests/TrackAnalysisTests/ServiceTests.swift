@@ -79,8 +79,8 @@ import TrackStore
         let loaded = try store.loadRun(named: "a", details: true)
         let physics = loaded.grouped(by: .subject)[2].1
         let analyzer = CalibrationAnalyzer(physics)
-        #expect(report.rows[2].metrics == analyzer.metrics())
-        #expect(report.rows[2].intervals == analyzer.bootstrap(resamples: 64, seed: 7, level: 0.9))
+        #expect(report.rows[2].metrics == analyzer.metrics(smooth: true))
+        #expect(report.rows[2].intervals == analyzer.bootstrap(resamples: 64, seed: 7, level: 0.9, smooth: true))
         #expect(report.rows[2].bins?.topLabel == analyzer.reliabilityBins())
         let table = report.table(keys: [.confECE, .accuracy])
         #expect(table.columns == ["run", "subject", "n", "conf-ECE", "lo", "hi", "Acc", "lo", "hi"])
@@ -145,7 +145,7 @@ import TrackStore
         struct Fitted: FittedCalibrator {
             var summary: String { "nothing fitted" }
             var parameters: [(key: String, value: JSONValue)] { [("note", .string("identity"))] }
-            func apply(_ set: PredictionSet) -> [Double] { set.probabilities.map { log($0) } }
+            func apply(_ set: PredictionSet) -> Calibrated { .scores(set.probabilities.map { log($0) }) }
         }
         func fit(_ set: PredictionSet, rows: [Int]?) -> any FittedCalibrator { Fitted() }
     }
@@ -286,5 +286,104 @@ import TrackStore
         } catch let error as StoreError {
             #expect(error.kind == .notFound && error.remedy == .create(path: scratch.path("missing.sqlite")))
         }
+    }
+
+    @Test func comparePairsABootstrapAndMcNemarOnSharedQuestions() throws {
+        let scratch = Scratch()
+        let base = Self.predictions(n: 400, seed: 21)
+        let store = try Self.store(scratch, runs: [("base", "SFT", base), ("same", "SFT2", base),
+                                                   ("sharp", "DPO", Self.predictions(n: 400, seed: 21, sharpness: 3))])
+        var request = ComparisonRequest(base: "base", others: ["same", "sharp"])
+        request.keys = [.accuracy, .confECE, .smECE]
+        request.bootstrap = BootstrapSettings(resamples: 300, seed: 5)
+        let report = try RunReader(store).compare(request)
+        // The same predictions: every difference 0, p = 1, McNemar b = c = 0.
+        let same = report.comparisons[0]
+        #expect(same.differences.allSatisfy { $0.delta == 0 && $0.p == 1 } && same.mcnemar?.p == 1)
+        // Sharpened: its conf-ECE is far worse, and significantly so; McNemar's b, c by hand.
+        let sharp = report.comparisons[1]
+        let ece = try #require(sharp.differences.first { $0.key == .confECE })
+        #expect(ece.delta! > 0.1 && ece.p! < 0.01 && ece.interval!.lower > 0)
+        let a = CalibrationAnalyzer(try store.loadRun(named: "base").predictions)
+        let b = CalibrationAnalyzer(try store.loadRun(named: "sharp").predictions)
+        let onlyBase = zip(a.correctness, b.correctness).filter { $0 && !$1 }.count
+        let onlyOther = zip(a.correctness, b.correctness).filter { !$0 && $1 }.count
+        #expect(sharp.mcnemar?.b == onlyBase && sharp.mcnemar?.c == onlyOther)
+        #expect(sharp.mcnemar?.p == PairedTests.mcnemarExact(b: onlyBase, c: onlyOther))
+        // The interval is the paired one: narrower than the two runs' own intervals combined.
+        let own = a.bootstrap(resamples: 300, seed: 5)[.confECE]!, other = b.bootstrap(resamples: 300, seed: 5)[.confECE]!
+        #expect(ece.interval!.upper - ece.interval!.lower < (own.upper - own.lower) + (other.upper - other.lower))
+        let json = report.json.arrayValue![1]
+        #expect(json["paired_tests"]?["conf_ece"]?["significant"] == .bool(true) && json["mcnemar"]?["b"] == .number(Double(onlyBase)))
+    }
+
+    @Test func isotonicAndHistogramCalibratorsDeriveProbabilityRuns() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("dpo", "DPO", Self.predictions(n: 600, seed: 22, sharpness: 2.5))])
+        for (calibrator, suffix) in [(ClasswiseCalibrator(.isotonic), "ISO"),
+                                     (ClasswiseCalibrator(.histogram(bins: 10, equalMass: true)), "HB")] {
+            var request = CalibrationRequest(calibrator: calibrator, fitRun: "dpo")
+            request.applyTo = ["dpo"]
+            let result = try Calibration.run(request, store: store)
+            #expect(result.derivedRuns == ["dpo/\(suffix)"])
+            #expect(result.after.brier! < result.before.brier! && result.after.confECE! < result.before.confECE!, "\(suffix)")
+            // The derived run holds the per-class maps applied and renormalised.
+            let source = try store.loadRun(named: "dpo").predictions
+            let derived = try store.loadRun(named: "dpo/\(suffix)").predictions
+            #expect(derived.scores == nil && derived.count == 600)
+            let fitted = try #require(result.fitted as? ClasswiseCalibrator.Fitted)
+            let expected = OneVsRest.apply(source, optionCount: 4) { c, p in
+                suffix == "ISO" ? fitted.isotonic[c].predict(p) : fitted.histogram[c].predict(p)
+            }
+            #expect(zip(derived.probabilities, expected).allSatisfy { abs($0 - $1) < 1e-15 })
+            let meta = try #require(try store.runMetadata(named: "dpo/\(suffix)"))
+            #expect(meta.method == suffix && meta.params["\(suffix.lowercased()).fit_run"] == "dpo")
+        }
+    }
+
+    @Test func smoothReliabilityFigureDrawsTheCurveBandAndDensity() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("dpo", "DPO", Self.predictions(n: 500, seed: 23, sharpness: 2.5))])
+        var request = FigureRequest(kind: .smooth, runs: ["dpo"], out: scratch.path("smooth.png"))
+        request.bands = 50
+        let result = try RunReader(store).figure(request)
+        let csv = try String(contentsOfFile: result.dataPath, encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 201 && csv[0] == "run,t,curve,low,high,density,smece,sigma")
+        let analyzer = CalibrationAnalyzer(try store.loadRun(named: "dpo").predictions)
+        let smece = analyzer.metrics(smooth: true).smECE!
+        let first = csv[1].split(separator: ",")
+        #expect(abs(Double(first[6])! - smece) < 1e-12)
+        // The curve is the kernel regression at σ; the band contains it.
+        for line in csv.dropFirst() {
+            let f = line.split(separator: ",").map { Double($0) ?? .nan }
+            #expect(f[3] <= f[2] + 1e-9 && f[2] <= f[4] + 1e-9)
+        }
+        // Pixels: the red curve and the grey density strip are drawn.
+        let image = try PNGImage(path: result.path)
+        var red = 0, grey = 0
+        for y in stride(from: 0, to: image.height, by: 2) {
+            for x in stride(from: 0, to: image.width, by: 2) {
+                let c = image.color(x: x, y: y)
+                if c.red > 0.7 && c.green < 0.3 && c.blue < 0.3 { red += 1 }
+                if abs(c.red - 0.55) < 0.03 && abs(c.green - 0.55) < 0.03 && abs(c.blue - 0.55) < 0.03 { grey += 1 }
+            }
+        }
+        #expect(red > 100 && grey > 500, "red \(red) grey \(grey)")
+    }
+
+    @Test func tableMarksWhatDiffersFromTheBaseMethod() throws {
+        let scratch = Scratch()
+        let base = Self.predictions(n: 400, seed: 24)
+        let store = try Self.store(scratch, runs: [("dpo", "DPO", Self.predictions(n: 400, seed: 24, sharpness: 3)),
+                                                   ("sft", "SFT", base), ("sft-copy", "COPY", base)])
+        var request = PaperTableRequest()
+        request.keys = [.confECE]
+        request.significance = ("DPO", 0.05, BootstrapSettings(resamples: 200, seed: 0))
+        let table = try RunReader(store).paperTable(request).table
+        let cells = Dictionary(uniqueKeysWithValues: table.rows.map { ($0[1].display, $0[2]) })
+        if case .marked = cells["SFT"]! {} else { Issue.record("SFT not marked: \(cells["SFT"]!.display)") }
+        if case .number = cells["DPO"]! {} else { Issue.record("the base row is marked") }
+        #expect(table.caption?.contains("† differs from DPO") == true)
+        #expect(table.render(.latex).contains("$^\\dagger$") && table.render(.csv).contains("†") == false)
     }
 }

@@ -6,7 +6,7 @@ import TrackStore
 /// `track metrics`: every calibration metric of stored runs.
 enum MetricsCommand: Command {
     static let format = Options.format(OutputFormat.allCases)
-    static let adaptive = Option.flag("adaptive", "Also show the equal-mass metrics (eq_mass_ece, ace, tace).")
+    static let adaptive = Option.flag("adaptive", "Also show the equal-mass, smooth and l2 metrics (eq_mass_ece, ace, tace, smece, cw_smece, l2_ece, debiased_l2_ece).")
     static let ci = Option.flag("ci", "Add bootstrap confidence intervals.")
     static let reliability = Option.flag("reliability", "Print the per-bin reliability tables (top label and classwise).")
     static let spec = CommandSpec(
@@ -14,9 +14,10 @@ enum MetricsCommand: Command {
         usage: "<run>... [--bins <n>] [--adaptive] [--ci] [--by subject|dataset] [--reliability] [--format table|csv|json|latex|markdown]",
         discussion: """
         Metrics (JSON keys): accuracy, mean_confidence, overconfidence, conf_ece, mce, rmsce,
-        cw_ece (= SCE), pooled_ece, eq_mass_ece, ace, tace, brier, nll; plus n, bins and nll_from_scores.
+        cw_ece (= SCE), pooled_ece, eq_mass_ece, ace, tace, brier, nll, smece, cw_smece, l2_ece,
+        debiased_l2_ece; plus n, bins, nll_from_scores and smece_sigma (METHODS §3).
         Classwise metrics are null when a run's questions differ in option count.
-        --adaptive adds the equal-mass metrics (eq_mass_ece, ace, tace) to the table; JSON
+        --adaptive adds the equal-mass, smooth and l2 metrics to the table; JSON
         always has every key. --ci adds percentile bootstrap intervals over questions
         (xoshiro256** seeded with --seed: the same seed gives the same interval everywhere).
         """,
@@ -47,6 +48,8 @@ enum MetricsCommand: Command {
 /// `track compare`: one run against others, metric by metric and question by question.
 enum CompareCommand: Command {
     static let by = Option.choice("by", GroupKey.self, "Paired breakdown by subject or dataset.", default: .subject)
+    static let alpha = Option.number("alpha", "x", 0.000_001...0.5, "Significance level of the paired tests (intervals at 1 − alpha).", default: 0.05)
+    static let noTests = Option.flag("no-tests", "Leave out the paired bootstrap and McNemar's test.")
     static let spec = CommandSpec(
         name: "compare", abstract: "Compare runs with a base run: metric deltas, change rates, paired per-question analyses.",
         usage: "<base> <other>... [--bins <n>] [--metrics <keys>] [--by subject|dataset] [--format table|csv|json|latex|markdown]",
@@ -55,9 +58,14 @@ enum CompareCommand: Command {
         CR = (other − base) / base × 100%. When the runs share questions (same dataset and id),
         also the paired analysis on the shared questions: answers flipped right→wrong and
         wrong→right, mean Δconf and mean |Δconf|, broken down by subject (or --by dataset).
+        Is the difference real? On the shared questions, each metric's difference gets a paired
+        bootstrap (the same Poisson-resampled questions for both runs, seeded) with its interval
+        at 1 − alpha and a two-sided p-value; accuracy also McNemar's exact test on the
+        discordant pairs. "significant" is p < --alpha (METHODS §8).
         """,
         arguments: [("<base>", "The reference run (e.g. the pre-alignment model)."), ("<other>...", "Runs to compare with it.")],
-        options: Options.database + Options.analysis + [Options.metrics, by, MetricsCommand.format, Options.out])
+        options: Options.database + Options.analysis + [Options.metrics, by, alpha, Options.resamples, Options.seed, noTests,
+                                                        MetricsCommand.format, Options.out])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let runs = try arguments.positionals(nil, "a base run and at least one other run")
@@ -66,6 +74,9 @@ enum CompareCommand: Command {
         request.keys = try session.metricKeys() ?? MetricKey.allCases
         request.settings = session.binSettings
         request.groupBy = arguments.choice(by, as: GroupKey.self)!
+        request.alpha = arguments.double(alpha)!
+        request.bootstrap = arguments.flag(noTests) ? nil
+            : BootstrapSettings(resamples: arguments.int(Options.resamples)!, seed: Int64(arguments.int(Options.seed)!))
         try session.emit(try session.reader().compare(request).text(session.format(MetricsCommand.format)!))
     }
 }
@@ -81,6 +92,7 @@ enum TableCommand: Command {
     static let caption = Option.text("caption", "text", "Table caption.")
     static let winrate = Option.flag("winrate", "Table 3 shape: win rates instead of metrics (sequence likelihood %, and A vs B per judged opponent).")
     static let format = Options.format(OutputFormat.allCases, default: nil)
+    static let significance = Option.text("significance", "method", "Mark (†) cells that differ significantly from this method's row (paired bootstrap).")
     static let out = Option.text("out", "file", "Output file (default: exports/<name>.<ext>).")
     static let name = Option.text("name", "name", "Base name of the exported files.", default: "table")
     static let outDir = Option.text("out-dir", "dir", "Export folder.", default: "exports")
@@ -95,10 +107,13 @@ enum TableCommand: Command {
         (--columns none for a single group). When several runs fall into one cell, the one with
         the highest step/epoch (then the latest) is used, and stderr says so.
         Without --format, CSV, LaTeX (booktabs, best value per column in bold) and Markdown are
-        all written to exports/<name>.{csv,tex,md}; the table is printed.
+        all written to exports/<name>.{csv,tex,md}; the table is printed. --significance DPO marks
+        with † (LaTeX $^\\dagger$) each cell whose run differs from the DPO run of its row fields and
+        column on their shared questions: paired bootstrap p < --alpha (METHODS §8).
         """,
         options: Options.database + [metrics, rows, columns, sweep, binsSweep] + Options.analysis + Options.filters
-            + [Options.step, Options.epoch, percent, Options.digits, caption, winrate, format, out, name, outDir])
+            + [Options.step, Options.epoch, percent, Options.digits, caption, winrate, significance, CompareCommand.alpha,
+               Options.resamples, Options.seed, format, out, name, outDir])
 
     static func field(_ text: String) throws -> RunField {
         guard let field = RunField(text) else {
@@ -135,6 +150,10 @@ enum TableCommand: Command {
         request.epoch = arguments.double(Options.epoch)
         request.caption = arguments.value(caption)
         request.winRates = arguments.flag(winrate)
+        if let method = arguments.value(significance) {
+            request.significance = (method, arguments.double(CompareCommand.alpha)!,
+                                    BootstrapSettings(resamples: arguments.int(Options.resamples)!, seed: Int64(arguments.int(Options.seed)!)))
+        }
         let result: PaperTable
         do {
             result = try session.reader().paperTable(request)

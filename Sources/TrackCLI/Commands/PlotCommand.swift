@@ -20,10 +20,10 @@ enum PlotCommand: Command {
     static let x = Option.choice("x", FigureRequest.CurveAxis.self, "curve: the x axis.", default: .epoch)
     static let family = Option.text("family", "fields", "curve: fields that name a family.", default: "model,method,split")
     static let ci = Option.flag("ci", "curve: bootstrap bands (95%).")
-    static let resamples = Option.integer("resamples", "n", 1...100_000, "curve: bootstrap resamples.", default: 200)
+    static let resamples = Option.integer("resamples", "n", 1...100_000, "curve, smooth: bootstrap resamples.", default: 200)
     static let spec = CommandSpec(
         name: "plot", abstract: "Draw reliability diagrams, classwise panels, grids and curves (PNG, PDF, SVG).",
-        usage: "reliability|classwise|grid|curve|regime <run>... --out exports/NAME.{png,pdf,svg} [options]",
+        usage: "reliability|classwise|grid|curve|regime|smooth <run>... --out exports/NAME.{png,pdf,svg} [options]",
         discussion: """
         reliability  one run's reliability diagram (paper Figure 3): bars = accuracy per confidence
                      bin, shaded by the bin's share of samples; red = gap to the bin's mean
@@ -34,17 +34,21 @@ enum PlotCommand: Command {
                      families are runs sharing --family fields (default model,method,split).
         regime       ECE (--metric) against accuracy with the band between the TCE bounds,
                      A* marked and runs as points (Figure 2); A* as in `track tce`.
+        smooth       relplot's smooth reliability diagram of each run: the kernel regression of
+                     correctness on confidence at smECE's bandwidth, its 95% bootstrap band
+                     (--resamples, default 200), the diagonal, and the confidences' density below.
         The format comes from the extension of --out. Beside the figure, a CSV of the numbers
         drawn is written (same name, .csv), and the store records file, SHA-256, runs and command.
         """,
-        arguments: [("<kind>", "reliability, classwise, grid, curve or regime."), ("<run>...", "Run names.")],
+        arguments: [("<kind>", "reliability, classwise, grid, curve, regime or smooth."), ("<run>...", "Run names.")],
         options: Options.database + Options.analysis + [out, binCI, by, order, data, dpi, width, height, columns, noHistogram,
                                                         title, Options.metric, x, family, ci, resamples] + Options.regime)
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
-        let positionals = try arguments.positionals(nil, "a kind: reliability, classwise, grid, curve or regime")
+        let kinds = FigureRequest.Kind.allCases.map(\.rawValue).joined(separator: ", ")
+        let positionals = try arguments.positionals(nil, "a kind: \(kinds)")
         guard let kind = FigureRequest.Kind(rawValue: positionals[0]) else {
-            throw UsageError(message: "unknown kind '\(positionals[0])': use reliability, classwise, grid, curve or regime")
+            throw UsageError(message: "unknown kind '\(positionals[0])': use \(kinds)")
         }
         let runs = Array(positionals.dropFirst())
         guard !runs.isEmpty else { throw UsageError(message: "expected at least one run name") }
@@ -65,7 +69,7 @@ enum PlotCommand: Command {
         request.metric = arguments.choice(Options.metric, as: MetricKey.self)!
         request.axis = arguments.choice(x, as: FigureRequest.CurveAxis.self)!
         request.family = try arguments.value(family)!.split(separator: ",").map { try TableCommand.field(String($0)) }
-        request.bands = arguments.flag(ci) ? arguments.int(resamples) : nil
+        request.bands = arguments.flag(ci) || kind == .smooth ? arguments.int(resamples) : nil
         request.aStar = session.aStarRequest()
         request.lowerConstant = arguments.double(Options.cLower)!
         request.provenance = commandLine()
@@ -86,9 +90,11 @@ enum CalibrateCommand: Command {
     static let format = Options.format([.table, .json])
     static let lambda = Option.number("lambda", "x", 0...1e6, "vector/matrix/dirichlet: L2 on off-diagonal weights.", default: 0)
     static let mu = Option.number("mu", "x", 0...1e6, "vector/matrix/dirichlet: L2 on the biases.", default: 0)
+    static let equalMass = Option.flag("equal-mass", "histogram: equal-mass bins (quantiles of each class's probabilities) instead of equal-width.")
+    static let methods = "temperature|vector|matrix|dirichlet|isotonic|histogram"
     static let spec = CommandSpec(
-        name: "calibrate", abstract: "Fit temperature scaling on a run and apply it to runs, as new derived runs.",
-        usage: "temperature|vector|matrix|dirichlet --fit <run> [--apply <run>]... [--criterion nll|ece] [--holdout <fraction>] [--seed <n>] [--lambda <x>] [--mu <x>]",
+        name: "calibrate", abstract: "Fit a recalibration map on a run and apply it to runs, as new derived runs.",
+        usage: "temperature|vector|matrix|dirichlet|isotonic|histogram --fit <run> [--apply <run>]... [--holdout <fraction>] [--seed <n>] [method options]",
         discussion: """
         Fits T > 0 on the --fit run's questions: by NLL (solved to 1e-9 in log T) or by conf-ECE
         over a fine log-spaced grid (--criterion ece). Scores are the stored raw scores, else
@@ -99,20 +105,29 @@ enum CalibrateCommand: Command {
         vector / matrix: s' = W·s + b with W diagonal / full (Guo et al.); dirichlet: the same on
         s = log p (Kull et al.); fitted by L-BFGS on NLL + --lambda·Σ off-diagonal W² + --mu·Σ b²,
         with OpenBLAS. Derived runs '<run>/VS', '/MS', '/DIR' record W and b in params ms.*.
+        isotonic / histogram: one map per class fitted one-vs-rest on (p_ik, [y_i = k]) and the
+        results renormalised per question: isotonic regression as scikit-learn's (clipped to [0, 1],
+        linear between fitted points), histogram binning as netcal's (--bins equal-width bins, or
+        --equal-mass; an empty bin maps to its centre). Derived runs '/ISO', '/HB' store the
+        calibrated probabilities and record the maps in params iso.* / hb.*.
         """,
-        arguments: [("<method>", "temperature, vector, matrix or dirichlet.")],
-        options: Options.database + [fit, apply, criterion, holdout, Options.seed, Options.bins, suffix, replace, format, lambda, mu])
+        arguments: [("<method>", "temperature, vector, matrix, dirichlet, isotonic or histogram.")],
+        options: Options.database + [fit, apply, criterion, holdout, Options.seed, Options.bins, suffix, replace, format, lambda, mu, equalMass])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
-        let method = try arguments.positionals(1, "track calibrate temperature|vector|matrix|dirichlet --fit RUN …")[0]
+        let method = try arguments.positionals(1, "track calibrate \(methods) --fit RUN …")[0]
         let calibrator: any Calibrator
         if method == "temperature" {
             calibrator = TemperatureCalibrator(criterion: arguments.choice(criterion, as: TemperatureFit.Criterion.self)!,
                                                bins: session.binSettings.bins)
         } else if let kind = MatrixScaling.Kind(rawValue: method) {
             calibrator = MatrixCalibrator(kind, lambda: arguments.double(lambda)!, mu: arguments.double(mu)!)
+        } else if method == "isotonic" {
+            calibrator = ClasswiseCalibrator(.isotonic)
+        } else if method == "histogram" {
+            calibrator = ClasswiseCalibrator(.histogram(bins: session.binSettings.bins, equalMass: arguments.flag(equalMass)))
         } else {
-            throw UsageError(message: "expected: track calibrate temperature|vector|matrix|dirichlet --fit RUN …")
+            throw UsageError(message: "expected: track calibrate \(methods) --fit RUN …")
         }
         guard let fitRun = arguments.value(fit) else { throw UsageError(message: "--fit <run> is required") }
         var request = CalibrationRequest(calibrator: calibrator, fitRun: fitRun)

@@ -1,0 +1,163 @@
+/// Isotonic regression as scikit-learn's `IsotonicRegression(out_of_bounds="clip",
+/// y_min=0, y_max=1)` fits and predicts (METHODS §4): points sorted by x (then y),
+/// x values within 1e-15 of the first of a run pooled into one (their weighted mean
+/// y, summed weight), pool-adjacent-violators on the pooled values, clipped to
+/// [0, 1]; predictions interpolate linearly between the fitted points, with x
+/// clipped to the fitted range.
+public struct IsotonicRegression: Sendable, Equatable {
+    /// The fitted points (x increasing, y non-decreasing), interior points on a flat stretch dropped.
+    public var x: [Double]
+    public var y: [Double]
+
+    public init(x: [Double], y: [Double]) {
+        self.x = x
+        self.y = y
+    }
+
+    /// Fits a non-decreasing map of `x` to `y` (weights 1).
+    public static func fit(x values: [Double], y targets: [Double]) -> IsotonicRegression {
+        precondition(values.count == targets.count && !values.isEmpty)
+        let order = values.indices.sorted { values[$0] < values[$1] || (values[$0] == values[$1] && targets[$0] < targets[$1]) }
+        // Pool equal x (sklearn's _make_unique, resolution 1e-15).
+        var xs: [Double] = [], ys: [Double] = [], ws: [Double] = []
+        var currentX = values[order[0]], sumY = 0.0, weight = 0.0
+        for i in order {
+            if values[i] - currentX >= 1e-15 {
+                xs.append(currentX); ws.append(weight); ys.append(sumY / weight)
+                currentX = values[i]; weight = 1; sumY = targets[i]
+            } else {
+                weight += 1
+                sumY += targets[i]
+            }
+        }
+        xs.append(currentX); ws.append(weight); ys.append(sumY / weight)
+        var fitted = poolAdjacentViolators(ys, weights: ws).map { min(max($0, 0), 1) }
+        // Drop interior points equal to both neighbours (they do not change the interpolation).
+        var keep = [Bool](repeating: true, count: fitted.count)
+        if fitted.count > 2 {
+            for i in 1..<(fitted.count - 1) { keep[i] = fitted[i] != fitted[i - 1] || fitted[i] != fitted[i + 1] }
+        }
+        xs = xs.indices.filter { keep[$0] }.map { xs[$0] }
+        fitted = fitted.indices.filter { keep[$0] }.map { fitted[$0] }
+        return IsotonicRegression(x: xs, y: fitted)
+    }
+
+    /// The weighted least-squares non-decreasing fit (pool adjacent violators).
+    public static func poolAdjacentViolators(_ values: [Double], weights: [Double]) -> [Double] {
+        var blockValue: [Double] = [], blockWeight: [Double] = [], blockCount: [Int] = []
+        for (value, weight) in zip(values, weights) {
+            var v = value, w = weight, c = 1
+            while let last = blockValue.last, last >= v {
+                let lw = blockWeight.removeLast(), lc = blockCount.removeLast()
+                blockValue.removeLast()
+                v = (last * lw + v * w) / (lw + w)
+                w += lw
+                c += lc
+            }
+            blockValue.append(v); blockWeight.append(w); blockCount.append(c)
+        }
+        return zip(blockValue, blockCount).flatMap { Array(repeating: $0, count: $1) }
+    }
+
+    /// The fitted value at `value`: linear between fitted points, constant outside them.
+    public func predict(_ value: Double) -> Double {
+        guard x.count > 1 else { return y.first ?? 0 }
+        let t = min(max(value, x[0]), x[x.count - 1])
+        // scipy's interp1d: the first fitted x ≥ t (searchsorted), clipped to 1…n−1, and the one before.
+        var first = 0, end = x.count
+        while first < end {
+            let middle = (first + end) / 2
+            if x[middle] < t { first = middle + 1 } else { end = middle }
+        }
+        let high = min(max(first, 1), x.count - 1), low = high - 1
+        let slope = (y[high] - y[low]) / (x[high] - x[low])
+        return slope * (t - x[low]) + y[low]
+    }
+}
+
+/// Histogram binning as netcal's `HistogramBinning` fits one class (METHODS §4): the
+/// scores clipped to [ε, 1 − ε] (ε the double's epsilon), B equal-width bins on [0, 1]
+/// (or equal-mass: numpy's linear quantiles, ends set to 0 and 1), each bin's value the
+/// mean outcome of the scores in it (a score at an inner edge counts in the upper bin),
+/// an empty bin's value the bin's centre. A score maps to the bin (edge_b, edge_b+1]
+/// holding it (0 to the first bin), as netcal's transform.
+public struct HistogramBinning: Sendable, Equatable {
+    public var edges: [Double]
+    public var values: [Double]
+
+    public init(edges: [Double], values: [Double]) {
+        self.edges = edges
+        self.values = values
+    }
+
+    public static func fit(x raw: [Double], y: [Double], bins: Int, equalMass: Bool) -> HistogramBinning {
+        let epsilon = Double.ulpOfOne
+        let x = raw.map { min(max($0, epsilon), 1 - epsilon) }
+        var edges = (0...bins).map { $0 == bins ? 1.0 : Double($0) * (1 / Double(bins)) }
+        if equalMass {
+            let sorted = x.sorted()
+            edges = edges.map { q in
+                // numpy's default quantile: linear between order statistics at q·(n − 1).
+                let position = q * Double(sorted.count - 1)
+                let low = Int(position.rounded(.down)), high = min(low + 1, sorted.count - 1)
+                return sorted[low] + (sorted[high] - sorted[low]) * (position - Double(low))
+            }
+            edges[0] = 0
+            edges[bins] = 1
+        }
+        var sums = [Double](repeating: 0, count: bins), counts = [Double](repeating: 0, count: bins)
+        for (value, outcome) in zip(x, y) {
+            // binned_statistic_dd: searchsorted(side="right") − 1, the last bin closed.
+            var low = 0, high = edges.count
+            while low < high {
+                let middle = (low + high) / 2
+                if edges[middle] <= value { low = middle + 1 } else { high = middle }
+            }
+            var bin = low - 1
+            if value == edges[bins] { bin = bins - 1 }
+            guard bin >= 0, bin < bins else { continue }
+            sums[bin] += outcome
+            counts[bin] += 1
+        }
+        let values = (0..<bins).map { b in counts[b] > 0 ? sums[b] / counts[b] : 0.5 * (edges[b] + edges[b + 1]) }
+        return HistogramBinning(edges: edges, values: values)
+    }
+
+    public func predict(_ value: Double) -> Double {
+        // np.digitize(right=True) − 1: the first edge ≥ value, minus one; 0 → the first bin.
+        var low = 0, high = edges.count
+        while low < high {
+            let middle = (low + high) / 2
+            if edges[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        let bin = min(max(low - 1, 0), values.count - 1)
+        return min(max(values[bin], 0), 1)
+    }
+}
+
+/// One map per class, fitted one-vs-rest on (p_ik, [y_i = k]) and applied to each
+/// class's probability, then renormalised to sum to 1 per question (a question whose
+/// values are all 0 gets the uniform distribution).
+public enum OneVsRest {
+    public static func fit<Map>(_ set: PredictionSet, rows: [Int]?, optionCount k: Int,
+                                _ fit: ([Double], [Double]) -> Map) -> [Map] {
+        let indices = rows ?? Array(0..<set.count)
+        return (0..<k).map { c in
+            fit(indices.map { set.probabilities[set.offsets[$0] + c] }, indices.map { Int(set.labels[$0]) == c ? 1 : 0 })
+        }
+    }
+
+    public static func apply(_ set: PredictionSet, optionCount k: Int, _ predict: (Int, Double) -> Double) -> [Double] {
+        var out = [Double](repeating: 0, count: set.count * k)
+        for i in 0..<set.count {
+            var total = 0.0
+            for c in 0..<k {
+                let value = predict(c, set.probabilities[set.offsets[i] + c])
+                out[i * k + c] = value
+                total += value
+            }
+            for c in 0..<k { out[i * k + c] = total > 0 ? out[i * k + c] / total : 1 / Double(k) }
+        }
+        return out
+    }
+}

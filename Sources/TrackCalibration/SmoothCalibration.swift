@@ -1,0 +1,204 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Smooth ECE (Błasiok & Nakkiran 2023), computed as relplot 1.0.3 computes it
+/// (METHODS §3): the residuals `f − y` and the weights are spread linearly onto a
+/// grid of P points, smoothed with a Gaussian kernel of width σ reflected at 0 and
+/// 1 (discrete convolution over the grid, as numpy's), read back by linear
+/// interpolation at an evaluation mesh of `max(200, round(10/σ))` points, and
+///
+///     smECE_σ = Σ_t |r̂(t)| ŵ(t) / Σ_t ŵ(t),   r̂ = smoothed residual / (ŵ),  ŵ = smoothed weight + 1e-4,
+///
+/// with `P = max(2000, round(20/σ)) / 2 + 1`. The bandwidth is relplot's fixed point
+/// σ* with σ* = smECE_σ*, found by bisection from 1 with 10 refinements (σ = 1 when
+/// smECE_1 ≥ 1, else the left end of the last bracket). Kernel terms below the
+/// smallest double (beyond ~38σ) are exactly 0 in numpy too, so they are skipped:
+/// the same sums in O(P·σP) instead of O(P²).
+public enum SmoothECE {
+    /// smECE at bandwidth `sigma` of predictions `f` (in [0, 1]) and outcomes `y` (0 or 1),
+    /// optionally weighted (bootstrap multiplicities).
+    public static func value(_ f: [Double], _ y: [Double], sigma: Double, weights: [Double]? = nil) -> Double {
+        let mesh = max(Int((10 / sigma).rounded(.toNearestOrEven)), 200)
+        let smoothed = smooth(f, y, sigma: sigma, weights: weights, mesh: mesh)
+        var numerator = 0.0, denominator = 0.0
+        for t in 0..<mesh {
+            numerator += abs(smoothed.residual[t]) * smoothed.density[t]
+            denominator += smoothed.density[t]
+        }
+        return numerator / denominator
+    }
+
+    /// smECE with relplot's bandwidth: (value, σ).
+    public static func automatic(_ f: [Double], _ y: [Double], weights: [Double]? = nil) -> (value: Double, sigma: Double) {
+        let sigma = bandwidth { value(f, y, sigma: $0, weights: weights) }
+        return (value(f, y, sigma: sigma, weights: weights), sigma)
+    }
+
+    /// relplot's `search_param`: σ = 1 if it already satisfies σ < smECE_σ (or σ < 0.001),
+    /// else bisection on [0, 1] with 10 refinements, returning the bracket's upper end.
+    static func bandwidth(_ smece: (Double) -> Double) -> Double {
+        func check(_ alpha: Double) -> Bool { alpha < 0.001 || alpha < smece(alpha) }
+        if check(1) { return 1 }
+        var start = 1.0, end = 0.0
+        for _ in 0..<10 {
+            let midpoint = (start + end) / 2
+            if check(midpoint) { end = midpoint } else { start = midpoint }
+        }
+        return start
+    }
+
+    /// The smoothed residual `r̂` (of `f − y`; of `y` itself when not `residual`: relplot's
+    /// kernel regression, the smooth reliability curve) and density `ŵ` at `mesh` evenly
+    /// spaced points of [0, 1].
+    public static func smooth(_ f: [Double], _ y: [Double], sigma: Double, weights: [Double]? = nil,
+                              mesh: Int, residual centred: Bool = true) -> (residual: [Double], density: [Double]) {
+        var points = max(2000, Int((20 / sigma).rounded(.toNearestOrEven)))
+        points = points / 2 + 1
+        // Spread f − y and 1 (times the weight) onto the grid.
+        var residualGrid = [Double](repeating: 0, count: points), weightGrid = [Double](repeating: 0, count: points)
+        let scale = Double(points - 1)
+        for i in f.indices {
+            let w = weights?[i] ?? 1
+            if w == 0 { continue }
+            let position = f[i] * scale
+            let bin = min(max(Int(position), 0), points - 2)
+            let fraction = position - Double(bin)
+            let r = (centred ? f[i] - y[i] : y[i]) * w
+            residualGrid[bin] += (1 - fraction) * r
+            residualGrid[bin + 1] += fraction * r
+            weightGrid[bin] += (1 - fraction) * w
+            weightGrid[bin + 1] += fraction * w
+        }
+        let kernel = Self.kernel(points: points, sigma: sigma)
+        // Only the grid values the mesh interpolates between are needed: two per mesh point.
+        var lower = [Int](repeating: 0, count: mesh)
+        var needed = [Bool](repeating: false, count: points)
+        for j in 0..<mesh {
+            let index = min(max(Int(linspace(j, mesh) * Double(points - 1)), 0), points - 2)
+            lower[j] = index
+            needed[index] = true
+            needed[index + 1] = true
+        }
+        let (residualSmooth, weightSmooth) = reflectedConvolution(residualGrid, weightGrid, kernel, needed: needed)
+        var residual = [Double](repeating: 0, count: mesh), density = [Double](repeating: 0, count: mesh)
+        for j in 0..<mesh {
+            let t = linspace(j, mesh)
+            let ys = interpolate(t, residualSmooth, index: lower[j])
+            let dens = interpolate(t, weightSmooth, index: lower[j]) + 0.0001
+            residual[j] = ys / dens
+            density[j] = dens
+        }
+        return (residual, density)
+    }
+
+    /// numpy's `linspace(0, 1, count)[index]`.
+    @inline(__always) static func linspace(_ index: Int, _ count: Int) -> Double {
+        index == count - 1 ? 1 : Double(index) * (1 / Double(count - 1))
+    }
+
+    /// Gaussian density of width σ at `linspace(0, 1, points) − 0.5`.
+    static func kernel(points: Int, sigma: Double) -> [Double] {
+        let variance = sigma * sigma
+        let norm = (2 * Double.pi).squareRoot() * sigma
+        return (0..<points).map { i in
+            let t = linspace(i, points) - 0.5
+            return exp(-t * t / (2 * variance)) / norm
+        }
+    }
+
+    /// relplot's reflected convolution of two grids with one kernel: each grid mirrored at
+    /// both ends (without repeating the end points), `np.convolve(…, "valid")`, the P central
+    /// values; computed where `needed` (the rest are left 0).
+    static func reflectedConvolution(_ a: [Double], _ b: [Double], _ kernel: [Double],
+                                     needed: [Bool]) -> ([Double], [Double]) {
+        let p = a.count
+        func extend(_ values: [Double]) -> [Double] {
+            Array(values.reversed().dropLast()) + values + Array(values.reversed().dropFirst())
+        }
+        let ea = extend(a), eb = extend(b)
+        // Kernel terms that underflowed to 0 add nothing (in numpy either): skip them.
+        guard let first = kernel.firstIndex(where: { $0 != 0 }), let last = kernel.lastIndex(where: { $0 != 0 }) else {
+            return ([Double](repeating: 0, count: p), [Double](repeating: 0, count: p))
+        }
+        var outA = [Double](repeating: 0, count: p), outB = [Double](repeating: 0, count: p)
+        let offset = p / 2
+        ea.withUnsafeBufferPointer { ea in
+            eb.withUnsafeBufferPointer { eb in
+                kernel.withUnsafeBufferPointer { k in
+                    for o in 0..<p where needed[o] {
+                        // valid[n] = Σ_m e[n + m] · k[p − 1 − m] = Σ_j e[n + p − 1 − j] · k[j], n = o + p/2.
+                        let base = o + offset + p - 1
+                        var sumA = 0.0, sumB = 0.0
+                        for j in first...last {
+                            sumA += ea[base - j] * k[j]
+                            sumB += eb[base - j] * k[j]
+                        }
+                        outA[o] = sumA
+                        outB[o] = sumB
+                    }
+                }
+            }
+        }
+        return (outA, outB)
+    }
+
+    /// relplot's `interpolate`: linear between grid points `i/(len − 1)`; `index` is the lower one.
+    @inline(__always) static func interpolate(_ t: Double, _ y: [Double], index: Int) -> Double {
+        let size = 1 / Double(y.count - 1)
+        let residual = (t - Double(index) * size) / size
+        return y[index] * (1 - residual) + y[index + 1] * residual
+    }
+}
+
+/// The ℓ2 calibration error of Kumar, Liang & Ma (2019), as uncertainty-calibration
+/// 0.1.4's `lower_bound_scaling_ce(probs, labels, p=2, mode='top-label')` computes it
+/// (METHODS §3): equal-mass bins over the top-label confidences (the sorted values split
+/// as `np.array_split` into B parts, boundaries halfway between neighbouring parts, the
+/// last 1.0, duplicates removed; a value goes to the first bin whose boundary is ≥ it),
+/// then `sqrt(Σ_b (n_b/N)·(mean conf − accuracy)²)`; debiased, each bin's square less
+/// `acc_b(1 − acc_b)/(n_b − 1)` (0 for a bin of one), and the sum floored at 0.
+public enum L2CalibrationError {
+    public static func value(confidences: [Double], correct: [Bool], bins requested: Int, debiased: Bool) -> Double? {
+        let n = confidences.count
+        guard n > 0, requested > 0 else { return nil }
+        let sorted = confidences.sorted()
+        let parts = min(requested, n)
+        // np.array_split: the first n % parts parts have one more element.
+        var boundaries: [Double] = []
+        var start = 0
+        for part in 0..<parts {
+            let size = n / parts + (part < n % parts ? 1 : 0)
+            let end = start + size
+            if part < parts - 1 { boundaries.append((sorted[end - 1] + sorted[end]) / 2) }
+            start = end
+        }
+        boundaries.append(1)
+        boundaries = Array(Set(boundaries)).sorted()
+        var count = [Int](repeating: 0, count: boundaries.count)
+        var sumConfidence = [Double](repeating: 0, count: boundaries.count)
+        var sumCorrect = [Double](repeating: 0, count: boundaries.count)
+        for i in 0..<n {
+            // searchsorted(side="left"): the first boundary ≥ the value.
+            var low = 0, high = boundaries.count
+            while low < high {
+                let middle = (low + high) / 2
+                if boundaries[middle] < confidences[i] { low = middle + 1 } else { high = middle }
+            }
+            let bin = min(low, boundaries.count - 1)
+            count[bin] += 1
+            sumConfidence[bin] += confidences[i]
+            sumCorrect[bin] += correct[i] ? 1 : 0
+        }
+        var total = 0.0
+        for b in count.indices where count[b] > 0 {
+            let size = Double(count[b])
+            let accuracy = sumCorrect[b] / size
+            let gap = sumConfidence[b] / size - accuracy
+            var error = gap * gap
+            if debiased { error = count[b] < 2 ? 0 : error - accuracy * (1 - accuracy) / (size - 1) }
+            total += size / Double(n) * error
+        }
+        return max(total, 0).squareRoot()
+    }
+}
