@@ -206,6 +206,10 @@ public struct CalibrationRequest: Sendable {
     public var suffix: String?
     /// Replace derived runs of the same name.
     public var replace = false
+    /// Names of derived runs by applied run (default: the run's name + suffix).
+    public var names: [String: String] = [:]
+    /// Tags added to derived runs.
+    public var tags: [String: String] = [:]
 
     public init(calibrator: any Calibrator, fitRun: String) {
         self.calibrator = calibrator
@@ -281,7 +285,8 @@ public enum Calibration {
             guard var meta = try store.runMetadata(named: name) else { continue }
             let calibrated = try fitted.apply(source.predictions)
             meta.params["\(calibrator.parameterPrefix).parent_method"] = meta.method ?? ""
-            meta.name = name + (request.suffix ?? "/\(calibrator.method)")
+            meta.name = request.names[name] ?? name + (request.suffix ?? "/\(calibrator.method)")
+            for (key, value) in request.tags { meta.tags[key] = value }
             meta.method = calibrator.method
             meta.parentRunID = source.id
             meta.sourceFormat = "derived"

@@ -34,7 +34,8 @@ public struct DemoReport: Sendable {
     public var figures: [String]
 
     public var text: String {
-        var text = "track demo — SIMULATED DATA (seeded simulator, seed \(seed); no model was run)\n\n"
+        var text = "track demo — SIMULATED DATA (seeded simulator, seed \(seed); no model was run)\n"
+        text += DemoSimulator.provenance + "\n\n"
         text += runTable.render(.table)
         text += "\n\(runs) runs, \(predictions) predictions written to \(path) in \(String(format: "%.1f", seconds)) s\n"
         text += "\nPaper-style table (Table 2 shape; simulated):\n" + paperTable.render(.table)
@@ -121,6 +122,11 @@ public enum Demo {
                    title: "Simulated \(llama): conf-ECE over epochs (95% bootstrap bands)") {
                 $0.bands = 200
                 $0.family = [.method]
+            },
+            figure(.smooth, ["DPO", "TS", "RCFT/e3"].map { "\(llama)/\($0)/in-domain" }, "gallery_smooth.png",
+                   title: "Simulated \(llama), in-domain: smooth reliability (smECE, 95% bootstrap band)") {
+                $0.bands = 200
+                $0.columns = 3
             },
             figure(.regime, ["SFT", "DPO", "TS", "CFT/e3", "RCFT/e3"].map { "\(llama)/\($0)/in-domain" }, "gallery_regimes.png",
                    title: "Simulated \(llama): conf-ECE vs accuracy, A* = the SFT model's accuracy") {

@@ -17,9 +17,23 @@ public struct IsotonicRegression: Sendable, Equatable {
     /// Fits a non-decreasing map of `x` to `y` (weights 1).
     public static func fit(x values: [Double], y targets: [Double]) -> IsotonicRegression {
         precondition(values.count == targets.count && !values.isEmpty)
-        let order = values.indices.sorted { values[$0] < values[$1] || (values[$0] == values[$1] && targets[$0] < targets[$1]) }
+        // numpy's lexsort((y, x)): by x, ties by y. Probabilities are ≥ 0, so a stable radix sort of x
+        // over the questions listed in y order (then index order) gives it without comparisons.
+        let order: [Int]
+        if values.allSatisfy({ $0 >= 0 }), targets.allSatisfy({ $0 >= 0 }) {
+            let byTarget = targets.withUnsafeBufferPointer { stableAscendingOrder($0) }.map { Int($0) }
+            let sorted = stableAscendingSort(count: byTarget.count, histogram: {
+                var histogram = RadixHistogram()
+                for i in byTarget { histogram.add(values[i]) }
+                return histogram
+            }(), value: { values[byTarget[$0]] })
+            order = sorted.order.map { byTarget[Int($0)] }
+        } else {
+            order = values.indices.sorted { values[$0] < values[$1] || (values[$0] == values[$1] && targets[$0] < targets[$1]) }
+        }
         // Pool equal x (sklearn's _make_unique, resolution 1e-15).
         var xs: [Double] = [], ys: [Double] = [], ws: [Double] = []
+        xs.reserveCapacity(values.count); ys.reserveCapacity(values.count); ws.reserveCapacity(values.count)
         var currentX = values[order[0]], sumY = 0.0, weight = 0.0
         for i in order {
             if values[i] - currentX >= 1e-15 {
@@ -31,15 +45,14 @@ public struct IsotonicRegression: Sendable, Equatable {
             }
         }
         xs.append(currentX); ws.append(weight); ys.append(sumY / weight)
-        var fitted = poolAdjacentViolators(ys, weights: ws).map { min(max($0, 0), 1) }
+        let fitted = poolAdjacentViolators(ys, weights: ws).map { min(max($0, 0), 1) }
         // Drop interior points equal to both neighbours (they do not change the interpolation).
-        var keep = [Bool](repeating: true, count: fitted.count)
-        if fitted.count > 2 {
-            for i in 1..<(fitted.count - 1) { keep[i] = fitted[i] != fitted[i - 1] || fitted[i] != fitted[i + 1] }
+        var keptX: [Double] = [], keptY: [Double] = []
+        for i in fitted.indices where i == 0 || i == fitted.count - 1 || fitted[i] != fitted[i - 1] || fitted[i] != fitted[i + 1] {
+            keptX.append(xs[i])
+            keptY.append(fitted[i])
         }
-        xs = xs.indices.filter { keep[$0] }.map { xs[$0] }
-        fitted = fitted.indices.filter { keep[$0] }.map { fitted[$0] }
-        return IsotonicRegression(x: xs, y: fitted)
+        return IsotonicRegression(x: keptX, y: keptY)
     }
 
     /// The weighted least-squares non-decreasing fit (pool adjacent violators).
@@ -56,7 +69,10 @@ public struct IsotonicRegression: Sendable, Equatable {
             }
             blockValue.append(v); blockWeight.append(w); blockCount.append(c)
         }
-        return zip(blockValue, blockCount).flatMap { Array(repeating: $0, count: $1) }
+        var out = [Double]()
+        out.reserveCapacity(values.count)
+        for (value, count) in zip(blockValue, blockCount) { for _ in 0..<count { out.append(value) } }
+        return out
     }
 
     /// The fitted value at `value`: linear between fitted points, constant outside them.

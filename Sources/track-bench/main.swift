@@ -120,6 +120,7 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "science", let d
     var iso = IsotonicRegression(x: [], y: [])
     let isoSeconds = median((0..<3).map { _ in time { iso = IsotonicRegression.fit(x: classProbabilities, y: classOutcomes) } })
     let point = time { _ = analyzer.metrics() }
+    let single = time { _ = analyzer.bootstrap(resamples: 1000, seed: 0) }
     let otherAnalyzer = CalibrationAnalyzer(other)
     let paired = time {
         let a = analyzer.bootstrapResamples(resamples: 1000, seed: 0), b = otherAnalyzer.bootstrapResamples(resamples: 1000, seed: 0)
@@ -131,6 +132,7 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "science", let d
         .init(key: "isotonic_seconds", value: .number(isoSeconds)), .init(key: "isotonic_points", value: .number(Double(iso.x.count))),
         .init(key: "isotonic_at_half", value: .number(iso.predict(0.5))),
         .init(key: "point_seconds", value: .number(point)), .init(key: "paired_seconds", value: .number(paired)),
+        .init(key: "single_bootstrap_seconds", value: .number(single)),
     ])).jsonText)
     exit(0)
 }

@@ -254,7 +254,7 @@ import TrackStore
             }.filter { $0 < 0.5 }.count
             #expect(dark > 50, "\(figure)")
         }
-        #expect(try store.database.scalarInt("SELECT count(*) FROM exports") == 5)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM exports") == 6)
         // A store that is not a demo is never replaced.
         let other = scratch.path("mine.sqlite")
         _ = try RunStore(path: other)
