@@ -15,7 +15,8 @@ public enum TrackCLI {
     static let commands: [any Command.Type] = [
         InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self, ShowCommand.self, SQLCommand.self,
         CheckCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self,
-        CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, DemoCommand.self,
+        CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self,
+        RemoveCommand.self, RenameCommand.self, TagCommand.self, DemoCommand.self,
     ]
 
     static var mainHelp: String {
@@ -97,6 +98,7 @@ public enum TrackCLI {
         case .migrate(let path): "open it once with a writing command (e.g. `track init --db \(path)`) to migrate it"
         case .check(let path): "run `track check --db \(path)` for details"
         case .allowWrites: "pass --write to modify the store"
+        case .recursive: "pass --recursive to delete them too"
         }
         return error.message + "; " + hint
     }

@@ -42,6 +42,8 @@ public enum Remedy: Sendable, Equatable {
     case check(path: String)
     /// Open the store for writing.
     case allowWrites
+    /// Include what depends on it (derived runs).
+    case recursive
 }
 
 /// Every error track's libraries throw: a kind, a message meant for people, and

@@ -31,3 +31,35 @@ import TrackStore
         #expect(throws: StoreError.self) { try RunReader(store).analyzer(named: "nope") }
     }
 }
+
+@Suite struct RunManagementTests {
+    @Test func removeRenameAndTagRuns() throws {
+        let directory = ServiceTests.Scratch()
+        let store = try ServiceTests.store(directory, runs: [("dpo", "DPO", ServiceTests.predictions(n: 50, seed: 31, sharpness: 2)),
+                                                             ("sft", "SFT", ServiceTests.predictions(n: 50, seed: 31))])
+        var request = CalibrationRequest(calibrator: TemperatureCalibrator(), fitRun: "dpo")
+        request.applyTo = ["dpo"]
+        _ = try Calibration.run(request, store: store)
+        // A run with a derived child is refused whole, nothing deleted; --recursive takes both.
+        let before = try store.runSummaries().map(\.name)
+        do {
+            _ = try store.deleteRuns(named: ["sft", "dpo"], recursive: false)
+            Issue.record("deleted a parent")
+        } catch let error as StoreError {
+            #expect(error.kind == .conflict && error.remedy == .recursive && error.message.contains("dpo/TS"))
+        }
+        #expect(try store.runSummaries().map(\.name) == before)
+        #expect(try store.deleteRuns(named: ["dpo"], recursive: true).sorted() == ["dpo", "dpo/TS"])
+        #expect(try store.runSummaries().map(\.name) == ["sft"])
+        #expect(try store.query("SELECT count(*) FROM option_scores o JOIN runs r USING (run_id)").rows[0][0] == .integer(200))
+        #expect(try store.query("SELECT count(*) FROM option_scores").rows[0][0] == .integer(200))   // nothing orphaned
+        // Rename: the new name must be free; summaries and views follow the run.
+        try store.renameRun("sft", to: "sft-final")
+        #expect(throws: StoreError.self) { try store.renameRun("nope", to: "x") }
+        #expect(try store.query("SELECT run, n FROM run_calibration").rows.first == [.text("sft-final"), .integer(50)])
+        // Tags: set, replace, remove.
+        try store.tagRun("sft-final", set: ["seed": "1", "paper": "yes"], remove: [])
+        try store.tagRun("sft-final", set: ["seed": "2"], remove: ["paper"])
+        #expect(try store.keyValues("tags", runID: store.requireRun("sft-final")).map { "\($0)=\($1)" } == ["seed=2"])
+    }
+}

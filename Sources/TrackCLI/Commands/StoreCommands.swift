@@ -184,3 +184,49 @@ enum MergeCommand: Command {
         if failures > 0 { throw CommandFailure(message: "", status: 1) }
     }
 }
+
+enum RemoveCommand: Command {
+    static let recursive = Option.flag("recursive", "Also delete the runs derived from them (e.g. RUN/TS).")
+    static let spec = CommandSpec(
+        name: "rm", abstract: "Delete runs with everything they own (one transaction).",
+        usage: "<run>... [--recursive]", arguments: [("<run>...", "Run names.")], options: Options.database + [recursive])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let names = try arguments.positionals(nil, "at least one run name")
+        let deleted = try session.store().deleteRuns(named: names, recursive: arguments.flag(recursive))
+        Console.out(deleted.map { "deleted run '\($0)'\n" }.joined())
+    }
+}
+
+enum RenameCommand: Command {
+    static let spec = CommandSpec(
+        name: "rename", abstract: "Rename a run.", usage: "<old> <new>",
+        arguments: [("<old>", "The run's name."), ("<new>", "Its new name (must be free).")], options: Options.database)
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let names = try arguments.positionals(2, "the run's name and its new name")
+        try session.store().renameRun(names[0], to: names[1])
+        Console.out("renamed '\(names[0])' -> '\(names[1])'\n")
+    }
+}
+
+enum TagCommand: Command {
+    static let untag = Option.text("untag", "key", "Remove this tag.", repeatable: true)
+    static let spec = CommandSpec(
+        name: "tag", abstract: "Set or remove a run's tags.", usage: "<run> [key=value]... [--untag <key>]...",
+        arguments: [("<run>", "The run's name."), ("key=value...", "Tags to set (a key's value is replaced).")],
+        options: Options.database + [untag])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let positionals = try arguments.positionals(nil, "a run name and tags")
+        var tags: [String: String] = [:]
+        for item in positionals.dropFirst() {
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else { throw UsageError(message: "expected key=value, got '\(item)'") }
+            tags[String(item[..<equals])] = String(item[item.index(after: equals)...])
+        }
+        let removed = arguments.all(untag)
+        guard !tags.isEmpty || !removed.isEmpty else { throw UsageError(message: "expected tags to set (key=value) or --untag KEY") }
+        try session.store().tagRun(positionals[0], set: tags, remove: removed)
+        Console.out("tagged '\(positionals[0])'\n")
+    }
+}

@@ -133,3 +133,59 @@ extension RunStore {
         return results
     }
 }
+
+// MARK: - Run management
+
+extension RunStore {
+    /// Deletes runs with all they own, in one transaction. A run that other runs derive from
+    /// (e.g. its `/TS` run) is refused unless `recursive`, which deletes those too, and theirs.
+    /// Returns the names deleted.
+    public func deleteRuns(named names: [String], recursive: Bool) throws -> [String] {
+        try database.transaction {
+            var deleted: [String] = []
+            func remove(_ id: Int64, _ name: String) throws {
+                var children: [(Int64, String)] = []
+                try database.forEachRow("SELECT run_id, name FROM runs WHERE parent_run_id = ? ORDER BY run_id", [.integer(id)]) {
+                    children.append(($0.int64("run_id"), $0.string("name") ?? ""))
+                }
+                if !children.isEmpty, !recursive {
+                    throw StoreError("run '\(name)' has derived runs (\(children.map { "'\($0.1)'" }.joined(separator: ", "))); nothing was deleted",
+                                     kind: .conflict, remedy: .recursive)
+                }
+                for child in children { try remove(child.0, child.1) }
+                try deleteRun(id)
+                deleted.append(name)
+            }
+            for name in names {
+                guard let id = try runID(named: name) else {
+                    if deleted.contains(name) { continue }
+                    throw StoreError("no run named '\(name)' in \(database.path); nothing was deleted", kind: .notFound)
+                }
+                try remove(id, name)
+            }
+            return deleted
+        }
+    }
+
+    /// Renames a run; the new name must be free.
+    public func renameRun(_ old: String, to new: String) throws {
+        guard !new.isEmpty else { throw StoreError("a run needs a name", kind: .usage) }
+        try database.transaction {
+            guard let id = try runID(named: old) else { throw StoreError("no run named '\(old)' in \(database.path)", kind: .notFound) }
+            if try runID(named: new) != nil { throw StoreError("a run named '\(new)' already exists", kind: .conflict) }
+            try database.execute("UPDATE runs SET name = ? WHERE run_id = ?", [.text(new), .integer(id)])
+        }
+    }
+
+    /// Sets tags (`key = value`, replacing a key's value) and removes others, in one transaction.
+    public func tagRun(_ name: String, set tags: [String: String], remove keys: [String]) throws {
+        try database.transaction {
+            guard let id = try runID(named: name) else { throw StoreError("no run named '\(name)' in \(database.path)", kind: .notFound) }
+            for key in keys { try database.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [.integer(id), .text(key)]) }
+            for (key, value) in tags.sorted(by: { $0.key < $1.key }) {
+                try database.execute("INSERT INTO tags(run_id, key, value) VALUES (?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value",
+                                     [.integer(id), .text(key), .text(value)])
+            }
+        }
+    }
+}
