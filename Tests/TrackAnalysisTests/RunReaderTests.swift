@@ -63,3 +63,42 @@ import TrackStore
         #expect(try store.keyValues("tags", runID: store.requireRun("sft-final")).map { "\($0)=\($1)" } == ["seed=2"])
     }
 }
+
+@Suite struct RunQueryTests {
+    @Test func whereExpressionsSortAndLimit() throws {
+        let directory = ServiceTests.Scratch()
+        let store = try ServiceTests.store(directory, runs: [("dpo", "DPO", ServiceTests.predictions(n: 80, seed: 41, sharpness: 3)),
+                                                             ("sft", "SFT", ServiceTests.predictions(n: 80, seed: 41)),
+                                                             ("cft", "CFT", ServiceTests.predictions(n: 80, seed: 41, sharpness: 1.2))])
+        try store.tagRun("sft", set: ["paper": "yes"], remove: [])
+        func names(_ text: String, sort: String? = nil, descending: Bool = false, limit: Int? = nil) throws -> [String] {
+            var filter = RunFilter()
+            filter.query = try RunQuery(text)
+            filter.sort = sort
+            filter.descending = descending
+            filter.limit = limit
+            return try store.runSummaries(filter).map(\.name)
+        }
+        let ece = Dictionary(uniqueKeysWithValues: try ["dpo", "sft", "cft"].map {
+            ($0, CalibrationAnalyzer(try store.loadRun(named: $0).predictions).metrics().confECE!)
+        })
+        #expect(try names("method = 'DPO'") == ["dpo"])
+        #expect(try names("params.lr = 5e-7") == ["dpo"])                      // stored as text "5e-7", compared as a number
+        #expect(try names("params.lr = 0.0000005 or tags.paper = 'yes'") == ["dpo", "sft"])
+        #expect(try names("not (method in ('DPO', 'SFT'))") == ["cft"])
+        #expect(try names("tags.paper is null") == ["dpo", "cft"])
+        #expect(try names("conf_ece < \(ece["dpo"]!) and n >= 80") == ["sft", "cft"].filter { ece[$0]! < ece["dpo"]! })
+        #expect(try names("run like '%ft'") == ["sft", "cft"])
+        #expect(try names("n > 0", sort: "conf_ece", descending: true) == ece.keys.sorted { ece[$0]! > ece[$1]! })
+        #expect(try names("n > 0", sort: "conf_ece", limit: 1) == [ece.keys.min { ece[$0]! < ece[$1]! }!])
+        // Errors say what was expected and where.
+        for (text, position) in [("method = ", 10), ("method == 'x'", 9), ("colour = 'red'", 1), ("method = 'x", 10), ("(n > 1", 7)] {
+            do {
+                _ = try RunQuery(text)
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect(error.position == position, "\(text): \(error)")
+            }
+        }
+    }
+}

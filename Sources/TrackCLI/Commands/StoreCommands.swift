@@ -16,14 +16,34 @@ enum InitCommand: Command {
 
 enum RunsCommand: Command {
     static let format = Options.format([.table, .csv, .json])
+    static let whereOption = Option.text("where", "expr", "Only runs matching EXPR, e.g. \"method = 'DPO' and params.lr = 5e-7 and conf_ece < 0.05\".")
+    static let sort = Option.text("sort", "field", "Sort by a field, a stored metric, params.KEY or tags.KEY (then by run id).")
+    static let descending = Option.flag("desc", "Sort in descending order.")
+    static let limit = Option.integer("limit", "n", 1...Int64(Int32.max), "At most N runs.")
     static let spec = CommandSpec(
         name: "runs", abstract: "List runs with n, accuracy and mean confidence.",
-        usage: "[--model <m>] [--method <m>] [--dataset <d>] [--split <s>] [--tag <k=v>]... [--format table|csv|json]",
-        options: Options.database + Options.filters + [format])
+        usage: "[--model <m>] [--method <m>] [--dataset <d>] [--split <s>] [--tag <k=v>]... [--where <expr>] [--sort <field> [--desc]] [--limit <n>] [--format table|csv|json]",
+        discussion: """
+        --where takes a small language, compiled to parameterised SQL: comparisons (= != < <= > >=,
+        like 'pat%', in (…), is [not] null) of fields with 'text' or numbers, joined by and, or, not
+        and parentheses. Fields: run, model, method, dataset, split, step, epoch, extraction, status,
+        experiment, n, accuracy, mean_confidence, overconfidence, the stored metrics conf_ece, mce,
+        rmsce, cw_ece, pooled_ece, brier, nll, and params.KEY, tags.KEY (compared as numbers when the
+        value is a number). A run without the parameter never matches.
+        """,
+        options: Options.database + Options.filters + [Options.experiment, whereOption, sort, descending, limit, format])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
-        let runs = try session.store(readOnly: true).runSummaries(try session.runFilter())
+        var filter = try session.runFilter()
+        filter.experiment = arguments.value(Options.experiment)
+        if let text = arguments.value(whereOption) {
+            do { filter.query = try RunQuery(text) } catch { throw UsageError(message: "--where: \(error.description)") }
+        }
+        filter.sort = arguments.value(sort)
+        filter.descending = arguments.flag(descending)
+        filter.limit = arguments.int(limit)
+        let runs = try session.store(readOnly: true).runSummaries(filter)
         let table = TextTable(
             columns: ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_conf"],
             rows: runs.map { run in
@@ -36,9 +56,11 @@ enum RunsCommand: Command {
 }
 
 enum ShowCommand: Command {
+    static let format = Options.format([.table, .json])
     static let spec = CommandSpec(
         name: "show", abstract: "Show one run: metadata, params, tags, summary and logged metrics.",
-        usage: "<run> [--db <path>]", arguments: [("<run>", "The run's name.")], options: Options.database)
+        usage: "<run> [--db <path>] [--format table|json]", arguments: [("<run>", "The run's name.")],
+        options: Options.database + [format])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let name = try arguments.positionals(1, "one run name")[0]
@@ -49,6 +71,30 @@ enum ShowCommand: Command {
             throw CommandFailure(message: "no run named '\(name)' in \(store.database.path) (see `track runs`)")
         }
         let detail = try store.runDetail(runID: run.id)
+        if session.format(format) == .json {
+            func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+            var entries: [JSONObject.Entry] = [
+                .init(key: "run", value: .string(run.name)), .init(key: "uuid", value: text(detail.uuid)),
+                .init(key: "experiment", value: text(detail.experiment)), .init(key: "model", value: text(run.model)),
+                .init(key: "method", value: text(run.method)), .init(key: "dataset", value: text(run.dataset)),
+                .init(key: "split", value: text(run.split)), .init(key: "step", value: run.step.map { .number(Double($0)) } ?? .null),
+                .init(key: "epoch", value: run.epoch.map(JSONValue.number) ?? .null), .init(key: "extraction", value: text(run.extraction)),
+                .init(key: "parent", value: text(detail.parent)), .init(key: "status", value: .string(run.status.rawValue)),
+                .init(key: "started", value: text(detail.startedAt)), .init(key: "finished", value: text(detail.finishedAt)),
+                .init(key: "source", value: text(detail.sourceFile)), .init(key: "sha256", value: text(detail.sourceSHA256)),
+                .init(key: "n", value: .number(Double(run.n))), .init(key: "accuracy", value: run.accuracy.map(JSONValue.number) ?? .null),
+                .init(key: "mean_confidence", value: run.meanConfidence.map(JSONValue.number) ?? .null),
+            ]
+            for table in ["params", "tags"] {
+                entries.append(.init(key: table, value: .object(JSONObject(try store.keyValues(table, runID: run.id).map { .init(key: $0, value: .string($1)) }))))
+            }
+            entries.append(.init(key: "metrics", value: .object(JSONObject(try store.loggedMetrics(runID: run.id).map {
+                .init(key: $0.key, value: .object(JSONObject([.init(key: "last", value: $0.lastValue.map(JSONValue.number) ?? .null),
+                                                               .init(key: "count", value: .number(Double($0.count)))])))
+            }))))
+            Console.out(JSONValue.object(JSONObject(entries)).jsonText + "\n")
+            return
+        }
         var out = "run:         \(run.name)\n"
         let fields: [(String, String?)] = [
             ("uuid", detail.uuid), ("experiment", detail.experiment), ("model", run.model), ("method", run.method),

@@ -23,6 +23,13 @@ public struct RunFilter: Sendable {
     public var split: String?
     public var tags: [String: String] = [:]
     public var names: [String] = []
+    public var experiment: String?
+    /// A `--where` expression.
+    public var query: RunQuery?
+    /// Sort by this field (see `RunQuery.fieldSQL`), then by run id; nil: by run id.
+    public var sort: String?
+    public var descending = false
+    public var limit: Int?
     public init() {}
 }
 
@@ -44,16 +51,35 @@ extension RunStore {
             conditions.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = s.run_id AND t.key = ? AND t.value = ?)")
             values += [.text(key), .text(value)]
         }
+        if let experiment = filter.experiment {
+            conditions.append("EXISTS (SELECT 1 FROM runs r JOIN experiments e USING (experiment_id) WHERE r.run_id = s.run_id AND e.name = ?)")
+            values.append(.text(experiment))
+        }
+        if let query = filter.query {
+            conditions.append(query.sql)
+            values += query.values
+        }
         if !filter.names.isEmpty {
             conditions.append("s.run IN (\(filter.names.map { _ in "?" }.joined(separator: ", ")))")
             values += filter.names.map(SQLValue.text)
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        var order = "s.run_id"
+        if let sort = filter.sort {
+            guard let field = RunQuery.fieldSQL(sort) else {
+                throw StoreError("unknown sort field '\(sort)' (fields: \(RunQuery.fieldNames.joined(separator: ", ")))", kind: .usage)
+            }
+            // Numbers sort as numbers (parameters are stored as text), NULLs last either way.
+            let key = sort.contains(".") ? "CAST(\(field.sql) AS REAL)" : field.sql
+            order = "\(field.sql) IS NULL, \(key) \(filter.descending ? "DESC" : "ASC"), s.run_id"
+            values += field.values + field.values
+        }
+        let limit = filter.limit.map { " LIMIT \($0)" } ?? ""
         var result: [RunSummary] = []
         try database.forEachRow("""
             SELECT s.run_id, s.run, s.model, s.method, s.dataset, s.split, s.step, s.epoch, s.extraction,
                    s.status, s.n, s.accuracy, s.mean_confidence
-            FROM run_summary AS s \(whereClause) ORDER BY s.run_id
+            FROM run_summary AS s \(whereClause) ORDER BY \(order)\(limit)
             """, values) { row in
             result.append(RunSummary(
                 id: row.int64("run_id"), name: row.string("run") ?? "", model: row.string("model"), method: row.string("method"),
