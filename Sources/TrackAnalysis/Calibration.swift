@@ -197,7 +197,8 @@ public struct CalibrationRequest: Sendable {
     public var calibrator: any Calibrator
     public var fitRun: String
     public var applyTo: [String] = []
-    /// Fit on this fraction of the questions (chosen by a seeded hash of their ids), report on the rest.
+    /// Hold out this fraction of the questions (chosen by a seeded hash of their ids) and report
+    /// on them; the fit uses the rest.
     public var holdout: Double?
     public var seed: UInt64 = 0
     /// Bins of the reported conf-ECE.
@@ -265,7 +266,8 @@ public enum Calibration {
         if let holdout = request.holdout {
             let keys = (0..<set.count).map { holdoutKey(request.seed, fitRun.datasets[$0], fitRun.externalIDs[$0]) }
             let order = (0..<set.count).sorted { keys[$0] < keys[$1] }
-            let cut = Int((holdout * Double(order.count)).rounded())
+            // `holdout` is the held-out fraction: the fit uses the rest.
+            let cut = Int(((1 - holdout) * Double(order.count)).rounded())
             guard cut > 0, cut < order.count else {
                 throw StoreError("a holdout of \(holdout) leaves no questions on one side", kind: .usage)
             }

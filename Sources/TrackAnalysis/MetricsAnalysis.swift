@@ -68,7 +68,7 @@ public struct MetricsReport: Sendable {
             columns.append(key.label)
             best.append(MetricColumns.best(key))
             if ci {
-                columns += ["lo", "hi"]
+                columns += ["\(key.label) lo", "\(key.label) hi"]   // unique headers, for CSV readers
                 best += [nil, nil]
             }
         }

@@ -69,6 +69,13 @@ public struct TCERow: Sendable {
     public var boundHolds: Bool?
     public var bounds: (lower: Double, upper: Double)
     public var regime: Regimes.Regime
+
+    /// Where the run's TCE lies against the bounds on the lowest reachable TCE.
+    public var band: String? {
+        guard let tce else { return nil }
+        if tce > bounds.upper + 1e-12 { return "above" }
+        return tce < bounds.lower - 1e-12 ? "below" : "inside"
+    }
 }
 
 public struct TCEReport: Sendable {
@@ -78,7 +85,7 @@ public struct TCEReport: Sendable {
 
     public var table: TextTable {
         TextTable(columns: ["run", "n", "accuracy", "conf_ece", "cw_ece", "tce", "paired", "cw_ece<=tce",
-                            "tce_lower", "tce_upper", "tce_excess", "regime"],
+                            "tce_lower", "tce_upper", "tce_excess", "band", "regime"],
                   rows: rows.map { r in
                       // Theorem 4.4 bounds the best TCE reachable at this accuracy; the excess is what
                       // calibration could still remove without changing accuracy.
@@ -86,9 +93,10 @@ public struct TCEReport: Sendable {
                       return [.text(r.run), .integer(Int64(r.n)), .number(r.accuracy, digits: 4), .number(r.confECE, digits: 4),
                               .number(r.cwECE, digits: 4), .number(r.tce, digits: 4), .integer(r.paired.map(Int64.init)),
                               .text(r.boundHolds.map { $0 ? "yes" : "NO" }), .number(r.bounds.lower, digits: 4),
-                              .number(r.bounds.upper, digits: 4), .number(excess, digits: 4), .text(r.regime.rawValue)]
+                              .number(r.bounds.upper, digits: 4), .number(excess, digits: 4), .text(r.band),
+                              .text(r.regime.rawValue)]
                   },
-                  caption: "A* = \(String(format: "%.4f", aStar.value)) (\(aStar.source)); bounds c·|acc − A*| ≤ TCE ≤ (2/K)·|acc − A*|, c = \(lowerConstant)")
+                  caption: "A* = \(String(format: "%.4f", aStar.value)) (\(aStar.source)); the lowest TCE reachable at a run's accuracy lies between c·|acc − A*| and (2/K)·|acc − A*| (Theorems 4.4, 4.5; c = \(lowerConstant)); band: a run's TCE inside those bounds, or above them (not yet well trained: fine-tuning can bring it toward the band)")
     }
 
     public var json: String {

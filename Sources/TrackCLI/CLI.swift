@@ -44,7 +44,17 @@ public enum TrackCLI {
     public static let version = "0.1.0"
 
     /// Runs the command line and returns the exit status.
-    public static func run(_ arguments: [String]) -> Int32 {
+    public static func run(_ given: [String]) -> Int32 {
+        var arguments = given
+        // `track --db PATH runs` as well as `track runs --db PATH`.
+        if let first = arguments.first, first == "--db" || first.hasPrefix("--db=") {
+            let count = first == "--db" ? 2 : 1
+            if arguments.count > count {
+                let option = Array(arguments[..<count])
+                arguments.removeFirst(count)
+                arguments.insert(contentsOf: option, at: 1)
+            }
+        }
         guard let name = arguments.first, name != "-h", name != "--help" else { Console.out(mainHelp); return 0 }
         if name == "--version" || name == "version" { Console.out("track \(version) (SQLite \(Database.sqliteVersion))\n"); return 0 }
         if name == "help" {
@@ -56,7 +66,13 @@ public enum TrackCLI {
             return 0
         }
         guard let command = commands.first(where: { $0.spec.name == name }) else {
-            return usageFailure(UsageError(message: "unknown subcommand '\(name)'"))
+            var suggestion = ""
+            let names = commands.map { $0.spec.name }
+            let distances = names.map { editDistance($0, name) }
+            if let best = distances.min(), best <= 2, let index = distances.firstIndex(of: best) {
+                suggestion = "; did you mean '\(names[index])'?"
+            }
+            return usageFailure(UsageError(message: "unknown subcommand '\(name)'\(suggestion)"))
         }
         let session = Session()
         do {
@@ -210,6 +226,27 @@ final class Session {
         Console.out(text)
         if let path = arguments.value(option) { try writeExport(text, to: path) }
     }
+}
+
+/// Levenshtein distance, for "did you mean".
+func editDistance(_ first: String, _ second: String) -> Int {
+    let a = Array(first), b = Array(second)
+    var row = [Int](0...b.count)
+    var i = 0
+    while i < a.count {
+        var previous = row[0]
+        row[0] = i + 1
+        var j = 0
+        while j < b.count {
+            let current = row[j + 1]
+            let substitution = previous + (a[i] == b[j] ? 0 : 1)
+            row[j + 1] = Swift.min(Swift.min(row[j + 1] + 1, row[j] + 1), substitution)
+            previous = current
+            j += 1
+        }
+        i += 1
+    }
+    return row[b.count]
 }
 
 /// The command line as typed, for provenance.

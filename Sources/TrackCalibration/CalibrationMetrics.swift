@@ -87,7 +87,7 @@ public enum MetricKey: String, CaseIterable, Sendable, Hashable, Comparable, Cus
         case .rmsce: "RMSCE"
         case .cwECE: "cw-ECE"
         case .pooledECE: "pooled-ECE"
-        case .equalMassECE: "EM-ECE"
+        case .equalMassECE: "eqmass-ECE"
         case .ace: "ACE"
         case .tace: "TACE"
         case .brier: "Brier"

@@ -83,7 +83,7 @@ import TrackStore
         #expect(report.rows[2].intervals == analyzer.bootstrap(resamples: 64, seed: 7, level: 0.9, smooth: true))
         #expect(report.rows[2].bins?.topLabel == analyzer.reliabilityBins())
         let table = report.table(keys: [.confECE, .accuracy])
-        #expect(table.columns == ["run", "subject", "n", "conf-ECE", "lo", "hi", "Acc", "lo", "hi"])
+        #expect(table.columns == ["run", "subject", "n", "conf-ECE", "conf-ECE lo", "conf-ECE hi", "Acc", "Acc lo", "Acc hi"])
         #expect(table.caption == "lo/hi: 90% percentile bootstrap interval")
     }
 
@@ -125,11 +125,11 @@ import TrackStore
         request.seed = 9
         request.applyTo = ["dpo"]
         let result = try Calibration.run(request, store: store)
-        #expect(result.fitQuestions == 400 && result.reportQuestions == 600 && result.heldOut)
+        #expect(result.fitQuestions == 600 && result.reportQuestions == 400 && result.heldOut)   // 40% held out
         // The held-out questions are those the seeded hash puts past the cut.
         let run = try store.loadRun(named: "dpo", details: true)
         let keys = (0..<run.predictions.count).map { Calibration.holdoutKey(9, run.datasets[$0], run.externalIDs[$0]) }
-        let heldOut = (0..<run.predictions.count).sorted { keys[$0] < keys[$1] }[400...].sorted()
+        let heldOut = (0..<run.predictions.count).sorted { keys[$0] < keys[$1] }[600...].sorted()
         let before = CalibrationAnalyzer(run.predictions.subset(heldOut)).metrics()
         #expect(result.before == before)
         let meta = try #require(try store.runMetadata(named: "dpo/VS"))

@@ -37,7 +37,7 @@ import TrackStore
         }
         let a = try fit(1), b = try fit(1), c = try fit(2)
         #expect(a == b && a != c)
-        #expect(a["fit_questions"] == .number(300) && a["report_questions"] == .number(700))
+        #expect(a["fit_questions"] == .number(700) && a["report_questions"] == .number(300))   // --holdout 0.3: 30% held out
         #expect(abs(a["temperature"]!.doubleValue! - 2.03) < 0.3)
         #expect(a["conf_ece_after"]!.doubleValue! < a["conf_ece_before"]!.doubleValue!)
         #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--holdout", "1.5", "--db", db]).status == 64)

@@ -189,11 +189,11 @@ enum TCECommand: Command {
         Theorem 4.6 says cw-ECE ≤ TCE; the output checks it on the shared questions.
         A* (the critical accuracy) is --a-star if given, else the --target run's accuracy, else
         estimated as the highest accuracy among all stored runs whose conf-ECE is at most
-        --ece-tolerance (default 0.02); the output says which. Bounds on TCE:
-        c·|acc − A*| ≤ TCE ≤ (2/K)·|acc − A*| with c = --c-lower (default 0). Regime:
-        acc ≤ A* calibratable, acc > A* non-calibratable. The upper bound is the TCE some model
-        of that accuracy reaches (Theorem 4.4); tce_excess = TCE − upper bound is what calibration
-        could still remove at that accuracy.
+        --ece-tolerance (default 0.02); the output says which. As the paper's Theorems 4.4/4.5
+        say, the bounds c·|acc − A*| and (2/K)·|acc − A*| (c = --c-lower, default 0) bound the
+        lowest TCE reachable at a run's accuracy, not the run's TCE: band says whether the run's
+        TCE is inside them or above (not yet well trained: fine-tuning can bring it toward the
+        band); tce_excess = TCE − upper bound. Regime: acc ≤ A* calibratable, else non-calibratable.
         """,
         arguments: [("<run>...", "Runs to place.")],
         options: Options.database + Options.regime + [Options.bins, format])

@@ -20,7 +20,8 @@ enum LogCommand: Command {
         mid-stream keeps every committed row and leaves its run marked 'running'.
         Example: python eval.py | track log --run llama-dpo-e1 --model llama --method DPO
         """,
-        options: Options.database + Options.metadata + Options.validation + [append])
+        options: Options.database + [Option.text("run", "name", "Run name (required).")] + Options.metadata.dropFirst()
+            + Options.validation + [append])
 
     static let append = Option.flag("append", "Add to an existing run of that name instead of refusing it.")
 

@@ -84,7 +84,7 @@ enum CalibrateCommand: Command {
     static let fit = Option.text("fit", "run", "The run to fit on.")
     static let apply = Option.text("apply", "run", "A run to apply the fit to (default: none, just report the fit).", repeatable: true)
     static let criterion = Option.choice("criterion", TemperatureFit.Criterion.self, "temperature: what T minimises.", default: .nll)
-    static let holdout = Option.number("holdout", "fraction", 0.01...0.99, "Fit on this fraction of the questions, report on the rest.")
+    static let holdout = Option.number("holdout", "fraction", 0.01...0.99, "Hold out this fraction of the questions and report on them; fit on the rest.")
     static let suffix = Option.text("suffix", "text", "Name suffix of derived runs (default: /TS, /VS, /MS or /DIR).")
     static let replace = Option.flag("replace", "Replace derived runs of the same name (e.g. a run left by an earlier fit).")
     static let format = Options.format([.table, .json])
@@ -98,8 +98,8 @@ enum CalibrateCommand: Command {
         discussion: """
         Fits T > 0 on the --fit run's questions: by NLL (solved to 1e-9 in log T) or by conf-ECE
         over a fine log-spaced grid (--criterion ece). Scores are the stored raw scores, else
-        log p. With --holdout F, the fit uses a seeded fraction F of the questions (chosen by
-        hashing their ids with --seed) and the before/after figures are for the rest.
+        log p. With --holdout F, a seeded fraction F of the questions (chosen by hashing their ids
+        with --seed) is held out: the fit uses the rest, the before/after figures are for them.
         Each --apply run gets a derived run '<run>/TS' (method TS) with scores s/T and
         probabilities softmax(s/T); it records its parent run and the fit in params ts.*.
         vector / matrix: s' = W·s + b with W diagonal / full (Guo et al.); dirichlet: the same on
