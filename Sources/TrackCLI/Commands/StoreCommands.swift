@@ -65,66 +65,10 @@ enum ShowCommand: Command {
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let name = try arguments.positionals(1, "one run name")[0]
         let store = try session.store(readOnly: true)
-        var filter = RunFilter()
-        filter.names = [name]
-        guard let run = try store.runSummaries(filter).first else {
+        guard let card = try RunCard(store: store, name: name) else {
             throw CommandFailure(message: "no run named '\(name)' in \(store.database.path) (see `track runs`)")
         }
-        let detail = try store.runDetail(runID: run.id)
-        if session.format(format) == .json {
-            func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
-            var entries: [JSONObject.Entry] = [
-                .init(key: "run", value: .string(run.name)), .init(key: "uuid", value: text(detail.uuid)),
-                .init(key: "experiment", value: text(detail.experiment)), .init(key: "model", value: text(run.model)),
-                .init(key: "method", value: text(run.method)), .init(key: "dataset", value: text(run.dataset)),
-                .init(key: "split", value: text(run.split)), .init(key: "step", value: run.step.map { .number(Double($0)) } ?? .null),
-                .init(key: "epoch", value: run.epoch.map(JSONValue.number) ?? .null), .init(key: "extraction", value: text(run.extraction)),
-                .init(key: "parent", value: text(detail.parent)), .init(key: "status", value: .string(run.status.rawValue)),
-                .init(key: "started", value: text(detail.startedAt)), .init(key: "finished", value: text(detail.finishedAt)),
-                .init(key: "source", value: text(detail.sourceFile)), .init(key: "sha256", value: text(detail.sourceSHA256)),
-                .init(key: "n", value: .number(Double(run.n))), .init(key: "accuracy", value: run.accuracy.map(JSONValue.number) ?? .null),
-                .init(key: "mean_confidence", value: run.meanConfidence.map(JSONValue.number) ?? .null),
-            ]
-            for table in ["params", "tags"] {
-                entries.append(.init(key: table, value: .object(JSONObject(try store.keyValues(table, runID: run.id).map { .init(key: $0, value: .string($1)) }))))
-            }
-            entries.append(.init(key: "metrics", value: .object(JSONObject(try store.loggedMetrics(runID: run.id).map {
-                .init(key: $0.key, value: .object(JSONObject([.init(key: "last", value: $0.lastValue.map(JSONValue.number) ?? .null),
-                                                               .init(key: "count", value: .number(Double($0.count)))])))
-            }))))
-            Console.out(JSONValue.object(JSONObject(entries)).jsonText + "\n")
-            return
-        }
-        var out = "run:         \(run.name)\n"
-        let fields: [(String, String?)] = [
-            ("uuid", detail.uuid), ("experiment", detail.experiment), ("model", run.model), ("method", run.method),
-            ("dataset", run.dataset), ("split", run.split), ("step", run.step.map(String.init)),
-            ("epoch", run.epoch.map { JSONValue.format($0) }), ("extraction", run.extraction),
-            ("parent", detail.parent), ("status", run.status.rawValue), ("started", detail.startedAt), ("finished", detail.finishedAt),
-            ("source", detail.sourceFile), ("sha256", detail.sourceSHA256), ("format", detail.sourceFormat),
-        ]
-        for (key, value) in fields {
-            guard let value else { continue }
-            out += (key + ":").padding(toLength: 13, withPad: " ", startingAt: 0) + value + "\n"
-        }
-        out += "questions:   \(run.n)\n"
-        if let accuracy = run.accuracy, let confidence = run.meanConfidence {
-            out += String(format: "accuracy:    %.4f\nmean conf:   %.4f\noverconf:    %+.4f\n", accuracy, confidence, confidence - accuracy)
-        }
-        for table in ["params", "tags"] {
-            let pairs = try store.keyValues(table, runID: run.id)
-            if pairs.isEmpty { continue }
-            out += "\(table):\n"
-            for (key, value) in pairs { out += "  \(key) = \(value)\n" }
-        }
-        let logged = try store.loggedMetrics(runID: run.id)
-        if !logged.isEmpty {
-            out += "metrics (last value):\n"
-            for metric in logged {
-                if let value = metric.lastValue { out += "  \(metric.key) = \(JSONValue.format(value))  (\(metric.count) logged)\n" }
-            }
-        }
-        Console.out(out)
+        Console.out(session.format(format) == .json ? card.json.jsonText + "\n" : card.text)
     }
 }
 
