@@ -34,6 +34,8 @@ public struct FigureRequest: Sendable {
     public var family: [RunField] = [.model, .method, .split]
     /// curve: bootstrap bands with this many resamples.
     public var bands: Int?
+    /// curve: a logged scalar metric (e.g. `train/loss`) over steps instead of a calibration metric.
+    public var logged: String?
     public var aStar = AStarRequest()
     public var lowerConstant = 0.0
     /// What made the figure (e.g. the command line), recorded with it.
@@ -243,8 +245,22 @@ extension RunReader {
         }
     }
 
+    /// A logged scalar metric over steps, one line per run.
+    func loggedCurve(_ request: FigureRequest, key: String) throws -> (CurvePanel, [[TextTable.Cell]]) {
+        var series: [Series] = [], rows: [[TextTable.Cell]] = []
+        for name in request.runs {
+            let points = try store.loggedSeries(runID: try store.requireRun(name), key: key)
+            guard !points.isEmpty else { throw StoreError("run '\(name)' has no logged metric '\(key)'", kind: .notFound) }
+            series.append(Series(label: name, points: points.map { (Double($0.step), $0.value) }))
+            rows += points.map { [.text(name), .text(name), .number(Double($0.step), digits: 0), .number($0.value, digits: 6),
+                                  .number(nil, digits: 6), .number(nil, digits: 6)] }
+        }
+        return (CurvePanel(title: "\(key) over steps", xLabel: "Step", yLabel: key, series: series), rows)
+    }
+
     /// A metric over epochs or steps, one line per family of runs, with bootstrap bands when asked.
     func curve(_ request: FigureRequest) throws -> (CurvePanel, [[TextTable.Cell]]) {
+        if let key = request.logged { return try loggedCurve(request, key: key) }
         let metric = request.metric
         var filter = RunFilter()
         filter.names = request.runs

@@ -386,4 +386,21 @@ import TrackStore
         #expect(table.caption?.contains("† differs from DPO") == true)
         #expect(table.render(.latex).contains("$^\\dagger$") && table.render(.csv).contains("†") == false)
     }
+
+    @Test func loggedScalarsOverSteps() throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path("t.sqlite"))
+        let logger = try store.startRun(RunMetadata(name: "train"))
+        for step in [300, 100, 200] { try logger.logMetric("train/loss", 1 / Double(step), step: step) }
+        try logger.logMetric("train/loss", 0.5, step: 200)   // a repeated step: the later value counts
+        try logger.finish()
+        var request = FigureRequest(kind: .curve, runs: ["train"], out: scratch.path("loss.png"))
+        request.logged = "train/loss"
+        let result = try RunReader(store).figure(request)
+        let rows = try String(contentsOfFile: result.dataPath, encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(rows.map { $0[2] } == ["100", "200", "300"] && rows.map { Double($0[3])! } == [0.01, 0.5, 1.0 / 300])
+        request.logged = "nope"
+        #expect(throws: StoreError.self) { try RunReader(store).figure(request) }
+    }
 }

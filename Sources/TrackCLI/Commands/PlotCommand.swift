@@ -20,6 +20,7 @@ enum PlotCommand: Command {
     static let x = Option.choice("x", FigureRequest.CurveAxis.self, "curve: the x axis.", default: .epoch)
     static let family = Option.text("family", "fields", "curve: fields that name a family.", default: "model,method,split")
     static let ci = Option.flag("ci", "curve: bootstrap bands (95%).")
+    static let logged = Option.text("logged", "key", "curve: a scalar metric logged with the runs (e.g. train/loss) over their steps.")
     static let resamples = Option.integer("resamples", "n", 1...100_000, "curve, smooth: bootstrap resamples.", default: 200)
     static let spec = CommandSpec(
         name: "plot", abstract: "Draw reliability diagrams, classwise panels, grids and curves (PNG, PDF, SVG).",
@@ -42,7 +43,7 @@ enum PlotCommand: Command {
         """,
         arguments: [("<kind>", "reliability, classwise, grid, curve, regime or smooth."), ("<run>...", "Run names.")],
         options: Options.database + Options.analysis + [out, binCI, by, order, data, dpi, width, height, columns, noHistogram,
-                                                        title, Options.metric, x, family, ci, resamples] + Options.regime)
+                                                        title, Options.metric, x, family, ci, logged, resamples] + Options.regime)
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let kinds = FigureRequest.Kind.allCases.map(\.rawValue).joined(separator: ", ")
@@ -70,6 +71,7 @@ enum PlotCommand: Command {
         request.axis = arguments.choice(x, as: FigureRequest.CurveAxis.self)!
         request.family = try arguments.value(family)!.split(separator: ",").map { try TableCommand.field(String($0)) }
         request.bands = arguments.flag(ci) || kind == .smooth ? arguments.int(resamples) : nil
+        request.logged = arguments.value(logged)
         request.aStar = session.aStarRequest()
         request.lowerConstant = arguments.double(Options.cLower)!
         request.provenance = commandLine()
