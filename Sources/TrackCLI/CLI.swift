@@ -155,8 +155,13 @@ final class Session {
 
     var busyTimeout: Double { arguments.double(Options.busyTimeout) ?? 10 }
 
+    /// A progress line on standard error, unless `--quiet` (or standard error is not a terminal).
+    func progress(_ label: String, bytes: Bool = false) -> ProgressLine {
+        ProgressLine(label, quiet: arguments.flag(Options.quiet), bytes: bytes)
+    }
+
     func store(path: String? = nil, readOnly: Bool = false) throws -> RunStore {
-        let progress = ProgressLine("updating run summaries")
+        let progress = self.progress("updating run summaries")
         let store = try RunStore(path: path ?? databasePath, readOnly: readOnly, busyTimeout: busyTimeout) { done, total, run in
             progress.update(done: done, total: total, item: run)
         }

@@ -93,7 +93,8 @@ enum Options {
     // The store
     static let db = Option.text("db", "path", "The track database (default: $TRACK_DB, else ./track.sqlite).")
     static let busyTimeout = Option.number("busy-timeout", "seconds", 0...86_400, "How long to wait for another writer's lock.", default: 10)
-    static let database = [db, busyTimeout]
+    static let quiet = Option.flag("quiet", "No progress on standard error (shown only on a terminal anyway).")
+    static let database = [db, busyTimeout, quiet]
 
     // Run metadata
     static let run = Option.text("run", "name", "Run name (default: derived from the input).")

@@ -40,13 +40,16 @@ enum Console {
 final class ProgressLine: @unchecked Sendable {   // updates are serialised by its lock
     let label: String
     private let enabled: Bool
+    private let bytes: Bool
     private let start = Date()
     private var lastDraw = Date.distantPast
     private let lock = NSLock()
 
-    init(_ label: String, enabled: Bool = isatty(2) == 1) {
+    /// Off when standard error is not a terminal or `quiet`; `bytes` shows amounts in MB.
+    init(_ label: String, quiet: Bool = false, bytes: Bool = false) {
         self.label = label
-        self.enabled = enabled
+        self.enabled = isatty(2) == 1 && !quiet
+        self.bytes = bytes
     }
 
     /// Redraws at most ten times a second; `item` says what is being worked on.
@@ -58,12 +61,21 @@ final class ProgressLine: @unchecked Sendable {   // updates are serialised by i
         guard done >= total || now.timeIntervalSince(lastDraw) >= 0.1 else { return }
         lastDraw = now
         let elapsed = now.timeIntervalSince(start)
-        var line = "\(label): \(done)/\(total)"
+        func amount(_ value: Int) -> String { bytes ? String(format: "%.1f MB", Double(value) / 1e6) : String(value) }
+        // A total of 0 is unknown: a counter with its rate.
+        var line = total > 0 ? "\(label): \(amount(done))/\(amount(total))" : "\(label): \(amount(done))"
         if total > 0 { line += String(format: " (%.0f%%)", 100 * Double(done) / Double(total)) }
-        if done > 0, elapsed > 0.5, done < total {
-            line += String(format: ", %.1f/s, ~%.0f s left", Double(done) / elapsed, elapsed / Double(done) * Double(total - done))
+        if done > 0, elapsed > 0.5, total == 0 || done < total {
+            line += bytes ? String(format: ", %.1f MB/s", Double(done) / elapsed / 1e6) : String(format: ", %.1f/s", Double(done) / elapsed)
+            if total > 0 { line += String(format: ", ~%.0f s left", elapsed / Double(done) * Double(total - done)) }
         }
         if !item.isEmpty { line += "  \(item.prefix(40))" }
-        Console.err("\r\u{1B}[K" + line + (done >= total ? "\n" : ""))
+        Console.err("\r\u{1B}[K" + line + (total > 0 && done >= total ? "\n" : ""))
+    }
+
+    /// Ends a counter's line (a total of 0 never ends it by itself).
+    func finish() {
+        guard enabled, lastDraw != .distantPast else { return }
+        Console.err("\n")
     }
 }

@@ -36,7 +36,7 @@ enum MetricsCommand: Command {
         }
         var keys = try session.metricKeys() ?? (MetricColumns.main + (arguments.flag(adaptive) ? MetricColumns.adaptive : []))
         if keys.isEmpty { keys = MetricColumns.main }
-        let progress = ProgressLine("bootstrap")
+        let progress = session.progress("bootstrap")
         let report = try session.reader().metrics(request) { progress.update(done: $0, total: $1, item: $2) }
         let format = session.format(Self.format)!
         let text = format == .json ? report.json.jsonText + "\n" : report.table(keys: keys).render(format)

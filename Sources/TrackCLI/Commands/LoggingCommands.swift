@@ -43,9 +43,12 @@ enum LogCommand: Command {
         logger.commitInterval = 0.9
         logger.skipInvalid = arguments.flag(Options.skipInvalid)
         // One run per stream: token records use --extraction (default continuation-sum).
-        try logger.consume(LineReader(descriptor: 0, name: "<stdin>"), extraction: Extraction(rawValue: meta.extraction ?? "") ?? .sum) {
+        let progress = session.progress("logging \(meta.name), lines")
+        try logger.consume(LineReader(descriptor: 0, name: "<stdin>"), extraction: Extraction(rawValue: meta.extraction ?? "") ?? .sum,
+                           progress: { progress.update(done: $0, total: 0) }) {
             Console.err("Warning: \(TrackCLI.describe($0)) (skipped)\n")
         }
+        progress.finish()
         Console.out("logged \(logger.questionsWritten) questions to run '\(logger.name)'" +
                     (logger.rejectedCount > 0 ? " (\(logger.rejectedCount) rows skipped; see ingest_rejects)" : "") + "\n")
     }
@@ -98,6 +101,8 @@ enum IngestCommand: Command {
                 continue
             }
             do {
+                let progress = session.progress("ingest \((path as NSString).lastPathComponent)", bytes: true)
+                options.progress = { progress.update(done: $0, total: $1) }
                 let report = try ingestor.ingest(path, options: options)
                 for skipped in report.skipped { Console.err("Warning: \(TrackCLI.describe(skipped)) (skipped)\n") }
                 if !report.alreadyIngestedAs.isEmpty {

@@ -152,14 +152,17 @@ enum MergeCommand: Command {
         label or option count), are refused and nothing of them is merged.
         """,
         arguments: [("<shard.sqlite>...", "Shard databases.")],
-        options: [into, Options.busyTimeout])
+        options: [into, Options.busyTimeout, Options.quiet])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let shards = try arguments.positionals(nil, "shard databases")
         guard let into = arguments.value(into) else { throw UsageError(message: "--into <all.sqlite> is required") }
         let store = try session.store(path: into)
         var failures = 0
-        for shard in shards {
+        let progress = session.progress("merge")
+        for (index, shard) in shards.enumerated() {
+            progress.update(done: index, total: shards.count, item: shard)
+            defer { progress.update(done: index + 1, total: shards.count, item: shard) }
             do {
                 let report = try store.merge(shard: shard)
                 var text = "\(shard): \(report.newRuns.count) new runs, \(report.newQuestions) new questions"

@@ -23,6 +23,8 @@ public final class LineReader: @unchecked Sendable {
     private var hasher = SHA256()
     public private(set) var lineNumber = 0
     public private(set) var bytesRead = 0
+    /// Called after each read from the file with the bytes read so far (for progress).
+    public var onRead: ((Int) -> Void)?
     public private(set) var lastLineWasTerminated = true
     public let name: String
 
@@ -121,6 +123,7 @@ public final class LineReader: @unchecked Sendable {
             hasher.update(UnsafeRawBufferPointer(start: buffer + end, count: count))
             end += count
             bytesRead += count
+            onRead?(bytesRead)
             return
         }
     }
@@ -132,4 +135,13 @@ func readWholeFile(_ path: String) throws -> [UInt8] {
         throw InputError(source: path, reason: "cannot read the file")
     }
     return [UInt8](data)
+}
+
+extension LineReader {
+    /// Reports (bytes read, file size) to `progress` as the file is read.
+    func reportProgress(_ progress: (@Sendable (Int, Int) -> Void)?) {
+        guard let progress else { return }
+        let size = (try? FileManager.default.attributesOfItem(atPath: name)[.size] as? Int) ?? 0
+        onRead = { progress($0, size) }
+    }
 }

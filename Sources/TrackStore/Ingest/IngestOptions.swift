@@ -19,6 +19,8 @@ public struct IngestOptions: Sendable {
     public var validation = ValidationOptions()
     /// Labels for `.npy` input: another `.npy` (1-D integers) or a text file of one label per line.
     public var labelsPath: String?
+    /// Progress of reading a file: (bytes read, the file's size).
+    public var progress: (@Sendable (Int, Int) -> Void)?
 
     public init() {}
 }

@@ -171,6 +171,7 @@ public struct Ingestor {
 
     private func readJSONL(_ session: IngestSession) throws -> String {
         let reader = try LineReader(path: session.path)
+        reader.reportProgress(session.options.progress)
         let base = defaultMetadata(session)
         let run = try session.writer(key: "", metadata: { base })
         session.extractionRunMetadata = { base }
@@ -217,6 +218,7 @@ public struct Ingestor {
 
     private func readCSV(_ session: IngestSession) throws -> String {
         let reader = try LineReader(path: session.path)
+        reader.reportProgress(session.options.progress)
         guard let headerLine = try reader.nextLine() else {
             throw InputError(source: session.path, reason: "empty file: no header and no questions")
         }

@@ -108,6 +108,7 @@ struct LMEvalReader {
             samplesSHA = SHA256.hex(of: bytes)
         } else {
             let reader = try LineReader(path: path)
+            reader.reportProgress(session.options.progress)
             while let line = try reader.nextLine() {
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                 let sample: JSONValue

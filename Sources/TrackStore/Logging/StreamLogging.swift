@@ -8,7 +8,8 @@ extension RunLogger {
     /// `InputError` (`source:line: reason`); with `skipInvalid` it is recorded in
     /// `ingest_rejects`, passed to `skipped`, and logging goes on. On any error the
     /// valid rows are kept and the run is marked failed before the error is rethrown.
-    public func consume(_ reader: LineReader, extraction: Extraction, skipped: (InputError) -> Void) throws {
+    public func consume(_ reader: LineReader, extraction: Extraction, progress: ((Int) -> Void)? = nil,
+                        skipped: (InputError) -> Void) throws {
         sourceName = reader.name
         var decoder = RecordDecoder()
         func reject(_ error: InputError) throws {
@@ -25,6 +26,7 @@ extension RunLogger {
                 guard let line = try reader.nextLine() else { break }
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
                 let lineNumber = reader.lineNumber
+                if lineNumber % 1024 == 0 { progress?(lineNumber) }
                 do {
                     for record in try decoder.decode(try JSONParser.parse(line)) {
                         switch record {
