@@ -6,10 +6,20 @@
 APT_PACKAGES := libsqlite3-dev libcairo2-dev libopenblas-dev pkg-config fontconfig fonts-dejavu-core sqlite3
 SWIFT ?= swift
 
-.PHONY: deps build release demo test notebooks datasette notebooks-update bench references clean
+.PHONY: deps browser build release demo test notebooks datasette report notebooks-update bench references clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# Headless Chromium and its driver for the report's browser test (Debian packages).
+BROWSER_PACKAGES := chromium chromium-driver
+browser:
+	@missing=""; for p in $(BROWSER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
@@ -29,6 +39,7 @@ test: deps
 	$(SWIFT) build
 	$(MAKE) notebooks
 	$(MAKE) datasette
+	$(MAKE) report
 	$(SWIFT) test
 
 # The notebooks run against the debug binary and a scratch demo database, in their own venv.
@@ -48,6 +59,15 @@ $(DATASETTE_ENV)/bin/python:
 
 datasette: $(DATASETTE_ENV)/bin/python
 	TRACK_BIN_DIR=$(CURDIR)/.build/debug $(DATASETTE_ENV)/bin/python Tests/datasette/check_datasette.py
+
+# track report in a real browser: headless Chromium driven by Selenium (Tests/report, own venv).
+REPORT_ENV = Tests/report/.venv
+$(REPORT_ENV)/bin/python:
+	python3 -m venv $(REPORT_ENV)
+	$(REPORT_ENV)/bin/pip install -q selenium
+
+report: browser $(REPORT_ENV)/bin/python
+	TRACK_BIN=$(CURDIR)/.build/debug/track $(REPORT_ENV)/bin/python Tests/report/check_report.py
 
 notebooks-update: $(NOTEBOOK_ENV)/bin/python
 	python3 notebooks/make_notebooks.py

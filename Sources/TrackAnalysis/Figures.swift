@@ -40,6 +40,8 @@ public struct FigureRequest: Sendable {
     public var lowerConstant = 0.0
     /// What made the figure (e.g. the command line), recorded with it.
     public var provenance = ""
+    /// Record the figure in the store's `exports` table (a report's figures live in the report).
+    public var record = true
 
     public init(kind: Kind, runs: [String], out: String) {
         self.kind = kind
@@ -186,9 +188,9 @@ extension RunReader {
         let dataPath = request.dataPath ?? request.out + ".csv"
         try writeExport(data.render(.csv), to: dataPath)
         let runIDs = try runs.compactMap { try store.runID(named: $0) }
-        try store.recordExport(ExportRecord(path: request.out, kind: request.kind.rawValue,
+        if request.record { try store.recordExport(ExportRecord(path: request.out, kind: request.kind.rawValue,
                                             format: (request.out as NSString).pathExtension.lowercased(),
-                                            dataPath: dataPath, command: request.provenance, runIDs: runIDs))
+                                            dataPath: dataPath, command: request.provenance, runIDs: runIDs)) }
         return FigureResult(path: request.out, dataPath: dataPath, aStar: aStar)
     }
 

@@ -172,3 +172,35 @@ enum DemoCommand: Command {
         Console.out("next: track runs --db \(request.path) --method DPO   |   track sql --db \(request.path) \"SELECT * FROM run_summary\"\n")
     }
 }
+
+/// `track report`: one self-contained HTML file of a store's runs.
+enum ReportCommand: Command {
+    static let out = Option.text("out", "file", "The HTML file.", default: "exports/report.html")
+    static let details = Option.integer("details", "n", 0...100_000, "Runs given a detail section (metrics with intervals, figures).", default: 50)
+    static let resamples = Option.integer("resamples", "n", 1...100_000, "Bootstrap resamples of the intervals.", default: 200)
+    static let spec = CommandSpec(
+        name: "report", abstract: "Write a self-contained HTML report of runs (opens offline in any browser).",
+        usage: "[--where <expr>] [--experiment <e>] [filters] [--out exports/report.html] [--details <n>]",
+        discussion: """
+        One HTML file with everything inline (no network): the runs table (click a header to sort,
+        type to filter), Table 2, each run's metrics with bootstrap intervals, its reliability and
+        classwise diagrams (SVG) with their provenance (runs, SHA-256) and the CSV of their numbers,
+        logged scalar metrics over steps, and win rates.
+        """,
+        options: Options.database + Options.filters + [Options.experiment, RunsCommand.whereOption, out, details, resamples])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        _ = try arguments.positionals(0, "no arguments")
+        var request = ReportRequest(out: arguments.value(out)!)
+        request.filter = try session.runFilter()
+        request.filter.experiment = arguments.value(Options.experiment)
+        if let text = arguments.value(RunsCommand.whereOption) {
+            do { request.filter.query = try RunQuery(text) } catch { throw UsageError(message: "--where: \(error.description)") }
+        }
+        request.detailLimit = arguments.int(details)!
+        request.resamples = arguments.int(resamples)!
+        request.provenance = commandLine()
+        let result = try Report.build(request, store: try session.store(readOnly: true))
+        Console.out("wrote \(result.path): \(result.runs) runs, \(result.detailed) in detail, \(result.bytes / 1024) KB\n")
+    }
+}
