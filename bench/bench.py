@@ -31,6 +31,9 @@ reliability curve on 1,000,000 questions beside relplot 1.0.3, an isotonic fit
 beside scikit-learn (bench/.venv), and a 1,000-resample paired comparison as a
 ratio to one point estimate of every metric.
 
+The scale section also writes `track report` over the 1,000 runs and times headless Chromium
+(Tests/report/.venv, from `make report`) opening it and sorting its runs table once.
+
 Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
 through `track ingest` (which validates every row), and streamed through
 `track log` in forward-pass batches of 32, beside the sqlite3 CLI's `.import`
@@ -157,6 +160,8 @@ def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
                        ("run_calibration (all runs)", "SELECT * FROM run_calibration")]:
         rows.append((f"sqlite3: {label}", median_time_keep([sqlite3, db, sql], repeat)))
     rows.append(("track table (all runs)", median_time_keep([track, "table", "--db", db, "--out-dir", os.path.join(OUT, "scale-tables")], repeat)))
+    report = os.path.join(OUT, "scale-report.html")
+    rows.append(("track report (all runs, 50 in detail)", median_time_keep([track, "report", "--db", db, "--out", report], 1)))
     print(f"\n== scale: {runs:,} runs x {questions:,} questions x {k} options, one question set (median of {repeat}) ==")
     print(f"store built in {build:.1f} s ({base} runs ingested, copied to {runs}); {size / 1e6:,.0f} MB, "
           f"{size / (runs * questions):.1f} bytes per question per run in the file;\n"
@@ -165,7 +170,34 @@ def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
     print(f"{'':46} {'seconds':>8} {'x one run':>10}")
     for label, t in rows:
         print(f"{label:46} {t:8.3f} {t / one:10.2f}")
+    opened = open_in_browser(report)
+    if opened is not None:
+        print(f"the report ({os.path.getsize(report) / 1e6:.1f} MB) opens in headless Chromium in {opened:.2f} s "
+              f"(file load to the runs table sorted once by a click)")
     remove_db(db)
+
+
+def open_in_browser(path):
+    """Seconds for headless Chromium to load the report and sort its runs table once (None without a browser)."""
+    python = os.path.join(HERE, "..", "Tests", "report", ".venv", "bin", "python")
+    if not (os.path.exists(python) and os.path.exists("/usr/bin/chromedriver")):
+        print("(no Chromium/Selenium: `make report` installs them; the report's opening time is not measured)")
+        return None
+    script = (
+        "import sys, time\n"
+        "from selenium import webdriver\n"
+        "from selenium.webdriver.chrome.service import Service\n"
+        "from selenium.webdriver.common.by import By\n"
+        "o = webdriver.ChromeOptions()\n"
+        "[o.add_argument(f) for f in ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage']]\n"
+        "d = webdriver.Chrome(service=Service('/usr/bin/chromedriver'), options=o)\n"
+        "start = time.perf_counter()\n"
+        "d.get('file://' + sys.argv[1])\n"
+        "d.find_elements(By.CSS_SELECTOR, '#runs thead th')[7].click()\n"
+        "print(time.perf_counter() - start)\n"
+        "d.quit()\n")
+    result = subprocess.run([python, "-c", script, os.path.abspath(path)], capture_output=True, text=True)
+    return float(result.stdout.strip()) if result.returncode == 0 else None
 
 
 def median_time(command, db, repeat):
