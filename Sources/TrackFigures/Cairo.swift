@@ -268,7 +268,8 @@ private func drawPage(surface: OpaquePointer, scale: Double, size: FigureSize, d
     let canvas = try Canvas(surface: surface)
     try canvas.checkFont()
     canvas.scale(scale, scale)
-    canvas.fillRectangle(x: 0, y: 0, width: size.width, height: size.height, .white)
+    // One point more than the page, so that rounding the pixel size up leaves no unpainted edge.
+    canvas.fillRectangle(x: 0, y: 0, width: size.width + 1, height: size.height + 1, .white)
     try draw(canvas)
     try canvas.status()
 }

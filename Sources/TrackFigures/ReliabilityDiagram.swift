@@ -14,6 +14,8 @@ public struct Rect: Sendable, Equatable {
 public enum Palette {
     public static let bar = Color(0.12, 0.47, 0.71)
     public static let gap = Color(0.84, 0.15, 0.16)
+    /// The gap of an underconfident bin (accuracy above confidence), over the bar: orange, never purple.
+    public static let underGap = Color(1.0, 0.62, 0.05)
     public static let diagonal = Color(0.35, 0.35, 0.35)
     public static let axis = Color(0.15, 0.15, 0.15)
     public static let grid = Color(0.88, 0.88, 0.88)
@@ -46,6 +48,8 @@ public struct ReliabilityPanel: Sendable {
     public var eceLabel: String
     /// Draw each bin's 95% Wilson interval of its accuracy (frequency) as a whisker.
     public var binIntervals = false
+    /// A key to bar, gaps and shading, top left inside the plot.
+    public var showLegend = true
 
     /// A bin's 95% Wilson score interval of accuracy: what `binIntervals` draws.
     public static func interval(_ bin: BinRow) -> Interval? {
@@ -81,6 +85,22 @@ public struct ReliabilityPanel: Sendable {
         return (plot, histogram)
     }
 
+    /// A key to the marks, top left inside the plot (where reliability diagrams are mostly empty).
+    func drawLegend(_ canvas: Canvas, plot: Rect) {
+        let entries: [(Color, String)] = [(Palette.barColor(share: 1), "accuracy (lighter: fewer samples)"),
+                                         (Color(Palette.gap.red, Palette.gap.green, Palette.gap.blue, alpha: 0.45), "overconfident gap"),
+                                         (Palette.underGap, "underconfident gap")]
+        let size = 6.5, line = 9.0
+        let width = (entries.map { canvas.textWidth($0.1, size: size) }.max() ?? 0) + 18
+        let box = Rect(x: plot.x + 4, y: plot.y + 4, width: width, height: Double(entries.count) * line + 5)
+        canvas.fillRectangle(x: box.x, y: box.y, width: box.width, height: box.height, Color(1, 1, 1, alpha: 0.85))
+        for (index, entry) in entries.enumerated() {
+            let y = box.y + 3 + Double(index) * line
+            canvas.fillRectangle(x: box.x + 3, y: y, width: 9, height: 6, entry.0)
+            canvas.text(entry.1, x: box.x + 15, y: y + 5.5, size: size, color: Palette.axis)
+        }
+    }
+
     public func draw(on canvas: Canvas, in frame: Rect) {
         let (plot, histogram) = Self.layout(in: frame, showHistogram: showHistogram)
         func px(_ value: Double) -> Double { plot.x + value * plot.width }
@@ -103,10 +123,11 @@ public struct ReliabilityPanel: Sendable {
                                    Palette.bar, lineWidth: 0.6)
             let low = min(accuracy, confidence), high = max(accuracy, confidence)
             if high - low > 0 {
+                // Overconfident (confidence above accuracy): red above the bar; underconfident: orange over it.
+                let color = confidence > accuracy ? Palette.gap : Palette.underGap
                 canvas.fillRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high),
-                                     Color(Palette.gap.red, Palette.gap.green, Palette.gap.blue, alpha: 0.3))
-                canvas.strokeRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high),
-                                       Palette.gap, lineWidth: 0.6)
+                                     Color(color.red, color.green, color.blue, alpha: confidence > accuracy ? 0.3 : 0.75))
+                canvas.strokeRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high), color, lineWidth: 0.6)
             }
         }
         // Per-bin 95% intervals of accuracy: a whisker with caps at the bin's centre.
@@ -121,6 +142,7 @@ public struct ReliabilityPanel: Sendable {
         }
         // Perfect calibration.
         canvas.strokeLine(from: (px(0), py(0)), to: (px(1), py(1)), Palette.diagonal, lineWidth: 1.2, dash: [4, 3])
+        if showLegend { drawLegend(canvas, plot: plot) }
         drawAxes(canvas, plot: plot, xLabel: showHistogram ? nil : xLabel, yLabel: yLabel,
                  xTicks: ticks(0, 1), yTicks: ticks(0, 1), xRange: (0, 1), yRange: (0, 1))
 
