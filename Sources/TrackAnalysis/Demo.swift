@@ -80,7 +80,7 @@ public enum Demo {
         try fileManager.createDirectory(atPath: out, withIntermediateDirectories: true)
         let summaries = try store.runSummaries()
         let runTable = TextTable(
-            columns: ["run", "model", "method", "split", "epoch", "n", "accuracy", "mean_conf", "overconfidence"],
+            columns: ["run", "model", "method", "split", "epoch", "n", "accuracy", "mean_confidence", "overconfidence"],
             rows: summaries.map { run in
                 [.text(run.name), .text(run.model), .text(run.method), .text(run.split),
                  .number(run.epoch, digits: 0), .integer(Int64(run.n)), .number(run.accuracy, digits: 4),

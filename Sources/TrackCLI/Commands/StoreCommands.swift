@@ -45,7 +45,7 @@ enum RunsCommand: Command {
         filter.limit = arguments.int(limit)
         let runs = try session.store(readOnly: true).runSummaries(filter)
         let table = TextTable(
-            columns: ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_conf"],
+            columns: ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_confidence"],
             rows: runs.map { run in
                 [.text(run.name), .text(run.model), .text(run.method), .text(run.dataset), .text(run.split),
                  .integer(run.step.map(Int64.init)), .text(run.status.rawValue), .integer(Int64(run.n)),
