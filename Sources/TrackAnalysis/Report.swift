@@ -5,7 +5,7 @@ import TrackStore
 
 /// `track report`: one self-contained HTML file (no network: CSS, script and figures inline)
 /// of a store's runs — a sortable, filterable runs table, Table 2, each run's metrics with
-/// bootstrap intervals and its reliability diagram, logged scalars over steps, win rates —
+/// bootstrap intervals and its reliability diagram (PNG, inline), logged scalars over steps, win rates —
 /// with each figure's provenance (runs, SHA-256) and the CSV of its numbers.
 public struct ReportRequest: Sendable {
     public var filter = RunFilter()
@@ -74,7 +74,7 @@ public enum Report {
             html += "<h2>Table 2: metrics by model × method and split</h2>\n" + htmlTable(table, id: "table2")
         }
         // Detail sections: metrics with intervals and the reliability diagram of each run.
-        var figures: [(name: String, runs: [String], svg: String, csv: String)] = []
+        var figures: [(name: String, runs: [String], image: Data, csv: String)] = []
         let detailed = Array(data.runs.filter { $0.summary.n > 0 }.prefix(request.detailLimit))
         var metricsJSON: [JSONValue] = []
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("track-report-\(UUID().uuidString)").path
@@ -96,20 +96,22 @@ public enum Report {
                 html += "<tr><td>\(key.rawValue)</td><td class=\"num\" data-key=\"\(key.rawValue)\" data-value=\"\(metrics[key].map { JSONValue.format($0) } ?? "")\">\(metrics[key].map { String(format: "%.4f", $0) } ?? "")</td><td class=\"num\">\(interval)</td></tr>"
             }
             html += "</table>\n"
-            var request = FigureRequest(kind: .reliability, runs: [name], out: "\(scratch)/\(figures.count).svg")
+            var request = FigureRequest(kind: .reliability, runs: [name], out: "\(scratch)/\(figures.count).png")
             request.provenance = "track report"
             request.record = false
+            request.dpi = 110
             let figure = try reader.figure(request)
-            let svg = try String(contentsOfFile: figure.path, encoding: .utf8)
-            figures.append((name: "reliability \(name)", runs: [name], svg: svg, csv: try String(contentsOfFile: figure.dataPath, encoding: .utf8)))
+            figures.append((name: "reliability \(name)", runs: [name], image: try Data(contentsOf: URL(fileURLWithPath: figure.path)),
+                            csv: try String(contentsOfFile: figure.dataPath, encoding: .utf8)))
             html += figureHTML(figures.last!)
             if analyzer.set.uniformOptionCount != nil {
-                var classwise = FigureRequest(kind: .classwise, runs: [name], out: "\(scratch)/\(figures.count).svg")
+                var classwise = FigureRequest(kind: .classwise, runs: [name], out: "\(scratch)/\(figures.count).png")
                 classwise.provenance = "track report"
                 classwise.record = false
+                classwise.dpi = 110
                 classwise.histogram = false
                 let result = try reader.figure(classwise)
-                figures.append((name: "classwise \(name)", runs: [name], svg: try String(contentsOfFile: result.path, encoding: .utf8),
+                figures.append((name: "classwise \(name)", runs: [name], image: try Data(contentsOf: URL(fileURLWithPath: result.path)),
                                 csv: try String(contentsOfFile: result.dataPath, encoding: .utf8)))
                 html += figureHTML(figures.last!)
             }
@@ -123,12 +125,13 @@ public enum Report {
         if !logged.isEmpty { html += "<h2>Logged metrics</h2>\n" }
         for key in logged {
             let runs = data.runs.filter { $0.logged.contains { $0.key == key && $0.count > 1 } }.map(\.summary.name)
-            var request = FigureRequest(kind: .curve, runs: Array(runs.prefix(12)), out: "\(scratch)/\(figures.count).svg")
+            var request = FigureRequest(kind: .curve, runs: Array(runs.prefix(12)), out: "\(scratch)/\(figures.count).png")
             request.logged = key
+            request.dpi = 110
             request.provenance = "track report"
             request.record = false
             let result = try reader.figure(request)
-            figures.append((name: "\(key) over steps", runs: request.runs, svg: try String(contentsOfFile: result.path, encoding: .utf8),
+            figures.append((name: "\(key) over steps", runs: request.runs, image: try Data(contentsOf: URL(fileURLWithPath: result.path)),
                             csv: try String(contentsOfFile: result.dataPath, encoding: .utf8)))
             html += figureHTML(figures.last!)
         }
@@ -143,14 +146,12 @@ public enum Report {
         return ReportResult(path: request.out, runs: data.runs.count, detailed: detailed.count, bytes: html.utf8.count)
     }
 
-    static func figureHTML(_ figure: (name: String, runs: [String], svg: String, csv: String)) -> String {
-        let sha = SHA256.hex(of: Array(figure.svg.utf8))
-        // The SVG inline (its XML declaration dropped), the CSV as a data link.
-        var svg = figure.svg
-        if let start = svg.range(of: "<svg") { svg = String(svg[start.lowerBound...]) }
+    static func figureHTML(_ figure: (name: String, runs: [String], image: Data, csv: String)) -> String {
+        let sha = SHA256.hex(of: Array(figure.image))
+        // The PNG inline (light for the browser even with hundreds of figures), the CSV as a data link.
         let csv = Data(figure.csv.utf8).base64EncodedString()
         return """
-            <figure class="figure"><div class="svg">\(svg)</div>
+            <figure class="figure"><img alt="\(escape(figure.name))" src="data:image/png;base64,\(figure.image.base64EncodedString())">
             <figcaption>\(escape(figure.name)). Runs: \(figure.runs.map(escape).joined(separator: ", ")). SHA-256 of the figure: <code>\(sha)</code>.
             <a download="\(escape(figure.name.replacingOccurrences(of: "/", with: "_"))).csv" href="data:text/csv;base64,\(csv)">CSV of the numbers drawn</a></figcaption></figure>
 
@@ -190,7 +191,7 @@ public enum Report {
         td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
         table.sortable th{cursor:pointer}table.sortable th.asc:after{content:" \\25B2"}table.sortable th.desc:after{content:" \\25BC"}
         .meta{color:#666}section.run{border-top:2px solid #ccc;margin-top:1.5em}figure{margin:1em 0}
-        .svg svg{max-width:100%;height:auto}caption{caption-side:top;text-align:left;color:#555;padding:4px 0}
+        figure img{max-width:100%;height:auto}caption{caption-side:top;text-align:left;color:#555;padding:4px 0}
         """
 
     static let script = """

@@ -63,9 +63,10 @@ try:
     box.send_keys("mistral-7b-instruct-sim/sft")
     visible = [r for r in driver.find_elements(By.CSS_SELECTOR, "#runs tbody tr") if r.is_displayed()]
     check("filters on typing", len(visible) == 2 and all("Mistral-7B-Instruct-sim/SFT" in r.text for r in visible), len(visible))
-    figures = driver.find_elements(By.CSS_SELECTOR, "figure .svg svg")
+    figures = driver.find_elements(By.CSS_SELECTOR, "figure img")
     sizes = [(f.size["width"], f.size["height"]) for f in figures]
-    check("figures rendered with a size", len(figures) >= 8 and all(w > 50 and h > 50 for w, h in sizes), sizes[:4])
+    loaded = driver.execute_script("return Array.from(document.querySelectorAll('figure img')).every(i => i.complete && i.naturalWidth > 0)")
+    check("figures rendered with a size", len(figures) >= 8 and loaded and all(w > 50 and h > 50 for w, h in sizes), sizes[:4])
     # The metrics on the page equal track metrics --format json.
     cells = driver.find_elements(By.CSS_SELECTOR, "section.run")
     mismatches = []

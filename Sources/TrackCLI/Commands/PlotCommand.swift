@@ -184,7 +184,7 @@ enum ReportCommand: Command {
         discussion: """
         One HTML file with everything inline (no network): the runs table (click a header to sort,
         type to filter), Table 2, each run's metrics with bootstrap intervals, its reliability and
-        classwise diagrams (SVG) with their provenance (runs, SHA-256) and the CSV of their numbers,
+        classwise diagrams (PNG) with their provenance (runs, SHA-256) and the CSV of their numbers,
         logged scalar metrics over steps, and win rates.
         """,
         options: Options.database + Options.filters + [Options.experiment, RunsCommand.whereOption, out, details, resamples])
