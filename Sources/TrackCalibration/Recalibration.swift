@@ -80,12 +80,7 @@ public struct IsotonicRegression: Sendable, Equatable {
         guard x.count > 1 else { return y.first ?? 0 }
         let t = min(max(value, x[0]), x[x.count - 1])
         // scipy's interp1d: the first fitted x ≥ t (searchsorted), clipped to 1…n−1, and the one before.
-        var first = 0, end = x.count
-        while first < end {
-            let middle = (first + end) / 2
-            if x[middle] < t { first = middle + 1 } else { end = middle }
-        }
-        let high = min(max(first, 1), x.count - 1), low = high - 1
+        let high = min(max(searchSorted(x, t), 1), x.count - 1), low = high - 1
         let slope = (y[high] - y[low]) / (x[high] - x[low])
         return slope * (t - x[low]) + y[low]
     }
@@ -124,12 +119,7 @@ public struct HistogramBinning: Sendable, Equatable {
         var sums = [Double](repeating: 0, count: bins), counts = [Double](repeating: 0, count: bins)
         for (value, outcome) in zip(x, y) {
             // binned_statistic_dd: searchsorted(side="right") − 1, the last bin closed.
-            var low = 0, high = edges.count
-            while low < high {
-                let middle = (low + high) / 2
-                if edges[middle] <= value { low = middle + 1 } else { high = middle }
-            }
-            var bin = low - 1
+            var bin = searchSorted(edges, value, right: true) - 1
             if value == edges[bins] { bin = bins - 1 }
             guard bin >= 0, bin < bins else { continue }
             sums[bin] += outcome
@@ -141,12 +131,7 @@ public struct HistogramBinning: Sendable, Equatable {
 
     public func predict(_ value: Double) -> Double {
         // np.digitize(right=True) − 1: the first edge ≥ value, minus one; 0 → the first bin.
-        var low = 0, high = edges.count
-        while low < high {
-            let middle = (low + high) / 2
-            if edges[middle] < value { low = middle + 1 } else { high = middle }
-        }
-        let bin = min(max(low - 1, 0), values.count - 1)
+        let bin = min(max(searchSorted(edges, value) - 1, 0), values.count - 1)
         return min(max(values[bin], 0), 1)
     }
 }
@@ -176,4 +161,15 @@ public enum OneVsRest {
         }
         return out
     }
+}
+
+/// numpy's `searchsorted` on ascending values: the first index whose value is ≥ `value`
+/// (with `right`, > `value`); `sorted.count` when there is none.
+func searchSorted(_ sorted: [Double], _ value: Double, right: Bool = false) -> Int {
+    var low = 0, high = sorted.count
+    while low < high {
+        let middle = (low + high) / 2
+        if sorted[middle] < value || (right && sorted[middle] == value) { low = middle + 1 } else { high = middle }
+    }
+    return low
 }

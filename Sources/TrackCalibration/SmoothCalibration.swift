@@ -180,12 +180,7 @@ public enum L2CalibrationError {
         var sumCorrect = [Double](repeating: 0, count: boundaries.count)
         for i in 0..<n {
             // searchsorted(side="left"): the first boundary ≥ the value.
-            var low = 0, high = boundaries.count
-            while low < high {
-                let middle = (low + high) / 2
-                if boundaries[middle] < confidences[i] { low = middle + 1 } else { high = middle }
-            }
-            let bin = min(low, boundaries.count - 1)
+            let bin = min(searchSorted(boundaries, confidences[i]), boundaries.count - 1)
             count[bin] += 1
             sumConfidence[bin] += confidences[i]
             sumCorrect[bin] += correct[i] ? 1 : 0
