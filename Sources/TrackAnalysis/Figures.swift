@@ -194,35 +194,12 @@ extension RunReader {
         return FigureResult(path: request.out, dataPath: dataPath, aStar: aStar)
     }
 
-    /// The smooth reliability curve at smECE's bandwidth on relplot's 200-point mesh, its 95%
-    /// band from `resamples` Poisson-bootstrap resamples (seed 0), and the confidences' density.
+    /// relplot's smooth reliability diagram of a run (METHODS §9) as a panel.
     static func smoothPanel(_ name: String, _ analyzer: CalibrationAnalyzer, resamples: Int) -> SmoothReliabilityPanel {
-        let f = analyzer.confidences, y = analyzer.correctness.map { $0 ? 1.0 : 0.0 }
-        let mesh = 200
-        let t = (0..<mesh).map { $0 == mesh - 1 ? 1 : Double($0) * (1 / Double(mesh - 1)) }
-        guard !f.isEmpty else {
-            return SmoothReliabilityPanel(title: name, mesh: t, curve: [], lower: [], upper: [], density: [], smECE: nil, sigma: nil, n: 0)
-        }
-        let (value, sigma) = SmoothECE.automatic(f, y)
-        let main = SmoothECE.smooth(f, y, sigma: sigma, mesh: mesh, residual: false)
-        let samples = Slots(count: resamples)
-        DispatchQueue.concurrentPerform(iterations: (resamples + 7) / 8) { batch in
-            let weights = CalibrationAnalyzer.resampleWeights(n: f.count, seed: 0, firstResample: batch * 8)
-            for lane in 0..<8 where batch * 8 + lane < resamples {
-                let w = (0..<f.count).map { Double(weights[$0 * 8 + lane]) }
-                samples.store(batch * 8 + lane, SmoothECE.smooth(f, y, sigma: sigma, weights: w, mesh: mesh, residual: false).residual)
-            }
-        }
-        var lower = [Double](repeating: 0, count: mesh), upper = [Double](repeating: 0, count: mesh)
-        let curves = samples.values.filter { !$0.isEmpty }
-        for j in 0..<mesh where !curves.isEmpty {
-            let sorted = curves.map { $0[j] }.sorted()
-            lower[j] = Interval.quantile(sorted, 0.025)
-            upper[j] = Interval.quantile(sorted, 0.975)
-        }
-        let total = main.density.reduce(0, +)
-        return SmoothReliabilityPanel(title: name, mesh: t, curve: main.residual, lower: lower, upper: upper,
-                                      density: main.density.map { $0 / total }, smECE: value, sigma: sigma, n: f.count)
+        let diagram = SmoothECE.diagram(analyzer.confidences, analyzer.correctness.map { $0 ? 1.0 : 0.0 }, resamples: resamples)
+        return SmoothReliabilityPanel(title: name, mesh: diagram.mesh, curve: diagram.curve, lower: diagram.lower, upper: diagram.upper,
+                                      density: diagram.density, smECE: diagram.smECE, sigma: diagram.sigma,
+                                      n: analyzer.confidences.count)
     }
 
     static func binRows(run: String, panel: String, _ bins: [BinRow], intervals: Bool) -> [[TextTable.Cell]] {
@@ -300,15 +277,6 @@ extension RunReader {
         return (CurvePanel(title: "\(metric.label) over \(request.axis.rawValue)s", xLabel: request.axis.rawValue.capitalized,
                            yLabel: metric.label, series: series), rows)
     }
-}
-
-/// Results that parallel jobs fill, one slot each.
-final class Slots: @unchecked Sendable {   // every access holds the lock
-    private var slots: [[Double]]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: [], count: count) }
-    func store(_ index: Int, _ value: [Double]) { lock.lock(); slots[index] = value; lock.unlock() }
-    var values: [[Double]] { lock.lock(); defer { lock.unlock() }; return slots }
 }
 
 /// Labels without the part every name shares up to a "/" (e.g. the model), so points stay readable.

@@ -82,12 +82,6 @@ extension CalibrationAnalyzer {
     /// Weights of resamples `firstResample ..< firstResample + 8`, question-major:
     /// question i's eight weights are bytes `8i ..< 8i + 8`. A weight above 255
     /// (probability ~1e-500 per draw) is capped there.
-    /// The Poisson(1) weights of resamples `firstResample ..< firstResample + 8` (question i's
-    /// eight weights at `8i ..< 8i + 8`): the resampling every bootstrap of track shares.
-    public static func resampleWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
-        poissonWeights(n: n, seed: seed, firstResample: firstResample)
-    }
-
     static func poissonWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
         var weights = [UInt8](repeating: 0, count: n * lanes)
         let t = poissonThresholds

@@ -179,11 +179,6 @@ public struct Interval: Sendable, Equatable {
         self.lower = lower
         self.upper = upper
     }
-
-    /// The q-quantile of sorted values, linear between order statistics (numpy's default).
-    public static func quantile(_ sorted: [Double], _ q: Double) -> Double {
-        TrackCalibration.quantile(sorted, q)
-    }
 }
 
 /// The binned calibration errors of one set of bins, accumulated from each

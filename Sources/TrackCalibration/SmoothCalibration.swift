@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 
 /// Smooth ECE (Błasiok & Nakkiran 2023), computed as relplot 1.0.3 computes it
 /// (METHODS §3): the residuals `f − y` and the weights are spread linearly onto a
@@ -90,6 +91,49 @@ public enum SmoothECE {
             density[j] = dens
         }
         return (residual, density)
+    }
+
+    /// The smooth reliability diagram (relplot's, METHODS §9): on a `mesh`-point grid of [0, 1],
+    /// the kernel regression of `y` on `f` at smECE's bandwidth, its 95% band from `resamples`
+    /// Poisson-bootstrap resamples (track's resampling, `seed`), and the density of `f` (summing to 1).
+    public struct Diagram: Sendable {
+        public var mesh: [Double]
+        public var curve: [Double] = []
+        public var lower: [Double] = []
+        public var upper: [Double] = []
+        public var density: [Double] = []
+        public var smECE: Double?
+        public var sigma: Double?
+    }
+
+    public static func diagram(_ f: [Double], _ y: [Double], mesh: Int = 200, resamples: Int, seed: UInt64 = 0) -> Diagram {
+        var result = Diagram(mesh: (0..<mesh).map { linspace($0, mesh) })
+        guard !f.isEmpty else { return result }
+        let (value, sigma) = automatic(f, y)
+        let main = smooth(f, y, sigma: sigma, mesh: mesh, residual: false)
+        let lanes = CalibrationAnalyzer.lanes
+        let samples = Slots<[Double]>(repeating: [], count: resamples)
+        DispatchQueue.concurrentPerform(iterations: (resamples + lanes - 1) / lanes) { batch in
+            let weights = CalibrationAnalyzer.poissonWeights(n: f.count, seed: seed, firstResample: batch * lanes)
+            for lane in 0..<lanes where batch * lanes + lane < resamples {
+                let w = (0..<f.count).map { Double(weights[$0 * lanes + lane]) }
+                samples.store(batch * lanes + lane, smooth(f, y, sigma: sigma, weights: w, mesh: mesh, residual: false).residual)
+            }
+        }
+        let curves = samples.values.filter { !$0.isEmpty }
+        result.lower = [Double](repeating: 0, count: mesh)
+        result.upper = [Double](repeating: 0, count: mesh)
+        for j in 0..<mesh where !curves.isEmpty {
+            let sorted = curves.map { $0[j] }.sorted()
+            result.lower[j] = quantile(sorted, 0.025)
+            result.upper[j] = quantile(sorted, 0.975)
+        }
+        let total = main.density.reduce(0, +)
+        result.curve = main.residual
+        result.density = main.density.map { $0 / total }
+        result.smECE = value
+        result.sigma = sigma
+        return result
     }
 
     /// numpy's `linspace(0, 1, count)[index]`.
