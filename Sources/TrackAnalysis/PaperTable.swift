@@ -131,19 +131,19 @@ extension RunReader {
                 let run = cells[Cell(row: rowKey, column: column)]
                 let base = baseKey == rowKey ? nil : cells[Cell(row: baseKey, column: column)]
                 for bins in request.binCounts {
+                    // One paired bootstrap of the cell's run against its base for every key of the cell.
+                    var significantKeys: Set<MetricKey> = []
+                    if let significance = request.significance, let run, let base {
+                        var comparison = ComparisonRequest(base: base.name, others: [run.name])
+                        comparison.keys = request.keys
+                        comparison.settings = BinSettings(bins: bins, epsilon: request.epsilon)
+                        comparison.alpha = significance.alpha
+                        let (differences, _) = Self.pairedTests(try loaded(base), try loaded(run), comparison, significance.bootstrap)
+                        significantKeys = Set(differences.filter { $0.p.map { $0 < significance.alpha } ?? false }.map(\.key))
+                    }
                     for key in request.keys {
                         let value = run.flatMap { metrics[$0.id]?[bins]?[key] }.map { request.percent ? $0 * 100 : $0 }
-                        var significant = false
-                        if let significance = request.significance, let run, let base,
-                           MetricKey.resampled.contains(key) || key == .smECE {
-                            var comparison = ComparisonRequest(base: base.name, others: [run.name])
-                            comparison.keys = [key]
-                            comparison.settings = BinSettings(bins: bins, epsilon: request.epsilon)
-                            comparison.alpha = significance.alpha
-                            let (differences, _) = Self.pairedTests(try loaded(base), try loaded(run), comparison, significance.bootstrap)
-                            significant = differences.first?.p.map { $0 < significance.alpha } ?? false
-                        }
-                        row.append(significant ? .marked(value, digits: request.digits) : .number(value, digits: request.digits))
+                        row.append(significantKeys.contains(key) ? .marked(value, digits: request.digits) : .number(value, digits: request.digits))
                     }
                 }
             }
@@ -168,7 +168,7 @@ extension RunReader {
         for runs in runsByRow.values {
             for run in runs {
                 for name in try store.opponents(runID: run.id) where !opponents.contains(name) { opponents.append(name) }
-                if try !store.preferencePairs(runID: run.id).isEmpty { pairsSeen = true }
+                if try store.hasPreferencePairs(runID: run.id) { pairsSeen = true }
             }
         }
         opponents.sort()

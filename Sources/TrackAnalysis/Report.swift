@@ -136,7 +136,7 @@ public enum Report {
             html += figureHTML(figures.last!)
         }
         // Win rates of runs with preference pairs.
-        let withPairs = try data.runs.filter { try !store.preferencePairs(runID: $0.summary.id).isEmpty }.map(\.summary.name)
+        let withPairs = try data.runs.filter { try store.hasPreferencePairs(runID: $0.summary.id) }.map(\.summary.name)
         if !withPairs.isEmpty {
             html += "<h2>Win rates (sequence likelihood)</h2>\n" + htmlTable(try reader.winRates(WinRateRequest(runs: withPairs)), id: "winrates")
         }

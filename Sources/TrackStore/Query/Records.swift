@@ -85,6 +85,11 @@ extension RunStore {
         return pairs
     }
 
+    /// Whether the run logged any preference pair (without reading them).
+    public func hasPreferencePairs(runID: Int64) throws -> Bool {
+        try database.scalarInt("SELECT EXISTS (SELECT 1 FROM preference_pairs WHERE run_id = ?)", [.integer(runID)]) == 1
+    }
+
     /// The verdicts ("A", "B", "tie") of the run's judged comparisons against `opponent`.
     public func verdicts(runID: Int64, opponent: String) throws -> [String] {
         var verdicts: [String] = []
