@@ -19,8 +19,11 @@ public struct Ingestor {
         var sha = ""
         // A harness output is known before it is read: its samples file with its results file.
         var earlier: [String] = []
+        var evaluation: LMEvalReader.Evaluation?
         if format == .lmEval {
-            let identity = LMEvalReader.identity(samplesSHA: try Self.sha256(ofFile: path), evaluation: try LMEvalReader.evaluation(of: path))
+            let found = try LMEvalReader.evaluation(of: path)
+            evaluation = found
+            let identity = LMEvalReader.identity(samplesSHA: try Self.sha256(ofFile: path), evaluation: found)
             earlier = try store.runs(withSourceSHA256: identity)
             if !earlier.isEmpty, !options.force {
                 var report = IngestReport(file: path, format: format, sha256: identity)
@@ -42,7 +45,7 @@ public struct Ingestor {
                 case .jsonl: sha = try readJSONL(session)
                 case .csv: sha = try readCSV(session)
                 case .npy: sha = try readNPY(session)
-                case .lmEval: sha = try LMEvalReader(session: session).read()
+                case .lmEval: sha = try LMEvalReader(session: session, evaluation: evaluation!).read()
                 case .auto: preconditionFailure()
                 }
                 try session.flush()

@@ -21,6 +21,8 @@ import TrackCalibration
 ///   and each run's accuracy against the results file's `acc`.
 struct LMEvalReader {
     let session: IngestSession
+    /// The evaluation the samples file belongs to (`evaluation(of:)`, read once by the ingestor).
+    let evaluation: Evaluation
 
     /// One harness evaluation: its results file, as far as this task is concerned.
     struct Evaluation {
@@ -88,7 +90,6 @@ struct LMEvalReader {
         let firstByte = try Self.firstNonSpaceByte(path)
         if firstByte == nil { throw InputError(source: path, reason: "empty file: no samples") }
         let isArray = firstByte == UInt8(ascii: "[")
-        let evaluation = try Self.evaluation(of: path)
         var state = ReadState()
         session.alternativeNames = Self.alternativeNames
 
@@ -325,7 +326,7 @@ struct LMEvalReader {
         let suffix = filter == "none" ? "" : "/\(filter)"
         meta.name = (meta.name.isEmpty ? "\(model ?? "lm-eval")/\(task)" : meta.name) + suffix
         var params: [String: String] = ["lm_eval.task": task, "lm_eval.filter": filter]
-        if let file = evaluation.file { params["lm_eval.results_file"] = Self.absolute(file) }
+        if let file = evaluation.file { params["lm_eval.results_file"] = IngestSession.absolute(file) }
         if let sha = evaluation.sha256 { params["lm_eval.results_sha256"] = sha }
         if let json = evaluation.json {
             params["lm_eval.version"] = evaluation.version
@@ -378,8 +379,6 @@ struct LMEvalReader {
         if let number = value.doubleValue { return number == number.rounded() && abs(number) < 1e15 ? "\(Int(number)).0" : "\(number)" }
         return text(value)
     }
-
-    static func absolute(_ path: String) -> String { IngestSession.absolute(path) }
 
     /// Names for a rerun whose name another evaluation holds, in order: its n-shot, its
     /// limit, its harness version, its date (METHODS §10).
