@@ -59,7 +59,7 @@ extension CalibrationAnalyzer {
         let batches = (resamples + Self.lanes - 1) / Self.lanes
         let results = Slots<[CalibrationMetrics]>(repeating: [], count: batches)
         let counter = ProgressCounter()
-        let outcomes = correct.map { $0 ? 1.0 : 0.0 }
+        let outcomes = smooth ? correct.map { $0 ? 1.0 : 0.0 } : []
         let sigma = smooth ? SmoothECE.automatic(confidence, outcomes).sigma : 0
         DispatchQueue.concurrentPerform(iterations: batches) { batch in
             let first = batch * Self.lanes
