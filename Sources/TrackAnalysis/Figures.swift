@@ -180,7 +180,7 @@ extension RunReader {
             let panel = RegimePanel(title: "Regimes (A* \(origin))", yLabel: metric.label, aStar: resolved.value, optionCount: k,
                                     lowerConstant: request.lowerConstant, points: points)
             figure = Figure(title: request.title, panels: [.regime(panel)], columns: 1,
-                            panelWidth: max(request.panelWidth, 380), panelHeight: max(request.panelHeight, 320))
+                            panelWidth: max(request.panelWidth, 380), panelHeight: max(request.panelHeight, 350))
         }
         try figure.render(to: request.out, dpi: request.dpi)
         // The numbers drawn go beside the figure, named after it (`fig.png.csv`), so that

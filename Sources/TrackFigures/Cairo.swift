@@ -131,6 +131,15 @@ public final class Canvas {
         cairo_fill(context)
     }
 
+    public func strokeCircle(x: Double, y: Double, radius: Double, _ color: Color, lineWidth: Double = 1) {
+        setColor(color)
+        setLineWidth(lineWidth)
+        setDash([])
+        cairo_new_sub_path(context)
+        cairo_arc(context, x, y, radius, 0, 2 * Double.pi)
+        cairo_stroke(context)
+    }
+
     // MARK: - Text
 
     /// The advance width of `text` at `size` points.

@@ -17,6 +17,8 @@ public struct Series: Sendable {
 /// A metric over training steps or epochs for a family of runs (paper Figure 1, right).
 public struct CurvePanel: Sendable {
     public var title: String
+    /// The title's size in points; nil: 10, or smaller to fit the cell.
+    public var titleSize: Double?
     public var xLabel: String
     public var yLabel: String
     public var series: [Series]
@@ -42,8 +44,11 @@ public struct CurvePanel: Sendable {
         return (x, y)
     }
 
+    /// The height of the key under the plot.
+    static let keyHeight = 14.0
+
     public static func layout(in frame: Rect) -> Rect {
-        Rect(x: frame.x + 50, y: frame.y + 30, width: frame.width - 60, height: frame.height - 66)
+        Rect(x: frame.x + 50, y: frame.y + 30, width: frame.width - 60, height: frame.height - 66 - keyHeight)
     }
 
     public func draw(on canvas: Canvas, in frame: Rect) {
@@ -51,20 +56,22 @@ public struct CurvePanel: Sendable {
         let (xRange, yRange) = ranges
         let mapping = AxisMapping(plot: plot, x: xRange, y: yRange)
         let px = mapping.px, py = mapping.py
-        drawTitle(canvas, frame: frame, title: title, subtitle: nil)
+        if !title.isEmpty { drawTitle(canvas, frame: frame, title: title, subtitle: nil, size: titleSize) }
         let yTicks = ticks(yRange.0, yRange.1)
         for tick in yTicks {
             canvas.strokeLine(from: (plot.x, py(tick)), to: (plot.maxX, py(tick)), Palette.grid, lineWidth: 0.5)
         }
         canvas.save()
         canvas.clip(x: plot.x, y: plot.y, width: plot.width, height: plot.height)
+        // Every band under every line: a translucent band never tints another series' line.
+        for (index, line) in series.enumerated() where line.band.count >= 2 {
+            let color = Palette.series[index % Palette.series.count]
+            let upper = line.band.map { (px($0.x), py($0.high)) }
+            let lower = line.band.reversed().map { (px($0.x), py($0.low)) }
+            canvas.fillPolygon(upper + lower, Color(color.red, color.green, color.blue, alpha: 0.15))
+        }
         for (index, line) in series.enumerated() {
             let color = Palette.series[index % Palette.series.count]
-            if line.band.count >= 2 {
-                let upper = line.band.map { (px($0.x), py($0.high)) }
-                let lower = line.band.reversed().map { (px($0.x), py($0.low)) }
-                canvas.fillPolygon(upper + lower, Color(color.red, color.green, color.blue, alpha: 0.18))
-            }
             canvas.strokePolyline(line.points.map { (px($0.x), py($0.y)) }, color, lineWidth: 1.6)
             for point in line.points { canvas.fillCircle(x: px(point.x), y: py(point.y), radius: 2.2, color) }
         }
@@ -76,15 +83,21 @@ public struct CurvePanel: Sendable {
                  xRange: xRange, yRange: yRange,
                  xFormat: { integral ? String(Int($0)) : formatNumber($0, digits: 1) },
                  yFormat: { formatNumber($0, digits: yRange.1 - yRange.0 < 0.5 ? 2 : 1) })
-        // Legend, top right inside the plot.
-        var y = plot.y + 12
-        for (index, line) in series.enumerated() {
-            let color = Palette.series[index % Palette.series.count]
-            let width = canvas.textWidth(line.label, size: 8)
-            let x = plot.maxX - width - 8
-            canvas.strokeLine(from: (x - 16, y - 3), to: (x - 4, y - 3), color, lineWidth: 1.6)
-            canvas.text(line.label, x: x, y: y, size: 8, color: .black)
-            y += 11
+        // The key, in one row under the x label, off the data.
+        let size = 8.0, y = plot.maxY + 40
+        var entries = series.enumerated().map { (Palette.series[$0.offset % Palette.series.count], $0.element.label, false) }
+        if series.contains(where: { $0.band.count >= 2 }) { entries.append((Palette.histogram, "shaded: interval", true)) }
+        let widths = entries.map { 22 + canvas.textWidth($0.1, size: size) + 12 }
+        let scale = min(1, plot.width / max(widths.reduce(0, +), 1))
+        var x = plot.x + max(0, (plot.width - widths.reduce(0, +)) / 2)
+        for (index, entry) in entries.enumerated() {
+            if entry.2 {
+                canvas.fillRectangle(x: x, y: y - 7, width: 16, height: 8, Color(entry.0.red, entry.0.green, entry.0.blue, alpha: 0.3))
+            } else {
+                canvas.strokeLine(from: (x, y - 3), to: (x + 16, y - 3), entry.0, lineWidth: 1.6)
+            }
+            canvas.text(entry.1, x: x + 20, y: y, size: size * scale, color: .black)
+            x += widths[index] * scale
         }
     }
 }
@@ -111,6 +124,29 @@ public enum Panel: Sendable {
         case .curve(let panel): panel.title
         case .regime(let panel): panel.title
         case .smooth(let panel): panel.title
+        }
+    }
+
+    /// The same panel under another title.
+    public func retitled(_ title: String) -> Panel {
+        switch self {
+        case .reliability(var panel): panel.title = title; return .reliability(panel)
+        case .curve(var panel): panel.title = title; return .curve(panel)
+        case .regime(var panel): panel.title = title; return .regime(panel)
+        case .smooth(var panel): panel.title = title; return .smooth(panel)
+        }
+    }
+
+    /// Draws the panel with a title size and (reliability panels) a count-strip scale set by its figure.
+    func draw(on canvas: Canvas, in frame: Rect, titleSize: Double, countScale: Int?) {
+        switch self {
+        case .reliability(var panel):
+            panel.titleSize = titleSize
+            if let countScale { panel.countScale = countScale }
+            panel.draw(on: canvas, in: frame)
+        case .curve(var panel): panel.titleSize = titleSize; panel.draw(on: canvas, in: frame)
+        case .regime(var panel): panel.titleSize = titleSize; panel.draw(on: canvas, in: frame)
+        case .smooth(var panel): panel.titleSize = titleSize; panel.draw(on: canvas, in: frame)
         }
     }
 }
@@ -148,7 +184,31 @@ public struct Figure: Sendable {
             canvas.text(title, x: width / 2, y: 16, size: fittingSize(canvas, title, size: 12, width: width - 20),
                         color: .black, anchor: .middle)
         }
-        for (index, panel) in panels.enumerated() { panel.draw(on: canvas, in: frame(of: index)) }
+        // A lone panel whose title the figure's title already says is drawn without it.
+        var panels = panels
+        if let title, panels.count == 1, title.lowercased().contains(panels[0].title.lowercased()) {
+            panels[0] = panels[0].retitled("")
+        }
+        let titleSize = panelTitleSize(canvas)
+        for (index, panel) in panels.enumerated() {
+            let fitted = panel.retitled(abbreviated(canvas, panel.title, size: titleSize, width: panelWidth - 12))
+            fitted.draw(on: canvas, in: frame(of: index), titleSize: titleSize, countScale: sharedCountScale)
+        }
+    }
+
+    /// One title size for every panel: the largest at which each fits its cell, not below 7 pt
+    /// (a longer title is then shortened in the middle).
+    func panelTitleSize(_ canvas: Canvas) -> Double {
+        max(7, panels.map { fittingSize(canvas, $0.title, size: 10, width: panelWidth - 12) }.min() ?? 10)
+    }
+
+    /// The largest bin count of every reliability panel with a count strip: one scale for the grid.
+    var sharedCountScale: Int? {
+        let counts = panels.compactMap { panel -> Int? in
+            guard case .reliability(let p) = panel, p.showHistogram else { return nil }
+            return p.bins.map(\.count).max()
+        }
+        return counts.count > 1 ? counts.max() : nil
     }
 
     /// Writes the figure (format from the extension) at `dpi` for PNG.

@@ -1,6 +1,8 @@
 /// The regime plot (paper Figure 2): a metric (ECE) against accuracy, the band
-/// between the bounds `c·|a − A*|` and `(2/K)·|a − A*|` shaded, A* marked, the
-/// calibratable (acc ≤ A*) and non-calibratable sides named, runs as labelled points.
+/// between the bounds `c·|a − A*|` and `(2/K)·|a − A*|` on the lowest TCE reachable
+/// at an accuracy (Theorems 4.4, 4.5) shaded, A* marked, the calibratable
+/// (acc ≤ A*) and non-calibratable sides named, runs as labelled points: filled
+/// inside the band, hollow above it (not yet well trained), with a key below the plot.
 public struct RegimePanel: Sendable {
     public struct Point: Sendable {
         public var label: String
@@ -13,7 +15,14 @@ public struct RegimePanel: Sendable {
         }
     }
 
+    /// Where a point lies against the band at its accuracy.
+    public enum Placement: String, Sendable {
+        case inside, above, below
+    }
+
     public var title: String
+    /// The title's size in points; nil: 10, or smaller to fit the cell.
+    public var titleSize: Double?
     public var yLabel: String
     public var aStar: Double
     public var optionCount: Int
@@ -29,14 +38,28 @@ public struct RegimePanel: Sendable {
         self.points = points
     }
 
+    /// The band's bounds at an accuracy.
+    public func bounds(at accuracy: Double) -> (lower: Double, upper: Double) {
+        (lowerConstant * abs(accuracy - aStar), 2 / Double(optionCount) * abs(accuracy - aStar))
+    }
+
+    public func placement(of point: Point) -> Placement {
+        let (lower, upper) = bounds(at: point.accuracy)
+        if point.value > upper + 1e-12 { return .above }
+        return point.value < lower - 1e-12 ? .below : .inside
+    }
+
+    /// The height of the key under the plot.
+    static let keyHeight = 34.0
+
     public static func layout(in frame: Rect) -> Rect {
-        Rect(x: frame.x + 52, y: frame.y + 30, width: frame.width - 64, height: frame.height - 66)
+        Rect(x: frame.x + 52, y: frame.y + 30, width: frame.width - 64, height: frame.height - 66 - keyHeight)
     }
 
     /// Data ranges: accuracy over [0, 1], the metric from 0 to a little above the highest point or bound.
     public var ranges: (x: (Double, Double), y: (Double, Double)) {
         let upper = 2 / Double(optionCount) * max(aStar, 1 - aStar)
-        let top = max(points.map(\.value).max() ?? 0, min(upper, 0.5), 0.05) * 1.15
+        let top = max(points.map(\.value).max() ?? 0, min(upper, 0.5), 0.05) * 1.22
         return ((0, 1), (0, top))
     }
 
@@ -45,38 +68,131 @@ public struct RegimePanel: Sendable {
         let (xRange, yRange) = ranges
         let mapping = AxisMapping(plot: plot, x: xRange, y: yRange)
         let px = mapping.px, py = mapping.py
-        drawTitle(canvas, frame: frame, title: title, subtitle: nil)
+        drawTitle(canvas, frame: frame, title: title, subtitle: nil, size: titleSize)
+        let bandFill = Color(Palette.bar.red, Palette.bar.green, Palette.bar.blue, alpha: 0.16)
         canvas.save()
         canvas.clip(x: plot.x, y: plot.y, width: plot.width, height: plot.height)
         // The band between the bounds, over accuracy.
         let xs = stride(from: 0.0, through: 1.0, by: 0.005).map { $0 }
-        let upper = xs.map { (px($0), py(2 / Double(optionCount) * abs($0 - aStar))) }
-        let lower = xs.reversed().map { (px($0), py(lowerConstant * abs($0 - aStar))) }
-        canvas.fillPolygon(upper + lower, Color(Palette.bar.red, Palette.bar.green, Palette.bar.blue, alpha: 0.16))
+        let upper = xs.map { (px($0), py(bounds(at: $0).upper)) }
+        let lower = xs.reversed().map { (px($0), py(bounds(at: $0).lower)) }
+        canvas.fillPolygon(upper + lower, bandFill)
         canvas.strokePolyline(upper, Palette.bar, lineWidth: 1)
         if lowerConstant > 0 { canvas.strokePolyline(Array(lower.reversed()), Palette.bar, lineWidth: 1) }
         canvas.strokeLine(from: (px(aStar), plot.y), to: (px(aStar), plot.maxY), Palette.gap, lineWidth: 1.2, dash: [4, 3])
-        for point in points { canvas.fillCircle(x: px(point.accuracy), y: py(point.value), radius: 3, .black) }
         canvas.restore()
-        // Labels: the first vertical offset whose box overlaps no label placed before.
-        var placed: [Rect] = []
+
+        let radius = Self.markerRadius
+        for (text, box, anchorX, anchor, color) in annotations(canvas, plot: plot) {
+            canvas.text(text, x: anchorX, y: box.maxY - 3, size: Self.annotationSize, color: color, anchor: anchor)
+        }
+        for label in labelPlacement(canvas, plot: plot).labels {
+            let point = points[label.index]
+            let cx = px(point.accuracy), cy = py(point.value)
+            if label.leader {
+                let tx = min(max(cx, label.box.x), label.box.maxX), ty = min(max(cy, label.box.y), label.box.maxY)
+                canvas.strokeLine(from: (cx, cy), to: (tx, ty), Palette.histogram, lineWidth: 0.6)
+            }
+            canvas.text(point.label, x: label.box.x + 1, y: label.box.maxY - 2.5, size: Self.labelSize, color: .black)
+        }
         for point in points {
-            let width = canvas.textWidth(point.label, size: 7.5)
-            let x = min(px(point.accuracy) + 5, frame.maxX - width - 2)
-            for offset in [-4.0, 10, -14, 20, -24, 30, -34, 40] {
-                let box = Rect(x: x, y: py(point.value) + offset - 8, width: width, height: 9)
-                let free = placed.allSatisfy { $0.maxX <= box.x || box.maxX <= $0.x || $0.maxY <= box.y || box.maxY <= $0.y }
-                if free || offset == 40 {
-                    canvas.text(point.label, x: x, y: py(point.value) + offset, size: 7.5, color: .black)
-                    placed.append(box)
-                    break
-                }
+            let x = px(point.accuracy), y = py(point.value)
+            if placement(of: point) == .above {
+                canvas.fillCircle(x: x, y: y, radius: radius, .white)
+                canvas.strokeCircle(x: x, y: y, radius: radius, .black, lineWidth: 1.2)
+            } else {
+                canvas.fillCircle(x: x, y: y, radius: radius, .black)
             }
         }
-        canvas.text("A* = " + formatNumber(aStar, digits: 3), x: px(aStar) + 4, y: plot.y + 10, size: 8, color: Palette.gap)
-        canvas.text("calibratable", x: px(aStar) - 6, y: plot.y + 22, size: 8, color: Palette.axis, anchor: .end)
-        canvas.text("non-calibratable", x: px(aStar) + 6, y: plot.y + 22, size: 8, color: Palette.axis)
         drawAxes(canvas, plot: plot, xLabel: "Accuracy", yLabel: yLabel, xTicks: ticks(0, 1), yTicks: ticks(yRange.0, yRange.1),
                  xRange: xRange, yRange: yRange, yFormat: { formatNumber($0, digits: 2) })
+
+        // The key, under the axis label.
+        let keySize = 7.0
+        var x = plot.x, y = plot.maxY + 40
+        canvas.fillRectangle(x: x, y: y - 6, width: 12, height: 7, bandFill)
+        canvas.strokeRectangle(x: x, y: y - 6, width: 12, height: 7, Palette.bar, lineWidth: 0.6)
+        let band = "lowest TCE reachable at an accuracy: c·|acc − A*| to (2/K)·|acc − A*|, K = \(optionCount), c = \(formatNumber(lowerConstant, digits: 2))"
+        canvas.text(band, x: x + 16, y: y, size: fittingSize(canvas, band, size: keySize, width: plot.width - 16), color: Palette.axis)
+        y += 12
+        canvas.fillCircle(x: x + 6, y: y - 2.5, radius: radius, .black)
+        let inside = "run inside the band"
+        canvas.text(inside, x: x + 16, y: y, size: keySize, color: Palette.axis)
+        x += 16 + canvas.textWidth(inside, size: keySize) + 14
+        canvas.fillCircle(x: x + 6, y: y - 2.5, radius: radius, .white)
+        canvas.strokeCircle(x: x + 6, y: y - 2.5, radius: radius, .black, lineWidth: 1.2)
+        let above = "above it: not yet well trained"
+        canvas.text(above, x: x + 16, y: y, size: fittingSize(canvas, above, size: keySize, width: plot.maxX - x - 16), color: Palette.axis)
+    }
+}
+
+extension RegimePanel {
+    static let markerRadius = 3.0
+    static let labelSize = 7.5
+    static let annotationSize = 8.0
+
+    /// A*'s value and the names of the two sides: text, box, anchor x, anchor, colour.
+    func annotations(_ canvas: Canvas, plot: Rect) -> [(String, Rect, Double, TextAnchor, Color)] {
+        let mapping = AxisMapping(plot: plot, x: ranges.x, y: ranges.y)
+        let size = Self.annotationSize
+        func box(_ text: String, x: Double, baseline: Double, anchor: TextAnchor) -> Rect {
+            let width = canvas.textWidth(text, size: size)
+            return Rect(x: (anchor == .end ? x - width : x) - 1, y: baseline - size, width: width + 2, height: size + 3)
+        }
+        let x = mapping.px(aStar)
+        return [("A* = " + formatNumber(aStar, digits: 3), x + 4, plot.y + 11, TextAnchor.start, Palette.gap),
+                ("calibratable", x - 6, plot.y + 23, .end, Palette.axis),
+                ("non-calibratable", x + 6, plot.y + 23, .start, Palette.axis)].map { text, anchorX, baseline, anchor, color in
+            (text, box(text, x: anchorX, baseline: baseline, anchor: anchor), anchorX, anchor, color)
+        }
+    }
+
+    /// Where each point's label goes: densest points first, the nearest box around the point
+    /// (8 directions, growing distances) that overlaps no marker, label or annotation and stays
+    /// in the plot; a leader line when it had to go further than the point's side. A label that
+    /// cannot be placed free takes the box of least overlap.
+    func labelPlacement(_ canvas: Canvas, plot: Rect) -> (labels: [(index: Int, box: Rect, leader: Bool)], markers: [Rect], annotations: [Rect]) {
+        let mapping = AxisMapping(plot: plot, x: ranges.x, y: ranges.y)
+        let radius = Self.markerRadius
+        let fixed = annotations(canvas, plot: plot).map(\.1)
+        let markers = points.map { Rect(x: mapping.px($0.accuracy) - radius - 1, y: mapping.py($0.value) - radius - 1,
+                                        width: 2 * radius + 2, height: 2 * radius + 2) }
+        var taken = fixed + markers
+        let order = points.indices.sorted { a, b in
+            func crowd(_ i: Int) -> Int { markers.filter { abs($0.x - markers[i].x) < 60 && abs($0.y - markers[i].y) < 20 }.count }
+            return (crowd(a), b) > (crowd(b), a)
+        }
+        var labels: [(index: Int, box: Rect, leader: Bool)] = []
+        for index in order {
+            let cx = mapping.px(points[index].accuracy), cy = mapping.py(points[index].value)
+            let width = canvas.textWidth(points[index].label, size: Self.labelSize) + 2, height = Self.labelSize + 3
+            var best: (box: Rect, overlap: Double, leader: Bool)?
+            search: for distance in [5.0, 12, 22, 34, 48, 64, 84, 108, 136] {
+                let d = distance * 0.7
+                let candidates: [(Double, Double)] = [
+                    (cx + distance, cy - height / 2), (cx - distance - width, cy - height / 2),
+                    (cx + d, cy - d - height), (cx + d, cy + d), (cx - d - width, cy - d - height), (cx - d - width, cy + d),
+                    (cx - width / 2, cy - distance - height), (cx - width / 2, cy + distance),
+                ]
+                for (x, y) in candidates {
+                    let box = Rect(x: x, y: y, width: width, height: height)
+                    guard box.x >= plot.x + 1, box.maxX <= plot.maxX - 1, box.y >= plot.y + 1, box.maxY <= plot.maxY - 1 else { continue }
+                    let overlap = taken.reduce(0) { $0 + box.overlapArea($1) }
+                    if best == nil || overlap < best!.overlap { best = (box, overlap, distance > 12) }
+                    if overlap == 0 { break search }
+                }
+            }
+            guard let chosen = best else { continue }
+            taken.append(chosen.box)
+            labels.append((index, chosen.box, chosen.leader))
+        }
+        return (labels, markers, fixed)
+    }
+}
+
+extension Rect {
+    /// The area this rectangle shares with another.
+    func overlapArea(_ other: Rect) -> Double {
+        max(0, min(maxX, other.maxX) - max(x, other.x)) * max(0, min(maxY, other.maxY) - max(y, other.y))
     }
 }

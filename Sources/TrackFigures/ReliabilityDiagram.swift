@@ -38,6 +38,8 @@ public enum Palette {
 /// strip of bin counts below.
 public struct ReliabilityPanel: Sendable {
     public var title: String
+    /// The title's size in points; nil: 10, or smaller to fit the cell.
+    public var titleSize: Double?
     public var bins: [BinRow]
     public var ece: Double?
     public var n: Int
@@ -50,6 +52,9 @@ public struct ReliabilityPanel: Sendable {
     public var binIntervals = false
     /// A key to bar, gaps and shading, top left inside the plot.
     public var showLegend = true
+    /// The count at the top of the count strip; nil: this panel's largest bin. A grid sets
+    /// one for all its panels so that their strips compare.
+    public var countScale: Int?
 
     /// A bin's 95% Wilson score interval of accuracy: what `binIntervals` draws.
     public static func interval(_ bin: BinRow) -> Interval? {
@@ -106,7 +111,7 @@ public struct ReliabilityPanel: Sendable {
         func px(_ value: Double) -> Double { plot.x + value * plot.width }
         func py(_ value: Double) -> Double { plot.maxY - value * plot.height }
 
-        drawTitle(canvas, frame: frame, title: title, subtitle: subtitle)
+        drawTitle(canvas, frame: frame, title: title, subtitle: subtitle, size: titleSize)
         // Grid and frame.
         for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
             canvas.strokeLine(from: (px(tick), plot.y), to: (px(tick), plot.maxY), Palette.grid, lineWidth: 0.5)
@@ -147,7 +152,7 @@ public struct ReliabilityPanel: Sendable {
                  xTicks: ticks(0, 1), yTicks: ticks(0, 1), xRange: (0, 1), yRange: (0, 1))
 
         if let histogram {
-            let top = max(maxCount, 1)
+            let top = Double(max(countScale ?? Int(maxCount), 1))
             for bin in bins where bin.count > 0 {
                 let x0 = histogram.x + bin.lower * histogram.width, x1 = histogram.x + bin.upper * histogram.width
                 let height = Double(bin.count) / top * histogram.height
@@ -181,9 +186,9 @@ struct AxisMapping {
     func py(_ value: Double) -> Double { plot.maxY - (value - y.0) / (y.1 - y.0) * plot.height }
 }
 
-func drawTitle(_ canvas: Canvas, frame: Rect, title: String, subtitle: String?) {
+func drawTitle(_ canvas: Canvas, frame: Rect, title: String, subtitle: String?, size: Double? = nil) {
     canvas.text(title, x: frame.x + frame.width / 2, y: frame.y + 15,
-                size: fittingSize(canvas, title, size: 10, width: frame.width - 12), color: .black, anchor: .middle)
+                size: size ?? fittingSize(canvas, title, size: 10, width: frame.width - 12), color: .black, anchor: .middle)
     if let subtitle {
         canvas.text(subtitle, x: frame.x + frame.width / 2, y: frame.y + 28, size: 8.5, color: Palette.axis, anchor: .middle)
     }
@@ -228,6 +233,19 @@ func ticks(_ low: Double, _ high: Double, target: Int = 5) -> [Double] {
         tick += step
     }
     return result
+}
+
+/// `text` at `size`, shortened in the middle with "…" until it fits in `width`.
+func abbreviated(_ canvas: Canvas, _ text: String, size: Double, width: Double) -> String {
+    guard canvas.textWidth(text, size: size) > width else { return text }
+    var characters = Array(text)
+    while characters.count > 3 {
+        characters.remove(at: characters.count / 2)
+        var shortened = characters
+        shortened.insert("…", at: characters.count / 2)
+        if canvas.textWidth(String(shortened), size: size) <= width { return String(shortened) }
+    }
+    return String(characters)
 }
 
 /// `size`, or smaller so that `text` fits in `width`.

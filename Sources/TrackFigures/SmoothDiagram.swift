@@ -4,6 +4,8 @@
 /// the density of the confidences; smECE and σ in the title.
 public struct SmoothReliabilityPanel: Sendable {
     public var title: String
+    /// The title's size in points; nil: 10, or smaller to fit the cell.
+    public var titleSize: Double?
     /// The evaluation mesh on [0, 1] and, on it, the curve, its band and the density.
     public var mesh: [Double]
     public var curve: [Double]
@@ -41,7 +43,7 @@ public struct SmoothReliabilityPanel: Sendable {
         let (plot, strip) = ReliabilityPanel.layout(in: frame, showHistogram: true)
         func px(_ value: Double) -> Double { plot.x + value * plot.width }
         func py(_ value: Double) -> Double { plot.maxY - min(max(value, 0), 1) * plot.height }
-        drawTitle(canvas, frame: frame, title: title, subtitle: subtitle)
+        drawTitle(canvas, frame: frame, title: title, subtitle: subtitle, size: titleSize)
         for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
             canvas.strokeLine(from: (px(tick), plot.y), to: (px(tick), plot.maxY), Palette.grid, lineWidth: 0.5)
             canvas.strokeLine(from: (plot.x, py(tick)), to: (plot.maxX, py(tick)), Palette.grid, lineWidth: 0.5)
