@@ -11,13 +11,16 @@ let package = Package(
         .library(name: "TrackAnalysis", targets: ["TrackAnalysis"]),
     ],
     targets: [
-        // MARK: - C libraries (Debian: libsqlite3-dev, libcairo2-dev, libopenblas-dev)
+        // MARK: - C libraries (Debian: libsqlite3-dev, libcairo2-dev, libopenblas-dev, libpq-dev)
         .systemLibrary(name: "CTrackSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CTrackCairo", pkgConfig: "cairo",
                        providers: [.apt(["libcairo2-dev"])]),
         .systemLibrary(name: "CTrackBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // A shared store for teams (Debian: libpq-dev).
+        .systemLibrary(name: "CTrackPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
 
         // MARK: - Build tool: embeds sql/*.sql into the binary
         .executableTarget(name: "embed-sql", path: "Sources/embed-sql"),
@@ -25,7 +28,7 @@ let package = Package(
 
         // MARK: - Libraries, one per concern
         .target(name: "TrackCalibration", dependencies: ["CTrackBLAS"]),
-        .target(name: "TrackStore", dependencies: ["CTrackSQLite", "TrackCalibration"],
+        .target(name: "TrackStore", dependencies: ["CTrackSQLite", "CTrackPQ", "TrackCalibration"],
                 plugins: ["EmbedSQL"]),
         .target(name: "TrackFigures", dependencies: ["CTrackCairo", "TrackCalibration"]),
         // Workflows as typed requests and results: what the CLI (and any other caller) runs.

@@ -7,9 +7,13 @@ import PackagePlugin
 struct EmbedSQL: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let sqlDirectory = context.package.directoryURL.appending(path: "sql")
-        let names = try FileManager.default.contentsOfDirectory(atPath: sqlDirectory.path)
-            .filter { $0.hasSuffix(".sql") }
-            .sorted()
+        // sql/*.sql (SQLite) and sql/postgres/*.sql (PostgreSQL's dialect), the latter named `postgres/…`.
+        var names: [String] = []
+        for directory in ["", "postgres/"] {
+            let url = directory.isEmpty ? sqlDirectory : sqlDirectory.appending(path: directory)
+            guard let files = try? FileManager.default.contentsOfDirectory(atPath: url.path) else { continue }
+            names += files.filter { $0.hasSuffix(".sql") }.sorted().map { directory + $0 }
+        }
         let inputs = names.map { sqlDirectory.appending(path: $0) }
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedSQL.swift")
         return [

@@ -287,7 +287,7 @@ public enum Calibration {
             guard var meta = try store.runMetadata(named: name) else { continue }
             let calibrated = try fitted.apply(source.predictions)
             meta.params["\(calibrator.parameterPrefix).parent_method"] = meta.method ?? ""
-            meta.name = request.names[name] ?? name + (request.suffix ?? "/\(calibrator.method)")
+            meta.name = request.names[name] ?? name + (request.suffix ?? "+\(calibrator.method)")
             for (key, value) in request.tags { meta.tags[key] = value }
             meta.method = calibrator.method
             meta.parentRunID = source.id

@@ -134,7 +134,7 @@ public struct ComparisonReport: Sendable {
         }
         if !testRows.isEmpty, let bootstrap {
             let level = Int(((1 - alpha) * 100).rounded())
-            text += "\n" + TextTable(columns: ["run", "metric", "base", "other", "delta", "lo", "hi", "p", "significant"], rows: testRows,
+            text += "\n" + TextTable(columns: ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: testRows,
                                      caption: "is the difference real? paired on shared questions: \(level)% paired-bootstrap interval and p (\(bootstrap.resamples) resamples, seed \(bootstrap.seed)); alpha \(JSONValue.format(alpha))").render(format)
         }
         if !pairedRows.isEmpty {

@@ -65,10 +65,10 @@ public struct MetricsReport: Sendable {
         var columns = ["run"] + (groupBy.map { [$0.rawValue] } ?? []) + ["n"]
         var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
         for key in keys {
-            columns.append(key.label)
+            columns.append(key.rawValue)
             best.append(MetricColumns.best(key))
             if ci {
-                columns += ["\(key.label) lo", "\(key.label) hi"]   // unique headers, for CSV readers
+                columns += ["\(key.rawValue)_lo", "\(key.rawValue)_hi"]   // one name per quantity, unique headers
                 best += [nil, nil]
             }
         }
@@ -86,7 +86,7 @@ public struct MetricsReport: Sendable {
             return cells
         })
         table.best = best
-        if let level { table.caption = "lo/hi: \(Int((level * 100).rounded()))% percentile bootstrap interval" }
+        if let level { table.caption = "_lo/_hi: \(Int((level * 100).rounded()))% percentile bootstrap interval" }
         return table
     }
 

@@ -98,6 +98,7 @@ extension RunReader {
         }
 
         var columns = request.rows.map(\.header)
+        var keys = request.rows.map(\.key)
         var groups: [String?] = Array(repeating: nil, count: columns.count)
         var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
         for column in columnValues {
@@ -107,6 +108,7 @@ extension RunReader {
                     var group = request.column == .none ? nil : (column.isEmpty ? "(none)" : column)
                     if request.binCounts.count > 1 { group = [group, "B=\(bins)"].compactMap { $0 }.joined(separator: ", ") }
                     groups.append(group)
+                    keys.append(([group?.replacingOccurrences(of: ", ", with: ".")].compactMap { $0 } + [key.rawValue]).joined(separator: "."))
                     best.append(MetricColumns.best(key))
                 }
             }
@@ -155,6 +157,7 @@ extension RunReader {
             caption = caption.map { "\($0). \(note)" } ?? note
         }
         result.table = TextTable(columns: columns, rows: rows, caption: caption)
+        result.table.keys = keys
         result.table.groups = groups
         result.table.best = best
         return result

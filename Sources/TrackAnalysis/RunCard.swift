@@ -32,14 +32,17 @@ public struct RunCard: Sendable {
     }
 
     public var text: String {
-        var out = "run:         \(summary.name)\n"
+        // The same names as the JSON keys, aligned.
+        func line(_ key: String, _ value: String) -> String { (key + ":").padding(toLength: 18, withPad: " ", startingAt: 0) + value + "\n" }
+        var out = line("run", summary.name)
         for (key, value) in fields {
             guard let value else { continue }
-            out += (key + ":").padding(toLength: 13, withPad: " ", startingAt: 0) + value + "\n"
+            out += line(key, value)
         }
-        out += "questions:   \(summary.n)\n"
+        out += line("n", String(summary.n))
         if let accuracy = summary.accuracy, let confidence = summary.meanConfidence {
-            out += String(format: "accuracy:    %.4f\nmean conf:   %.4f\noverconf:    %+.4f\n", accuracy, confidence, confidence - accuracy)
+            out += line("accuracy", String(format: "%.4f", accuracy)) + line("mean_confidence", String(format: "%.4f", confidence))
+                + line("overconfidence", String(format: "%+.4f", confidence - accuracy))
         }
         for (table, pairs) in [("params", params), ("tags", tags)] where !pairs.isEmpty {
             out += "\(table):\n"

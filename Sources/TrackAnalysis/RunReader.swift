@@ -147,6 +147,15 @@ public enum RunField: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The machine name, as `--where` spells it: `model`, `params.lr`, `tags.seed`.
+    public var key: String {
+        switch self {
+        case .param(let key): "params.\(key)"
+        case .tag(let key): "tags.\(key)"
+        default: description
+        }
+    }
+
     /// The column header: the key of a param or tag, else the capitalised name.
     public var header: String {
         switch self {

@@ -27,6 +27,9 @@ public struct TextTable: Sendable {
     public var groups: [String?] = []
     public var best: [Best?] = []
     public var caption: String?
+    /// Machine names of the columns (CSV headers, JSON keys) when the displayed ones are a
+    /// paper's labels: one name per quantity, the key of `track metrics --format json`.
+    public var keys: [String]?
 
     public enum Cell: Sendable {
         case text(String?)
@@ -143,14 +146,17 @@ public struct TextTable: Sendable {
         return out
     }
 
+    /// The headers of CSV and JSON: `keys`, or the displayed names.
+    public var machineColumns: [String] { keys ?? flatColumns }
+
     private func renderCSV() -> String {
-        var out = CSV.line(flatColumns) + "\n"
+        var out = CSV.line(machineColumns) + "\n"
         for row in rows { out += CSV.line(row.map(\.csv)) + "\n" }
         return out
     }
 
     private func renderJSON() -> String {
-        let keys = flatColumns
+        let keys = machineColumns
         let objects = rows.map { row in
             JSONValue.object(JSONObject(zip(keys, row).map { .init(key: $0, value: $1.json) }))
         }

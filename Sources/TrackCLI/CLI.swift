@@ -15,7 +15,7 @@ public enum TrackCLI {
     static let commands: [any Command.Type] = [
         InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self, ShowCommand.self, SQLCommand.self,
         CheckCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self,
-        CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self,
+        CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, PushCommand.self,
         RemoveCommand.self, RenameCommand.self, TagCommand.self, ReportCommand.self, DemoCommand.self,
     ]
 
@@ -79,8 +79,17 @@ public enum TrackCLI {
             let parsed = try ArgumentParser.parse(Array(arguments.dropFirst()), spec: command.spec)
             if parsed.helpRequested { Console.out(command.spec.helpText); return 0 }
             session.arguments = parsed
+            session.commandName = name
             defer { session.close() }
-            try command.run(parsed, session)
+            do {
+                try command.run(parsed, session)
+            } catch {
+                // What a failing command committed before it failed (files ingested in full) is kept,
+                // as on SQLite: pushed to a PostgreSQL store too.
+                do { try session.finish() } catch let pushError { Console.err("Error: \(pushError)\n") }
+                throw error
+            }
+            try session.finish()
             return 0
         } catch var error as UsageError {
             error.command = error.command ?? command.spec.name
@@ -160,7 +169,29 @@ final class Session {
         ProgressLine(label, quiet: arguments.flag(Options.quiet), bytes: bytes)
     }
 
+    /// The subcommand running, for what a PostgreSQL store allows.
+    var commandName = ""
+    /// A PostgreSQL store's local copy (see `PostgresSession`), when `--db` is a URI.
+    private var postgres: PostgresSession?
+
+    /// Whether `--db` names a PostgreSQL database (a libpq URI).
+    var isPostgres: Bool { StoreLocation.isPostgresURI(databasePath) }
+
+    /// The PostgreSQL store itself, for what runs on the server (ad-hoc SQL).
+    func postgresStore() throws -> PostgresStore {
+        try PostgresStore(uri: databasePath, connectTimeout: connectTimeout)
+    }
+
+    var connectTimeout: Int { max(1, Int(busyTimeout.rounded(.up))) }
+
     func store(path: String? = nil, readOnly: Bool = false) throws -> RunStore {
+        if path == nil, isPostgres {
+            if let postgres { return postgres.local }
+            let session = try PostgresSession(uri: databasePath, command: commandName, mentioned: mentionedNames,
+                                              connectTimeout: connectTimeout, busyTimeout: busyTimeout)
+            postgres = session
+            return session.local
+        }
         let progress = self.progress("updating run summaries")
         let store = try RunStore(path: path ?? databasePath, readOnly: readOnly, busyTimeout: busyTimeout) { done, total, run in
             progress.update(done: done, total: total, item: run)
@@ -170,6 +201,22 @@ final class Session {
     }
 
     func reader() throws -> RunReader { RunReader(try store(readOnly: true)) }
+
+    /// Every value the command was given (positionals and option values): the run names it
+    /// may read, whose rows a PostgreSQL store's local copy holds.
+    var mentionedNames: Set<String> {
+        Set(arguments.positionals + arguments.values.values.flatMap { $0 }.flatMap { $0.split(separator: ",").map(String.init) + [$0] })
+    }
+
+    /// Pushes the runs a command wrote into a PostgreSQL store's local copy to the server.
+    func finish() throws {
+        guard let postgres else { return }
+        self.postgres = nil
+        let pushed = try postgres.pushNewRuns()
+        if !pushed.isEmpty, !arguments.flag(Options.quiet) {
+            Console.err("pushed \(pushed.count) run\(pushed.count == 1 ? "" : "s") to \(postgres.displayName)\n")
+        }
+    }
 
     /// Folds what the command wrote back into the database file, so that
     /// later readers do not wade through a large write-ahead log.
@@ -233,28 +280,8 @@ final class Session {
     }
 }
 
-/// Levenshtein distance, for "did you mean".
-func editDistance(_ first: String, _ second: String) -> Int {
-    let a = Array(first), b = Array(second)
-    var row = [Int](0...b.count)
-    var i = 0
-    while i < a.count {
-        var previous = row[0]
-        row[0] = i + 1
-        var j = 0
-        while j < b.count {
-            let current = row[j + 1]
-            let substitution = previous + (a[i] == b[j] ? 0 : 1)
-            row[j + 1] = Swift.min(Swift.min(row[j + 1] + 1, row[j] + 1), substitution)
-            previous = current
-            j += 1
-        }
-        i += 1
-    }
-    return row[b.count]
-}
-
 /// The command line as typed, for provenance.
 func commandLine() -> String {
-    CommandLine.arguments.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+    // A PostgreSQL URI is recorded without its password.
+    CommandLine.arguments.map { StoreLocation.redacted($0) }.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
 }

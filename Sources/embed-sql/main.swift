@@ -30,7 +30,10 @@ enum EmbeddedSQL {
 for path in arguments.dropFirst().sorted() {
     let url = URL(fileURLWithPath: path)
     let text = try String(contentsOf: url, encoding: .utf8)
-    source += "        \"\(url.lastPathComponent)\": \(rawLiteral(text)),\n"
+    // Files of sql/postgres/ keep their folder in the name: "postgres/schema.sql".
+    let parent = url.deletingLastPathComponent().lastPathComponent
+    let name = parent == "postgres" ? "postgres/" + url.lastPathComponent : url.lastPathComponent
+    source += "        \"\(name)\": \(rawLiteral(text)),\n"
 }
 source += "    ]\n}\n"
 

@@ -46,16 +46,26 @@ import TrackStore
             _ = try store.deleteRuns(named: ["sft", "dpo"], recursive: false)
             Issue.record("deleted a parent")
         } catch let error as StoreError {
-            #expect(error.kind == .conflict && error.remedy == .recursive && error.message.contains("dpo/TS"))
+            #expect(error.kind == .conflict && error.remedy == .recursive && error.message.contains("dpo+TS"))
         }
         #expect(try store.runSummaries().map(\.name) == before)
-        #expect(try store.deleteRuns(named: ["dpo"], recursive: true).sorted() == ["dpo", "dpo/TS"])
+        #expect(try store.deleteRuns(named: ["dpo"], recursive: true).sorted() == ["dpo", "dpo+TS"])
         #expect(try store.runSummaries().map(\.name) == ["sft"])
         #expect(try store.query("SELECT count(*) FROM option_scores o JOIN runs r USING (run_id)").rows[0][0] == .integer(200))
         #expect(try store.query("SELECT count(*) FROM option_scores").rows[0][0] == .integer(200))   // nothing orphaned
         // Rename: the new name must be free; summaries and views follow the run.
         try store.renameRun("sft", to: "sft-final")
         #expect(throws: StoreError.self) { try store.renameRun("nope", to: "x") }
+        // A name the store lacks suggests the closest: a typo, another case, the name without its prefix.
+        do {
+            try store.renameRun("sft-fnial", to: "x")
+            Issue.record("renamed a run that does not exist")
+        } catch let error as StoreError {
+            #expect(error.kind == .notFound && error.message.hasSuffix("did you mean 'sft-final'?"))
+        }
+        #expect(try store.similarRunNames("SFT-FINAL") == ["sft-final"])
+        #expect(try store.similarRunNames("final") == ["sft-final"])
+        #expect(try store.similarRunNames("something else entirely").isEmpty)
         #expect(try store.query("SELECT run, n FROM run_calibration").rows.first == [.text("sft-final"), .integer(50)])
         // Tags: set, replace, remove.
         try store.tagRun("sft-final", set: ["seed": "1", "paper": "yes"], remove: [])

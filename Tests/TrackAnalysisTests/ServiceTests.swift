@@ -83,8 +83,12 @@ import TrackStore
         #expect(report.rows[2].intervals == analyzer.bootstrap(resamples: 64, seed: 7, level: 0.9, smooth: true))
         #expect(report.rows[2].bins?.topLabel == analyzer.reliabilityBins())
         let table = report.table(keys: [.confECE, .accuracy])
-        #expect(table.columns == ["run", "subject", "n", "conf-ECE", "conf-ECE lo", "conf-ECE hi", "Acc", "Acc lo", "Acc hi"])
-        #expect(table.caption == "lo/hi: 90% percentile bootstrap interval")
+        // One name per quantity: the JSON keys are the headers of the text table and the CSV.
+        #expect(table.columns == ["run", "subject", "n", "conf_ece", "conf_ece_lo", "conf_ece_hi", "accuracy", "accuracy_lo", "accuracy_hi"])
+        #expect(table.caption == "_lo/_hi: 90% percentile bootstrap interval")
+        #expect(table.render(.csv).hasPrefix("run,subject,n,conf_ece,conf_ece_lo,conf_ece_hi,accuracy,accuracy_lo,accuracy_hi\n"))
+        guard case .array(let objects) = report.json, case .object(let first) = objects[0] else { Issue.record("no JSON rows"); return }
+        for key in ["conf_ece", "accuracy", "mean_confidence"] { #expect(first[key] != nil, "\(key) is not a JSON key") }
     }
 
     @Test func temperatureCalibratorDerivesARunWithTheFitRecorded() throws {
@@ -98,12 +102,12 @@ import TrackStore
         let direct = TemperatureScaling(try store.loadRun(named: "dpo").predictions).fitTemperature()
         #expect(fitted.temperature == direct.temperature && fitted.temperature > 1.5)
         #expect(result.after.nll! < result.before.nll! && result.after.confECE! < result.before.confECE!)
-        #expect(result.derivedRuns == ["dpo/TS"])
+        #expect(result.derivedRuns == ["dpo+TS"])
         // The derived run: its metrics are the reported "after", its accuracy the parent's, its fit recorded.
-        let derived = try RunReader(store).analyzer(named: "dpo/TS").metrics()
+        let derived = try RunReader(store).analyzer(named: "dpo+TS").metrics()
         #expect(Self.close(derived.nll, result.after.nll, 1e-10))
         #expect(derived.accuracy == result.before.accuracy)
-        let meta = try #require(try store.runMetadata(named: "dpo/TS"))
+        let meta = try #require(try store.runMetadata(named: "dpo+TS"))
         #expect(meta.method == "TS" && meta.params["ts.fit_run"] == "dpo" && meta.params["ts.parent_method"] == "DPO")
         #expect(meta.params["ts.temperature"] == JSONValue.format(fitted.temperature))
         // Writing it again is a conflict whose remedy is to replace it; replacing works.
@@ -114,7 +118,7 @@ import TrackStore
             #expect(error.kind == .conflict && error.remedy == .replace)
         }
         request.replace = true
-        #expect(try Calibration.run(request, store: store).derivedRuns == ["dpo/TS"])
+        #expect(try Calibration.run(request, store: store).derivedRuns == ["dpo+TS"])
     }
 
     @Test func matrixCalibratorWithHoldoutReportsOnTheRest() throws {
@@ -132,7 +136,7 @@ import TrackStore
         let heldOut = (0..<run.predictions.count).sorted { keys[$0] < keys[$1] }[600...].sorted()
         let before = CalibrationAnalyzer(run.predictions.subset(heldOut)).metrics()
         #expect(result.before == before)
-        let meta = try #require(try store.runMetadata(named: "dpo/VS"))
+        let meta = try #require(try store.runMetadata(named: "dpo+VS"))
         #expect(meta.method == "VS" && meta.params["ms.kind"] == "vector" && meta.params["ms.holdout"] == "0.4")
         #expect((try? JSONParser.parse(meta.params["ms.weights"] ?? ""))?.arrayValue?.count == 16)
     }
@@ -157,8 +161,8 @@ import TrackStore
         request.applyTo = ["sft"]
         let result = try Calibration.run(request, store: store)
         for key in MetricKey.allCases { #expect(Self.close(result.before[key], result.after[key], 1e-9), "\(key)") }
-        #expect(try store.runMetadata(named: "sft/ID")?.params["id.note"] == "identity")
-        let a = try store.loadRun(named: "sft").predictions, b = try store.loadRun(named: "sft/ID").predictions
+        #expect(try store.runMetadata(named: "sft+ID")?.params["id.note"] == "identity")
+        let a = try store.loadRun(named: "sft").predictions, b = try store.loadRun(named: "sft+ID").predictions
         #expect(zip(a.probabilities, b.probabilities).allSatisfy { abs($0 - $1) < 1e-12 })
     }
 
@@ -174,6 +178,9 @@ import TrackStore
         let stored = try reader.paperTable(request).table
         #expect(stored.columns == ["Model", "Method", "conf-ECE", "cw-ECE", "Acc"])
         #expect(stored.groups == [nil, nil, "test", "test", "test"])
+        // The paper's labels in LaTeX; the metric keys in CSV and JSON.
+        #expect(stored.render(.latex).contains("conf-ECE & cw-ECE & Acc"))
+        #expect(stored.render(.csv).hasPrefix("model,method,test.conf_ece,test.cw_ece,test.accuracy\n"))
         for (r, row) in stored.rows.enumerated() {
             let name = row[1].display == "SFT" ? "sft" : "dpo"
             let m = CalibrationAnalyzer(try store.loadRun(named: name).predictions).metrics()
@@ -325,18 +332,18 @@ import TrackStore
             var request = CalibrationRequest(calibrator: calibrator, fitRun: "dpo")
             request.applyTo = ["dpo"]
             let result = try Calibration.run(request, store: store)
-            #expect(result.derivedRuns == ["dpo/\(suffix)"])
+            #expect(result.derivedRuns == ["dpo+\(suffix)"])
             #expect(result.after.brier! < result.before.brier! && result.after.confECE! < result.before.confECE!, "\(suffix)")
             // The derived run holds the per-class maps applied and renormalised.
             let source = try store.loadRun(named: "dpo").predictions
-            let derived = try store.loadRun(named: "dpo/\(suffix)").predictions
+            let derived = try store.loadRun(named: "dpo+\(suffix)").predictions
             #expect(derived.scores == nil && derived.count == 600)
             let fitted = try #require(result.fitted as? ClasswiseCalibrator.Fitted)
             let expected = OneVsRest.apply(source, optionCount: 4) { c, p in
                 suffix == "ISO" ? fitted.isotonic[c].predict(p) : fitted.histogram[c].predict(p)
             }
             #expect(zip(derived.probabilities, expected).allSatisfy { abs($0 - $1) < 1e-15 })
-            let meta = try #require(try store.runMetadata(named: "dpo/\(suffix)"))
+            let meta = try #require(try store.runMetadata(named: "dpo+\(suffix)"))
             #expect(meta.method == suffix && meta.params["\(suffix.lowercased()).fit_run"] == "dpo")
         }
     }

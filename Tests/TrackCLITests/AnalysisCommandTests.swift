@@ -101,7 +101,7 @@ import TrackStore
         let synLine = try #require(latex.split(separator: "\n").first { $0.hasPrefix("m & TS") })
         #expect(synLine == "m & TS & 0.1692 & \\textbf{0.0890} & 0.6140 \\\\")
         let csv = try String(contentsOfFile: scratch.path("exports/t2.csv"), encoding: .utf8)
-        #expect(csv.hasPrefix("Model,Method,test conf-ECE,test cw-ECE,test Acc\n"))
+        #expect(csv.hasPrefix("model,method,test.conf_ece,test.cw_ece,test.accuracy\n"))
         let dpo = try #require(csv.split(separator: "\n").first { $0.hasPrefix("m,DPO,") }).split(separator: ",")
         #expect(abs(Double(dpo[2])! - 0.245) < 1e-12 && abs(Double(dpo[4])! - 0.725) < 1e-12)
         let markdown = try String(contentsOfFile: scratch.path("exports/t2.md"), encoding: .utf8)
@@ -122,7 +122,7 @@ import TrackStore
                                           "--metrics", "conf_ece", "--bins-sweep", "10,14", "--format", "csv", "--out", scratch.path("t4.csv")])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        #expect(lines[0] == "Model,Method,lambda,B=10 conf-ECE,B=14 conf-ECE")
+        #expect(lines[0] == "model,method,params.lambda,B=10.conf_ece,B=14.conf_ece")
         // Rows in numeric order of lambda; all answers right, so conf-ECE = 1 - top.
         let rows = lines.dropFirst().map { $0.split(separator: ",").map(String.init) }
         #expect(rows.map { $0[2] } == ["0.1", "0.5", "1"])

@@ -13,14 +13,14 @@ import TrackStore
         let json = try JSONParser.parse(result.stdout)
         #expect(abs(json["temperature"]!.doubleValue! - 2.030513) < 5e-7)
         #expect(abs(json["nll_before"]!.doubleValue! - 1.100437) < 5e-7 && abs(json["nll_after"]!.doubleValue! - 0.925981) < 5e-7)
-        #expect(json["derived_runs"] == .array([.string("syn/TS")]))
+        #expect(json["derived_runs"] == .array([.string("syn+TS")]))
         // The derived run: parent, method, fit params; its exact NLL equals the fitted one.
         let store = try RunStore(path: db, readOnly: true)
-        let meta = try #require(try store.runMetadata(named: "syn/TS"))
+        let meta = try #require(try store.runMetadata(named: "syn+TS"))
         #expect(meta.method == "TS" && meta.model == "m" && meta.split == "test")
         #expect(meta.params["ts.fit_run"] == "syn" && meta.params["ts.parent_method"] == "DPO")
-        #expect(try store.query("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = 'syn/TS'").rows.first?[0] == .text("syn"))
-        let metrics = try JSONParser.parse(try TrackBinary.run(["metrics", "syn/TS", "--db", db, "--format", "json"]).stdout).arrayValue![0]
+        #expect(try store.query("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = 'syn+TS'").rows.first?[0] == .text("syn"))
+        let metrics = try JSONParser.parse(try TrackBinary.run(["metrics", "syn+TS", "--db", db, "--format", "json"]).stdout).arrayValue![0]
         #expect(abs(metrics["nll"]!.doubleValue! - 0.925981) < 5e-7 && metrics["nll_from_scores"] == .bool(true))
         #expect(metrics["accuracy"] == .number(0.614))   // temperature never changes the argmax
         // Applying twice under the same name is refused.
@@ -141,7 +141,7 @@ import TrackStore
             #expect(nll.count == 4 && Double(nll[3])! < Double(nll[1])! - 0.1, "\(method): \(result.stdout)")
             #expect(result.stdout.contains("conf-ECE"))
             let store = try RunStore(path: db, readOnly: true)
-            let meta = try #require(try store.runMetadata(named: "syn/\(suffix)"))
+            let meta = try #require(try store.runMetadata(named: "syn+\(suffix)"))
             #expect(meta.method == suffix && meta.params["ms.kind"] == method && meta.params["ms.parent_method"] == "DPO")
             let weights = try JSONParser.parse(meta.params["ms.weights"]!).arrayValue!
             #expect(weights.count == 16)

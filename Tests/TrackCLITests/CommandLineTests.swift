@@ -59,7 +59,7 @@ import TrackStore
         #expect(parsed.arrayValue?.count == 1 && parsed.arrayValue?[0]["n"] == .number(1000))
         #expect(try TrackBinary.run(["runs", "--db", db, "--method", "SFT", "--format", "json"]).stdout == "[]\n")
         let show = try TrackBinary.run(["show", "syn", "--db", db])
-        #expect(show.stdout.contains("accuracy:    0.6140") && show.stdout.contains("seed = 0"))
+        #expect(show.stdout.contains("accuracy:         0.6140") && show.stdout.contains("seed = 0"))
     }
 
     @Test func databasePathFromEnvironment() throws {

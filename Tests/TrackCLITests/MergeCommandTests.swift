@@ -34,7 +34,7 @@ import TrackStore
         let expectedRows: Int64 = 5 * 600 * 4   // five runs of 600 questions × 4 options
         #expect(try store.database.scalarInt("SELECT count(*) FROM option_scores") == expectedRows)
         #expect(try store.database.scalarInt("SELECT count(*) FROM tags WHERE key = 'gpu'") == 5)   // the TS run keeps its parent's tags
-        #expect(try store.query("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = 'shard0-run0/TS'").rows.first?[0] == .text("shard0-run0"))
+        #expect(try store.query("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = 'shard0-run0+TS'").rows.first?[0] == .text("shard0-run0"))
         // Metrics survive the merge: the same accuracy as in the shard.
         let shardAccuracy = try RunStore(path: shards[1], readOnly: true).summary("shard1-run1")?.accuracy
         #expect(try store.summary("shard1-run1")?.accuracy == shardAccuracy)

@@ -161,6 +161,6 @@ import TrackStore
         #expect(names.first == "calibrated" && names.last == "under")
         // The numbers behind the panels.
         let metrics = try TrackBinary.run(["metrics", "r", "--by", "subject", "--format", "csv", "--db", db])
-        #expect(metrics.status == 0 && metrics.stdout.contains("over") && metrics.stdout.contains("pooled-ECE"), "\(metrics.stdout)")
+        #expect(metrics.status == 0 && metrics.stdout.contains("over") && metrics.stdout.contains("pooled_ece"), "\(metrics.stdout)")
     }
 }

@@ -49,9 +49,9 @@ import TrackStore
         // What each step should have produced.
         #expect(output.contains("logged 200 questions to run 'llama-dpo'"))
         #expect(output.contains("2 questions -> run 'Qwen/Qwen3-8B/casino_belief'"))
-        #expect(output.contains("wrote derived run 'llama-dpo/TS'"))
+        #expect(output.contains("wrote derived run 'llama-dpo+TS'"))
         let store = try RunStore(path: scratch.path("walkthrough.sqlite"), readOnly: true)
-        #expect(try store.runSummaries().map(\.name).sorted() == ["Qwen/Qwen3-8B/casino_belief", "llama-dpo", "llama-dpo/TS"])
+        #expect(try store.runSummaries().map(\.name).sorted() == ["Qwen/Qwen3-8B/casino_belief", "llama-dpo", "llama-dpo+TS"])
         for file in ["exports/walkthrough/table2.tex", "exports/walkthrough/reliability.png", "exports/walkthrough/reliability.png.csv"] {
             #expect(FileManager.default.fileExists(atPath: scratch.path(file)), "\(file)")
         }

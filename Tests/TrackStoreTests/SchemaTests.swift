@@ -16,7 +16,10 @@ import TrackCalibration
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("sql")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }
+            + FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("postgres").path)
+                .filter { $0.hasSuffix(".sql") }.map { "postgres/" + $0 }
         #expect(Set(names) == Set(Schema.files.keys))
+        #expect(names.contains("postgres/schema.sql") && names.contains("postgres/views.sql"))
         for name in names {
             #expect(try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8) == Schema.files[name])
         }

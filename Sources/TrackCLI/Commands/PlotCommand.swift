@@ -87,7 +87,7 @@ enum CalibrateCommand: Command {
     static let apply = Option.text("apply", "run", "A run to apply the fit to (default: none, just report the fit).", repeatable: true)
     static let criterion = Option.choice("criterion", TemperatureFit.Criterion.self, "temperature: what T minimises.", default: .nll)
     static let holdout = Option.number("holdout", "fraction", 0.01...0.99, "Hold out this fraction of the questions and report on them; fit on the rest.")
-    static let suffix = Option.text("suffix", "text", "Name suffix of derived runs (default: /TS, /VS, /MS or /DIR).")
+    static let suffix = Option.text("suffix", "text", "Name suffix of derived runs (default: /TS, +VS, +MS or /DIR).")
     static let replace = Option.flag("replace", "Replace derived runs of the same name (e.g. a run left by an earlier fit).")
     static let format = Options.format([.table, .json])
     static let lambda = Option.number("lambda", "x", 0...1e6, "vector/matrix/dirichlet: L2 on off-diagonal weights.", default: 0)
@@ -102,15 +102,15 @@ enum CalibrateCommand: Command {
         over a fine log-spaced grid (--criterion ece). Scores are the stored raw scores, else
         log p. With --holdout F, a seeded fraction F of the questions (chosen by hashing their ids
         with --seed) is held out: the fit uses the rest, the before/after figures are for them.
-        Each --apply run gets a derived run '<run>/TS' (method TS) with scores s/T and
+        Each --apply run gets a derived run '<run>+TS' (method TS) with scores s/T and
         probabilities softmax(s/T); it records its parent run and the fit in params ts.*.
         vector / matrix: s' = W·s + b with W diagonal / full (Guo et al.); dirichlet: the same on
         s = log p (Kull et al.); fitted by L-BFGS on NLL + --lambda·Σ off-diagonal W² + --mu·Σ b²,
-        with OpenBLAS. Derived runs '<run>/VS', '/MS', '/DIR' record W and b in params ms.*.
+        with OpenBLAS. Derived runs '<run>+VS', '+MS', '+DIR' record W and b in params ms.*.
         isotonic / histogram: one map per class fitted one-vs-rest on (p_ik, [y_i = k]) and the
         results renormalised per question: isotonic regression as scikit-learn's (clipped to [0, 1],
         linear between fitted points), histogram binning as netcal's (--bins equal-width bins, or
-        --equal-mass; an empty bin maps to its centre). Derived runs '/ISO', '/HB' store the
+        --equal-mass; an empty bin maps to its centre). Derived runs '+ISO', '+HB' store the
         calibrated probabilities and record the maps in params iso.* / hb.*.
         """,
         arguments: [("<method>", "temperature, vector, matrix, dirichlet, isotonic or histogram.")],

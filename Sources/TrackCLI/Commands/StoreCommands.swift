@@ -9,6 +9,11 @@ enum InitCommand: Command {
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
+        if session.isPostgres {
+            let server = try session.postgresStore()
+            Console.out("\(server.displayName): track schema version \(PostgresStore.currentVersion) (PostgreSQL)\n")
+            return
+        }
         let store = try session.store()
         Console.out("\(store.database.path): track schema version \(try store.database.schemaVersion)\n")
     }
@@ -66,7 +71,7 @@ enum ShowCommand: Command {
         let name = try arguments.positionals(1, "one run name")[0]
         let store = try session.store(readOnly: true)
         guard let card = try RunCard(store: store, name: name) else {
-            throw CommandFailure(message: "no run named '\(name)' in \(store.database.path) (see `track runs`)")
+            throw store.unknownRun(name)
         }
         Console.out(session.format(format) == .json ? card.json.jsonText + "\n" : card.text)
     }
@@ -94,6 +99,19 @@ enum SQLCommand: Command {
         let script = try arguments.positionals(1, "one SQL argument (quote it)")[0]
         guard !script.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw UsageError(message: "no SQL statement given") }
         let write = arguments.flag(Self.write)
+        if session.isPostgres {
+            // On PostgreSQL the statements run on the server, read-only unless --write.
+            let results: [QueryResult]
+            do {
+                results = try session.postgresStore().adHocSQL(script, write: write, timeout: arguments.double(timeout))
+            } catch let error as PostgresError {
+                let hint = error.sqlState == "25006" ? " (pass --write to modify the store)" : error.sqlState == "57014" ? " (it ran longer than --timeout)" : ""
+                throw CommandFailure(message: error.message + hint + (write ? "; nothing was changed" : ""))
+            }
+            let format = session.format(Self.format)!
+            Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))
+            return
+        }
         let store = try session.store(readOnly: !write)
         let results: [QueryResult]
         do {
@@ -178,8 +196,56 @@ enum MergeCommand: Command {
     }
 }
 
+enum PushCommand: Command {
+    static let to = Option.text("to", "uri", "The PostgreSQL store: postgresql://user@host:5432/db (password from PGPASSWORD or ~/.pgpass).")
+    static let all = Option.flag("all", "Push every run of the local store.")
+    static let spec = CommandSpec(
+        name: "push", abstract: "Copy runs from a local SQLite store to a PostgreSQL store (one transaction per run).",
+        usage: "<run>... | --all  --to <postgresql://…> [--db <local.sqlite>]",
+        discussion: """
+        Copies each run with all it owns — option rows, the questions it answers, metadata, params,
+        tags, logged metrics, summaries, EM targets, preference pairs, judgments, the link to the run
+        it was derived from and the records of its exports — in one transaction, using COPY. A run the
+        server already holds (same uuid) is skipped, so pushing again changes nothing; questions are
+        shared by (dataset, external id). A question the server holds with another label or option
+        count, or another run of the same name, refuses that run with nothing written (the others
+        are pushed). Exit 1 when any run was refused.
+        """,
+        arguments: [("<run>...", "Run names (or --all).")],
+        options: Options.database + [to, all])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        guard let uri = arguments.value(to) else { throw UsageError(message: "--to <postgresql://…> is required") }
+        guard StoreLocation.isPostgresURI(uri) else { throw UsageError(message: "--to takes a PostgreSQL URI (postgresql://…), not '\(uri)'") }
+        guard !session.isPostgres else { throw UsageError(message: "push copies from a SQLite store: --db must be a file") }
+        let names = arguments.positionals
+        if names.isEmpty == !arguments.flag(all) { throw UsageError(message: names.isEmpty ? "name runs to push, or pass --all" : "name runs or pass --all, not both") }
+        let store = try session.store(readOnly: true)
+        let runs: [(Int64, String)] = try names.isEmpty
+            ? store.runSummaries().map { ($0.id, $0.name) }.sorted { $0.0 < $1.0 }
+            : names.map { (try store.requireRun($0), $0) }
+        let server = try PostgresStore(uri: uri, connectTimeout: session.connectTimeout)
+        let progress = session.progress("push")
+        var refused = 0
+        for (index, (id, name)) in runs.enumerated() {
+            progress.update(done: index, total: runs.count, item: name)
+            do {
+                switch try server.push(runID: id, from: store) {
+                case .pushed(let rows): Console.out("pushed '\(name)' (\(rows) option rows)\n")
+                case .present: Console.out("'\(name)' is already on the server\n")
+                }
+            } catch let error as any TrackFailure {
+                refused += 1
+                Console.err("Error: \(name): \(TrackCLI.describe(error))\n")
+            }
+        }
+        progress.update(done: runs.count, total: runs.count, item: "")
+        if refused > 0 { throw CommandFailure(message: "\(refused) of \(runs.count) runs refused; nothing of them was written") }
+    }
+}
+
 enum RemoveCommand: Command {
-    static let recursive = Option.flag("recursive", "Also delete the runs derived from them (e.g. RUN/TS).")
+    static let recursive = Option.flag("recursive", "Also delete the runs derived from them (e.g. RUN+TS).")
     static let spec = CommandSpec(
         name: "rm", abstract: "Delete runs with everything they own (one transaction).",
         usage: "<run>... [--recursive]", arguments: [("<run>...", "Run names.")], options: Options.database + [recursive])

@@ -143,7 +143,7 @@ extension RunStore {
 
 extension RunStore {
     /// Deletes runs with all they own, in one transaction. A run that other runs derive from
-    /// (e.g. its `/TS` run) is refused unless `recursive`, which deletes those too, and theirs.
+    /// (e.g. its `+TS` run) is refused unless `recursive`, which deletes those too, and theirs.
     /// Returns the names deleted.
     public func deleteRuns(named names: [String], recursive: Bool) throws -> [String] {
         try database.transaction {
@@ -164,7 +164,7 @@ extension RunStore {
             for name in names {
                 guard let id = try runID(named: name) else {
                     if deleted.contains(name) { continue }
-                    throw StoreError("no run named '\(name)' in \(database.path); nothing was deleted", kind: .notFound)
+                    throw unknownRun(name, "nothing was deleted")
                 }
                 try remove(id, name)
             }
@@ -176,7 +176,7 @@ extension RunStore {
     public func renameRun(_ old: String, to new: String) throws {
         guard !new.isEmpty else { throw StoreError("a run needs a name", kind: .usage) }
         try database.transaction {
-            guard let id = try runID(named: old) else { throw StoreError("no run named '\(old)' in \(database.path)", kind: .notFound) }
+            guard let id = try runID(named: old) else { throw unknownRun(old) }
             if try runID(named: new) != nil { throw StoreError("a run named '\(new)' already exists", kind: .conflict) }
             try database.execute("UPDATE runs SET name = ? WHERE run_id = ?", [.text(new), .integer(id)])
         }
@@ -185,7 +185,7 @@ extension RunStore {
     /// Sets tags (`key = value`, replacing a key's value) and removes others, in one transaction.
     public func tagRun(_ name: String, set tags: [String: String], remove keys: [String]) throws {
         try database.transaction {
-            guard let id = try runID(named: name) else { throw StoreError("no run named '\(name)' in \(database.path)", kind: .notFound) }
+            guard let id = try runID(named: name) else { throw unknownRun(name) }
             for key in keys { try database.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", [.integer(id), .text(key)]) }
             for (key, value) in tags.sorted(by: { $0.key < $1.key }) {
                 try database.execute("INSERT INTO tags(run_id, key, value) VALUES (?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value",

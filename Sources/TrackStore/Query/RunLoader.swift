@@ -93,7 +93,7 @@ extension RunStore {
     /// The id of the run named `name`; an error of kind `notFound` when there is none.
     public func requireRun(_ name: String) throws -> Int64 {
         guard let runID = try runID(named: name) else {
-            throw StoreError("no run named '\(name)' in \(database.path)", kind: .notFound)
+            throw unknownRun(name)
         }
         return runID
     }

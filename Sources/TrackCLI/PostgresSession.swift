@@ -1,0 +1,86 @@
+import Foundation
+import TrackStore
+
+/// A command's use of a PostgreSQL store. The command runs, unchanged, on a local SQLite copy:
+/// every run's metadata, logged metrics and summaries, and the rows of the runs it names (of all
+/// runs when a reading command names none), pulled in one consistent snapshot. What it writes
+/// there — validated, one transaction per file, as on SQLite — is pushed to the server when it
+/// ends, one transaction per run (`PostgresStore.push`). Commands that change runs already on
+/// the server are refused: they run on a SQLite store, whose runs are then pushed.
+final class PostgresSession {
+    let server: PostgresStore
+    let local: RunStore
+    let directory: URL
+    /// The runs pulled, by uuid, with their number of questions and of EM targets then.
+    private var pulled: [String: Int64] = [:]
+    private var targets: [String: String] = [:]
+
+    /// Commands that write to a PostgreSQL store: by adding runs.
+    static let writers: Set<String> = ["init", "log", "ingest", "calibrate"]
+    /// Commands that only read (their exports are recorded in the local copy alone).
+    static let readers: Set<String> = ["runs", "show", "metrics", "compare", "table", "plot", "tce", "em", "winrate", "report", "demo"]
+
+    /// Readers that need only runs' metadata and stored summaries, never their rows.
+    static let summariesOnly: Set<String> = ["runs", "show"]
+
+    var displayName: String { server.displayName }
+
+    init(uri: String, command: String, mentioned: Set<String>, connectTimeout: Int, busyTimeout: Double) throws {
+        guard Self.writers.contains(command) || Self.readers.contains(command) else {
+            throw StoreError("`track \(command)` does not run on a PostgreSQL store yet; run it on a SQLite store (then `track push` its runs)", kind: .usage)
+        }
+        server = try PostgresStore(uri: uri, connectTimeout: connectTimeout)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("track-pg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        local = try RunStore(path: directory.appendingPathComponent("copy.sqlite").path, busyTimeout: busyTimeout)
+        // Rows: of the runs the command names; a reader naming none reads them all.
+        let names = try Set(server.runUUIDs().values)
+        let named = mentioned.intersection(names)
+        let rowsOf: Set<String>? = Self.summariesOnly.contains(command) ? [] : named.isEmpty && Self.readers.contains(command) ? nil : named
+        try server.mirror(into: local, rowsOf: rowsOf)
+        try local.database.forEachRow("SELECT r.uuid, COALESCE(s.n, 0) FROM runs r LEFT JOIN run_stats s USING (run_id)") {
+            pulled[$0.string(0) ?? ""] = $0.int64(1)
+        }
+        targets = try emTargetCounts()
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// Per run (uuid): its EM targets' count, sum and bins, to tell when `track em` stored new ones.
+    private func emTargetCounts() throws -> [String: String] {
+        var counts: [String: String] = [:]
+        try local.database.forEachRow("SELECT r.uuid, count(*) || ':' || total(t.target) || ':' || total(t.bin) FROM em_targets t JOIN runs r USING (run_id) GROUP BY r.uuid") {
+            counts[$0.string(0) ?? ""] = $0.string(1)
+        }
+        return counts
+    }
+
+    /// Pushes every run the command added, each in its own transaction; a run it replaced (same
+    /// name, `--force` or `--replace`) is deleted on the server in the transaction of its
+    /// replacement. Returns the names pushed.
+    func pushNewRuns() throws -> [String] {
+        var present: [String: (id: Int64, name: String, n: Int64)] = [:]
+        try local.database.forEachRow("SELECT r.run_id, r.uuid, r.name, COALESCE(s.n, 0) FROM runs r LEFT JOIN run_stats s USING (run_id) ORDER BY r.run_id") {
+            present[$0.string(1) ?? ""] = ($0.int64(0), $0.string(2) ?? "", $0.int64(3))
+        }
+        for (uuid, n) in pulled {
+            if let run = present[uuid], run.n != n {
+                throw StoreError("adding rows to run '\(run.name)', which is on \(displayName), is not supported yet; nothing of it was pushed", kind: .usage)
+            }
+        }
+        // EM targets stored with a run that is on the server (`track em`): replaced there.
+        for (uuid, count) in try emTargetCounts() where pulled[uuid] != nil && targets[uuid] != count {
+            if let run = present[uuid] { try server.replaceEMTargets(runID: run.id, from: local) }
+        }
+        var replaced = pulled.keys.filter { present[$0] == nil }
+        let serverNames = try server.runUUIDs()
+        var pushed: [String] = []
+        // Parents before the runs derived from them: in local id order.
+        for (uuid, run) in present.sorted(by: { $0.value.id < $1.value.id }) where pulled[uuid] == nil {
+            let replacing = replaced.filter { serverNames[$0] == run.name }
+            replaced.removeAll { replacing.contains($0) }
+            if case .pushed = try server.push(runID: run.id, from: local, replacing: replacing) { pushed.append(run.name) }
+        }
+        return pushed
+    }
+}

@@ -1,0 +1,410 @@
+import CTrackPQ
+import Foundation
+
+/// An error from PostgreSQL or libpq, with the server's SQLSTATE when it sent one.
+/// Messages never carry a password: connection strings are shown redacted.
+public struct PostgresError: TrackFailure, CustomStringConvertible {
+    public var message: String
+    public var sqlState: String?
+    public var kind: ErrorKind
+    public var remedy: Remedy?
+
+    public init(_ message: String, sqlState: String? = nil, kind: ErrorKind = .storage, remedy: Remedy? = nil) {
+        self.message = message
+        self.sqlState = sqlState
+        self.kind = kind
+        self.remedy = remedy
+    }
+
+    public var description: String { message }
+
+    /// A serialization failure or deadlock: the transaction can be retried.
+    var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+}
+
+/// What a `--db` value names: a SQLite file, or a PostgreSQL database by libpq URI.
+public enum StoreLocation: Sendable, Equatable {
+    case sqlite(String)
+    case postgres(String)
+
+    public init(_ text: String) {
+        self = Self.isPostgresURI(text) ? .postgres(text) : .sqlite(text)
+    }
+
+    public static func isPostgresURI(_ text: String) -> Bool {
+        text.hasPrefix("postgresql://") || text.hasPrefix("postgres://")
+    }
+
+    /// The URI as it may be shown: a password in it (`user:secret@`, `password=`) replaced by `***`.
+    public static func redacted(_ uri: String) -> String {
+        var text = uri
+        if let scheme = text.range(of: "://") {
+            let rest = text[scheme.upperBound...]
+            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            let authority = rest[..<authorityEnd]
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
+            }
+        }
+        while let range = text.range(of: #"password=[^&\s]*"#, options: .regularExpression),
+              text[range] != "password=***" {
+            text.replaceSubrange(range, with: "password=***")
+        }
+        return text
+    }
+}
+
+/// A value of a result row, as libpq's text format gives it, typed by the column's type.
+public typealias PostgresValue = SQLValue
+
+/// One connection to a PostgreSQL server through libpq. Not shared between threads.
+public final class PostgresConnection {
+    let connection: OpaquePointer
+    /// The URI with any password redacted: what errors and provenance show.
+    public let displayName: String
+
+    /// Connects with a connect timeout (seconds; libpq's `connect_timeout` unless the URI sets
+    /// one), so that an unreachable server is an error, never a hang. Passwords come from the URI,
+    /// `PGPASSWORD` or `~/.pgpass`, as libpq reads them.
+    public init(_ uri: String, connectTimeout: Int = 10) throws {
+        displayName = StoreLocation.redacted(uri)
+        var conninfo = uri
+        if !uri.contains("connect_timeout=") {
+            conninfo += (uri.contains("?") ? "&" : "?") + "connect_timeout=\(connectTimeout)"
+        }
+        guard let connection = PQconnectdb(conninfo) else {
+            throw PostgresError("cannot connect to \(displayName): out of memory")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            // Not yet owned by self (no deinit runs): finished here, once.
+            let reason = Self.clean(String(cString: PQerrorMessage(connection)), uri: uri)
+            PQfinish(connection)
+            throw PostgresError("cannot connect to \(displayName): \(reason)", kind: .storage)
+        }
+        self.connection = connection
+        // Notices (e.g. "table does not exist, skipping") are not for users.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+    }
+
+    deinit { PQfinish(connection) }
+
+    /// libpq's message, one line, without the password should the server echo the URI.
+    static func clean(_ message: String, uri: String) -> String {
+        var text = message.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n\t", with: " ")
+            .replacingOccurrences(of: "\n", with: "; ")
+        text = StoreLocation.redacted(text)
+        if let password = URLComponents(string: uri)?.password, !password.isEmpty {
+            text = text.replacingOccurrences(of: password, with: "***")
+        }
+        return text
+    }
+
+    func error(_ result: OpaquePointer?, _ context: String) -> PostgresError {
+        let message: String
+        var state: String?
+        if let result {
+            message = String(cString: PQresultErrorMessage(result))
+            if let field = PQresultErrorField(result, Int32(UInt8(ascii: "C"))) { state = String(cString: field) }
+        } else {
+            message = String(cString: PQerrorMessage(connection))
+        }
+        let text = message.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n\t", with: " ").replacingOccurrences(of: "\n", with: "; ")
+        let kind: ErrorKind = state == "23505" || state == "23503" ? .conflict : (state?.hasPrefix("42") ?? false) ? .invalidInput : .storage
+        return PostgresError("\(context): \(text)", sqlState: state, kind: kind)
+    }
+
+    /// Runs one or more statements without parameters (a script); no rows returned.
+    public func execute(_ sql: String) throws {
+        let result = PQexec(connection, sql)
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else { throw error(result, "PostgreSQL") }
+    }
+
+    /// Runs one statement with `$1, $2, …` parameters (sent as text) and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> QueryResult {
+        let texts: [String?] = parameters.map { value in
+            switch value {
+            case .null: nil
+            case .integer(let i): String(i)
+            case .real(let d): Self.format(d)
+            case .text(let s): s
+            case .blob(let b): "\\x" + b.map { String(format: "%02x", $0) }.joined()
+            }
+        }
+        let result: OpaquePointer? = withCStrings(texts) { pointers in
+            PQexecParams(connection, sql, Int32(pointers.count), nil, pointers, nil, nil, 0)
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else { throw error(result, "PostgreSQL") }
+        return Self.rows(result)
+    }
+
+    /// A double as PostgreSQL reads it back exactly (17 significant digits; inf and nan by name).
+    static func format(_ d: Double) -> String {
+        if d.isNaN { return "NaN" }
+        if d.isInfinite { return d > 0 ? "Infinity" : "-Infinity" }
+        return String(format: "%.17g", d)
+    }
+
+    /// The rows of a result, typed by column type: integers, floating point (and numeric) as
+    /// numbers, bytea as bytes, everything else as text. A numeric without a fraction is an
+    /// integer, as the same sum is in SQLite.
+    static func rows(_ result: OpaquePointer?) -> QueryResult {
+        guard let result else { return QueryResult(columns: [], rows: []) }
+        let columnCount = Int(PQnfields(result)), rowCount = Int(PQntuples(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        let types = (0..<columnCount).map { PQftype(result, Int32($0)) }
+        var rows: [[SQLValue]] = []
+        rows.reserveCapacity(rowCount)
+        for r in 0..<rowCount {
+            var row: [SQLValue] = []
+            row.reserveCapacity(columnCount)
+            for c in 0..<columnCount {
+                if PQgetisnull(result, Int32(r), Int32(c)) != 0 { row.append(.null); continue }
+                let text = String(cString: PQgetvalue(result, Int32(r), Int32(c)))
+                switch types[c] {
+                case 20, 21, 23, 26: row.append(Int64(text).map(SQLValue.integer) ?? .text(text))           // int8, int2, int4, oid
+                case 16: row.append(.integer(text == "t" ? 1 : 0))                                          // bool
+                case 700, 701: row.append(parseDouble(text).map(SQLValue.real) ?? .text(text))              // float4, float8
+                case 1700:                                                                                   // numeric
+                    if !text.contains("."), !text.contains("e"), let i = Int64(text) { row.append(.integer(i)) }
+                    else { row.append(parseDouble(text).map(SQLValue.real) ?? .text(text)) }
+                case 17: row.append(.blob(parseBytea(text)))
+                default: row.append(.text(text))
+                }
+            }
+            rows.append(row)
+        }
+        return QueryResult(columns: columns, rows: rows)
+    }
+
+    static func parseDouble(_ text: String) -> Double? {
+        switch text {
+        case "NaN": .nan
+        case "Infinity": .infinity
+        case "-Infinity": -.infinity
+        default: Double(text)
+        }
+    }
+
+    static func parseBytea(_ text: String) -> [UInt8] {
+        guard text.hasPrefix("\\x") else { return Array(text.utf8) }
+        let hex = Array(text.utf8.dropFirst(2))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(hex.count / 2)
+        var i = 0
+        while i + 1 < hex.count {
+            if let byte = UInt8(String(decoding: hex[i...i + 1], as: UTF8.self), radix: 16) { bytes.append(byte) }
+            i += 2
+        }
+        return bytes
+    }
+
+    /// Runs `body` in a transaction (committed when it returns, rolled back when it throws).
+    /// Track's own writes set `track.writer`, which the plain-SQL triggers honour.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN; SET LOCAL track.writer = 'on'")
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Runs a script of statements (no parameters) and returns the rows of each that has columns.
+    public func script(_ sql: String) throws -> [QueryResult] {
+        guard PQsendQuery(connection, sql) == 1 else { throw error(nil, "PostgreSQL") }
+        var results: [QueryResult] = []
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            switch PQresultStatus(result) {
+            case PGRES_TUPLES_OK: results.append(Self.rows(result))
+            case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: break
+            default: if failure == nil { failure = error(result, "PostgreSQL") }
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+        return results
+    }
+
+    // MARK: - COPY
+
+    /// `COPY … FROM STDIN` of rows in text format, sent in large chunks.
+    public func copyIn(_ sql: String, rows: (inout CopyBuffer) throws -> Void) throws {
+        let start = PQexec(connection, sql)
+        let status = PQresultStatus(start)
+        PQclear(start)
+        guard status == PGRES_COPY_IN else { throw error(nil, "COPY") }
+        var buffer = CopyBuffer(connection: self)
+        do {
+            try rows(&buffer)
+            try buffer.flush()
+        } catch {
+            _ = PQputCopyEnd(connection, "track: aborted")
+            while let result = PQgetResult(connection) { PQclear(result) }
+            throw error
+        }
+        guard PQputCopyEnd(connection, nil) == 1 else { throw error(nil, "COPY") }
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            if PQresultStatus(result) != PGRES_COMMAND_OK, failure == nil { failure = error(result, "COPY") }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+    }
+
+    func putCopyData(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+        guard bytes.count > 0 else { return }
+        let sent = bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(connection, $0.baseAddress, Int32($0.count)) }
+        guard sent == 1 else { throw error(nil, "COPY") }
+    }
+
+    /// `COPY (query) TO STDOUT` in text format: `body` reads each row's fields in place.
+    public func copyOut(_ sql: String, _ body: (CopyRow) throws -> Void) throws {
+        let start = PQexec(connection, sql)
+        let status = PQresultStatus(start)
+        defer { PQclear(start) }
+        guard status == PGRES_COPY_OUT else { throw error(start, "COPY") }
+        var pointer: UnsafeMutablePointer<CChar>?
+        var row = CopyRow()
+        while true {
+            let length = PQgetCopyData(connection, &pointer, 0)
+            if length == -1 { break }
+            guard length >= 0, let data = pointer else { throw error(nil, "COPY") }
+            defer { PQfreemem(data) }
+            // Fields end at a tab or the newline: both become NULs, so each field is a C string.
+            row.starts.removeAll(keepingCapacity: true)
+            row.starts.append(0)
+            for i in 0..<Int(length) where data[i] == 9 || data[i] == 10 {
+                data[i] = 0
+                if i + 1 < Int(length) { row.starts.append(i + 1) }
+            }
+            row.base = UnsafePointer(data)
+            try body(row)
+        }
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            if PQresultStatus(result) != PGRES_COMMAND_OK, failure == nil { failure = error(result, "COPY") }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+    }
+}
+
+/// One row of `COPY … TO STDOUT` (text format), read in place: fields are C strings.
+public struct CopyRow {
+    var base: UnsafePointer<CChar>?
+    var starts: [Int] = []
+
+    public var count: Int { starts.count }
+
+    func field(_ index: Int) -> UnsafePointer<CChar> { base! + starts[index] }
+
+    /// `\N`: SQL NULL.
+    public func isNull(_ index: Int) -> Bool {
+        let f = field(index)
+        return f[0] == 92 && f[1] == 78 && f[2] == 0
+    }
+
+    public func int64(_ index: Int) -> Int64 { strtoll(field(index), nil, 10) }
+
+    public func double(_ index: Int) -> Double {
+        let f = field(index)
+        switch String(cString: f) {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default: return strtod(f, nil)
+        }
+    }
+
+    /// The field as text, COPY's escapes undone.
+    public func string(_ index: Int) -> String {
+        let text = String(cString: field(index))
+        guard text.contains("\\") else { return text }
+        var out = ""
+        var iterator = text.makeIterator()
+        while let c = iterator.next() {
+            guard c == "\\", let next = iterator.next() else { out.append(c); continue }
+            switch next {
+            case "n": out.append("\n")
+            case "t": out.append("\t")
+            case "r": out.append("\r")
+            case "b": out.append("\u{8}")
+            case "f": out.append("\u{c}")
+            case "v": out.append("\u{b}")
+            default: out.append(next)
+            }
+        }
+        return out
+    }
+}
+
+/// Rows for `COPY … FROM STDIN` (text format), buffered and sent in 1 MB chunks.
+public struct CopyBuffer {
+    let connection: PostgresConnection
+    var bytes: [UInt8] = []
+
+    init(connection: PostgresConnection) {
+        self.connection = connection
+        bytes.reserveCapacity(1 << 20)
+    }
+
+    /// Appends one row; text is escaped as COPY's text format requires.
+    public mutating func row(_ values: [SQLValue]) throws {
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(9) }
+            switch value {
+            case .null: bytes.append(contentsOf: [92, 78])   // \N
+            case .integer(let i): bytes.append(contentsOf: String(i).utf8)
+            case .real(let d): double(d)
+            case .text(let s):
+                for byte in s.utf8 {
+                    switch byte {
+                    case 92: bytes.append(contentsOf: [92, 92])
+                    case 9: bytes.append(contentsOf: [92, 116])
+                    case 10: bytes.append(contentsOf: [92, 110])
+                    case 13: bytes.append(contentsOf: [92, 114])
+                    default: bytes.append(byte)
+                    }
+                }
+            case .blob(let b): bytes.append(contentsOf: ("\\\\x" + b.map { String(format: "%02x", $0) }.joined()).utf8)
+            }
+        }
+        bytes.append(10)
+        if bytes.count >= 1 << 20 { try flush() }
+    }
+
+    // Field by field, for the large tables: no intermediate values.
+    public mutating func int(_ value: Int64) { bytes.append(contentsOf: String(value).utf8) }
+    /// The shortest text that reads back as exactly `value`.
+    public mutating func double(_ value: Double) {
+        if value.isFinite { bytes.append(contentsOf: value.description.utf8) }
+        else { bytes.append(contentsOf: PostgresConnection.format(value).utf8) }
+    }
+    public mutating func null() { bytes.append(contentsOf: [92, 78]) }
+    public mutating func tab() { bytes.append(9) }
+    public mutating func endRow() throws {
+        bytes.append(10)
+        if bytes.count >= 1 << 20 { try flush() }
+    }
+
+    mutating func flush() throws {
+        try bytes.withUnsafeBufferPointer { try connection.putCopyData($0) }
+        bytes.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Calls `body` with C strings for `texts` (nil stays a null pointer), valid for the call.
+private func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let copies = texts.map { $0.map { strdup($0) } ?? nil }
+    defer { copies.forEach { free($0) } }
+    return body(copies.map { $0.map { UnsafePointer($0) } })
+}

@@ -1,0 +1,389 @@
+import Foundation
+
+/// A track store on a PostgreSQL server: the same tables and views as the SQLite store
+/// (sql/postgres/), filled by pushing runs from SQLite stores — `track push`, and `track log`
+/// / `track ingest`, which validate into a local staging store first — and read by pulling
+/// runs into a local SQLite mirror that the same service layer reads.
+public final class PostgresStore {
+    public let connection: PostgresConnection
+    /// The URI without its password, for messages and provenance.
+    public var displayName: String { connection.displayName }
+
+    /// The version of sql/postgres/schema.sql this binary writes.
+    public static var currentVersion: Int {
+        let text = Schema.sql("postgres/schema.sql")
+        guard let range = text.range(of: #"'schema_version', '(\d+)'"#, options: .regularExpression),
+              let version = Int(text[range].filter(\.isNumber)) else { return 0 }
+        return version
+    }
+
+    /// Connects and makes sure the schema exists and is current (created, migrated forward, views
+    /// rebuilt when they changed), under an advisory lock so that concurrent first users agree.
+    public init(uri: String, connectTimeout: Int = 10) throws {
+        connection = try PostgresConnection(uri, connectTimeout: connectTimeout)
+        try prepareSchema()
+    }
+
+    static let viewsKey = "views_sha256"
+
+    func prepareSchema() throws {
+        try connection.execute("BEGIN; SELECT pg_advisory_xact_lock(7283110501)")
+        do {
+            let exists = try connection.query("SELECT to_regclass('track_meta') IS NOT NULL").rows.first?.first == .integer(1)
+            if !exists {
+                try connection.execute(Schema.sql("postgres/schema.sql"))
+            }
+            let stored = try connection.query("SELECT value FROM track_meta WHERE key = 'schema_version'").rows.first?.first
+            guard case .text(let text)? = stored, var version = Int(text) else {
+                throw PostgresError("\(displayName) has a track_meta table without a schema version: not a track store", kind: .invalidInput)
+            }
+            if version > Self.currentVersion {
+                throw PostgresError("\(displayName) holds a track store of version \(version), newer than this track (\(Self.currentVersion)); update track", kind: .invalidInput)
+            }
+            while version < Self.currentVersion {
+                version += 1
+                guard let migration = Schema.files[String(format: "postgres/migrate-%03d.sql", version)] else {
+                    throw PostgresError("no migration to version \(version) of the PostgreSQL store", kind: .storage)
+                }
+                try connection.execute(migration)
+                try connection.query("UPDATE track_meta SET value = $1 WHERE key = 'schema_version'", [.text(String(version))])
+            }
+            let views = Schema.sql("postgres/views.sql")
+            let fingerprint = SHA256.hex(of: Array(views.utf8))
+            let installed = try connection.query("SELECT value FROM track_meta WHERE key = $1", [.text(Self.viewsKey)]).rows.first?.first
+            if installed != .text(fingerprint) {
+                try connection.execute(views)
+                try connection.query("INSERT INTO track_meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                     [.text(Self.viewsKey), .text(fingerprint)])
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    // MARK: - Push
+
+    /// What became of one run pushed.
+    public enum PushOutcome: Sendable, Equatable {
+        /// Copied, with this many option rows.
+        case pushed(rows: Int)
+        /// The server already holds a run with its uuid: nothing written.
+        case present
+    }
+
+    /// Copies the run `runID` of `store` (its rows, questions, metadata, logged metrics,
+    /// summaries, derived-run link and export records) in one transaction. Idempotent by the
+    /// run's uuid; a question the server holds with another label or option count refuses the
+    /// run with nothing written, as `track merge` does; so does a different run of the same name,
+    /// unless its uuid is in `replacing` (runs the local command replaced), which are deleted
+    /// in the same transaction.
+    public func push(runID: Int64, from store: RunStore, replacing: [String] = []) throws -> PushOutcome {
+        let local = store.database
+        var run: [String: SQLValue] = [:]
+        let runColumns = ["uuid", "name", "model", "method", "dataset", "split", "step", "epoch", "extraction", "status",
+                          "started_at", "finished_at", "source_file", "source_sha256", "source_format"]
+        try local.forEachRow("SELECT \(runColumns.joined(separator: ", ")), experiment_id, parent_run_id FROM runs WHERE run_id = ?", [.integer(runID)]) { row in
+            for (index, column) in (runColumns + ["experiment_id", "parent_run_id"]).enumerated() { run[column] = row.value(Int32(index)) }
+        }
+        guard case .text(let uuid)? = run["uuid"], case .text(let name)? = run["name"] else {
+            throw StoreError("no run with id \(runID) in \(local.path)", kind: .notFound)
+        }
+        return try withRetry {
+            try connection.transaction { () throws -> PushOutcome in
+                if try !connection.query("SELECT 1 FROM runs WHERE uuid = $1", [.text(uuid)]).rows.isEmpty { return .present }
+                for old in replacing {
+                    try connection.query("DELETE FROM runs WHERE uuid = $1", [.text(old)])
+                }
+                if try !connection.query("SELECT 1 FROM runs WHERE name = $1", [.text(name)]).rows.isEmpty {
+                    throw StoreError("\(displayName) already holds a different run named '\(name)'; nothing was pushed for it", kind: .conflict, remedy: .rename)
+                }
+                // Experiment by name, parent by uuid (absent on the server: no link).
+                var experiment = SQLValue.null
+                if case .integer(let id)? = run["experiment_id"] {
+                    var values: [SQLValue] = []
+                    try local.forEachRow("SELECT name, description FROM experiments WHERE experiment_id = ?", [.integer(id)]) { values = [$0.value(0), $0.value(1)] }
+                    if values.count == 2 {
+                        experiment = try connection.query("""
+                            INSERT INTO experiments(name, description) VALUES ($1, $2)
+                            ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING experiment_id
+                            """, values).rows[0][0]
+                    }
+                }
+                var parent = SQLValue.null
+                if case .integer(let id)? = run["parent_run_id"], let parentUUID = try local.scalarText("SELECT uuid FROM runs WHERE run_id = ?", [.integer(id)]) {
+                    parent = try connection.query("SELECT run_id FROM runs WHERE uuid = $1", [.text(parentUUID)]).rows.first?.first ?? .null
+                }
+                let values = runColumns.map { run[$0] ?? .null } + [experiment, parent]
+                let placeholders = (1...values.count).map { "$\($0)" }.joined(separator: ", ")
+                let remote = try connection.query("INSERT INTO runs(\(runColumns.joined(separator: ", ")), experiment_id, parent_run_id) VALUES (\(placeholders)) RETURNING run_id", values).rows[0][0]
+                guard case .integer(let remoteID) = remote else { throw PostgresError("the server returned no run id") }
+                let questionMap = try pushQuestions(runID: runID, from: local)
+                let rows = try pushRows(runID: runID, remoteID: remoteID, questionMap: questionMap, from: local)
+                try pushExports(runID: runID, remoteID: remoteID, from: local)
+                if try local.scalarInt("SELECT count(*) FROM stale_runs WHERE run_id IN (?, 0)", [.integer(runID)]) ?? 0 > 0 {
+                    try connection.query("INSERT INTO stale_runs(run_id) VALUES ($1) ON CONFLICT DO NOTHING", [.integer(remoteID)])
+                }
+                return .pushed(rows: rows)
+            }
+        }
+    }
+
+    /// Replaces the EM targets the server holds for run `runID` of `store` (same uuid) by the
+    /// local ones, in one transaction: what `track em` stores with a run already on the server.
+    public func replaceEMTargets(runID: Int64, from store: RunStore) throws {
+        let local = store.database
+        guard let uuid = try local.scalarText("SELECT uuid FROM runs WHERE run_id = ?", [.integer(runID)]) else { return }
+        try withRetry {
+            try connection.transaction {
+                guard case .integer(let remoteID)? = try connection.query("SELECT run_id FROM runs WHERE uuid = $1", [.text(uuid)]).rows.first?.first else {
+                    throw StoreError("the run with uuid \(uuid) is no longer on \(displayName)", kind: .notFound)
+                }
+                let map = try pushQuestions(runID: runID, from: local)
+                try connection.query("DELETE FROM em_targets WHERE run_id = $1", [.integer(remoteID)])
+                try connection.copyIn("COPY em_targets(run_id, question_id, option, bin, target) FROM STDIN") { buffer in
+                    try local.forEachRow("SELECT question_id, option, bin, target FROM em_targets WHERE run_id = ?", [.integer(runID)]) { row in
+                        guard let question = map[row.int64(0)] else { return }
+                        try buffer.row([.integer(remoteID), .integer(question), row.value(1), row.value(2), row.value(3)])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Retries a transaction that lost a deadlock or a serialization race to another writer.
+    func withRetry<T>(_ body: () throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            do { return try body() } catch let error as PostgresError where error.isRetryable && attempt < 5 {
+                attempt += 1
+                usleep(useconds_t(20_000 * attempt))
+            }
+        }
+    }
+
+    /// Inserts the run's questions the server lacks (in the local store's order, so that the
+    /// server keeps their order and paired resampling draws the same questions on both stores;
+    /// concurrent writers of one dataset insert in one order), refuses a contradiction, and maps
+    /// local question ids to the server's.
+    func pushQuestions(runID: Int64, from local: Database) throws -> [Int64: Int64] {
+        try connection.execute("""
+            CREATE TEMP TABLE IF NOT EXISTS track_push_questions (
+                local_id BIGINT, dataset TEXT, external_id TEXT, subject TEXT, n_options BIGINT, label BIGINT) ON COMMIT DELETE ROWS
+            """)
+        try connection.copyIn("COPY track_push_questions FROM STDIN") { buffer in
+            try local.forEachRow("""
+                SELECT question_id, dataset, external_id, subject, n_options, label FROM questions
+                WHERE question_id IN (SELECT question_id FROM option_scores WHERE run_id = ?1
+                                      UNION SELECT question_id FROM em_targets WHERE run_id = ?1)
+                ORDER BY question_id
+                """, [.integer(runID)]) { row in
+                try buffer.row((0..<6).map { row.value(Int32($0)) })
+            }
+        }
+        try connection.execute("""
+            INSERT INTO questions(dataset, external_id, subject, n_options, label)
+            SELECT dataset, external_id, subject, n_options, label FROM track_push_questions ORDER BY local_id
+            ON CONFLICT (dataset, external_id) DO NOTHING
+            """)
+        let clash = try connection.query("""
+            SELECT t.dataset, t.external_id, t.n_options, t.label, q.n_options, q.label
+            FROM track_push_questions t JOIN questions q USING (dataset, external_id)
+            WHERE q.n_options <> t.n_options OR q.label <> t.label LIMIT 1
+            """)
+        if let row = clash.rows.first {
+            func text(_ value: SQLValue) -> String {
+                switch value { case .text(let s): s; case .integer(let i): String(i); default: "?" }
+            }
+            let dataset = text(row[0]).isEmpty ? "" : "\(text(row[0]))/"
+            throw StoreError("question \(dataset)\(text(row[1])) has \(text(row[4])) options and label \(text(row[5])) on the server but \(text(row[2])) options and label \(text(row[3])) here; nothing was pushed for this run", kind: .conflict)
+        }
+        var map: [Int64: Int64] = [:]
+        try connection.copyOut("COPY (SELECT t.local_id, q.question_id FROM track_push_questions t JOIN questions q USING (dataset, external_id)) TO STDOUT") { row in
+            map[row.int64(0)] = row.int64(1)
+        }
+        return map
+    }
+
+    /// The run's own rows, by COPY, with the server's run and question ids.
+    func pushRows(runID: Int64, remoteID: Int64, questionMap: [Int64: Int64], from local: Database) throws -> Int {
+        func mapped(_ id: Int64) throws -> Int64 {
+            guard let remote = questionMap[id] else { throw StoreError("question \(id) of run \(runID) has no row in questions", kind: .storage) }
+            return remote
+        }
+        var optionRows = 0
+        try connection.copyIn("COPY option_scores(run_id, question_id, option, prob, score) FROM STDIN") { buffer in
+            try local.forEachRow("SELECT question_id, option, prob, score FROM option_scores WHERE run_id = ? ORDER BY question_id, option", [.integer(runID)]) { row in
+                buffer.int(remoteID); buffer.tab(); buffer.int(try mapped(row.int64(0))); buffer.tab(); buffer.int(row.int64(1)); buffer.tab()
+                buffer.double(row.double(2)); buffer.tab()
+                if row.isNull(3) { buffer.null() } else { buffer.double(row.double(3)) }
+                try buffer.endRow()
+                optionRows += 1
+            }
+        }
+        try connection.copyIn("COPY top_labels(run_id, question_id, pred) FROM STDIN") { buffer in
+            try local.forEachRow("SELECT question_id, pred FROM top_labels WHERE run_id = ?", [.integer(runID)]) { row in
+                buffer.int(remoteID); buffer.tab(); buffer.int(try mapped(row.int64(0))); buffer.tab(); buffer.int(row.int64(1))
+                try buffer.endRow()
+            }
+        }
+        try connection.copyIn("COPY em_targets(run_id, question_id, option, bin, target) FROM STDIN") { buffer in
+            try local.forEachRow("SELECT question_id, option, bin, target FROM em_targets WHERE run_id = ?", [.integer(runID)]) { row in
+                try buffer.row([.integer(remoteID), .integer(try mapped(row.int64(0))), row.value(1), row.value(2), row.value(3)])
+            }
+        }
+        // Tables whose rows carry only the run id: copied column for column.
+        for (table, columns) in Self.runTables {
+            try connection.copyIn("COPY \(table)(run_id, \(columns.joined(separator: ", "))) FROM STDIN") { buffer in
+                try local.forEachRow("SELECT \(columns.joined(separator: ", ")) FROM \(table) WHERE run_id = ?", [.integer(runID)]) { row in
+                    try buffer.row([.integer(remoteID)] + columns.indices.map { row.value(Int32($0)) })
+                }
+            }
+        }
+        return optionRows
+    }
+
+    /// Tables keyed by run alone, with their other columns (the same on both stores).
+    static let runTables: [(String, [String])] = [
+        ("params", ["key", "value"]), ("tags", ["key", "value"]), ("metrics", ["key", "value", "step", "timestamp"]),
+        ("ingest_rejects", ["source", "line", "reason"]),
+        ("preference_pairs", ["prompt_id", "chosen_logprob", "rejected_logprob", "chosen_tokens", "rejected_tokens"]),
+        ("judgments", ["prompt_id", "opponent", "verdict"]),
+        ("run_stats", ["n", "n_correct", "sum_conf", "sum_brier", "sum_nll", "sum_nll_scores", "n_scored", "min_options", "max_options"]),
+        ("run_bins", ["class", "bin", "n", "hits", "sum_p"]),
+    ]
+
+    /// The run's export records: one server row per (path, sha256, created_at), linked to the run.
+    func pushExports(runID: Int64, remoteID: Int64, from local: Database) throws {
+        let columns = ["path", "kind", "format", "sha256", "data_path", "data_sha256", "command", "created_at"]
+        var exports: [[SQLValue]] = []
+        try local.forEachRow("SELECT \(columns.map { "e." + $0 }.joined(separator: ", ")) FROM exports e JOIN export_runs x USING (export_id) WHERE x.run_id = ?", [.integer(runID)]) { row in
+            exports.append(columns.indices.map { row.value(Int32($0)) })
+        }
+        for export in exports {
+            let existing = try connection.query("SELECT export_id FROM exports WHERE path = $1 AND sha256 = $2 AND created_at = $3 ORDER BY export_id LIMIT 1",
+                                                [export[0], export[3], export[7]]).rows.first?.first
+            let id = try existing ?? connection.query("INSERT INTO exports(\(columns.joined(separator: ", "))) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING export_id", export).rows[0][0]
+            try connection.query("INSERT INTO export_runs(export_id, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", [id, .integer(remoteID)])
+        }
+    }
+
+    // MARK: - Mirror (reading)
+
+    /// A table copied into the mirror: its columns, and whether its rows belong to one run
+    /// (copied only for the runs whose rows are wanted).
+    struct MirrorTable {
+        var name: String
+        var columns: [String]
+        var perRunRows = false
+    }
+
+    static let mirrorTables: [MirrorTable] = [
+        MirrorTable(name: "experiments", columns: ["experiment_id", "name", "description", "created_at"]),
+        MirrorTable(name: "runs", columns: ["run_id", "uuid", "name", "experiment_id", "model", "method", "dataset", "split", "step", "epoch",
+                                            "extraction", "parent_run_id", "status", "started_at", "finished_at", "source_file", "source_sha256", "source_format"]),
+        MirrorTable(name: "params", columns: ["run_id", "key", "value"]),
+        MirrorTable(name: "tags", columns: ["run_id", "key", "value"]),
+        MirrorTable(name: "metrics", columns: ["run_id", "key", "value", "step", "timestamp"]),
+        MirrorTable(name: "ingest_rejects", columns: ["run_id", "source", "line", "reason"]),
+        MirrorTable(name: "preference_pairs", columns: ["run_id", "prompt_id", "chosen_logprob", "rejected_logprob", "chosen_tokens", "rejected_tokens"]),
+        MirrorTable(name: "judgments", columns: ["run_id", "prompt_id", "opponent", "verdict"]),
+        MirrorTable(name: "exports", columns: ["export_id", "path", "kind", "format", "sha256", "data_path", "data_sha256", "command", "created_at"]),
+        MirrorTable(name: "export_runs", columns: ["export_id", "run_id"]),
+        MirrorTable(name: "run_stats", columns: ["run_id", "n", "n_correct", "sum_conf", "sum_brier", "sum_nll", "sum_nll_scores", "n_scored", "min_options", "max_options"]),
+        MirrorTable(name: "run_bins", columns: ["run_id", "class", "bin", "n", "hits", "sum_p"]),
+        MirrorTable(name: "stale_runs", columns: ["run_id"]),
+        MirrorTable(name: "questions", columns: ["question_id", "dataset", "external_id", "subject", "n_options", "label"], perRunRows: true),
+        MirrorTable(name: "option_scores", columns: ["run_id", "question_id", "option", "prob", "score"], perRunRows: true),
+        MirrorTable(name: "top_labels", columns: ["run_id", "question_id", "pred"], perRunRows: true),
+        MirrorTable(name: "em_targets", columns: ["run_id", "question_id", "option", "bin", "target"], perRunRows: true),
+    ]
+
+    /// Copies the server's store into the SQLite store `mirror` (fresh), keeping every id: all
+    /// runs with their metadata, logged metrics and summaries; the option rows and questions of
+    /// the runs named in `rowsOf` (nil: every run's), and of every stale run (whose numbers
+    /// come from its rows). Runs in one repeatable-read snapshot, so the copy is consistent.
+    /// Returns the number of option rows copied.
+    @discardableResult
+    public func mirror(into mirror: RunStore, rowsOf names: Set<String>?) throws -> Int {
+        let database = mirror.database
+        try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { try? connection.execute("COMMIT") }
+        var wanted = "TRUE"
+        if let names {
+            let quoted = names.sorted().map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }
+            wanted = "run_id IN (SELECT run_id FROM runs WHERE name IN (\(quoted.isEmpty ? "NULL" : quoted.joined(separator: ", "))))"
+                + " OR run_id IN (SELECT run_id FROM stale_runs) OR EXISTS (SELECT 1 FROM stale_runs WHERE run_id = 0)"
+        }
+        var optionRows = 0
+        try database.executeScript("PRAGMA foreign_keys = OFF")
+        defer { try? database.executeScript("PRAGMA foreign_keys = ON") }
+        try database.transaction {
+            for table in Self.mirrorTables {
+                var source = "SELECT \(table.columns.joined(separator: ", ")) FROM \(table.name)"
+                if table.perRunRows {
+                    source += table.name == "questions"
+                        ? " WHERE question_id IN (SELECT question_id FROM option_scores WHERE \(wanted) UNION SELECT question_id FROM em_targets WHERE \(wanted))"
+                        : " WHERE \(wanted)"
+                }
+                let types = try columnTypes(table.name)
+                let kinds = table.columns.map { types[$0] ?? "text" }
+                let insert = try database.makeStatement("INSERT INTO \(table.name)(\(table.columns.joined(separator: ", "))) VALUES (\(table.columns.map { _ in "?" }.joined(separator: ", ")))")
+                var failure: Error?
+                try connection.copyOut("COPY (\(source)) TO STDOUT") { row in
+                    for index in 0..<row.count {
+                        let position = Int32(index + 1)
+                        if row.isNull(index) { insert.bindNull(at: position); continue }
+                        switch kinds[index] {
+                        case "bigint", "integer", "smallint": insert.bind(row.int64(index), at: position)
+                        case "double precision", "real": insert.bind(row.double(index), at: position)
+                        default: insert.bind(row.string(index), at: position)
+                        }
+                    }
+                    do { _ = try insert.step() } catch { failure = failure ?? error }
+                    insert.reset()
+                    if table.name == "option_scores" { optionRows += 1 }
+                }
+                if let failure { throw failure }
+            }
+        }
+        return optionRows
+    }
+
+    /// Each column's type on the server (`bigint`, `double precision`, `text`).
+    func columnTypes(_ table: String) throws -> [String: String] {
+        var types: [String: String] = [:]
+        for row in try connection.query("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 AND table_schema = current_schema()", [.text(table)]).rows {
+            if case .text(let name) = row[0], case .text(let type) = row[1] { types[name] = type }
+        }
+        return types
+    }
+
+    // MARK: - Ad-hoc SQL and run listing
+
+    /// Runs a script of statements on the server. Without `write`, in a read-only transaction
+    /// (a statement that would change the store is refused by the server); with it, all
+    /// statements in one transaction. `timeout` bounds each statement (seconds).
+    public func adHocSQL(_ script: String, write: Bool, timeout: Double?) throws -> [QueryResult] {
+        try connection.execute(write ? "BEGIN" : "BEGIN READ ONLY")
+        do {
+            if let timeout { try connection.execute("SET LOCAL statement_timeout = \(Int((timeout * 1000).rounded()))") }
+            let results = try connection.script(script)
+            try connection.execute("COMMIT")
+            return results
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Every run's uuid and name.
+    public func runUUIDs() throws -> [String: String] {
+        var result: [String: String] = [:]
+        for row in try connection.query("SELECT uuid, name FROM runs").rows {
+            if case .text(let uuid) = row[0], case .text(let name) = row[1] { result[uuid] = name }
+        }
+        return result
+    }
+}

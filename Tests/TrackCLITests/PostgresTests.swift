@@ -1,0 +1,249 @@
+import Foundation
+import Synchronization
+import Testing
+import TrackStore
+
+/// The same store on PostgreSQL (issue 15), against a real server started by the tests.
+@Suite struct PostgresTests {
+    /// `track …` with the server's password in the environment; fails the test on a non-zero exit.
+    @discardableResult
+    static func track(_ arguments: [String], _ server: PostgresServer, input: String? = nil, expect status: Int32 = 0,
+                      sourceLocation: SourceLocation = #_sourceLocation) throws -> TrackBinary.Result {
+        let result = try TrackBinary.run(arguments, input: input, environment: server.environment)
+        #expect(result.status == status, "track \(arguments.joined(separator: " ")): \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(!result.stdout.contains(PostgresServer.password) && !result.stderr.contains(PostgresServer.password), sourceLocation: sourceLocation)
+        return result
+    }
+
+    /// Row counts of every table of the server's store: what "nothing changed" compares.
+    static func counts(_ server: PostgresServer, _ database: String) throws -> String {
+        let tables = ["runs", "params", "tags", "metrics", "questions", "option_scores", "top_labels", "run_stats", "run_bins",
+                      "preference_pairs", "judgments", "em_targets", "exports", "export_runs", "experiments", "stale_runs"]
+        return try server.psql("SELECT " + tables.map { "(SELECT count(*) FROM \($0))" }.joined(separator: " || ',' || "), database: database)
+    }
+
+    /// A demo store (simulated runs of every method, preference pairs, judgments, logged
+    /// metrics) plus a temperature-scaled derived run, pushed; pushed again changes nothing;
+    /// every read command prints the same from both stores; the views agree to 1e-12.
+    @Test func pushTwiceChangesNothingAndReadsMatchSQLite() throws {
+        let server = try PostgresServer()
+        let scratch = Scratch()
+        let db = scratch.path("demo.sqlite")
+        try Self.track(["demo", "--db", db, "--out", scratch.path("exports"), "--questions", "120"], server)
+        let llama = "Llama-3.1-8B-Tulu-sim"
+        try Self.track(["calibrate", "temperature", "--db", db, "--fit", "\(llama)/SFT/in-domain", "--apply", "\(llama)/DPO/in-domain"], server)
+        try Self.track(["log", "--db", db, "--run", "curve", "--dataset", "c"],
+                       server, input: #"{"metric": "train/loss", "value": 0.9, "step": 1}"# + "\n" + #"{"metric": "train/loss", "value": 0.5, "step": 2}"# + "\n"
+                        + #"{"id": "a", "label": 0, "probs": [0.7, 0.3]}"# + "\n")
+        let uri = try server.createDatabase("team")
+        let first = try Self.track(["push", "--all", "--db", db, "--to", uri], server)
+        let runCount = try Int(Self.track(["sql", "SELECT count(*) AS n FROM runs", "--db", db, "--format", "csv"], server).stdout.split(separator: "\n")[1])!
+        #expect(first.stdout.components(separatedBy: "pushed '").count - 1 == runCount)
+        let before = try Self.counts(server, "team")
+        let again = try Self.track(["push", "--all", "--db", db, "--to", uri], server)
+        #expect(again.stdout.components(separatedBy: "is already on the server").count - 1 == runCount)
+        #expect(try Self.counts(server, "team") == before)
+        // The derived run keeps its link; the logged curve its points.
+        #expect(try server.psql("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = '\(llama)/DPO/in-domain+TS'", database: "team") == "\(llama)/DPO/in-domain\n")
+        #expect(try server.psql("SELECT string_agg(m.value::text, ',' ORDER BY m.step) FROM metrics m JOIN runs USING (run_id) WHERE key = 'train/loss' AND name = 'curve'", database: "team") == "0.9,0.5\n")
+
+        // Read commands: the same output from either store.
+        let dpo = "\(llama)/DPO/in-domain", sft = "\(llama)/SFT/in-domain"
+        let commands: [[String]] = [
+            ["runs", "--where", "method = 'DPO' and conf_ece > 0.05", "--sort", "conf_ece", "--desc"],
+            ["runs", "--format", "json"],
+            ["show", dpo, "--format", "json"],
+            ["metrics", dpo, sft, "--ci", "--resamples", "40", "--format", "csv"],
+            ["metrics", dpo, "--metrics", "smece,ace,l2_ece", "--by", "subject"],
+            ["compare", sft, dpo, "\(dpo)+TS", "--resamples", "40"],
+            ["table", "--format", "csv"],
+            ["table", "--significance", "DPO", "--resamples", "30", "--format", "markdown"],
+            ["tce", dpo, sft, "\(dpo)+TS", "--target", sft],
+            ["winrate", dpo, sft],
+            ["em", dpo, "--out", scratch.path("targets.csv")],
+        ]
+        for command in commands {
+            let local = try Self.track(command + ["--db", db], server)
+            let remote = try Self.track(command + ["--db", uri], server)
+            #expect(local.stdout == remote.stdout, "track \(command.joined(separator: " ")) differs")
+        }
+        // A figure's numbers.
+        try Self.track(["plot", "grid", dpo, sft, "--db", db, "--out", scratch.path("a.png")], server)
+        try Self.track(["plot", "grid", dpo, sft, "--db", uri, "--out", scratch.path("b.png")], server)
+        #expect(try String(contentsOfFile: scratch.path("a.png.csv"), encoding: .utf8) == String(contentsOfFile: scratch.path("b.png.csv"), encoding: .utf8))
+
+        // Ad-hoc SQL: the views, run_calibration filters and notebook 02's queries (in SQL both
+        // dialects read) give the same rows, numbers to 1e-12.
+        let queries = [
+            "SELECT * FROM run_calibration ORDER BY run",
+            "SELECT run, conf_ece, cw_ece FROM run_calibration WHERE method = 'DPO' AND split = 'out-domain' ORDER BY conf_ece DESC",
+            "SELECT * FROM run_summary ORDER BY run_id",
+            "SELECT * FROM reliability_bins ORDER BY run_id, bin",
+            "SELECT * FROM classwise_bins WHERE run = '\(dpo)' ORDER BY class, bin",
+            "SELECT * FROM subject_calibration ORDER BY run_id, subject",
+            "SELECT * FROM preference_winrate ORDER BY run_id",
+            "SELECT run_id, question_id, pred, conf, correct FROM predictions WHERE run = '\(sft)' ORDER BY question_id",
+            """
+            WITH binned AS (
+                SELECT p.run_id, p.subject, CASE WHEN FLOOR(p.conf * 10) > 9 THEN 9 ELSE FLOOR(p.conf * 10) END AS bin,
+                       COUNT(*) AS n, AVG(p.correct) AS acc, AVG(p.conf) AS conf
+                FROM predictions p JOIN runs r USING (run_id)
+                WHERE r.method = 'DPO' AND r.split = 'out-domain'
+                GROUP BY p.run_id, p.subject, 3)
+            SELECT subject, SUM(n) AS n, SUM(n * ABS(acc - conf)) / SUM(n) AS conf_ece
+            FROM binned GROUP BY subject ORDER BY conf_ece DESC, subject
+            """,
+            """
+            SELECT r.name AS run, p.external_id, p.subject, p.conf, p.pred, p.label
+            FROM predictions p JOIN runs r USING (run_id)
+            WHERE p.correct = 0 AND r.method = 'DPO'
+            ORDER BY p.conf DESC, run, p.external_id LIMIT 8
+            """,
+            """
+            SELECT SUM(CASE WHEN a.correct = 1 AND b.correct = 0 THEN 1 ELSE 0 END) AS right_to_wrong,
+                   SUM(CASE WHEN a.correct = 0 AND b.correct = 1 THEN 1 ELSE 0 END) AS wrong_to_right,
+                   AVG(b.conf - a.conf) AS mean_delta_conf, AVG(ABS(b.conf - a.conf)) AS mean_abs_delta_conf
+            FROM predictions a JOIN predictions b ON b.question_id = a.question_id
+            WHERE a.run_id = (SELECT run_id FROM runs WHERE name = '\(llama)/SFT/out-domain')
+              AND b.run_id = (SELECT run_id FROM runs WHERE name = '\(llama)/DPO/out-domain')
+            """,
+        ]
+        for query in queries {
+            let local = try JSONParser.parse(try Self.track(["sql", query, "--db", db, "--format", "json"], server).stdout)
+            let remote = try JSONParser.parse(try Self.track(["sql", query, "--db", uri, "--format", "json"], server).stdout)
+            let a = local.arrayValue ?? [], b = remote.arrayValue ?? []
+            #expect(a.count == b.count && !a.isEmpty, "\(query): \(a.count) rows vs \(b.count)")
+            for (x, y) in zip(a, b) { #expect(Self.same(x, y), "\(query): \(x) vs \(y)") }
+        }
+    }
+
+    /// Equal JSON values, numbers to 1e-12 (relative for large ones).
+    static func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.number(let x), .number(let y)): return abs(x - y) <= 1e-12 * max(1, abs(x))
+        case (.object(let x), .object(let y)):
+            let keys = x.entries.map(\.key)
+            return keys == y.entries.map(\.key) && keys.allSatisfy { same(x[$0]!, y[$0]!) }
+        case (.array(let x), .array(let y)): return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+        default: return a == b
+        }
+    }
+
+    static func line(_ id: Int, k: Int = 4) -> String {
+        let probs = (0..<k).map { $0 == id % k ? "0.4" : String(format: "%.6f", 0.6 / Double(k - 1)) }
+        return #"{"id": "q\#(id)", "label": \#((id / 3) % k), "probs": [\#(probs.joined(separator: ", "))]}"#
+    }
+
+    /// Eight writers log at once into one PostgreSQL store, over the same questions: nothing is lost.
+    @Test func eightConcurrentWritersLoseNothing() throws {
+        let server = try PostgresServer()
+        let uri = try server.createDatabase("gpus")
+        try Self.track(["init", "--db", uri], server)
+        let perWriter = 600
+        let input = (0..<perWriter).map { Self.line($0) }.joined(separator: "\n") + "\n"
+        let results = Mutex<[Int32]>(Array(repeating: -1, count: 8))
+        let environment = server.environment
+        DispatchQueue.concurrentPerform(iterations: 8) { writer in
+            let result = try? TrackBinary.run(["log", "--run", "gpu\(writer)", "--db", uri, "--dataset", "shared"],
+                                              input: input, environment: environment)
+            results.withLock { $0[writer] = result?.status ?? -1 }
+        }
+        #expect(results.withLock { $0 } == Array(repeating: 0, count: 8))
+        #expect(try server.psql("SELECT count(*) FROM option_scores", database: "gpus") == "\(8 * perWriter * 4)\n")
+        #expect(try server.psql("SELECT count(*) FROM questions", database: "gpus") == "\(perWriter)\n")
+        #expect(try server.psql("SELECT string_agg(DISTINCT n::text || ' ' || status, ',') FROM run_calibration", database: "gpus") == "\(perWriter) finished\n")
+        // The stored summaries equal what the views compute from the rows (marking every run stale).
+        let stored = try server.psql("SELECT string_agg(run || ':' || round(conf_ece::numeric, 12), ',' ORDER BY run) FROM run_calibration", database: "gpus")
+        _ = try server.psql("INSERT INTO stale_runs(run_id) VALUES (0)", database: "gpus")
+        #expect(try server.psql("SELECT string_agg(run || ':' || round(conf_ece::numeric, 12), ',' ORDER BY run) FROM run_calibration", database: "gpus") == stored)
+    }
+
+    /// A bad file, or a contradiction with the server's questions, changes nothing on the server.
+    @Test func badInputLeavesTheServerAsItWas() throws {
+        let server = try PostgresServer()
+        let scratch = Scratch()
+        let uri = try server.createDatabase("bad")
+        let good = scratch.write("good.jsonl", (0..<50).map { Self.line($0) }.joined(separator: "\n") + "\n")
+        try Self.track(["ingest", good, "--db", uri, "--run", "good", "--dataset", "d"], server)
+        let before = try Self.counts(server, "bad")
+        // Line 4 does not sum to 1.
+        let bad = scratch.write("bad.jsonl", (0..<3).map { Self.line($0) }.joined(separator: "\n")
+                                    + "\n" + #"{"id": "x", "label": 0, "probs": [0.9, 0.9, 0.1, 0.1]}"# + "\n")
+        let refused = try Self.track(["ingest", bad, "--db", uri, "--run", "bad", "--dataset", "d"], server, expect: 1)
+        #expect(refused.stderr.contains("bad.jsonl:4:"))
+        #expect(try Self.counts(server, "bad") == before)
+        // Re-ingesting the same file is noticed as on SQLite.
+        let twice = try Self.track(["ingest", good, "--db", uri, "--run", "good", "--dataset", "d"], server)
+        #expect(twice.stdout.contains("already ingested as 'good'; nothing changed"))
+        #expect(try Self.counts(server, "bad") == before)
+        // A local run whose question q1 has another label: refused whole by push; another run is pushed.
+        let local = scratch.path("local.sqlite")
+        try Self.track(["log", "--run", "clash", "--db", local, "--dataset", "d"], server,
+                       input: #"{"id": "q0", "label": 0, "probs": [0.4, 0.2, 0.2, 0.2]}"# + "\n" + #"{"id": "q1", "label": 3, "probs": [0.4, 0.2, 0.2, 0.2]}"# + "\n")
+        try Self.track(["log", "--run", "fine", "--db", local, "--dataset", "e"], server, input: Self.line(1) + "\n")
+        let push = try Self.track(["push", "--all", "--db", local, "--to", uri], server, expect: 1)
+        #expect(push.stderr.contains("question d/q1") && push.stdout.contains("pushed 'fine'"))
+        #expect(try server.psql("SELECT count(*) FROM runs WHERE name = 'clash'", database: "bad") == "0\n")
+        #expect(try server.psql("SELECT count(*) FROM questions WHERE dataset = 'd'", database: "bad") == "50\n")
+        // Commands that would change runs on the server are refused, not half done.
+        let rename = try Self.track(["rename", "good", "better", "--db", uri], server, expect: 64)
+        #expect(rename.stderr.contains("PostgreSQL"))
+    }
+
+    /// SIGKILL during a push leaves every run on the server either absent or whole.
+    @Test func killedPushLeavesEachRunAbsentOrWhole() throws {
+        let server = try PostgresServer()
+        let scratch = Scratch()
+        let local = scratch.path("big.sqlite")
+        let input = (0..<20_000).map { Self.line($0) }.joined(separator: "\n") + "\n"
+        for run in 0..<4 { try Self.track(["log", "--run", "r\(run)", "--db", local, "--dataset", "d"], server, input: input) }
+        let uri = try server.createDatabase("killed")
+        try Self.track(["init", "--db", uri], server)
+        for delay in [150_000, 400_000, 800_000] as [useconds_t] {
+            let process = Process()
+            process.executableURL = TrackBinary.url
+            process.arguments = ["push", "--all", "--db", local, "--to", uri]
+            var env = ProcessInfo.processInfo.environment
+            env["PGPASSWORD"] = PostgresServer.password
+            process.environment = env
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(delay)
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let rows = try server.psql("SELECT r.name || ':' || (SELECT count(*) FROM option_scores o WHERE o.run_id = r.run_id) || ':' || COALESCE((SELECT n FROM run_stats s WHERE s.run_id = r.run_id), -1) FROM runs r ORDER BY r.name", database: "killed")
+            for line in rows.split(separator: "\n") {
+                #expect(line.hasSuffix(":80000:20000"), "a run is on the server but not whole: \(line)")
+            }
+        }
+        // Pushing once more completes the set.
+        try Self.track(["push", "--all", "--db", local, "--to", uri], server)
+        #expect(try server.psql("SELECT count(*) FROM option_scores", database: "killed") == "320000\n")
+    }
+
+    /// A wrong password or an unreachable server is a clear error, never a hang; no password is shown.
+    @Test func connectionFailuresAreClearErrors() throws {
+        let server = try PostgresServer()
+        let wrong = try TrackBinary.run(["runs", "--db", server.uri()], environment: ["PGPASSWORD": "not-the-password"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("password authentication failed"))
+        let inURI = server.uri().replacingOccurrences(of: "track@", with: "track:hunter2-wrong@")
+        let shown = try TrackBinary.run(["runs", "--db", inURI])
+        #expect(shown.status == 1 && !shown.stderr.contains("hunter2-wrong") && shown.stderr.contains("track:***@"))
+        let refused = try TrackBinary.run(["runs", "--db", "postgresql://track@127.0.0.1:1/postgres"])
+        #expect(refused.status == 1 && refused.stderr.contains("cannot connect to postgresql://track@127.0.0.1:1/postgres"))
+        // A socket that accepts connections but never answers: the connect timeout ends the wait.
+        let socket = server.directory.appendingPathComponent("hung")
+        try FileManager.default.createDirectory(at: socket, withIntermediateDirectories: true)
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        listener.arguments = ["python3", "-c", "import socket,time; s=socket.socket(socket.AF_UNIX); s.bind('\(socket.path)/.s.PGSQL.5432'); s.listen(8); time.sleep(60)"]
+        try listener.run()
+        defer { listener.terminate() }
+        for _ in 0..<50 where !FileManager.default.fileExists(atPath: socket.path + "/.s.PGSQL.5432") { usleep(100_000) }
+        let start = Date()
+        let hung = try TrackBinary.run(["runs", "--db", "postgresql://track@/postgres?host=\(socket.path)&port=5432", "--busy-timeout", "2"])
+        #expect(hung.status == 1 && hung.stderr.contains("timeout"), "\(hung.stderr)")
+        #expect(Date().timeIntervalSince(start) < 30)
+    }
+}
