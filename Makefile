@@ -3,10 +3,10 @@
 #   make test   builds and runs the tests
 # Both install the C libraries first when they are missing.
 
-APT_PACKAGES := libsqlite3-dev libcairo2-dev libopenblas-dev pkg-config fontconfig fonts-dejavu-core sqlite3
+APT_PACKAGES := libsqlite3-dev libcairo2-dev libopenblas-dev libpq-dev pkg-config fontconfig fonts-dejavu-core sqlite3
 SWIFT ?= swift
 
-.PHONY: deps browser build release demo test notebooks datasette report notebooks-update bench references clean
+.PHONY: deps browser postgres build release demo test notebooks datasette report notebooks-update bench references clean
 
 # Installs the Debian packages of $(1) that are missing (as root, else with sudo).
 define install_missing
@@ -26,6 +26,11 @@ BROWSER_PACKAGES := chromium chromium-driver
 browser:
 	$(call install_missing,$(BROWSER_PACKAGES))
 
+# A real PostgreSQL server (and psql) for the tests of the shared store; the tests start their own.
+POSTGRES_PACKAGES := postgresql postgresql-client
+postgres:
+	$(call install_missing,$(POSTGRES_PACKAGES))
+
 build: deps
 	$(SWIFT) build
 
@@ -35,7 +40,7 @@ release: deps
 demo: release
 	.build/release/track demo --db demo.sqlite --out exports
 
-test: deps
+test: deps postgres
 	$(SWIFT) build
 	$(MAKE) notebooks
 	$(MAKE) datasette

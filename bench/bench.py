@@ -34,6 +34,10 @@ ratio to one point estimate of every metric.
 The scale section also writes `track report` over the 1,000 runs and times headless Chromium
 (Tests/report/.venv, from `make report`) opening it and sorting its runs table once.
 
+Section 7 - PostgreSQL: `track push` of a 1,000,000 x 4 run into a scratch PostgreSQL server
+beside psql's \\copy of the same rows into a plain table, and `track metrics` of that run from
+PostgreSQL beside the same from SQLite and beside a bare SELECT of its rows through libpq.
+
 Section 1 - ingest: 1,000,000 questions x 4 options from CSV and from JSON lines
 through `track ingest` (which validates every row), and streamed through
 `track log` in forward-pass batches of 32, beside the sqlite3 CLI's `.import`
@@ -341,13 +345,108 @@ def science_section(track_bench):
           f"estimate of every metric ({swift['point_seconds']:.3f} s)")
 
 
+class PostgresServer:
+    """A scratch PostgreSQL server (Debian's postgresql package) on a Unix socket, as the tests start it."""
+
+    def __init__(self):
+        import glob, tempfile
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise RuntimeError("no PostgreSQL server (apt-get install postgresql)")
+        self.bin = os.path.dirname(bins[-1])
+        self.dir = tempfile.mkdtemp(prefix="track-bench-pg-", dir="/tmp")
+        self.port = random.randint(20000, 60000)
+        pw = os.path.join(self.dir, "pw")
+        with open(pw, "w") as f:
+            f.write("bench")
+        self.prefix = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        if os.getuid() == 0:
+            subprocess.run(["chown", "-R", "postgres", self.dir], check=True)
+        subprocess.run(self.prefix + [os.path.join(self.bin, "initdb"), "-D", self.dir + "/data", "-U", "track",
+                                      "--auth=scram-sha-256", "--pwfile=" + pw, "-E", "UTF8", "--locale=C"],
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(self.prefix + [os.path.join(self.bin, "pg_ctl"), "-D", self.dir + "/data", "-l", self.dir + "/log", "-w",
+                                      "-o", f"-k {self.dir} -c listen_addresses='' -p {self.port}", "start"],
+                       check=True, stdout=subprocess.DEVNULL)
+        self.env = dict(os.environ, PGPASSWORD="bench")
+
+    def uri(self, database="postgres"):
+        return f"postgresql://track@/{database}?host={self.dir}&port={self.port}"
+
+    def psql(self, sql, database="postgres", out=subprocess.PIPE):
+        return subprocess.run(["psql", self.uri(database), "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                              check=True, env=self.env, stdout=out, text=True).stdout
+
+    def stop(self):
+        subprocess.run(self.prefix + [os.path.join(self.bin, "pg_ctl"), "-D", self.dir + "/data", "-m", "fast", "-w", "stop"],
+                       stdout=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def postgres_section(track, n, k, repeat):
+    """Section 7 - PostgreSQL: `track push` of one run of n x k beside psql's \\copy of the same
+    rows into a plain table; `track metrics` of it from PostgreSQL beside the same from SQLite and
+    beside a bare SELECT of its rows through libpq (psql)."""
+    csv_path, _ = generate(n, k)
+    local = os.path.join(OUT, "pg-local.sqlite")
+    remove_db(local)
+    subprocess.run([track, "ingest", csv_path, "--db", local, "--run", "bench"], check=True, stdout=subprocess.DEVNULL)
+    rows_csv = os.path.join(OUT, "pg-rows.csv")
+    with open(rows_csv, "w") as out:
+        subprocess.run(["sqlite3", "-csv", local, "SELECT run_id, question_id, option, prob, score FROM option_scores"], check=True, stdout=out)
+    rows = n * k
+    server = PostgresServer()
+    try:
+        push, copy = [], []
+        for i in range(repeat):
+            server.psql(f"CREATE DATABASE push{i}")
+            start = time.perf_counter()
+            subprocess.run([track, "push", "--all", "--db", local, "--to", server.uri(f"push{i}"), "--quiet"],
+                           check=True, env=server.env, stdout=subprocess.DEVNULL)
+            push.append(time.perf_counter() - start)
+            server.psql(f"CREATE DATABASE copy{i}")
+            server.psql("CREATE TABLE plain (run_id bigint, question_id bigint, option bigint, prob double precision, score double precision)", f"copy{i}")
+            start = time.perf_counter()
+            server.psql(f"\\copy plain FROM '{rows_csv}' CSV", f"copy{i}")
+            copy.append(time.perf_counter() - start)
+        stored = server.psql("SELECT count(*) FROM option_scores", "push0").strip()
+        assert int(stored) == rows, (stored, rows)
+        t_push, t_copy = statistics.median(push), statistics.median(copy)
+        print(f"\n== PostgreSQL 15 (local server, Unix socket): {n:,} questions x {k} options (median of {repeat}) ==")
+        print(f"{'':52} {'seconds':>8} {'rows/s':>12}")
+        copy_label = "psql \\copy of the same rows into a plain table"
+        print(f"{'track push (run, questions, summaries; 1 transaction)':52} {t_push:8.2f} {rows / t_push:12,.0f}")
+        print(f"{copy_label:52} {t_copy:8.2f} {rows / t_copy:12,.0f}")
+        print(f"track push rows/s / psql \\copy rows/s: {t_copy / t_push:.2f}x (aim >= 0.5x)")
+        uri = server.uri("push0")
+        metrics_pg = median_time_keep([track, "metrics", "bench", "--db", uri], repeat)
+        metrics_sqlite = median_time_keep([track, "metrics", "bench", "--db", local], repeat)
+        run_id = server.psql("SELECT run_id FROM runs WHERE name = 'bench'", "push0").strip()
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            server.psql(f"SELECT question_id, option, prob, score FROM option_scores WHERE run_id = {run_id}", "push0", out=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+        bare = statistics.median(times)
+        same = subprocess.run([track, "metrics", "bench", "--db", uri, "--format", "json"], env=server.env, capture_output=True, text=True).stdout == \
+            subprocess.run([track, "metrics", "bench", "--db", local, "--format", "json"], capture_output=True, text=True).stdout
+        print(f"{'track metrics, from PostgreSQL':52} {metrics_pg:8.2f}")
+        print(f"{'track metrics, from SQLite':52} {metrics_sqlite:8.2f}")
+        print(f"{'bare SELECT of its rows through libpq (psql)':52} {bare:8.2f}")
+        print(f"track metrics from PostgreSQL / bare SELECT: {metrics_pg / bare:.2f}x (aim <= 1.3x); "
+              f"/ from SQLite: {metrics_pg / metrics_sqlite:.2f}x; same JSON from both stores: {same}")
+    finally:
+        server.stop()
+        remove_db(local)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--track", default=os.path.join(HERE, "..", ".build", "release", "track"))
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--options", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "science", "scale"], help="run one section")
+    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "science", "scale", "postgres"], help="run one section")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     track = os.path.abspath(args.track)
@@ -367,6 +466,8 @@ def main():
         science_section(track_bench)
     if args.only in (None, "scale"):
         scale_section(track, track_bench, args.repeat)
+    if args.only in (None, "postgres"):
+        postgres_section(track, args.questions, args.options, args.repeat)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ final class PostgresSession {
     /// Commands that write to a PostgreSQL store: by adding runs.
     static let writers: Set<String> = ["init", "log", "ingest", "calibrate"]
     /// Commands that only read (their exports are recorded in the local copy alone).
-    static let readers: Set<String> = ["runs", "show", "metrics", "compare", "table", "plot", "tce", "em", "winrate", "report", "demo"]
+    static let readers: Set<String> = ["runs", "show", "metrics", "compare", "table", "plot", "tce", "em", "winrate", "report"]
 
     /// Readers that need only runs' metadata and stored summaries, never their rows.
     static let summariesOnly: Set<String> = ["runs", "show"]
