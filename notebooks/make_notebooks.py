@@ -71,7 +71,7 @@ print(track("runs", db=db))'''),
     "02_adhoc_sql.ipynb": [
         ("markdown", "# Ad-hoc SQL over the confidence tables\n\nThe views of `sql/views.sql` work from any SQLite client. These queries run on the demo database (**simulated** runs)."),
         ("code", SETUP + "\ncon = sqlite3.connect(DEMO)\n\ndef show(sql, *args):\n    cursor = con.execute(sql, args)\n    names = [d[0] for d in cursor.description]\n    rows = cursor.fetchall()\n    widths = [max(len(n), *(len(f'{v:.4f}' if isinstance(v, float) else str(v)) for v in col)) for n, col in zip(names, zip(*rows))] if rows else [len(n) for n in names]\n    fmt = lambda v: f'{v:.4f}' if isinstance(v, float) else str(v)\n    print('  '.join(n.ljust(w) for n, w in zip(names, widths)))\n    for row in rows:\n        print('  '.join(fmt(v).ljust(w) for v, w in zip(row, widths)))"),
-        ("markdown", "## Worst subjects by ECE\n\nconf-ECE per MMLU subject of the aligned runs, with the SPEC's binning rule `MIN(CAST(conf * 10 AS INTEGER), 9)`."),
+        ("markdown", "## Worst subjects by ECE\n\nconf-ECE per MMLU subject of the aligned runs, with the binning rule of METHODS §1 `MIN(CAST(conf * 10 AS INTEGER), 9)`."),
         ("code", '''show("""
 WITH binned AS (
     SELECT p.run_id, p.subject, MIN(CAST(p.conf * 10 AS INTEGER), 9) AS bin,

@@ -187,7 +187,7 @@ final class Session {
     func store(path: String? = nil, readOnly: Bool = false) throws -> RunStore {
         if path == nil, isPostgres {
             if let postgres { return postgres.local }
-            let session = try PostgresSession(uri: databasePath, command: commandName, mentioned: mentionedNames,
+            let session = try PostgresSession(uri: databasePath, command: commandName,
                                               connectTimeout: connectTimeout, busyTimeout: busyTimeout)
             postgres = session
             return session.local
@@ -201,12 +201,6 @@ final class Session {
     }
 
     func reader() throws -> RunReader { RunReader(try store(readOnly: true)) }
-
-    /// Every value the command was given (positionals and option values): the run names it
-    /// may read, whose rows a PostgreSQL store's local copy holds.
-    var mentionedNames: Set<String> {
-        Set(arguments.positionals + arguments.values.values.flatMap { $0 }.flatMap { $0.split(separator: ",").map(String.init) + [$0] })
-    }
 
     /// Pushes the runs a command wrote into a PostgreSQL store's local copy to the server.
     func finish() throws {

@@ -2,8 +2,8 @@ import Foundation
 import TrackStore
 
 /// A command's use of a PostgreSQL store. The command runs, unchanged, on a local SQLite copy:
-/// every run's metadata, logged metrics and summaries, and the rows of the runs it names (of all
-/// runs when a reading command names none), pulled in one consistent snapshot. What it writes
+/// every run's metadata, logged metrics and summaries, pulled in one consistent snapshot, whose
+/// scans read the option rows from the server (`PostgresStore.openCopy`). What it writes
 /// there — validated, one transaction per file, as on SQLite — is pushed to the server when it
 /// ends, one transaction per run (`PostgresStore.push`). Commands that change runs already on
 /// the server are refused: they run on a SQLite store, whose runs are then pushed.
@@ -20,31 +20,26 @@ final class PostgresSession {
     /// Commands that only read (their exports are recorded in the local copy alone).
     static let readers: Set<String> = ["runs", "show", "metrics", "compare", "table", "plot", "tce", "em", "winrate", "report"]
 
-    /// Readers that need only runs' metadata and stored summaries, never their rows.
-    static let summariesOnly: Set<String> = ["runs", "show"]
-
     var displayName: String { server.displayName }
 
-    init(uri: String, command: String, mentioned: Set<String>, connectTimeout: Int, busyTimeout: Double) throws {
+    init(uri: String, command: String, connectTimeout: Int, busyTimeout: Double) throws {
         guard Self.writers.contains(command) || Self.readers.contains(command) else {
             throw StoreError("`track \(command)` does not run on a PostgreSQL store yet; run it on a SQLite store (then `track push` its runs)", kind: .usage)
         }
         server = try PostgresStore(uri: uri, connectTimeout: connectTimeout)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("track-pg-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        local = try RunStore(path: directory.appendingPathComponent("copy.sqlite").path, busyTimeout: busyTimeout)
-        // Rows: of the runs the command names; a reader naming none reads them all.
-        let names = try Set(server.runUUIDs().values)
-        let named = mentioned.intersection(names)
-        let rowsOf: Set<String>? = Self.summariesOnly.contains(command) ? [] : named.isEmpty && Self.readers.contains(command) ? nil : named
-        try server.mirror(into: local, rowsOf: rowsOf)
+        local = try server.openCopy(at: directory.appendingPathComponent("copy.sqlite").path, busyTimeout: busyTimeout)
         try local.database.forEachRow("SELECT r.uuid, COALESCE(s.n, 0) FROM runs r LEFT JOIN run_stats s USING (run_id)") {
             pulled[$0.string(0) ?? ""] = $0.int64(1)
         }
         targets = try emTargetCounts()
     }
 
-    deinit { try? FileManager.default.removeItem(at: directory) }
+    deinit {
+        PostgresStore.closeCopy(at: local.database.path)
+        try? FileManager.default.removeItem(at: directory)
+    }
 
     /// Per run (uuid): its EM targets' count, sum and bins, to tell when `track em` stored new ones.
     private func emTargetCounts() throws -> [String: String] {

@@ -77,9 +77,13 @@ CREATE TABLE questions (
     UNIQUE (dataset, external_id)
 );
 
+-- The three per-question tables (option_scores, top_labels, em_targets) carry no foreign-key
+-- constraints here: PostgreSQL checks those row by row, which would make a COPY of millions of
+-- rows several times slower. track writes them only with ids it has just mapped, and the
+-- runs_deleted trigger of views.sql deletes them with their run, as ON DELETE CASCADE would.
 CREATE TABLE option_scores (
-    run_id      BIGINT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
-    question_id BIGINT NOT NULL REFERENCES questions(question_id),
+    run_id      BIGINT NOT NULL,
+    question_id BIGINT NOT NULL,
     option      BIGINT NOT NULL,
     prob        DOUBLE PRECISION NOT NULL,
     score       DOUBLE PRECISION,
@@ -123,8 +127,8 @@ CREATE TABLE export_runs (
 CREATE INDEX export_runs_by_run ON export_runs(run_id);
 
 CREATE TABLE em_targets (
-    run_id      BIGINT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
-    question_id BIGINT NOT NULL REFERENCES questions(question_id),
+    run_id      BIGINT NOT NULL,
+    question_id BIGINT NOT NULL,
     option      BIGINT NOT NULL,
     bin         BIGINT NOT NULL,
     target      DOUBLE PRECISION NOT NULL,
@@ -141,8 +145,8 @@ CREATE TABLE judgments (
 
 -- Summaries kept as data (see sql/schema.sql): written by track with the rows.
 CREATE TABLE top_labels (
-    run_id      BIGINT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
-    question_id BIGINT NOT NULL REFERENCES questions(question_id),
+    run_id      BIGINT NOT NULL,
+    question_id BIGINT NOT NULL,
     pred        BIGINT NOT NULL,
     PRIMARY KEY (run_id, question_id)
 );

@@ -15,40 +15,40 @@ DROP TRIGGER IF EXISTS option_scores_updated ON option_scores;
 DROP TRIGGER IF EXISTS option_scores_deleted ON option_scores;
 DROP TRIGGER IF EXISTS questions_changed ON questions;
 DROP TRIGGER IF EXISTS questions_deleted ON questions;
+DROP TRIGGER IF EXISTS runs_deleted ON runs;
 
 -- MARK: plain-SQL writers (triggers)
 --
 -- track writes summaries itself and sets track.writer = 'on' in its transactions;
--- any other client (psql, Python) fires these: top_labels stays exact and the run
--- is listed in stale_runs, whose numbers the views compute from the rows.
+-- for any other client (psql, Python) these fire, row by row as in SQLite: top_labels
+-- stays exact and the run is listed in stale_runs, whose numbers the views compute
+-- from the rows.
 
+-- Row triggers whose WHEN skips track's own writes: a COPY by track pays one cheap test per row
+-- and keeps no transition table.
 CREATE OR REPLACE FUNCTION track_option_scores_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    r BIGINT;
+    q BIGINT;
 BEGIN
-    IF current_setting('track.writer', true) = 'on' THEN RETURN NULL; END IF;
-    CREATE TEMP TABLE IF NOT EXISTS track_touched (run_id BIGINT, question_id BIGINT) ON COMMIT DROP;
-    TRUNCATE track_touched;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO track_touched SELECT DISTINCT run_id, question_id FROM changed_new;
-    END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        INSERT INTO track_touched SELECT DISTINCT run_id, question_id FROM changed_old;
-    END IF;
-    DELETE FROM top_labels t USING track_touched x WHERE t.run_id = x.run_id AND t.question_id = x.question_id;
-    INSERT INTO top_labels(run_id, question_id, pred)
-        SELECT DISTINCT ON (o.run_id, o.question_id) o.run_id, o.question_id, o.option
-        FROM option_scores o JOIN (SELECT DISTINCT run_id, question_id FROM track_touched) x
-          ON x.run_id = o.run_id AND x.question_id = o.question_id
-        ORDER BY o.run_id, o.question_id, o.prob DESC, o.option;
-    INSERT INTO stale_runs(run_id) SELECT DISTINCT run_id FROM track_touched ON CONFLICT DO NOTHING;
+    FOR r, q IN SELECT * FROM (VALUES (CASE WHEN TG_OP <> 'INSERT' THEN OLD.run_id END, CASE WHEN TG_OP <> 'INSERT' THEN OLD.question_id END),
+                                      (CASE WHEN TG_OP <> 'DELETE' THEN NEW.run_id END, CASE WHEN TG_OP <> 'DELETE' THEN NEW.question_id END)) AS v(r, q)
+                 WHERE v.r IS NOT NULL LOOP
+        DELETE FROM top_labels WHERE run_id = r AND question_id = q;
+        INSERT INTO top_labels(run_id, question_id, pred)
+            SELECT o.run_id, o.question_id, o.option FROM option_scores o
+            WHERE o.run_id = r AND o.question_id = q ORDER BY o.prob DESC, o.option LIMIT 1;
+        INSERT INTO stale_runs(run_id) VALUES (r) ON CONFLICT DO NOTHING;
+    END LOOP;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER option_scores_inserted AFTER INSERT ON option_scores
-    REFERENCING NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION track_option_scores_changed();
-CREATE TRIGGER option_scores_updated AFTER UPDATE ON option_scores
-    REFERENCING OLD TABLE AS changed_old NEW TABLE AS changed_new FOR EACH STATEMENT EXECUTE FUNCTION track_option_scores_changed();
-CREATE TRIGGER option_scores_deleted AFTER DELETE ON option_scores
-    REFERENCING OLD TABLE AS changed_old FOR EACH STATEMENT EXECUTE FUNCTION track_option_scores_changed();
+CREATE TRIGGER option_scores_inserted AFTER INSERT ON option_scores FOR EACH ROW
+    WHEN (current_setting('track.writer', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION track_option_scores_changed();
+CREATE TRIGGER option_scores_updated AFTER UPDATE ON option_scores FOR EACH ROW
+    WHEN (current_setting('track.writer', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION track_option_scores_changed();
+CREATE TRIGGER option_scores_deleted AFTER DELETE ON option_scores FOR EACH ROW
+    WHEN (current_setting('track.writer', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION track_option_scores_changed();
 
 -- A changed label or option count, or a deleted question, can change any run's numbers.
 CREATE OR REPLACE FUNCTION track_questions_changed() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -62,6 +62,18 @@ CREATE TRIGGER questions_changed AFTER UPDATE OF label, n_options ON questions
     EXECUTE FUNCTION track_questions_changed();
 CREATE TRIGGER questions_deleted AFTER DELETE ON questions
     FOR EACH STATEMENT EXECUTE FUNCTION track_questions_changed();
+
+-- A deleted run takes its per-question rows along (they have no foreign keys; see schema.sql).
+CREATE OR REPLACE FUNCTION track_runs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM option_scores o USING gone g WHERE o.run_id = g.run_id;
+    DELETE FROM top_labels t USING gone g WHERE t.run_id = g.run_id;
+    DELETE FROM em_targets e USING gone g WHERE e.run_id = g.run_id;
+    DELETE FROM stale_runs s USING gone g WHERE s.run_id = g.run_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER runs_deleted AFTER DELETE ON runs
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION track_runs_deleted();
 
 -- MARK: summaries, stored or computed for stale runs
 

@@ -13,6 +13,9 @@ public final class RunStore {
     public let database: Database
     let questions = QuestionIndex()
     public let busyTimeout: Double
+    /// Where the option rows of this store's runs are read from when not from its own file:
+    /// a PostgreSQL store whose local copy this is (see `RemoteRows`).
+    let remote: (any RemoteRowSource)?
 
     /// Opens the store at `path`, creating and migrating it unless `readOnly`.
     /// A writable store also recomputes the summaries of stale runs (rows
@@ -22,6 +25,7 @@ public final class RunStore {
     public init(path: String, readOnly: Bool = false, busyTimeout: Double = 10,
                 progress: ((Int, Int, String) -> Void)? = nil) throws {
         self.busyTimeout = busyTimeout
+        remote = RemoteRows.source(for: path)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw StoreError("\(path) is a directory, not a track database", kind: .io)

@@ -6,6 +6,9 @@ import Foundation
 /// runs into a local SQLite mirror that the same service layer reads.
 public final class PostgresStore {
     public let connection: PostgresConnection
+    /// The URI as given (with any password): for the further connections of parallel readers.
+    private let uri: String
+    private let connectTimeout: Int
     /// The URI without its password, for messages and provenance.
     public var displayName: String { connection.displayName }
 
@@ -21,6 +24,8 @@ public final class PostgresStore {
     /// rebuilt when they changed), under an advisory lock so that concurrent first users agree.
     public init(uri: String, connectTimeout: Int = 10) throws {
         connection = try PostgresConnection(uri, connectTimeout: connectTimeout)
+        self.uri = uri
+        self.connectTimeout = connectTimeout
         try prepareSchema()
     }
 
@@ -130,22 +135,17 @@ public final class PostgresStore {
         }
     }
 
-    /// Replaces the EM targets the server holds for run `runID` of `store` (same uuid) by the
-    /// local ones, in one transaction: what `track em` stores with a run already on the server.
+    /// Replaces the EM targets the server holds for run `runID` by those of the local copy
+    /// `store` (a run pulled from the server: the same run and question ids), in one
+    /// transaction: what `track em` stores with a run on the server.
     public func replaceEMTargets(runID: Int64, from store: RunStore) throws {
         let local = store.database
-        guard let uuid = try local.scalarText("SELECT uuid FROM runs WHERE run_id = ?", [.integer(runID)]) else { return }
         try withRetry {
             try connection.transaction {
-                guard case .integer(let remoteID)? = try connection.query("SELECT run_id FROM runs WHERE uuid = $1", [.text(uuid)]).rows.first?.first else {
-                    throw StoreError("the run with uuid \(uuid) is no longer on \(displayName)", kind: .notFound)
-                }
-                let map = try pushQuestions(runID: runID, from: local)
-                try connection.query("DELETE FROM em_targets WHERE run_id = $1", [.integer(remoteID)])
+                try connection.query("DELETE FROM em_targets WHERE run_id = $1", [.integer(runID)])
                 try connection.copyIn("COPY em_targets(run_id, question_id, option, bin, target) FROM STDIN") { buffer in
-                    try local.forEachRow("SELECT question_id, option, bin, target FROM em_targets WHERE run_id = ?", [.integer(runID)]) { row in
-                        guard let question = map[row.int64(0)] else { return }
-                        try buffer.row([.integer(remoteID), .integer(question), row.value(1), row.value(2), row.value(3)])
+                    try local.forEachRow("SELECT run_id, question_id, option, bin, target FROM em_targets WHERE run_id = ?", [.integer(runID)]) { row in
+                        try buffer.row((0..<5).map { row.value(Int32($0)) })
                     }
                 }
             }
@@ -187,22 +187,21 @@ public final class PostgresStore {
             SELECT dataset, external_id, subject, n_options, label FROM track_push_questions ORDER BY local_id
             ON CONFLICT (dataset, external_id) DO NOTHING
             """)
-        let clash = try connection.query("""
-            SELECT t.dataset, t.external_id, t.n_options, t.label, q.n_options, q.label
-            FROM track_push_questions t JOIN questions q USING (dataset, external_id)
-            WHERE q.n_options <> t.n_options OR q.label <> t.label LIMIT 1
-            """)
-        if let row = clash.rows.first {
-            func text(_ value: SQLValue) -> String {
-                switch value { case .text(let s): s; case .integer(let i): String(i); default: "?" }
-            }
-            let dataset = text(row[0]).isEmpty ? "" : "\(text(row[0]))/"
-            throw StoreError("question \(dataset)\(text(row[1])) has \(text(row[4])) options and label \(text(row[5])) on the server but \(text(row[2])) options and label \(text(row[3])) here; nothing was pushed for this run", kind: .conflict)
-        }
+        // The server's id of each question, with its option count and label: a contradiction
+        // refuses the run (checked here, in the same pass as the mapping).
         var map: [Int64: Int64] = [:]
-        try connection.copyOut("COPY (SELECT t.local_id, q.question_id FROM track_push_questions t JOIN questions q USING (dataset, external_id)) TO STDOUT") { row in
+        var clash: String?
+        try connection.copyOut("""
+            COPY (SELECT t.local_id, q.question_id, t.n_options, t.label, q.n_options, q.label, t.dataset, t.external_id
+                  FROM track_push_questions t JOIN questions q USING (dataset, external_id)) TO STDOUT
+            """) { row in
             map[row.int64(0)] = row.int64(1)
+            if clash == nil, row.int64(2) != row.int64(4) || row.int64(3) != row.int64(5) {
+                let dataset = row.string(6).isEmpty ? "" : row.string(6) + "/"
+                clash = "question \(dataset)\(row.string(7)) has \(row.int64(4)) options and label \(row.int64(5)) on the server but \(row.int64(2)) options and label \(row.int64(3)) here; nothing was pushed for this run"
+            }
         }
+        if let clash { throw StoreError(clash, kind: .conflict) }
         return map
     }
 
@@ -271,12 +270,10 @@ public final class PostgresStore {
 
     // MARK: - Mirror (reading)
 
-    /// A table copied into the mirror: its columns, and whether its rows belong to one run
-    /// (copied only for the runs whose rows are wanted).
+    /// A table copied into the local copy, with its columns.
     struct MirrorTable {
         var name: String
         var columns: [String]
-        var perRunRows = false
     }
 
     static let mirrorTables: [MirrorTable] = [
@@ -294,39 +291,43 @@ public final class PostgresStore {
         MirrorTable(name: "run_stats", columns: ["run_id", "n", "n_correct", "sum_conf", "sum_brier", "sum_nll", "sum_nll_scores", "n_scored", "min_options", "max_options"]),
         MirrorTable(name: "run_bins", columns: ["run_id", "class", "bin", "n", "hits", "sum_p"]),
         MirrorTable(name: "stale_runs", columns: ["run_id"]),
-        MirrorTable(name: "questions", columns: ["question_id", "dataset", "external_id", "subject", "n_options", "label"], perRunRows: true),
-        MirrorTable(name: "option_scores", columns: ["run_id", "question_id", "option", "prob", "score"], perRunRows: true),
-        MirrorTable(name: "top_labels", columns: ["run_id", "question_id", "pred"], perRunRows: true),
-        MirrorTable(name: "em_targets", columns: ["run_id", "question_id", "option", "bin", "target"], perRunRows: true),
+        MirrorTable(name: "em_targets", columns: ["run_id", "question_id", "option", "bin", "target"]),
     ]
 
-    /// Copies the server's store into the SQLite store `mirror` (fresh), keeping every id: all
-    /// runs with their metadata, logged metrics and summaries; the option rows and questions of
-    /// the runs named in `rowsOf` (nil: every run's), and of every stale run (whose numbers
-    /// come from its rows). Runs in one repeatable-read snapshot, so the copy is consistent.
-    /// Returns the number of option rows copied.
-    @discardableResult
-    public func mirror(into mirror: RunStore, rowsOf names: Set<String>?) throws -> Int {
+    /// A local SQLite copy of the store at `path` (a fresh file) that the service layer reads as
+    /// it reads any store: every run's metadata, logged metrics, stored summaries, EM targets and
+    /// export records, pulled in one consistent snapshot with the server's ids; the option rows
+    /// stay on the server and the copy's scans read them from there (`PostgresRowSource`, one
+    /// COPY per run, in parallel when the reader splits a run). Runs written into the copy are
+    /// its own (read locally, pushed by the caller); their questions get ids above the server's.
+    public func openCopy(at path: String, busyTimeout: Double) throws -> RunStore {
+        let source = PostgresRowSource(uri: uri, connectTimeout: connectTimeout)
+        RemoteRows.register(source, for: path)
+        let store = try RunStore(path: path, busyTimeout: busyTimeout)
+        // The copy holds no questions of the server's runs: their rows' references are not checked here.
+        try store.database.executeScript("PRAGMA foreign_keys = OFF")
+        try copyMetadata(into: store)
+        var ids: Set<Int64> = []
+        try store.database.forEachRow("SELECT run_id FROM runs") { ids.insert($0.int64(0)) }
+        source.setRuns(ids)
+        // A run written with plain SQL on the server: its summaries recomputed from its rows.
+        try store.refreshStaleSummaries()
+        return store
+    }
+
+    /// Forgets a copy made by `openCopy` (its scans no longer reach the server).
+    public static func closeCopy(at path: String) {
+        RemoteRows.unregister(path: path)
+    }
+
+    /// Copies the metadata tables in one repeatable-read snapshot, keeping every id.
+    func copyMetadata(into mirror: RunStore) throws {
         let database = mirror.database
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { try? connection.execute("COMMIT") }
-        var wanted = "TRUE"
-        if let names {
-            let quoted = names.sorted().map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }
-            wanted = "run_id IN (SELECT run_id FROM runs WHERE name IN (\(quoted.isEmpty ? "NULL" : quoted.joined(separator: ", "))))"
-                + " OR run_id IN (SELECT run_id FROM stale_runs) OR EXISTS (SELECT 1 FROM stale_runs WHERE run_id = 0)"
-        }
-        var optionRows = 0
-        try database.executeScript("PRAGMA foreign_keys = OFF")
-        defer { try? database.executeScript("PRAGMA foreign_keys = ON") }
         try database.transaction {
             for table in Self.mirrorTables {
-                var source = "SELECT \(table.columns.joined(separator: ", ")) FROM \(table.name)"
-                if table.perRunRows {
-                    source += table.name == "questions"
-                        ? " WHERE question_id IN (SELECT question_id FROM option_scores WHERE \(wanted) UNION SELECT question_id FROM em_targets WHERE \(wanted))"
-                        : " WHERE \(wanted)"
-                }
+                let source = "SELECT \(table.columns.joined(separator: ", ")) FROM \(table.name)"
                 let types = try columnTypes(table.name)
                 let kinds = table.columns.map { types[$0] ?? "text" }
                 let insert = try database.makeStatement("INSERT INTO \(table.name)(\(table.columns.joined(separator: ", "))) VALUES (\(table.columns.map { _ in "?" }.joined(separator: ", ")))")
@@ -343,12 +344,12 @@ public final class PostgresStore {
                     }
                     do { _ = try insert.step() } catch { failure = failure ?? error }
                     insert.reset()
-                    if table.name == "option_scores" { optionRows += 1 }
                 }
                 if let failure { throw failure }
             }
+            let floor = try connection.query("SELECT COALESCE(MAX(question_id), 0) FROM questions").rows.first?.first ?? .integer(0)
+            try database.execute("INSERT OR REPLACE INTO track_meta(key, value) VALUES ('question_id_floor', ?)", [floor])
         }
-        return optionRows
     }
 
     /// Each column's type on the server (`bigint`, `double precision`, `text`).

@@ -73,6 +73,7 @@ extension RunStore {
     /// The smallest and largest question id of a run's option rows (nil for an empty run),
     /// so that a caller can split the run into ranges read on separate connections.
     public func questionIDRange(runID: Int64) throws -> ClosedRange<Int64>? {
+        if let remote, remote.holds(runID: runID) { return try remote.questionIDRange(runID: runID) }
         guard let low = try database.scalarInt("SELECT MIN(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)]),
               let high = try database.scalarInt("SELECT MAX(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)])
         else { return nil }
@@ -102,6 +103,10 @@ extension RunStore {
     /// `emit` returns false to stop early.
     func scanRun(id runID: Int64, name: String, details: Bool, questions range: ClosedRange<Int64>? = nil,
                  chunkSize: Int = 8192, emit: (QuestionChunk) throws -> Bool) throws {
+        if let remote, remote.holds(runID: runID) {
+            try remote.scan(runID: runID, name: name, details: details, questions: range, chunkSize: chunkSize, emit: emit)
+            return
+        }
         let options = try database.makeStatement(
             "SELECT question_id, option, prob, score FROM option_scores WHERE run_id = ? AND question_id BETWEEN ? AND ? ORDER BY question_id, option")
         options.bind(runID, at: 1)
