@@ -317,12 +317,11 @@ public struct CopyRow {
 
     public func double(_ index: Int) -> Double {
         let f = field(index)
-        switch String(cString: f) {
-        case "NaN": return .nan
-        case "Infinity": return .infinity
-        case "-Infinity": return -.infinity
-        default: return strtod(f, nil)
-        }
+        // PostgreSQL spells the special values NaN, Infinity and -Infinity (strtod reads "inf" and "nan").
+        if f[0] == 78 { return .nan }                                  // N
+        if f[0] == 73 { return .infinity }                             // I
+        if f[0] == 45, f[1] == 73 { return -.infinity }                // -I
+        return strtod(f, nil)
     }
 
     /// The field as text, COPY's escapes undone.

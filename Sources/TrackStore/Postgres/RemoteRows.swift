@@ -56,45 +56,66 @@ final class PostgresRowSource: RemoteRowSource {
     func scan(runID: Int64, name: String, details: Bool, questions range: ClosedRange<Int64>?, chunkSize: Int,
               emit: (QuestionChunk) throws -> Bool) throws {
         let connection = try PostgresConnection(uri, connectTimeout: connectTimeout)
-        var filter = "o.run_id = \(runID)"
-        if let range { filter += " AND o.question_id BETWEEN \(range.lowerBound) AND \(range.upperBound)" }
-        let columns = "o.question_id, o.prob, o.score, q.label, q.n_options" + (details ? ", q.subject, q.dataset, q.external_id" : "")
+        // Short queries over many rows: no JIT compilation.
+        try connection.execute("SET jit = off")
+        let between = range.map { " AND question_id BETWEEN \($0.lowerBound) AND \($0.upperBound)" } ?? ""
+        // The run's questions first (one row per question, through top_labels), then its option
+        // rows in primary-key order: an index scan, no join or sort of the option rows.
+        struct Question { var label: Int; var options: Int; var subject: String?; var dataset = ""; var externalID = "" }
+        // In id order (top_labels' key): walked alongside the option rows, no lookup table.
+        var ids: [Int64] = []
+        var questions: [Question] = []
+        let detailColumns = details ? ", q.subject, q.dataset, q.external_id" : ""
+        try connection.copyOut("""
+            COPY (SELECT q.question_id, q.label, q.n_options\(detailColumns) FROM top_labels t JOIN questions q USING (question_id)
+                  WHERE t.run_id = \(runID)\(between.replacingOccurrences(of: "question_id", with: "t.question_id")) ORDER BY t.question_id) TO STDOUT
+            """) { row in
+            var question = Question(label: Int(row.int64(1)), options: Int(row.int64(2)))
+            if details {
+                question.subject = row.isNull(3) ? nil : row.string(3)
+                question.dataset = row.string(4)
+                question.externalID = row.string(5)
+            }
+            ids.append(row.int64(0))
+            questions.append(question)
+        }
+        var next = 0
         var chunk = QuestionChunk()
         var current: Int64 = -1
-        var rows = 0, optionCount = 0, label = 0
+        var rows = 0
+        var question = Question(label: 0, options: 0)
         var rowsScored = true
-        var detail: (String?, String, String) = (nil, "", "")
         var stopped = false
         func close() throws {
             guard current >= 0 else { return }
-            guard optionCount == rows, label < rows else {
-                throw StoreError("run '\(name)': question \(current) has \(optionCount) options but \(rows) stored scores")
+            guard question.options == rows, question.label < rows else {
+                throw StoreError("run '\(name)': question \(current) has \(question.options) options but \(rows) stored scores")
             }
             chunk.ids.append(current)
-            chunk.labels.append(label)
+            chunk.labels.append(question.label)
             chunk.offsets.append(chunk.probabilities.count)
             if !rowsScored { chunk.scored = false }
             if details {
-                chunk.subjects.append(detail.0)
-                chunk.datasets.append(detail.1)
-                chunk.externalIDs.append(detail.2)
+                chunk.subjects.append(question.subject)
+                chunk.datasets.append(question.dataset)
+                chunk.externalIDs.append(question.externalID)
             }
             rows = 0
             rowsScored = true
         }
-        try connection.copyOut("COPY (SELECT \(columns) FROM option_scores o JOIN questions q ON q.question_id = o.question_id WHERE \(filter) ORDER BY o.question_id, o.option) TO STDOUT") { row in
+        try connection.copyOut("COPY (SELECT question_id, prob, score FROM option_scores WHERE run_id = \(runID)\(between) ORDER BY question_id, option) TO STDOUT") { row in
             guard !stopped else { return }
-            let question = row.int64(0)
-            if question != current {
+            let id = row.int64(0)
+            if id != current {
                 try close()
                 if chunk.count >= chunkSize {
                     guard try emit(chunk) else { stopped = true; return }
                     chunk = QuestionChunk()
                 }
-                current = question
-                label = Int(row.int64(3))
-                optionCount = Int(row.int64(4))
-                if details { detail = (row.isNull(5) ? nil : row.string(5), row.string(6), row.string(7)) }
+                current = id
+                while next < ids.count, ids[next] < id { next += 1 }
+                guard next < ids.count, ids[next] == id else { throw StoreError("run '\(name)': question row \(id) is missing") }
+                question = questions[next]
             }
             chunk.probabilities.append(row.double(1))
             if row.isNull(2) {
