@@ -108,7 +108,9 @@ extension RunReader {
                     var group = request.column == .none ? nil : (column.isEmpty ? "(none)" : column)
                     if request.binCounts.count > 1 { group = [group, "B=\(bins)"].compactMap { $0 }.joined(separator: ", ") }
                     groups.append(group)
-                    keys.append(([group?.replacingOccurrences(of: ", ", with: ".")].compactMap { $0 } + [key.rawValue]).joined(separator: "."))
+                    // Percentages are named as such: a key names one quantity in one unit.
+                    let name = key.rawValue + (request.percent ? "_percent" : "")
+                    keys.append(([group?.replacingOccurrences(of: ", ", with: ".")].compactMap { $0 } + [name]).joined(separator: "."))
                     best.append(MetricColumns.best(key))
                 }
             }

@@ -92,7 +92,7 @@ struct Option: Sendable {
 enum Options {
     // The store
     static let db = Option.text("db", "path", "The track database: a SQLite file or a PostgreSQL URI (postgresql://…) (default: $TRACK_DB, else ./track.sqlite).")
-    static let busyTimeout = Option.number("busy-timeout", "seconds", 0...86_400, "How long to wait for another writer's lock.", default: 10)
+    static let busyTimeout = Option.number("busy-timeout", "seconds", 0...86_400, "How long to wait for another writer's lock (on PostgreSQL: to connect).", default: 10)
     static let quiet = Option.flag("quiet", "No progress on standard error (shown only on a terminal anyway).")
     static let database = [db, busyTimeout, quiet]
 
