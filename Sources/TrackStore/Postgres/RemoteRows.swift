@@ -80,28 +80,14 @@ final class PostgresRowSource: RemoteRowSource {
             questions.append(question)
         }
         var next = 0
-        var chunk = QuestionChunk()
+        var chunk = QuestionChunk(reserving: chunkSize)
         var current: Int64 = -1
-        var rows = 0
         var question = Question(label: 0, options: 0)
-        var rowsScored = true
         var stopped = false
         func close() throws {
             guard current >= 0 else { return }
-            guard question.options == rows, question.label < rows else {
-                throw StoreError("run '\(name)': question \(current) has \(question.options) options but \(rows) stored scores")
-            }
-            chunk.ids.append(current)
-            chunk.labels.append(question.label)
-            chunk.offsets.append(chunk.probabilities.count)
-            if !rowsScored { chunk.scored = false }
-            if details {
-                chunk.subjects.append(question.subject)
-                chunk.datasets.append(question.dataset)
-                chunk.externalIDs.append(question.externalID)
-            }
-            rows = 0
-            rowsScored = true
+            try chunk.closeQuestion(id: current, label: question.label, optionCount: question.options, run: name,
+                                    details: details ? (question.subject, question.dataset, question.externalID) : nil)
         }
         try connection.copyOut("COPY (SELECT question_id, prob, score FROM option_scores WHERE run_id = \(runID)\(between) ORDER BY question_id, option) TO STDOUT") { row in
             guard !stopped else { return }
@@ -110,21 +96,14 @@ final class PostgresRowSource: RemoteRowSource {
                 try close()
                 if chunk.count >= chunkSize {
                     guard try emit(chunk) else { stopped = true; return }
-                    chunk = QuestionChunk()
+                    chunk = QuestionChunk(reserving: chunkSize)
                 }
                 current = id
                 while next < ids.count, ids[next] < id { next += 1 }
                 guard next < ids.count, ids[next] == id else { throw StoreError("run '\(name)': question row \(id) is missing") }
                 question = questions[next]
             }
-            chunk.probabilities.append(row.double(1))
-            if row.isNull(2) {
-                rowsScored = false
-                chunk.scores.append(0)
-            } else {
-                chunk.scores.append(row.double(2))
-            }
-            rows += 1
+            chunk.addRow(probability: row.double(1), score: row.isNull(2) ? nil : row.double(2))
         }
         guard !stopped else { return }
         try close()

@@ -35,6 +35,43 @@ struct QuestionChunk: Sendable {
     var externalIDs: [String] = []
 
     var count: Int { ids.count }
+    /// Rows added for the question being read, and whether each had a raw score.
+    private var openRows = 0
+    private var openScored = true
+
+    init(reserving questions: Int = 0) {
+        ids.reserveCapacity(questions + 1)
+        offsets.reserveCapacity(questions + 2)
+        probabilities.reserveCapacity(questions * 4 + 64)
+        scores.reserveCapacity(questions * 4 + 64)
+    }
+
+    /// Adds one option row (in option order) of the question being read.
+    mutating func addRow(probability: Double, score: Double?) {
+        probabilities.append(probability)
+        scores.append(score ?? 0)
+        if score == nil { openScored = false }
+        openRows += 1
+    }
+
+    /// Ends the question being read: its rows must be as many as its options, its label one of them.
+    mutating func closeQuestion(id: Int64, label: Int, optionCount: Int, run: String,
+                                details: (subject: String?, dataset: String, externalID: String)?) throws {
+        guard optionCount == openRows, label < openRows else {
+            throw StoreError("run '\(run)': question \(id) has \(optionCount) options but \(openRows) stored scores")
+        }
+        ids.append(id)
+        labels.append(label)
+        offsets.append(probabilities.count)
+        if !openScored { scored = false }
+        if let details {
+            subjects.append(details.subject)
+            datasets.append(details.dataset)
+            externalIDs.append(details.externalID)
+        }
+        openRows = 0
+        openScored = true
+    }
 
     /// Calls `body` with each question's probability row (and scores when all were given).
     func forEach(_ body: (Int64, Int, UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>?) -> Void) {
@@ -114,17 +151,7 @@ extension RunStore {
         options.bind(range?.upperBound ?? Int64.max, at: 3)
         let questions = try database.makeStatement(
             "SELECT question_id, label, n_options, subject, dataset, external_id FROM questions WHERE question_id >= ? ORDER BY question_id")
-        func newChunk() -> QuestionChunk {
-            var chunk = QuestionChunk()
-            chunk.ids.reserveCapacity(chunkSize + 1)
-            chunk.offsets.reserveCapacity(chunkSize + 2)
-            chunk.probabilities.reserveCapacity(chunkSize * 4 + 64)
-            chunk.scores.reserveCapacity(chunkSize * 4 + 64)
-            return chunk
-        }
-        var chunk = newChunk()
-        var rowCount = 0
-        var rowsScored = true
+        var chunk = QuestionChunk(reserving: chunkSize)
         var currentQuestion: Int64 = -1
         var questionRowValid = false
 
@@ -140,21 +167,8 @@ extension RunStore {
             guard questionRowValid, questions.int64(0) == currentQuestion else {
                 throw StoreError("run '\(name)': question row \(currentQuestion) is missing")
             }
-            let label = questions.int(1)
-            guard questions.int(2) == rowCount, label < rowCount else {
-                throw StoreError("run '\(name)': question \(currentQuestion) has \(questions.int(2)) options but \(rowCount) stored scores")
-            }
-            chunk.ids.append(currentQuestion)
-            chunk.labels.append(label)
-            chunk.offsets.append(chunk.probabilities.count)
-            if !rowsScored { chunk.scored = false }
-            if details {
-                chunk.subjects.append(questions.string(3))
-                chunk.datasets.append(questions.string(4) ?? "")
-                chunk.externalIDs.append(questions.string(5) ?? "")
-            }
-            rowCount = 0
-            rowsScored = true
+            try chunk.closeQuestion(id: currentQuestion, label: questions.int(1), optionCount: questions.int(2), run: name,
+                                    details: details ? (questions.string(3), questions.string(4) ?? "", questions.string(5) ?? "") : nil)
         }
 
         while try options.step() {
@@ -163,18 +177,11 @@ extension RunStore {
                 try closeQuestion()
                 if chunk.count >= chunkSize {
                     guard try emit(chunk) else { return }
-                    chunk = newChunk()
+                    chunk = QuestionChunk(reserving: chunkSize)
                 }
                 currentQuestion = question
             }
-            chunk.probabilities.append(options.double(2))
-            if options.isNull(3) {
-                rowsScored = false
-                chunk.scores.append(0)
-            } else {
-                chunk.scores.append(options.double(3))
-            }
-            rowCount += 1
+            chunk.addRow(probability: options.double(2), score: options.isNull(3) ? nil : options.double(3))
         }
         try closeQuestion()
         if chunk.count > 0 { _ = try emit(chunk) }
