@@ -202,6 +202,12 @@ final class Session {
 
     func reader() throws -> RunReader { RunReader(try store(readOnly: true)) }
 
+    /// On a PostgreSQL store: sends a logged run's committed rows on to the server after each commit.
+    func streamToServer(_ logger: RunLogger) {
+        guard let postgres else { return }
+        logger.onCommit = { [postgres, runID = logger.runID] in try postgres.pushIncrement(runID: runID) }
+    }
+
     /// Pushes the runs a command wrote into a PostgreSQL store's local copy to the server.
     func finish() throws {
         guard let postgres else { return }

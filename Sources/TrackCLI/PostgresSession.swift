@@ -36,6 +36,11 @@ final class PostgresSession {
         targets = try emTargetCounts()
     }
 
+    /// Sends what a `track log` stream committed so far (called after each local commit).
+    func pushIncrement(runID: Int64) throws {
+        try server.pushIncrement(runID: runID, from: local)
+    }
+
     deinit {
         PostgresStore.closeCopy(at: local.database.path)
         try? FileManager.default.removeItem(at: directory)
@@ -74,7 +79,12 @@ final class PostgresSession {
         for (uuid, run) in present.sorted(by: { $0.value.id < $1.value.id }) where pulled[uuid] == nil {
             let replacing = replaced.filter { serverNames[$0] == run.name }
             replaced.removeAll { replacing.contains($0) }
-            if case .pushed = try server.push(runID: run.id, from: local, replacing: replacing) { pushed.append(run.name) }
+            if try !replacing.isEmpty || !server.holdsRun(uuid: uuid) {
+                if case .pushed = try server.push(runID: run.id, from: local, replacing: replacing) { pushed.append(run.name) }
+            } else {
+                // Sent in increments as it was logged: the rest of it (if any) now.
+                try server.pushIncrement(runID: run.id, from: local)
+            }
         }
         return pushed
     }

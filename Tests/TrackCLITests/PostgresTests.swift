@@ -222,6 +222,33 @@ import TrackStore
         #expect(try server.psql("SELECT count(*) FROM option_scores", database: "killed") == "320000\n")
     }
 
+    /// A `track log` stream into PostgreSQL sends each commit on: a writer killed mid-stream leaves
+    /// on the server every row it had committed, its run marked running, as on SQLite.
+    @Test func writerKilledMidStreamKeepsCommittedRowsOnTheServer() throws {
+        let server = try PostgresServer()
+        let uri = try server.createDatabase("stream")
+        try Self.track(["init", "--db", uri], server)
+        let withPassword = uri.replacingOccurrences(of: "track@", with: "track:\(PostgresServer.password)@")
+        let (process, stdin) = try TrackBinary.start(["log", "--run", "killed", "--db", withPassword, "--dataset", "d"])
+        let sent = 300
+        stdin.write(Data(((0..<sent).map { Self.line($0) }.joined(separator: "\n") + "\n").utf8))
+        // The writer commits at least every second while its producer is quiet: wait for the rows on the server.
+        var committed = 0
+        for _ in 0..<100 {
+            usleep(100_000)
+            committed = Int(try server.psql("SELECT count(*) FROM option_scores", database: "stream").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            if committed == sent * 4 { break }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(committed == sent * 4)
+        #expect(try server.psql("SELECT r.status || ' ' || s.n FROM runs r JOIN run_stats s USING (run_id) WHERE r.name = 'killed'", database: "stream") == "running \(sent)\n")
+        // The stored summaries match the rows the server holds.
+        let stored = try server.psql("SELECT round(conf_ece::numeric, 12) FROM run_calibration WHERE run = 'killed'", database: "stream")
+        _ = try server.psql("INSERT INTO stale_runs(run_id) VALUES (0)", database: "stream")
+        #expect(try server.psql("SELECT round(conf_ece::numeric, 12) FROM run_calibration WHERE run = 'killed'", database: "stream") == stored)
+    }
+
     /// A wrong password or an unreachable server is a clear error, never a hang; no password is shown.
     @Test func connectionFailuresAreClearErrors() throws {
         let server = try PostgresServer()

@@ -41,6 +41,7 @@ enum LogCommand: Command {
             Console.err("note: no --dataset: questions without a \"dataset\" field are keyed by their ids alone, so runs over the same ids pair\n")
         }
         logger.commitInterval = 0.9
+        session.streamToServer(logger)
         logger.skipInvalid = arguments.flag(Options.skipInvalid)
         // One run per stream: token records use --extraction (default continuation-sum).
         let progress = session.progress("logging \(meta.name), lines")

@@ -15,6 +15,9 @@ public final class RunLogger {
     let store: RunStore
     let writer: PredictionWriter
     let validation: ValidationOptions
+    /// Called after each commit that wrote something, and when the run is finished: e.g. to send
+    /// what was committed on to a shared store.
+    public var onCommit: (() throws -> Void)?
     /// Seconds between automatic commits.
     public var commitInterval: Double = 1.0
     /// Rows buffered before a commit regardless of time.
@@ -149,6 +152,8 @@ public final class RunLogger {
         }
         rejectedCount += rejects.count - bufferedRejects.count
         questionsWritten += written
+        // What was committed goes on even when a later row is refused (its error is the caller's).
+        defer { try? onCommit?() }
         buffered.removeAll(keepingCapacity: true)
         bufferedMetrics.removeAll(keepingCapacity: true)
         bufferedPairs.removeAll()
@@ -168,5 +173,6 @@ public final class RunLogger {
             try store.setStatus(runID: runID, failed ? .failed : .finished)
         }
         finished = true
+        try onCommit?()
     }
 }

@@ -135,6 +135,36 @@ public final class PostgresStore {
         }
     }
 
+    /// Questions of a run already sent by `pushIncrement` (a temporary table of the local connection).
+    static let notPushed = " AND question_id NOT IN (SELECT question_id FROM temp.track_pushed WHERE run_id = ?1)"
+
+    /// Brings the server's copy of run `runID` of `store` up to date, in one transaction: the
+    /// whole run the first time, then only the questions added since, with its summaries, logged
+    /// metrics and status replaced. What a `track log` stream into PostgreSQL calls after each of
+    /// its local commits, so that a writer killed mid-stream leaves on the server what it had
+    /// committed (its run marked running), as on SQLite.
+    public func pushIncrement(runID: Int64, from store: RunStore) throws {
+        let local = store.database
+        try local.executeScript("CREATE TEMP TABLE IF NOT EXISTS track_pushed (run_id INTEGER, question_id INTEGER, PRIMARY KEY (run_id, question_id))")
+        guard let uuid = try local.scalarText("SELECT uuid FROM runs WHERE run_id = ?", [.integer(runID)]) else { return }
+        let onServer = try connection.query("SELECT run_id FROM runs WHERE uuid = $1", [.text(uuid)]).rows.first?.first
+        if case .integer(let remoteID)? = onServer {
+            try withRetry {
+                try connection.transaction {
+                    let map = try pushQuestions(runID: runID, from: local, newOnly: true)
+                    _ = try pushRows(runID: runID, remoteID: remoteID, questionMap: map, from: local, newOnly: true)
+                    var status: [SQLValue] = []
+                    try local.forEachRow("SELECT status, finished_at FROM runs WHERE run_id = ?", [.integer(runID)]) { status = [$0.value(0), $0.value(1)] }
+                    try connection.query("UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3", status + [.integer(remoteID)])
+                }
+            }
+        } else {
+            _ = try push(runID: runID, from: store)
+        }
+        try local.execute("INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM top_labels WHERE run_id = ?",
+                          [.integer(runID)])
+    }
+
     /// Replaces the EM targets the server holds for run `runID` by those of the local copy
     /// `store` (a run pulled from the server: the same run and question ids), in one
     /// transaction: what `track em` stores with a run on the server.
@@ -167,7 +197,7 @@ public final class PostgresStore {
     /// server keeps their order and paired resampling draws the same questions on both stores;
     /// concurrent writers of one dataset insert in one order), refuses a contradiction, and maps
     /// local question ids to the server's.
-    func pushQuestions(runID: Int64, from local: Database) throws -> [Int64: Int64] {
+    func pushQuestions(runID: Int64, from local: Database, newOnly: Bool = false) throws -> [Int64: Int64] {
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS track_push_questions (
                 local_id BIGINT, dataset TEXT, external_id TEXT, subject TEXT, n_options BIGINT, label BIGINT) ON COMMIT DELETE ROWS
@@ -176,7 +206,7 @@ public final class PostgresStore {
             try local.forEachRow("""
                 SELECT question_id, dataset, external_id, subject, n_options, label FROM questions
                 WHERE question_id IN (SELECT question_id FROM option_scores WHERE run_id = ?1
-                                      UNION SELECT question_id FROM em_targets WHERE run_id = ?1)
+                                      UNION SELECT question_id FROM em_targets WHERE run_id = ?1)\(newOnly ? Self.notPushed : "")
                 ORDER BY question_id
                 """, [.integer(runID)]) { row in
                 try buffer.row((0..<6).map { row.value(Int32($0)) })
@@ -206,14 +236,15 @@ public final class PostgresStore {
     }
 
     /// The run's own rows, by COPY, with the server's run and question ids.
-    func pushRows(runID: Int64, remoteID: Int64, questionMap: [Int64: Int64], from local: Database) throws -> Int {
+    func pushRows(runID: Int64, remoteID: Int64, questionMap: [Int64: Int64], from local: Database, newOnly: Bool = false) throws -> Int {
+        let only = newOnly ? Self.notPushed : ""
         func mapped(_ id: Int64) throws -> Int64 {
             guard let remote = questionMap[id] else { throw StoreError("question \(id) of run \(runID) has no row in questions", kind: .storage) }
             return remote
         }
         var optionRows = 0
         try connection.copyIn("COPY option_scores(run_id, question_id, option, prob, score) FROM STDIN") { buffer in
-            try local.forEachRow("SELECT question_id, option, prob, score FROM option_scores WHERE run_id = ? ORDER BY question_id, option", [.integer(runID)]) { row in
+            try local.forEachRow("SELECT question_id, option, prob, score FROM option_scores WHERE run_id = ?1\(only) ORDER BY question_id, option", [.integer(runID)]) { row in
                 buffer.int(remoteID); buffer.tab(); buffer.int(try mapped(row.int64(0))); buffer.tab(); buffer.int(row.int64(1)); buffer.tab()
                 buffer.double(row.double(2)); buffer.tab()
                 if row.isNull(3) { buffer.null() } else { buffer.double(row.double(3)) }
@@ -222,18 +253,20 @@ public final class PostgresStore {
             }
         }
         try connection.copyIn("COPY top_labels(run_id, question_id, pred) FROM STDIN") { buffer in
-            try local.forEachRow("SELECT question_id, pred FROM top_labels WHERE run_id = ?", [.integer(runID)]) { row in
+            try local.forEachRow("SELECT question_id, pred FROM top_labels WHERE run_id = ?1\(only)", [.integer(runID)]) { row in
                 buffer.int(remoteID); buffer.tab(); buffer.int(try mapped(row.int64(0))); buffer.tab(); buffer.int(row.int64(1))
                 try buffer.endRow()
             }
         }
         try connection.copyIn("COPY em_targets(run_id, question_id, option, bin, target) FROM STDIN") { buffer in
-            try local.forEachRow("SELECT question_id, option, bin, target FROM em_targets WHERE run_id = ?", [.integer(runID)]) { row in
+            try local.forEachRow("SELECT question_id, option, bin, target FROM em_targets WHERE run_id = ?1\(only)", [.integer(runID)]) { row in
                 try buffer.row([.integer(remoteID), .integer(try mapped(row.int64(0))), row.value(1), row.value(2), row.value(3)])
             }
         }
-        // Tables whose rows carry only the run id: copied column for column.
+        // Tables whose rows carry only the run id: copied column for column (replaced whole by an
+        // increment: summaries are totals, the others are small).
         for (table, columns) in Self.runTables {
+            if newOnly { try connection.query("DELETE FROM \(table) WHERE run_id = $1", [.integer(remoteID)]) }
             try connection.copyIn("COPY \(table)(run_id, \(columns.joined(separator: ", "))) FROM STDIN") { buffer in
                 try local.forEachRow("SELECT \(columns.joined(separator: ", ")) FROM \(table) WHERE run_id = ?", [.integer(runID)]) { row in
                     try buffer.row([.integer(remoteID)] + columns.indices.map { row.value(Int32($0)) })
@@ -377,6 +410,11 @@ public final class PostgresStore {
             try? connection.execute("ROLLBACK")
             throw error
         }
+    }
+
+    /// Whether the server holds the run with this uuid.
+    public func holdsRun(uuid: String) throws -> Bool {
+        try !connection.query("SELECT 1 FROM runs WHERE uuid = $1", [.text(uuid)]).rows.isEmpty
     }
 
     /// Every run's uuid and name.
