@@ -18,8 +18,9 @@ public struct PostgresError: TrackFailure, CustomStringConvertible {
 
     public var description: String { message }
 
-    /// A serialization failure or deadlock: the transaction can be retried.
-    var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+    /// A serialization failure, a deadlock, or a unique key another writer took first (a question
+    /// both insert, a run name): the transaction can be retried and sees the other's row.
+    var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" || sqlState == "23505" }
 }
 
 /// What a `--db` value names: a SQLite file, or a PostgreSQL database by libpq URI.
@@ -379,6 +380,37 @@ public struct CopyBuffer {
         }
         bytes.append(10)
         if bytes.count >= 1 << 20 { try flush() }
+    }
+
+    // Binary format (`COPY … FROM STDIN WITH (FORMAT binary)`): the server parses no text.
+    // Call `binaryHeader()` once, then per row `binaryRow(fields:)` and the fields, then `binaryTrailer()`.
+    public mutating func binaryHeader() {
+        bytes.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00] + [0, 0, 0, 0] + [0, 0, 0, 0])
+    }
+    public mutating func binaryRow(fields: Int16) throws {
+        if bytes.count >= 1 << 20 { try flush() }
+        append16(fields)
+    }
+    public mutating func binaryInt(_ value: Int64) {
+        append32(8)
+        append64(UInt64(bitPattern: value))
+    }
+    public mutating func binaryDouble(_ value: Double) {
+        append32(8)
+        append64(value.bitPattern)
+    }
+    public mutating func binaryNull() { append32(-1) }
+    public mutating func binaryTrailer() { append16(-1) }
+    private mutating func append16(_ value: Int16) {
+        let v = UInt16(bitPattern: value)
+        bytes.append(UInt8(v >> 8)); bytes.append(UInt8(v & 0xFF))
+    }
+    private mutating func append32(_ value: Int32) {
+        let v = UInt32(bitPattern: value)
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((v >> UInt32(shift)) & 0xFF)) }
+    }
+    private mutating func append64(_ v: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((v >> UInt64(shift)) & 0xFF)) }
     }
 
     // Field by field, for the large tables: no intermediate values.
