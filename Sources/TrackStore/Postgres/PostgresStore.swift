@@ -26,6 +26,9 @@ public final class PostgresStore {
         connection = try PostgresConnection(uri, connectTimeout: connectTimeout)
         self.uri = uri
         self.connectTimeout = connectTimeout
+        // A push stages a run's questions in a temporary table and joins them with the server's:
+        // room for a million in memory (the defaults, 8 MB and 4 MB, spill to disk).
+        try connection.execute("SET temp_buffers = '256MB'; SET work_mem = '128MB'")
         try prepareSchema()
     }
 
@@ -193,6 +196,8 @@ public final class PostgresStore {
         }
     }
 
+    /// (The run's questions are those of its top labels, one row per question, kept exact by
+    /// every writer and by the triggers for plain SQL, and those of its EM targets.)
     /// Inserts the run's questions the server lacks (in the local store's order, so that the
     /// server keeps their order and paired resampling draws the same questions on both stores;
     /// concurrent writers of one dataset insert in one order), refuses a contradiction, and maps
@@ -205,7 +210,7 @@ public final class PostgresStore {
         try connection.copyIn("COPY track_push_questions FROM STDIN") { buffer in
             try local.forEachRow("""
                 SELECT question_id, dataset, external_id, subject, n_options, label FROM questions
-                WHERE question_id IN (SELECT question_id FROM option_scores WHERE run_id = ?1
+                WHERE question_id IN (SELECT question_id FROM top_labels WHERE run_id = ?1
                                       UNION SELECT question_id FROM em_targets WHERE run_id = ?1)\(newOnly ? Self.notPushed : "")
                 ORDER BY question_id
                 """, [.integer(runID)]) { row in
