@@ -185,9 +185,13 @@ import TrackStore
         #expect(push.stderr.contains("question d/q1") && push.stdout.contains("pushed 'fine'"))
         #expect(try server.psql("SELECT count(*) FROM runs WHERE name = 'clash'", database: "bad") == "0\n")
         #expect(try server.psql("SELECT count(*) FROM questions WHERE dataset = 'd'", database: "bad") == "50\n")
+        let afterPush = try Self.counts(server, "bad")
         // Commands that would change runs on the server are refused, not half done.
         let rename = try Self.track(["rename", "good", "better", "--db", uri], server, expect: 64)
         #expect(rename.stderr.contains("PostgreSQL"))
+        let append = try Self.track(["log", "--run", "good", "--append", "--db", uri], server, input: Self.line(99) + "\n", expect: 64)
+        #expect(append.stderr.contains("PostgreSQL"))
+        #expect(try Self.counts(server, "bad") == afterPush)
     }
 
     /// SIGKILL during a push leaves every run on the server either absent or whole.
