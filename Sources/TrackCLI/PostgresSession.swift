@@ -79,7 +79,7 @@ final class PostgresSession {
         for (uuid, run) in present.sorted(by: { $0.value.id < $1.value.id }) where pulled[uuid] == nil {
             let replacing = replaced.filter { serverNames[$0] == run.name }
             replaced.removeAll { replacing.contains($0) }
-            if try !replacing.isEmpty || !server.holdsRun(uuid: uuid) {
+            if !replacing.isEmpty || serverNames[uuid] == nil {
                 if case .pushed = try server.push(runID: run.id, from: local, replacing: replacing) { pushed.append(run.name) }
             } else {
                 // Sent in increments as it was logged: the rest of it (if any) now.

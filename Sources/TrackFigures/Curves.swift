@@ -189,10 +189,10 @@ public struct Figure: Sendable {
         if let title, panels.count == 1, title.lowercased().contains(panels[0].title.lowercased()) {
             panels[0] = panels[0].retitled("")
         }
-        let titleSize = panelTitleSize(canvas)
+        let titleSize = panelTitleSize(canvas), countScale = sharedCountScale
         for (index, panel) in panels.enumerated() {
             let fitted = panel.retitled(abbreviated(canvas, panel.title, size: titleSize, width: panelWidth - 12))
-            fitted.draw(on: canvas, in: frame(of: index), titleSize: titleSize, countScale: sharedCountScale)
+            fitted.draw(on: canvas, in: frame(of: index), titleSize: titleSize, countScale: countScale)
         }
     }
 

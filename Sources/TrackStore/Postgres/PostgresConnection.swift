@@ -24,14 +24,7 @@ public struct PostgresError: TrackFailure, CustomStringConvertible {
 }
 
 /// What a `--db` value names: a SQLite file, or a PostgreSQL database by libpq URI.
-public enum StoreLocation: Sendable, Equatable {
-    case sqlite(String)
-    case postgres(String)
-
-    public init(_ text: String) {
-        self = Self.isPostgresURI(text) ? .postgres(text) : .sqlite(text)
-    }
-
+public enum StoreLocation {
     public static func isPostgresURI(_ text: String) -> Bool {
         text.hasPrefix("postgresql://") || text.hasPrefix("postgres://")
     }
@@ -47,16 +40,10 @@ public enum StoreLocation: Sendable, Equatable {
                 text.replaceSubrange(text.index(after: colon)..<at, with: "***")
             }
         }
-        while let range = text.range(of: #"password=[^&\s]*"#, options: .regularExpression),
-              text[range] != "password=***" {
-            text.replaceSubrange(range, with: "password=***")
-        }
-        return text
+        // Every `password=…` parameter, not only the first.
+        return text.replacingOccurrences(of: #"password=[^&\s]*"#, with: "password=***", options: .regularExpression)
     }
 }
-
-/// A value of a result row, as libpq's text format gives it, typed by the column's type.
-public typealias PostgresValue = SQLValue
 
 /// One connection to a PostgreSQL server through libpq. Not shared between threads.
 public final class PostgresConnection {
@@ -143,11 +130,12 @@ public final class PostgresConnection {
         return Self.rows(result)
     }
 
-    /// A double as PostgreSQL reads it back exactly (17 significant digits; inf and nan by name).
+    /// A double as PostgreSQL reads it back exactly (the shortest text that round-trips; inf and
+    /// nan by PostgreSQL's names).
     static func format(_ d: Double) -> String {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d > 0 ? "Infinity" : "-Infinity" }
-        return String(format: "%.17g", d)
+        return d.description
     }
 
     /// The rows of a result, typed by column type: integers, floating point (and numeric) as
@@ -347,7 +335,7 @@ public struct CopyRow {
     }
 }
 
-/// Rows for `COPY … FROM STDIN` (text format), buffered and sent in 1 MB chunks.
+/// Rows for `COPY … FROM STDIN` (text format, or binary for the large tables), buffered and sent in 1 MB chunks.
 public struct CopyBuffer {
     let connection: PostgresConnection
     var bytes: [UInt8] = []
@@ -364,7 +352,7 @@ public struct CopyBuffer {
             switch value {
             case .null: bytes.append(contentsOf: [92, 78])   // \N
             case .integer(let i): bytes.append(contentsOf: String(i).utf8)
-            case .real(let d): double(d)
+            case .real(let d): bytes.append(contentsOf: PostgresConnection.format(d).utf8)
             case .text(let s):
                 for byte in s.utf8 {
                     switch byte {
@@ -411,20 +399,6 @@ public struct CopyBuffer {
     }
     private mutating func append64(_ v: UInt64) {
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((v >> UInt64(shift)) & 0xFF)) }
-    }
-
-    // Field by field, for the large tables: no intermediate values.
-    public mutating func int(_ value: Int64) { bytes.append(contentsOf: String(value).utf8) }
-    /// The shortest text that reads back as exactly `value`.
-    public mutating func double(_ value: Double) {
-        if value.isFinite { bytes.append(contentsOf: value.description.utf8) }
-        else { bytes.append(contentsOf: PostgresConnection.format(value).utf8) }
-    }
-    public mutating func null() { bytes.append(contentsOf: [92, 78]) }
-    public mutating func tab() { bytes.append(9) }
-    public mutating func endRow() throws {
-        bytes.append(10)
-        if bytes.count >= 1 << 20 { try flush() }
     }
 
     mutating func flush() throws {

@@ -2,8 +2,8 @@ import Foundation
 
 /// A track store on a PostgreSQL server: the same tables and views as the SQLite store
 /// (sql/postgres/), filled by pushing runs from SQLite stores — `track push`, and `track log`
-/// / `track ingest`, which validate into a local staging store first — and read by pulling
-/// runs into a local SQLite mirror that the same service layer reads.
+/// / `track ingest`, which validate into a local copy first — and read through a local SQLite
+/// copy of the runs' metadata and summaries whose scans read the option rows from the server.
 public final class PostgresStore {
     public let connection: PostgresConnection
     /// The URI as given (with any password): for the further connections of parallel readers.
@@ -90,8 +90,7 @@ public final class PostgresStore {
     public func push(runID: Int64, from store: RunStore, replacing: [String] = []) throws -> PushOutcome {
         let local = store.database
         var run: [String: SQLValue] = [:]
-        let runColumns = ["uuid", "name", "model", "method", "dataset", "split", "step", "epoch", "extraction", "status",
-                          "started_at", "finished_at", "source_file", "source_sha256", "source_format"]
+        let runColumns = Self.runColumns
         try local.forEachRow("SELECT \(runColumns.joined(separator: ", ")), experiment_id, parent_run_id FROM runs WHERE run_id = ?", [.integer(runID)]) { row in
             for (index, column) in (runColumns + ["experiment_id", "parent_run_id"]).enumerated() { run[column] = row.value(Int32(index)) }
         }
@@ -290,6 +289,12 @@ public final class PostgresStore {
         return optionRows
     }
 
+    /// The columns of a run a push copies as they are (its id, experiment and parent are the server's).
+    static let runColumns = ["uuid", "name", "model", "method", "dataset", "split", "step", "epoch", "extraction", "status",
+                             "started_at", "finished_at", "source_file", "source_sha256", "source_format"]
+    /// The columns of an export record but its id.
+    static let exportColumns = ["path", "kind", "format", "sha256", "data_path", "data_sha256", "command", "created_at"]
+
     /// Tables keyed by run alone, with their other columns (the same on both stores).
     static let runTables: [(String, [String])] = [
         ("params", ["key", "value"]), ("tags", ["key", "value"]), ("metrics", ["key", "value", "step", "timestamp"]),
@@ -302,7 +307,7 @@ public final class PostgresStore {
 
     /// The run's export records: one server row per (path, sha256, created_at), linked to the run.
     func pushExports(runID: Int64, remoteID: Int64, from local: Database) throws {
-        let columns = ["path", "kind", "format", "sha256", "data_path", "data_sha256", "command", "created_at"]
+        let columns = Self.exportColumns
         var exports: [[SQLValue]] = []
         try local.forEachRow("SELECT \(columns.map { "e." + $0 }.joined(separator: ", ")) FROM exports e JOIN export_runs x USING (export_id) WHERE x.run_id = ?", [.integer(runID)]) { row in
             exports.append(columns.indices.map { row.value(Int32($0)) })
@@ -317,29 +322,14 @@ public final class PostgresStore {
 
     // MARK: - Mirror (reading)
 
-    /// A table copied into the local copy, with its columns.
-    struct MirrorTable {
-        var name: String
-        var columns: [String]
-    }
-
-    static let mirrorTables: [MirrorTable] = [
-        MirrorTable(name: "experiments", columns: ["experiment_id", "name", "description", "created_at"]),
-        MirrorTable(name: "runs", columns: ["run_id", "uuid", "name", "experiment_id", "model", "method", "dataset", "split", "step", "epoch",
-                                            "extraction", "parent_run_id", "status", "started_at", "finished_at", "source_file", "source_sha256", "source_format"]),
-        MirrorTable(name: "params", columns: ["run_id", "key", "value"]),
-        MirrorTable(name: "tags", columns: ["run_id", "key", "value"]),
-        MirrorTable(name: "metrics", columns: ["run_id", "key", "value", "step", "timestamp"]),
-        MirrorTable(name: "ingest_rejects", columns: ["run_id", "source", "line", "reason"]),
-        MirrorTable(name: "preference_pairs", columns: ["run_id", "prompt_id", "chosen_logprob", "rejected_logprob", "chosen_tokens", "rejected_tokens"]),
-        MirrorTable(name: "judgments", columns: ["run_id", "prompt_id", "opponent", "verdict"]),
-        MirrorTable(name: "exports", columns: ["export_id", "path", "kind", "format", "sha256", "data_path", "data_sha256", "command", "created_at"]),
-        MirrorTable(name: "export_runs", columns: ["export_id", "run_id"]),
-        MirrorTable(name: "run_stats", columns: ["run_id", "n", "n_correct", "sum_conf", "sum_brier", "sum_nll", "sum_nll_scores", "n_scored", "min_options", "max_options"]),
-        MirrorTable(name: "run_bins", columns: ["run_id", "class", "bin", "n", "hits", "sum_p"]),
-        MirrorTable(name: "stale_runs", columns: ["run_id"]),
-        MirrorTable(name: "em_targets", columns: ["run_id", "question_id", "option", "bin", "target"]),
-    ]
+    /// The tables a local copy holds, with their columns, ids kept: the runs and what is keyed by
+    /// run alone (as a push copies them), export records, stale marks and EM targets.
+    static let mirrorTables: [(String, [String])] =
+        [("experiments", ["experiment_id", "name", "description", "created_at"]),
+         ("runs", ["run_id"] + runColumns + ["experiment_id", "parent_run_id"])]
+        + runTables.map { ($0.0, ["run_id"] + $0.1) }
+        + [("exports", ["export_id"] + exportColumns), ("export_runs", ["export_id", "run_id"]), ("stale_runs", ["run_id"]),
+           ("em_targets", ["run_id", "question_id", "option", "bin", "target"])]
 
     /// A local SQLite copy of the store at `path` (a fresh file) that the service layer reads as
     /// it reads any store: every run's metadata, logged metrics, stored summaries, EM targets and
@@ -373,13 +363,13 @@ public final class PostgresStore {
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { try? connection.execute("COMMIT") }
         try database.transaction {
-            for table in Self.mirrorTables {
-                let source = "SELECT \(table.columns.joined(separator: ", ")) FROM \(table.name)"
-                let types = try columnTypes(table.name)
-                let kinds = table.columns.map { types[$0] ?? "text" }
-                let insert = try database.makeStatement("INSERT INTO \(table.name)(\(table.columns.joined(separator: ", "))) VALUES (\(table.columns.map { _ in "?" }.joined(separator: ", ")))")
+            let types = try columnTypes()
+            for (table, columns) in Self.mirrorTables {
+                let list = columns.joined(separator: ", ")
+                let kinds = columns.map { types[table]?[$0] ?? "text" }
+                let insert = try database.makeStatement("INSERT INTO \(table)(\(list)) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))")
                 var failure: Error?
-                try connection.copyOut("COPY (\(source)) TO STDOUT") { row in
+                try connection.copyOut("COPY (SELECT \(list) FROM \(table)) TO STDOUT") { row in
                     for index in 0..<row.count {
                         let position = Int32(index + 1)
                         if row.isNull(index) { insert.bindNull(at: position); continue }
@@ -399,11 +389,11 @@ public final class PostgresStore {
         }
     }
 
-    /// Each column's type on the server (`bigint`, `double precision`, `text`).
-    func columnTypes(_ table: String) throws -> [String: String] {
-        var types: [String: String] = [:]
-        for row in try connection.query("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1 AND table_schema = current_schema()", [.text(table)]).rows {
-            if case .text(let name) = row[0], case .text(let type) = row[1] { types[name] = type }
+    /// Each table's columns' types on the server (`bigint`, `double precision`, `text`), in one query.
+    func columnTypes() throws -> [String: [String: String]] {
+        var types: [String: [String: String]] = [:]
+        for row in try connection.query("SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema()").rows {
+            if case .text(let table) = row[0], case .text(let name) = row[1], case .text(let type) = row[2] { types[table, default: [:]][name] = type }
         }
         return types
     }
@@ -424,11 +414,6 @@ public final class PostgresStore {
             try? connection.execute("ROLLBACK")
             throw error
         }
-    }
-
-    /// Whether the server holds the run with this uuid.
-    public func holdsRun(uuid: String) throws -> Bool {
-        try !connection.query("SELECT 1 FROM runs WHERE uuid = $1", [.text(uuid)]).rows.isEmpty
     }
 
     /// Every run's uuid and name.

@@ -58,7 +58,9 @@ final class PostgresRowSource: RemoteRowSource {
         let connection = try PostgresConnection(uri, connectTimeout: connectTimeout)
         // Short queries over many rows: no JIT compilation.
         try connection.execute("SET jit = off")
-        let between = range.map { " AND question_id BETWEEN \($0.lowerBound) AND \($0.upperBound)" } ?? ""
+        func between(_ column: String) -> String {
+            range.map { " AND \(column) BETWEEN \($0.lowerBound) AND \($0.upperBound)" } ?? ""
+        }
         // The run's questions first (one row per question, through top_labels), then its option
         // rows in primary-key order: an index scan, no join or sort of the option rows.
         struct Question { var label: Int; var options: Int; var subject: String?; var dataset = ""; var externalID = "" }
@@ -68,7 +70,7 @@ final class PostgresRowSource: RemoteRowSource {
         let detailColumns = details ? ", q.subject, q.dataset, q.external_id" : ""
         try connection.copyOut("""
             COPY (SELECT q.question_id, q.label, q.n_options\(detailColumns) FROM top_labels t JOIN questions q USING (question_id)
-                  WHERE t.run_id = \(runID)\(between.replacingOccurrences(of: "question_id", with: "t.question_id")) ORDER BY t.question_id) TO STDOUT
+                  WHERE t.run_id = \(runID)\(between("t.question_id")) ORDER BY t.question_id) TO STDOUT
             """) { row in
             var question = Question(label: Int(row.int64(1)), options: Int(row.int64(2)))
             if details {
@@ -89,7 +91,7 @@ final class PostgresRowSource: RemoteRowSource {
             try chunk.closeQuestion(id: current, label: question.label, optionCount: question.options, run: name,
                                     details: details ? (question.subject, question.dataset, question.externalID) : nil)
         }
-        try connection.copyOut("COPY (SELECT question_id, prob, score FROM option_scores WHERE run_id = \(runID)\(between) ORDER BY question_id, option) TO STDOUT") { row in
+        try connection.copyOut("COPY (SELECT question_id, prob, score FROM option_scores WHERE run_id = \(runID)\(between("question_id")) ORDER BY question_id, option) TO STDOUT") { row in
             guard !stopped else { return }
             let id = row.int64(0)
             if id != current {
