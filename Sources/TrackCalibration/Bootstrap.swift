@@ -329,19 +329,19 @@ struct BootstrapPlan {
                     classwise.add(count: classCount[slot][lane], hits: classHit[slot][lane], sum: classSum[slot][lane])
                 }
                 m.cwECE = classwise.ece / Double(k)
-                m.ace = ace[lane] / Double(k * bins)
-                m.tace = tace[lane] / Double(k * bins)
+                m.ace = ace[lane] / Double(k)
+                m.tace = tace[lane] / Double(k)
                 return m
             }
         }
     }
 }
 
-/// Equal-mass binning of one weighted resample along one ascending order,
-/// with the rule of `CalibrationAnalyzer.equalMassError`: the j-th kept copy
-/// (0-based) goes to bin floor(j·B/total). Whole blocks of the order are added
-/// from their sums when they fall inside one bin; a block that holds a bin
-/// boundary (or the start) is walked element by element, splitting copies.
+/// Equal-mass binning of one weighted resample along one ascending order, with the
+/// rule of `CalibrationAnalyzer.equalMassError`: ranks over the kept copies, a tie group
+/// (equal values, so also every copy of one question) whole in the bin of its first rank.
+/// Whole blocks of the order are added from their sums when they end strictly inside the
+/// current bin (no bin decision falls in them); any other block is walked element by element.
 enum EqualMassWalker {
     static func walk(_ ranked: RankedValues, from start: Int, lane: Int, weights: UnsafeBufferPointer<UInt8>,
                      blockSize: Int, blockSums: [CalibrationAnalyzer.Lanes], first: Int, bins: Int, total: Double,
@@ -352,26 +352,28 @@ enum EqualMassWalker {
         let totalCount = Int(total.rounded())
         var boundaries = [Double](repeating: 0, count: bins + 1)
         for r in 0...bins { boundaries[r] = Double((r * totalCount + bins - 1) / bins) }
-        var error = 0.0, rank = 0.0
+        var error = 0.0, rank = 0.0, nonEmpty = 0
         var binCount = 0.0, binValue = 0.0, binHits = 0.0
         var bin = 0
+        var previous = -Double.infinity
         func close() {
             guard binCount > 0 else { return }
             let gap = abs(binHits / binCount - binValue / binCount)
             error += weighted ? binCount / total * gap : gap
+            nonEmpty += 1
             binCount = 0; binValue = 0; binHits = 0
         }
         func elements(_ range: Range<Int>) {
             for j in range {
-                var copies = Double(weights[Int(ranked.order[j]) * lanes + lane])
-                let v = ranked.values[j], y: Double = ranked.hits[j] ? 1 : 0
-                while copies > 0 {
-                    while bin < bins, rank >= boundaries[bin + 1] { close(); bin += 1 }
-                    let inBin = bin < bins ? min(copies, boundaries[bin + 1] - rank) : copies
-                    binCount += inBin; binValue += inBin * v; binHits += inBin * y
-                    rank += inBin
-                    copies -= inBin
+                let copies = Double(weights[Int(ranked.order[j]) * lanes + lane])
+                if copies == 0 { continue }
+                let v = ranked.values[j]
+                if v != previous {
+                    while rank >= boundaries[bin + 1] { close(); bin += 1 }
+                    previous = v
                 }
+                binCount += copies; binValue += copies * v; binHits += ranked.hits[j] ? copies : 0
+                rank += copies
             }
         }
         var block = start / blockSize
@@ -384,7 +386,7 @@ enum EqualMassWalker {
             let range = (block * blockSize)..<min((block + 1) * blockSize, count)
             let c = blockSums[first + 3 * block][lane]
             if c > 0 {
-                if bin < bins, rank < boundaries[bin + 1], rank + c <= boundaries[bin + 1] {
+                if rank + c < boundaries[bin + 1] {
                     binCount += c
                     binValue += blockSums[first + 3 * block + 1][lane]
                     binHits += blockSums[first + 3 * block + 2][lane]
@@ -396,7 +398,7 @@ enum EqualMassWalker {
             block += 1
         }
         close()
-        return error
+        return weighted || nonEmpty == 0 ? error : error / Double(nonEmpty)
     }
 }
 

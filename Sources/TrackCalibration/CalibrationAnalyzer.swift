@@ -229,8 +229,8 @@ public struct CalibrationAnalyzer: Sendable {
             ace += parts.value(2 + c).ace!
             tace += parts.value(2 + c).tace!
         }
-        result.ace = ace / Double(k * bins)
-        result.tace = tace / Double(k * bins)
+        result.ace = ace / Double(k)
+        result.tace = tace / Double(k)
         return result
     }
 
@@ -345,25 +345,28 @@ public struct CalibrationAnalyzer: Sendable {
         return part
     }
 
-    /// Equal-mass binning over values in ascending order (stable): the j-th
-    /// kept value (0-based, each question repeated by its weight) goes to bin
-    /// `floor(j·B/total)`, i.e. bin r holds ranks `ceil(r·total/B) ..< ceil((r+1)·total/B)`.
-    /// Only values above `threshold` are kept. Returns `Σ_r (n_r/total)|acc_r − conf_r|`
-    /// when `weighted`, else `Σ_r |acc_r − conf_r|` over non-empty bins.
+    /// Equal-mass binning over values in ascending order (METHODS §2): the kept values
+    /// (above `threshold`, each question repeated by its weight) are ranked 0 ..< total, and
+    /// a run of equal values (a tie group) goes whole to the bin of its first rank r,
+    /// `floor(r·B/total)`, so the result never depends on the order of tied rows. Returns
+    /// `Σ_r (n_r/total)|acc_r − conf_r|` when `weighted`, else the mean of `|acc_r − conf_r|`
+    /// over the non-empty bins (ACE's per-class term).
     private func equalMassError<W: QuestionWeights>(_ ranked: RankedValues, weights: W, total: Double,
                                                     weighted: Bool, threshold: Double) -> Double {
         // First rank of each bin, exactly: ceil(r·total/B) in integers.
         let totalCount = Int(total.rounded())
         var boundaries = [Int](repeating: 0, count: bins + 1)
         for r in 0...bins { boundaries[r] = (r * totalCount + bins - 1) / bins }
-        var error = 0.0
+        var error = 0.0, nonEmpty = 0
         var binCount = 0.0, binValue = 0.0, binHits = 0.0
         var bin = 0
         var rank = 0
+        var previous = -Double.infinity
         @inline(__always) func close() {
             guard binCount > 0 else { return }
             let gap = abs(binHits / binCount - binValue / binCount)
             error += weighted ? binCount / total * gap : gap
+            nonEmpty += 1
             binCount = 0; binValue = 0; binHits = 0
         }
         ranked.values.withUnsafeBufferPointer { values in
@@ -372,23 +375,21 @@ public struct CalibrationAnalyzer: Sendable {
                     for j in 0..<values.count {
                         let v = values[j]
                         if !(v > threshold) { continue }
-                        var copies = weights.copies(Int(order[j]))
-                        let y = hits[j] ? 1.0 : 0.0
-                        while copies > 0 {
+                        let copies = weights.copies(Int(order[j]))
+                        if copies == 0 { continue }
+                        if v != previous {
                             while rank >= boundaries[bin + 1] { close(); bin += 1 }
-                            // Copies of this question that fall in the current bin.
-                            let inBin = min(copies, boundaries[bin + 1] - rank)
-                            let c = Double(inBin)
-                            binCount += c; binValue += c * v; binHits += c * y
-                            rank += inBin
-                            copies -= inBin
+                            previous = v
                         }
+                        let c = Double(copies)
+                        binCount += c; binValue += c * v; binHits += hits[j] ? c : 0
+                        rank += copies
                     }
                 }
             }
         }
         close()
-        return error
+        return weighted || nonEmpty == 0 ? error : error / Double(nonEmpty)
     }
 
     // MARK: - Reliability tables
