@@ -27,7 +27,10 @@ let package = Package(
         .plugin(name: "EmbedSQL", capability: .buildTool(), dependencies: ["embed-sql"]),
 
         // MARK: - Libraries, one per concern
-        .target(name: "TrackCalibration", dependencies: ["CTrackBLAS"]),
+        // Optimised in debug builds too: its SIMD loops are 20-50x slower unoptimised, and the
+        // tests and the debug binary the CLI tests run spend most of their time in them.
+        .target(name: "TrackCalibration", dependencies: ["CTrackBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "TrackStore", dependencies: ["CTrackSQLite", "CTrackPQ", "TrackCalibration"],
                 plugins: ["EmbedSQL"]),
         .target(name: "TrackFigures", dependencies: ["CTrackCairo", "TrackCalibration"]),

@@ -46,6 +46,8 @@ public struct McNemar: Sendable {
     public var b: Int
     public var c: Int
     public var p: Double
+    /// log10 p, exact where p is below the smallest double.
+    public var log10P: Double
 }
 
 /// One other run compared with the base.
@@ -90,6 +92,7 @@ public struct ComparisonReport: Sendable {
                         .init(key: "other", value: d.other.map(JSONValue.number) ?? .null),
                         .init(key: "delta", value: d.delta.map(JSONValue.number) ?? .null),
                         .init(key: "ci", value: d.interval.map { .array([.number($0.lower), .number($0.upper)]) } ?? .null),
+                        .init(key: "ci_method", value: d.interval.map { .string($0.method.rawValue) } ?? .null),
                         .init(key: "p", value: d.p.map(JSONValue.number) ?? .null),
                         .init(key: "significant", value: d.p.map { .bool($0 < alpha) } ?? .null),
                     ])))
@@ -98,7 +101,8 @@ public struct ComparisonReport: Sendable {
             if let test = comparison.mcnemar {
                 entries.append(.init(key: "mcnemar", value: .object(JSONObject([
                     .init(key: "b", value: .number(Double(test.b))), .init(key: "c", value: .number(Double(test.c))),
-                    .init(key: "p", value: .number(test.p)), .init(key: "significant", value: .bool(test.p < alpha)),
+                    .init(key: "p", value: .number(test.p)), .init(key: "log10_p", value: .number(test.log10P)),
+                    .init(key: "significant", value: .bool(test.log10P < log10(alpha))),
                 ]))))
             }
             return .object(JSONObject(entries))
@@ -125,17 +129,18 @@ public struct ComparisonReport: Sendable {
             for d in comparison.differences {
                 testRows.append([.text(comparison.other), .text(d.key.rawValue), .number(d.base, digits: 4), .number(d.other, digits: 4),
                                  .number(d.delta, digits: 4), .number(d.interval?.lower, digits: 4), .number(d.interval?.upper, digits: 4),
-                                 .number(d.p, digits: 4), .text(d.p.map { $0 < alpha ? "yes" : "no" })])
+                                 .text(d.p.map { PairedTests.format($0) }), .text(d.p.map { $0 < alpha ? "yes" : "no" })])
             }
             if let test = comparison.mcnemar {
                 testRows.append([.text(comparison.other), .text("accuracy (McNemar exact, b=\(test.b) c=\(test.c))"), .text(nil), .text(nil),
-                                 .text(nil), .text(nil), .text(nil), .number(test.p, digits: 4), .text(test.p < alpha ? "yes" : "no")])
+                                 .text(nil), .text(nil), .text(nil), .text(PairedTests.format(test.p, log10: test.log10P)),
+                                 .text(test.log10P < log10(alpha) ? "yes" : "no")])
             }
         }
         if !testRows.isEmpty, let bootstrap {
             let level = Int(((1 - alpha) * 100).rounded())
             text += "\n" + TextTable(columns: ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: testRows,
-                                     caption: "is the difference real? paired on shared questions: \(level)% paired-bootstrap interval and p (\(bootstrap.resamples) resamples, seed \(bootstrap.seed)); alpha \(JSONValue.format(alpha))").render(format)
+                                     caption: "is the difference real? paired on shared questions: \(level)% paired-bootstrap interval and p (\(bootstrap.resamples) resamples, seed \(bootstrap.seed); binned errors: bin-bounded (RMSCE, MCE: norm-bounded), the rest percentile; METHODS §8); alpha \(JSONValue.format(alpha))").render(format)
         }
         if !pairedRows.isEmpty {
             text += "\n" + TextTable(columns: ["run"] + PairedStats.columns, rows: pairedRows,
@@ -190,7 +195,11 @@ extension RunReader {
         let ra = a.bootstrapResamples(resamples: bootstrap.resamples, seed: seed, smooth: smooth)
         let rb = b.bootstrapResamples(resamples: bootstrap.resamples, seed: seed, smooth: smooth)
         let keys = request.keys.filter { MetricKey.resampled.contains($0) || $0 == .smECE }
+        let binned = PairedTests.binnedDifferences(base: a, other: b, resamples: bootstrap.resamples, seed: seed, level: 1 - request.alpha)
         let differences = keys.map { key -> PairedDifference in
+            if let test = binned[key] {
+                return PairedDifference(key: key, base: ma[key], other: mb[key], interval: test.interval, p: test.p)
+            }
             let deltas = zip(ra, rb).compactMap { x, y -> Double? in
                 guard let u = x?[key], let v = y?[key] else { return nil }
                 return v - u
@@ -203,7 +212,8 @@ extension RunReader {
             if x && !y { onlyBase += 1 }
             if !x && y { onlyOther += 1 }
         }
-        return (differences, McNemar(b: onlyBase, c: onlyOther, p: PairedTests.mcnemarExact(b: onlyBase, c: onlyOther)))
+        let log10P = PairedTests.mcnemarExactLog10(b: onlyBase, c: onlyOther)
+        return (differences, McNemar(b: onlyBase, c: onlyOther, p: PairedTests.mcnemarExact(b: onlyBase, c: onlyOther), log10P: log10P))
     }
 }
 

@@ -34,6 +34,8 @@ public struct MetricsRow: Sendable {
     public var group: String?
     public var metrics: CalibrationMetrics
     public var intervals: [MetricKey: Interval]
+    /// The test of calibration of each binned error (with intervals).
+    public var tests: [MetricKey: CalibrationTest] = [:]
     /// The per-bin tables, when the request asked for them.
     public var bins: ReliabilityTables?
 }
@@ -72,6 +74,10 @@ public struct MetricsReport: Sendable {
                 best += [nil, nil]
             }
         }
+        if ci {
+            columns.append("calibration_p")
+            best.append(nil)
+        }
         var table = TextTable(columns: columns, rows: rows.map { row in
             var cells: [TextTable.Cell] = [.text(row.run)]
             if groupBy != nil { cells.append(.text(row.group)) }
@@ -83,11 +89,27 @@ public struct MetricsReport: Sendable {
                     cells.append(.number(row.intervals[key]?.upper, digits: 4))
                 }
             }
+            if ci { cells.append(.text(row.tests[.confECE].map { PairedTests.format($0.p) })) }
             return cells
         })
         table.best = best
-        if let level { table.caption = "_lo/_hi: \(Int((level * 100).rounded()))% percentile bootstrap interval" }
+        if let level { table.caption = Self.intervalCaption(level: level, keys: keys, rows: rows) }
         return table
+    }
+
+    /// What the intervals are, and where a lower end of 0 comes from the test.
+    static func intervalCaption(level: Double, keys: [MetricKey], rows: [MetricsRow]) -> String {
+        var methods: [IntervalMethod: [MetricKey]] = [:]
+        for key in keys {
+            if let method = rows.lazy.compactMap({ $0.intervals[key]?.method }).first { methods[method, default: []].append(key) }
+        }
+        let percent = Int((level * 100).rounded())
+        var caption = "_lo/_hi: \(percent)% intervals: " + IntervalMethod.allCases.compactMap { method in
+            methods[method].map { "\(method.rawValue) (\($0.map(\.rawValue).joined(separator: ", ")))" }
+        }.joined(separator: "; ") + " (METHODS §3)"
+        caption += "\ncalibration_p: test of H0 'perfectly calibrated' (consistency resampling, statistic conf_ece); "
+        caption += "where it is not below \(JSONValue.format(((1 - level) * 1e9).rounded() / 1e9)) a binned error's _lo is 0: the data cannot tell it from a calibrated run"
+        return caption
     }
 
     /// Every key of every row, with intervals under "ci".
@@ -107,6 +129,17 @@ public struct MetricsReport: Sendable {
                     row.intervals[key].map { JSONObject.Entry(key: key.rawValue, value: .array([.number($0.lower), .number($0.upper)])) }
                 }
                 entries.append(.init(key: "ci", value: .object(JSONObject(ci))))
+                entries.append(.init(key: "ci_method", value: .object(JSONObject(MetricKey.allCases.compactMap { key in
+                    row.intervals[key].map { JSONObject.Entry(key: key.rawValue, value: .string($0.method.rawValue)) }
+                }))))
+                entries.append(.init(key: "ci_at_boundary", value: .array(MetricKey.allCases.filter { row.intervals[$0]?.atBoundary == true }
+                    .map { .string($0.rawValue) })))
+            }
+            if let test = row.tests[.confECE] {
+                entries.append(.init(key: "calibration_test", value: test.json))
+                entries.append(.init(key: "calibration_tests", value: .object(JSONObject(MetricKey.allCases.compactMap { key in
+                    row.tests[key].map { JSONObject.Entry(key: key.rawValue, value: $0.json) }
+                }))))
             }
             return .object(JSONObject(entries))
         })
@@ -154,16 +187,26 @@ extension RunReader {
                 analyzers = [(nil, try analyzer(named: name, request.settings))]
             }
             for (group, analyzer) in analyzers {
-                var intervals: [MetricKey: Interval] = [:]
+                var report = IntervalReport()
                 if let bootstrap = request.bootstrap {
                     let label = "bootstrap \(name)\(group.map { " [\($0)]" } ?? "")"
-                    intervals = analyzer.bootstrap(resamples: bootstrap.resamples, seed: UInt64(bitPattern: bootstrap.seed),
-                                                   level: bootstrap.level, smooth: request.smooth) { done, total in progress?(done, total, label) }
+                    report = analyzer.intervals(resamples: bootstrap.resamples, seed: UInt64(bitPattern: bootstrap.seed),
+                                                level: bootstrap.level, smooth: request.smooth) { done, total in progress?(done, total, label) }
                 }
-                rows.append(MetricsRow(run: name, group: group, metrics: analyzer.metrics(smooth: request.smooth), intervals: intervals,
-                                       bins: request.reliability ? ReliabilityTables(analyzer) : nil))
+                rows.append(MetricsRow(run: name, group: group, metrics: analyzer.metrics(smooth: request.smooth), intervals: report.intervals,
+                                       tests: report.tests, bins: request.reliability ? ReliabilityTables(analyzer) : nil))
             }
         }
         return MetricsReport(rows: rows, groupBy: request.groupBy, level: request.bootstrap?.level)
+    }
+}
+
+extension CalibrationTest {
+    /// `{"p": …, "statistic": …, "method": …}` (and the resamples).
+    public var json: JSONValue {
+        .object(JSONObject([
+            .init(key: "p", value: .number(p)), .init(key: "statistic", value: .number(statistic)),
+            .init(key: "resamples", value: .number(Double(resamples))), .init(key: "method", value: .string(method)),
+        ]))
     }
 }

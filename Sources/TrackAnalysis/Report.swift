@@ -40,7 +40,9 @@ public enum Report {
             <style>\(style)</style></head><body>
             <h1>\(escape(request.title))</h1>
             <p class="meta">\(data.runs.count) runs from <code>\(escape(store.database.path))</code>. Metrics: METHODS §3 of track
-            (10 equal-width bins; intervals: Poisson bootstrap, \(request.resamples) resamples, 95%).</p>
+            (10 equal-width bins; 95% intervals from \(request.resamples) Poisson-bootstrap resamples: percentile for accuracy, confidence,
+            Brier and NLL, bin-bounded or norm-bounded for the binned errors, whose lower end is 0 where the test of calibration does not
+            reject; the method is named beside each interval).</p>
             <h2>Runs</h2>
             <p><input id="filter" type="search" placeholder="filter by run, model, method, dataset, split or tag" size="60"></p>
 
@@ -85,17 +87,23 @@ public enum Report {
             let name = run.summary.name
             let analyzer = try reader.analyzer(named: name)
             let metrics = analyzer.metrics(smooth: true)
-            let intervals = analyzer.bootstrap(resamples: request.resamples, seed: 0)
+            let report = analyzer.intervals(resamples: request.resamples, seed: 0)
+            let intervals = report.intervals
             metricsJSON.append(.object(JSONObject([.init(key: "run", value: .string(name))] + MetricKey.allCases.map {
                 .init(key: $0.rawValue, value: metrics[$0].map(JSONValue.number) ?? .null)
             })))
             html += "<section class=\"run\" data-run=\"\(escape(name))\"><h3>\(escape(name))</h3>\n"
-            html += "<table class=\"metrics\"><tr><th>metric</th><th>value</th><th>95% interval</th></tr>"
+            html += "<table class=\"metrics\"><tr><th>metric</th><th>value</th><th>95% interval</th><th>interval</th></tr>"
             for key in MetricColumns.main + [.smECE] {
                 let interval = intervals[key].map { String(format: "%.4f – %.4f", $0.lower, $0.upper) } ?? ""
-                html += "<tr><td>\(key.rawValue)</td><td class=\"num\" data-key=\"\(key.rawValue)\" data-value=\"\(metrics[key].map { JSONValue.format($0) } ?? "")\">\(metrics[key].map { String(format: "%.4f", $0) } ?? "")</td><td class=\"num\">\(interval)</td></tr>"
+                let method = intervals[key].map { $0.method.rawValue + ($0.atBoundary ? "; 0: not rejected by the test below" : "") } ?? ""
+                html += "<tr><td>\(key.rawValue)</td><td class=\"num\" data-key=\"\(key.rawValue)\" data-value=\"\(metrics[key].map { JSONValue.format($0) } ?? "")\">\(metrics[key].map { String(format: "%.4f", $0) } ?? "")</td><td class=\"num\">\(interval)</td><td class=\"method\">\(escape(method))</td></tr>"
             }
             html += "</table>\n"
+            if let test = report.tests[.confECE] {
+                html += "<p class=\"test\" data-p=\"\(JSONValue.format(test.p))\">Test of calibration (H0: perfectly calibrated; \(escape(test.method))): "
+                html += "p = \(escape(PairedTests.format(test.p)))\(test.p < 0.05 ? " — miscalibrated at the 5% level" : " — not distinguishable from a calibrated run")</p>\n"
+            }
             var request = FigureRequest(kind: .reliability, runs: [name], out: "\(scratch)/\(figures.count).png")
             request.provenance = "track report"
             request.record = false

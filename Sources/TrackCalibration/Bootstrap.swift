@@ -21,26 +21,20 @@ extension CalibrationAnalyzer {
     typealias Lanes = SIMD8<Double>
     static let lanes = 8
 
-    /// Percentile intervals between the (1−level)/2 and (1+level)/2 quantiles of
-    /// the resampled values (linear interpolation between order statistics, as
-    /// numpy's default). `progress(done, total)` is called as resamples finish.
+    /// Every resampled metric's interval at `level` (`intervals`, BinnedIntervals.swift:
+    /// percentile for accuracy, confidence, Brier, NLL and smECE; bounded for the binned errors).
+    /// `progress(done, total)` is called as resamples finish.
     public func bootstrap(resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95, smooth: Bool = false,
                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Interval] {
-        let values = bootstrapSamples(resamples: resamples, seed: seed, smooth: smooth, progress: progress)
-        var intervals: [MetricKey: Interval] = [:]
-        for (key, samples) in values where !samples.isEmpty {
-            let sorted = samples.sorted()
-            intervals[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
-        }
-        return intervals
+        intervals(resamples: resamples, seed: seed, level: level, smooth: smooth, progress: progress).intervals
     }
 
     /// The metric values of each resample (resamples with no question left out), by key.
-    public func bootstrapSamples(resamples: Int, seed: UInt64, smooth: Bool = false,
+    public func bootstrapSamples(resamples: Int, seed: UInt64, smooth: Bool = false, keys: [MetricKey] = MetricKey.resampled + [.smECE],
                                  progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: [Double]] {
         var samples: [MetricKey: [Double]] = [:]
         for case let m? in bootstrapResamples(resamples: resamples, seed: seed, smooth: smooth, progress: progress) {
-            for key in MetricKey.resampled + [.smECE] {
+            for key in keys {
                 if let value = m[key] { samples[key, default: []].append(value) }
             }
         }

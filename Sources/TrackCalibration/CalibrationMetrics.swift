@@ -170,14 +170,18 @@ public struct BinRow: Sendable, Equatable {
     }
 }
 
-/// A percentile bootstrap interval.
+/// An interval estimate, with how it was computed.
 public struct Interval: Sendable, Equatable {
     public var lower: Double
     public var upper: Double
+    public var method: IntervalMethod
+    /// The lower end is 0 because the test of calibration did not reject (a binned error).
+    public var atBoundary = false
 
-    public init(lower: Double, upper: Double) {
+    public init(lower: Double, upper: Double, method: IntervalMethod = .percentile) {
         self.lower = lower
         self.upper = upper
+        self.method = method
     }
 }
 

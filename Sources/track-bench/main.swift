@@ -25,6 +25,46 @@ func time(_ body: () throws -> Void) rethrows -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
+// track-bench coverage [--replicates 200] [--resamples 1000] [--quick]: the coverage simulation of
+// METHODS §3 (CoverageSimulation): per scenario, how often each binned error's interval contains the
+// true value, and the calibration test's rejection rate. Prints one JSON line per scenario.
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "coverage" {
+    let replicates = Int(argument("replicates") ?? "200") ?? 200
+    let resamples = Int(argument("resamples") ?? "1000") ?? 1000
+    var scenarios: [CoverageSimulation.Scenario] = []
+    let sizes = CommandLine.arguments.contains("--quick") ? [500, 2_000] : [300, 500, 2_000, 14_042]
+    for n in sizes { for curve in CoverageSimulation.Curve.allCases { scenarios.append(.init(curve: curve, n: n)) } }
+    if !CommandLine.arguments.contains("--quick") {
+        for k in [2, 10] { for curve in CoverageSimulation.Curve.allCases { scenarios.append(.init(curve: curve, k: k, n: 2_000)) } }
+        for shape in [CoverageSimulation.Shape.high, .uniform] {
+            for curve in CoverageSimulation.Curve.allCases { scenarios.append(.init(curve: curve, shape: shape, n: 2_000)) }
+        }
+    }
+    for (index, scenario) in scenarios.enumerated() {
+        var cell: CoverageSimulation.Cell!
+        let seconds = time { cell = CoverageSimulation.run(scenario, replicates: replicates, resamples: resamples, seed: UInt64(index + 1)) }
+        var entries: [JSONObject.Entry] = [
+            .init(key: "curve", value: .string(scenario.curve.rawValue)), .init(key: "shape", value: .string(scenario.shape.rawValue)),
+            .init(key: "k", value: .number(Double(scenario.k))), .init(key: "n", value: .number(Double(scenario.n))),
+            .init(key: "replicates", value: .number(Double(replicates))), .init(key: "seconds", value: .number(seconds)),
+            .init(key: "accuracy_covered", value: .number(cell.accuracyCovered)),
+        ]
+        for key in CoverageSimulation.keys {
+            entries.append(.init(key: key.rawValue, value: .object(JSONObject([
+                .init(key: "truth", value: .number(cell.truth[key] ?? .nan)), .init(key: "covered", value: .number(cell.covered[key] ?? .nan)),
+                .init(key: "above", value: .number(cell.above[key] ?? .nan)), .init(key: "below", value: .number(cell.below[key] ?? .nan)),
+                .init(key: "width", value: .number(cell.meanWidth[key] ?? .nan)), .init(key: "bias", value: .number(cell.bias[key] ?? .nan)),
+            ]))))
+        }
+        for key in [MetricKey.confECE, .cwECE] {
+            entries.append(.init(key: "rejected_\(key.rawValue)", value: .number(cell.rejected[key] ?? .nan)))
+        }
+        print(JSONValue.object(JSONObject(entries)).jsonText)
+        fflush(nil)
+    }
+    exit(0)
+}
+
 // track-bench replicate --db PATH --copies N: gives every run of the store N-1
 // copies (new uuid and name, methods M0..M4 and models A/B in turn), rows and
 // summaries copied in one transaction on a track connection. Builds the

@@ -1,0 +1,537 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+
+/// Intervals and a test of calibration for the binned calibration errors (METHODS §3,
+/// "Intervals and the calibration test").
+///
+/// Every binned error is a function of per-cell sums `S_c = Σ_{i∈c} (y_i − v_i)` over fixed
+/// cells (the estimate's bins: equal-width bins of the confidence or of each class's p, and the
+/// estimate's equal-mass bins): conf-ECE is `Σ_c |S_c|/N`, cw-ECE `(1/K) Σ_c |S_c|/N`, ACE
+/// `(1/K) Σ_k (1/R_k) Σ_c |S_c/n_c|`, RMSCE `sqrt(Σ_c S_c²/(n_c N))`, MCE `max_c |S_c/n_c|`.
+/// Near zero these are biased upward (`E|x̂| > |x|`) and the percentile bootstrap adds the bias
+/// a second time, so its interval misses a small true error. Here each cell's bootstrap
+/// deviation `h_c = g*_c − ĝ_c` is mapped through the error's directional derivative
+/// (Fang & Santos 2019): a cell whose gap is clearly non-zero (`|ĝ_c| > κ·se_c`) moves the error
+/// by `sign(ĝ_c)·h_c`, any other by at most `|h_c|` either way (the triangle inequality), so
+///   lower = θ̂ − q_{1−α/2}(Σ_clear sign·h + Σ_rest |h|),  upper = θ̂ − q_{α/2}(Σ_clear sign·h − Σ_rest |h|).
+/// RMSCE and MCE (a norm and a maximum of the gaps) use their own triangle inequality,
+/// `|θ̂ − θ| ≤ ‖h‖`, so θ̂ ± q_{1−α}(‖h*‖). The lower end is clipped at 0, and set to 0 when the
+/// calibration test of the same error does not reject at α: at ECE = 0 (a boundary of the
+/// parameter space, where no bootstrap is consistent: Andrews 2000) the interval is then the
+/// set of values the test does not reject, and covers 0 as often as the test keeps H0.
+///
+/// The test (consistency resampling, Bröcker & Smith 2007): under H0 "the labels are drawn from
+/// the predicted probabilities", labels y*_i ~ Categorical(p_i) are redrawn B times with the
+/// cells and values fixed, the error recomputed each time, and `p = (1 + #{θ* ≥ θ̂}) / (B + 1)`,
+/// a valid Monte-Carlo p-value never below 1/(B + 1).
+public enum IntervalMethod: String, Sendable, Equatable, CaseIterable {
+    /// Between the α/2 and 1 − α/2 quantiles of the resampled values.
+    case percentile = "percentile bootstrap"
+    /// Per-bin derivative bounds (conf-ECE, cw-ECE, pooled ECE, eq-mass ECE, ACE, TACE).
+    case binBounds = "bin-bounded bootstrap"
+    /// θ̂ ± the 1 − α quantile of the resampled gap vector's norm (RMSCE) or largest gap (MCE).
+    case normBound = "norm-bounded bootstrap"
+    /// Wilson score interval of a proportion.
+    case wilson = "Wilson score"
+}
+
+/// The result of a test of calibration (H0: the run is perfectly calibrated).
+public struct CalibrationTest: Sendable, Equatable {
+    /// The statistic's value on the run (the metric's estimate).
+    public var statistic: Double
+    /// `(1 + #{θ* ≥ θ̂}) / (B + 1)`.
+    public var p: Double
+    public var resamples: Int
+    public var key: MetricKey
+    public var method: String {
+        "consistency resampling (Bröcker & Smith 2007): labels redrawn from the predicted probabilities, \(resamples) times, statistic \(key.rawValue)"
+    }
+}
+
+/// What `CalibrationAnalyzer.intervals` computes: an interval per resampled metric, and a test
+/// of calibration per binned error.
+public struct IntervalReport: Sendable, Equatable {
+    public var intervals: [MetricKey: Interval] = [:]
+    public var tests: [MetricKey: CalibrationTest] = [:]
+    public init() {}
+}
+
+/// Which fixed cells a binned error sums over, and how.
+enum CellShape: Sendable {
+    /// `scale · Σ_c |S_c| / total` (total: questions, or question × option values for the pooled ECE).
+    case sum(scale: Double, pooled: Bool)
+    /// `Σ_c a_c |S_c / n_c|` (ACE, TACE: each class's non-empty bins averaged, then the classes).
+    case meanOfGaps
+    /// `sqrt(Σ_c S_c² / (n_c · N))`.
+    case rms
+    /// `max_c |S_c / n_c|` over non-empty cells.
+    case max
+}
+
+/// The cells of every binned error of one run, laid out once: per question its top-label
+/// cells, per (question, option) value its class and pooled cells. Cells of all errors are
+/// numbered in one space so one pass over the values fills them all.
+struct BinnedCells: Sendable {
+    struct Family: Sendable {
+        var key: MetricKey
+        var shape: CellShape
+        var cells: Range<Int>
+        /// Per cell, the weight a_c of `.meanOfGaps` (1/(K·R_k)); empty otherwise.
+        var weights: [Double] = []
+    }
+    let n: Int
+    let k: Int
+    let bins: Int
+    var families: [Family] = []
+    var cellCount = 0
+    /// Per question: its top option and its two top-label cells (equal width, equal mass).
+    var top: [Int32] = []
+    var topCells: [Int32] = []
+    /// Per value (question-major, `set.offsets`): the cells it adds to, `perValue` of them
+    /// (class equal width, ACE, TACE (−1 when not kept), pooled), −1 for none.
+    var valueCells: [Int32] = []
+    var perValue = 0
+
+    init(_ a: CalibrationAnalyzer) {
+        let set = a.set
+        n = set.count
+        k = set.uniformOptionCount ?? 0
+        bins = a.bins
+        let b = bins
+        func family(_ key: MetricKey, _ shape: CellShape, _ count: Int) -> Int {
+            families.append(Family(key: key, shape: shape, cells: cellCount..<(cellCount + count)))
+            cellCount += count
+            return cellCount - count
+        }
+        let confWidth = family(.confECE, .sum(scale: 1, pooled: false), b)
+        families.append(Family(key: .rmsce, shape: .rms, cells: confWidth..<(confWidth + b)))
+        families.append(Family(key: .mce, shape: .max, cells: confWidth..<(confWidth + b)))
+        let confMass = family(.equalMassECE, .sum(scale: 1, pooled: false), b)
+        let pooled = family(.pooledECE, .sum(scale: 1, pooled: true), b)
+        var classWidth = -1, ace = -1, tace = -1
+        if k > 0 {
+            classWidth = family(.cwECE, .sum(scale: 1 / Double(k), pooled: false), k * b)
+            ace = family(.ace, .meanOfGaps, k * b)
+            tace = family(.tace, .meanOfGaps, k * b)
+        }
+        perValue = k > 0 ? 4 : 1
+        top = [Int32](repeating: 0, count: n)
+        topCells = [Int32](repeating: 0, count: 2 * n)
+        let massOfConfidence = equalMassBins(a.confidenceRanked, threshold: -1, bins: b)
+        for i in 0..<n {
+            let row = set.offsets[i]..<set.offsets[i + 1]
+            top[i] = Int32(set.probabilities.withUnsafeBufferPointer { TopLabel(UnsafeBufferPointer(rebasing: $0[row])).prediction })
+            topCells[2 * i] = Int32(confWidth + equalWidthBin(a.confidence[i], bins: b))
+        }
+        for (position, question) in a.confidenceRanked.order.enumerated() {
+            topCells[2 * Int(question) + 1] = Int32(confMass + Int(massOfConfidence[position]))
+        }
+        valueCells = [Int32](repeating: -1, count: set.probabilities.count * perValue)
+        for (j, value) in set.probabilities.enumerated() {
+            valueCells[j * perValue + perValue - 1] = Int32(pooled + equalWidthBin(value, bins: b))
+        }
+        guard k > 0 else { return }
+        for i in 0..<n {
+            for c in 0..<k {
+                valueCells[(i * k + c) * perValue] = Int32(classWidth + c * b + equalWidthBin(set.probabilities[i * k + c], bins: b))
+            }
+        }
+        var aceWeights = [Double](repeating: 0, count: k * b), taceWeights = aceWeights
+        for c in 0..<k {
+            let ranked = a.classRanked[c]
+            for (slot, threshold, base) in [(1, -1.0, ace), (2, a.epsilon, tace)] {
+                let binOf = equalMassBins(ranked, threshold: threshold, bins: b)
+                var used = Set<Int32>()
+                for (position, question) in ranked.order.enumerated() where binOf[position] >= 0 {
+                    valueCells[(Int(question) * k + c) * perValue + slot] = Int32(base + c * b) + binOf[position]
+                    used.insert(binOf[position])
+                }
+                for bin in used {
+                    let weight = 1 / (Double(k) * Double(used.count))
+                    if slot == 1 { aceWeights[c * b + Int(bin)] = weight } else { taceWeights[c * b + Int(bin)] = weight }
+                }
+            }
+        }
+        for index in families.indices where families[index].key == .ace { families[index].weights = aceWeights }
+        for index in families.indices where families[index].key == .tace { families[index].weights = taceWeights }
+    }
+
+    /// One family's value from cell sums `s`, counts `m` and totals (questions, values).
+    func value(_ family: Family, s: UnsafeBufferPointer<Double>, m: UnsafeBufferPointer<Double>,
+               questions: Double, values: Double) -> Double {
+        switch family.shape {
+        case .sum(let scale, let pooled):
+            var total = 0.0
+            for c in family.cells { total += abs(s[c]) }
+            return scale * total / (pooled ? values : questions)
+        case .meanOfGaps:
+            var total = 0.0
+            for c in family.cells where m[c] > 0 { total += family.weights[c - family.cells.lowerBound] * abs(s[c] / m[c]) }
+            return total
+        case .rms:
+            var total = 0.0
+            for c in family.cells where m[c] > 0 { total += s[c] * s[c] / (m[c] * questions) }
+            return total.squareRoot()
+        case .max:
+            var largest = 0.0
+            for c in family.cells where m[c] > 0 { largest = Swift.max(largest, abs(s[c] / m[c])) }
+            return largest
+        }
+    }
+
+    /// Per cell, the gap whose deviations the interval bounds: `S_c/N` (sums), `S_c/n_c`
+    /// (means, maxima), `S_c/sqrt(n_c N)` (rms); nil where the cell is empty.
+    func gap(_ family: Family, _ c: Int, s: Double, m: Double, questions: Double, values: Double) -> Double? {
+        switch family.shape {
+        case .sum(_, let pooled): return s / (pooled ? values : questions)
+        case .meanOfGaps, .max: return m > 0 ? s / m : nil
+        case .rms: return m > 0 ? s / (m * questions).squareRoot() : nil
+        }
+    }
+}
+
+/// Equal-mass bins of one ascending order with unit weights, by the rule of
+/// `CalibrationAnalyzer.equalMassError`: per position its bin, −1 when not above `threshold`.
+func equalMassBins(_ ranked: RankedValues, threshold: Double, bins: Int) -> [Int32] {
+    let kept = ranked.values.reduce(0) { $0 + ($1 > threshold ? 1 : 0) }
+    var result = [Int32](repeating: -1, count: ranked.values.count)
+    var bin = 0, rank = 0
+    var previous = -Double.infinity
+    for (j, v) in ranked.values.enumerated() where v > threshold {
+        if v != previous {
+            while rank >= (( bin + 1) * kept + bins - 1) / bins { bin += 1 }
+            previous = v
+        }
+        result[j] = Int32(bin)
+        rank += 1
+    }
+    return result
+}
+
+/// Cell sums of B resamples: per resample, per cell, `S_c` and `n_c`, and the totals.
+struct CellResamples: Sendable {
+    var count: Int
+    var cells: Int
+    var sums: [Double]
+    var counts: [Double]
+    var questions: [Double]
+    var values: [Double]
+}
+
+extension BinnedCells {
+    /// Fills the cell sums of `resamples` resamples, eight at a time on every core. Bootstrap:
+    /// question i counts w ~ Poisson(1) times (the weights of `CalibrationAnalyzer.bootstrap`
+    /// for the same seed) with its own label. Consistency: every question once, its label
+    /// redrawn from its probabilities.
+    func resample(_ a: CalibrationAnalyzer, resamples: Int, seed: UInt64, consistency: Bool,
+                  progress: (@Sendable (Int, Int) -> Void)? = nil) -> CellResamples {
+        typealias Lanes = CalibrationAnalyzer.Lanes
+        let lanes = CalibrationAnalyzer.lanes
+        let batches = (resamples + lanes - 1) / lanes
+        let cells = cellCount
+        let out = Slots<([Double], [Double], [Double], [Double])>(repeating: ([], [], [], []), count: batches)
+        let counter = ProgressCounter()
+        let set = a.set
+        DispatchQueue.concurrentPerform(iterations: batches) { batch in
+            let first = batch * lanes
+            let weights: [UInt8] = consistency ? [] : CalibrationAnalyzer.poissonWeights(n: n, seed: seed, firstResample: first)
+            let drawn: [Int64] = consistency ? Self.drawLabels(set, seed: seed, firstResample: first) : []
+            var s = [Lanes](repeating: .zero, count: cells), m = s
+            var questions = Lanes.zero, values = Lanes.zero
+            set.probabilities.withUnsafeBufferPointer { p in
+            set.labels.withUnsafeBufferPointer { labels in
+            a.confidence.withUnsafeBufferPointer { conf in
+            valueCells.withUnsafeBufferPointer { valueCells in
+            s.withUnsafeMutableBufferPointer { s in
+            m.withUnsafeMutableBufferPointer { m in
+                for i in 0..<n {
+                    let w: Lanes
+                    let label: SIMD8<Int64>
+                    if consistency {
+                        w = Lanes(repeating: 1)
+                        label = SIMD8<Int64>((0..<lanes).map { drawn[i * lanes + $0] })
+                    } else {
+                        let raw = UnsafeRawPointer(weights.withUnsafeBufferPointer { $0.baseAddress! } + i * lanes)
+                            .loadUnaligned(as: SIMD8<UInt8>.self)
+                        w = Lanes(Double(raw[0]), Double(raw[1]), Double(raw[2]), Double(raw[3]),
+                                  Double(raw[4]), Double(raw[5]), Double(raw[6]), Double(raw[7]))
+                        label = SIMD8<Int64>(repeating: Int64(labels[i]))
+                    }
+                    let start = set.offsets[i], options = set.offsets[i + 1] - start
+                    questions += w
+                    values += w * Double(options)
+                    // Top label: hit where the (drawn) label is the top option.
+                    let hit = Lanes.zero.replacing(with: 1, where: label .== SIMD8<Int64>(repeating: Int64(top[i])))
+                    let d = w * (hit - conf[i])
+                    for slot in 0..<2 {
+                        let c = Int(topCells[2 * i + slot])
+                        s[c] += d
+                        m[c] += w
+                    }
+                    for option in 0..<options {
+                        let v = p[start + option]
+                        let y = Lanes.zero.replacing(with: 1, where: label .== SIMD8<Int64>(repeating: Int64(option)))
+                        let d = w * (y - v)
+                        let base = (start + option) * perValue
+                        for slot in 0..<perValue {
+                            let c = Int(valueCells[base + slot])
+                            if c < 0 { continue }
+                            s[c] += d
+                            m[c] += w
+                        }
+                    }
+                }
+            }}}}}}
+            var sums = [Double](repeating: 0, count: lanes * cells), counts = sums
+            for lane in 0..<lanes {
+                for c in 0..<cells {
+                    sums[lane * cells + c] = s[c][lane]
+                    counts[lane * cells + c] = m[c][lane]
+                }
+            }
+            out.store(batch, (sums, counts, (0..<lanes).map { questions[$0] }, (0..<lanes).map { values[$0] }))
+            if let progress { progress(counter.add(lanes, limit: resamples), resamples) }
+        }
+        var result = CellResamples(count: resamples, cells: cells, sums: [], counts: [], questions: [], values: [])
+        result.sums.reserveCapacity(resamples * cells)
+        for b in 0..<resamples {
+            let (sums, counts, questions, values) = out.value(b / lanes)
+            let lane = b % lanes
+            result.sums += sums[(lane * cells)..<((lane + 1) * cells)]
+            result.counts += counts[(lane * cells)..<((lane + 1) * cells)]
+            result.questions.append(questions[lane])
+            result.values.append(values[lane])
+        }
+        return result
+    }
+
+    /// Labels drawn from each question's probabilities for resamples `first ..< first + 8`,
+    /// question-major, from streams of their own (a seed distinct from the bootstrap's).
+    static func drawLabels(_ set: PredictionSet, seed: UInt64, firstResample: Int) -> [Int64] {
+        let lanes = CalibrationAnalyzer.lanes
+        var streams = (0..<lanes).map { SeededRandom(seed: CalibrationAnalyzer.resampleSeed(seed ^ 0x5EED_C0A5_1573_3E57, firstResample + $0)) }
+        var labels = [Int64](repeating: 0, count: set.count * lanes)
+        for i in 0..<set.count {
+            let start = set.offsets[i], end = set.offsets[i + 1]
+            var total = 0.0
+            for j in start..<end { total += set.probabilities[j] }
+            for lane in 0..<lanes {
+                let u = streams[lane].nextDouble() * total
+                var cumulative = 0.0, drawn = end - start - 1
+                for j in start..<end {
+                    cumulative += set.probabilities[j]
+                    if u < cumulative { drawn = j - start; break }
+                }
+                labels[i * lanes + lane] = Int64(drawn)
+            }
+        }
+        return labels
+    }
+
+    /// The estimate's cell sums (every question once, its own label).
+    func estimate(_ a: CalibrationAnalyzer) -> (sums: [Double], counts: [Double], questions: Double, values: Double) {
+        var s = [Double](repeating: 0, count: cellCount), m = s
+        for i in 0..<n {
+            let d = (Int(a.set.labels[i]) == Int(top[i]) ? 1.0 : 0.0) - a.confidence[i]
+            for slot in 0..<2 {
+                s[Int(topCells[2 * i + slot])] += d
+                m[Int(topCells[2 * i + slot])] += 1
+            }
+        }
+        for i in 0..<n {
+            let start = a.set.offsets[i]
+            for option in 0..<(a.set.offsets[i + 1] - start) {
+                let d = (Int(a.set.labels[i]) == option ? 1.0 : 0.0) - a.set.probabilities[start + option]
+                for slot in 0..<perValue {
+                    let c = Int(valueCells[(start + option) * perValue + slot])
+                    if c >= 0 { s[c] += d; m[c] += 1 }
+                }
+            }
+        }
+        return (s, m, Double(n), Double(a.set.probabilities.count))
+    }
+}
+
+/// Per resample, the two bounding deviations of one binned error (`low` for the lower end,
+/// `high` for the upper), with the quantile tail they are read at.
+struct Deviations: Sendable {
+    var estimate: Double
+    var low: [Double]
+    var high: [Double]
+    /// Each end at α/2 (derivative bounds) or both at α (one norm bound for both ends).
+    var simultaneous: Bool
+
+    /// `[θ̂ − q_{1−a}(low), θ̂ − q_{a}(high)]`, a = α/2 or α.
+    func interval(level: Double) -> Interval {
+        let a = simultaneous ? 1 - level : (1 - level) / 2
+        let lower = estimate - quantile(low.sorted(), 1 - a)
+        let upper = estimate - quantile(high.sorted(), a)
+        return Interval(lower: lower, upper: upper)
+    }
+
+    /// The paired difference other − base: its deviations bound the difference's.
+    static func difference(base: Deviations, other: Deviations) -> Deviations {
+        Deviations(estimate: other.estimate - base.estimate,
+                   low: zip(other.low, base.high).map { $0 - $1 },
+                   high: zip(other.high, base.low).map { $0 - $1 },
+                   simultaneous: base.simultaneous)
+    }
+
+    /// The smallest α at which the interval excludes 0: `(1 + #)/(B + 1)` per end, doubled for
+    /// ends read at α/2.
+    var p: Double {
+        let b = Double(low.count)
+        let up = (1 + Double(low.filter { $0 >= estimate }.count)) / (b + 1)
+        let down = (1 + Double(high.filter { $0 <= estimate }.count)) / (b + 1)
+        return Swift.min(1, (simultaneous ? 1 : 2) * Swift.min(up, down))
+    }
+}
+
+extension CalibrationAnalyzer {
+    /// κ_n of the clear-cell rule: slowly growing (Fang & Santos need κ_n → ∞, κ_n/√n → 0).
+    static func clearThreshold(_ n: Int) -> Double { Swift.max(1, log(Swift.max(log(Double(Swift.max(n, 3))), 1)).squareRoot()) }
+
+    /// Every binned error's bounding deviations over `resamples` bootstrap resamples (seeded as
+    /// `bootstrap`), keyed by metric.
+    func binnedDeviations(resamples: Int, seed: UInt64, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Deviations] {
+        guard set.count > 0, resamples > 0 else { return [:] }
+        let cells = BinnedCells(self)
+        let estimate = cells.estimate(self)
+        let boot = cells.resample(self, resamples: resamples, seed: seed, consistency: false, progress: progress)
+        let kappa = Self.clearThreshold(set.count)
+        var result: [MetricKey: Deviations] = [:]
+        estimate.sums.withUnsafeBufferPointer { s in
+        estimate.counts.withUnsafeBufferPointer { m in
+            for family in cells.families {
+                let theta = cells.value(family, s: s, m: m, questions: estimate.questions, values: estimate.values)
+                let gaps = family.cells.map { cells.gap(family, $0, s: s[$0], m: m[$0], questions: estimate.questions, values: estimate.values) }
+                // h[b][c]: deviation of cell c in resample b (0 where the cell is empty in either).
+                let width = family.cells.count
+                var h = [Double](repeating: 0, count: resamples * width)
+                for b in 0..<resamples {
+                    for (j, c) in family.cells.enumerated() {
+                        guard let g = gaps[j],
+                              let g2 = cells.gap(family, c, s: boot.sums[b * boot.cells + c], m: boot.counts[b * boot.cells + c],
+                                                 questions: boot.questions[b], values: boot.values[b]) else { continue }
+                        h[b * width + j] = g2 - g
+                    }
+                }
+                var low = [Double](repeating: 0, count: resamples), high = low
+                switch family.shape {
+                case .rms, .max:
+                    for b in 0..<resamples {
+                        var norm = 0.0
+                        for j in 0..<width {
+                            let x = h[b * width + j]
+                            if case .rms = family.shape { norm += x * x } else { norm = Swift.max(norm, abs(x)) }
+                        }
+                        if case .rms = family.shape { norm = norm.squareRoot() }
+                        low[b] = norm
+                        high[b] = -norm
+                    }
+                    result[family.key] = Deviations(estimate: theta, low: low, high: high, simultaneous: true)
+                case .sum, .meanOfGaps:
+                    var weight = [Double](repeating: 0, count: width)
+                    for j in 0..<width {
+                        switch family.shape {
+                        case .sum(let scale, _): weight[j] = scale
+                        default: weight[j] = family.weights[j]
+                        }
+                    }
+                    var clear = [Bool](repeating: false, count: width), sign = [Double](repeating: 0, count: width)
+                    for j in 0..<width {
+                        guard let g = gaps[j], g != 0 else { continue }
+                        var sum = 0.0, squares = 0.0
+                        for b in 0..<resamples { let x = h[b * width + j]; sum += x; squares += x * x }
+                        let mean = sum / Double(resamples)
+                        let se = Swift.max(0, squares / Double(resamples) - mean * mean).squareRoot()
+                        clear[j] = abs(g) > kappa * se
+                        sign[j] = g > 0 ? 1 : -1
+                    }
+                    for b in 0..<resamples {
+                        var lo = 0.0, hi = 0.0
+                        for j in 0..<width where weight[j] != 0 {
+                            let x = h[b * width + j]
+                            if clear[j] {
+                                lo += weight[j] * sign[j] * x
+                                hi += weight[j] * sign[j] * x
+                            } else {
+                                lo += weight[j] * abs(x)
+                                hi -= weight[j] * abs(x)
+                            }
+                        }
+                        low[b] = lo
+                        high[b] = hi
+                    }
+                    result[family.key] = Deviations(estimate: theta, low: low, high: high, simultaneous: false)
+                }
+            }
+        }}
+        return result
+    }
+
+    /// The test of calibration for every binned error: labels redrawn from the predicted
+    /// probabilities `resamples` times (seeded), the error recomputed on the same cells.
+    public func calibrationTests(resamples: Int, seed: UInt64, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
+        guard set.count > 0, resamples > 0 else { return [:] }
+        let cells = BinnedCells(self)
+        let estimate = cells.estimate(self)
+        let null = cells.resample(self, resamples: resamples, seed: seed, consistency: true, progress: progress)
+        var tests: [MetricKey: CalibrationTest] = [:]
+        for family in cells.families {
+            let theta = estimate.sums.withUnsafeBufferPointer { s in
+                estimate.counts.withUnsafeBufferPointer { m in
+                    cells.value(family, s: s, m: m, questions: estimate.questions, values: estimate.values)
+                }
+            }
+            var exceed = 0
+            for b in 0..<resamples {
+                let value = null.sums.withUnsafeBufferPointer { s in
+                    null.counts.withUnsafeBufferPointer { m in
+                        cells.value(family, s: UnsafeBufferPointer(rebasing: s[(b * null.cells)..<((b + 1) * null.cells)]),
+                                    m: UnsafeBufferPointer(rebasing: m[(b * null.cells)..<((b + 1) * null.cells)]),
+                                    questions: null.questions[b], values: null.values[b])
+                    }
+                }
+                // A relative tolerance: the same error recomputed in another order is not "larger".
+                if value >= theta - 1e-12 * Swift.max(theta, 1e-300) { exceed += 1 }
+            }
+            tests[family.key] = CalibrationTest(statistic: theta, p: (1 + Double(exceed)) / Double(resamples + 1),
+                                                resamples: resamples, key: family.key)
+        }
+        return tests
+    }
+
+    /// Intervals of every resampled metric at `level`, and the test of calibration of every binned
+    /// error: percentile intervals for accuracy, confidence, Brier, NLL (and smECE at the
+    /// estimate's bandwidth, with `smooth`); bin-bounded or norm-bounded intervals for the binned
+    /// errors, whose lower end is 0 where their test does not reject at 1 − level.
+    public func intervals(resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95, smooth: Bool = false,
+                          progress: (@Sendable (Int, Int) -> Void)? = nil) -> IntervalReport {
+        var report = IntervalReport()
+        guard set.count > 0, resamples > 0 else { return report }
+        let percentileKeys: [MetricKey] = [.accuracy, .meanConfidence, .overconfidence, .brier, .nll] + (smooth ? [.smECE] : [])
+        let samples = bootstrapSamples(resamples: resamples, seed: seed, smooth: smooth, keys: percentileKeys, progress: progress)
+        for (key, values) in samples where !values.isEmpty {
+            let sorted = values.sorted()
+            report.intervals[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
+        }
+        report.tests = calibrationTests(resamples: resamples, seed: seed)
+        for (key, deviations) in binnedDeviations(resamples: resamples, seed: seed) {
+            var interval = deviations.interval(level: level)
+            interval.method = deviations.simultaneous ? .normBound : .binBounds
+            // Every binned error lies in [0, 1].
+            interval.upper = Swift.min(Swift.max(interval.upper, 0), 1)
+            interval.lower = Swift.min(Swift.max(interval.lower, 0), 1)
+            if let test = report.tests[key], test.p >= 1 - level {
+                interval.lower = 0
+                interval.atBoundary = true
+            }
+            interval.upper = Swift.max(interval.upper, interval.lower)
+            report.intervals[key] = interval
+        }
+        return report
+    }
+}
