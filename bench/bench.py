@@ -323,6 +323,18 @@ def calibration_section(track_bench):
           f"NLL difference {result['nll_difference']:.1e}")
 
 
+def coverage_section(track_bench, replicates=200):
+    """Coverage of every interval track prints for the binned errors, by simulation (METHODS §3)."""
+    print(f"\n== intervals: coverage simulation ({replicates} runs per scenario, 1,000 resamples, 95%) ==", flush=True)
+    path = os.path.join(OUT, "coverage.jsonl")
+    with open(path, "w") as out:
+        subprocess.run([track_bench, "coverage", "--replicates", str(replicates), "--resamples", "1000"], check=True, stdout=out)
+    sys.path.insert(0, HERE)
+    import coverage_table
+    with open(path) as f:
+        print(coverage_table.table(f.readlines()))
+
+
 def science_section(track_bench):
     python = venv_python()
     if subprocess.run([python, "-c", "import relplot, sklearn"], capture_output=True).returncode != 0:
@@ -456,7 +468,7 @@ def main():
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--options", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "science", "scale", "postgres"], help="run one section")
+    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "science", "coverage", "scale", "postgres"], help="run one section")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     track = os.path.abspath(args.track)
@@ -474,6 +486,8 @@ def main():
         calibration_section(track_bench)
     if args.only in (None, "science"):
         science_section(track_bench)
+    if args.only in (None, "coverage"):
+        coverage_section(track_bench)
     if args.only in (None, "scale"):
         scale_section(track, track_bench, args.repeat)
     if args.only in (None, "postgres"):

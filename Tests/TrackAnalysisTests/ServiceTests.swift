@@ -84,11 +84,22 @@ import TrackStore
         #expect(report.rows[2].bins?.topLabel == analyzer.reliabilityBins())
         let table = report.table(keys: [.confECE, .accuracy])
         // One name per quantity: the JSON keys are the headers of the text table and the CSV.
-        #expect(table.columns == ["run", "subject", "n", "conf_ece", "conf_ece_lo", "conf_ece_hi", "accuracy", "accuracy_lo", "accuracy_hi"])
-        #expect(table.caption == "_lo/_hi: 90% percentile bootstrap interval")
-        #expect(table.render(.csv).hasPrefix("run,subject,n,conf_ece,conf_ece_lo,conf_ece_hi,accuracy,accuracy_lo,accuracy_hi\n"))
+        #expect(table.columns == ["run", "subject", "n", "conf_ece", "conf_ece_lo", "conf_ece_hi", "accuracy", "accuracy_lo", "accuracy_hi",
+                                   "calibration_p"])
+        // The caption names each interval's method and what a lower end of 0 means.
+        #expect(table.caption?.hasPrefix("_lo/_hi: 90% intervals: percentile bootstrap (accuracy); bin-bounded bootstrap (conf_ece)") == true)
+        #expect(table.caption?.contains("_lo is 0") == true)
+        #expect(table.render(.csv).hasPrefix("run,subject,n,conf_ece,conf_ece_lo,conf_ece_hi,accuracy,accuracy_lo,accuracy_hi,calibration_p\n"))
+        #expect(report.rows[2].intervals[.confECE]?.method == .binBounds && report.rows[2].intervals[.accuracy]?.method == .percentile)
         guard case .array(let objects) = report.json, case .object(let first) = objects[0] else { Issue.record("no JSON rows"); return }
-        for key in ["conf_ece", "accuracy", "mean_confidence"] { #expect(first[key] != nil, "\(key) is not a JSON key") }
+        for key in ["conf_ece", "accuracy", "mean_confidence", "ci", "ci_method", "calibration_test"] {
+            #expect(first[key] != nil, "\(key) is not a JSON key")
+        }
+        guard case .object(let test)? = first["calibration_test"], case .number(let p)? = test["p"] else {
+            Issue.record("calibration_test has no p"); return
+        }
+        #expect(p >= 1.0 / 65 && p <= 1)
+        #expect(test["statistic"] != nil && test["method"] != nil)
     }
 
     @Test func temperatureCalibratorDerivesARunWithTheFitRecorded() throws {
