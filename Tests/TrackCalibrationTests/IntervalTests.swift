@@ -157,3 +157,43 @@ import Testing
         }
     }
 }
+
+/// Equal-mass bins with tie groups kept whole, ACE over non-empty bins, and McNemar's p in logs,
+/// held to an independent numpy/scipy computation (Tests/reference/binning_references.py).
+@Suite struct BinningReferenceTests {
+    nonisolated(unsafe) static let references: [String: Any] = {   // read once, never written
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TrackStoreTests/Fixtures/binning-references.json")
+        return (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] ?? [:]
+    }()
+
+    @Test func equalMassMetricsEqualNumpy() throws {
+        let cases = try #require(Self.references["cases"] as? [String: [String: Any]])
+        #expect(cases.count == 9)
+        for (name, values) in cases {
+            let probabilities = (values["probs"] as! [[Any]]).map { $0.map { ($0 as! NSNumber).doubleValue } }
+            let labels = (values["labels"] as! [Any]).map { ($0 as! NSNumber).intValue }
+            var set = PredictionSet()
+            for (i, row) in probabilities.enumerated() { set.append(id: Int64(i), label: labels[i], probabilities: row) }
+            for bins in [10, 15] {
+                let expected = try #require(values["bins\(bins)"] as? [String: Any])
+                let m = CalibrationAnalyzer(set, bins: bins).metrics()
+                for key in [MetricKey.equalMassECE, .ace, .tace] {
+                    let want = (expected[key.rawValue] as! NSNumber).doubleValue
+                    #expect(abs(m[key]! - want) < 1e-12, "\(name) B=\(bins) \(key): \(m[key]!) vs numpy \(want)")
+                }
+            }
+        }
+    }
+
+    @Test func mcnemarLogEqualsScipy() throws {
+        let pairs = try #require(Self.references["mcnemar_log10"] as? [[String: Any]])
+        #expect(pairs.count == 6)
+        for pair in pairs {
+            let b = (pair["b"] as! NSNumber).intValue, c = (pair["c"] as! NSNumber).intValue
+            let want = (pair["log10_p"] as! NSNumber).doubleValue
+            let got = PairedTests.mcnemarExactLog10(b: b, c: c)
+            #expect(abs(got - want) <= 1e-9 * max(1, abs(want)), "b \(b) c \(c): \(got) vs scipy \(want)")
+        }
+    }
+}
