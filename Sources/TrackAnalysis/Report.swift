@@ -148,7 +148,7 @@ public enum Report {
         if !withPairs.isEmpty {
             html += "<h2>Win rates (sequence likelihood)</h2>\n" + htmlTable(try reader.winRates(WinRateRequest(runs: withPairs)), id: "winrates")
         }
-        html += "<script type=\"application/json\" id=\"metrics-data\">\(JSONValue.array(metricsJSON).jsonText.replacingOccurrences(of: "</", with: "<\\/"))</script>\n"
+        html += "<script type=\"application/json\" id=\"metrics-data\">\(scriptSafe(JSONValue.array(metricsJSON).jsonText))</script>\n"
         html += "<script>\(script)</script>\n</body></html>\n"
         try writeExport(html, to: request.out)
         return ReportResult(path: request.out, runs: data.runs.count, detailed: detailed.count, bytes: html.utf8.count)
@@ -176,6 +176,13 @@ public enum Report {
             }.joined() + "</tr>"
         }
         return html + "</tbody></table>\n"
+    }
+
+    /// JSON that may stand inside a `<script>` element: `<`, `>` and `&` occur in JSON only inside
+    /// strings, where `\u003c` etc. mean the same, so no `</script>` or `<!--` can end or hide the block.
+    static func scriptSafe(_ json: String) -> String {
+        json.replacingOccurrences(of: "<", with: "\\u003c").replacingOccurrences(of: ">", with: "\\u003e")
+            .replacingOccurrences(of: "&", with: "\\u0026")
     }
 
     static func escape(_ text: String) -> String {

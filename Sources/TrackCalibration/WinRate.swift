@@ -69,11 +69,11 @@ public enum WinRate {
 
     /// The 95% Wilson score interval for a proportion (z = 1.959964).
     public static func wilson(successes: Double, n: Int, z: Double = 1.959963984540054) -> Interval {
-        guard n > 0 else { return Interval(lower: 0, upper: 1) }
+        guard n > 0 else { return Interval(lower: 0, upper: 1, method: .wilson) }
         let total = Double(n), p = successes / total
         let denominator = 1 + z * z / total
         let center = (p + z * z / (2 * total)) / denominator
         let half = z * ((p * (1 - p) / total + z * z / (4 * total * total)).squareRoot()) / denominator
-        return Interval(lower: max(0, center - half), upper: min(1, center + half))
+        return Interval(lower: max(0, center - half), upper: min(1, center + half), method: .wilson)
     }
 }

@@ -247,6 +247,24 @@ import TrackStore
         #expect(json.count == 2 && json.allSatisfy { $0["conf_ece"]?.doubleValue != nil })
     }
 
+    /// A run named to break out of the report's JSON block (`<!--<script>`) stays inside it: the
+    /// block holds no `<`, and its text parses back to the name.
+    @Test func reportJSONCannotBeBrokenByARunName() throws {
+        let scratch = Scratch()
+        let name = "<!--<script></script>&x"
+        let store = try Self.store(scratch, runs: [(name, "SFT", Self.predictions(n: 120, seed: 12))])
+        var request = ReportRequest(out: scratch.path("r.html"))
+        request.resamples = 20
+        _ = try Report.build(request, store: store)
+        let html = try String(contentsOfFile: scratch.path("r.html"), encoding: .utf8)
+        let open = try #require(html.range(of: "<script type=\"application/json\" id=\"metrics-data\">"))
+        let close = try #require(html.range(of: "</script>", range: open.upperBound..<html.endIndex))
+        let block = String(html[open.upperBound..<close.lowerBound])
+        #expect(!block.contains("<") && !block.contains(">") && !block.contains("&"))
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(block.utf8)) as? [[String: Any]])
+        #expect(parsed.first?["run"] as? String == name)
+    }
+
     @Test func demoBuildsInProcessWithItsGallery() throws {
         let scratch = Scratch()
         var request = DemoRequest()
