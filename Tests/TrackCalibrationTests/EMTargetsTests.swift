@@ -94,6 +94,6 @@ import TrackCalibration
         #expect(abs(interval.lower - 0.2366) < 5e-5 && abs(interval.upper - 0.7634) < 5e-5)
         let all = WinRate.wilson(successes: 10, n: 10)
         #expect(abs(all.upper - 1) < 1e-12 && abs(all.lower - 0.7225) < 5e-5)
-        #expect(WinRate.wilson(successes: 0, n: 0) == Interval(lower: 0, upper: 1))
+        #expect(WinRate.wilson(successes: 0, n: 0) == Interval(lower: 0, upper: 1, method: .wilson))
     }
 }
