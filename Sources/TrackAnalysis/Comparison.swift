@@ -192,8 +192,9 @@ extension RunReader {
         let smooth = request.keys.contains(.smECE)
         let (ma, mb) = (a.metrics(smooth: smooth), b.metrics(smooth: smooth))
         let seed = UInt64(bitPattern: bootstrap.seed)
-        let ra = a.bootstrapResamples(resamples: bootstrap.resamples, seed: seed, smooth: smooth)
-        let rb = b.bootstrapResamples(resamples: bootstrap.resamples, seed: seed, smooth: smooth)
+        // The means (and smECE) from the plain resamples; the binned errors from their cells.
+        let ra = a.bootstrapResamples(resamples: bootstrap.resamples, seed: seed, smooth: smooth, binned: false)
+        let rb = b.bootstrapResamples(resamples: bootstrap.resamples, seed: seed, smooth: smooth, binned: false)
         let keys = request.keys.filter { MetricKey.resampled.contains($0) || $0 == .smECE }
         let binned = PairedTests.binnedDifferences(base: a, other: b, resamples: bootstrap.resamples, seed: seed, level: 1 - request.alpha)
         let differences = keys.map { key -> PairedDifference in
@@ -212,8 +213,8 @@ extension RunReader {
             if x && !y { onlyBase += 1 }
             if !x && y { onlyOther += 1 }
         }
-        let log10P = PairedTests.mcnemarExactLog10(b: onlyBase, c: onlyOther)
-        return (differences, McNemar(b: onlyBase, c: onlyOther, p: PairedTests.mcnemarExact(b: onlyBase, c: onlyOther), log10P: log10P))
+        let logP = PairedTests.mcnemarExactLog(b: onlyBase, c: onlyOther)
+        return (differences, McNemar(b: onlyBase, c: onlyOther, p: exp(logP), log10P: logP / M_LN10))
     }
 }
 

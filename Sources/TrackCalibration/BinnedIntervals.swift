@@ -224,8 +224,8 @@ extension BinnedCells {
     /// Fills the cell sums of `resamples` resamples, eight at a time on every core. Bootstrap:
     /// question i counts w ~ Poisson(1) times (the weights of `CalibrationAnalyzer.bootstrap`
     /// for the same seed) with its own label. Consistency: every question once, its label
-    /// redrawn from its probabilities.
-    func resample(_ a: CalibrationAnalyzer, resamples: Int, seed: UInt64, consistency: Bool,
+    /// redrawn from its probabilities, its cell counts `fixedCounts` (the estimate's).
+    func resample(_ a: CalibrationAnalyzer, resamples: Int, seed: UInt64, consistency: Bool, fixedCounts: [Double] = [],
                   progress: (@Sendable (Int, Int) -> Void)? = nil) -> CellResamples {
         typealias Lanes = CalibrationAnalyzer.Lanes
         let lanes = CalibrationAnalyzer.lanes
@@ -240,21 +240,25 @@ extension BinnedCells {
             let drawn: [Int64] = consistency ? Self.drawLabels(set, seed: seed, firstResample: first) : []
             var s = [Lanes](repeating: .zero, count: cells), m = s
             var questions = Lanes.zero, values = Lanes.zero
+            let one = Lanes(repeating: 1)
             set.probabilities.withUnsafeBufferPointer { p in
             set.labels.withUnsafeBufferPointer { labels in
             a.confidence.withUnsafeBufferPointer { conf in
             valueCells.withUnsafeBufferPointer { valueCells in
+            weights.withUnsafeBufferPointer { weights in
+            drawn.withUnsafeBufferPointer { drawn in
             s.withUnsafeMutableBufferPointer { s in
             m.withUnsafeMutableBufferPointer { m in
                 for i in 0..<n {
+                    // Bootstrap: Poisson weights, the question's own label; consistency: weight 1,
+                    // the drawn labels (and the counts, fixed, are the estimate's: not summed).
                     let w: Lanes
                     let label: SIMD8<Int64>
                     if consistency {
-                        w = Lanes(repeating: 1)
-                        label = SIMD8<Int64>((0..<lanes).map { drawn[i * lanes + $0] })
+                        w = one
+                        label = UnsafeRawPointer(drawn.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<Int64>.self)
                     } else {
-                        let raw = UnsafeRawPointer(weights.withUnsafeBufferPointer { $0.baseAddress! } + i * lanes)
-                            .loadUnaligned(as: SIMD8<UInt8>.self)
+                        let raw = UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
                         w = Lanes(Double(raw[0]), Double(raw[1]), Double(raw[2]), Double(raw[3]),
                                   Double(raw[4]), Double(raw[5]), Double(raw[6]), Double(raw[7]))
                         label = SIMD8<Int64>(repeating: Int64(labels[i]))
@@ -268,22 +272,22 @@ extension BinnedCells {
                     for slot in 0..<2 {
                         let c = Int(topCells[2 * i + slot])
                         s[c] += d
-                        m[c] += w
+                        if !consistency { m[c] += w }
                     }
                     for option in 0..<options {
-                        let v = p[start + option]
                         let y = Lanes.zero.replacing(with: 1, where: label .== SIMD8<Int64>(repeating: Int64(option)))
-                        let d = w * (y - v)
+                        let d = w * (y - p[start + option])
                         let base = (start + option) * perValue
                         for slot in 0..<perValue {
                             let c = Int(valueCells[base + slot])
                             if c < 0 { continue }
                             s[c] += d
-                            m[c] += w
+                            if !consistency { m[c] += w }
                         }
                     }
                 }
-            }}}}}}
+            }}}}}}}}
+            if consistency { for c in 0..<cells { m[c] = Lanes(repeating: fixedCounts[c]) } }
             var sums = [Double](repeating: 0, count: lanes * cells), counts = sums
             for lane in 0..<lanes {
                 for c in 0..<cells {
@@ -313,18 +317,23 @@ extension BinnedCells {
         let lanes = CalibrationAnalyzer.lanes
         var streams = (0..<lanes).map { SeededRandom(seed: CalibrationAnalyzer.resampleSeed(seed ^ 0x5EED_C0A5_1573_3E57, firstResample + $0)) }
         var labels = [Int64](repeating: 0, count: set.count * lanes)
-        for i in 0..<set.count {
-            let start = set.offsets[i], end = set.offsets[i + 1]
-            var total = 0.0
-            for j in start..<end { total += set.probabilities[j] }
-            for lane in 0..<lanes {
-                let u = streams[lane].nextDouble() * total
-                var cumulative = 0.0, drawn = end - start - 1
-                for j in start..<end {
-                    cumulative += set.probabilities[j]
-                    if u < cumulative { drawn = j - start; break }
+        labels.withUnsafeMutableBufferPointer { out in
+            set.probabilities.withUnsafeBufferPointer { p in
+                for i in 0..<set.count {
+                    let start = set.offsets[i], end = set.offsets[i + 1]
+                    var total = 0.0
+                    for j in start..<end { total += p[j] }
+                    var u = CalibrationAnalyzer.Lanes.zero
+                    for lane in 0..<lanes { u[lane] = streams[lane].nextDouble() * total }
+                    // The drawn option is the first whose cumulative probability exceeds u: the
+                    // number of cumulative sums (all but the last option's) that u reaches.
+                    var drawn = SIMD8<Int64>.zero, cumulative = 0.0
+                    for j in start..<(end - 1) {
+                        cumulative += p[j]
+                        drawn &+= SIMD8<Int64>.zero.replacing(with: 1, where: u .>= CalibrationAnalyzer.Lanes(repeating: cumulative))
+                    }
+                    UnsafeMutableRawPointer(out.baseAddress! + i * lanes).storeBytes(of: drawn, as: SIMD8<Int64>.self)
                 }
-                labels[i * lanes + lane] = Int64(drawn)
             }
         }
         return labels
@@ -397,7 +406,11 @@ extension CalibrationAnalyzer {
     /// `bootstrap`), keyed by metric.
     func binnedDeviations(resamples: Int, seed: UInt64, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Deviations] {
         guard set.count > 0, resamples > 0 else { return [:] }
-        let cells = BinnedCells(self)
+        return binnedDeviations(BinnedCells(self), resamples: resamples, seed: seed, progress: progress)
+    }
+
+    func binnedDeviations(_ cells: BinnedCells, resamples: Int, seed: UInt64,
+                          progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Deviations] {
         let estimate = cells.estimate(self)
         let boot = cells.resample(self, resamples: resamples, seed: seed, consistency: false, progress: progress)
         let kappa = Self.clearThreshold(set.count)
@@ -476,31 +489,32 @@ extension CalibrationAnalyzer {
     /// probabilities `resamples` times (seeded), the error recomputed on the same cells.
     public func calibrationTests(resamples: Int, seed: UInt64, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
         guard set.count > 0, resamples > 0 else { return [:] }
-        let cells = BinnedCells(self)
+        return calibrationTests(BinnedCells(self), resamples: resamples, seed: seed, progress: progress)
+    }
+
+    func calibrationTests(_ cells: BinnedCells, resamples: Int, seed: UInt64,
+                          progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
         let estimate = cells.estimate(self)
-        let null = cells.resample(self, resamples: resamples, seed: seed, consistency: true, progress: progress)
+        let null = cells.resample(self, resamples: resamples, seed: seed, consistency: true, fixedCounts: estimate.counts, progress: progress)
         var tests: [MetricKey: CalibrationTest] = [:]
-        for family in cells.families {
-            let theta = estimate.sums.withUnsafeBufferPointer { s in
-                estimate.counts.withUnsafeBufferPointer { m in
-                    cells.value(family, s: s, m: m, questions: estimate.questions, values: estimate.values)
+        estimate.sums.withUnsafeBufferPointer { es in
+        estimate.counts.withUnsafeBufferPointer { em in
+        null.sums.withUnsafeBufferPointer { ns in
+        null.counts.withUnsafeBufferPointer { nm in
+            for family in cells.families {
+                let theta = cells.value(family, s: es, m: em, questions: estimate.questions, values: estimate.values)
+                var exceed = 0
+                for b in 0..<resamples {
+                    let range = (b * null.cells)..<((b + 1) * null.cells)
+                    let value = cells.value(family, s: UnsafeBufferPointer(rebasing: ns[range]), m: UnsafeBufferPointer(rebasing: nm[range]),
+                                            questions: null.questions[b], values: null.values[b])
+                    // A relative tolerance: the same error recomputed in another order is not "larger".
+                    if value >= theta - 1e-12 * Swift.max(theta, 1e-300) { exceed += 1 }
                 }
+                tests[family.key] = CalibrationTest(statistic: theta, p: (1 + Double(exceed)) / Double(resamples + 1),
+                                                    resamples: resamples, key: family.key)
             }
-            var exceed = 0
-            for b in 0..<resamples {
-                let value = null.sums.withUnsafeBufferPointer { s in
-                    null.counts.withUnsafeBufferPointer { m in
-                        cells.value(family, s: UnsafeBufferPointer(rebasing: s[(b * null.cells)..<((b + 1) * null.cells)]),
-                                    m: UnsafeBufferPointer(rebasing: m[(b * null.cells)..<((b + 1) * null.cells)]),
-                                    questions: null.questions[b], values: null.values[b])
-                    }
-                }
-                // A relative tolerance: the same error recomputed in another order is not "larger".
-                if value >= theta - 1e-12 * Swift.max(theta, 1e-300) { exceed += 1 }
-            }
-            tests[family.key] = CalibrationTest(statistic: theta, p: (1 + Double(exceed)) / Double(resamples + 1),
-                                                resamples: resamples, key: family.key)
-        }
+        }}}}
         return tests
     }
 
@@ -518,8 +532,9 @@ extension CalibrationAnalyzer {
             let sorted = values.sorted()
             report.intervals[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
         }
-        report.tests = calibrationTests(resamples: resamples, seed: seed)
-        for (key, deviations) in binnedDeviations(resamples: resamples, seed: seed) {
+        let cells = BinnedCells(self)
+        report.tests = calibrationTests(cells, resamples: resamples, seed: seed)
+        for (key, deviations) in binnedDeviations(cells, resamples: resamples, seed: seed) {
             var interval = deviations.interval(level: level)
             interval.method = deviations.simultaneous ? .normBound : .binBounds
             // Every binned error lies in [0, 1].

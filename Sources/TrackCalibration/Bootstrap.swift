@@ -33,7 +33,8 @@ extension CalibrationAnalyzer {
     public func bootstrapSamples(resamples: Int, seed: UInt64, smooth: Bool = false, keys: [MetricKey] = MetricKey.resampled + [.smECE],
                                  progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: [Double]] {
         var samples: [MetricKey: [Double]] = [:]
-        for case let m? in bootstrapResamples(resamples: resamples, seed: seed, smooth: smooth, progress: progress) {
+        let binned = keys.contains { ![.accuracy, .meanConfidence, .overconfidence, .brier, .nll, .smECE].contains($0) }
+        for case let m? in bootstrapResamples(resamples: resamples, seed: seed, smooth: smooth, binned: binned, progress: progress) {
             for key in keys {
                 if let value = m[key] { samples[key, default: []].append(value) }
             }
@@ -45,11 +46,13 @@ extension CalibrationAnalyzer {
     /// question out): what paired comparisons line up, since two analyzers of the same
     /// questions in the same order draw the same weights for the same seed. smECE is
     /// recomputed at the estimate's bandwidth (the bandwidth search is not resampled), with `smooth`.
-    public func bootstrapResamples(resamples: Int, seed: UInt64, smooth: Bool = false,
+    /// Without `binned` only the means (accuracy, confidence, Brier, NLL) are resampled: the
+    /// binned errors' intervals come from their cells (`intervals`), not from these resamples.
+    public func bootstrapResamples(resamples: Int, seed: UInt64, smooth: Bool = false, binned: Bool = true,
                                    progress: (@Sendable (Int, Int) -> Void)? = nil) -> [CalibrationMetrics?] {
         let n = set.count
         guard n > 0, resamples > 0 else { return [] }
-        let plan = BootstrapPlan(self)
+        let plan = BootstrapPlan(self, binned: binned)
         let batches = (resamples + Self.lanes - 1) / Self.lanes
         let results = Slots<[CalibrationMetrics]>(repeating: [], count: batches)
         let counter = ProgressCounter()
@@ -138,13 +141,20 @@ struct BootstrapPlan {
     let blockOf: [Int32]
     /// Per order, the first position of each equal-width bin (`bins + 1` entries).
     let binStart: [[Int]]
+    /// Whether the binned errors are resampled too (else only the means, and no orders are laid out).
+    let binned: Bool
 
-    init(_ analyzer: CalibrationAnalyzer) {
+    init(_ analyzer: CalibrationAnalyzer, binned: Bool = true) {
         let set = analyzer.set
         n = set.count
         k = set.uniformOptionCount ?? 0
         bins = analyzer.bins
         hit = analyzer.correct.map { $0 ? 1 : 0 }
+        self.binned = binned
+        guard binned else {
+            (keptStart, blockSize, blockCount, orders, blockOf, binStart) = ([], 1, 0, 0, [], [])
+            return
+        }
         keptStart = analyzer.classRanked.map { ranked in
             ranked.values.firstIndex(where: { $0 > analyzer.epsilon }) ?? ranked.values.count
         }
@@ -182,6 +192,7 @@ struct BootstrapPlan {
                 return Lanes(Double(b[0]), Double(b[1]), Double(b[2]), Double(b[3]),
                              Double(b[4]), Double(b[5]), Double(b[6]), Double(b[7]))
             }
+            guard binned else { return means(load, analyzer: a) }
             // Pass 1, questions in order: Brier and NLL, and per order (confidence, then
             // each class) and block of that order: count, Σ w·value, Σ w·hit, at slot
             // 3·(order·blockCount + block). Every binned sum is then a sum of blocks.
@@ -297,17 +308,9 @@ struct BootstrapPlan {
             }
             // Per lane: the metrics as CalibrationAnalyzer.metrics computes them.
             return (0..<lanes).map { lane in
-                var m = CalibrationMetrics()
-                m.bins = bins
+                var m = meanMetrics(lane, total: total, correct: correct, confidence: confidence, brier: brier, nll: nll, analyzer: a)
                 let t = total[lane]
-                m.n = Int(t)
                 guard t > 0 else { return m }
-                m.nllFromScores = a.set.scores != nil
-                m.accuracy = correct[lane] / t
-                m.meanConfidence = confidence[lane] / t
-                m.overconfidence = m.meanConfidence! - m.accuracy!
-                m.brier = brier[lane] / t
-                m.nll = nll[lane] / t
                 var top = BinGaps(total: t)
                 for b in 0..<bins { top.add(count: count[b][lane], hits: sumHit[b][lane], sum: sumConf[b][lane]) }
                 m.confECE = top.ece
@@ -328,6 +331,41 @@ struct BootstrapPlan {
                 return m
             }
         }
+    }
+
+    /// The means of the eight resamples (accuracy, confidence, Brier, NLL): one pass, no orders.
+    private func means(_ load: (Int) -> CalibrationAnalyzer.Lanes, analyzer a: CalibrationAnalyzer) -> [CalibrationMetrics] {
+        typealias Lanes = CalibrationAnalyzer.Lanes
+        var total = Lanes.zero, correct = Lanes.zero, confidence = Lanes.zero, brier = Lanes.zero, nll = Lanes.zero
+        for i in 0..<n {
+            let weight = load(i)
+            total += weight
+            correct += weight * hit[i]
+            confidence += weight * a.confidence[i]
+            brier += weight * a.brierTerm[i]
+            nll += weight * a.nllTerm[i]
+        }
+        return (0..<CalibrationAnalyzer.lanes).map {
+            meanMetrics($0, total: total, correct: correct, confidence: confidence, brier: brier, nll: nll, analyzer: a)
+        }
+    }
+
+    /// One lane's means from its weighted sums.
+    private func meanMetrics(_ lane: Int, total: CalibrationAnalyzer.Lanes, correct: CalibrationAnalyzer.Lanes,
+                             confidence: CalibrationAnalyzer.Lanes, brier: CalibrationAnalyzer.Lanes, nll: CalibrationAnalyzer.Lanes,
+                             analyzer a: CalibrationAnalyzer) -> CalibrationMetrics {
+        var m = CalibrationMetrics()
+        m.bins = bins
+        let t = total[lane]
+        m.n = Int(t)
+        guard t > 0 else { return m }
+        m.nllFromScores = a.set.scores != nil
+        m.accuracy = correct[lane] / t
+        m.meanConfidence = confidence[lane] / t
+        m.overconfidence = m.meanConfidence! - m.accuracy!
+        m.brier = brier[lane] / t
+        m.nll = nll[lane] / t
+        return m
     }
 }
 

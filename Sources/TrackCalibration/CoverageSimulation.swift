@@ -64,7 +64,7 @@ public enum CoverageSimulation {
     /// The binned errors whose intervals are simulated.
     public static let keys: [MetricKey] = [.confECE, .cwECE, .pooledECE, .rmsce, .mce, .equalMassECE, .ace, .tace]
 
-    /// The population value of every binned error (B bins, TACE's ε).
+    /// The population value of every binned error (B bins, TACE's ε), and the accuracy.
     public static func truth(_ s: Scenario, bins: Int = 10, epsilon: Double = 0.01, points: Int = 200_000) -> [MetricKey: Double] {
         let (a, b) = s.shape.parameters
         let k = Double(s.k)
@@ -73,16 +73,18 @@ public enum CoverageSimulation {
         var top: [(v: Double, e: Double, w: Double)] = [], cls: [(v: Double, e: Double, w: Double)] = []
         top.reserveCapacity(points)
         cls.reserveCapacity(2 * points)
+        var accuracy = 0.0
         for j in 0..<points {
             let x = (Double(j) + 0.5) / Double(points)
             let density = exp((a - 1) * log(x) + (b - 1) * log(1 - x) - logBeta) / Double(points)
             let c = 1 / k + (1 - 1 / k) * x
             let g = s.curve.accuracy(c, k: s.k)
+            accuracy += density * g
             top.append((c, g, density))
             cls.append((c, g, density / k))
             cls.append(((1 - c) / (k - 1), (1 - g) / (k - 1), density * (k - 1) / k))
         }
-        var result: [MetricKey: Double] = [:]
+        var result: [MetricKey: Double] = [.accuracy: accuracy]
         func widthBins(_ entries: [(v: Double, e: Double, w: Double)]) -> (gap: [Double], mass: [Double]) {
             var gap = [Double](repeating: 0, count: bins), mass = gap
             for x in entries {
@@ -188,7 +190,7 @@ public enum CoverageSimulation {
         let truth = Self.truth(scenario, bins: bins)
         var cell = Cell(scenario: scenario, replicates: replicates, truth: truth)
         var random = SeededRandom(seed: seed)
-        let trueAccuracy = Self.trueAccuracy(scenario)
+        let trueAccuracy = truth[.accuracy]!
         for replicate in 0..<replicates {
             let set = draw(scenario, random: &random)
             let analyzer = CalibrationAnalyzer(set, bins: bins)
@@ -222,18 +224,5 @@ public enum CoverageSimulation {
         for key in [MetricKey.confECE, .cwECE] { cell.rejected[key] = (cell.rejected[key] ?? 0) / r }
         cell.accuracyCovered /= r
         return cell
-    }
-
-    /// The population accuracy ∫ g(c) f(c) dc.
-    static func trueAccuracy(_ s: Scenario, points: Int = 200_000) -> Double {
-        let (a, b) = s.shape.parameters
-        let logBeta = lgamma(a) + lgamma(b) - lgamma(a + b)
-        var total = 0.0
-        for j in 0..<points {
-            let x = (Double(j) + 0.5) / Double(points)
-            let c = 1 / Double(s.k) + (1 - 1 / Double(s.k)) * x
-            total += exp((a - 1) * log(x) + (b - 1) * log(1 - x) - logBeta) / Double(points) * s.curve.accuracy(c, k: s.k)
-        }
-        return total
     }
 }

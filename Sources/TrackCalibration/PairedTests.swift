@@ -8,17 +8,20 @@ public enum PairedTests {
     /// right, `c` only the other. Two-sided p = min(1, 2·P(X ≤ min(b, c))), X ~ Bin(b + c, ½),
     /// which is what `scipy.stats.binomtest(b, b + c, 0.5)` gives (1 when b = c).
     public static func mcnemarExact(b: Int, c: Int) -> Double {
-        let n = b + c
-        guard n > 0, b != c else { return 1 }
-        return min(1, exp(M_LN2 + logBinomialCDFHalf(min(b, c), n)))
+        exp(mcnemarExactLog(b: b, c: c))
     }
 
     /// log10 of McNemar's exact p, exact where p itself is below the smallest double
-    /// (e.g. b = 0, c = 14,042: log10 p ≈ −4227.0).
+    /// (e.g. b = 0, c = 14,042: log10 p ≈ −4226.76).
     public static func mcnemarExactLog10(b: Int, c: Int) -> Double {
-        let n = b + c, k = min(b, c)
+        mcnemarExactLog(b: b, c: c) / M_LN10
+    }
+
+    /// ln of McNemar's exact p: `min(0, ln 2 + ln P(X ≤ min(b, c)))`.
+    public static func mcnemarExactLog(b: Int, c: Int) -> Double {
+        let n = b + c
         guard n > 0, b != c else { return 0 }
-        return min(0, (M_LN2 + logBinomialCDFHalf(k, n)) / M_LN10)
+        return min(0, M_LN2 + logBinomialCDFHalf(min(b, c), n))
     }
 
     /// ln P(X ≤ k) for X ~ Bin(n, ½): the terms C(n, i)/2ⁿ summed relative to the largest (i = k,
