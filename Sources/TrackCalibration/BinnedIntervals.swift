@@ -143,14 +143,14 @@ struct BinnedCells: Sendable {
             let ranked = a.classRanked[c]
             for (slot, threshold, base) in [(1, -1.0, ace), (2, a.epsilon, tace)] {
                 let binOf = equalMassBins(ranked, threshold: threshold, bins: b)
-                var used = Set<Int32>()
+                var used = [Bool](repeating: false, count: b)
                 for (position, question) in ranked.order.enumerated() where binOf[position] >= 0 {
                     valueCells[(Int(question) * k + c) * perValue + slot] = Int32(base + c * b) + binOf[position]
-                    used.insert(binOf[position])
+                    used[Int(binOf[position])] = true
                 }
-                for bin in used {
-                    let weight = 1 / (Double(k) * Double(used.count))
-                    if slot == 1 { aceWeights[c * b + Int(bin)] = weight } else { taceWeights[c * b + Int(bin)] = weight }
+                let weight = 1 / (Double(k) * Double(used.filter { $0 }.count))
+                for bin in 0..<b where used[bin] {
+                    if slot == 1 { aceWeights[c * b + bin] = weight } else { taceWeights[c * b + bin] = weight }
                 }
             }
         }
@@ -220,86 +220,37 @@ struct CellResamples: Sendable {
     var values: [Double]
 }
 
+/// The sums of one pass with unit weights and the run's own labels: per cell `S_c`, its count
+/// `n_c` and the sum of its values `V_c`, and the totals.
+struct CellSums: Sendable {
+    var sums: [Double]
+    var counts: [Double]
+    var valueSums: [Double]
+    var questions: Double
+    var values: Double
+}
+
 extension BinnedCells {
-    /// Fills the cell sums of `resamples` resamples, eight at a time on every core. Bootstrap:
-    /// question i counts w ~ Poisson(1) times (the weights of `CalibrationAnalyzer.bootstrap`
-    /// for the same seed) with its own label. Consistency: every question once, its label
-    /// redrawn from its probabilities, its cell counts `fixedCounts` (the estimate's).
-    func resample(_ a: CalibrationAnalyzer, resamples: Int, seed: UInt64, consistency: Bool, fixedCounts: [Double] = [],
-                  progress: (@Sendable (Int, Int) -> Void)? = nil) -> CellResamples {
-        typealias Lanes = CalibrationAnalyzer.Lanes
+    /// Runs `fill(first, sums, counts, questions, values)` for each batch of eight resamples
+    /// (`first` the batch's first resample; lane-major outputs, `lanes × cells`), on every core,
+    /// and lays the resamples out in order.
+    private func batches(_ resamples: Int, progress: (@Sendable (Int, Int) -> Void)?,
+                         fill: @Sendable (Int, inout [Double], inout [Double], inout [Double], inout [Double]) -> Void) -> CellResamples {
         let lanes = CalibrationAnalyzer.lanes
-        let batches = (resamples + lanes - 1) / lanes
         let cells = cellCount
-        let out = Slots<([Double], [Double], [Double], [Double])>(repeating: ([], [], [], []), count: batches)
+        let count = (resamples + lanes - 1) / lanes
+        let out = Slots<([Double], [Double], [Double], [Double])>(repeating: ([], [], [], []), count: count)
         let counter = ProgressCounter()
-        let set = a.set
-        DispatchQueue.concurrentPerform(iterations: batches) { batch in
-            let first = batch * lanes
-            let weights: [UInt8] = consistency ? [] : CalibrationAnalyzer.poissonWeights(n: n, seed: seed, firstResample: first)
-            let drawn: [Int64] = consistency ? Self.drawLabels(set, seed: seed, firstResample: first) : []
-            var s = [Lanes](repeating: .zero, count: cells), m = s
-            var questions = Lanes.zero, values = Lanes.zero
-            let one = Lanes(repeating: 1)
-            set.probabilities.withUnsafeBufferPointer { p in
-            set.labels.withUnsafeBufferPointer { labels in
-            a.confidence.withUnsafeBufferPointer { conf in
-            valueCells.withUnsafeBufferPointer { valueCells in
-            weights.withUnsafeBufferPointer { weights in
-            drawn.withUnsafeBufferPointer { drawn in
-            s.withUnsafeMutableBufferPointer { s in
-            m.withUnsafeMutableBufferPointer { m in
-                for i in 0..<n {
-                    // Bootstrap: Poisson weights, the question's own label; consistency: weight 1,
-                    // the drawn labels (and the counts, fixed, are the estimate's: not summed).
-                    let w: Lanes
-                    let label: SIMD8<Int64>
-                    if consistency {
-                        w = one
-                        label = UnsafeRawPointer(drawn.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<Int64>.self)
-                    } else {
-                        let raw = UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
-                        w = Lanes(Double(raw[0]), Double(raw[1]), Double(raw[2]), Double(raw[3]),
-                                  Double(raw[4]), Double(raw[5]), Double(raw[6]), Double(raw[7]))
-                        label = SIMD8<Int64>(repeating: Int64(labels[i]))
-                    }
-                    let start = set.offsets[i], options = set.offsets[i + 1] - start
-                    questions += w
-                    values += w * Double(options)
-                    // Top label: hit where the (drawn) label is the top option.
-                    let hit = Lanes.zero.replacing(with: 1, where: label .== SIMD8<Int64>(repeating: Int64(top[i])))
-                    let d = w * (hit - conf[i])
-                    for slot in 0..<2 {
-                        let c = Int(topCells[2 * i + slot])
-                        s[c] += d
-                        if !consistency { m[c] += w }
-                    }
-                    for option in 0..<options {
-                        let y = Lanes.zero.replacing(with: 1, where: label .== SIMD8<Int64>(repeating: Int64(option)))
-                        let d = w * (y - p[start + option])
-                        let base = (start + option) * perValue
-                        for slot in 0..<perValue {
-                            let c = Int(valueCells[base + slot])
-                            if c < 0 { continue }
-                            s[c] += d
-                            if !consistency { m[c] += w }
-                        }
-                    }
-                }
-            }}}}}}}}
-            if consistency { for c in 0..<cells { m[c] = Lanes(repeating: fixedCounts[c]) } }
+        DispatchQueue.concurrentPerform(iterations: count) { batch in
             var sums = [Double](repeating: 0, count: lanes * cells), counts = sums
-            for lane in 0..<lanes {
-                for c in 0..<cells {
-                    sums[lane * cells + c] = s[c][lane]
-                    counts[lane * cells + c] = m[c][lane]
-                }
-            }
-            out.store(batch, (sums, counts, (0..<lanes).map { questions[$0] }, (0..<lanes).map { values[$0] }))
+            var questions = [Double](repeating: 0, count: lanes), values = questions
+            fill(batch * lanes, &sums, &counts, &questions, &values)
+            out.store(batch, (sums, counts, questions, values))
             if let progress { progress(counter.add(lanes, limit: resamples), resamples) }
         }
         var result = CellResamples(count: resamples, cells: cells, sums: [], counts: [], questions: [], values: [])
         result.sums.reserveCapacity(resamples * cells)
+        result.counts.reserveCapacity(resamples * cells)
         for b in 0..<resamples {
             let (sums, counts, questions, values) = out.value(b / lanes)
             let lane = b % lanes
@@ -309,6 +260,104 @@ extension BinnedCells {
             result.values.append(values[lane])
         }
         return result
+    }
+
+    /// Bootstrap: in resample b question i counts w ~ Poisson(1) times (the weights of
+    /// `CalibrationAnalyzer.bootstrap` for the same seed), with its own label: each value's
+    /// `y − v` is fixed, the eight resamples' weights sit in SIMD lanes.
+    func bootstrapSums(_ a: CalibrationAnalyzer, resamples: Int, seed: UInt64,
+                       progress: (@Sendable (Int, Int) -> Void)? = nil) -> CellResamples {
+        typealias Lanes = CalibrationAnalyzer.Lanes
+        let lanes = CalibrationAnalyzer.lanes
+        let cells = cellCount
+        return batches(resamples, progress: progress) { first, sums, counts, questions, values in
+            let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: seed, firstResample: first)
+            var s = [Lanes](repeating: .zero, count: cells), m = s
+            var totalQuestions = Lanes.zero, totalValues = Lanes.zero
+            let set = a.set
+            set.probabilities.withUnsafeBufferPointer { p in
+            set.labels.withUnsafeBufferPointer { labels in
+            a.confidence.withUnsafeBufferPointer { conf in
+            valueCells.withUnsafeBufferPointer { valueCells in
+            weights.withUnsafeBufferPointer { weights in
+            s.withUnsafeMutableBufferPointer { s in
+            m.withUnsafeMutableBufferPointer { m in
+                for i in 0..<n {
+                    let raw = UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
+                    let w = Lanes(Double(raw[0]), Double(raw[1]), Double(raw[2]), Double(raw[3]),
+                                  Double(raw[4]), Double(raw[5]), Double(raw[6]), Double(raw[7]))
+                    let start = set.offsets[i], options = set.offsets[i + 1] - start, label = Int(labels[i])
+                    totalQuestions += w
+                    totalValues += w * Double(options)
+                    let d = w * ((label == Int(top[i]) ? 1 : 0) - conf[i])
+                    for slot in 0..<2 {
+                        let c = Int(topCells[2 * i + slot])
+                        s[c] += d
+                        m[c] += w
+                    }
+                    for option in 0..<options {
+                        let d = w * ((option == label ? 1 : 0) - p[start + option])
+                        let base = (start + option) * perValue
+                        for slot in 0..<perValue {
+                            let c = Int(valueCells[base + slot])
+                            if c < 0 { continue }
+                            s[c] += d
+                            m[c] += w
+                        }
+                    }
+                }
+            }}}}}}}
+            for lane in 0..<lanes {
+                for c in 0..<cells {
+                    sums[lane * cells + c] = s[c][lane]
+                    counts[lane * cells + c] = m[c][lane]
+                }
+                questions[lane] = totalQuestions[lane]
+                values[lane] = totalValues[lane]
+            }
+        }
+    }
+
+    /// Consistency resampling: every question once, its label redrawn from its probabilities.
+    /// Counts and value sums are the estimate's; only the hits vary, so per resample each
+    /// question adds 1 to the cells of its drawn option (and to its top-label cells when that
+    /// option is the top one), and `S_c = hits_c − V_c`.
+    func consistencySums(_ a: CalibrationAnalyzer, _ estimate: CellSums, resamples: Int, seed: UInt64,
+                         progress: (@Sendable (Int, Int) -> Void)? = nil) -> CellResamples {
+        let lanes = CalibrationAnalyzer.lanes
+        let cells = cellCount
+        return batches(resamples, progress: progress) { first, sums, counts, questions, values in
+            let drawn = Self.drawLabels(a.set, seed: seed, firstResample: first)
+            let set = a.set
+            sums.withUnsafeMutableBufferPointer { hits in
+            valueCells.withUnsafeBufferPointer { valueCells in
+            drawn.withUnsafeBufferPointer { drawn in
+                for i in 0..<n {
+                    let start = set.offsets[i], top = Int(self.top[i])
+                    let topWidth = Int(topCells[2 * i]), topMass = Int(topCells[2 * i + 1])
+                    for lane in 0..<lanes {
+                        let option = Int(drawn[i * lanes + lane]), row = lane * cells
+                        if option == top {
+                            hits[row + topWidth] += 1
+                            hits[row + topMass] += 1
+                        }
+                        let base = (start + option) * perValue
+                        for slot in 0..<perValue {
+                            let c = Int(valueCells[base + slot])
+                            if c >= 0 { hits[row + c] += 1 }
+                        }
+                    }
+                }
+            }}}
+            for lane in 0..<lanes {
+                for c in 0..<cells {
+                    sums[lane * cells + c] -= estimate.valueSums[c]
+                    counts[lane * cells + c] = estimate.counts[c]
+                }
+                questions[lane] = estimate.questions
+                values[lane] = estimate.values
+            }
+        }
     }
 
     /// Labels drawn from each question's probabilities for resamples `first ..< first + 8`,
@@ -340,26 +389,26 @@ extension BinnedCells {
     }
 
     /// The estimate's cell sums (every question once, its own label).
-    func estimate(_ a: CalibrationAnalyzer) -> (sums: [Double], counts: [Double], questions: Double, values: Double) {
-        var s = [Double](repeating: 0, count: cellCount), m = s
-        for i in 0..<n {
-            let d = (Int(a.set.labels[i]) == Int(top[i]) ? 1.0 : 0.0) - a.confidence[i]
-            for slot in 0..<2 {
-                s[Int(topCells[2 * i + slot])] += d
-                m[Int(topCells[2 * i + slot])] += 1
-            }
+    func estimate(_ a: CalibrationAnalyzer) -> CellSums {
+        var s = [Double](repeating: 0, count: cellCount), m = s, v = s
+        func add(_ c: Int, hit: Bool, value: Double) {
+            s[c] += (hit ? 1 : 0) - value
+            m[c] += 1
+            v[c] += value
         }
         for i in 0..<n {
+            let hit = Int(a.set.labels[i]) == Int(top[i])
+            add(Int(topCells[2 * i]), hit: hit, value: a.confidence[i])
+            add(Int(topCells[2 * i + 1]), hit: hit, value: a.confidence[i])
             let start = a.set.offsets[i]
             for option in 0..<(a.set.offsets[i + 1] - start) {
-                let d = (Int(a.set.labels[i]) == option ? 1.0 : 0.0) - a.set.probabilities[start + option]
                 for slot in 0..<perValue {
                     let c = Int(valueCells[(start + option) * perValue + slot])
-                    if c >= 0 { s[c] += d; m[c] += 1 }
+                    if c >= 0 { add(c, hit: Int(a.set.labels[i]) == option, value: a.set.probabilities[start + option]) }
                 }
             }
         }
-        return (s, m, Double(n), Double(a.set.probabilities.count))
+        return CellSums(sums: s, counts: m, valueSums: v, questions: Double(n), values: Double(a.set.probabilities.count))
     }
 }
 
@@ -412,7 +461,7 @@ extension CalibrationAnalyzer {
     func binnedDeviations(_ cells: BinnedCells, resamples: Int, seed: UInt64,
                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Deviations] {
         let estimate = cells.estimate(self)
-        let boot = cells.resample(self, resamples: resamples, seed: seed, consistency: false, progress: progress)
+        let boot = cells.bootstrapSums(self, resamples: resamples, seed: seed, progress: progress)
         let kappa = Self.clearThreshold(set.count)
         var result: [MetricKey: Deviations] = [:]
         estimate.sums.withUnsafeBufferPointer { s in
@@ -495,7 +544,7 @@ extension CalibrationAnalyzer {
     func calibrationTests(_ cells: BinnedCells, resamples: Int, seed: UInt64,
                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
         let estimate = cells.estimate(self)
-        let null = cells.resample(self, resamples: resamples, seed: seed, consistency: true, fixedCounts: estimate.counts, progress: progress)
+        let null = cells.consistencySums(self, estimate, resamples: resamples, seed: seed, progress: progress)
         var tests: [MetricKey: CalibrationTest] = [:]
         estimate.sums.withUnsafeBufferPointer { es in
         estimate.counts.withUnsafeBufferPointer { em in
