@@ -426,7 +426,7 @@ struct Deviations: Sendable {
         let a = simultaneous ? 1 - level : (1 - level) / 2
         let lower = estimate - quantile(low.sorted(), 1 - a)
         let upper = estimate - quantile(high.sorted(), a)
-        return Interval(lower: lower, upper: upper)
+        return Interval(lower: lower, upper: upper, method: simultaneous ? .normBound : .binBounds)
     }
 
     /// The paired difference other − base: its deviations bound the difference's.
@@ -455,12 +455,12 @@ extension CalibrationAnalyzer {
     /// `bootstrap`), keyed by metric.
     func binnedDeviations(resamples: Int, seed: UInt64, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Deviations] {
         guard set.count > 0, resamples > 0 else { return [:] }
-        return binnedDeviations(BinnedCells(self), resamples: resamples, seed: seed, progress: progress)
+        let cells = BinnedCells(self)
+        return binnedDeviations(cells, cells.estimate(self), resamples: resamples, seed: seed, progress: progress)
     }
 
-    func binnedDeviations(_ cells: BinnedCells, resamples: Int, seed: UInt64,
+    func binnedDeviations(_ cells: BinnedCells, _ estimate: CellSums, resamples: Int, seed: UInt64,
                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Deviations] {
-        let estimate = cells.estimate(self)
         let boot = cells.bootstrapSums(self, resamples: resamples, seed: seed, progress: progress)
         let kappa = Self.clearThreshold(set.count)
         var result: [MetricKey: Deviations] = [:]
@@ -538,12 +538,12 @@ extension CalibrationAnalyzer {
     /// probabilities `resamples` times (seeded), the error recomputed on the same cells.
     public func calibrationTests(resamples: Int, seed: UInt64, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
         guard set.count > 0, resamples > 0 else { return [:] }
-        return calibrationTests(BinnedCells(self), resamples: resamples, seed: seed, progress: progress)
+        let cells = BinnedCells(self)
+        return calibrationTests(cells, cells.estimate(self), resamples: resamples, seed: seed, progress: progress)
     }
 
-    func calibrationTests(_ cells: BinnedCells, resamples: Int, seed: UInt64,
+    func calibrationTests(_ cells: BinnedCells, _ estimate: CellSums, resamples: Int, seed: UInt64,
                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
-        let estimate = cells.estimate(self)
         let null = cells.consistencySums(self, estimate, resamples: resamples, seed: seed, progress: progress)
         var tests: [MetricKey: CalibrationTest] = [:]
         estimate.sums.withUnsafeBufferPointer { es in
@@ -582,10 +582,10 @@ extension CalibrationAnalyzer {
             report.intervals[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
         }
         let cells = BinnedCells(self)
-        report.tests = calibrationTests(cells, resamples: resamples, seed: seed)
-        for (key, deviations) in binnedDeviations(cells, resamples: resamples, seed: seed) {
+        let estimate = cells.estimate(self)
+        report.tests = calibrationTests(cells, estimate, resamples: resamples, seed: seed)
+        for (key, deviations) in binnedDeviations(cells, estimate, resamples: resamples, seed: seed) {
             var interval = deviations.interval(level: level)
-            interval.method = deviations.simultaneous ? .normBound : .binBounds
             // Every binned error lies in [0, 1].
             interval.upper = Swift.min(Swift.max(interval.upper, 0), 1)
             interval.lower = Swift.min(Swift.max(interval.lower, 0), 1)

@@ -64,9 +64,7 @@ public enum PairedTests {
         for (key, x) in a {
             guard let y = b[key], x.low.count == y.low.count else { continue }
             let difference = Deviations.difference(base: x, other: y)
-            var interval = difference.interval(level: level)
-            interval.method = difference.simultaneous ? .normBound : .binBounds
-            result[key] = (interval, difference.p)
+            result[key] = (difference.interval(level: level), difference.p)
         }
         return result
     }
