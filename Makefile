@@ -88,6 +88,7 @@ $(REFERENCE_ENV)/bin/python:
 references: $(REFERENCE_ENV)/bin/python
 	$(REFERENCE_ENV)/bin/python Tests/reference/calibration_references.py
 	$(REFERENCE_ENV)/bin/python Tests/reference/binning_references.py
+	$(REFERENCE_ENV)/bin/python Tests/reference/crossfit_references.py
 
 bench: release
 	python3 bench/bench.py --track .build/release/track

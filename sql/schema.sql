@@ -88,6 +88,7 @@ CREATE TABLE questions (
     subject     TEXT,                        -- e.g. MMLU subject
     n_options   INTEGER NOT NULL CHECK (n_options >= 2),
     label       INTEGER NOT NULL CHECK (label >= 0 AND label < n_options),
+    category    TEXT,                        -- a coarser grouping (since version 6), e.g. MMLU's 'stem'
     UNIQUE (dataset, external_id)
 );
 
@@ -223,4 +224,18 @@ CREATE TABLE stale_runs (
     run_id INTEGER PRIMARY KEY
 );
 
-PRAGMA user_version = 5;
+-- MARK: recalibration folds (since version 6)
+
+-- How `track calibrate --holdout F` / `--folds K` split the questions of a derived
+-- run and of the run the map was fitted on, so that SQL can select either side:
+-- with --folds K, `fold` is the question's fold (0..K-1), calibrated by the map
+-- fitted on the other folds; with --holdout F, 0 = fitted on (not in the derived
+-- run), 1 = held out (the derived run's questions).
+CREATE TABLE calibration_folds (
+    run_id      INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,   -- the derived run
+    question_id INTEGER NOT NULL REFERENCES questions(question_id),
+    fold        INTEGER NOT NULL CHECK (fold >= 0),
+    PRIMARY KEY (run_id, question_id)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 6;

@@ -120,7 +120,7 @@ struct DemoSimulator: Sendable {
                     let dpo = "\(model.name)/DPO/\(domain.split)"
                     var request = CalibrationRequest(calibrator: TemperatureCalibrator(), fitRun: dpo)
                     request.applyTo = [dpo]
-                    request.holdout = 0.5
+                    request.split = .folds(5)
                     request.seed = seed
                     request.names = [dpo: "\(model.name)/TS/\(domain.split)"]
                     request.tags = ["simulated": "false (fitted on the simulated DPO run)"]
@@ -136,8 +136,9 @@ struct DemoSimulator: Sendable {
     static let provenance = """
         SFT, DPO, CFT, RCFT: simulated (seeded): a model of noise τ reports softmax(s·c·(u + ε)) of the latent logits u,
           sharpness s = 1 (SFT), 2.6 (DPO, overconfident), 1 and 1.05 with in-domain noise falling by epoch (CFT, RCFT).
-        TS: not simulated: temperature scaling fitted (NLL) on a seeded half of each DPO run's questions and applied to
-          the DPO run (`track calibrate temperature --fit DPO --holdout 0.5`), so TS keeps DPO's accuracy.
+        TS: not simulated: temperature scaling of each DPO run, cross-fitted over 5 folds (each question calibrated by
+          the T fitted on the other folds: `track calibrate temperature --fit DPO --apply DPO --folds 5`), so TS keeps
+          DPO's accuracy and no TS number is scored on the questions its T was fitted on.
         """
 
     /// Sequence log-likelihoods of chosen and rejected responses; alignment raises the chosen one.

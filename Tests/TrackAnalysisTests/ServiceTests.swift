@@ -107,6 +107,8 @@ import TrackStore
         let store = try Self.store(scratch, runs: [("dpo", "DPO", Self.predictions(n: 800, seed: 3, sharpness: 2.5))])
         var request = CalibrationRequest(calibrator: TemperatureCalibrator(), fitRun: "dpo")
         request.applyTo = ["dpo"]
+        #expect(throws: StoreError.self) { try Calibration.run(request, store: store) }   // in-sample: asked for, or refused
+        request.allowInSample = true
         let result = try Calibration.run(request, store: store)
         let fitted = try #require(result.fitted as? TemperatureCalibrator.Fitted)
         // The same T as fitting the scaling directly.
@@ -152,6 +154,48 @@ import TrackStore
         #expect((try? JSONParser.parse(meta.params["ms.weights"] ?? ""))?.arrayValue?.count == 16)
     }
 
+    /// Every calibrator cross-fits: each question of the derived run holds its fold's map applied
+    /// to it (the map fitted without that fold), and the folds are stored with the run.
+    @Test func everyCalibratorCrossFits() throws {
+        let scratch = Scratch()
+        let store = try Self.store(scratch, runs: [("dpo", "DPO", Self.predictions(n: 300, seed: 5, sharpness: 2))])
+        let calibrators: [any Calibrator] = [TemperatureCalibrator(), MatrixCalibrator(.vector), MatrixCalibrator(.matrix, lambda: 0.01),
+                                             MatrixCalibrator(.dirichlet, lambda: 0.01), ClasswiseCalibrator(.isotonic),
+                                             ClasswiseCalibrator(.histogram(bins: 10, equalMass: false))]
+        let source = try store.loadRun(named: "dpo", details: true)
+        for calibrator in calibrators {
+            var request = CalibrationRequest(calibrator: calibrator, fitRun: "dpo")
+            request.applyTo = ["dpo"]
+            request.split = .folds(3)
+            request.seed = 4
+            request.suffix = "+\(calibrator.method)-cf"
+            let result = try Calibration.run(request, store: store)
+            #expect(result.fits.count == 3 && result.reportQuestions == 300, "\(calibrator.name)")
+            let name = "dpo+\(calibrator.method)-cf"
+            let derived = try store.loadRun(named: name).predictions
+            #expect(derived.count == 300)
+            var folds: [Int64: Int] = [:]
+            try store.database.forEachRow("SELECT question_id, fold FROM calibration_folds f JOIN runs r USING (run_id) WHERE r.name = ?", [.text(name)]) {
+                folds[$0.int64(0)] = $0.int(1)
+            }
+            #expect(folds.count == 300 && Set(folds.values) == [0, 1, 2])
+            // Question by question: the probabilities of its own fold's map; another fold's map differs somewhere.
+            var differs = false
+            for i in 0..<source.predictions.count {
+                let fold = try #require(folds[source.predictions.questionIDs[i]])
+                let one = source.predictions.subset([i])
+                let own = try Calibration.rescored(one, try result.fits[fold].apply(one)).probabilities
+                let other = try Calibration.rescored(one, try result.fits[(fold + 1) % 3].apply(one)).probabilities
+                let stored = Array(derived.probabilities[derived.offsets[i]..<derived.offsets[i + 1]])
+                #expect(zip(own, stored).allSatisfy { abs($0 - $1) < 1e-12 }, "\(calibrator.name), question \(i)")
+                if zip(other, stored).contains(where: { abs($0 - $1) > 1e-9 }) { differs = true }
+            }
+            #expect(differs, "\(calibrator.name): the folds' maps should differ")
+            // The derived run's metrics are the reported cross-fitted "after".
+            #expect(Self.close(CalibrationAnalyzer(derived).metrics().nll, result.after.nll, 1e-10))
+        }
+    }
+
     /// A new calibrator is one type: here the identity map.
     struct IdentityCalibrator: Calibrator {
         var name: String { "identity" }
@@ -170,9 +214,10 @@ import TrackStore
         let store = try Self.store(scratch, runs: [("sft", "SFT", Self.predictions(n: 200, seed: 5))])
         var request = CalibrationRequest(calibrator: IdentityCalibrator(), fitRun: "sft")
         request.applyTo = ["sft"]
+        request.split = .folds(4)
         let result = try Calibration.run(request, store: store)
         for key in MetricKey.allCases { #expect(Self.close(result.before[key], result.after[key], 1e-9), "\(key)") }
-        #expect(try store.runMetadata(named: "sft+ID")?.params["id.note"] == "identity")
+        #expect(try store.runMetadata(named: "sft+ID")?.params["id.fold.0.note"] == "identity")
         let a = try store.loadRun(named: "sft").predictions, b = try store.loadRun(named: "sft+ID").predictions
         #expect(zip(a.probabilities, b.probabilities).allSatisfy { abs($0 - $1) < 1e-12 })
     }
@@ -360,6 +405,7 @@ import TrackStore
                                      (ClasswiseCalibrator(.histogram(bins: 10, equalMass: true)), "HB")] {
             var request = CalibrationRequest(calibrator: calibrator, fitRun: "dpo")
             request.applyTo = ["dpo"]
+            request.allowInSample = true
             let result = try Calibration.run(request, store: store)
             #expect(result.derivedRuns == ["dpo+\(suffix)"])
             #expect(result.after.brier! < result.before.brier! && result.after.confECE! < result.before.confECE!, "\(suffix)")

@@ -8,7 +8,7 @@ import TrackStore
         let db = scratch.path("t.sqlite")
         #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "syn",
                                      "--model", "m", "--method", "DPO", "--split", "test"]).status == 0)
-        let result = try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--db", db, "--format", "json"])
+        let result = try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--in-sample", "--db", db, "--format", "json"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try JSONParser.parse(result.stdout)
         #expect(abs(json["temperature"]!.doubleValue! - 2.030513) < 5e-7)
@@ -24,10 +24,10 @@ import TrackStore
         #expect(abs(metrics["nll"]!.doubleValue! - 0.925981) < 5e-7 && metrics["nll_from_scores"] == .bool(true))
         #expect(metrics["accuracy"] == .number(0.614))   // temperature never changes the argmax
         // Applying twice under the same name is refused.
-        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--db", db]).status == 1)
+        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--in-sample", "--db", db]).status == 1)
     }
 
-    @Test func holdoutIsSeededAndReportsOnTheRest() throws {
+    @Test func holdoutIsSeededAndDerivesOnlyTheHeldOutQuestions() throws {
         let scratch = Scratch()
         let db = scratch.path("t.sqlite")
         #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "syn"]).status == 0)
@@ -38,9 +38,89 @@ import TrackStore
         let a = try fit(1), b = try fit(1), c = try fit(2)
         #expect(a == b && a != c)
         #expect(a["fit_questions"] == .number(700) && a["report_questions"] == .number(300))   // --holdout 0.3: 30% held out
+        #expect(a["split"] == .string("holdout") && a["seed"] == .number(1))
         #expect(abs(a["temperature"]!.doubleValue! - 2.03) < 0.3)
         #expect(a["conf_ece_after"]!.doubleValue! < a["conf_ece_before"]!.doubleValue!)
         #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--holdout", "1.5", "--db", db]).status == 64)
+
+        // Applied to the fit run: the derived run holds the 300 held-out questions only, and its
+        // metrics are the reported "after" figures.
+        let applied = try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--holdout", "0.3", "--seed", "1",
+                                           "--db", db, "--format", "json"])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        let derived = try JSONParser.parse(try TrackBinary.run(["metrics", "syn+TS", "--db", db, "--format", "json"]).stdout).arrayValue![0]
+        #expect(derived["n"] == .number(300))
+        #expect(abs(derived["nll"]!.doubleValue! - a["nll_after"]!.doubleValue!) < 1e-12)
+        let store = try RunStore(path: db, readOnly: true)
+        let meta = try #require(try store.runMetadata(named: "syn+TS"))
+        #expect(meta.params["ts.split"] == "holdout" && meta.params["ts.holdout"] == "0.3" && meta.params["ts.seed"] == "1")
+        #expect(meta.params["ts.temperature"] == JSONValue.format(a["temperature"]!.doubleValue!))
+        // Membership as data: 700 fitted on (fold 0), 300 held out (fold 1) = the derived run's questions.
+        #expect(try store.query("SELECT fold, count(*) FROM calibration_folds f JOIN runs r USING (run_id) WHERE r.name = 'syn+TS' GROUP BY fold ORDER BY fold").rows
+                == [[.integer(0), .integer(700)], [.integer(1), .integer(300)]])
+        #expect(try store.database.scalarInt("""
+            SELECT count(*) FROM top_labels t JOIN runs r USING (run_id)
+            WHERE r.name = 'syn+TS' AND t.question_id IN (SELECT question_id FROM calibration_folds WHERE run_id = r.run_id AND fold = 1)
+            """) == 300)
+        // compare pairs exactly the derived run's questions.
+        let compare = try JSONParser.parse(try TrackBinary.run(["compare", "syn", "syn+TS", "--db", db, "--format", "json"]).stdout)
+        #expect(compare.jsonText.contains("\"n\":300"), "\(compare.jsonText.prefix(400))")
+    }
+
+    @Test func applyingToTheFitRunNeedsASplit() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "syn"]).status == 0)
+        let refused = try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--db", db])
+        #expect(refused.status == 64 && refused.stderr.contains("--folds K") && refused.stderr.contains("--in-sample"))
+        let both = try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--holdout", "0.2", "--folds", "5", "--db", db])
+        #expect(both.status == 64)
+        #expect(try RunStore(path: db, readOnly: true).runID(named: "syn+TS") == nil)
+        let inSample = try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--in-sample", "--db", db])
+        #expect(inSample.status == 0 && inSample.stdout.contains("in-sample"))
+        #expect(try RunStore(path: db, readOnly: true).runMetadata(named: "syn+TS")?.params["ts.split"] == "in-sample")
+    }
+
+    /// Cross-fitting: each fold's T equals scipy's fit on the other folds (Tests/reference/crossfit_references.py),
+    /// the folds are the reference's, and the derived run is every question with the T of the fit that did not see it.
+    @Test func crossFitMatchesScipyFoldByFold() throws {
+        let reference = try JSONParser.parse(try String(contentsOfFile: StoreFixtures.path("crossfit-references.json"), encoding: .utf8))
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "syn"]).status == 0)
+        for (index, case_) in try #require(reference["cases"]?.arrayValue).enumerated() {
+            let k = case_["folds"]!.integerValue!, seed = case_["seed"]!.integerValue!
+            let name = "syn+TS\(index)"
+            let result = try TrackBinary.run(["calibrate", "temperature", "--fit", "syn", "--apply", "syn", "--folds", String(k), "--seed", String(seed),
+                                              "--suffix", "+TS\(index)", "--db", db, "--format", "json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let json = try JSONParser.parse(result.stdout)
+            let expected = case_["temperatures"]!.arrayValue!.map { $0.doubleValue! }
+            let fits = try #require(json["fold_fits"]?.arrayValue)
+            #expect(fits.count == k && json["split"] == .string("cross-fit") && json["report_questions"] == .number(1000))
+            for fold in 0..<k {
+                let t = fits[fold]["temperature"]!.doubleValue!
+                #expect(abs(t - expected[fold]) < 1e-7 * expected[fold], "fold \(fold): \(t) vs scipy \(expected[fold])")
+            }
+            #expect(abs(json["nll_after"]!.doubleValue! - case_["nll_after"]!.doubleValue!) < 1e-9)
+            // The derived run: all 1,000 questions, its NLL the cross-fitted one; T per fold in params.
+            let metrics = try JSONParser.parse(try TrackBinary.run(["metrics", name, "--db", db, "--format", "json"]).stdout).arrayValue![0]
+            #expect(metrics["n"] == .number(1000) && abs(metrics["nll"]!.doubleValue! - case_["nll_after"]!.doubleValue!) < 1e-9)
+            let store = try RunStore(path: db, readOnly: true)
+            let meta = try #require(try store.runMetadata(named: name))
+            #expect(meta.params["ts.split"] == "cross-fit" && meta.params["ts.folds"] == String(k) && meta.params["ts.seed"] == String(seed))
+            for fold in 0..<k { #expect(Double(meta.params["ts.fold.\(fold).temperature"] ?? "") == fits[fold]["temperature"]!.doubleValue!) }
+            // The folds in SQL are the reference's.
+            let sizes = try store.query("SELECT count(*) FROM calibration_folds f JOIN runs r USING (run_id) WHERE r.name = '\(name)' GROUP BY fold ORDER BY fold").rows
+            #expect(sizes.map { $0[0] } == case_["fold_sizes"]!.arrayValue!.map { .integer(Int64($0.integerValue!)) })
+            for fold in 0..<k {
+                let ids = try store.query("""
+                    SELECT CAST(q.external_id AS INTEGER) AS id FROM calibration_folds f JOIN runs r USING (run_id) JOIN questions q USING (question_id)
+                    WHERE r.name = '\(name)' AND f.fold = \(fold) ORDER BY id LIMIT 5
+                    """).rows.map { $0[0] }
+                #expect(ids == case_["first_ids_by_fold"]!.arrayValue![fold].arrayValue!.map { .integer(Int64($0.integerValue!)) })
+            }
+        }
     }
 }
 
@@ -133,7 +213,7 @@ import TrackStore
         let db = scratch.path("t.sqlite")
         #expect(try TrackBinary.run(["ingest", StoreFixtures.path("synthetic-seed0-n1000.csv"), "--db", db, "--run", "syn", "--method", "DPO"]).status == 0)
         for (method, suffix) in [("vector", "VS"), ("matrix", "MS"), ("dirichlet", "DIR")] {
-            let result = try TrackBinary.run(["calibrate", method, "--fit", "syn", "--apply", "syn", "--db", db, "--lambda", "0.01"])
+            let result = try TrackBinary.run(["calibrate", method, "--fit", "syn", "--apply", "syn", "--in-sample", "--db", db, "--lambda", "0.01"])
             #expect(result.status == 0, "\(result.stderr)")
             // "  NLL       before -> after" on the fit questions, as every calibrator reports.
             let line = try #require(result.stdout.split(separator: "\n").first { $0.contains("NLL") })

@@ -85,10 +85,10 @@ import TrackStore
     @Test func derivedRunsAndEmptyFits() throws {
         let scratch = Scratch()
         let db = try Self.logged(scratch)
-        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--db", db]).status == 0)
-        let again = try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--db", db])
+        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--folds", "3", "--db", db]).status == 0)
+        let again = try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--folds", "3", "--db", db])
         #expect(again.status == 1 && again.stderr.contains("--replace"), "\(again.stderr)")
-        let replaced = try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--db", db, "--replace"])
+        let replaced = try TrackBinary.run(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--folds", "3", "--db", db, "--replace"])
         #expect(replaced.status == 0, "\(replaced.stderr)")
         let store = try RunStore(path: db, readOnly: true)
         #expect(try store.database.scalarText("SELECT status FROM runs WHERE name = 'r+TS'") == "finished")

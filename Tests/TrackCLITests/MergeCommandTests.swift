@@ -24,7 +24,7 @@ import TrackStore
         }
         #expect(statuses.withLock { $0 } == [0, 0, 0, 0])
         // Shard 0 also has a derived run, so that parents travel.
-        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "shard0-run0", "--apply", "shard0-run0", "--db", shards[0]]).status == 0)
+        #expect(try TrackBinary.run(["calibrate", "temperature", "--fit", "shard0-run0", "--apply", "shard0-run0", "--folds", "4", "--db", shards[0]]).status == 0)
         let all = scratch.path("all.sqlite")
         let merge = try TrackBinary.run(["merge"] + shards + ["--into", all])
         #expect(merge.status == 0, "\(merge.stderr)")
@@ -35,6 +35,8 @@ import TrackStore
         #expect(try store.database.scalarInt("SELECT count(*) FROM option_scores") == expectedRows)
         #expect(try store.database.scalarInt("SELECT count(*) FROM tags WHERE key = 'gpu'") == 5)   // the TS run keeps its parent's tags
         #expect(try store.query("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = 'shard0-run0+TS'").rows.first?[0] == .text("shard0-run0"))
+        // The folds travel with the derived run, on the merged store's question ids.
+        #expect(try store.database.scalarInt("SELECT count(*) FROM calibration_folds f JOIN runs r USING (run_id) JOIN questions q USING (question_id) WHERE r.name = 'shard0-run0+TS' AND q.dataset = 'mmlu'") == 600)
         // Metrics survive the merge: the same accuracy as in the shard.
         let shardAccuracy = try RunStore(path: shards[1], readOnly: true).summary("shard1-run1")?.accuracy
         #expect(try store.summary("shard1-run1")?.accuracy == shardAccuracy)

@@ -134,7 +134,7 @@ import TrackStore
             statuses.withLock { $0[shard] = result?.status ?? -1 }
         }
         #expect(statuses.withLock { $0 } == [0, 0, 0])
-        let calibrated = try TrackBinary.run(["calibrate", "temperature", "--fit", "sharded", "--apply", "sharded", "--db", db])
+        let calibrated = try TrackBinary.run(["calibrate", "temperature", "--fit", "sharded", "--apply", "sharded", "--folds", "5", "--db", db])
         #expect(calibrated.status == 0, "\(calibrated.stderr)")
         let store = try RunStore(path: db, readOnly: true)
         #expect(try store.runSummaries().map(\.n) == [900, 900])

@@ -179,7 +179,7 @@ import TrackCalibration
         }
         var reported: [(Int, Int)] = []
         let migrated = try RunStore(path: path) { done, total, _ in reported.append((done, total)) }
-        #expect(try migrated.database.schemaVersion == 5)
+        #expect(try migrated.database.schemaVersion == Schema.currentVersion)
         #expect(try Self.staleCount(migrated) == 0)
         #expect(reported.first! == (0, 3) && reported.last! == (3, 3), "progress for each run")
         try Self.expectExact(migrated, "migrated")

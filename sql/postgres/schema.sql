@@ -74,6 +74,7 @@ CREATE TABLE questions (
     subject     TEXT,
     n_options   BIGINT NOT NULL CHECK (n_options >= 2),
     label       BIGINT NOT NULL CHECK (label >= 0 AND label < n_options),
+    category    TEXT,
     UNIQUE (dataset, external_id)
 );
 
@@ -178,4 +179,12 @@ CREATE TABLE stale_runs (
     run_id BIGINT PRIMARY KEY
 );
 
-INSERT INTO track_meta(key, value) VALUES ('schema_version', '5');
+-- The folds of recalibrated runs (since version 6); no foreign keys, as the per-question tables.
+CREATE TABLE calibration_folds (
+    run_id      BIGINT NOT NULL,
+    question_id BIGINT NOT NULL,
+    fold        BIGINT NOT NULL CHECK (fold >= 0),
+    PRIMARY KEY (run_id, question_id)
+);
+
+INSERT INTO track_meta(key, value) VALUES ('schema_version', '6');

@@ -69,6 +69,7 @@ BEGIN
     DELETE FROM option_scores o USING gone g WHERE o.run_id = g.run_id;
     DELETE FROM top_labels t USING gone g WHERE t.run_id = g.run_id;
     DELETE FROM em_targets e USING gone g WHERE e.run_id = g.run_id;
+    DELETE FROM calibration_folds f USING gone g WHERE f.run_id = g.run_id;
     DELETE FROM stale_runs s USING gone g WHERE s.run_id = g.run_id;
     RETURN NULL;
 END $$;

@@ -86,7 +86,9 @@ enum CalibrateCommand: Command {
     static let fit = Option.text("fit", "run", "The run to fit on.")
     static let apply = Option.text("apply", "run", "A run to apply the fit to (default: none, just report the fit).", repeatable: true)
     static let criterion = Option.choice("criterion", TemperatureFit.Criterion.self, "temperature: what T minimises.", default: .nll)
-    static let holdout = Option.number("holdout", "fraction", 0.01...0.99, "Hold out this fraction of the questions and report on them; fit on the rest.")
+    static let holdout = Option.number("holdout", "fraction", 0.01...0.99, "Hold out this fraction of the questions: fit on the rest, report on them, derive runs of them only.")
+    static let folds = Option.integer("folds", "k", 2...1000, "Cross-fit: K folds, each question calibrated by the fit on the other folds; derived runs hold every question.")
+    static let inSample = Option.flag("in-sample", "Allow --apply of the --fit run without --holdout or --folds (its derived run is then scored on its own fit questions).")
     static let suffix = Option.text("suffix", "text", "Name suffix of derived runs (default: /TS, +VS, +MS or /DIR).")
     static let replace = Option.flag("replace", "Replace derived runs of the same name (e.g. a run left by an earlier fit).")
     static let format = Options.format([.table, .json])
@@ -96,14 +98,21 @@ enum CalibrateCommand: Command {
     static let methods = "temperature|vector|matrix|dirichlet|isotonic|histogram"
     static let spec = CommandSpec(
         name: "calibrate", abstract: "Fit a recalibration map on a run and apply it to runs, as new derived runs.",
-        usage: "temperature|vector|matrix|dirichlet|isotonic|histogram --fit <run> [--apply <run>]... [--holdout <fraction>] [--seed <n>] [method options]",
+        usage: "temperature|vector|matrix|dirichlet|isotonic|histogram --fit <run> [--apply <run>]... [--holdout <fraction> | --folds <k>] [--seed <n>] [method options]",
         discussion: """
         Fits T > 0 on the --fit run's questions: by NLL (solved to 1e-9 in log T) or by conf-ECE
         over a fine log-spaced grid (--criterion ece). Scores are the stored raw scores, else
-        log p. With --holdout F, a seeded fraction F of the questions (chosen by hashing their ids
-        with --seed) is held out: the fit uses the rest, the before/after figures are for them.
-        Each --apply run gets a derived run '<run>+TS' (method TS) with scores s/T and
-        probabilities softmax(s/T); it records its parent run and the fit in params ts.*.
+        log p. The primary use fits on a validation run and applies to a test run
+        (--fit VAL --apply TEST). On one run, no number is scored on the questions its map was
+        fitted on: --holdout F holds out a seeded fraction F of the questions (chosen by hashing
+        their ids with --seed): the fit uses the rest, the before/after figures and the derived
+        runs hold only the held-out ones. --folds K cross-fits: every question is calibrated by
+        the map fitted on the other K-1 folds, and derived runs hold every question. --apply of
+        the --fit run without either is refused unless --in-sample. Each --apply run gets a
+        derived run '<run>+TS' (method TS) with scores s/T and probabilities softmax(s/T); it
+        records its parent run, the split (ts.split, ts.holdout / ts.folds, ts.seed) and the fit
+        (ts.temperature, or ts.fold.<k>.temperature per fold) in params; each question's fold is
+        in the table calibration_folds (holdout: 0 fitted on, 1 held out).
         vector / matrix: s' = W·s + b with W diagonal / full (Guo et al.); dirichlet: the same on
         s = log p (Kull et al.); fitted by L-BFGS on NLL + --lambda·Σ off-diagonal W² + --mu·Σ b²,
         with OpenBLAS. Derived runs '<run>+VS', '+MS', '+DIR' record W and b in params ms.*.
@@ -114,7 +123,7 @@ enum CalibrateCommand: Command {
         calibrated probabilities and record the maps in params iso.* / hb.*.
         """,
         arguments: [("<method>", "temperature, vector, matrix, dirichlet, isotonic or histogram.")],
-        options: Options.database + [fit, apply, criterion, holdout, Options.seed, Options.bins, suffix, replace, format, lambda, mu, equalMass])
+        options: Options.database + [fit, apply, criterion, holdout, folds, inSample, Options.seed, Options.bins, suffix, replace, format, lambda, mu, equalMass])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let method = try arguments.positionals(1, "track calibrate \(methods) --fit RUN …")[0]
@@ -134,7 +143,13 @@ enum CalibrateCommand: Command {
         guard let fitRun = arguments.value(fit) else { throw UsageError(message: "--fit <run> is required") }
         var request = CalibrationRequest(calibrator: calibrator, fitRun: fitRun)
         request.applyTo = arguments.all(apply)
-        request.holdout = arguments.double(holdout)
+        if let fraction = arguments.double(holdout) {
+            if arguments.int(folds) != nil { throw UsageError(message: "--holdout and --folds are two ways to split; give one") }
+            request.split = .holdout(fraction)
+        } else if let k = arguments.int(folds) {
+            request.split = .folds(k)
+        }
+        request.allowInSample = arguments.flag(inSample)
         request.seed = UInt64(bitPattern: Int64(arguments.int(Options.seed)!))
         request.bins = session.binSettings.bins
         request.suffix = arguments.value(suffix)

@@ -221,9 +221,11 @@ extension RunStore {
     /// Writes a whole run — its row, every prediction, its summaries, status
     /// `finished` — in one transaction: it appears whole or not at all (a
     /// derived run, say, even if the process is killed while writing). With
-    /// `replace`, a run of that name is replaced in the same transaction.
+    /// `replace`, a run of that name is replaced in the same transaction; `also` writes what
+    /// belongs with the run (given its id) in that transaction too.
     @discardableResult
-    public func writeRun(_ metadata: RunMetadata, predictions: [Prediction], replace: Bool = false) throws -> Int64 {
+    public func writeRun(_ metadata: RunMetadata, predictions: [Prediction], replace: Bool = false,
+                         also: ((Int64) throws -> Void)? = nil) throws -> Int64 {
         let checked = try predictions.map { prediction throws -> CheckedPrediction in
             do throws(ValidationError) {
                 return try PredictionWriter.checked(prediction, validation: ValidationOptions())
@@ -249,6 +251,7 @@ extension RunStore {
                     }
                 }
                 try writer.flush()
+                try also?(id)
                 try setStatus(runID: id, .finished)
                 return id
             }

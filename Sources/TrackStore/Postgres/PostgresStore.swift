@@ -204,24 +204,25 @@ public final class PostgresStore {
     func pushQuestions(runID: Int64, from local: Database, newOnly: Bool = false) throws -> [Int64: Int64] {
         try connection.execute("""
             CREATE TEMP TABLE IF NOT EXISTS track_push_questions (
-                local_id BIGINT, dataset TEXT, external_id TEXT, subject TEXT, n_options BIGINT, label BIGINT) ON COMMIT DELETE ROWS
+                local_id BIGINT, dataset TEXT, external_id TEXT, subject TEXT, n_options BIGINT, label BIGINT, category TEXT) ON COMMIT DELETE ROWS
             """)
         try connection.copyIn("COPY track_push_questions FROM STDIN") { buffer in
             try local.forEachRow("""
-                SELECT question_id, dataset, external_id, subject, n_options, label FROM questions
+                SELECT question_id, dataset, external_id, subject, n_options, label, category FROM questions
                 WHERE question_id IN (SELECT question_id FROM top_labels WHERE run_id = ?1
-                                      UNION SELECT question_id FROM em_targets WHERE run_id = ?1)\(newOnly ? Self.notPushed : "")
+                                      UNION SELECT question_id FROM em_targets WHERE run_id = ?1
+                                      UNION SELECT question_id FROM calibration_folds WHERE run_id = ?1)\(newOnly ? Self.notPushed : "")
                 ORDER BY question_id
                 """, [.integer(runID)]) { row in
-                try buffer.row((0..<6).map { row.value(Int32($0)) })
+                try buffer.row((0..<7).map { row.value(Int32($0)) })
             }
         }
         // The questions the server lacks, by an anti-join (a plain insert: ON CONFLICT's speculative
         // insertion cost 1.8x here). A writer that inserts one of them first makes this fail with a
         // unique violation; the whole transaction is then retried and finds it (`withRetry`).
         try connection.execute("""
-            INSERT INTO questions(dataset, external_id, subject, n_options, label)
-            SELECT t.dataset, t.external_id, t.subject, t.n_options, t.label FROM track_push_questions t
+            INSERT INTO questions(dataset, external_id, subject, n_options, label, category)
+            SELECT t.dataset, t.external_id, t.subject, t.n_options, t.label, t.category FROM track_push_questions t
             WHERE NOT EXISTS (SELECT 1 FROM questions q WHERE q.dataset = t.dataset AND q.external_id = t.external_id)
             ORDER BY t.local_id
             """)
@@ -274,6 +275,11 @@ public final class PostgresStore {
         try connection.copyIn("COPY em_targets(run_id, question_id, option, bin, target) FROM STDIN") { buffer in
             try local.forEachRow("SELECT question_id, option, bin, target FROM em_targets WHERE run_id = ?1\(only)", [.integer(runID)]) { row in
                 try buffer.row([.integer(remoteID), .integer(try mapped(row.int64(0))), row.value(1), row.value(2), row.value(3)])
+            }
+        }
+        try connection.copyIn("COPY calibration_folds(run_id, question_id, fold) FROM STDIN") { buffer in
+            try local.forEachRow("SELECT question_id, fold FROM calibration_folds WHERE run_id = ?1\(only)", [.integer(runID)]) { row in
+                try buffer.row([.integer(remoteID), .integer(try mapped(row.int64(0))), row.value(1)])
             }
         }
         // Tables whose rows carry only the run id: copied column for column (replaced whole by an
@@ -329,7 +335,8 @@ public final class PostgresStore {
          ("runs", ["run_id"] + runColumns + ["experiment_id", "parent_run_id"])]
         + runTables.map { ($0.0, ["run_id"] + $0.1) }
         + [("exports", ["export_id"] + exportColumns), ("export_runs", ["export_id", "run_id"]), ("stale_runs", ["run_id"]),
-           ("em_targets", ["run_id", "question_id", "option", "bin", "target"])]
+           ("em_targets", ["run_id", "question_id", "option", "bin", "target"]),
+           ("calibration_folds", ["run_id", "question_id", "fold"])]
 
     /// A local SQLite copy of the store at `path` (a fresh file) that the service layer reads as
     /// it reads any store: every run's metadata, logged metrics, stored summaries, EM targets and

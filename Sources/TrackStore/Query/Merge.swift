@@ -131,6 +131,8 @@ extension RunStore {
                     FROM shard.ingest_rejects i JOIN temp.merge_run_map r ON r.shard_run_id = i.run_id;
                 INSERT INTO main.em_targets SELECT r.run_id, q.question_id, e.option, e.bin, e.target FROM shard.em_targets e
                     JOIN temp.merge_run_map r ON r.shard_run_id = e.run_id JOIN temp.merge_question_map q ON q.shard_question_id = e.question_id;
+                INSERT INTO main.calibration_folds SELECT r.run_id, q.question_id, f.fold FROM shard.calibration_folds f
+                    JOIN temp.merge_run_map r ON r.shard_run_id = f.run_id JOIN temp.merge_question_map q ON q.shard_question_id = f.question_id;
                 -- Exports: new ones (by file, hash and command), with the runs they show.
                 CREATE TEMP TABLE merge_exports AS
                     SELECT s.* FROM shard.exports s WHERE NOT EXISTS (

@@ -36,7 +36,7 @@ public enum Schema {
 
     /// Tables whose rows belong to one run (`run_id REFERENCES runs ON DELETE CASCADE`).
     static let runOwnedTables = ["option_scores", "top_labels", "run_bins", "run_stats", "params", "tags", "metrics", "preference_pairs", "ingest_rejects",
-                                  "export_runs", "em_targets", "judgments"]
+                                  "export_runs", "em_targets", "judgments", "calibration_folds"]
 
     /// A short fingerprint of views.sql, stored so that views are rebuilt only when they change.
     static var viewsFingerprint: String { SHA256.hex(of: Array(sql("views.sql").utf8)) }
