@@ -16,8 +16,13 @@ Tasks and what each covers:
   synth_mi        acc_mutual_info (2K log-likelihoods per doc)
   synth_multi     several gold answers (a list target)
   synth_group     a group of two subtasks (synth_sub_a, synth_sub_b) with its aggregate
+  synth_mmlu      MMLU's layout: a group of two subgroups (synth_mmlu_stem, synth_mmlu_humanities,
+                  aliases stem / humanities) of two subject tasks each (synth_mmlu_physics, …),
+                  of different sizes, each subject's doc_ids from 0, size-weighted aggregates
 Runs: every task 0-shot; synth_int 2-shot into the same folder (two evaluations
-in one folder); synth_int with --limit 10 and --output_path eval.json (the file layout).
+in one folder); synth_int with --limit 10 and --output_path eval.json (the file layout);
+synth_mmlu with synth_group and synth_int (a folder of several groups and a plain task), by a
+model given as an absolute checkpoint path, twice (0-shot, then 1-shot) into `groups`.
 """
 import json
 import os
@@ -71,6 +76,10 @@ for _ in range(N):
                          "answerKey": rng.choice(labels)})
 data["multi"] = [{"question": phrase(4), "choices": [phrase() for _ in range(4)],
                   "answers": sorted(rng.sample(range(4), 2))} for _ in range(N)]
+SUBJECTS = {"physics": 11, "chemistry": 17, "law": 13, "history": 19}
+for subject, size in SUBJECTS.items():
+    data[subject] = [{"question": phrase(4), "choices": [phrase() for _ in range(4)], "answer": rng.randrange(4)}
+                     for _ in range(size)]
 paths = {name: write_jsonl(name, rows) for name, rows in data.items()}
 
 
@@ -105,6 +114,9 @@ tasks = {
     "synth_sub_b": dataset("text") + common + 'doc_to_text: "Question: {{question}}\\nAnswer:"\ndoc_to_choice: "{{choices}}"\n'
                    'doc_to_target: "{{answer_text}}"\n' + metrics,
 }
+for subject in SUBJECTS:
+    tasks[f"synth_mmlu_{subject}"] = (dataset(subject) + common + 'doc_to_text: "{{question}}\\nAnswer:"\ndoc_to_choice: "{{choices}}"\n'
+                                     'doc_to_target: "{{answer}}"\n' + metrics)
 task_dir = work / "tasks"
 task_dir.mkdir(exist_ok=True)
 for name, body in tasks.items():
@@ -114,6 +126,12 @@ aggregate = ("aggregate_metric_list:\n  - metric: acc\n    aggregation: mean\n  
              if NEW_HARNESS else "")
 (task_dir / "synth_group.yaml").write_text("group: synth_group\ntask:\n  - synth_sub_a\n  - synth_sub_b\n" + aggregate,
                                           encoding="utf-8")
+
+for group, alias, members in [("synth_mmlu_stem", "stem", ["synth_mmlu_physics", "synth_mmlu_chemistry"]),
+                              ("synth_mmlu_humanities", "humanities", ["synth_mmlu_law", "synth_mmlu_history"]),
+                              ("synth_mmlu", None, ["synth_mmlu_stem", "synth_mmlu_humanities"])]:
+    body = f"group: {group}\n" + (f"group_alias: {alias}\n" if alias else "") + "task:\n" + "".join(f"  - {m}\n" for m in members)
+    (task_dir / f"{group}.yaml").write_text(body + aggregate, encoding="utf-8")
 
 model = work / "tiny-gpt2"
 if not model.exists():
@@ -125,8 +143,8 @@ shutil.copytree(Path(__file__).with_name("offline") / "exact_match", work / "exa
 env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
 
-def evaluate(task_list, output, *extra):
-    command = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", "pretrained=tiny-gpt2,dtype=float32",
+def evaluate(task_list, output, *extra, pretrained="tiny-gpt2"):
+    command = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={pretrained},dtype=float32",
                "--tasks", ",".join(task_list), "--include_path", str(task_dir), "--device", "cpu", "--batch_size", "8",
                "--log_samples", "--output_path", output, "--seed", "0", *extra]
     print("+", " ".join(command), flush=True)
@@ -140,3 +158,7 @@ evaluate(all_tasks, str(out / "folder"))
 # 0.4.2 names its files without a timestamp, so a second evaluation would overwrite the first: own folder.
 evaluate(["synth_int"], str(out / ("folder" if NEW_HARNESS else "folder-2shot")), "--num_fewshot", "2")
 evaluate(["synth_int"], str(out / "file-layout" / "eval.json"), "--limit", "10")
+# Groups of groups (MMLU's layout) beside another group and a plain task, by a checkpoint path; a
+# second evaluation 1-shot (0.4.2 overwrites untimestamped files: its own folder).
+evaluate(["synth_mmlu", "synth_group", "synth_int"], str(out / "groups"), pretrained=str(model))
+evaluate(["synth_mmlu"], str(out / ("groups" if NEW_HARNESS else "groups-1shot")), "--num_fewshot", "1", pretrained=str(model))
