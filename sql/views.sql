@@ -11,6 +11,7 @@
 -- -- `WHERE run = 'x'`, or on model, method, dataset or split -- applies before
 -- any per-question work, and listing every run reads a few rows per run.
 
+DROP VIEW IF EXISTS category_calibration;
 DROP VIEW IF EXISTS subject_calibration;
 DROP VIEW IF EXISTS judged_winrate;
 DROP VIEW IF EXISTS preference_winrate;
@@ -197,7 +198,7 @@ GROUP BY b.run_id, r.name;
 -- One row per run x question: the top-label prediction.
 CREATE VIEW predictions AS
 SELECT t.run_id, t.question_id, q.external_id, q.dataset, q.subject, q.n_options, q.label,
-       t.pred, o.prob AS conf, CAST(t.pred = q.label AS INTEGER) AS correct, r.name AS run
+       t.pred, o.prob AS conf, CAST(t.pred = q.label AS INTEGER) AS correct, r.name AS run, q.category
 FROM runs AS r
 JOIN top_labels AS t ON t.run_id = r.run_id
 JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
@@ -286,6 +287,26 @@ SELECT run_id, run, subject, COUNT(*) AS n,
         ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
 FROM (SELECT run_id, run, subject, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin FROM predictions)
 GROUP BY run_id, run, subject;
+
+-- The same per run x category (a grouping coarser than the subject, e.g. MMLU's 'stem').
+CREATE VIEW category_calibration AS
+SELECT run_id, run, category, COUNT(*) AS n,
+       AVG(correct) AS accuracy,
+       AVG(conf) AS mean_confidence,
+       -- sum over the 10 bins of |hits - sum of confidences|, over n: one level of
+       -- aggregation, so that a filter on the run reaches top_labels first.
+       (ABS(SUM(CASE WHEN bin = 0 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 1 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 2 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 3 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 4 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 5 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 6 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 7 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 8 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
+FROM (SELECT run_id, run, category, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin FROM predictions)
+GROUP BY run_id, run, category;
 
 -- MARK: win rate (METHODS §7)
 

@@ -98,11 +98,12 @@ private final class SecondHalf: @unchecked Sendable {
 
 /// Per-question grouping (`--by`).
 public enum GroupKey: String, CaseIterable, Sendable {
-    case subject, dataset
+    case subject, category, dataset
 
     public func value(_ run: LoadedRun, _ i: Int) -> String {
         switch self {
         case .subject: run.subjects[i] ?? "(none)"
+        case .category: run.categories[i] ?? "(none)"
         case .dataset: run.datasets[i]
         }
     }

@@ -16,7 +16,7 @@ public enum TrackCLI {
         InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self, ShowCommand.self, SQLCommand.self,
         CheckCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self,
         CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, PushCommand.self,
-        RemoveCommand.self, RenameCommand.self, TagCommand.self, ReportCommand.self, DemoCommand.self,
+        RemoveCommand.self, RenameCommand.self, SetCommand.self, TagCommand.self, ReportCommand.self, DemoCommand.self,
     ]
 
     static var mainHelp: String {

@@ -128,7 +128,7 @@ enum Options {
     static let analysis = [bins, epsilon]
     static let metrics = Option.text("metrics", "keys", "Comma-separated metric keys (\(MetricKey.allCases.map(\.rawValue).joined(separator: ", "))).")
     static let metric = Option.choice("metric", MetricKey.self, "The metric drawn.", default: .confECE)
-    static let by = Option.choice("by", GroupKey.self, "Break down by question subject or dataset.")
+    static let by = Option.choice("by", GroupKey.self, "Break down by question subject, category or dataset.")
     static let resamples = Option.integer("resamples", "n", 1...100_000, "Bootstrap resamples.", default: 1000)
     static let seed = Option.integer("seed", "n", Int64.min...Int64.max, "Random seed (bootstrap, holdout split).", default: 0)
     static let level = Option.number("level", "x", 0.01...0.999_999, "Interval level.", default: 0.95)

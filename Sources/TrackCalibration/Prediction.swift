@@ -27,14 +27,17 @@ public struct Prediction: Sendable, Equatable {
     public var subject: String?
     /// The question's dataset; the run's dataset when nil.
     public var dataset: String?
+    /// A grouping coarser than the subject (e.g. MMLU's `stem` for `abstract_algebra`).
+    public var category: String?
 
     public init(questionID: String, label: Int, values: OptionValues,
-                subject: String? = nil, dataset: String? = nil) {
+                subject: String? = nil, dataset: String? = nil, category: String? = nil) {
         self.questionID = questionID
         self.label = label
         self.values = values
         self.subject = subject
         self.dataset = dataset
+        self.category = category
     }
 }
 

@@ -33,12 +33,52 @@ import TrackStore
 }
 
 @Suite struct RunManagementTests {
+    /// `track set`: metadata corrected in place, checked as ingest checks it; a derived run's
+    /// fields are its parent's, so they are set there and carried over.
+    @Test func setCorrectsMetadataAndKeepsDerivedRunsInStep() throws {
+        let directory = ServiceTests.Scratch()
+        let store = try ServiceTests.store(directory, runs: [("dpo", "DPO", ServiceTests.predictions(n: 60, seed: 7, sharpness: 2))])
+        var request = CalibrationRequest(calibrator: TemperatureCalibrator(), fitRun: "dpo")
+        request.applyTo = ["dpo"]
+        request.split = .folds(3)
+        _ = try Calibration.run(request, store: store)
+        func fingerprint() throws -> String {
+            try ["runs", "params", "tags"].map { "\(try store.query("SELECT * FROM \($0) ORDER BY 1, 2").rows)" }.joined(separator: "\n")
+        }
+        let before = try fingerprint()
+        var onDerived = RunMetadataChanges()
+        onDerived.split = "validation"
+        #expect(throws: StoreError.self) { try store.setRunMetadata("dpo+TS", onDerived) }
+        var empty = RunMetadataChanges()
+        empty.model = " "
+        #expect(throws: ValidationError.self) { try store.setRunMetadata("dpo", empty) }
+        var negative = RunMetadataChanges()
+        negative.epoch = -1
+        #expect(throws: ValidationError.self) { try store.setRunMetadata("dpo", negative) }
+        #expect(throws: StoreError.self) { try store.setRunMetadata("nope", onDerived) }
+        #expect(try fingerprint() == before)   // refused: nothing changed
+        var changes = RunMetadataChanges()
+        changes.model = "Llama-3.1-8B"
+        changes.method = "DPO-beta0.1"
+        changes.split = "validation"
+        changes.epoch = 2
+        changes.step = 1200
+        #expect(try store.setRunMetadata("dpo", changes) == ["dpo", "dpo+TS"])
+        let parent = try #require(try store.runMetadata(named: "dpo")), child = try #require(try store.runMetadata(named: "dpo+TS"))
+        #expect(parent.model == "Llama-3.1-8B" && parent.method == "DPO-beta0.1" && parent.split == "validation" && parent.epoch == 2 && parent.step == 1200)
+        #expect(child.model == "Llama-3.1-8B" && child.method == "TS" && child.split == "validation" && child.epoch == 2 && child.step == 1200)
+        #expect(child.params["ts.parent_method"] == "DPO-beta0.1")
+        // The rows are untouched.
+        #expect(try store.runSummaries().map(\.n) == [60, 60])
+    }
+
     @Test func removeRenameAndTagRuns() throws {
         let directory = ServiceTests.Scratch()
         let store = try ServiceTests.store(directory, runs: [("dpo", "DPO", ServiceTests.predictions(n: 50, seed: 31, sharpness: 2)),
                                                              ("sft", "SFT", ServiceTests.predictions(n: 50, seed: 31))])
         var request = CalibrationRequest(calibrator: TemperatureCalibrator(), fitRun: "dpo")
         request.applyTo = ["dpo"]
+        request.split = .folds(5)
         _ = try Calibration.run(request, store: store)
         // A run with a derived child is refused whole, nothing deleted; --recursive takes both.
         let before = try store.runSummaries().map(\.name)

@@ -15,9 +15,11 @@ import TrackCalibration
         return try Ingestor(store: store).ingest(path, options: options)
     }
 
-    /// The samples files of one version's folder (as `track ingest DIR` finds them).
+    /// The samples files of one version's folder (as `track ingest DIR --split-groups` finds
+    /// them), but those of the task-group evaluations (`groups*`, by a checkpoint path).
     static func samplesFiles(_ version: String) -> [String] {
-        Ingestor.inputs(["\(root)/\(version)"]).compactMap { if case .file(let path) = $0 { path } else { nil } }
+        Ingestor.inputs(["\(root)/\(version)"], splitGroups: true).compactMap { if case .file(let path) = $0 { path } else { nil } }
+            .filter { !$0.contains("/groups") }
     }
 
     /// The samples of a file: JSON lines (0.4.3+) or one JSON array (0.4.2).
@@ -104,7 +106,11 @@ import TrackCalibration
                 let detail = try store.runDetail(runID: summary.id)
                 #expect(detail.sourceFile?.hasPrefix("/") == true)
                 if let date = evaluation.date { #expect(detail.startedAt == date, "\(run.name)") }
-                if task.hasPrefix("synth_sub") { #expect(meta.tags["lm_eval.group"] == "synth_group") }
+                // A subtask read on its own names its group as such, never as its own.
+                if task.hasPrefix("synth_sub") {
+                    #expect(meta.tags["lm_eval.subtask_of"] == "synth_group" && meta.tags["lm_eval.group"] == nil)
+                    #expect(meta.params["lm_eval.subtask_of.acc"] == JSONValue.format(results["groups"]!["synth_group"]!["acc,none"]!.doubleValue!))
+                }
                 if task == "synth_mi" { #expect(meta.params["lm_eval.acc_mutual_info"] != nil) }
                 checkedRuns += 1
             }
@@ -127,11 +133,12 @@ import TrackCalibration
         let first = try ingest(store, "\(folder)/\(int[0])"), second = try ingest(store, "\(folder)/\(int[1])")
         #expect(first.runs.first?.name == "tiny-gpt2/synth_int")
         #expect(second.runs.first?.name == "tiny-gpt2/synth_int [2-shot]")
-        // The file layout (--output_path eval.json) with --limit: found, and named by its limit when 0-shot is taken.
+        // The file layout (--output_path eval.json) with --limit: found, and named by what differs from the
+        // run holding the name (its limit; both are 0-shot, so never "[0-shot]").
         let limited = Self.samplesFiles("lm-eval-0.4.13").first { $0.contains("file-layout") }!
         let third = try ingest(store, limited)
-        #expect(third.runs == [.init(name: "tiny-gpt2/synth_int [0-shot]", questions: 10)])
-        #expect(try store.runMetadata(named: "tiny-gpt2/synth_int [0-shot]")?.params["lm_eval.limit"] == "10")
+        #expect(third.runs == [.init(name: "tiny-gpt2/synth_int [limit 10]", questions: 10)])
+        #expect(try store.runMetadata(named: "tiny-gpt2/synth_int [limit 10]")?.params["lm_eval.limit"] == "10")
         // Again: nothing changes.
         let before = try store.contentsFingerprint()
         #expect(try ingest(store, "\(folder)/\(int[1])").alreadyIngestedAs == ["tiny-gpt2/synth_int [2-shot]"])
@@ -139,7 +146,7 @@ import TrackCalibration
         // --force replaces that output's run and no other.
         let forced = try ingest(store, "\(folder)/\(int[1])") { $0.force = true }
         #expect(forced.replaced == ["tiny-gpt2/synth_int [2-shot]"] && forced.runs.first?.name == "tiny-gpt2/synth_int [2-shot]")
-        #expect(try store.runSummaries().map(\.name).sorted() == ["tiny-gpt2/synth_int", "tiny-gpt2/synth_int [0-shot]", "tiny-gpt2/synth_int [2-shot]"])
+        #expect(try store.runSummaries().map(\.name).sorted() == ["tiny-gpt2/synth_int", "tiny-gpt2/synth_int [2-shot]", "tiny-gpt2/synth_int [limit 10]"])
         // A byte-identical samples file of another evaluation (its own results file) is a new run.
         let copy = directory.path("other")
         try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
@@ -149,14 +156,22 @@ import TrackCalibration
         let results = try String(contentsOfFile: "\(folder)/results_\(stamp).json", encoding: .utf8)
         try (results + "\n").write(toFile: "\(copy)/results_\(stamp).json", atomically: true, encoding: .utf8)
         let other = try ingest(store, "\(copy)/\(int[0])")
-        #expect(other.alreadyIngestedAs.isEmpty && other.runs.count == 1 && other.runs[0].name.hasPrefix("tiny-gpt2/synth_int ["))
+        // Nothing the two evaluations record differs (n-shot, limit, version, date): a plain number.
+        #expect(other.alreadyIngestedAs.isEmpty && other.runs.count == 1 && other.runs[0].name == "tiny-gpt2/synth_int #2", "\(other.runs)")
+        // --force with a new --run name stores an output again as a second run, keeping the first.
+        let twice = try ingest(store, "\(folder)/\(int[1])") { $0.force = true; $0.metadata.name = "second copy" }
+        #expect(twice.replaced.isEmpty && twice.runs.map(\.name) == ["second copy"])
+        #expect(try store.runID(named: "tiny-gpt2/synth_int [2-shot]") != nil)
     }
 
     @Test func foldersResultsFilesAndEmptyFolders() throws {
         let directory = TemporaryDirectory()
-        let inputs = Ingestor.inputs(["\(Self.root)/lm-eval-0.4.13", "\(Self.root)/lm-eval-0.4.13/file-layout", directory.url.path])
+        let inputs = Ingestor.inputs(["\(Self.root)/lm-eval-0.4.13/folder", "\(Self.root)/lm-eval-0.4.13/file-layout", directory.url.path])
         let files = inputs.compactMap { if case .file(let path) = $0 { path } else { nil } }
-        #expect(files.count == 12 + 1 && files.allSatisfy { ($0 as NSString).lastPathComponent.hasPrefix("samples_") })
+        // synth_sub_a and synth_sub_b are the group synth_group: one input.
+        #expect(files.count == 9 + 1 && files.allSatisfy { ($0 as NSString).lastPathComponent.hasPrefix("samples_") })
+        let groups = inputs.compactMap { if case .taskGroup(let group) = $0 { group } else { nil } }
+        #expect(groups.map(\.group) == ["synth_group"] && groups[0].files.map(\.task) == ["synth_sub_a", "synth_sub_b"])
         #expect(inputs.last == .emptyFolder(directory.url.path))
         let resultsFile = try FileManager.default.contentsOfDirectory(atPath: "\(Self.root)/lm-eval-0.4.13/file-layout")
             .first { $0.hasPrefix("eval_") }!
@@ -206,5 +221,152 @@ import TrackCalibration
         try FileManager.default.copyItem(atPath: "\(folder)/\(text)", toPath: "\(mixed)/samples_synth_letter_\(stamp).jsonl")
         try FileManager.default.copyItem(atPath: "\(folder)/results_\(stamp).json", toPath: "\(mixed)/results_\(stamp).json")
         #expect(throws: InputError.self) { try ingest(store, "\(mixed)/samples_synth_letter_\(stamp).jsonl") }
+    }
+
+    // MARK: - Task groups
+
+    /// The task-group evaluations of one version: (results file, its folder) — 0-shot first.
+    static func groupEvaluations(_ version: String) throws -> [(results: String, json: JSONValue)] {
+        let folders = version == "lm-eval-0.4.2" ? ["groups", "groups-1shot"] : ["groups"]
+        var found: [(String, JSONValue)] = []
+        for folder in folders {
+            let base = "\(root)/\(version)/\(folder)"
+            for file in (FileManager.default.subpaths(atPath: base) ?? []).sorted() where LMEvalReader.isResultsFile("\(base)/\(file)") {
+                found.append(("\(base)/\(file)", try JSONParser.parse(try String(contentsOfFile: "\(base)/\(file)", encoding: .utf8))))
+            }
+        }
+        return found
+    }
+
+    /// `lm_eval --tasks synth_mmlu,synth_group,synth_int` (MMLU's layout: a group of two subgroups of two
+    /// subjects each): one run per top-level group, n the sum of its subtasks, accuracy the harness's
+    /// group acc, each subject's accuracy its subtask's acc, subjects and categories per question.
+    @Test(arguments: LMEvalHarnessTests.versions)
+    func aTaskGroupIsOneRun(_ version: String) throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let evaluations = try Self.groupEvaluations(version)
+        #expect(evaluations.count == 2)
+        let folders = version == "lm-eval-0.4.2" ? ["\(Self.root)/\(version)/groups", "\(Self.root)/\(version)/groups-1shot"] : ["\(Self.root)/\(version)/groups"]
+        let inputs = Ingestor.inputs(folders)
+        var names: [String] = []
+        for input in inputs {
+            switch input {
+            case .taskGroup(let group): names += try Ingestor(store: store).ingestGroup(group, options: IngestOptions()).runs.map(\.name)
+            case .file(let path): names += try ingest(store, path).runs.map(\.name)
+            default: Issue.record("unexpected input \(input)")
+            }
+        }
+        // The 0-shot evaluation: synth_mmlu, synth_group (groups) and synth_int (a plain task); the 1-shot one: synth_mmlu.
+        #expect(Set(names.filter { !$0.contains("[") }) == ["tiny-gpt2/synth_mmlu", "tiny-gpt2/synth_group", "tiny-gpt2/synth_int"], "\(names)")
+        #expect(names.contains("tiny-gpt2/synth_mmlu [1-shot]"), "\(names)")
+        let subjects = ["synth_mmlu_physics": ("physics", "stem"), "synth_mmlu_chemistry": ("chemistry", "stem"),
+                        "synth_mmlu_law": ("law", "humanities"), "synth_mmlu_history": ("history", "humanities")]
+        for (run, evaluation) in zip(["tiny-gpt2/synth_mmlu", "tiny-gpt2/synth_mmlu [1-shot]"], evaluations) {
+            let json = evaluation.json
+            let summary = try #require(try store.summary(run))
+            // n: the sum of the subtasks' samples, read from their files.
+            let folder = (evaluation.results as NSString).deletingLastPathComponent
+            var n = 0
+            for path in Ingestor.inputs([folder], splitGroups: true).compactMap({ if case .file(let p) = $0 { p } else { nil } })
+            where (try LMEvalReader.evaluation(of: path)).file == evaluation.results {
+                let task = try LMEvalReader.evaluation(of: path).task
+                if subjects[task] != nil { n += try Self.samples(path).count }
+            }
+            #expect(summary.n == n && n == 60, "\(run)")
+            let groupAccuracy = try #require((json["groups"]?["synth_mmlu"] ?? json["results"]?["synth_mmlu"])?["acc,none"]?.doubleValue)
+            #expect(abs(summary.accuracy! - groupAccuracy) < 1e-12, "\(run): \(summary.accuracy!) vs \(groupAccuracy)")
+            // Per subject: the subtask's own acc; subject and category per question.
+            let loaded = try store.loadRun(named: run, details: true)
+            for (task, (subject, category)) in subjects {
+                let rows = (0..<loaded.predictions.count).filter { loaded.datasets[$0] == task }
+                #expect(rows.allSatisfy { loaded.subjects[$0] == subject && loaded.categories[$0] == category }, "\(run) \(task)")
+                let hits = rows.filter { i in
+                    let range = loaded.predictions.offsets[i]..<loaded.predictions.offsets[i + 1]
+                    let p = Array(loaded.predictions.probabilities[range])
+                    return p.indices.max { p[$0] < p[$1] || (p[$0] == p[$1] && $0 > $1) } == Int(loaded.predictions.labels[i])
+                }.count
+                let harness = try #require(json["results"]?[task]?["acc,none"]?.doubleValue)
+                #expect(abs(Double(hits) / Double(rows.count) - harness) < 1e-12, "\(run) \(task)")
+                #expect(try store.runMetadata(named: run)?.params["lm_eval.subtask.\(task).acc"] == JSONValue.format(harness))
+            }
+            // Metadata: the group, its subtasks, the model by its checkpoint's last component (the path kept).
+            let meta = try #require(try store.runMetadata(named: run))
+            #expect(meta.dataset == "synth_mmlu" && meta.tags["lm_eval.group"] == "synth_mmlu" && meta.model == "tiny-gpt2")
+            #expect(meta.params["lm_eval.model"]?.hasPrefix("/") == true && meta.params["lm_eval.model"]?.hasSuffix("/tiny-gpt2") == true)
+            #expect(Set(meta.params["lm_eval.subtasks"]!.split(separator: ",").map(String.init)) == Set(subjects.keys))
+        }
+        // The category view agrees with the Swift grouping.
+        let view = try store.query("SELECT category, n FROM category_calibration WHERE run = 'tiny-gpt2/synth_mmlu' ORDER BY category").rows
+        #expect(view == [[.text("humanities"), .integer(32)], [.text("stem"), .integer(28)]])
+    }
+
+    /// --split-groups keeps one run per subtask, on the same questions as the group's run.
+    @Test func splitGroupsGivesARunPerSubtaskOnTheSameQuestions() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let folder = "\(Self.root)/lm-eval-0.4.13/groups"
+        for case .taskGroup(let group) in Ingestor.inputs([folder]) where group.files.count == 4 && group.resultsFile.contains("T19-28-59") {
+            _ = try Ingestor(store: store).ingestGroup(group, options: IngestOptions())
+        }
+        let questions = try store.database.scalarInt("SELECT count(*) FROM questions")
+        #expect(questions == 60)
+        let split = Ingestor.inputs([folder], splitGroups: true).compactMap { if case .file(let p) = $0 { p } else { nil } }
+            .filter { $0.contains("synth_mmlu") && $0.contains("T19-28-59") }
+        #expect(split.count == 4)
+        for path in split {
+            let report = try ingest(store, path)
+            let meta = try #require(try store.runMetadata(named: report.runs[0].name))
+            #expect(meta.tags["lm_eval.group"] == nil && meta.tags["lm_eval.subtask_of"] != nil && meta.params["lm_eval.top_group"] == "synth_mmlu")
+        }
+        #expect(try store.database.scalarInt("SELECT count(*) FROM questions") == questions)   // the same questions
+        #expect(try store.runSummaries().count == 5)
+    }
+
+    /// A group with a subtask missing stays per-file (with a note); a group whose results disagree,
+    /// or one of whose files is damaged, is refused whole with the store unchanged.
+    @Test func partialOrInconsistentGroups() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let source = "\(Self.root)/lm-eval-0.4.13/groups"
+        let files = Ingestor.inputs([source], splitGroups: true).compactMap { if case .file(let p) = $0 { p } else { nil } }
+            .filter { $0.contains("T19-28-59") }
+        let law = files.first { $0.contains("synth_mmlu_law") }!, history = files.first { $0.contains("synth_mmlu_history") }!
+        let partial = Ingestor.inputs([law, history])
+        #expect(partial.count == 3)
+        guard case .note(let note) = partial[0] else { Issue.record("no note"); return }
+        #expect(note.contains("synth_mmlu") && note.contains("2 of its 4 subtasks"), "\(note)")
+        // A copy whose group acc was changed: refused, nothing written.
+        let copy = directory.path("copy")
+        try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: true)
+        for path in files + [try LMEvalReader.evaluation(of: law).file!] {
+            try FileManager.default.copyItem(atPath: path, toPath: "\(copy)/\((path as NSString).lastPathComponent)")
+        }
+        let resultsName = (try LMEvalReader.evaluation(of: law).file! as NSString).lastPathComponent
+        let results = try String(contentsOfFile: "\(copy)/\(resultsName)", encoding: .utf8)
+        let group = try #require(Ingestor.inputs([copy]).compactMap { if case .taskGroup(let g) = $0, g.group == "synth_mmlu" { g } else { nil } }.first)
+        let before = try store.contentsFingerprint()
+        let changed = results.replacingOccurrences(of: "\"sample_len\": 60,\n      \"acc,none\": 0.25,", with: "\"sample_len\": 60,\n      \"acc,none\": 0.3,")
+        #expect(changed != results)
+        try changed.write(toFile: "\(copy)/\(resultsName)", atomically: true, encoding: .utf8)
+        do {
+            _ = try Ingestor(store: store).ingestGroup(group, options: IngestOptions())
+            Issue.record("accepted")
+        } catch let error as InputError {
+            #expect(error.reason.contains("group acc 0.3"), "\(error)")
+        }
+        #expect(try store.contentsFingerprint() == before)
+        // Results restored, one subtask's file cut mid-line: the whole group refused, naming the file.
+        try results.write(toFile: "\(copy)/\(resultsName)", atomically: true, encoding: .utf8)
+        let victim = group.files[2].path
+        let text = try String(contentsOfFile: victim, encoding: .utf8)
+        try String(text.prefix(text.count - 40)).write(toFile: victim, atomically: true, encoding: .utf8)
+        do {
+            _ = try Ingestor(store: store).ingestGroup(group, options: IngestOptions())
+            Issue.record("accepted")
+        } catch let error as InputError {
+            #expect(error.source == victim && error.reason.contains("truncated"), "\(error)")
+        }
+        #expect(try store.contentsFingerprint() == before)
     }
 }

@@ -7,7 +7,7 @@
 -- conf = max_k p_k; correct = [pred = label]. Bin rule: LEAST(FLOOR(p * 10), 9)
 -- (SQLite's CAST(p * 10 AS INTEGER) truncates; PostgreSQL's cast rounds, so FLOOR).
 
-DROP VIEW IF EXISTS subject_calibration, judged_winrate, preference_winrate, run_calibration,
+DROP VIEW IF EXISTS category_calibration, subject_calibration, judged_winrate, preference_winrate, run_calibration,
     classwise_bins, reliability_bins, run_summary, predictions, run_bin_gaps, run_bin_totals,
     stale_run_bins, run_totals, stale_question_terms, stale_run_ids CASCADE;
 DROP TRIGGER IF EXISTS option_scores_inserted ON option_scores;
@@ -152,7 +152,7 @@ GROUP BY b.run_id, r.name;
 
 CREATE VIEW predictions AS
 SELECT t.run_id, t.question_id, q.external_id, q.dataset, q.subject, q.n_options, q.label,
-       t.pred, o.prob AS conf, (t.pred = q.label)::int AS correct, r.name AS run
+       t.pred, o.prob AS conf, (t.pred = q.label)::int AS correct, r.name AS run, q.category
 FROM runs AS r
 JOIN top_labels AS t ON t.run_id = r.run_id
 JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
@@ -220,6 +220,24 @@ SELECT run_id, run, subject, COUNT(*) AS n,
         ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
 FROM (SELECT run_id, run, subject, correct, conf, LEAST(FLOOR(conf * 10), 9) AS bin FROM predictions) AS p
 GROUP BY run_id, run, subject;
+
+-- The same per run x category (a grouping coarser than the subject, e.g. MMLU's 'stem').
+CREATE VIEW category_calibration AS
+SELECT run_id, run, category, COUNT(*) AS n,
+       AVG(correct::float8) AS accuracy,
+       AVG(conf) AS mean_confidence,
+       (ABS(SUM(CASE WHEN bin = 0 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 1 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 2 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 3 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 4 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 5 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 6 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 7 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 8 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
+FROM (SELECT run_id, run, category, correct, conf, LEAST(FLOOR(conf * 10), 9) AS bin FROM predictions) AS p
+GROUP BY run_id, run, category;
 
 CREATE VIEW preference_winrate AS
 SELECT r.run_id, r.name AS run, r.model, r.method,

@@ -11,7 +11,7 @@ enum MetricsCommand: Command {
     static let reliability = Option.flag("reliability", "Print the per-bin reliability tables (top label and classwise).")
     static let spec = CommandSpec(
         name: "metrics", abstract: "Compute calibration metrics of runs (conf-ECE, cw-ECE, Brier, NLL, …).",
-        usage: "<run>... [--bins <n>] [--adaptive] [--ci] [--by subject|dataset] [--reliability] [--format table|csv|json|latex|markdown]",
+        usage: "<run>... [--bins <n>] [--adaptive] [--ci] [--by subject|category|dataset] [--reliability] [--format table|csv|json|latex|markdown]",
         discussion: """
         Metrics (JSON keys): accuracy, mean_confidence, overconfidence, conf_ece, mce, rmsce,
         cw_ece (= SCE), pooled_ece, eq_mass_ece, ace, tace, brier, nll, smece, cw_smece, l2_ece,
@@ -47,12 +47,12 @@ enum MetricsCommand: Command {
 
 /// `track compare`: one run against others, metric by metric and question by question.
 enum CompareCommand: Command {
-    static let by = Option.choice("by", GroupKey.self, "Paired breakdown by subject or dataset.", default: .subject)
+    static let by = Option.choice("by", GroupKey.self, "Paired breakdown by subject, category or dataset.", default: .subject)
     static let alpha = Option.number("alpha", "x", 0.000_001...0.5, "Significance level of the paired tests (intervals at 1 − alpha).", default: 0.05)
     static let noTests = Option.flag("no-tests", "Leave out the paired bootstrap and McNemar's test.")
     static let spec = CommandSpec(
         name: "compare", abstract: "Compare runs with a base run: metric deltas, change rates, paired per-question analyses.",
-        usage: "<base> <other>... [--bins <n>] [--metrics <keys>] [--by subject|dataset] [--format table|csv|json|latex|markdown]",
+        usage: "<base> <other>... [--bins <n>] [--metrics <keys>] [--by subject|category|dataset] [--format table|csv|json|latex|markdown]",
         discussion: """
         For every metric: base, other, delta = other − base, and the change rate of Oh & Hwang,
         CR = (other − base) / base × 100%. When the runs share questions (same dataset and id),

@@ -62,24 +62,30 @@ enum LogCommand: Command {
 enum IngestCommand: Command {
     static let format = Option.choice("format", IngestFormat.self, "The input format.", default: .auto)
     static let labels = Option.text("labels", "file", "Labels for .npy input (.npy of integers, or one label per line).")
-    static let force = Option.flag("force", "Ingest again a file already ingested, replacing its runs.")
+    static let force = Option.flag("force", "Ingest again a file already ingested: replacing its runs, or with a new --run name as a second run.")
+    static let splitGroups = Option.flag("split-groups", "lm-eval task groups: one run per subtask instead of one run per top-level group.")
     static let spec = CommandSpec(
         name: "ingest", abstract: "Ingest evaluation outputs: lm-evaluation-harness samples, JSONL, CSV, .npy.",
-        usage: "<file>... [--format auto|jsonl|csv|lm-eval|npy] [--labels <file>] [metadata options] [--force] [--skip-invalid]",
+        usage: "<file>... [--format auto|jsonl|csv|lm-eval|npy] [--labels <file>] [metadata options] [--force] [--skip-invalid] [--split-groups]",
         discussion: """
         Each file is ingested in one transaction: a bad row refuses the file with
         file:line: reason and leaves the database as it was (--skip-invalid skips
         and reports bad rows instead). A file ingested before (same SHA-256) is
-        left alone unless --force, which replaces its runs.
+        left alone unless --force, which replaces its runs (or, with a new --run name,
+        stores it again as a second run).
         lm-evaluation-harness --log_samples output: give the samples files or their folder
         (every samples file below it is read). One run per (task, filter), named
-        <model>/<task>[/<filter>]; a rerun whose name another evaluation holds gets its
-        n-shot, limit, version or date in brackets. Gold comes from the continuations the
-        harness scored; every row is checked against the sample's own acc, and the run's
+        <model>[/<method>]/<task>[/<split>][/<filter>] (method and split when given); a task
+        group (lm_eval --tasks mmlu) is one run per top-level group, in one transaction, its
+        questions keyed by subtask, with subject (abstract_algebra) and category (stem) per
+        question (--split-groups: one run per subtask). A local checkpoint path names the model
+        by its last component. A rerun whose name another evaluation holds gets what differs
+        (n-shot, limit, version, date) in brackets. Gold comes from the continuations the
+        harness scored; every row is checked against the sample's own acc, each run's
         accuracy against the results file's (see METHODS §10).
         """,
         arguments: [("<file>...", "Input files.")],
-        options: Options.database + Options.metadata + Options.validation + [format, labels, force])
+        options: Options.database + Options.metadata + Options.validation + [format, labels, force, splitGroups])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let paths = try arguments.positionals(nil, "input files")
@@ -92,10 +98,17 @@ enum IngestCommand: Command {
         options.labelsPath = arguments.value(labels)
         let ingestor = Ingestor(store: try session.store())
         var failures = 0
-        for input in Ingestor.inputs(paths) {
+        for input in Ingestor.inputs(paths, splitGroups: arguments.flag(splitGroups)) {
             let path: String
+            var group: Ingestor.TaskGroupInput?
             switch input {
             case .file(let file): path = file
+            case .taskGroup(let found):
+                group = found
+                path = found.resultsFile
+            case .note(let text):
+                Console.err("note: \(text)\n")
+                continue
             case .resultsFile(let file):
                 Console.out("\(file): a harness results file; it is read with the samples files beside it\n")
                 continue
@@ -105,16 +118,22 @@ enum IngestCommand: Command {
                 continue
             }
             do {
-                let progress = session.progress("ingest \((path as NSString).lastPathComponent)", bytes: true)
+                let progress = session.progress("ingest \((group?.group).map { "task group \($0)" } ?? (path as NSString).lastPathComponent)", bytes: true)
                 options.progress = { progress.update(done: $0, total: $1) }
-                let report = try ingestor.ingest(path, options: options)
+                let report = try group.map { try ingestor.ingestGroup($0, options: options) } ?? ingestor.ingest(path, options: options)
+                progress.finish()
+                let label = group.map { "task group '\($0.group)' (\($0.files.count) subtasks, \(path))" } ?? path
                 for skipped in report.skipped { Console.err("Warning: \(TrackCLI.describe(skipped)) (skipped)\n") }
                 if !report.alreadyIngestedAs.isEmpty {
-                    Console.out("\(path): already ingested as \(report.alreadyIngestedAs.map { "'\($0)'" }.joined(separator: ", ")); nothing changed (pass --force to ingest it again)\n")
+                    let earlier = report.alreadyIngestedAs.map { "'\($0)'" }.joined(separator: ", ")
+                    let name = options.metadata.name
+                    let how = !name.isEmpty && !report.alreadyIngestedAs.contains(where: { $0 == name || $0.hasPrefix(name + "/") })
+                        ? "pass --force to store it again as a second run '\(name)'" : "pass --force to replace it, or --force with a new --run name to store it again as a second run"
+                    Console.out("\(label): already ingested as \(earlier); nothing changed (\(how))\n")
                     continue
                 }
                 for run in report.runs {
-                    Console.out("\(path): \(run.questions) questions -> run '\(run.name)' (\(report.format.rawValue))\n")
+                    Console.out("\(label): \(run.questions) questions -> run '\(run.name)' (\(report.format.rawValue))\n")
                 }
                 if options.metadata.dataset == nil, report.format != .lmEval, !report.runs.isEmpty {
                     let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -125,7 +144,7 @@ enum IngestCommand: Command {
             } catch {
                 failures += 1
                 Console.err("Error: \((error as? any TrackFailure).map(TrackCLI.describe) ?? "\(error)")\n")
-                Console.err("  \(path): nothing was ingested; the database is unchanged.\n")
+                Console.err("  \(group.map { "task group '\($0.group)'" } ?? path): nothing was ingested; the database is unchanged.\n")
             }
         }
         if failures > 0 { throw CommandFailure(message: "", status: 1) }

@@ -8,7 +8,7 @@ import TrackStore
 enum PlotCommand: Command {
     static let out = Option.text("out", "file", "Output file: .png, .pdf or .svg (default: exports/<kind>.png).")
     static let binCI = Option.flag("bin-ci", "Draw each bin's 95% Wilson interval of accuracy (CSV: ci_low, ci_high, ci_method).")
-    static let by = Option.choice("by", GroupKey.self, "grid: one panel per subject (or dataset) of one run.")
+    static let by = Option.choice("by", GroupKey.self, "grid: one panel per subject (or category, or dataset) of one run.")
     static let order = Option.choice("order", FigureRequest.PanelOrder.self, "grid --by: panels by conf-ECE, worst first, or by name.", default: .ece)
     static let data = Option.text("data", "file", "Where the CSV of the numbers drawn goes (default: the figure's name + .csv, e.g. rel.png.csv).")
     static let dpi = Option.number("dpi", "n", 10...2400, "PNG resolution.", default: 200)
@@ -53,7 +53,7 @@ enum PlotCommand: Command {
         }
         let runs = Array(positionals.dropFirst())
         guard !runs.isEmpty else { throw UsageError(message: "expected at least one run name") }
-        if arguments.given(by), kind != .grid { throw UsageError(message: "--by subject|dataset draws one run's groups with `plot grid`") }
+        if arguments.given(by), kind != .grid { throw UsageError(message: "--by subject|category|dataset draws one run's groups with `plot grid`") }
         var request = FigureRequest(kind: kind, runs: runs, out: arguments.value(out) ?? "exports/\(kind.rawValue).png")
         _ = try FigureFormat(path: request.out)
         request.dataPath = arguments.value(data)

@@ -269,6 +269,36 @@ enum RenameCommand: Command {
     }
 }
 
+/// `track set`: correct a run's metadata after ingest.
+enum SetCommand: Command {
+    static let spec = CommandSpec(
+        name: "set", abstract: "Correct a run's model, method, dataset, split, epoch or step.",
+        usage: "<run> [--model <name>] [--method <name>] [--dataset <name>] [--split <name>] [--epoch <x>] [--step <n>]",
+        discussion: """
+        Changes the run's metadata in one transaction, checked as ingest checks it. A derived
+        run (track calibrate) takes these from its parent: set them on the parent, and its
+        derived runs follow (a method change updates the parent method they record). The
+        run's name is not changed (track rename).
+        """,
+        arguments: [("<run>", "The run's name.")],
+        options: Options.database + [Options.model, Options.method, Options.dataset, Options.split, Options.epoch, Options.step])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let name = try arguments.positionals(1, "the run's name")[0]
+        var changes = RunMetadataChanges()
+        changes.model = arguments.value(Options.model)
+        changes.method = arguments.value(Options.method)
+        changes.dataset = arguments.value(Options.dataset)
+        changes.split = arguments.value(Options.split)
+        changes.epoch = arguments.double(Options.epoch)
+        changes.step = arguments.int(Options.step)
+        guard !changes.isEmpty else { throw UsageError(message: "nothing to set: give --model, --method, --dataset, --split, --epoch or --step") }
+        if session.isPostgres { throw UsageError(message: "track set does not run on a PostgreSQL store yet: set it in the SQLite store and push, or UPDATE runs with track sql --write") }
+        let changed = try session.store().setRunMetadata(name, changes)
+        Console.out("set \(name)" + (changed.count > 1 ? " and its derived runs \(changed.dropFirst().map { "'\($0)'" }.joined(separator: ", "))" : "") + "\n")
+    }
+}
+
 enum TagCommand: Command {
     static let untag = Option.text("untag", "key", "Remove this tag.", repeatable: true)
     static let spec = CommandSpec(

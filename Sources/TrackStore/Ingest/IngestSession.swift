@@ -5,7 +5,8 @@ import TrackCalibration
 /// creates (lazily, as records name them), their writers, and skipped rows.
 final class IngestSession {
     let store: RunStore
-    let path: String
+    /// The file being read (a task group's run reads several in turn).
+    var path: String
     let options: IngestOptions
     let format: IngestFormat
     private var runs: [(key: String, name: String, id: Int64, writer: PredictionWriter, count: Int)] = []
@@ -27,7 +28,9 @@ final class IngestSession {
 
     /// Other names for a run whose name another run holds (tried in order), e.g. an
     /// evaluation's n-shot or date; nil: a taken name is a conflict.
-    var alternativeNames: ((RunMetadata) -> [String])?
+    var alternativeNames: ((_ new: RunMetadata, _ holder: RunMetadata?) -> [String])?
+    /// The file recorded as the runs' source (default: `path`), e.g. a task group's results file.
+    var sourceFile: String?
 
     /// The writer of the run identified by `key`, creating the run from `metadata()` on first use.
     /// With `force`, a run of the same name ingested from the same file is replaced; a run of
@@ -35,7 +38,7 @@ final class IngestSession {
     func writer(key: String, metadata: () throws -> RunMetadata) throws -> Int {
         if let index = runIndex[key] { return index }
         var meta = try metadata()
-        meta.sourceFile = Self.absolute(path)
+        meta.sourceFile = Self.absolute(sourceFile ?? path)
         meta.sourceFormat = format.rawValue
         if options.force, let existing = try store.runID(named: meta.name),
            try store.database.scalarText("SELECT source_file FROM runs WHERE run_id = ?", [.integer(existing)]) == meta.sourceFile {
@@ -44,7 +47,7 @@ final class IngestSession {
         }
         if let alternatives = alternativeNames, try store.runID(named: meta.name) != nil {
             let base = meta.name
-            var candidates = alternatives(meta)
+            var candidates = alternatives(meta, try store.runMetadata(named: base))
             candidates += (2...99).map { "\(candidates.last ?? base) #\($0)" }
             if let free = try candidates.first(where: { try store.runID(named: $0) == nil }) { meta.name = free }
         }

@@ -36,7 +36,7 @@ public struct Ingestor {
         do {
             try store.database.transaction {
                 try store.questions.begin(store.database)
-                if !earlier.isEmpty {
+                if !earlier.isEmpty, !Self.keepsEarlier(earlier, options) {
                     // --force: this evaluation's own runs make way for it, no other run.
                     for name in earlier { if let id = try store.runID(named: name) { try store.deleteRun(id) } }
                     session.replaced += earlier
@@ -55,11 +55,13 @@ public struct Ingestor {
                         : "no valid questions: all \(session.skipped.count) rows were skipped"
                     throw InputError(source: path, reason: reason)
                 }
-                let previous = try store.runs(withSourceSHA256: sha)
+                let previous = try store.runs(withSourceSHA256: sha).filter { !session.createdRuns.map(\.name).contains($0) }
                 if !previous.isEmpty {
                     guard options.force else { throw Duplicate(runs: previous) }
-                    try store.deleteRuns(withSourceSHA256: sha)
-                    session.replaced += previous
+                    if !Self.keepsEarlier(previous, options) {
+                        try store.deleteRuns(withSourceSHA256: sha)
+                        session.replaced += previous
+                    }
                 }
                 for id in session.runIDs {
                     for skipped in session.skipped {
@@ -103,6 +105,115 @@ public struct Ingestor {
 
     private struct Duplicate: Error { var runs: [String] }
 
+    /// Ingests one top-level task group of a harness evaluation as one run per filter, in one
+    /// transaction: every subtask's questions keyed under the subtask's name, with its subject
+    /// and category (the group just below the top one); each subtask's accuracy checked against
+    /// its `acc`, the run's against the group's (size-weighted; or the mean of the subtasks' when
+    /// the harness aggregated without weights, recorded in `lm_eval.group_weighting`).
+    public func ingestGroup(_ input: TaskGroupInput, options: IngestOptions) throws -> IngestReport {
+        let resultsBytes = try readWholeFile(input.resultsFile)
+        let json: JSONValue
+        do throws(JSONSyntaxError) { json = try JSONParser.parse(resultsBytes) } catch {
+            throw InputError(source: input.resultsFile, reason: error.description)
+        }
+        let resultsSHA = SHA256.hex(of: resultsBytes)
+        let groups = TaskGroups(json)
+        // The group's identity: its results file with every subtask's samples file.
+        var shas: [String] = []
+        for file in input.files { shas.append("\(file.task)=\(try Self.sha256(ofFile: file.path))") }
+        let identity = SHA256.hex(of: Array("lm-eval-group:\(input.group):\(resultsSHA):\(shas.joined(separator: ","))".utf8))
+        let earlier = try store.runs(withSourceSHA256: identity)
+        let keepEarlier = Self.keepsEarlier(earlier, options)
+        if !earlier.isEmpty, !options.force {
+            var report = IngestReport(file: input.resultsFile, format: .lmEval, sha256: identity)
+            report.alreadyIngestedAs = earlier
+            return report
+        }
+        let session = IngestSession(store: store, path: input.files[0].path, options: options, format: .lmEval)
+        session.alternativeNames = LMEvalReader.alternativeNames
+        session.sourceFile = input.resultsFile
+        try store.database.execute("PRAGMA foreign_keys = OFF")
+        defer { try? store.database.execute("PRAGMA foreign_keys = ON") }
+        do {
+            try store.database.transaction {
+                try store.questions.begin(store.database)
+                if !earlier.isEmpty, !keepEarlier {
+                    for name in earlier { if let id = try store.runID(named: name) { try store.deleteRun(id) } }
+                    session.replaced += earlier
+                }
+                var totals: [String: (n: Int, hits: Int)] = [:]
+                var subtaskAccuracy: [String: [Double]] = [:]
+                for file in input.files {
+                    session.path = file.path
+                    let evaluation = LMEvalReader.Evaluation(file: input.resultsFile, sha256: resultsSHA, json: json, task: file.task)
+                    let member = LMEvalReader.GroupMember(group: input.group,
+                                                          subject: groups.subject(of: file.task, json: json),
+                                                          category: groups.category(of: file.task, top: input.group, json: json))
+                    var counts: [String: (n: Int, hits: Int)] = [:]
+                    _ = try LMEvalReader(session: session, evaluation: evaluation, group: member).read(totals: &counts)
+                    for (filter, count) in counts {
+                        totals[filter, default: (0, 0)].n += count.n
+                        totals[filter, default: (0, 0)].hits += count.hits
+                        if count.n > 0 { subtaskAccuracy[filter, default: []].append(Double(count.hits) / Double(count.n)) }
+                    }
+                }
+                session.path = input.resultsFile
+                try session.flush()
+                if session.createdRuns.allSatisfy({ $0.questions == 0 }) {
+                    throw InputError(source: input.resultsFile, reason: "task group '\(input.group)': no questions found")
+                }
+                // The run's accuracy against the harness's group acc, per filter.
+                if session.skipped.isEmpty {
+                    for (filter, count) in totals where count.n > 0 {
+                        guard let reported = LMEvalReader.metrics(json, of: input.group).first(where: { $0.metric == "acc" && $0.filter == filter })?.value else { continue }
+                        let pooled = Double(count.hits) / Double(count.n)
+                        let accuracies = subtaskAccuracy[filter] ?? []
+                        let mean = accuracies.reduce(0, +) / Double(max(accuracies.count, 1))
+                        if abs(pooled - reported) <= 1e-9 { continue }
+                        if abs(mean - reported) <= 1e-9 {
+                            for id in session.runIDs {
+                                try store.database.execute("INSERT OR REPLACE INTO params(run_id, key, value) VALUES (?, 'lm_eval.group_weighting', 'unweighted mean of subtasks')", [.integer(id)])
+                            }
+                            continue
+                        }
+                        throw InputError(source: input.resultsFile, reason: "task group '\(input.group)': accuracy \(JSONValue.format(pooled)) over its \(count.n) samples (filter \(filter)) differs from the harness's group acc \(JSONValue.format(reported)) (nor is that the mean of its subtasks' accuracies): samples and results file do not belong together")
+                    }
+                }
+                for id in session.runIDs {
+                    for skipped in session.skipped {
+                        try store.database.execute(
+                            "INSERT INTO ingest_rejects(run_id, source, line, reason) VALUES (?, ?, ?, ?)",
+                            [.integer(id), .text(skipped.source), skipped.line.map { .integer(Int64($0)) } ?? .null, .text(skipped.reason)])
+                    }
+                    try store.database.execute(
+                        "UPDATE runs SET source_sha256 = ?, status = 'finished', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE run_id = ?",
+                        [.text(identity), .integer(id)])
+                }
+            }
+            store.questions.commit()
+        } catch let exists as IngestSession.AlreadyExists {
+            store.questions.rollback()
+            throw InputError(source: input.resultsFile, reason: exists.reason, kind: .conflict, remedy: .force)
+        } catch {
+            store.questions.rollback()
+            throw error
+        }
+        var report = IngestReport(file: input.resultsFile, format: .lmEval, sha256: identity)
+        report.runs = session.createdRuns
+        report.skipped = session.skipped
+        report.replaced = Array(Set(session.replaced)).sorted()
+        return report
+    }
+
+    /// Whether `--force` stores an output again as a second run (a new `--run` name) rather
+    /// than replacing the runs it made before.
+    static func keepsEarlier(_ earlier: [String], _ options: IngestOptions) -> Bool {
+        let name = options.metadata.name
+        guard options.force, !name.isEmpty else { return false }
+        return !earlier.contains { $0 == name || $0.hasPrefix(name + "/") }
+    }
+
+
     /// One input of `track ingest` after folders are expanded.
     public enum Input: Equatable, Sendable {
         /// A file to ingest.
@@ -111,12 +222,36 @@ public struct Ingestor {
         case resultsFile(String)
         /// A folder holding no harness samples file.
         case emptyFolder(String)
+        /// The samples files of every subtask of one top-level lm-evaluation-harness task group
+        /// (one evaluation): ingested as one run.
+        case taskGroup(TaskGroupInput)
+        /// Something to tell the user about the inputs (e.g. a group with subtasks missing).
+        case note(String)
+    }
+
+    /// One top-level task group of one harness evaluation, with each subtask's samples file.
+    public struct TaskGroupInput: Equatable, Sendable {
+        public var group: String
+        public var resultsFile: String
+        /// (subtask, samples file), in the group's order.
+        public var files: [SubtaskFile]
+
+        public struct SubtaskFile: Equatable, Sendable {
+            public var task: String
+            public var path: String
+        }
     }
 
     /// The inputs of the paths given: files as they are (a harness results file is noted, not
     /// ingested); a folder stands for every lm-evaluation-harness samples file below it
     /// (both versions' names), in path order.
-    public static func inputs(_ paths: [String]) -> [Input] {
+    public static func inputs(_ paths: [String], splitGroups: Bool = false) -> [Input] {
+        let plain = expand(paths)
+        return splitGroups ? plain : groupTasks(plain)
+    }
+
+    /// Every input path, folders expanded to their samples files.
+    static func expand(_ paths: [String]) -> [Input] {
         paths.flatMap { path -> [Input] in
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [.file(path)] }
@@ -128,6 +263,66 @@ public struct Ingestor {
                 .filter { LMEvalReader.isSamplesFile($0) && !LMEvalReader.isResultsFile($0) }
             return found.isEmpty ? [.emptyFolder(path)] : found.map(Input.file)
         }
+    }
+
+    /// Gathers the samples files of each top-level task group of an evaluation (its results
+    /// file's `group_subtasks`) into one input, placed where its first file was; a group whose
+    /// subtasks are not all given stays one input per file, with a note saying so.
+    static func groupTasks(_ inputs: [Input]) -> [Input] {
+        struct Found { var task: String; var results: String; var groups: TaskGroups }
+        var cache: [String: TaskGroups?] = [:]
+        var found: [Int: Found] = [:]
+        for (position, input) in inputs.enumerated() {
+            guard case .file(let path) = input, LMEvalReader.isSamplesFile(path),
+                  let results = LMEvalReader.findResults(besides: path) else { continue }
+            if cache[results] == nil {
+                let parsed = (try? readWholeFile(results)).flatMap { try? JSONParser.parse($0) }
+                cache[results] = .some(parsed.map { TaskGroups($0) })
+            }
+            guard let entry = cache[results], let groups = entry, !groups.isEmpty else { continue }
+            let task = LMEvalReader.taskName(fileName: (path as NSString).lastPathComponent, knownTasks: groups.allTasks)
+            found[position] = Found(task: task, results: results, groups: groups)
+        }
+        guard !found.isEmpty else { return inputs }
+        // Per (results file, top-level group): the files of its subtasks.
+        var members: [String: [(position: Int, task: String, path: String)]] = [:]
+        var order: [String] = []
+        var tops: [String: (group: String, results: String, leaves: [String])] = [:]
+        for position in found.keys.sorted() {
+            let item = found[position]!
+            guard let top = item.groups.path(to: item.task).first, case .file(let path) = inputs[position] else { continue }
+            let key = item.results + "\u{1F}" + top
+            if members[key] == nil {
+                order.append(key)
+                tops[key] = (top, item.results, item.groups.leaves(of: top))
+            }
+            members[key, default: []].append((position, item.task, path))
+        }
+        var replaced: [Int: Input] = [:], dropped: Set<Int> = []
+        var notes: [Input] = []
+        for key in order {
+            let (group, results, leaves) = tops[key]!
+            let files = members[key]!
+            let tasks = files.map(\.task)
+            guard Set(tasks) == Set(leaves), tasks.count == leaves.count else {
+                let missing = leaves.filter { !tasks.contains($0) }
+                let why = missing.isEmpty ? "a subtask's samples file is given twice"
+                    : "\(missing.count) of its \(leaves.count) subtasks have no samples file here (\(missing.prefix(3).joined(separator: ", "))\(missing.count > 3 ? ", …" : ""))"
+                notes.append(.note("task group '\(group)' of \(results): \(why); its \(files.count) given subtask files are ingested one run each"))
+                continue
+            }
+            let ordered = leaves.map { leaf in
+                TaskGroupInput.SubtaskFile(task: leaf, path: files.first { $0.task == leaf }!.path)
+            }
+            let first = files.map(\.position).min()!
+            replaced[first] = .taskGroup(TaskGroupInput(group: group, resultsFile: results, files: ordered))
+            for file in files where file.position != first { dropped.insert(file.position) }
+        }
+        var result: [Input] = notes
+        for (position, input) in inputs.enumerated() where !dropped.contains(position) {
+            result.append(replaced[position] ?? input)
+        }
+        return result
     }
 
     static func sha256(ofFile path: String) throws -> String {

@@ -23,6 +23,23 @@ struct LMEvalReader {
     let session: IngestSession
     /// The evaluation the samples file belongs to (`evaluation(of:)`, read once by the ingestor).
     let evaluation: Evaluation
+    /// When the file is one subtask of a task group read as one run: the group.
+    var group: GroupMember?
+
+    /// A subtask read into its top-level group's run: its questions keyed under the subtask's
+    /// name (doc_ids repeat across subtasks), with its subject and intermediate group.
+    struct GroupMember {
+        /// The top-level group, which names the run.
+        var group: String
+        var subject: String
+        var category: String?
+    }
+
+    init(session: IngestSession, evaluation: Evaluation, group: GroupMember? = nil) {
+        self.session = session
+        self.evaluation = evaluation
+        self.group = group
+    }
 
     /// One harness evaluation: its results file, as far as this task is concerned.
     struct Evaluation {
@@ -48,8 +65,25 @@ struct LMEvalReader {
                 return pair.count == 2 ? (pair[0], pair[1]) : nil
             }
         }
-        var model: String? {
+        /// The model as given to the harness: a hub id (`meta-llama/Llama-3.1-8B`) or a local checkpoint path.
+        var modelArgument: String? {
             json?["model_name"]?.stringValue ?? modelArgs.first { $0.0 == "pretrained" }?.1
+        }
+        /// The model's name for runs: a hub id as it is; a local checkpoint path (absolute, or
+        /// starting `./`, `../`, `~`) by its last component (the full path stays in the params).
+        var model: String? {
+            guard let argument = modelArgument else { return nil }
+            return Self.modelName(argument)
+        }
+
+        static func modelName(_ argument: String) -> String {
+            let isPath = argument.hasPrefix("/") || argument.hasPrefix("./") || argument.hasPrefix("../") || argument.hasPrefix("~")
+            guard isPath else { return argument }
+            let trimmed = argument.split(separator: "/", omittingEmptySubsequences: true)
+            // A checkpoint folder named like `checkpoint-500` says little alone: keep its parent too.
+            guard let last = trimmed.last else { return argument }
+            if last.hasPrefix("checkpoint"), trimmed.count >= 2 { return "\(trimmed[trimmed.count - 2])/\(last)" }
+            return String(last)
         }
         var version: String? { json?["lm_eval_version"]?.stringValue }
         var nShot: Int? { json?["n-shot"]?[task]?.integerValue }
@@ -70,6 +104,8 @@ struct LMEvalReader {
                 entry.value.arrayValue?.contains(.string(task)) == true
             }.map(\.key)
         }
+        /// The task's groups from the top-level one down to its parent (`group_subtasks`).
+        var groupPath: [String] { json.map { TaskGroups($0).path(to: task) } ?? [] }
         var targetDelimiter: String { config?["target_delimiter"]?.stringValue ?? " " }
         /// The task's filters in the order the harness applies (and, before 0.4.3, logs) them.
         var filterNames: [String] {
@@ -86,6 +122,13 @@ struct LMEvalReader {
 
     /// Reads the file into the session's runs; returns the identity of this evaluation output.
     func read() throws -> String {
+        var totals: [String: (n: Int, hits: Int)] = [:]
+        return try read(totals: &totals)
+    }
+
+    /// Reads the file; adds its per-filter questions and hits to `totals` (a group's subtasks
+    /// are counted together for the group's accuracy).
+    func read(totals: inout [String: (n: Int, hits: Int)]) throws -> String {
         let path = session.path
         let firstByte = try Self.firstNonSpaceByte(path)
         if firstByte == nil { throw InputError(source: path, reason: "empty file: no samples") }
@@ -125,7 +168,11 @@ struct LMEvalReader {
             samplesSHA = reader.finalizeSHA256()
         }
         try checkAccuracy(state, evaluation)
-        return Self.identity(samplesSHA: samplesSHA, evaluation: evaluation)
+        for (filter, count) in state.counts {
+            totals[filter, default: (0, 0)].n += count.n
+            totals[filter, default: (0, 0)].hits += count.hits
+        }
+        return group == nil ? Self.identity(samplesSHA: samplesSHA, evaluation: evaluation) : samplesSHA
     }
 
     /// Per filter: questions and hits as track resolved them, for the run-level check.
@@ -160,7 +207,13 @@ struct LMEvalReader {
         }
         let run = try session.writer(key: filter) { try metadata(evaluation, filter: filter) }
         let before = session.skipped.count
-        try session.write(scored.prediction, run: run, line: line, context: context)
+        var prediction = scored.prediction
+        if let group {
+            prediction.dataset = evaluation.task
+            prediction.subject = group.subject
+            prediction.category = group.category
+        }
+        try session.write(prediction, run: run, line: line, context: context)
         if session.skipped.count == before {
             state.counts[filter, default: (0, 0)].n += 1
             if scored.hit { state.counts[filter, default: (0, 0)].hits += 1 }
@@ -315,21 +368,25 @@ struct LMEvalReader {
 
     private func metadata(_ evaluation: Evaluation, filter: String) throws -> RunMetadata {
         var meta = session.options.metadata
-        let task = evaluation.task
+        let task = group?.group ?? evaluation.task
         let directory = ((session.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
         let model = meta.model ?? evaluation.model ?? (directory.isEmpty || directory == "." ? nil : directory)
         meta.model = model
         if meta.dataset == nil { meta.dataset = task }
+        let givenSplit = meta.split
         if meta.split == nil { meta.split = evaluation.config?["test_split"]?.stringValue }
         if meta.extraction == nil { meta.extraction = "continuation-sum" }
         if meta.startedAt == nil { meta.startedAt = evaluation.date }
         let suffix = filter == "none" ? "" : "/\(filter)"
-        meta.name = (meta.name.isEmpty ? "\(model ?? "lm-eval")/\(task)" : meta.name) + suffix
+        // <model>[/<method>]/<task>[/<split>]: the method and split when given on the command line.
+        let generated = ([model ?? "lm-eval", meta.method].compactMap { $0 } + [task, givenSplit].compactMap { $0 }).joined(separator: "/")
+        meta.name = (meta.name.isEmpty ? generated : meta.name) + suffix
         var params: [String: String] = ["lm_eval.task": task, "lm_eval.filter": filter]
         if let file = evaluation.file { params["lm_eval.results_file"] = IngestSession.absolute(file) }
         if let sha = evaluation.sha256 { params["lm_eval.results_sha256"] = sha }
         if let json = evaluation.json {
             params["lm_eval.version"] = evaluation.version
+            // A group's n-shot is its subtasks' (0.4.2 lists the group itself as 0-shot).
             params["lm_eval.n_shot"] = evaluation.nShot.map(String.init)
             params["lm_eval.limit"] = evaluation.limit
             params["lm_eval.date"] = evaluation.date
@@ -337,6 +394,7 @@ struct LMEvalReader {
             let args = evaluation.modelArgs
             if !args.isEmpty { params["lm_eval.model_args"] = args.map { "\($0)=\($1)" }.joined(separator: ",") }
             for (key, value) in args { params["lm_eval.model_args.\(key)"] = value }
+            if let argument = evaluation.modelArgument { params["lm_eval.model"] = argument }
             for (key, name) in [("model", "model_type"), ("model_dtype", "model_dtype"), ("model_revision", "model_revision"),
                                 ("model_sha", "model_sha"), ("batch_size", "batch_size"), ("device", "device"),
                                 ("random_seed", "seed.random"), ("numpy_seed", "seed.numpy"), ("torch_seed", "seed.torch"),
@@ -346,29 +404,62 @@ struct LMEvalReader {
             for key in ["transformers_version", "git_hash", "model_source"] {
                 if let value = json[key]?.stringValue, !value.isEmpty { params["lm_eval.\(key)"] = value }
             }
-            if let hash = json["task_hashes"]?[task]?.stringValue { params["lm_eval.task_hash"] = hash }
-            if let samples = json["n-samples"]?[task] {
-                params["lm_eval.n_samples.original"] = samples["original"].map(Self.text)
-                params["lm_eval.n_samples.effective"] = samples["effective"].map(Self.text)
-            }
             for (key, name) in [("chat_template_sha", "chat_template_sha256"), ("system_instruction_sha", "system_instruction_sha256")] {
                 if let value = json[key]?.stringValue { params["lm_eval.\(name)"] = value }
             }
-            for metric in evaluation.metrics where metric.filter == filter {
-                params["lm_eval.\(metric.metric)"] = JSONValue.format(metric.value)
-            }
-            for group in evaluation.groups {
-                meta.tags["lm_eval.group"] = group
-                let aggregate = json["groups"]?[group] ?? json["results"]?[group]
-                for entry in aggregate?.objectValue?.entries ?? [] {
-                    let parts = entry.key.split(separator: ",", maxSplits: 1).map(String.init)
-                    guard parts.count == 2, parts[1] == filter, !parts[0].hasSuffix("_stderr"), let value = entry.value.doubleValue else { continue }
-                    params["lm_eval.group.\(parts[0])"] = JSONValue.format(value)
+            if let group {
+                // One run for the whole group: its aggregate, and each subtask's own figures.
+                let groups = TaskGroups(json)
+                let subtasks = groups.leaves(of: group.group)
+                params["lm_eval.group"] = group.group
+                params["lm_eval.subtasks"] = subtasks.joined(separator: ",")
+                for metric in Self.metrics(json, of: group.group) where metric.filter == filter {
+                    params["lm_eval.\(metric.metric)"] = JSONValue.format(metric.value)
+                }
+                for subtask in subtasks {
+                    for metric in Self.metrics(json, of: subtask) where metric.filter == filter && metric.metric == "acc" {
+                        params["lm_eval.subtask.\(subtask).acc"] = JSONValue.format(metric.value)
+                    }
+                    if let samples = json["n-samples"]?[subtask]?["effective"] { params["lm_eval.subtask.\(subtask).n"] = Self.text(samples) }
+                    if let version = json["versions"]?[subtask], version != .null { params["lm_eval.subtask.\(subtask).version"] = Self.version(version) }
+                    if let hash = json["task_hashes"]?[subtask]?.stringValue { params["lm_eval.subtask.\(subtask).hash"] = hash }
+                }
+                meta.tags["lm_eval.group"] = group.group
+            } else {
+                if let hash = json["task_hashes"]?[task]?.stringValue { params["lm_eval.task_hash"] = hash }
+                if let samples = json["n-samples"]?[task] {
+                    params["lm_eval.n_samples.original"] = samples["original"].map(Self.text)
+                    params["lm_eval.n_samples.effective"] = samples["effective"].map(Self.text)
+                }
+                for metric in evaluation.metrics where metric.filter == filter {
+                    params["lm_eval.\(metric.metric)"] = JSONValue.format(metric.value)
+                }
+                // A subtask read on its own (--split-groups): the groups it belongs to, each named
+                // as such, so that no subtask's number is labelled with a group's name.
+                let path = evaluation.groupPath
+                if let parent = path.last {
+                    meta.tags["lm_eval.subtask_of"] = parent
+                    params["lm_eval.subtask_of"] = parent
+                    params["lm_eval.top_group"] = path.first
+                    for metric in Self.metrics(json, of: parent) where metric.filter == filter {
+                        params["lm_eval.subtask_of.\(metric.metric)"] = JSONValue.format(metric.value)
+                    }
                 }
             }
         }
         for (key, value) in params where meta.params[key] == nil { meta.params[key] = value }
         return meta
+    }
+
+    /// A task's or group's (metric, filter, value) entries of the results file: a group's from
+    /// `groups` (0.4.3+), else `results`.
+    static func metrics(_ json: JSONValue, of name: String) -> [(metric: String, filter: String, value: Double)] {
+        let entries = (json["groups"]?[name] ?? json["results"]?[name])?.objectValue?.entries ?? []
+        return entries.compactMap { entry in
+            let parts = entry.key.split(separator: ",", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].hasSuffix("_stderr"), let value = entry.value.doubleValue else { return nil }
+            return (parts[0], parts[1], value)
+        }
     }
 
     /// A JSON scalar as text: strings as they are, numbers as JSON writes them.
@@ -380,14 +471,19 @@ struct LMEvalReader {
         return text(value)
     }
 
-    /// Names for a rerun whose name another evaluation holds, in order: its n-shot, its
-    /// limit, its harness version, its date (METHODS §10).
-    static func alternativeNames(_ meta: RunMetadata) -> [String] {
-        var names: [String] = []
-        if let shots = meta.params["lm_eval.n_shot"] { names.append("\(meta.name) [\(shots)-shot]") }
-        if let limit = meta.params["lm_eval.limit"] { names.append("\(meta.name) [limit \(limit)]") }
-        if let version = meta.params["lm_eval.version"] { names.append("\(meta.name) [lm-eval \(version)]") }
-        if let date = meta.params["lm_eval.date"] { names.append("\(meta.name) [\(date)]") }
+    /// Names for a rerun whose name another evaluation (`existing`) holds: what differs between
+    /// the two, in order n-shot, limit, harness version, date — never what both share; then all
+    /// that differ together (METHODS §10).
+    static func alternativeNames(_ meta: RunMetadata, existing: RunMetadata?) -> [String] {
+        let other = existing?.params ?? [:]
+        var parts: [String] = []
+        for (key, label) in [("lm_eval.n_shot", { "\($0)-shot" }), ("lm_eval.limit", { "limit \($0)" }),
+                             ("lm_eval.version", { "lm-eval \($0)" }), ("lm_eval.date", { (value: String) in value })] as [(String, (String) -> String)] {
+            guard let value = meta.params[key], value != other[key] else { continue }
+            parts.append(label(value))
+        }
+        var names = parts.map { "\(meta.name) [\($0)]" }
+        if parts.count > 1 { names.append("\(meta.name) [\(parts.joined(separator: ", "))]") }
         return names
     }
 

@@ -148,7 +148,8 @@ public struct RecordDecoder {
         let label = try Self.label(labelValue, optionCount: options.count)
         questionsSeen += 1
         return Prediction(questionID: id, label: label, values: options,
-                          subject: object["subject"]?.stringValue, dataset: object["dataset"]?.stringValue)
+                          subject: object["subject"]?.stringValue, dataset: object["dataset"]?.stringValue,
+                          category: object["category"]?.stringValue)
     }
 
     private mutating func decodeTokens(_ object: JSONObject, _ value: JSONValue) throws(ValidationError) -> TokenPrediction {

@@ -58,6 +58,7 @@ final class PredictionWriter {
         try refuseNUL("question id", prediction.questionID)
         try refuseNUL("subject", prediction.subject)
         try refuseNUL("dataset", prediction.dataset)
+        try refuseNUL("category", prediction.category)
         switch prediction.values {
         case .probabilities(let p):
             switch Probabilities.validated(p, tolerance: validation.tolerance, renormalize: validation.renormalize) {
@@ -86,6 +87,7 @@ final class PredictionWriter {
         let k = prediction.probabilities.count
         let questionID = try questions.resolve(database, dataset: prediction.dataset ?? defaultDataset,
                                                externalID: prediction.questionID, subject: prediction.subject,
+                                               category: prediction.category,
                                                optionCount: k, label: prediction.label)
         guard written.insert(questionID) else {
             throw ValidationError("question '\(prediction.questionID)' appears twice in this run")
@@ -170,6 +172,7 @@ struct CheckedPrediction: Sendable {
     var label: Int
     var subject: String?
     var dataset: String?
+    var category: String?
     var probabilities: [Double]
     var scores: [Double]?
     /// The probabilities were rescaled or clamped to form a distribution (rounding, float noise, --renormalize).
@@ -180,6 +183,7 @@ struct CheckedPrediction: Sendable {
         label = prediction.label
         subject = prediction.subject
         dataset = prediction.dataset
+        category = prediction.category
         self.probabilities = probabilities
         self.scores = scores
     }

@@ -19,6 +19,7 @@ final class QuestionIndex {
         var dataset: String
         var externalID: String
         var subject: String?
+        var category: String?
         var optionCount: Int
         var label: Int
     }
@@ -50,7 +51,7 @@ final class QuestionIndex {
 
     /// The question's row id; allocates one (and queues the row) when new.
     /// Throws when the stored question has a different option count or label.
-    func resolve(_ database: Database, dataset: String, externalID: String, subject: String?,
+    func resolve(_ database: Database, dataset: String, externalID: String, subject: String?, category: String? = nil,
                  optionCount: Int, label: Int) throws -> Int64 {
         if !loadedDatasets.contains(dataset) { try load(database, dataset: dataset) }
         if let entry = known[dataset]?[externalID] {
@@ -67,7 +68,7 @@ final class QuestionIndex {
         known[dataset, default: [:]][externalID] = entry
         added.append((dataset, externalID))
         newQuestions.append(NewQuestion(id: entry.id, dataset: dataset, externalID: externalID, subject: subject,
-                                        optionCount: optionCount, label: label))
+                                        category: category, optionCount: optionCount, label: label))
         if newQuestions.count >= 2048 { try flush(database) }
         return entry.id
     }
@@ -75,7 +76,7 @@ final class QuestionIndex {
     /// Inserts the queued new questions (before any row that refers to them).
     func flush(_ database: Database) throws {
         let insert = inserter ?? ChunkedInsert(
-            database: database, prefix: "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label)", columns: 6)
+            database: database, prefix: "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label, category)", columns: 7)
         inserter = insert
         try insert.insert(count: newQuestions.count) { row, statement, first in
             let question = newQuestions[row]
@@ -85,6 +86,7 @@ final class QuestionIndex {
             statement.bind(question.subject, at: first + 3)
             statement.bind(question.optionCount, at: first + 4)
             statement.bind(question.label, at: first + 5)
+            statement.bind(question.category, at: first + 6)
         }
         newQuestions.removeAll(keepingCapacity: true)
     }

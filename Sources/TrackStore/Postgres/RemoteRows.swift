@@ -63,11 +63,11 @@ final class PostgresRowSource: RemoteRowSource {
         }
         // The run's questions first (one row per question, through top_labels), then its option
         // rows in primary-key order: an index scan, no join or sort of the option rows.
-        struct Question { var label: Int; var options: Int; var subject: String?; var dataset = ""; var externalID = "" }
+        struct Question { var label: Int; var options: Int; var subject: String?; var category: String?; var dataset = ""; var externalID = "" }
         // In id order (top_labels' key): walked alongside the option rows, no lookup table.
         var ids: [Int64] = []
         var questions: [Question] = []
-        let detailColumns = details ? ", q.subject, q.dataset, q.external_id" : ""
+        let detailColumns = details ? ", q.subject, q.dataset, q.external_id, q.category" : ""
         try connection.copyOut("""
             COPY (SELECT q.question_id, q.label, q.n_options\(detailColumns) FROM top_labels t JOIN questions q USING (question_id)
                   WHERE t.run_id = \(runID)\(between("t.question_id")) ORDER BY t.question_id) TO STDOUT
@@ -77,6 +77,7 @@ final class PostgresRowSource: RemoteRowSource {
                 question.subject = row.isNull(3) ? nil : row.string(3)
                 question.dataset = row.string(4)
                 question.externalID = row.string(5)
+                question.category = row.isNull(6) ? nil : row.string(6)
             }
             ids.append(row.int64(0))
             questions.append(question)
@@ -89,7 +90,8 @@ final class PostgresRowSource: RemoteRowSource {
         func close() throws {
             guard current >= 0 else { return }
             try chunk.closeQuestion(id: current, label: question.label, optionCount: question.options, run: name,
-                                    details: details ? (question.subject, question.dataset, question.externalID) : nil)
+                                    details: details ? QuestionDetails(subject: question.subject, category: question.category,
+                                                                       dataset: question.dataset, externalID: question.externalID) : nil)
         }
         try connection.copyOut("COPY (SELECT question_id, prob, score FROM option_scores WHERE run_id = \(runID)\(between("question_id")) ORDER BY question_id, option) TO STDOUT") { row in
             guard !stopped else { return }

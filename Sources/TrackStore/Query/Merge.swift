@@ -76,8 +76,8 @@ extension RunStore {
                 INSERT INTO main.experiments(name, description, created_at)
                     SELECT name, description, created_at FROM shard.experiments
                     WHERE name NOT IN (SELECT name FROM main.experiments);
-                INSERT INTO main.questions(dataset, external_id, subject, n_options, label)
-                    SELECT s.dataset, s.external_id, s.subject, s.n_options, s.label FROM shard.questions s
+                INSERT INTO main.questions(dataset, external_id, subject, n_options, label, category)
+                    SELECT s.dataset, s.external_id, s.subject, s.n_options, s.label, s.category FROM shard.questions s
                     WHERE NOT EXISTS (SELECT 1 FROM main.questions m WHERE m.dataset = s.dataset AND m.external_id = s.external_id)
                     ORDER BY s.question_id;
                 INSERT INTO main.runs(uuid, name, experiment_id, model, method, dataset, split, step, epoch, extraction,

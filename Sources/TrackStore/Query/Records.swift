@@ -194,3 +194,78 @@ extension RunStore {
         }
     }
 }
+
+/// The metadata `track set` changes (nil: left as it is).
+public struct RunMetadataChanges: Sendable, Equatable {
+    public var model: String?
+    public var method: String?
+    public var dataset: String?
+    public var split: String?
+    public var epoch: Double?
+    public var step: Int?
+
+    public init() {}
+
+    public var isEmpty: Bool { self == RunMetadataChanges() }
+}
+
+extension RunStore {
+    /// Changes a run's model, method, dataset, split, epoch or step, in one transaction, with
+    /// the checks of ingest (non-empty text without NUL, a finite epoch ≥ 0, a step ≥ 0). A
+    /// derived run's fields are its parent's (and its method names the calibration that made
+    /// it): changing them there is refused, naming the parent. On a parent, model, dataset,
+    /// split, epoch and step carry over to its derived runs, and a method change updates the
+    /// parent method they record (`<prefix>.parent_method`). Returns the runs changed.
+    @discardableResult
+    public func setRunMetadata(_ name: String, _ changes: RunMetadataChanges) throws -> [String] {
+        guard !changes.isEmpty else { throw StoreError("nothing to set: give --model, --method, --dataset, --split, --epoch or --step", kind: .usage) }
+        for (field, value) in [("model", changes.model), ("method", changes.method), ("dataset", changes.dataset), ("split", changes.split)] {
+            guard let value else { continue }
+            if value.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--\(field) needs a non-empty value") }
+            if value.utf8.contains(0) { throw ValidationError("the \(field) \(value.debugDescription) contains a NUL character") }
+        }
+        if let epoch = changes.epoch, !(epoch.isFinite && epoch >= 0) { throw ValidationError("--epoch must be a finite number ≥ 0, got \(epoch)") }
+        if let step = changes.step, step < 0 { throw ValidationError("--step must be ≥ 0, got \(step)") }
+        return try database.transaction {
+            guard let id = try runID(named: name) else { throw unknownRun(name) }
+            var parent: Int64?, format: String?
+            try database.forEachRow("SELECT parent_run_id, source_format FROM runs WHERE run_id = ?", [.integer(id)]) {
+                parent = $0.optionalInt64(0)
+                format = $0.string(1)
+            }
+            if let parent, format == "derived" {
+                let parentName = try database.scalarText("SELECT name FROM runs WHERE run_id = ?", [.integer(parent)]) ?? "its parent"
+                throw StoreError("'\(name)' is derived from '\(parentName)' (\(format ?? "derived")): its model, split, epoch and step are its parent's and its method names how it was derived; set them on '\(parentName)' (its derived runs follow)", kind: .conflict)
+            }
+            // The run and, for the fields derived runs copy, its derived runs (to any depth).
+            var family: [Int64] = [id], frontier: [Int64] = [id]
+            while !frontier.isEmpty {
+                var next: [Int64] = []
+                for run in frontier {
+                    try database.forEachRow("SELECT run_id FROM runs WHERE parent_run_id = ? AND source_format = 'derived'", [.integer(run)]) { next.append($0.int64(0)) }
+                }
+                next.removeAll { family.contains($0) }
+                family += next
+                frontier = next
+            }
+            var assignments: [(String, SQLValue)] = []
+            if let model = changes.model { assignments.append(("model", .text(model))) }
+            if let dataset = changes.dataset { assignments.append(("dataset", .text(dataset))) }
+            if let split = changes.split { assignments.append(("split", .text(split))) }
+            if let epoch = changes.epoch { assignments.append(("epoch", .real(epoch))) }
+            if let step = changes.step { assignments.append(("step", .integer(Int64(step)))) }
+            for run in family where !assignments.isEmpty {
+                try database.execute("UPDATE runs SET \(assignments.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE run_id = ?",
+                                     assignments.map(\.1) + [.integer(run)])
+            }
+            if let method = changes.method {
+                try database.execute("UPDATE runs SET method = ? WHERE run_id = ?", [.text(method), .integer(id)])
+                try database.execute("UPDATE params SET value = ? WHERE key LIKE '%.parent_method' AND run_id IN (SELECT run_id FROM runs WHERE parent_run_id = ? AND source_format = 'derived')",
+                                     [.text(method), .integer(id)])
+            }
+            var names: [String] = []
+            for run in family { names.append(try database.scalarText("SELECT name FROM runs WHERE run_id = ?", [.integer(run)]) ?? "") }
+            return assignments.isEmpty ? [name] : names
+        }
+    }
+}

@@ -6,8 +6,9 @@ public struct LoadedRun: Sendable {
     public var id: Int64
     public var name: String
     public var predictions: PredictionSet
-    /// Per question (same order): subject and dataset, when asked for.
+    /// Per question (same order): subject, category and dataset, when asked for.
     public var subjects: [String?] = []
+    public var categories: [String?] = []
     public var datasets: [String] = []
     public var externalIDs: [String] = []
 
@@ -17,8 +18,16 @@ public struct LoadedRun: Sendable {
         let range = predictions.offsets[i]..<predictions.offsets[i + 1]
         let stored: OptionValues = predictions.scores.map { .scores(Array($0[range])) } ?? .probabilities(Array(predictions.probabilities[range]))
         return Prediction(questionID: externalIDs[i], label: Int(predictions.labels[i]), values: values ?? stored,
-                          subject: subjects[i], dataset: datasets[i])
+                          subject: subjects[i], dataset: datasets[i], category: categories[i])
     }
+}
+
+/// What a scan with details reads of a question besides its rows.
+struct QuestionDetails {
+    var subject: String?
+    var category: String?
+    var dataset: String
+    var externalID: String
 }
 
 /// Consecutive questions of a run, as the scan hands them on.
@@ -31,6 +40,7 @@ struct QuestionChunk: Sendable {
     var scores: [Double] = []
     var scored = true
     var subjects: [String?] = []
+    var categories: [String?] = []
     var datasets: [String] = []
     var externalIDs: [String] = []
 
@@ -56,7 +66,7 @@ struct QuestionChunk: Sendable {
 
     /// Ends the question being read: its rows must be as many as its options, its label one of them.
     mutating func closeQuestion(id: Int64, label: Int, optionCount: Int, run: String,
-                                details: (subject: String?, dataset: String, externalID: String)?) throws {
+                                details: QuestionDetails?) throws {
         guard optionCount == openRows, label < openRows else {
             throw StoreError("run '\(run)': question \(id) has \(optionCount) options but \(openRows) stored scores")
         }
@@ -66,6 +76,7 @@ struct QuestionChunk: Sendable {
         if !openScored { scored = false }
         if let details {
             subjects.append(details.subject)
+            categories.append(details.category)
             datasets.append(details.dataset)
             externalIDs.append(details.externalID)
         }
@@ -100,6 +111,7 @@ extension RunStore {
         try scanRun(id: runID, name: name, details: details) { chunk in
             chunk.forEach { id, label, p, s in run.predictions.append(id: id, label: label, probabilities: p, scores: s) }
             run.subjects += chunk.subjects
+            run.categories += chunk.categories
             run.datasets += chunk.datasets
             run.externalIDs += chunk.externalIDs
             return true
@@ -150,7 +162,7 @@ extension RunStore {
         options.bind(range?.lowerBound ?? Int64.min, at: 2)
         options.bind(range?.upperBound ?? Int64.max, at: 3)
         let questions = try database.makeStatement(
-            "SELECT question_id, label, n_options, subject, dataset, external_id FROM questions WHERE question_id >= ? ORDER BY question_id")
+            "SELECT question_id, label, n_options, subject, dataset, external_id, category FROM questions WHERE question_id >= ? ORDER BY question_id")
         var chunk = QuestionChunk(reserving: chunkSize)
         var currentQuestion: Int64 = -1
         var questionRowValid = false
@@ -168,7 +180,8 @@ extension RunStore {
                 throw StoreError("run '\(name)': question row \(currentQuestion) is missing")
             }
             try chunk.closeQuestion(id: currentQuestion, label: questions.int(1), optionCount: questions.int(2), run: name,
-                                    details: details ? (questions.string(3), questions.string(4) ?? "", questions.string(5) ?? "") : nil)
+                                    details: details ? QuestionDetails(subject: questions.string(3), category: questions.string(6),
+                                                                       dataset: questions.string(4) ?? "", externalID: questions.string(5) ?? "") : nil)
         }
 
         while try options.step() {
