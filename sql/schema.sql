@@ -30,7 +30,7 @@ CREATE TABLE experiments (
 
 -- One evaluation pass: model checkpoint x method x dataset x split x step.
 CREATE TABLE runs (
-    run_id        INTEGER PRIMARY KEY,
+    run_id        INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused (since version 6): a deleted run's id stays its own
     uuid          TEXT NOT NULL UNIQUE,          -- globally unique; what shards merge on
     name          TEXT NOT NULL UNIQUE,          -- what users type
     experiment_id INTEGER REFERENCES experiments(experiment_id) ON DELETE SET NULL,

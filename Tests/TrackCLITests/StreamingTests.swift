@@ -101,6 +101,35 @@ import TrackStore
         #expect(run.status == .running)
         #expect(try store.database.scalarText("PRAGMA integrity_check") == "ok")
     }
+
+    /// Issue 23.1: a run removed under its stream: the stream stops with an error saying so, and
+    /// no row of it lands in a run made afterwards (run ids are never reused).
+    @Test func aStreamWhoseRunIsRemovedStopsAndWritesNowhereElse() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let (process, stdin) = try TrackBinary.start(["log", "--run", "victim", "--db", db, "--dataset", "a"])
+        stdin.write(Data(((0..<20).map { Self.line($0) }.joined(separator: "\n") + "\n").utf8))
+        let deadline = Date().addingTimeInterval(30)
+        var committed: Int64 = 0
+        while Date() < deadline, committed < 80 {
+            committed = (try? RunStore(path: db, readOnly: true).database.scalarInt("SELECT count(*) FROM option_scores")) ?? 0
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(committed == 80)
+        let victimID = try RunStore(path: db, readOnly: true).runID(named: "victim")
+        #expect(try TrackBinary.run(["rm", "victim", "--db", db]).status == 0)
+        #expect(try TrackBinary.run(["log", "--run", "innocent", "--db", db, "--dataset", "b"], input: Self.line(500) + "\n").status == 0)
+        // The victim's stream goes on, then ends.
+        stdin.write(Data(((20..<40).map { Self.line($0) }.joined(separator: "\n") + "\n").utf8))
+        try stdin.close()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        let store = try RunStore(path: db, readOnly: true)
+        let innocent = try #require(try store.runID(named: "innocent"))
+        #expect(innocent != victimID && innocent > victimID!)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM top_labels") == 1)
+        #expect(try store.database.scalarText("SELECT group_concat(DISTINCT q.dataset) FROM top_labels t JOIN questions q USING (question_id)") == "b")
+    }
 }
 
 /// Schema v5 summaries through the real binary: several processes appending to

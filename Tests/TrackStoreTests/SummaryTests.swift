@@ -180,6 +180,10 @@ import TrackCalibration
         var reported: [(Int, Int)] = []
         let migrated = try RunStore(path: path) { done, total, _ in reported.append((done, total)) }
         #expect(try migrated.database.schemaVersion == Schema.currentVersion)
+        // Version 6 rebuilt runs with AUTOINCREMENT, every reference kept and nothing cascaded.
+        #expect(try migrated.database.scalarText("SELECT sql FROM sqlite_master WHERE name = 'runs'")?.contains("AUTOINCREMENT") == true)
+        #expect(try migrated.query("PRAGMA foreign_key_check").rows.isEmpty)
+        #expect(try migrated.database.scalarText("PRAGMA integrity_check") == "ok")
         #expect(try Self.staleCount(migrated) == 0)
         #expect(reported.first! == (0, 3) && reported.last! == (3, 3), "progress for each run")
         try Self.expectExact(migrated, "migrated")

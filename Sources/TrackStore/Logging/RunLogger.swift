@@ -39,11 +39,15 @@ public final class RunLogger {
     /// The name errors and `ingest_rejects` give the input (e.g. `<stdin>`).
     public var sourceName = "<stream>"
 
+    /// The run's uuid: each commit checks that the run is still the one this logger started.
+    private let uuid: String?
+
     init(store: RunStore, runID: Int64, name: String, defaultDataset: String, validation: ValidationOptions) throws {
         self.store = store
         self.runID = runID
         self.name = name
         self.validation = validation
+        self.uuid = try store.database.scalarText("SELECT uuid FROM runs WHERE run_id = ?", [.integer(runID)])
         self.writer = try PredictionWriter(database: store.database, runID: runID, defaultDataset: defaultDataset,
                                            validation: validation, questions: store.questions)
     }
@@ -114,6 +118,7 @@ public final class RunLogger {
         var rejects = bufferedRejects
         do {
             try store.database.transaction {
+                try checkRunExists()
                 try store.questions.begin(store.database)
                 for item in buffered {
                     do {
@@ -165,11 +170,21 @@ public final class RunLogger {
         }
     }
 
+    /// Inside a write transaction: the run this logger writes is still there (a `track rm`
+    /// while the stream runs stops it, instead of writing rows that belong to no run).
+    private func checkRunExists() throws {
+        let current = try store.database.scalarText("SELECT uuid FROM runs WHERE run_id = ?", [.integer(runID)])
+        guard current != nil, current == uuid else {
+            throw StoreError("run '\(name)' was removed while this stream was logging it: \(questionsWritten) questions had been committed to it; nothing more is written", kind: .conflict)
+        }
+    }
+
     /// Writes what is buffered and marks the run `finished` (or `failed`).
     public func finish(failed: Bool = false) throws {
         guard !finished else { return }
         if !failed { try flush() }
         try store.database.transaction {
+            try checkRunExists()
             try store.setStatus(runID: runID, failed ? .failed : .finished)
         }
         finished = true

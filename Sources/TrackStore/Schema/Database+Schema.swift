@@ -60,6 +60,10 @@ extension Database {
         }
         // Fast path: up to date and views current, no write lock needed.
         if try schemaVersion == current, try viewsAreCurrent() { return }
+        // A migration may rebuild a table that others reference (runs): with foreign keys off,
+        // which cannot change inside a transaction, so that dropping the old table cascades nothing.
+        try execute("PRAGMA foreign_keys = OFF")
+        defer { try? execute("PRAGMA foreign_keys = ON") }
         try transaction {
             let version = try schemaVersion
             if version > current {
@@ -72,6 +76,13 @@ extension Database {
                 }
                 try executeScript(Schema.sql("schema.sql"))
             } else if version < current {
+                // Views and triggers name the tables a migration rebuilds: dropped here, and
+                // views.sql installs this binary's below.
+                var dropped: [String] = []
+                try forEachRow("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger')") { row in
+                    dropped.append("DROP \(row.string(0) == "view" ? "VIEW" : "TRIGGER") IF EXISTS \"\(row.string(1) ?? "")\";")
+                }
+                try executeScript(dropped.joined(separator: "\n"))
                 for target in (version + 1)...current {
                     guard let script = Schema.migration(to: target) else {
                         throw StoreError("no migration from schema version \(target - 1) to \(target) in this build")
