@@ -202,6 +202,22 @@ import TrackStore
         #expect(try server.psql("SELECT count(*) FROM runs WHERE name = 'clash'", database: "bad") == "0\n")
         #expect(try server.psql("SELECT count(*) FROM questions WHERE dataset = 'd'", database: "bad") == "50\n")
         let afterPush = try Self.counts(server, "bad")
+        // Read-only SQL cannot end its read-only transaction (issue 23.2): every escape refused, nothing changed.
+        let escapes = ["COMMIT; UPDATE runs SET name = 'x'", "ROLLBACK; DELETE FROM metrics", "END; DELETE FROM tags",
+                       "SET TRANSACTION READ WRITE; DELETE FROM params", "SELECT 1; COMMIT; DELETE FROM metrics",
+                       "SELECT 1; /* c */ commit; DROP VIEW run_calibration CASCADE", "start transaction; DELETE FROM runs",
+                       "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "RESET ALL; DELETE FROM runs",
+                       "DO $$ BEGIN DELETE FROM runs; END $$", "COPY runs TO '/tmp/track-escape.csv'",
+                       "DELETE FROM runs", "SELECT set_config('transaction_read_only', 'off', true); DELETE FROM runs"]
+        let unchanged = try Self.counts(server, "bad")
+        for escape in escapes {
+            let result = try TrackBinary.run(["sql", escape, "--db", uri], environment: server.environment)
+            #expect(result.status != 0, "\(escape) ran")
+            #expect(try Self.counts(server, "bad") == unchanged, "\(escape) changed the server")
+        }
+        #expect(try server.psql("SELECT count(*) FROM pg_views WHERE viewname = 'run_calibration'", database: "bad") == "1\n")
+        // Strings, identifiers and comments holding keywords are not statements.
+        #expect(try Self.track(["sql", "SELECT 'COMMIT; DELETE FROM runs' AS \"END;\" -- ; ROLLBACK", "--db", uri, "--format", "csv"], server).stdout.contains("COMMIT; DELETE FROM runs"))
         // Commands that would change runs on the server are refused, not half done.
         let rename = try Self.track(["rename", "good", "better", "--db", uri], server, expect: 64)
         #expect(rename.stderr.contains("PostgreSQL"))

@@ -134,3 +134,23 @@ import Testing
         #expect(try database.scalarInt("SELECT a FROM t") == 3)
     }
 }
+
+/// The statement splitter that guards read-only SQL on PostgreSQL (issue 23.2).
+@Suite struct SQLStatementsTests {
+    @Test func splitsWhereTheServerDoes() {
+        let script = """
+            SELECT ';' AS a, "we;ird" FROM t; -- a comment; with a semicolon
+            /* outer /* nested; */ still; */ COMMIT;
+            SELECT $$ body; END; $$, $tag$ x; $tag$; select e'it\\'s; fine'
+            ;;  end
+            """
+        let statements = SQLStatements.split(script)
+        #expect(statements.map(SQLStatements.firstWord) == ["SELECT", "COMMIT", "SELECT", "SELECT", "END"], "\(statements)")
+        #expect(SQLStatements.firstWord("  -- c\n /* x */ rollback") == "ROLLBACK")
+        #expect(SQLStatements.firstWord("(SELECT 1)") == "")
+        for word in ["COMMIT", "END", "ROLLBACK", "SET", "BEGIN", "START", "ABORT", "RESET", "DO", "CALL", "COPY"] {
+            #expect(SQLStatements.transactionControl.contains(word))
+        }
+        #expect(!SQLStatements.transactionControl.contains("SELECT") && !SQLStatements.transactionControl.contains("WITH"))
+    }
+}

@@ -411,7 +411,18 @@ public final class PostgresStore {
     /// (a statement that would change the store is refused by the server); with it, all
     /// statements in one transaction. `timeout` bounds each statement (seconds).
     public func adHocSQL(_ script: String, write: Bool, timeout: Double?) throws -> [QueryResult] {
-        try connection.execute(write ? "BEGIN" : "BEGIN READ ONLY")
+        if !write {
+            // A read-only script runs in one read-only transaction that its own statements cannot
+            // end or reconfigure; the session defaults to read-only too, should one slip through.
+            for statement in SQLStatements.split(script) {
+                let word = SQLStatements.firstWord(statement)
+                if SQLStatements.transactionControl.contains(word) {
+                    throw StoreError("\(word) is not allowed in read-only SQL on PostgreSQL (it would end or change the read-only transaction the statements run in); pass --write to run statements that change the store", kind: .usage)
+                }
+            }
+            try connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        }
+        try connection.execute(write ? "BEGIN READ WRITE" : "BEGIN READ ONLY")
         do {
             if let timeout { try connection.execute("SET LOCAL statement_timeout = \(Int((timeout * 1000).rounded()))") }
             let results = try connection.script(script)
