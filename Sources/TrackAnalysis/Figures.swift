@@ -182,7 +182,7 @@ extension RunReader {
             figure = Figure(title: request.title, panels: [.regime(panel)], columns: 1,
                             panelWidth: max(request.panelWidth, 380), panelHeight: max(request.panelHeight, 350))
         }
-        try figure.render(to: request.out, dpi: request.dpi)
+        try OutputFile.replace(request.out) { try figure.render(to: $0, dpi: request.dpi) }
         // The numbers drawn go beside the figure, named after it (`fig.png.csv`), so that
         // they never replace a CSV the user has (e.g. `fig.csv`), nor the PNG's the PDF's.
         let dataPath = request.dataPath ?? request.out + ".csv"

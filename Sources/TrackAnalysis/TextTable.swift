@@ -249,29 +249,10 @@ private func isControl(_ scalar: Unicode.Scalar) -> Bool {
     scalar.value < 0x20 || (scalar.value >= 0x7F && scalar.value < 0xA0)
 }
 
-/// Writes an export (a table, a figure's CSV), creating its folder; a failure says which file and why.
+/// Writes an export (a table, a figure's CSV, a report), creating its folder: atomically, and
+/// never over the store, an input of the command, or anything but a regular file (`OutputFile`).
 public func writeExport(_ text: String, to path: String) throws {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw StoreError("cannot write \(path): it is a directory", kind: .io)
-    }
-    do {
-        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
-        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-    } catch {
-        throw StoreError("cannot write \(path): \(fileErrorReason(error))", kind: .io)
-    }
-}
-
-/// The operating system's reason behind a Foundation file error (e.g. "No space left on device").
-public func fileErrorReason(_ error: Error) -> String {
-    let ns = error as NSError
-    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-        return String(cString: strerror(Int32(underlying.code)))
-    }
-    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-    return ns.localizedDescription
+    try OutputFile.write(Data(text.utf8), to: path)
 }
 
 /// "A", "B", … for option indexes.

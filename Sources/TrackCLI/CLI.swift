@@ -80,6 +80,14 @@ public enum TrackCLI {
             if parsed.helpRequested { Console.out(command.spec.helpText); return 0 }
             session.arguments = parsed
             session.commandName = name
+            // No output of the command may replace its store or one of its input files.
+            OutputFile.resetProtections()
+            if !session.isPostgres { OutputFile.protectStore(session.databasePath) }
+            for positional in parsed.positionals where FileManager.default.fileExists(atPath: positional) {
+                OutputFile.protect(positional, as: "an input")
+            }
+            for value in parsed.values["labels"] ?? [] { OutputFile.protect(value, as: "an input") }
+            for value in parsed.values["into"] ?? [] { OutputFile.protectStore(value) }
             defer { session.close() }
             do {
                 try command.run(parsed, session)

@@ -217,7 +217,7 @@ import TrackStore
         #expect(itself.status == 1 && itself.stderr.contains("into"), "\(itself.stderr)")
         try FileManager.default.createDirectory(atPath: scratch.path("out.png"), withIntermediateDirectories: true)
         let intoDirectory = try TrackBinary.run(["plot", "reliability", "r\u{1B}[31mred", "--db", db, "--out", scratch.path("out.png")])
-        #expect(intoDirectory.status == 1 && intoDirectory.stderr.contains("is a directory"), "\(intoDirectory.stderr)")
+        #expect(intoDirectory.status == 64 && intoDirectory.stderr.contains("is a directory"), "\(intoDirectory.stderr)")
     }
 }
 
@@ -245,5 +245,116 @@ import TrackStore
         try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: db)
         let write = try TrackBinary.run(["sql", "--db", db, "--write", "DELETE FROM tags"])
         #expect(write.status == 1 && !write.stderr.contains("pass --write"), "\(write.stderr)")
+    }
+}
+
+/// Issue 23.3: outputs never destroy the store, an input or a non-regular file, and are written atomically.
+@Suite struct OutputSafetyTests {
+    @Test func outputsRefuseTheStoreInputsAndNonRegularFiles() throws {
+        let scratch = Scratch()
+        let db = try HardeningTests.logged(scratch)
+        let storeBytes = try Data(contentsOf: URL(fileURLWithPath: db))
+        // The store as --out of a report or --data of a plot, also spelled another way.
+        let report = try TrackBinary.run(["report", "--db", db, "--out", db])
+        #expect(report.status == 64 && report.stderr.contains("the store"), "\(report.stderr)")
+        let data = try TrackBinary.run(["plot", "reliability", "r", "--db", db, "--out", scratch.path("r.png"), "--data", scratch.url.path + "/./t.sqlite"])
+        #expect(data.status == 64 && data.stderr.contains("the store"), "\(data.stderr)")
+        #expect(try RunStore(path: db, readOnly: true).runSummaries().map(\.n) == [40])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == storeBytes)
+        // A hard link to the store is the store.
+        let link = scratch.path("alias.sqlite")
+        #expect(Foundation.link(db, link) == 0)
+        #expect(try TrackBinary.run(["report", "--db", db, "--out", link]).status == 64)
+        // A file named as a positional argument is an input (here the run's name is also a file's).
+        #expect(try TrackBinary.run(["log", "--run", "in.png", "--db", db], input: StreamingTests.line(1) + "\n").status == 0)
+        let input = scratch.write("in.png", "an input\n")
+        let inCwd = try TrackBinary.run(["plot", "reliability", "in.png", "--db", db, "--out", "in.png"], directory: scratch.url)
+        #expect(inCwd.status == 64 && inCwd.stderr.contains("an input"), "\(inCwd.stderr)")
+        #expect(try String(contentsOfFile: input, encoding: .utf8) == "an input\n")
+        // A symbolic link, a FIFO, a directory: refused, the target untouched, no hang.
+        let target = scratch.write("target.txt", "keep me\n")
+        #expect(symlink(target, scratch.path("sym.png")) == 0)
+        let viaLink = try TrackBinary.run(["plot", "reliability", "r", "--db", db, "--out", scratch.path("sym.png")])
+        #expect(viaLink.status == 64 && viaLink.stderr.contains("symbolic link"), "\(viaLink.stderr)")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me\n")
+        #expect(mkfifo(scratch.path("fifo.csv"), 0o600) == 0)
+        let fifo = try TrackBinary.run(["table", "--db", db, "--format", "csv", "--out", scratch.path("fifo.csv")])
+        #expect(fifo.status == 64 && fifo.stderr.contains("FIFO"), "\(fifo.stderr)")
+        try FileManager.default.createDirectory(atPath: scratch.path("dir.png"), withIntermediateDirectories: false)
+        #expect(try TrackBinary.run(["plot", "reliability", "r", "--db", db, "--out", scratch.path("dir.png")]).status == 64)
+        // A regular file is replaced whole, and no temporary file is left beside it.
+        let png = scratch.write("fig.png", "old")
+        #expect(try TrackBinary.run(["plot", "reliability", "r", "--db", db, "--out", png]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: png)).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.url.path).filter { $0.hasPrefix(".track-") }.isEmpty)
+    }
+}
+
+/// Issue 23.4: values written by plain SQL that no input could hold make that run an error naming
+/// it — never a trap — and `track check` lists them; the other runs and the store stay usable.
+@Suite struct StoredValueTests {
+    @Test func hostileStoredValuesAreErrorsNotTraps() throws {
+        for (value, column) in [("-5", "prob"), ("-1e-300", "prob"), ("1e308", "prob"), ("'NaN'", "prob"), ("9e999", "score"), ("-9e999", "prob")] {
+            let scratch = Scratch()
+            let db = try HardeningTests.logged(scratch, extra: ["--dataset", "d"])
+            #expect(try TrackBinary.run(["log", "--run", "good", "--db", db, "--dataset", "e"], input: StreamingTests.line(3) + "\n").status == 0)
+            let update = try TrackBinary.run(["sql", "--write", "--db", db,
+                                              "UPDATE option_scores SET \(column) = \(value) WHERE run_id = (SELECT run_id FROM runs WHERE name = 'r') AND question_id = (SELECT MIN(question_id) FROM option_scores) AND option = 1"])
+            #expect(update.status == 0, "\(update.stderr)")
+            for command in [["metrics", "r"], ["metrics", "r", "--ci", "--resamples", "20"], ["plot", "reliability", "r", "--out", scratch.path("r.png")],
+                            ["compare", "r", "good"], ["table"], ["report", "--out", scratch.path("r.html")], ["runs"], ["show", "r"]] {
+                let result = try TrackBinary.run(command + ["--db", db])
+                #expect(!result.signaled && result.status <= 1, "\(value): track \(command.joined(separator: " ")) -> \(result.status)\n\(result.stderr.prefix(300))")
+                if result.status == 1 { #expect(result.stderr.contains("run 'r'"), "\(value): \(command): \(result.stderr.prefix(300))") }
+            }
+            #expect(try TrackBinary.run(["metrics", "good", "--db", db]).status == 0)
+            let check = try TrackBinary.run(["check", "--db", db])
+            #expect(check.status == 1 && check.stderr.contains("run r: question") && check.stderr.contains("invalid stored value"), "\(value): \(check.stderr)")
+            // Still writable: the row can be corrected, after which the run reads again.
+            #expect(try TrackBinary.run(["log", "--run", "later", "--db", db, "--dataset", "f"], input: StreamingTests.line(4) + "\n").status == 0)
+            #expect(try TrackBinary.run(["sql", "--write", "--db", db, "DELETE FROM option_scores WHERE NOT (typeof(prob) IN ('real', 'integer') AND prob BETWEEN 0 AND 1) OR abs(score) > 1e308"]).status == 0)
+            #expect(try TrackBinary.run(["sql", "--write", "--db", db, "DELETE FROM runs WHERE name = 'r'"]).status == 0)
+            #expect(try TrackBinary.run(["check", "--db", db]).status == 0)
+        }
+    }
+}
+
+/// Issue 23.5: no input recurses without bound: deep `--where` nesting, long or-chains and
+/// `rm --recursive` over parent cycles and long chains are refused or done, never a crash.
+@Suite struct DepthTests {
+    @Test func deepQueriesAndParentChains() throws {
+        let scratch = Scratch()
+        let db = try HardeningTests.logged(scratch)
+        let nested = String(repeating: "(", count: 30_000) + "n > 1" + String(repeating: ")", count: 30_000)
+        let deep = try TrackBinary.run(["runs", "--db", db, "--where", nested])
+        #expect(deep.status == 64 && !deep.signaled && deep.stderr.contains("deep") && deep.stderr.utf8.count < 2_000, "\(deep.stderr.prefix(300))")
+        let nots = try TrackBinary.run(["runs", "--db", db, "--where", String(repeating: "not ", count: 20_000) + "n > 1"])
+        #expect(nots.status == 64 && !nots.signaled)
+        let ors = (0..<2_000).map { "n = \($0)" }.joined(separator: " or ")
+        let wide = try TrackBinary.run(["runs", "--db", db, "--where", ors])
+        #expect(wide.status == 64 && wide.stderr.contains("comparisons") && wide.stderr.utf8.count < 2_000, "\(wide.stderr.prefix(300))")
+        // A long list of values is one 'in'.
+        let list = "n in (" + (0..<3_000).map(String.init).joined(separator: ", ") + ")"
+        let listed = try TrackBinary.run(["runs", "--db", db, "--where", list, "--format", "csv"])
+        #expect(listed.status == 0 && listed.stdout.contains(",40,"), "\(listed.stderr.prefix(300))")
+        #expect(try TrackBinary.run(["runs", "--db", db, "--where", "n not in (40, 41)", "--format", "csv"]).stdout.split(separator: "\n").count == 1)
+        // A cycle of parents (plain SQL) and a chain of 3,000 derived runs: rm --recursive ends and deletes them all.
+        let setup = """
+            INSERT INTO runs(uuid, name, status) VALUES ('u-a', 'a', 'finished'), ('u-b', 'b', 'finished');
+            UPDATE runs SET parent_run_id = (SELECT run_id FROM runs WHERE name = 'b') WHERE name = 'a';
+            UPDATE runs SET parent_run_id = (SELECT run_id FROM runs WHERE name = 'a') WHERE name = 'b';
+            WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 3000)
+            INSERT INTO runs(uuid, name, status) SELECT 'c-' || i, 'chain-' || i, 'finished' FROM k;
+            UPDATE runs SET parent_run_id = (SELECT p.run_id FROM runs p WHERE p.name = 'chain-' || (CAST(substr(runs.name, 7) AS INTEGER) - 1))
+                WHERE name LIKE 'chain-%' AND name != 'chain-1';
+            """
+        #expect(try TrackBinary.run(["sql", "--write", "--db", db, setup]).status == 0)
+        let refused = try TrackBinary.run(["rm", "a", "--db", db])
+        #expect(refused.status == 1 && refused.stderr.contains("derived runs"))
+        let cycle = try TrackBinary.run(["rm", "a", "--recursive", "--db", db])
+        #expect(cycle.status == 0 && !cycle.signaled, "\(cycle.stderr)")
+        let chain = try TrackBinary.run(["rm", "chain-1", "--recursive", "--db", db])
+        #expect(chain.status == 0 && !chain.signaled, "\(chain.stderr.prefix(300))")
+        #expect(try RunStore(path: db, readOnly: true).runSummaries().map(\.name) == ["r"])
     }
 }

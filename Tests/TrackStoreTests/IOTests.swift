@@ -154,3 +154,12 @@ import Testing
         #expect(!SQLStatements.transactionControl.contains("SELECT") && !SQLStatements.transactionControl.contains("WITH"))
     }
 }
+
+@Suite struct PathTests {
+    /// `NSString.deletingLastPathComponent` traps on "0" (swift-corelibs-foundation): track's own never does.
+    @Test func parentDirectoryOfEveryShape() {
+        let cases: [(String, String)] = [("0", ""), ("a", ""), ("a/b", "a"), ("/a", "/"), ("/", "/"), ("a/b/", "a"),
+                                         ("./x.png", "."), ("/tmp//x", "/tmp"), ("", "")]
+        for (path, folder) in cases { #expect(parentDirectory(of: path) == folder, "\(path)") }
+    }
+}

@@ -266,7 +266,7 @@ import TrackCalibration
             let json = evaluation.json
             let summary = try #require(try store.summary(run))
             // n: the sum of the subtasks' samples, read from their files.
-            let folder = (evaluation.results as NSString).deletingLastPathComponent
+            let folder = parentDirectory(of: evaluation.results)
             var n = 0
             for path in Ingestor.inputs([folder], splitGroups: true).compactMap({ if case .file(let p) = $0 { p } else { nil } })
             where (try LMEvalReader.evaluation(of: path)).file == evaluation.results {

@@ -7,3 +7,5 @@ CREATE TABLE calibration_folds (
     fold        BIGINT NOT NULL CHECK (fold >= 0),
     PRIMARY KEY (run_id, question_id)
 );
+
+CREATE INDEX runs_by_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL;

@@ -43,6 +43,7 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_by_source ON runs(source_sha256) WHERE source_sha256 IS NOT NULL;
 CREATE INDEX runs_by_model_method ON runs(model, method);
+CREATE INDEX runs_by_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL;
 
 CREATE TABLE params (
     run_id BIGINT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,

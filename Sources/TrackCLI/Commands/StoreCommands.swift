@@ -148,9 +148,13 @@ enum CheckCommand: Command {
         let path = session.databasePath
         guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure(message: "\(path): no such file") }
         let report = try RunStore.check(path: path, busyTimeout: session.busyTimeout)
-        if report.isHealthy {
+        if report.isClean {
             Console.out("\(path): ok\n")
             return
+        }
+        if report.isHealthy {
+            for problem in report.invalidValues { Console.err("\(path): \(problem)\n") }
+            throw CommandFailure(message: "\(path) holds \(report.invalidValues.count)\(report.invalidValues.count == 100 ? "+" : "") invalid stored value\(report.invalidValues.count == 1 ? "" : "s") (written outside track?): the runs holding them cannot be analysed until the rows are corrected or deleted (e.g. track sql --write); the store is otherwise sound")
         }
         for problem in report.problems { Console.err("\(path): \(problem)\n") }
         throw CommandFailure(message: "\(path) failed the check (\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")); writing commands will refuse it")

@@ -141,8 +141,6 @@ public struct NPYArray: Sendable {
         bytes += [UInt8(length & 0xff), UInt8(length >> 8)]
         bytes += Array(header.utf8)
         bytes += payload
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw StoreError("cannot write \(path)")
-        }
+        try OutputFile.write(Data(bytes), to: path)
     }
 }

@@ -369,7 +369,7 @@ struct LMEvalReader {
     private func metadata(_ evaluation: Evaluation, filter: String) throws -> RunMetadata {
         var meta = session.options.metadata
         let task = group?.group ?? evaluation.task
-        let directory = ((session.path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        let directory = (parentDirectory(of: session.path) as NSString).lastPathComponent
         let model = meta.model ?? evaluation.model ?? (directory.isEmpty || directory == "." ? nil : directory)
         meta.model = model
         if meta.dataset == nil { meta.dataset = task }
@@ -535,7 +535,7 @@ struct LMEvalReader {
     /// for `--output_path <name>.json`); for untimestamped (0.4.2) samples, the results
     /// file beside them (`results.json`, or the `--output_path` file) that lists the task.
     static func findResults(besides path: String) -> String? {
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = parentDirectory(of: path)
         let folder = directory.isEmpty ? "." : directory
         var name = (path as NSString).lastPathComponent
         for ext in [".jsonl", ".json"] where name.hasSuffix(ext) { name.removeLast(ext.count); break }

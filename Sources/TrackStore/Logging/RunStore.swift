@@ -282,8 +282,13 @@ extension RunStore {
 
 /// What `track check` found in a store.
 public struct IntegrityReport: Sendable {
+    /// Damage: writers refuse the store until a check passes.
     public var problems: [String] = []
+    /// Stored values no input could have given (plain-SQL writes): the runs holding them cannot
+    /// be analysed until corrected, but the store is sound and stays writable (to correct them).
+    public var invalidValues: [String] = []
     public var isHealthy: Bool { problems.isEmpty }
+    public var isClean: Bool { problems.isEmpty && invalidValues.isEmpty }
 }
 
 extension RunStore {
@@ -313,6 +318,18 @@ extension RunStore {
                 WHERE COALESCE(s.n, 0) != COALESCE(t.n, 0)
                   AND r.run_id NOT IN (SELECT run_id FROM stale_runs) AND NOT EXISTS (SELECT 1 FROM stale_runs WHERE run_id = 0)
                 """).map { "summary: \($0)" }
+        }
+        if report.problems.isEmpty {
+            report.invalidValues = rows("""
+                SELECT 'run ' || r.name || ': question ' || o.question_id || ' option ' || o.option || ' holds '
+                       || CASE WHEN typeof(o.prob) NOT IN ('real', 'integer') OR o.prob < 0 OR o.prob > 1
+                               THEN 'probability ' || quote(o.prob) ELSE 'score ' || quote(o.score) END
+                FROM option_scores o JOIN runs r USING (run_id)
+                WHERE typeof(o.prob) NOT IN ('real', 'integer') OR o.prob < 0 OR o.prob > 1
+                   OR (o.score IS NOT NULL AND (typeof(o.score) NOT IN ('real', 'integer')
+                       OR o.score > 1.7976931348623157e308 OR o.score < -1.7976931348623157e308))
+                LIMIT 100
+                """).map { "value: \($0)" }
         }
         // Mark (or clear the mark); a store too damaged to take the mark is refused by SQLite anyway.
         if report.isHealthy {

@@ -122,7 +122,14 @@ extension RunStore {
             let stale = try staleRuns()
             for (index, run) in stale.enumerated() {
                 progress?(index, stale.count, run.name)
-                try database.transaction { try recomputeSummaries(runID: run.id, name: run.name) }
+                do {
+                    try database.transaction { try recomputeSummaries(runID: run.id, name: run.name) }
+                } catch is StoredValueError {
+                    // A run holding an invalid value stays stale (the views compute from its rows, and
+                    // reading it says what is wrong); the other runs' summaries are brought up to date.
+                    try database.execute("INSERT OR IGNORE INTO stale_runs(run_id) VALUES (?)", [.integer(run.id)])
+                    continue
+                }
             }
             // Entries of runs that no longer exist (and the every-run mark, inside its transaction).
             try database.transaction {
@@ -188,23 +195,31 @@ extension RunStore {
             optionCounts[row.int64(0)] = (row.int(8), row.int(9))
         }
         var top: [Int64: BinGaps] = [:], classwise: [Int64: BinGaps] = [:]
+        var invalid: Set<Int64> = Set(result.filter { !($0.value.meanConfidence?.isFinite ?? true) || !($0.value.nll?.isFinite ?? true) || !($0.value.brier?.isFinite ?? true) }.keys)
         var pooled: [Int64: [(n: Double, hits: Double, sum: Double)]] = [:]
         try database.forEachRow("SELECT run_id, class, n, hits, sum_p, bin FROM run_bin_totals \(filter)") { row in
             let id = row.int64(0)
             guard let total = result[id].map({ Double($0.n) }) else { return }
             let count = Double(row.int(2)), hits = Double(row.int(3)), sum = row.double(4)
             if row.int(1) < 0 {
+                guard (0..<RunSummaryDelta.bins).contains(row.int(5)), sum.isFinite else { invalid.insert(id); return }
                 top[id, default: BinGaps(total: total)].add(count: count, hits: hits, sum: sum)
             } else {
                 classwise[id, default: BinGaps(total: total)].add(count: count, hits: hits, sum: sum)
                 // Pooled bins add every class's row of the bin first.
                 var bins = pooled[id] ?? Array(repeating: (0, 0, 0), count: RunSummaryDelta.bins)
                 let bin = row.int(5)
+                // A stale run's bins come from its rows: a probability outside [0, 1] puts one outside.
+                guard bins.indices.contains(bin), sum.isFinite else { invalid.insert(id); return }
                 bins[bin].n += count
                 bins[bin].hits += hits
                 bins[bin].sum += sum
                 pooled[id] = bins
             }
+        }
+        if let id = invalid.min() {
+            let name = try database.scalarText("SELECT name FROM runs WHERE run_id = ?", [.integer(id)]) ?? "#\(id)"
+            throw StoredValueError(run: name, question: nil, detail: "its rows in option_scores hold values no input could (a probability outside [0, 1] or not finite)")
         }
         for id in result.keys {
             let gaps = top[id] ?? BinGaps(total: 1)

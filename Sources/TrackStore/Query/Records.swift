@@ -147,26 +147,36 @@ extension RunStore {
     /// Returns the names deleted.
     public func deleteRuns(named names: [String], recursive: Bool) throws -> [String] {
         try database.transaction {
-            var deleted: [String] = []
-            func remove(_ id: Int64, _ name: String) throws {
-                var children: [(Int64, String)] = []
-                try database.forEachRow("SELECT run_id, name FROM runs WHERE parent_run_id = ? ORDER BY run_id", [.integer(id)]) {
-                    children.append(($0.int64("run_id"), $0.string("name") ?? ""))
-                }
-                if !children.isEmpty, !recursive {
-                    throw StoreError("run '\(name)' has derived runs (\(children.map { "'\($0.1)'" }.joined(separator: ", "))); nothing was deleted",
-                                     kind: .conflict, remedy: .recursive)
-                }
-                for child in children { try remove(child.0, child.1) }
-                try deleteRun(id)
-                deleted.append(name)
-            }
+            var deleted: [String] = [], seen: Set<Int64> = []
             for name in names {
                 guard let id = try runID(named: name) else {
                     if deleted.contains(name) { continue }
                     throw unknownRun(name, "nothing was deleted")
                 }
-                try remove(id, name)
+                // The run and every run derived from it, walked breadth first without recursion: a
+                // chain of any length, or a cycle of parents written by plain SQL, ends.
+                var family: [(Int64, String)] = [], frontier: [(Int64, String)] = []
+                if seen.insert(id).inserted { family.append((id, name)); frontier.append((id, name)) }
+                while !frontier.isEmpty {
+                    var next: [(Int64, String)] = []
+                    for (parent, parentName) in frontier {
+                        var children: [(Int64, String)] = []
+                        try database.forEachRow("SELECT run_id, name FROM runs WHERE parent_run_id = ? ORDER BY run_id", [.integer(parent)]) {
+                            children.append(($0.int64("run_id"), $0.string("name") ?? ""))
+                        }
+                        if !children.isEmpty, !recursive {
+                            throw StoreError("run '\(parentName)' has derived runs (\(children.prefix(5).map { "'\($0.1)'" }.joined(separator: ", "))\(children.count > 5 ? ", …" : "")); nothing was deleted",
+                                             kind: .conflict, remedy: .recursive)
+                        }
+                        for child in children where seen.insert(child.0).inserted { next.append(child) }
+                    }
+                    family += next
+                    frontier = next
+                }
+                for (runID, runName) in family.reversed() {
+                    try deleteRun(runID)
+                    deleted.append(runName)
+                }
             }
             return deleted
         }

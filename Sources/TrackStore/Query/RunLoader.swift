@@ -22,6 +22,21 @@ public struct LoadedRun: Sendable {
     }
 }
 
+/// A stored value no input could have given (a plain-SQL write: a probability outside [0, 1],
+/// NaN, an infinite score): the run cannot be analysed until it is corrected.
+public struct StoredValueError: TrackFailure, Sendable {
+    public var run: String
+    /// The question (its row id), when one is to blame.
+    public var question: Int64?
+    public var detail: String
+    public var kind: ErrorKind { .invalidInput }
+    public var remedy: Remedy? { nil }
+    public var message: String { description }
+    public var description: String {
+        "run '\(run)': \(question.map { "question \($0) " } ?? "")\(detail) (written outside track?); correct or delete those rows (track check lists them)"
+    }
+}
+
 /// What a scan with details reads of a question besides its rows.
 struct QuestionDetails {
     var subject: String?
@@ -48,6 +63,9 @@ struct QuestionChunk: Sendable {
     /// Rows added for the question being read, and whether each had a raw score.
     private var openRows = 0
     private var openScored = true
+    /// The first row of the question being read whose value no input could have given
+    /// (written by plain SQL): (option, what is wrong).
+    private var openInvalid: (option: Int, reason: String)?
 
     init(reserving questions: Int = 0) {
         ids.reserveCapacity(questions + 1)
@@ -58,7 +76,12 @@ struct QuestionChunk: Sendable {
 
     /// Adds one option row (in option order) of the question being read.
     mutating func addRow(probability: Double, score: Double?) {
-        probabilities.append(probability)
+        // Values read back are checked as input is: a probability in [0, 1], a finite score.
+        if !(probability >= 0 && probability <= 1), openInvalid == nil {
+            openInvalid = (openRows, "probability \(probability)")
+        }
+        if let score, !score.isFinite, openInvalid == nil { openInvalid = (openRows, "score \(score)") }
+        probabilities.append(probability.isFinite ? min(max(probability, 0), 1) : 0)
         scores.append(score ?? 0)
         if score == nil { openScored = false }
         openRows += 1
@@ -68,7 +91,10 @@ struct QuestionChunk: Sendable {
     mutating func closeQuestion(id: Int64, label: Int, optionCount: Int, run: String,
                                 details: QuestionDetails?) throws {
         guard optionCount == openRows, label < openRows else {
-            throw StoreError("run '\(run)': question \(id) has \(optionCount) options but \(openRows) stored scores")
+            throw StoredValueError(run: run, question: id, detail: "has \(optionCount) options but \(openRows) rows in option_scores")
+        }
+        if let invalid = openInvalid {
+            throw StoredValueError(run: run, question: id, detail: "option \(invalid.option) holds \(invalid.reason) in option_scores, which is not a valid value")
         }
         ids.append(id)
         labels.append(label)

@@ -72,6 +72,12 @@ private struct Parser {
     var tokens: [(token: Token, position: Int)]
     var index = 0
     var values: [SQLValue] = []
+    /// Nesting of parentheses and `not` so far, and comparisons: bounded, so that no input can
+    /// exhaust the stack here or SQLite's expression depth (1,000) later.
+    var depth = 0
+    var comparisons = 0
+    static let maxDepth = 100
+    static let maxComparisons = 400
 
     init(tokens: [(token: Token, position: Int)]) { self.tokens = tokens }
 
@@ -88,8 +94,15 @@ private struct Parser {
     }
 
     mutating func factor() throws(SyntaxError) -> String {
-        if keyword("not") { return "NOT (" + (try factor()) + ")" }
+        let position = tokens[index].position
+        if case .word(let w) = tokens[index].token, w.lowercased() == "not" { try deeper(position) }
+        if case .symbol("(") = tokens[index].token { try deeper(position) }
+        if keyword("not") {
+            defer { depth -= 1 }
+            return "NOT (" + (try factor()) + ")"
+        }
         if symbol("(") {
+            defer { depth -= 1 }
             let inner = try expression()
             guard symbol(")") else { throw expected("')'") }
             return "(" + inner + ")"
@@ -97,7 +110,18 @@ private struct Parser {
         return try comparison()
     }
 
+    mutating func deeper(_ position: Int) throws(SyntaxError) {
+        depth += 1
+        if depth > Self.maxDepth {
+            throw SyntaxError(message: "the expression nests parentheses and 'not' more than \(Self.maxDepth) deep", position: position)
+        }
+    }
+
     mutating func comparison() throws(SyntaxError) -> String {
+        comparisons += 1
+        if comparisons > Self.maxComparisons {
+            throw SyntaxError(message: "the expression has more than \(Self.maxComparisons) comparisons (use 'in (…)' for lists of values)", position: tokens[index].position)
+        }
         guard case .word(let name) = tokens[index].token else { throw expected("a field") }
         let position = tokens[index].position
         index += 1
@@ -121,12 +145,15 @@ private struct Parser {
         if keyword("in") {
             guard symbol("(") else { throw expected("'('") }
             var items: [SQLValue] = []
-            repeat { items.append(try value()) } while symbol(",")
+            repeat {
+                items.append(try value())
+                if items.count > 10_000 { throw SyntaxError(message: "an 'in' list of more than 10,000 values", position: position) }
+            } while symbol(",")
             guard symbol(")") else { throw expected("')'") }
             let numeric = items.allSatisfy { if case .real = $0 { true } else { false } }
-            values += items.flatMap { field.values + [$0] }
+            values += field.values + items
             let left = lookup && numeric ? "CAST(\(field.sql) AS REAL)" : field.sql
-            return "(" + items.map { _ in "\(left) = ?" }.joined(separator: " OR ").wrapped(negated)
+            return "\(left) \(negated ? "NOT " : "")IN (\(items.map { _ in "?" }.joined(separator: ", ")))"
         }
         if negated { throw expected("'in' after 'not'") }
         guard case .symbol(let op) = tokens[index].token, ["=", "!=", "<>", "<", "<=", ">", ">="].contains(op) else {
@@ -220,8 +247,4 @@ private struct Parser {
         tokens.append((.end, chars.count + 1))
         return tokens
     }
-}
-
-private extension String {
-    func wrapped(_ negated: Bool) -> String { negated ? "NOT " + self + ")" : self + ")" }
 }
