@@ -281,8 +281,18 @@ extension RunReader {
 
 /// Labels without the part every name shares up to a "/" (e.g. the model), so points stay readable.
 public func shortLabels(_ names: [String]) -> [String] {
-    guard names.count > 1, var prefix = names.first else { return names }
-    for name in names.dropFirst() { while !name.hasPrefix(prefix) { prefix.removeLast() } }
+    guard names.count > 1, let first = names.first else { return names }
+    // The common prefix, character by character: linear in the names' length.
+    var common = first.count
+    for name in names.dropFirst() {
+        var shared = 0
+        for (a, b) in zip(first.prefix(common), name) {
+            guard a == b else { break }
+            shared += 1
+        }
+        common = min(common, shared)
+    }
+    let prefix = first.prefix(common)
     guard let slash = prefix.lastIndex(of: "/") else { return names }
     let cut = prefix.distance(from: prefix.startIndex, to: slash) + 1
     return names.map { String($0.dropFirst(cut)) }

@@ -4,15 +4,42 @@ import TrackStore
 
 /// Standard output and error.
 enum Console {
+    /// Standard output: connection passwords redacted; on a terminal, control characters shown
+    /// as escapes (a run name cannot drive the terminal); to a pipe or file, the bytes as they are.
     static func out(_ text: String) {
-        if !write(text, to: 1) {
+        var shown = StoreLocation.redactedMessage(text)
+        if isatty(1) == 1 { shown = visible(shown) }
+        if !write(shown, to: 1) {
             let reason = String(cString: strerror(errno))
             _ = write("Error: cannot write to standard output (\(reason))\n", to: 2)
             exit(1)
         }
     }
+    /// Standard error: messages, always redacted and with control characters made visible.
     static func err(_ text: String) {
-        _ = write(text, to: 2)
+        _ = write(visible(StoreLocation.redactedMessage(text)), to: 2)
+    }
+    /// The progress line's own terminal control (carriage return, erase line), then `text` made visible.
+    static func progress(_ text: String) {
+        _ = write("\r\u{1B}[K" + visible(text), to: 2)
+    }
+
+    /// C0 and C1 control characters but newline and tab as `\u{…}` escapes.
+    static func visible(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var result = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) {
+                result.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            } else {
+                result.append(scalar)
+            }
+        }
+        return String(result)
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        (scalar.value < 0x20 && scalar != "\n" && scalar != "\t") || scalar.value == 0x7F || (0x80...0x9F).contains(scalar.value)
     }
 
     /// Writes all of `text` to a file descriptor; false on an error (a full
@@ -70,7 +97,7 @@ final class ProgressLine: @unchecked Sendable {   // updates are serialised by i
             if total > 0 { line += String(format: ", ~%.0f s left", elapsed / Double(done) * Double(total - done)) }
         }
         if !item.isEmpty { line += "  \(item.prefix(40))" }
-        Console.err("\r\u{1B}[K" + line + (total > 0 && done >= total ? "\n" : ""))
+        Console.progress(line + (total > 0 && done >= total ? "\n" : ""))
     }
 
     /// Ends a counter's line (a total of 0 never ends it by itself).

@@ -235,17 +235,25 @@ func ticks(_ low: Double, _ high: Double, target: Int = 5) -> [Double] {
     return result
 }
 
-/// `text` at `size`, shortened in the middle with "…" until it fits in `width`.
+/// `text` at `size`, shortened in the middle with "…" until it fits in `width`: the longest
+/// head + "…" + tail that fits, found by bisection (O(log n) measurements, so a name of any
+/// length costs about as much as a short one).
 func abbreviated(_ canvas: Canvas, _ text: String, size: Double, width: Double) -> String {
-    guard canvas.textWidth(text, size: size) > width else { return text }
-    var characters = Array(text)
-    while characters.count > 3 {
-        characters.remove(at: characters.count / 2)
-        var shortened = characters
-        shortened.insert("…", at: characters.count / 2)
-        if canvas.textWidth(String(shortened), size: size) <= width { return String(shortened) }
+    // No figure shows more than a few hundred characters: measure at most that many.
+    let characters = Array(text)
+    let limit = 600
+    func shortened(_ kept: Int) -> String {
+        let head = (kept + 1) / 2, tail = kept / 2
+        return String(characters[..<head]) + "…" + String(characters[(characters.count - tail)...])
     }
-    return String(characters)
+    if characters.count <= limit, canvas.textWidth(text, size: size) <= width { return text }
+    var low = 0, high = min(characters.count - 1, limit)   // kept characters: `low` fits (or is the least), `high` may not
+    if canvas.textWidth(shortened(high), size: size) <= width { return shortened(high) }
+    while high - low > 1 {
+        let middle = (low + high) / 2
+        if canvas.textWidth(shortened(middle), size: size) <= width { low = middle } else { high = middle }
+    }
+    return shortened(max(low, min(3, characters.count - 1)))
 }
 
 /// `size`, or smaller so that `text` fits in `width`.

@@ -152,3 +152,15 @@ import TrackStore
         }
     }
 }
+
+@Suite struct ShortLabelTests {
+    @Test func sharedPrefixUpToASlashIsDropped() {
+        #expect(shortLabels(["Llama/DPO/in", "Llama/SFT/in"]) == ["DPO/in", "SFT/in"])
+        #expect(shortLabels(["Llama/DPO", "Llamb/DPO"]) == ["Llama/DPO", "Llamb/DPO"])
+        #expect(shortLabels(["a/b/c", "a/b/d", "a/x"]) == ["b/c", "b/d", "x"])
+        #expect(shortLabels(["only"]) == ["only"])
+        let long = String(repeating: "x", count: 200_000)
+        #expect(shortLabels([long + "/a", long + "/b"]) == ["a", "b"])
+        #expect(shortLabels(["y" + long, "z" + long]) == ["y" + long, "z" + long])
+    }
+}

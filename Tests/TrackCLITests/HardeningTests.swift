@@ -188,8 +188,27 @@ import TrackStore
         try handle.close()
         let check = try TrackBinary.run(["check", "--db", db])
         #expect(check.status == 1 && check.stderr.contains("integrity"), "\(check.stderr)")
-        let write = try TrackBinary.run(["log", "--run", "more", "--db", db], input: StreamingTests.line(9999) + "\n")
-        #expect(write.status == 1 && write.stderr.contains("track check"), "\(write.stderr)")
+        // Damage to page 2 (the schema's neighbour): writers refuse the store without writing a byte
+        // (issue 23.7: they bumped the change counter and rewrote pages before refusing).
+        let other = Scratch()
+        let second = try Self.logged(other, count: 500)
+        let secondHandle = try #require(FileHandle(forUpdatingAtPath: second))
+        try secondHandle.seek(toOffset: UInt64(pageSize + 8))
+        secondHandle.write(Data(repeating: 0xFF, count: 64))
+        try secondHandle.close()
+        #expect(try TrackBinary.run(["check", "--db", second]).status == 1)
+        try checkNothingWritten(second, other)
+        try checkNothingWritten(db, scratch)
+    }
+
+    func checkNothingWritten(_ db: String, _ scratch: Scratch) throws {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: db))
+        let file = scratch.write("more.jsonl", StreamingTests.line(9998) + "\n")
+        for command in [["log", "--run", "more"], ["ingest", file], ["tag", "r", "k=v"], ["rename", "r", "s"], ["set", "r", "--step", "1"]] {
+            let write = try TrackBinary.run(command + ["--db", db], input: StreamingTests.line(9999) + "\n")
+            #expect(write.status == 1 && write.stderr.contains("track check"), "\(command): \(write.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == bytes, "\(command) wrote into the damaged store")
+        }
     }
 
     /// Lesser faults: SVG titles, multi-line CSV fields, a BOM in JSON lines, terminal escapes, clear messages.

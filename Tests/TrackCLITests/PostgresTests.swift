@@ -308,5 +308,37 @@ import TrackStore
         let hung = try TrackBinary.run(["runs", "--db", "postgresql://track@/postgres?host=\(socket.path)&port=5432", "--busy-timeout", "2"])
         #expect(hung.status == 1 && hung.stderr.contains("timeout"), "\(hung.stderr)")
         #expect(Date().timeIntervalSince(start) < 30)
+        // connect_timeout=0 in the URI (libpq: wait forever) does not override --busy-timeout (issue 23.6).
+        let zero = try TrackBinary.run(["runs", "--db", "postgresql://track@/postgres?host=\(socket.path)&port=5432&connect_timeout=0", "--busy-timeout", "2"])
+        #expect(zero.status == 1 && zero.stderr.contains("timeout"), "\(zero.stderr)")
+        // Upper-case schemes and libpq keyword strings are connections, never file paths; no password shown (23.9).
+        let keyword = "host=\(server.directory.path) port=\(server.port) user=track password=hunter2-wrong dbname=postgres"
+        for db in [inURI.replacingOccurrences(of: "postgresql://", with: "POSTGRESQL://"), keyword] {
+            for command in [["runs"], ["check"], ["init"], ["demo", "--out", server.directory.appendingPathComponent("x").path], ["merge", "none.sqlite", "--into", db]] {
+                let result = try TrackBinary.run(command + (command[0] == "merge" ? [] : ["--db", db]), directory: server.directory)
+                #expect(result.status != 0 && !result.stdout.contains("hunter2") && !result.stderr.contains("hunter2"), "\(command): \(result.stderr)")
+            }
+        }
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: server.directory.path).contains { $0.contains("hunter2") })
+    }
+
+    /// A lock another session holds is waited for as long as --busy-timeout says, then an error (issue 23.6).
+    @Test func aHeldLockIsAnErrorAfterTheBusyTimeout() throws {
+        let server = try PostgresServer()
+        let uri = try server.createDatabase("locked")
+        try Self.track(["init", "--db", uri], server)
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["psql", uri, "-XAtq", "-c", "BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);"]
+        holder.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+        holder.standardOutput = FileHandle.nullDevice
+        try holder.run()
+        defer { holder.terminate() }
+        for _ in 0..<100 {
+            if try server.psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'runs' AND l.mode = 'AccessExclusiveLock'", database: "locked") == "1\n" { break }
+            usleep(100_000)
+        }
+        let waited = try TrackBinary.run(["runs", "--db", uri, "--busy-timeout", "2"], environment: server.environment)
+        #expect(waited.status == 1 && waited.stderr.contains("lock"), "\(waited.stderr)")
     }
 }

@@ -6,6 +6,27 @@ import TrackCalibration
 /// Layout of the paper figures (issue 13): labels that never collide, keys off the data,
 /// one title size and one count scale per grid — read back from the layout and from pixels.
 @Suite struct LayoutTests {
+
+    /// A title of any length is shortened in the middle to the longest head + "…" + tail that
+    /// fits (issue 23.6: the old one-character-at-a-time loop made a 100 kB run name take minutes).
+    @Test func abbreviationKeepsTheMostThatFits() throws {
+        try withCanvas { canvas in
+            for length in [10, 80, 1_000, 100_000] {
+                let text = String((0..<length).map { i in Character(UnicodeScalar(UInt8(97 + i % 26))) })
+                let short = abbreviated(canvas, text, size: 12, width: 300)
+                #expect(canvas.textWidth(short, size: 12) <= 300 || short.count <= 4, "\(length)")
+                if canvas.textWidth(text, size: 12) <= 300 { #expect(short == text); continue }
+                #expect(short.contains("…") && short.hasPrefix(String(text.prefix(3))) && short.hasSuffix(String(text.suffix(3))))
+                // One more character would not fit.
+                let kept = short.count - 1
+                if kept + 1 < text.count {
+                    let head = (kept + 2) / 2, tail = (kept + 1) / 2
+                    let longer = String(text.prefix(head)) + "…" + String(text.suffix(tail))
+                    #expect(canvas.textWidth(longer, size: 12) > 300, "\(length): \(short.count)")
+                }
+            }
+        }
+    }
     func temporary(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("track-layout-\(UUID().uuidString)-\(name)").path
     }

@@ -180,6 +180,7 @@ enum DemoCommand: Command {
         _ = try arguments.positionals(0, "no arguments")
         var request = DemoRequest()
         request.path = arguments.value(db)!
+        if StoreLocation.isPostgresURI(request.path) { throw UsageError(message: "track demo writes a SQLite file: give --db a path, not a PostgreSQL connection (push the demo runs there with track push)") }
         request.out = arguments.value(out)!
         request.seed = UInt64(bitPattern: Int64(arguments.int(seed)!))
         request.questionsPerDomain = arguments.int(questions)!

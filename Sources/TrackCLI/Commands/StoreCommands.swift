@@ -146,6 +146,7 @@ enum CheckCommand: Command {
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
         let path = session.databasePath
+        if session.isPostgres { throw UsageError(message: "track check checks a SQLite file; a PostgreSQL server checks its own storage") }
         guard FileManager.default.fileExists(atPath: path) else { throw CommandFailure(message: "\(path): no such file") }
         let report = try RunStore.check(path: path, busyTimeout: session.busyTimeout)
         if report.isClean {
@@ -179,6 +180,7 @@ enum MergeCommand: Command {
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let shards = try arguments.positionals(nil, "shard databases")
         guard let into = arguments.value(into) else { throw UsageError(message: "--into <all.sqlite> is required") }
+        if StoreLocation.isPostgresURI(into) { throw UsageError(message: "track merge merges into a SQLite file; to bring runs to a PostgreSQL store use track push") }
         let store = try session.store(path: into)
         var failures = 0
         let progress = session.progress("merge")

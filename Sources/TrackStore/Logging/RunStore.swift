@@ -42,6 +42,21 @@ public final class RunStore {
                     _ = try RunStore(path: path, busyTimeout: busyTimeout, progress: progress)
                 }
             }
+            // A store marked damaged by `track check` is looked at read-only, and refused before
+            // anything (not even the header's change counter) is written into it.
+            if !readOnly, FileManager.default.fileExists(atPath: path),
+               let probe = try? Database(path: path, readOnly: true, busyTimeout: busyTimeout), (try? probe.schemaVersion) ?? 0 > 0 {
+                let read = Result { () throws(SQLiteError) -> String? in
+                    try probe.scalarText("SELECT value FROM track_meta WHERE key = ?", [.text(Self.integrityMark)])
+                }
+                if case .failure(let error) = read, error.code == 11 || error.code == 26 {
+                    // Its own bookkeeping cannot be read: damaged, whether or not a check could mark it.
+                    throw StoreError("\(path) is damaged (\(error.message)); nothing is written into a damaged store", remedy: .check(path: path))
+                }
+                if case .success(let mark?) = read {
+                    throw StoreError("\(path) failed its integrity check (\(mark)); nothing is written into a damaged store. Repair it (e.g. `sqlite3 \(path) .recover`) and check it again", remedy: .check(path: path))
+                }
+            }
             database = try Database(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
             try database.prepareTrackSchema()
             if !readOnly, let mark = try? database.scalarText("SELECT value FROM track_meta WHERE key = ?", [.text(Self.integrityMark)]) {

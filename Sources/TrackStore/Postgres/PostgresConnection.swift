@@ -25,8 +25,31 @@ public struct PostgresError: TrackFailure, CustomStringConvertible {
 
 /// What a `--db` value names: a SQLite file, or a PostgreSQL database by libpq URI.
 public enum StoreLocation {
+    /// A libpq connection URI (`postgresql://`, `postgres://`, in any case) or keyword string
+    /// (`host=… dbname=…`): never a file path.
     public static func isPostgresURI(_ text: String) -> Bool {
-        text.hasPrefix("postgresql://") || text.hasPrefix("postgres://")
+        let lower = text.lowercased()
+        if lower.hasPrefix("postgresql://") || lower.hasPrefix("postgres://") { return true }
+        return isKeywordString(text)
+    }
+
+    /// `key=value` pairs separated by spaces whose first key is one libpq knows.
+    static func isKeywordString(_ text: String) -> Bool {
+        let trimmed = text.drop(while: { $0 == " " })
+        guard let equals = trimmed.firstIndex(of: "=") else { return false }
+        let key = trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+        return ["host", "hostaddr", "port", "dbname", "user", "password", "passfile", "service", "sslmode", "connect_timeout",
+                "options", "application_name"].contains(key)
+    }
+
+    /// Any text (a message, an error) with every connection password in it redacted: URIs'
+    /// `user:secret@`, `password=…` in URIs and keyword strings (quoted values too).
+    public static func redactedMessage(_ text: String) -> String {
+        let lower = text.lowercased()
+        guard lower.contains("://") || lower.contains("password") else { return text }
+        var result = text.replacingOccurrences(of: #"(?i)(postgres(?:ql)?://[^:/@\s]*):[^@\s/]*@"#, with: "$1:***@", options: .regularExpression)
+        result = result.replacingOccurrences(of: #"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s']*)"#, with: "$1***", options: .regularExpression)
+        return result
     }
 
     /// The URI as it may be shown: a password in it (`user:secret@`, `password=`) replaced by `***`.
@@ -40,8 +63,8 @@ public enum StoreLocation {
                 text.replaceSubrange(text.index(after: colon)..<at, with: "***")
             }
         }
-        // Every `password=…` parameter, not only the first.
-        return text.replacingOccurrences(of: #"password=[^&\s]*"#, with: "password=***", options: .regularExpression)
+        // Every `password=…` parameter, not only the first, in URIs and keyword strings.
+        return redactedMessage(text)
     }
 }
 
@@ -56,11 +79,14 @@ public final class PostgresConnection {
     /// `PGPASSWORD` or `~/.pgpass`, as libpq reads them.
     public init(_ uri: String, connectTimeout: Int = 10) throws {
         displayName = StoreLocation.redacted(uri)
-        var conninfo = uri
-        if !uri.contains("connect_timeout=") {
-            conninfo += (uri.contains("?") ? "&" : "?") + "connect_timeout=\(connectTimeout)"
+        // The URI (or keyword string) expanded, then connect_timeout from --busy-timeout, which
+        // wins over one in the URI (0 there would mean: wait forever).
+        let timeout = String(max(1, connectTimeout))
+        let keywords = ["dbname", "connect_timeout"], values = [uri, timeout]
+        let connection: OpaquePointer? = keywords.withCStrings { keywordPointers in
+            values.withCStrings { valuePointers in PQconnectdbParams(keywordPointers, valuePointers, 1) }
         }
-        guard let connection = PQconnectdb(conninfo) else {
+        guard let connection else {
             throw PostgresError("cannot connect to \(displayName): out of memory")
         }
         guard PQstatus(connection) == CONNECTION_OK else {
@@ -72,6 +98,8 @@ public final class PostgresConnection {
         self.connection = connection
         // Notices (e.g. "table does not exist, skipping") are not for users.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        // Waiting for another session's lock is bounded as SQLite's busy timeout bounds it.
+        try execute("SET lock_timeout = '\(max(1, connectTimeout) * 1000)ms'")
     }
 
     deinit { PQfinish(connection) }
@@ -412,4 +440,14 @@ private func withCStrings<R>(_ texts: [String?], _ body: ([UnsafePointer<CChar>?
     let copies = texts.map { $0.map { strdup($0) } ?? nil }
     defer { copies.forEach { free($0) } }
     return body(copies.map { $0.map { UnsafePointer($0) } })
+}
+
+extension Array where Element == String {
+    /// Calls `body` with a NULL-terminated array of C strings (libpq's keyword/value arrays).
+    func withCStrings<T>(_ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+        let duplicates = map { strdup($0) }
+        defer { duplicates.forEach { free($0) } }
+        let pointers: [UnsafePointer<CChar>?] = duplicates.map { $0.map { UnsafePointer($0) } } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
 }
