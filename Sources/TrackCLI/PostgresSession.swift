@@ -27,9 +27,15 @@ final class PostgresSession {
             throw StoreError("`track \(command)` does not run on a PostgreSQL store yet; run it on a SQLite store (then `track push` its runs)", kind: .usage)
         }
         server = try PostgresStore(uri: uri, connectTimeout: connectTimeout)
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("track-pg-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        local = try server.openCopy(at: directory.appendingPathComponent("copy.sqlite").path, busyTimeout: busyTimeout)
+        let folder = try TemporaryFolders.make(prefix: "track-pgcopy")
+        directory = folder
+        do {
+            local = try server.openCopy(at: folder.appendingPathComponent("copy.sqlite").path, busyTimeout: busyTimeout)
+        } catch {
+            // Not yet a whole session (its deinit will not run): the copy goes now.
+            TemporaryFolders.remove(folder)
+            throw error
+        }
         try local.database.forEachRow("SELECT r.uuid, COALESCE(s.n, 0) FROM runs r LEFT JOIN run_stats s USING (run_id)") {
             pulled[$0.string(0) ?? ""] = $0.int64(1)
         }
@@ -43,7 +49,7 @@ final class PostgresSession {
 
     deinit {
         PostgresStore.closeCopy(at: local.database.path)
-        try? FileManager.default.removeItem(at: directory)
+        TemporaryFolders.remove(directory)
     }
 
     /// Per run (uuid): its EM targets' count, sum and bins, to tell when `track em` stored new ones.

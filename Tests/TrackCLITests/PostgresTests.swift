@@ -342,3 +342,46 @@ import TrackStore
         #expect(waited.status == 1 && waited.stderr.contains("lock"), "\(waited.stderr)")
     }
 }
+
+/// Issue 23.10: the local copies of PostgreSQL data live in private folders that no exit leaves behind.
+@Suite struct PostgresTemporaryFolderTests {
+    static func folders() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)) ?? []).filter { $0.hasPrefix("track-pgcopy-") }
+    }
+
+    @Test func privateFoldersRemovedOnSignalsAndSweptAfterAKill() throws {
+        let server = try PostgresServer()
+        let uri = try server.createDatabase("folders")
+        try PostgresTests.track(["init", "--db", uri], server)
+        for (sig, swept) in [(SIGTERM, false), (SIGINT, false), (SIGKILL, true)] {
+            let before = Set(Self.folders())
+            let process = Process()
+            process.executableURL = TrackBinary.url
+            process.arguments = ["log", "--run", "stream-\(sig)", "--db", uri, "--dataset", "d"]
+            process.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+            let input = Pipe()
+            process.standardInput = input
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var mine: [String] = []
+            for _ in 0..<100 {
+                mine = Self.folders().filter { !before.contains($0) && $0.hasPrefix("track-pgcopy-\(process.processIdentifier)-") }
+                if !mine.isEmpty { break }
+                usleep(100_000)
+            }
+            #expect(mine.count == 1)
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent(mine.first ?? "none").path
+            let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int
+            #expect(mode == 0o700, "mode \(String(mode ?? 0, radix: 8))")
+            kill(process.processIdentifier, sig)
+            process.waitUntilExit()
+            if swept {
+                #expect(FileManager.default.fileExists(atPath: path))   // SIGKILL: nothing could run
+                try PostgresTests.track(["runs", "--db", uri], server)   // the next track sweeps it
+            }
+            #expect(!FileManager.default.fileExists(atPath: path), "signal \(sig): \(path) left behind")
+            try? input.fileHandleForWriting.close()
+        }
+    }
+}

@@ -44,6 +44,9 @@ public final class RunStore {
             }
             // A store marked damaged by `track check` is looked at read-only, and refused before
             // anything (not even the header's change counter) is written into it.
+            if !readOnly, let mark = try? String(contentsOfFile: Self.damageMarkPath(path), encoding: .utf8) {
+                throw StoreError("\(path) failed its integrity check (\(mark.trimmingCharacters(in: .whitespacesAndNewlines))); nothing is written into a damaged store. Repair it (e.g. `sqlite3 \(path) .recover`) and check it again", remedy: .check(path: path))
+            }
             if !readOnly, FileManager.default.fileExists(atPath: path),
                let probe = try? Database(path: path, readOnly: true, busyTimeout: busyTimeout), (try? probe.schemaVersion) ?? 0 > 0 {
                 let read = Result { () throws(SQLiteError) -> String? in
@@ -310,18 +313,30 @@ extension RunStore {
     /// The `track_meta` key that marks a store that failed its check: writers refuse it.
     static let integrityMark = "integrity_failed"
 
+    /// The file beside a store that says it failed its check (kept even when the store cannot take the mark).
+    static func damageMarkPath(_ path: String) -> String { path + "-damaged" }
+
     /// Checks a store: SQLite's `integrity_check`, foreign keys, and that each
     /// run's stored summary counts the questions its rows hold. A store that
     /// fails is marked, and writing commands refuse it until a later check
     /// passes (which clears the mark).
     public static func check(path: String, busyTimeout: Double = 10) throws -> IntegrityReport {
         var report = IntegrityReport()
+        // An empty file is no store (opening it would make it a database); nothing is written into it.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size == 0 {
+            report.problems.append("an empty file, not a track store (nothing was written into it)")
+            return report
+        }
         let opened = Result { () throws(SQLiteError) -> Database in try Database(path: path, create: false, busyTimeout: busyTimeout) }
         guard case .success(let database) = opened else {
             if case .failure(let error) = opened { report.problems.append("cannot open: \(error.message)") }
             return report
         }
         let rows = { (sql: String) -> [String] in Self.textRows(database, sql) }
+        if (try? database.schemaVersion) ?? 0 == 0 {
+            report.problems.append("not a track store (no track schema version: an SQLite file of another program?)")
+            return report
+        }
         let integrity = rows("PRAGMA integrity_check(100)").flatMap { $0.split(separator: "\n").map(String.init) }
         if integrity != ["ok"] { report.problems += integrity.filter { !$0.hasPrefix("***") }.map { "integrity: \($0)" } }
         report.problems += rows("PRAGMA foreign_key_check").prefix(100).map { "foreign key: \($0)" }
@@ -346,12 +361,16 @@ extension RunStore {
                 LIMIT 100
                 """).map { "value: \($0)" }
         }
-        // Mark (or clear the mark); a store too damaged to take the mark is refused by SQLite anyway.
+        // Mark (or clear the mark): in the store, and beside it (`<store>-damaged`), since damage
+        // may keep the store itself from taking the mark.
+        let sidecar = damageMarkPath(path)
         if report.isHealthy {
             try? database.execute("DELETE FROM track_meta WHERE key = ?", [.text(integrityMark)])
+            try? FileManager.default.removeItem(atPath: sidecar)
         } else {
-            try? database.execute("INSERT OR REPLACE INTO track_meta(key, value) VALUES (?, ?)",
-                                  [.text(integrityMark), .text("\(report.problems.count) problem(s), first: \(report.problems[0].prefix(120))")])
+            let summary = "\(report.problems.count) problem(s), first: \(report.problems[0].prefix(120))"
+            try? database.execute("INSERT OR REPLACE INTO track_meta(key, value) VALUES (?, ?)", [.text(integrityMark), .text(summary)])
+            _ = FileManager.default.createFile(atPath: sidecar, contents: Data((summary + "\n").utf8))
         }
         return report
     }
