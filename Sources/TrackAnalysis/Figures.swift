@@ -113,6 +113,7 @@ extension RunReader {
             let analyzer = try analyzer(named: name, settings)
             let metrics = analyzer.metrics()
             let perClass = analyzer.classwiseBins()
+            guard analyzer.set.count > 0 else { throw StoreError("run '\(name)' has no questions: nothing to draw", kind: .invalidInput) }
             guard !perClass.isEmpty else { throw StoreError("run '\(name)' mixes option counts: no classwise panels", kind: .invalidInput) }
             data.columns = ["run", "panel", "bin", "lower", "upper", "n", "frequency", "mean_prob", "gap"] + intervalColumns
             var panels: [Panel] = []

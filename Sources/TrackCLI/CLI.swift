@@ -148,6 +148,9 @@ public enum TrackCLI {
     }
 
     public static func main() -> Never {
+        // A reader that goes away (`track sql … | head -1`) is a write error said as such
+        // ("Error: cannot write to standard output (Broken pipe)", exit 1), not a silent death by SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
         exit(run(Array(CommandLine.arguments.dropFirst())))
     }
 }

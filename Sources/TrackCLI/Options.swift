@@ -76,7 +76,9 @@ struct Option: Sendable {
                 throw UsageError(message: "--\(name) expects an integer \(range.upperBound == .max ? "" : "in ")\(Self.describe(range)), got '\(text)'")
             }
         case .number(let range):
-            guard let value = Double(text), value.isFinite, range.contains(value) else {
+            // Decimal notation only: Double("0x10") reads a hexadecimal float, "inf" and "nan" read too.
+            let decimal = text.range(of: #"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"#, options: .regularExpression) != nil
+            guard decimal, let value = Double(text), value.isFinite, range.contains(value) else {
                 throw UsageError(message: "--\(name) expects a number in \(Self.describe(range)), got '\(text)'")
             }
         case .choice(let choices):

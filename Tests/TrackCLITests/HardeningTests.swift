@@ -377,3 +377,37 @@ import TrackStore
         #expect(try RunStore(path: db, readOnly: true).runSummaries().map(\.name) == ["r"])
     }
 }
+
+/// Issue 23.11, the lesser faults of round 3.
+@Suite struct LesserFaultsRound3Tests {
+    @Test func pipesHexOptionsMissingStoresAndEmptyRuns() throws {
+        let scratch = Scratch()
+        let db = try HardeningTests.logged(scratch, count: 3_000)
+        // A reader that goes away: an error said as such, never a death by SIGPIPE.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "\"$0\" sql --db \"$1\" 'SELECT * FROM option_scores' 2>\"$2\" | head -c 10 > /dev/null", TrackBinary.url.path, db, scratch.path("err.txt")]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let stderr = try String(contentsOfFile: scratch.path("err.txt"), encoding: .utf8)
+        #expect(stderr.contains("Error: cannot write to standard output") && stderr.contains("Broken pipe"), "\(stderr)")
+        // Numbers in decimal notation only.
+        for hex in ["0x40", "0x1p6", "inf", "nan", "1e400"] {
+            let result = try TrackBinary.run(["plot", "reliability", "r", "--db", db, "--out", scratch.path("x.png"), "--dpi", hex])
+            #expect(result.status == 64 && result.stderr.contains("--dpi expects a number"), "\(hex): \(result.stderr)")
+        }
+        #expect(try TrackBinary.run(["plot", "reliability", "r", "--db", db, "--out", scratch.path("x.png"), "--dpi", "1.5e2"]).status == 0)
+        // A missing store is said as such, not as "no runs match".
+        let missing = try TrackBinary.run(["table", "--db", scratch.path("missing.sqlite")])
+        #expect(missing.status == 1 && missing.stderr.contains("does not exist"), "\(missing.stderr)")
+        // An empty run's classwise figure: it has no questions (not "mixes option counts").
+        #expect(try TrackBinary.run(["log", "--run", "empty", "--db", db], input: "\n").status == 0)
+        let empty = try TrackBinary.run(["plot", "classwise", "empty", "--db", db, "--out", scratch.path("c.png")])
+        #expect(empty.status == 1 && empty.stderr.contains("has no questions"), "\(empty.stderr)")
+        // A failing statement's SQL is shown shortened.
+        let long = "SELECT " + (0..<3_000).map { "\($0)" }.joined(separator: " + ") + " FROM nowhere"
+        let failed = try TrackBinary.run(["sql", "--db", db, long])
+        #expect(failed.status == 1 && failed.stderr.utf8.count < 1_000, "\(failed.stderr.utf8.count) bytes")
+    }
+}

@@ -155,8 +155,9 @@ enum TableCommand: Command {
                                     BootstrapSettings(resamples: arguments.int(Options.resamples)!, seed: Int64(arguments.int(Options.seed)!)))
         }
         let result: PaperTable
+        let reader = try session.reader()   // a missing store is said as such, not as "no runs match"
         do {
-            result = try session.reader().paperTable(request)
+            result = try reader.paperTable(request)
         } catch let error as StoreError where error.kind == .notFound {
             throw CommandFailure(message: "no runs match; see `track runs`")
         }

@@ -104,7 +104,7 @@ public final class PostgresStore {
                     try connection.query("DELETE FROM runs WHERE uuid = $1", [.text(old)])
                 }
                 if try !connection.query("SELECT 1 FROM runs WHERE name = $1", [.text(name)]).rows.isEmpty {
-                    throw StoreError("\(displayName) already holds a different run named '\(name)'; nothing was pushed for it", kind: .conflict, remedy: .rename)
+                    throw StoreError("\(displayName) already holds a different run named '\(name)'; nothing was pushed for it: rename the local run (track rename '\(name)' NEW) and push again", kind: .conflict)
                 }
                 // Experiment by name, parent by uuid (absent on the server: no link).
                 var experiment = SQLValue.null

@@ -26,8 +26,14 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        var text = "SQLite error \(code): \(message)"
-        if let sql { text += " - while executing `\(sql)`" }
+        var text: String
+        switch code {
+        case 13: text = "the disk is full (SQLite error 13: \(message)); the transaction was rolled back: nothing of it was written"
+        case 10: text = "a disk input/output error (SQLite error 10: \(message)); the transaction was rolled back: nothing of it was written"
+        default: text = "SQLite error \(code): \(message)"
+        }
+        // The statement, shortened: generated SQL can be long, and the message is for people.
+        if let sql { text += " - while executing `\(sql.count > 200 ? sql.prefix(200) + "…" : Substring(sql))`" }
         return text
     }
 }
