@@ -385,3 +385,24 @@ import TrackStore
         }
     }
 }
+
+/// Issue 23.4 on PostgreSQL: NaN, Infinity or 1e308 written into option_scores by plain SQL make
+/// that run an error naming it, never a crash of every command.
+@Suite struct PostgresStoredValueTests {
+    @Test func hostileValuesOnTheServerAreErrorsNotTraps() throws {
+        let server = try PostgresServer()
+        let uri = try server.createDatabase("values")
+        try PostgresTests.track(["log", "--run", "bad", "--db", uri, "--dataset", "d"], server,
+                                input: (0..<30).map { PostgresTests.line($0) }.joined(separator: "\n") + "\n")
+        try PostgresTests.track(["log", "--run", "fine", "--db", uri, "--dataset", "e"], server, input: PostgresTests.line(1) + "\n")
+        for value in ["'NaN'", "'Infinity'", "1e308", "-5"] {
+            _ = try server.psql("UPDATE option_scores SET prob = \(value) WHERE run_id = (SELECT run_id FROM runs WHERE name = 'bad') AND option = 1 AND question_id = (SELECT MIN(question_id) FROM option_scores WHERE run_id = (SELECT run_id FROM runs WHERE name = 'bad'))", database: "values")
+            for command in [["runs"], ["show", "bad"], ["metrics", "bad"], ["table"], ["report", "--out", server.directory.appendingPathComponent("r.html").path]] {
+                let result = try TrackBinary.run(command + ["--db", uri], environment: server.environment)
+                #expect(!result.signaled && result.status <= 1, "\(value): track \(command[0]) -> \(result.status): \(result.stderr.prefix(300))")
+                if result.status == 1 { #expect(result.stderr.contains("'bad'"), "\(value): \(command[0]): \(result.stderr.prefix(300))") }
+            }
+            #expect(try TrackBinary.run(["metrics", "fine", "--db", uri], environment: server.environment).status == 0)
+        }
+    }
+}

@@ -147,3 +147,55 @@ import TrackCalibration
         return (accepted, refused)
     }
 }
+
+/// Issue 23: the fuzz test extended to `--where` (random token streams, deep nesting, long chains)
+/// and hostile run names: the parser never traps, and whatever it accepts runs on a store.
+@Suite struct QueryFuzzTests {
+    @Test func randomWhereClausesNeverTrap() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        for (index, name) in ["plain", "a'quote", "x\u{1B}[31m", String(repeating: "n", count: 5_000), "ü/ß/☃", "-1e5"].enumerated() {
+            var meta = RunMetadata(name: name)
+            meta.params["lr"] = String(index)
+            try store.writeRun(meta, predictions: [Prediction(questionID: "q\(index)", label: 0, values: .probabilities([0.7, 0.3]))])
+        }
+        var random = SeededRandom(seed: 23)
+        let atoms = ["(", ")", "not", "and", "or", "n", "accuracy", "params.lr", "tags.x", "run", "conf_ece", "=", "!=", "<", ">=",
+                     "<>", "like", "in", "is", "null", ",", "'a''b'", "'%'", "1", "-2.5e3", "1e999", "'", "!", "@", "\u{0}", "model"]
+        var accepted = 0
+        let cases = Int(ProcessInfo.processInfo.environment["FUZZ_CASES"] ?? "") ?? 10_000
+        let fields = ["n", "accuracy", "params.lr", "tags.x", "run", "conf_ece", "model", "step", "epoch"]
+        let values = ["1", "0.5", "-2.5e3", "'a''b'", "'plain'", "'%'", "1e300"]
+        func expression(_ depth: Int) -> [String] {
+            switch random.nextInt(below: depth > 3 ? 3 : 6) {
+            case 0: return [fields[random.nextInt(below: fields.count)], ["=", "!=", "<", ">=", "<>"][random.nextInt(below: 5)], values[random.nextInt(below: values.count)]]
+            case 1: return [fields[random.nextInt(below: fields.count)], "is", random.nextInt(below: 2) == 0 ? "not" : "", "null"].filter { !$0.isEmpty }
+            case 2: return [fields[random.nextInt(below: fields.count)], "in", "(", values[random.nextInt(below: values.count)], ",", values[random.nextInt(below: values.count)], ")"]
+            case 3: return ["not"] + expression(depth + 1)
+            case 4: return ["("] + expression(depth + 1) + [")"]
+            default: return expression(depth + 1) + [random.nextInt(below: 2) == 0 ? "and" : "or"] + expression(depth + 1)
+            }
+        }
+        for _ in 0..<cases {
+            var tokens = expression(0)
+            // Half the cases mutated: a token replaced, dropped or added.
+            if random.nextInt(below: 2) == 0, !tokens.isEmpty {
+                let at = random.nextInt(below: tokens.count)
+                switch random.nextInt(below: 3) {
+                case 0: tokens[at] = atoms[random.nextInt(below: atoms.count)]
+                case 1: tokens.remove(at: at)
+                default: tokens.insert(atoms[random.nextInt(below: atoms.count)], at: at)
+                }
+            }
+            var text = tokens.joined(separator: " ")
+            if random.nextInt(below: 50) == 0 { text = String(repeating: "( ", count: 5_000) + text }
+            if random.nextInt(below: 50) == 0 { text = (0..<1_000).map { _ in "n = 1" }.joined(separator: " or ") }
+            guard let query = try? RunQuery(text) else { continue }
+            var filter = RunFilter()
+            filter.query = query
+            _ = try store.runSummaries(filter)
+            accepted += 1
+        }
+        #expect(accepted > 100, "the generator should also make valid queries (\(accepted))")
+    }
+}
