@@ -6,7 +6,7 @@ import TrackStore
 /// Every value option of every command, given hostile values: the command
 /// exits 0, 1 or 64 — never by a signal (issue 11, the flag sweep).
 @Suite struct HostileOptionTests {
-    static let hostile = ["0", "-1", "1e300", "nan", "inf", "123456789012345678901234567890"]
+    static let hostile = ["0", "-1", "1e300", "nan", "inf", "123456789012345678901234567890", "0x10", "\u{1B}[2J"]
 
     /// `--name <value>` options from a command's help.
     static func valueOptions(_ command: String) throws -> [String] {
@@ -32,9 +32,11 @@ import TrackStore
             "init": ["init"], "log": ["log", "--run", "z"], "ingest": ["ingest", csv], "runs": ["runs"],
             "show": ["show", "a"], "sql": ["sql", "SELECT 1"], "metrics": ["metrics", "a"], "compare": ["compare", "a", "b"],
             "table": ["table"], "plot": ["plot", "reliability", "a", "--out", scratch.path("p.png")],
-            "calibrate": ["calibrate", "temperature", "--fit", "a", "--apply", "a"], "tce": ["tce", "a", "--target", "b"],
+            "calibrate": ["calibrate", "temperature", "--fit", "a", "--apply", "a", "--folds", "3"], "tce": ["tce", "a", "--target", "b"],
             "em": ["em", "a", "--out", scratch.path("t.jsonl")], "winrate": ["winrate", "a"], "merge": ["merge", shard, "--into", db],
             "demo": ["demo", "--out", scratch.path("demo-exports")],
+            "set": ["set", "a"], "report": ["report", "--out", scratch.path("r.html")], "rm": ["rm", "zz"],
+            "tag": ["tag", "a", "k=v"], "rename": ["rename", "zz", "yy"], "check": ["check"],
         ]
         var cases: [[String]] = []
         for (command, base) in bases.sorted(by: { $0.key < $1.key }) {
