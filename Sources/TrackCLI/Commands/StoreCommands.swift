@@ -291,13 +291,10 @@ enum SetCommand: Command {
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let name = try arguments.positionals(1, "the run's name")[0]
+        let given = try session.metadata()
         var changes = RunMetadataChanges()
-        changes.model = arguments.value(Options.model)
-        changes.method = arguments.value(Options.method)
-        changes.dataset = arguments.value(Options.dataset)
-        changes.split = arguments.value(Options.split)
-        changes.epoch = arguments.double(Options.epoch)
-        changes.step = arguments.int(Options.step)
+        (changes.model, changes.method, changes.dataset, changes.split) = (given.model, given.method, given.dataset, given.split)
+        (changes.epoch, changes.step) = (given.epoch, given.step)
         guard !changes.isEmpty else { throw UsageError(message: "nothing to set: give --model, --method, --dataset, --split, --epoch or --step") }
         if session.isPostgres { throw UsageError(message: "track set does not run on a PostgreSQL store yet: set it in the SQLite store and push, or UPDATE runs with track sql --write") }
         let changed = try session.store().setRunMetadata(name, changes)
