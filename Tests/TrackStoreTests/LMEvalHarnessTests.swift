@@ -301,6 +301,19 @@ import TrackCalibration
         #expect(view == [[.text("humanities"), .integer(32)], [.text("stem"), .integer(28)]])
     }
 
+    /// A results file that is not one (here a JSON array) is not passed over in silence (issue 23.11).
+    @Test func aResultsFileThatIsNoneIsSaid() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        let folder = directory.path("arr")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let name = "pretrained__tiny-gpt2,dtype__float32_synth_int.jsonl"
+        try FileManager.default.copyItem(atPath: "\(Self.root)/lm-eval-0.4.2/folder/\(name)", toPath: "\(folder)/\(name)")
+        try "[1, 2]\n".write(toFile: "\(folder)/results.json", atomically: true, encoding: .utf8)
+        let report = try ingest(store, "\(folder)/\(name)")
+        #expect(report.runs.count == 1 && report.notes.count == 1 && report.notes[0].contains("results.json") && report.notes[0].contains("not a harness results file"))
+    }
+
     /// --split-groups keeps one run per subtask, on the same questions as the group's run.
     @Test func splitGroupsGivesARunPerSubtaskOnTheSameQuestions() throws {
         let directory = TemporaryDirectory()

@@ -124,6 +124,7 @@ enum IngestCommand: Command {
                 progress.finish()
                 let label = group.map { "task group '\($0.group)' (\($0.files.count) subtasks, \(path))" } ?? path
                 for skipped in report.skipped { Console.err("Warning: \(TrackCLI.describe(skipped)) (skipped)\n") }
+                for note in report.notes { Console.err("note: \(path): \(note)\n") }
                 if !report.alreadyIngestedAs.isEmpty {
                     let earlier = report.alreadyIngestedAs.map { "'\($0)'" }.joined(separator: ", ")
                     let name = options.metadata.name

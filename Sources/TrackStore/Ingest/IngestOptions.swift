@@ -41,4 +41,7 @@ public struct IngestReport: Sendable {
     public var alreadyIngestedAs: [String] = []
     /// Runs replaced because of `--force`.
     public var replaced: [String] = []
+    /// Things the user should know about the input that did not stop it (e.g. a results file
+    /// beside the samples that is not one, so their accuracy could not be checked).
+    public var notes: [String] = []
 }

@@ -100,6 +100,14 @@ public struct Ingestor {
         report.runs = session.createdRuns
         report.skipped = session.skipped
         report.replaced = Array(Set(session.replaced)).sorted()
+        if format == .lmEval, evaluation?.file == nil {
+            let folder = parentDirectory(of: path)
+            let others = ((try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? [])
+                .filter { $0.hasSuffix(".json") && !$0.hasPrefix("samples_") }.sorted()
+            report.notes.append(others.isEmpty
+                ? "no harness results file beside it: the run's accuracy was not checked against the harness's, and its metadata (model, n-shot, date) is missing"
+                : "\(others.prefix(3).joined(separator: ", ")) beside it \(others.count == 1 ? "is" : "are") not a harness results file (a JSON object with \"results\" and \"configs\"): the run's accuracy was not checked against the harness's")
+        }
         return report
     }
 
