@@ -13,7 +13,6 @@
 
 DROP VIEW IF EXISTS category_calibration;
 DROP VIEW IF EXISTS subject_calibration;
-DROP VIEW IF EXISTS grouped_calibration;
 DROP VIEW IF EXISTS judged_winrate;
 DROP VIEW IF EXISTS preference_winrate;
 DROP VIEW IF EXISTS run_calibration;
@@ -267,16 +266,14 @@ JOIN runs AS r ON r.run_id = g.run_id
 JOIN run_totals AS s ON s.run_id = g.run_id
 WHERE s.n > 0;
 
--- Per run x subject and per run x category (grouping 'subject' / 'category'): n, accuracy,
--- mean confidence and conf-ECE (10 bins); subject_calibration and category_calibration below
--- are its two halves, e.g. the worst subjects of a run:
+-- Per run x subject, and per run x category: n, accuracy, mean confidence and conf-ECE
+-- (10 bins; the sum over bins of |hits - sum of confidences|, over n, in one level of
+-- aggregation so that a filter on the run reaches top_labels first), e.g. the worst subjects:
 --   SELECT subject, n, accuracy, conf_ece FROM subject_calibration WHERE run = 'x' ORDER BY conf_ece DESC;
-CREATE VIEW grouped_calibration AS
-SELECT run_id, run, grouping, value, COUNT(*) AS n,
+CREATE VIEW subject_calibration AS
+SELECT run_id, run, subject, COUNT(*) AS n,
        AVG(correct) AS accuracy,
        AVG(conf) AS mean_confidence,
-       -- sum over the 10 bins of |hits - sum of confidences|, over n: one level of
-       -- aggregation, so that a filter on the run reaches top_labels first.
        (ABS(SUM(CASE WHEN bin = 0 THEN correct - conf ELSE 0 END)) +
         ABS(SUM(CASE WHEN bin = 1 THEN correct - conf ELSE 0 END)) +
         ABS(SUM(CASE WHEN bin = 2 THEN correct - conf ELSE 0 END)) +
@@ -287,17 +284,27 @@ SELECT run_id, run, grouping, value, COUNT(*) AS n,
         ABS(SUM(CASE WHEN bin = 7 THEN correct - conf ELSE 0 END)) +
         ABS(SUM(CASE WHEN bin = 8 THEN correct - conf ELSE 0 END)) +
         ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
-FROM (SELECT run_id, run, 'subject' AS grouping, subject AS value, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin FROM predictions
-      UNION ALL
-      SELECT run_id, run, 'category', category, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) FROM predictions)
-GROUP BY run_id, run, grouping, value;
+FROM (SELECT run_id, run, subject, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin FROM predictions)
+GROUP BY run_id, run, subject;
 
--- Per run x subject, and per run x category (a grouping coarser than the subject, e.g.
--- MMLU's 'stem'): n, accuracy, mean confidence and conf-ECE (10 bins).
-CREATE VIEW subject_calibration AS
-SELECT run_id, run, value AS subject, n, accuracy, mean_confidence, conf_ece FROM grouped_calibration WHERE grouping = 'subject';
+-- (Two views of one shape rather than one view over a UNION of both groupings: SQLite
+-- pushes a filter on the run into a plain aggregate, not through a UNION under one.)
 CREATE VIEW category_calibration AS
-SELECT run_id, run, value AS category, n, accuracy, mean_confidence, conf_ece FROM grouped_calibration WHERE grouping = 'category';
+SELECT run_id, run, category, COUNT(*) AS n,
+       AVG(correct) AS accuracy,
+       AVG(conf) AS mean_confidence,
+       (ABS(SUM(CASE WHEN bin = 0 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 1 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 2 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 3 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 4 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 5 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 6 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 7 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 8 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
+FROM (SELECT run_id, run, category, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin FROM predictions)
+GROUP BY run_id, run, category;
 
 -- MARK: win rate (METHODS §7)
 

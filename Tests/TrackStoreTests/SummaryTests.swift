@@ -232,7 +232,7 @@ import TrackCalibration
             try logger.append(Self.predictions(50, seed: 8, prefix: name))
             try logger.finish()
         }
-        for view in ["predictions", "subject_calibration"] {
+        for view in ["predictions", "subject_calibration", "category_calibration"] {
             let plan = try store.query("EXPLAIN QUERY PLAN SELECT * FROM \(view) WHERE run = 'a'").rows
                 .map { "\($0.last!)" }.joined(separator: "\n")
             #expect(plan.contains("USING INDEX sqlite_autoindex_runs_2 (name=?)") || plan.contains("(name=?)"), "\(view):\n\(plan)")

@@ -7,7 +7,7 @@
 -- conf = max_k p_k; correct = [pred = label]. Bin rule: LEAST(FLOOR(p * 10), 9)
 -- (SQLite's CAST(p * 10 AS INTEGER) truncates; PostgreSQL's cast rounds, so FLOOR).
 
-DROP VIEW IF EXISTS category_calibration, subject_calibration, grouped_calibration, judged_winrate, preference_winrate, run_calibration,
+DROP VIEW IF EXISTS category_calibration, subject_calibration, judged_winrate, preference_winrate, run_calibration,
     classwise_bins, reliability_bins, run_summary, predictions, run_bin_gaps, run_bin_totals,
     stale_run_bins, run_totals, stale_question_terms, stale_run_ids CASCADE;
 DROP TRIGGER IF EXISTS option_scores_inserted ON option_scores;
@@ -204,12 +204,10 @@ JOIN runs AS r ON r.run_id = g.run_id
 JOIN run_totals AS s ON s.run_id = g.run_id
 WHERE s.n > 0;
 
-CREATE VIEW grouped_calibration AS
-SELECT run_id, run, grouping, value, COUNT(*) AS n,
+CREATE VIEW subject_calibration AS
+SELECT run_id, run, subject, COUNT(*) AS n,
        AVG(correct::float8) AS accuracy,
        AVG(conf) AS mean_confidence,
-       -- sum over the 10 bins of |hits - sum of confidences|, over n: one level of
-       -- aggregation, so that a filter on the run reaches top_labels first.
        (ABS(SUM(CASE WHEN bin = 0 THEN correct - conf ELSE 0 END)) +
         ABS(SUM(CASE WHEN bin = 1 THEN correct - conf ELSE 0 END)) +
         ABS(SUM(CASE WHEN bin = 2 THEN correct - conf ELSE 0 END)) +
@@ -220,17 +218,27 @@ SELECT run_id, run, grouping, value, COUNT(*) AS n,
         ABS(SUM(CASE WHEN bin = 7 THEN correct - conf ELSE 0 END)) +
         ABS(SUM(CASE WHEN bin = 8 THEN correct - conf ELSE 0 END)) +
         ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
-FROM (SELECT run_id, run, 'subject' AS grouping, subject AS value, correct, conf, LEAST(FLOOR(conf * 10), 9) AS bin FROM predictions
-      UNION ALL
-      SELECT run_id, run, 'category', category, correct, conf, LEAST(FLOOR(conf * 10), 9) FROM predictions) AS p
-GROUP BY run_id, run, grouping, value;
+FROM (SELECT run_id, run, subject, correct, conf, LEAST(FLOOR(conf * 10), 9) AS bin FROM predictions) AS p
+GROUP BY run_id, run, subject;
 
--- Per run x subject, and per run x category (a grouping coarser than the subject, e.g.
--- MMLU's 'stem'): n, accuracy, mean confidence and conf-ECE (10 bins).
-CREATE VIEW subject_calibration AS
-SELECT run_id, run, value AS subject, n, accuracy, mean_confidence, conf_ece FROM grouped_calibration WHERE grouping = 'subject';
+-- (Two views of one shape rather than one view over a UNION of both groupings: SQLite
+-- pushes a filter on the run into a plain aggregate, not through a UNION under one.)
 CREATE VIEW category_calibration AS
-SELECT run_id, run, value AS category, n, accuracy, mean_confidence, conf_ece FROM grouped_calibration WHERE grouping = 'category';
+SELECT run_id, run, category, COUNT(*) AS n,
+       AVG(correct::float8) AS accuracy,
+       AVG(conf) AS mean_confidence,
+       (ABS(SUM(CASE WHEN bin = 0 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 1 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 2 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 3 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 4 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 5 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 6 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 7 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 8 THEN correct - conf ELSE 0 END)) +
+        ABS(SUM(CASE WHEN bin = 9 THEN correct - conf ELSE 0 END))) / COUNT(*) AS conf_ece
+FROM (SELECT run_id, run, category, correct, conf, LEAST(FLOOR(conf * 10), 9) AS bin FROM predictions) AS p
+GROUP BY run_id, run, category;
 
 CREATE VIEW preference_winrate AS
 SELECT r.run_id, r.name AS run, r.model, r.method,
