@@ -321,7 +321,7 @@ import TrackStore
                                               "UPDATE option_scores SET \(column) = \(value) WHERE run_id = (SELECT run_id FROM runs WHERE name = 'r') AND question_id = (SELECT MIN(question_id) FROM option_scores) AND option = 1"])
             #expect(update.status == 0, "\(update.stderr)")
             for command in [["metrics", "r"], ["metrics", "r", "--ci", "--resamples", "20"], ["plot", "reliability", "r", "--out", scratch.path("r.png")],
-                            ["compare", "r", "good"], ["table"], ["report", "--out", scratch.path("r.html")], ["runs"], ["show", "r"]] {
+                            ["compare", "r", "good"], ["table", "--out-dir", scratch.path("exports")], ["report", "--out", scratch.path("r.html")], ["runs"], ["show", "r"]] {
                 let result = try TrackBinary.run(command + ["--db", db])
                 #expect(!result.signaled && result.status <= 1, "\(value): track \(command.joined(separator: " ")) -> \(result.status)\n\(result.stderr.prefix(300))")
                 if result.status == 1 { #expect(result.stderr.contains("run 'r'"), "\(value): \(command): \(result.stderr.prefix(300))") }

@@ -397,7 +397,7 @@ import TrackStore
         try PostgresTests.track(["log", "--run", "fine", "--db", uri, "--dataset", "e"], server, input: PostgresTests.line(1) + "\n")
         for value in ["'NaN'", "'Infinity'", "1e308", "-5"] {
             _ = try server.psql("UPDATE option_scores SET prob = \(value) WHERE run_id = (SELECT run_id FROM runs WHERE name = 'bad') AND option = 1 AND question_id = (SELECT MIN(question_id) FROM option_scores WHERE run_id = (SELECT run_id FROM runs WHERE name = 'bad'))", database: "values")
-            for command in [["runs"], ["show", "bad"], ["metrics", "bad"], ["table"], ["report", "--out", server.directory.appendingPathComponent("r.html").path]] {
+            for command in [["runs"], ["show", "bad"], ["metrics", "bad"], ["table", "--out-dir", server.directory.appendingPathComponent("exports").path], ["report", "--out", server.directory.appendingPathComponent("r.html").path]] {
                 let result = try TrackBinary.run(command + ["--db", uri], environment: server.environment)
                 #expect(!result.signaled && result.status <= 1, "\(value): track \(command[0]) -> \(result.status): \(result.stderr.prefix(300))")
                 if result.status == 1 { #expect(result.stderr.contains("'bad'"), "\(value): \(command[0]): \(result.stderr.prefix(300))") }
