@@ -441,26 +441,23 @@ public enum Calibration {
                 source.prediction(kept[j], values: calibrated.option(offsets[j]..<offsets[j + 1]))
             }
             // Membership as data: the derived run's questions and the fit run's, with their folds.
-            var membership: [(dataset: String, id: String, fold: Int)] = []
+            var membership: [FoldMembership] = []
             if request.split != .inSample {
+                func member(_ run: LoadedRun, _ i: Int, fold: Int) -> FoldMembership {
+                    FoldMembership(dataset: run.datasets[i], externalID: run.externalIDs[i], subject: run.subjects[i],
+                                   label: Int(run.predictions.labels[i]), optionCount: run.predictions.optionCount(i), fold: fold)
+                }
                 var seen = Set<String>()
                 for (j, i) in kept.enumerated() {
-                    membership.append((source.datasets[i], source.externalIDs[i], questionFolds[j]))
+                    membership.append(member(source, i, fold: questionFolds[j]))
                     seen.insert(source.datasets[i] + "\u{1F}" + source.externalIDs[i])
                 }
                 for i in 0..<set.count where !seen.contains(fitRun.datasets[i] + "\u{1F}" + fitRun.externalIDs[i]) {
-                    membership.append((fitRun.datasets[i], fitRun.externalIDs[i], folds[i]))
+                    membership.append(member(fitRun, i, fold: folds[i]))
                 }
             }
             try store.writeRun(meta, predictions: predictions, replace: request.replace) { runID in
-                guard !membership.isEmpty else { return }
-                let insert = try store.database.makeStatement("""
-                    INSERT INTO calibration_folds(run_id, question_id, fold)
-                    SELECT ?, question_id, ? FROM questions WHERE dataset = ? AND external_id = ?
-                    """)
-                for row in membership {
-                    try insert.execute([.integer(runID), .integer(Int64(row.fold)), .text(row.dataset), .text(row.id)])
-                }
+                if !membership.isEmpty { try store.writeCalibrationFolds(runID: runID, membership) }
             }
             result.derivedRuns.append(meta.name)
         }

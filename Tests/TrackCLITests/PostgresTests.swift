@@ -386,6 +386,22 @@ import TrackStore
     }
 }
 
+/// Issue 22 on PostgreSQL: cross-fitting and a holdout run against the server, their folds stored there.
+@Suite struct PostgresCalibrationTests {
+    @Test func crossFitAndHoldoutOnTheServer() throws {
+        let server = try PostgresServer()
+        let uri = try server.createDatabase("calibrate")
+        try PostgresTests.track(["log", "--run", "r", "--db", uri, "--dataset", "d"], server,
+                                input: (0..<90).map { PostgresTests.line($0) }.joined(separator: "\n") + "\n")
+        try PostgresTests.track(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--folds", "3", "--db", uri], server)
+        try PostgresTests.track(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--holdout", "0.2", "--suffix", "+H", "--db", uri], server)
+        #expect(try server.psql("SELECT r.name || ':' || count(*) FROM calibration_folds f JOIN runs r USING (run_id) GROUP BY r.name ORDER BY r.name", database: "calibrate")
+                == "r+H:90\nr+TS:90\n")
+        #expect(try server.psql("SELECT count(*) FROM top_labels t JOIN runs r USING (run_id) WHERE r.name = 'r+H'", database: "calibrate") == "18\n")
+        #expect(try server.psql("SELECT value FROM params p JOIN runs r USING (run_id) WHERE r.name = 'r+TS' AND key = 'ts.folds'", database: "calibrate") == "3\n")
+    }
+}
+
 /// Issue 23.4 on PostgreSQL: NaN, Infinity or 1e308 written into option_scores by plain SQL make
 /// that run an error naming it, never a crash of every command.
 @Suite struct PostgresStoredValueTests {

@@ -375,3 +375,44 @@ extension RunStore {
         return report
     }
 }
+
+/// A question's place in a recalibration split (`calibration_folds`), by its identity.
+public struct FoldMembership: Sendable {
+    public var dataset: String
+    public var externalID: String
+    public var subject: String?
+    public var label: Int
+    public var optionCount: Int
+    public var fold: Int
+
+    public init(dataset: String, externalID: String, subject: String?, label: Int, optionCount: Int, fold: Int) {
+        self.dataset = dataset
+        self.externalID = externalID
+        self.subject = subject
+        self.label = label
+        self.optionCount = optionCount
+        self.fold = fold
+    }
+}
+
+extension RunStore {
+    /// Records the folds of a derived run's split (inside the transaction that writes it, e.g.
+    /// `writeRun(…, also:)`): each question resolved by its identity as a writer resolves it, so
+    /// that a question this file does not hold yet (a PostgreSQL store's local copy) is added too.
+    public func writeCalibrationFolds(runID: Int64, _ rows: [FoldMembership]) throws {
+        var resolved: [(Int64, Int)] = []
+        resolved.reserveCapacity(rows.count)
+        for row in rows {
+            let id = try questions.resolve(database, dataset: row.dataset, externalID: row.externalID, subject: row.subject,
+                                           optionCount: row.optionCount, label: row.label)
+            resolved.append((id, row.fold))
+        }
+        try questions.flush(database)
+        let insert = ChunkedInsert(database: database, prefix: "INSERT INTO calibration_folds(run_id, question_id, fold)", columns: 3)
+        try insert.insert(count: resolved.count) { index, statement, first in
+            statement.bind(runID, at: first)
+            statement.bind(resolved[index].0, at: first + 1)
+            statement.bind(Int64(resolved[index].1), at: first + 2)
+        }
+    }
+}
