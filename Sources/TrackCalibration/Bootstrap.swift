@@ -311,21 +311,11 @@ struct BootstrapPlan {
                 var m = meanMetrics(lane, total: total, correct: correct, confidence: confidence, brier: brier, nll: nll, analyzer: a)
                 let t = total[lane]
                 guard t > 0 else { return m }
-                var top = BinGaps(total: t)
-                for b in 0..<bins { top.add(count: count[b][lane], hits: sumHit[b][lane], sum: sumConf[b][lane]) }
-                m.confECE = top.ece
-                m.mce = top.mce
-                m.rmsce = top.rmsce
+                m.setTopLabelErrors(total: t, bins: bins) { BinTotal(count: count[$0][lane], hits: sumHit[$0][lane], sum: sumConf[$0][lane]) }
                 m.equalMassECE = equalMass[lane]
-                var pooled = BinGaps(total: pooledCount.reduce(0.0) { $0 + $1[lane] })
-                for b in 0..<bins { pooled.add(count: pooledCount[b][lane], hits: pooledHit[b][lane], sum: pooledSum[b][lane]) }
-                m.pooledECE = pooled.ece
+                m.setPooledError(bins: bins) { BinTotal(count: pooledCount[$0][lane], hits: pooledHit[$0][lane], sum: pooledSum[$0][lane]) }
                 guard k > 0 else { return m }
-                var classwise = BinGaps(total: t)
-                for slot in 0..<(k * bins) {
-                    classwise.add(count: classCount[slot][lane], hits: classHit[slot][lane], sum: classSum[slot][lane])
-                }
-                m.cwECE = classwise.ece / Double(k)
+                m.setClasswiseError(total: t, classes: k, bins: bins) { BinTotal(count: classCount[$0][lane], hits: classHit[$0][lane], sum: classSum[$0][lane]) }
                 m.ace = ace[lane] / Double(k)
                 m.tace = tace[lane] / Double(k)
                 return m
@@ -360,11 +350,7 @@ struct BootstrapPlan {
         m.n = Int(t)
         guard t > 0 else { return m }
         m.nllFromScores = a.set.scores != nil
-        m.accuracy = correct[lane] / t
-        m.meanConfidence = confidence[lane] / t
-        m.overconfidence = m.meanConfidence! - m.accuracy!
-        m.brier = brier[lane] / t
-        m.nll = nll[lane] / t
+        m.setMeans(total: t, correct: correct[lane], confidence: confidence[lane], brier: brier[lane], nll: nll[lane])
         return m
     }
 }

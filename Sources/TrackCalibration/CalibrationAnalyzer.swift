@@ -286,18 +286,10 @@ public struct CalibrationAnalyzer: Sendable {
                 }
             }
         }
-        var gaps = BinGaps(total: total)
-        for b in 0..<bins { gaps.add(count: count[b], hits: sumCorrect[b], sum: sumConfidence[b]) }
         let equalMass = equalMassError(confidenceRanked, weights: weights, total: total, weighted: true, threshold: -1)
         var part = CalibrationMetrics()
-        part.accuracy = accuracy / total
-        part.meanConfidence = meanConfidence / total
-        part.overconfidence = part.meanConfidence! - part.accuracy!
-        part.brier = brier / total
-        part.nll = nll / total
-        part.confECE = gaps.ece
-        part.mce = gaps.mce
-        part.rmsce = gaps.rmsce
+        part.setMeans(total: total, correct: accuracy, confidence: meanConfidence, brier: brier, nll: nll)
+        part.setTopLabelErrors(total: total, bins: bins) { BinTotal(count: count[$0], hits: sumCorrect[$0], sum: sumConfidence[$0]) }
         part.equalMassECE = equalMass
         return part
     }
@@ -335,13 +327,9 @@ public struct CalibrationAnalyzer: Sendable {
                 }
             }
         }
-        var classwise = BinGaps(total: total)
-        for slot in 0..<(k * bins) { classwise.add(count: classCount[slot], hits: classSumY[slot], sum: classSumP[slot]) }
-        var pooled = BinGaps(total: pooledCount.reduce(0, +))
-        for bin in 0..<bins { pooled.add(count: pooledCount[bin], hits: pooledSumY[bin], sum: pooledSumP[bin]) }
         var part = CalibrationMetrics()
-        part.cwECE = k > 0 ? classwise.ece / Double(k) : nil
-        part.pooledECE = pooled.ece
+        part.setClasswiseError(total: total, classes: k, bins: bins) { BinTotal(count: classCount[$0], hits: classSumY[$0], sum: classSumP[$0]) }
+        part.setPooledError(bins: bins) { BinTotal(count: pooledCount[$0], hits: pooledSumY[$0], sum: pooledSumP[$0]) }
         return part
     }
 

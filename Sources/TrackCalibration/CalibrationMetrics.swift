@@ -185,6 +185,62 @@ public struct Interval: Sendable, Equatable {
     }
 }
 
+/// One bin's totals: its (weighted) count, hits (correct answers, or label matches) and the
+/// sum of its values.
+public struct BinTotal: Sendable {
+    public var count: Double
+    public var hits: Double
+    public var sum: Double
+    @inline(__always)
+    public init(count: Double, hits: Double, sum: Double) {
+        self.count = count
+        self.hits = hits
+        self.sum = sum
+    }
+}
+
+/// The one definition of every metric computed from totals (METHODS §3): the analyzer, the
+/// bootstrap's lanes and the store's summaries hand their totals here, so that a metric is
+/// written once whatever the totals were accumulated from.
+extension CalibrationMetrics {
+    /// Accuracy, mean confidence, overconfidence, Brier and NLL from their sums over `total`
+    /// questions (each sum over questions of: hit, top confidence, Brier term, NLL term).
+    public mutating func setMeans(total: Double, correct: Double, confidence: Double, brier: Double, nll: Double) {
+        accuracy = correct / total
+        meanConfidence = confidence / total
+        overconfidence = meanConfidence! - accuracy!
+        self.brier = brier / total
+        self.nll = nll / total
+    }
+
+    /// conf-ECE, MCE and RMSCE from the top-label bins `0..<bins` of `total` questions.
+    public mutating func setTopLabelErrors(total: Double, bins: Int, _ bin: (Int) -> BinTotal) {
+        var gaps = BinGaps(total: total)
+        for b in 0..<bins { gaps.add(bin(b)) }
+        confECE = gaps.ece
+        mce = gaps.mce
+        rmsce = gaps.rmsce
+    }
+
+    /// cw-ECE from the per-class bins (slot `class · bins + bin`, K classes; nil unless every
+    /// question has K options, `classes == 0`) over `total` questions.
+    public mutating func setClasswiseError(total: Double, classes k: Int, bins: Int, _ slot: (Int) -> BinTotal) {
+        guard k > 0 else { cwECE = nil; return }
+        var gaps = BinGaps(total: total)
+        for index in 0..<(k * bins) { gaps.add(slot(index)) }
+        cwECE = gaps.ece / Double(k)
+    }
+
+    /// The pooled ECE: every question × option one prediction, over its own total (ΣK_i).
+    public mutating func setPooledError(bins: Int, _ bin: (Int) -> BinTotal) {
+        var total = 0.0
+        for b in 0..<bins { total += bin(b).count }
+        var gaps = BinGaps(total: total)
+        for b in 0..<bins { gaps.add(bin(b)) }
+        pooledECE = gaps.ece
+    }
+}
+
 /// The binned calibration errors of one set of bins, accumulated from each
 /// bin's sums: count, hits (correct answers, or label matches) and the sum of
 /// its values. conf-ECE, MCE and RMSCE of the top label, the classwise and the
@@ -211,4 +267,7 @@ public struct BinGaps: Sendable {
     }
 
     public var rmsce: Double { squared.squareRoot() }
+
+    @inline(__always)
+    public mutating func add(_ bin: BinTotal) { add(count: bin.count, hits: bin.hits, sum: bin.sum) }
 }

@@ -181,58 +181,57 @@ extension RunStore {
             """) { row in
             let n = row.int(1)
             guard n > 0 else { return }
-            let total = Double(n)
             var m = CalibrationMetrics()
             m.n = n
             m.bins = bins
-            m.accuracy = Double(row.int(2)) / total
-            m.meanConfidence = row.double(3) / total
-            m.overconfidence = m.meanConfidence! - m.accuracy!
-            m.brier = row.double(4) / total
             m.nllFromScores = row.int(7) == n
-            m.nll = (m.nllFromScores ? row.double(6) : row.double(5)) / total
+            m.setMeans(total: Double(n), correct: Double(row.int(2)), confidence: row.double(3), brier: row.double(4),
+                       nll: m.nllFromScores ? row.double(6) : row.double(5))
             result[row.int64(0)] = m
             optionCounts[row.int64(0)] = (row.int(8), row.int(9))
         }
-        var top: [Int64: BinGaps] = [:], classwise: [Int64: BinGaps] = [:]
+        // The stored per-bin totals (class -1: top label; class c: option c), laid out as the
+        // metric definitions (CalibrationMetrics.set…) read them; the store computes no metric.
+        struct Totals {
+            var top: [BinTotal]
+            var classwise: [Int: [BinTotal]] = [:]
+            var pooled: [BinTotal]
+        }
+        let empty = BinTotal(count: 0, hits: 0, sum: 0)
+        var totals: [Int64: Totals] = [:]
         var invalid: Set<Int64> = Set(result.filter { !($0.value.meanConfidence?.isFinite ?? true) || !($0.value.nll?.isFinite ?? true) || !($0.value.brier?.isFinite ?? true) }.keys)
-        var pooled: [Int64: [(n: Double, hits: Double, sum: Double)]] = [:]
         try database.forEachRow("SELECT run_id, class, n, hits, sum_p, bin FROM run_bin_totals \(filter)") { row in
             let id = row.int64(0)
-            guard let total = result[id].map({ Double($0.n) }) else { return }
-            let count = Double(row.int(2)), hits = Double(row.int(3)), sum = row.double(4)
-            if row.int(1) < 0 {
-                guard (0..<RunSummaryDelta.bins).contains(row.int(5)), sum.isFinite else { invalid.insert(id); return }
-                top[id, default: BinGaps(total: total)].add(count: count, hits: hits, sum: sum)
+            guard result[id] != nil else { return }
+            let bin = row.int(5), sum = row.double(4)
+            // A stale run's bins come from its rows: a probability outside [0, 1] puts one outside.
+            guard (0..<bins).contains(bin), sum.isFinite else { invalid.insert(id); return }
+            let total = BinTotal(count: Double(row.int(2)), hits: Double(row.int(3)), sum: sum)
+            var entry = totals[id] ?? Totals(top: Array(repeating: empty, count: bins), pooled: Array(repeating: empty, count: bins))
+            let option = row.int(1)
+            if option < 0 {
+                entry.top[bin] = total
             } else {
-                classwise[id, default: BinGaps(total: total)].add(count: count, hits: hits, sum: sum)
-                // Pooled bins add every class's row of the bin first.
-                var bins = pooled[id] ?? Array(repeating: (0, 0, 0), count: RunSummaryDelta.bins)
-                let bin = row.int(5)
-                // A stale run's bins come from its rows: a probability outside [0, 1] puts one outside.
-                guard bins.indices.contains(bin), sum.isFinite else { invalid.insert(id); return }
-                bins[bin].n += count
-                bins[bin].hits += hits
-                bins[bin].sum += sum
-                pooled[id] = bins
+                entry.classwise[option, default: Array(repeating: empty, count: bins)][bin] = total
+                // Pooled bins add every class's row of the bin.
+                entry.pooled[bin].count += total.count
+                entry.pooled[bin].hits += total.hits
+                entry.pooled[bin].sum += total.sum
             }
+            totals[id] = entry
         }
         if let id = invalid.min() {
             let name = try database.scalarText("SELECT name FROM runs WHERE run_id = ?", [.integer(id)]) ?? "#\(id)"
             throw StoredValueError(run: name, question: nil, detail: "its rows in option_scores hold values no input could (a probability outside [0, 1] or not finite)")
         }
         for id in result.keys {
-            let gaps = top[id] ?? BinGaps(total: 1)
-            result[id]!.confECE = gaps.ece
-            result[id]!.mce = gaps.mce
-            result[id]!.rmsce = gaps.rmsce
-            if let bins = pooled[id] {
-                var pooledGaps = BinGaps(total: bins.reduce(0) { $0 + $1.n })
-                for bin in bins { pooledGaps.add(count: bin.n, hits: bin.hits, sum: bin.sum) }
-                result[id]!.pooledECE = pooledGaps.ece
-            }
+            let entry = totals[id] ?? Totals(top: Array(repeating: empty, count: bins), pooled: Array(repeating: empty, count: bins))
+            let total = Double(result[id]!.n)
+            result[id]!.setTopLabelErrors(total: total, bins: bins) { entry.top[$0] }
+            if !entry.classwise.isEmpty { result[id]!.setPooledError(bins: bins) { entry.pooled[$0] } }
             if let k = optionCounts[id], k.min == k.max, k.max > 0 {
-                result[id]!.cwECE = (classwise[id]?.ece ?? 0) / Double(k.max)
+                let classes = (0..<k.max).map { entry.classwise[$0] ?? Array(repeating: empty, count: bins) }
+                result[id]!.setClasswiseError(total: total, classes: k.max, bins: bins) { classes[$0 / bins][$0 % bins] }
             }
         }
         return result
