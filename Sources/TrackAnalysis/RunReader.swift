@@ -73,8 +73,7 @@ public struct RunReader {
     public func metrics(named name: String, _ settings: BinSettings = BinSettings(),
                         keys: Set<MetricKey>) throws -> (metrics: CalibrationMetrics, optionCount: Int?) {
         let id = try store.requireRun(name)
-        let binFree: Set<MetricKey> = [.accuracy, .meanConfidence, .overconfidence, .brier, .nll]
-        if keys.isSubset(of: RunStore.storedMetricKeys), settings.bins == RunStore.storedBins || keys.isSubset(of: binFree) {
+        if keys.isSubset(of: RunStore.storedMetricKeys), settings.bins == RunStore.storedBins || keys.allSatisfy({ !$0.definition.usesBins }) {
             var stored = try store.storedMetrics(runIDs: [id])[id] ?? CalibrationMetrics()
             stored.bins = settings.bins
             return (stored, try store.uniformOptionCount(runID: id))

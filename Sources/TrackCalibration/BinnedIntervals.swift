@@ -575,7 +575,7 @@ extension CalibrationAnalyzer {
                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> IntervalReport {
         var report = IntervalReport()
         guard set.count > 0, resamples > 0 else { return report }
-        let percentileKeys: [MetricKey] = [.accuracy, .meanConfidence, .overconfidence, .brier, .nll] + (smooth ? [.smECE] : [])
+        let percentileKeys = MetricKey.resampled.filter { !$0.definition.usesBins } + (smooth ? [.smECE] : [])
         let samples = bootstrapSamples(resamples: resamples, seed: seed, smooth: smooth, keys: percentileKeys, progress: progress)
         for (key, values) in samples where !values.isEmpty {
             let sorted = values.sorted()

@@ -33,7 +33,7 @@ extension CalibrationAnalyzer {
     public func bootstrapSamples(resamples: Int, seed: UInt64, smooth: Bool = false, keys: [MetricKey] = MetricKey.resampled + [.smECE],
                                  progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: [Double]] {
         var samples: [MetricKey: [Double]] = [:]
-        let binned = keys.contains { ![.accuracy, .meanConfidence, .overconfidence, .brier, .nll, .smECE].contains($0) }
+        let binned = keys.contains { $0.definition.usesBins }
         for case let m? in bootstrapResamples(resamples: resamples, seed: seed, smooth: smooth, binned: binned, progress: progress) {
             for key in keys {
                 if let value = m[key] { samples[key, default: []].append(value) }

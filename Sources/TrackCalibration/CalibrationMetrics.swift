@@ -45,27 +45,21 @@ public struct CalibrationMetrics: Sendable, Equatable {
     /// Metric keys in report order, as JSON, CSV and tables name them.
     public static var keys: [MetricKey] { MetricKey.allCases }
 
-    public subscript(key: MetricKey) -> Double? {
-        switch key {
-        case .accuracy: accuracy
-        case .meanConfidence: meanConfidence
-        case .overconfidence: overconfidence
-        case .confECE: confECE
-        case .mce: mce
-        case .rmsce: rmsce
-        case .cwECE: cwECE
-        case .pooledECE: pooledECE
-        case .equalMassECE: equalMassECE
-        case .ace: ace
-        case .tace: tace
-        case .brier: brier
-        case .nll: nll
-        case .smECE: smECE
-        case .cwSmECE: cwSmECE
-        case .l2ECE: l2ECE
-        case .debiasedL2ECE: debiasedL2ECE
-        }
-    }
+    public subscript(key: MetricKey) -> Double? { self[keyPath: key.definition.value] }
+}
+
+/// Everything that identifies a metric, in one place: its field, its table label, which way is
+/// better, whether a bootstrap resample recomputes it and whether per-bin totals (the stored
+/// summaries, 10 bins) answer it. How it is computed from totals is `CalibrationMetrics.set…`.
+public struct MetricDefinition: Sendable {
+    public let value: KeyPath<CalibrationMetrics, Double?> & Sendable
+    public let label: String
+    /// Higher accuracy, lower error; nil for descriptive values (mean confidence, overconfidence).
+    public let higherIsBetter: Bool?
+    public let resampled: Bool
+    public let fromTotals: Bool
+    /// Whether its value depends on a binning (equal-width or equal-mass).
+    public let usesBins: Bool
 }
 
 /// A metric's stable key (JSON, CSV, SQL columns, `--metrics`), in report order.
@@ -76,46 +70,48 @@ public enum MetricKey: String, CaseIterable, Sendable, Hashable, Comparable, Cus
 
     public var description: String { rawValue }
 
-    /// Short label for tables.
-    public var label: String {
-        switch self {
-        case .accuracy: "Acc"
-        case .meanConfidence: "Conf"
-        case .overconfidence: "OverConf"
-        case .confECE: "conf-ECE"
-        case .mce: "MCE"
-        case .rmsce: "RMSCE"
-        case .cwECE: "cw-ECE"
-        case .pooledECE: "pooled-ECE"
-        case .equalMassECE: "eqmass-ECE"
-        case .ace: "ACE"
-        case .tace: "TACE"
-        case .brier: "Brier"
-        case .nll: "NLL"
-        case .smECE: "smECE"
-        case .cwSmECE: "cw-smECE"
-        case .l2ECE: "L2-ECE"
-        case .debiasedL2ECE: "dL2-ECE"
+    /// The metric's definition: the one switch over metrics.
+    public var definition: MetricDefinition {
+        func define(_ value: KeyPath<CalibrationMetrics, Double?> & Sendable, _ label: String, better: Bool? = false,
+                    resampled: Bool = true, fromTotals: Bool, bins: Bool = true) -> MetricDefinition {
+            MetricDefinition(value: value, label: label, higherIsBetter: better, resampled: resampled, fromTotals: fromTotals, usesBins: bins)
+        }
+        return switch self {
+        case .accuracy: define(\.accuracy, "Acc", better: true, fromTotals: true, bins: false)
+        case .meanConfidence: define(\.meanConfidence, "Conf", better: nil, fromTotals: true, bins: false)
+        case .overconfidence: define(\.overconfidence, "OverConf", better: nil, fromTotals: true, bins: false)
+        case .confECE: define(\.confECE, "conf-ECE", fromTotals: true)
+        case .mce: define(\.mce, "MCE", fromTotals: true)
+        case .rmsce: define(\.rmsce, "RMSCE", fromTotals: true)
+        case .cwECE: define(\.cwECE, "cw-ECE", fromTotals: true)
+        case .pooledECE: define(\.pooledECE, "pooled-ECE", fromTotals: true)
+        case .equalMassECE: define(\.equalMassECE, "eqmass-ECE", fromTotals: false)
+        case .ace: define(\.ace, "ACE", fromTotals: false)
+        case .tace: define(\.tace, "TACE", fromTotals: false)
+        case .brier: define(\.brier, "Brier", fromTotals: true, bins: false)
+        case .nll: define(\.nll, "NLL", fromTotals: true, bins: false)
+        case .smECE: define(\.smECE, "smECE", resampled: false, fromTotals: false, bins: false)
+        case .cwSmECE: define(\.cwSmECE, "cw-smECE", resampled: false, fromTotals: false, bins: false)
+        case .l2ECE: define(\.l2ECE, "L2-ECE", resampled: false, fromTotals: false)
+        case .debiasedL2ECE: define(\.debiasedL2ECE, "dL2-ECE", resampled: false, fromTotals: false)
         }
     }
+
+    /// Short label for tables.
+    public var label: String { definition.label }
 
     /// Which way is better in a table: higher accuracy, lower error; nil for
     /// descriptive values (mean confidence, overconfidence).
-    public var higherIsBetter: Bool? {
-        switch self {
-        case .accuracy: true
-        case .meanConfidence, .overconfidence: nil
-        default: false
-        }
-    }
+    public var higherIsBetter: Bool? { definition.higherIsBetter }
 
     /// The metrics a bootstrap resample recomputes (all but the smooth and ℓ2 ones, of the estimate only).
-    public static var resampled: [MetricKey] { allCases.filter { ![.smECE, .cwSmECE, .l2ECE, .debiasedL2ECE].contains($0) } }
+    public static var resampled: [MetricKey] { allCases.filter { $0.definition.resampled } }
 
     /// The metrics no stored summary holds: equal-mass, smooth and ℓ2 (they need every question's value).
-    public var needsEveryQuestion: Bool {
-        [.equalMassECE, .ace, .tace, .smECE, .cwSmECE, .l2ECE, .debiasedL2ECE].contains(self)
-    }
+    public var needsEveryQuestion: Bool { !definition.fromTotals }
+
+    /// The metrics per-bin totals answer (the stored summaries, with their 10 bins).
+    public static var fromTotals: Set<MetricKey> { Set(allCases.filter { $0.definition.fromTotals }) }
 
     /// Parses a comma-separated list (`conf_ece,accuracy`); nil names the first unknown key.
     public static func list(_ text: String) -> Result<[MetricKey], UnknownMetric> {

@@ -351,3 +351,26 @@ extension CalibrationMetrics {
         }
     }
 }
+
+/// Issue 24: a metric's identity is one definition; what it says is checked against what the
+/// analyzer and the bootstrap do.
+@Suite struct MetricDefinitionTests {
+    @Test func definitionsSayWhatTheComputationsDo() throws {
+        let data = try loadFixture("synthetic-seed0-n1000.csv")
+        let ten = CalibrationAnalyzer(data, bins: 10).metrics(smooth: true), fifteen = CalibrationAnalyzer(data, bins: 15).metrics(smooth: true)
+        for key in MetricKey.allCases {
+            let definition = key.definition
+            #expect(ten[key] != nil, "\(key) is computed")
+            // A metric that uses no bins has one value whatever the bin count; one that uses bins moves.
+            if definition.usesBins { #expect(ten[key] != fifteen[key], "\(key) should depend on the bins") }
+            else { #expect(ten[key] == fifteen[key], "\(key) should not depend on the bins") }
+            #expect(!definition.label.isEmpty && MetricKey(rawValue: key.rawValue) == key)
+        }
+        // The bootstrap recomputes exactly the resampled metrics.
+        let samples = CalibrationAnalyzer(data, bins: 10).bootstrapSamples(resamples: 4, seed: 1, keys: MetricKey.allCases)
+        #expect(Set(samples.keys) == Set(MetricKey.resampled))
+        // What totals answer: every such metric's value from the totals' definitions equals the analyzer's.
+        #expect(MetricKey.fromTotals == Set(MetricKey.allCases.filter { !$0.needsEveryQuestion }))
+        #expect(MetricKey.fromTotals.isSuperset(of: [.accuracy, .confECE, .cwECE, .pooledECE, .nll]))
+    }
+}

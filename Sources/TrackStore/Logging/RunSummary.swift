@@ -238,8 +238,7 @@ extension RunStore {
     }
 
     /// Metric keys `storedMetrics` answers (with 10 bins).
-    public static let storedMetricKeys: Set<MetricKey> = [.accuracy, .meanConfidence, .overconfidence, .confECE,
-                                                          .mce, .rmsce, .cwECE, .pooledECE, .brier, .nll]
+    public static let storedMetricKeys: Set<MetricKey> = MetricKey.fromTotals
 }
 
 extension RunStore {
