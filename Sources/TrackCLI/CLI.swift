@@ -213,6 +213,11 @@ final class Session {
 
     func reader() throws -> RunReader { RunReader(try store(readOnly: true)) }
 
+    /// What changes runs in place (rm, rename, tag, set): the SQLite store, or the PostgreSQL server itself.
+    func runManager() throws -> any RunManaging {
+        isPostgres ? try postgresStore() : try store()
+    }
+
     /// On a PostgreSQL store: sends a logged run's committed rows on to the server after each commit.
     func streamToServer(_ logger: RunLogger) {
         guard let postgres else { return }

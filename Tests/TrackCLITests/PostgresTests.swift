@@ -218,9 +218,7 @@ import TrackStore
         #expect(try server.psql("SELECT count(*) FROM pg_views WHERE viewname = 'run_calibration'", database: "bad") == "1\n")
         // Strings, identifiers and comments holding keywords are not statements.
         #expect(try Self.track(["sql", "SELECT 'COMMIT; DELETE FROM runs' AS \"END;\" -- ; ROLLBACK", "--db", uri, "--format", "csv"], server).stdout.contains("COMMIT; DELETE FROM runs"))
-        // Commands that would change runs on the server are refused, not half done.
-        let rename = try Self.track(["rename", "good", "better", "--db", uri], server, expect: 64)
-        #expect(rename.stderr.contains("PostgreSQL"))
+        // Appending to a run on the server is refused, not half done.
         let append = try Self.track(["log", "--run", "good", "--append", "--db", uri], server, input: Self.line(99) + "\n", expect: 64)
         #expect(append.stderr.contains("PostgreSQL"))
         #expect(try Self.counts(server, "bad") == afterPush)
@@ -383,6 +381,45 @@ import TrackStore
             #expect(!FileManager.default.fileExists(atPath: path), "signal \(sig): \(path) left behind")
             try? input.fileHandleForWriting.close()
         }
+    }
+}
+
+/// Issue 24 (in part): rm, rename, tag and set change runs on the server itself, each in one
+/// transaction with the checks they make on SQLite; a refusal changes nothing.
+@Suite struct PostgresRunManagementTests {
+    @Test func runsAreManagedOnTheServer() throws {
+        let server = try PostgresServer()
+        let uri = try server.createDatabase("manage")
+        for name in ["a", "b"] {
+            try PostgresTests.track(["log", "--run", name, "--db", uri, "--dataset", "d", "--method", "DPO"], server,
+                                    input: (0..<30).map { PostgresTests.line($0) }.joined(separator: "\n") + "\n")
+        }
+        try PostgresTests.track(["calibrate", "temperature", "--fit", "a", "--apply", "a", "--folds", "3", "--db", uri], server)
+        let before = try PostgresTests.counts(server, "manage")
+        // Refusals: nothing changes.
+        for (command, status) in [(["rename", "a", "b"], Int32(1)), (["rename", "nope", "c"], 1), (["rm", "a"], 1), (["rm", "nope"], 1),
+                                  (["set", "a+TS", "--split", "x"], 1), (["set", "a", "--model", " "], 1), (["tag", "nope", "k=v"], 1),
+                                  (["set", "a", "--epoch", "-1"], 64)] {
+            let result = try PostgresTests.track(command + ["--db", uri], server, expect: status)
+            #expect(!result.stderr.isEmpty)
+            #expect(try PostgresTests.counts(server, "manage") == before, "\(command) changed the server")
+        }
+        // Changes, on the server.
+        try PostgresTests.track(["set", "a", "--model", "Llama", "--method", "DPO-b", "--epoch", "2", "--db", uri], server)
+        #expect(try server.psql("SELECT name || ' ' || model || ' ' || method || ' ' || epoch FROM runs WHERE name LIKE 'a%' ORDER BY name", database: "manage")
+                == "a Llama DPO-b 2\na+TS Llama TS 2\n")
+        #expect(try server.psql("SELECT value FROM params p JOIN runs r USING (run_id) WHERE r.name = 'a+TS' AND key = 'ts.parent_method'", database: "manage") == "DPO-b\n")
+        try PostgresTests.track(["tag", "b", "seed=3", "gpu=1", "--db", uri], server)
+        try PostgresTests.track(["tag", "b", "--untag", "gpu", "--db", uri], server)
+        #expect(try server.psql("SELECT string_agg(key || '=' || value, ',') FROM tags JOIN runs USING (run_id) WHERE name = 'b'", database: "manage") == "seed=3\n")
+        try PostgresTests.track(["rename", "b", "c", "--db", uri], server)
+        #expect(try server.psql("SELECT string_agg(name, ',' ORDER BY name) FROM runs", database: "manage") == "a,a+TS,c\n")
+        let removed = try PostgresTests.track(["rm", "a", "--recursive", "--db", uri], server)
+        #expect(removed.stdout.contains("deleted run 'a+TS'") && removed.stdout.contains("deleted run 'a'"))
+        #expect(try server.psql("SELECT (SELECT count(*) FROM runs) || ' ' || (SELECT count(*) FROM option_scores) || ' ' || (SELECT count(*) FROM calibration_folds) || ' ' || (SELECT count(*) FROM top_labels)", database: "manage")
+                == "1 120 0 30\n")
+        // What track reads from the server agrees.
+        #expect(try PostgresTests.track(["runs", "--db", uri, "--format", "csv"], server).stdout.contains("c,"))
     }
 }
 

@@ -258,7 +258,7 @@ enum RemoveCommand: Command {
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let names = try arguments.positionals(nil, "at least one run name")
-        let deleted = try session.store().deleteRuns(named: names, recursive: arguments.flag(recursive))
+        let deleted = try session.runManager().deleteRuns(named: names, recursive: arguments.flag(recursive))
         Console.out(deleted.map { "deleted run '\($0)'\n" }.joined())
     }
 }
@@ -270,7 +270,7 @@ enum RenameCommand: Command {
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let names = try arguments.positionals(2, "the run's name and its new name")
-        try session.store().renameRun(names[0], to: names[1])
+        try session.runManager().renameRun(names[0], to: names[1])
         Console.out("renamed '\(names[0])' -> '\(names[1])'\n")
     }
 }
@@ -296,8 +296,7 @@ enum SetCommand: Command {
         (changes.model, changes.method, changes.dataset, changes.split) = (given.model, given.method, given.dataset, given.split)
         (changes.epoch, changes.step) = (given.epoch, given.step)
         guard !changes.isEmpty else { throw UsageError(message: "nothing to set: give --model, --method, --dataset, --split, --epoch or --step") }
-        if session.isPostgres { throw UsageError(message: "track set does not run on a PostgreSQL store yet: set it in the SQLite store and push, or UPDATE runs with track sql --write") }
-        let changed = try session.store().setRunMetadata(name, changes)
+        let changed = try session.runManager().setRunMetadata(name, changes)
         Console.out("set \(name)" + (changed.count > 1 ? " and its derived runs \(changed.dropFirst().map { "'\($0)'" }.joined(separator: ", "))" : "") + "\n")
     }
 }
@@ -318,7 +317,7 @@ enum TagCommand: Command {
         }
         let removed = arguments.all(untag)
         guard !tags.isEmpty || !removed.isEmpty else { throw UsageError(message: "expected tags to set (key=value) or --untag KEY") }
-        try session.store().tagRun(positionals[0], set: tags, remove: removed)
+        try session.runManager().tagRun(positionals[0], set: tags, remove: removed)
         Console.out("tagged '\(positionals[0])'\n")
     }
 }

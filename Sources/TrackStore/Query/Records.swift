@@ -217,7 +217,45 @@ public struct RunMetadataChanges: Sendable, Equatable {
     public init() {}
 
     public var isEmpty: Bool { self == RunMetadataChanges() }
+
+    /// The checks of ingest: non-empty text without NUL, a finite epoch ≥ 0, a step ≥ 0.
+    public func validate() throws {
+        guard !isEmpty else { throw StoreError("nothing to set: give --model, --method, --dataset, --split, --epoch or --step", kind: .usage) }
+        for (field, value) in [("model", model), ("method", method), ("dataset", dataset), ("split", split)] {
+            guard let value else { continue }
+            if value.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--\(field) needs a non-empty value") }
+            if value.utf8.contains(0) { throw ValidationError("the \(field) \(value.debugDescription) contains a NUL character") }
+        }
+        if let epoch, !(epoch.isFinite && epoch >= 0) { throw ValidationError("--epoch must be a finite number ≥ 0, got \(epoch)") }
+        if let step, step < 0 { throw ValidationError("--step must be ≥ 0, got \(step)") }
+    }
+
+    /// The run columns to assign that derived runs share with their parent (all but the method).
+    var sharedAssignments: [(column: String, value: SQLValue)] {
+        var result: [(String, SQLValue)] = []
+        if let model { result.append(("model", .text(model))) }
+        if let dataset { result.append(("dataset", .text(dataset))) }
+        if let split { result.append(("split", .text(split))) }
+        if let epoch { result.append(("epoch", .real(epoch))) }
+        if let step { result.append(("step", .integer(Int64(step)))) }
+        return result
+    }
 }
+
+/// Changing runs in place — delete, rename, tag, correct metadata — each in one transaction with
+/// the same checks on every store: what `track rm`, `rename`, `tag` and `set` call, on a SQLite
+/// file or on a PostgreSQL server alike.
+public protocol RunManaging {
+    /// Deletes runs with all they own; a run others derive from is refused unless `recursive`.
+    func deleteRuns(named names: [String], recursive: Bool) throws -> [String]
+    func renameRun(_ old: String, to new: String) throws
+    func tagRun(_ name: String, set tags: [String: String], remove keys: [String]) throws
+    /// Corrects metadata; derived runs follow their parent. Returns the runs changed.
+    @discardableResult
+    func setRunMetadata(_ name: String, _ changes: RunMetadataChanges) throws -> [String]
+}
+
+extension RunStore: RunManaging {}
 
 extension RunStore {
     /// Changes a run's model, method, dataset, split, epoch or step, in one transaction, with
@@ -228,14 +266,7 @@ extension RunStore {
     /// parent method they record (`<prefix>.parent_method`). Returns the runs changed.
     @discardableResult
     public func setRunMetadata(_ name: String, _ changes: RunMetadataChanges) throws -> [String] {
-        guard !changes.isEmpty else { throw StoreError("nothing to set: give --model, --method, --dataset, --split, --epoch or --step", kind: .usage) }
-        for (field, value) in [("model", changes.model), ("method", changes.method), ("dataset", changes.dataset), ("split", changes.split)] {
-            guard let value else { continue }
-            if value.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--\(field) needs a non-empty value") }
-            if value.utf8.contains(0) { throw ValidationError("the \(field) \(value.debugDescription) contains a NUL character") }
-        }
-        if let epoch = changes.epoch, !(epoch.isFinite && epoch >= 0) { throw ValidationError("--epoch must be a finite number ≥ 0, got \(epoch)") }
-        if let step = changes.step, step < 0 { throw ValidationError("--step must be ≥ 0, got \(step)") }
+        try changes.validate()
         return try database.transaction {
             guard let id = try runID(named: name) else { throw unknownRun(name) }
             var parent: Int64?, format: String?
@@ -258,12 +289,7 @@ extension RunStore {
                 family += next
                 frontier = next
             }
-            var assignments: [(String, SQLValue)] = []
-            if let model = changes.model { assignments.append(("model", .text(model))) }
-            if let dataset = changes.dataset { assignments.append(("dataset", .text(dataset))) }
-            if let split = changes.split { assignments.append(("split", .text(split))) }
-            if let epoch = changes.epoch { assignments.append(("epoch", .real(epoch))) }
-            if let step = changes.step { assignments.append(("step", .integer(Int64(step)))) }
+            let assignments = changes.sharedAssignments
             for run in family where !assignments.isEmpty {
                 try database.execute("UPDATE runs SET \(assignments.map { "\($0.0) = ?" }.joined(separator: ", ")) WHERE run_id = ?",
                                      assignments.map(\.1) + [.integer(run)])
