@@ -15,7 +15,7 @@ public enum TrackCLI {
     static let commands: [any Command.Type] = [
         InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self, ShowCommand.self, SQLCommand.self,
         CheckCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self,
-        CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, PushCommand.self,
+        CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, PushCommand.self, PullCommand.self,
         RemoveCommand.self, RenameCommand.self, SetCommand.self, TagCommand.self, ReportCommand.self, DemoCommand.self,
     ]
 

@@ -423,6 +423,37 @@ import TrackStore
     }
 }
 
+/// Issue 24 (in part): `track pull` brings runs of the server into a SQLite file, whole and idempotently.
+@Suite struct PostgresPullTests {
+    @Test func pulledRunsReadAsOnTheServer() throws {
+        let server = try PostgresServer()
+        let scratch = Scratch()
+        let uri = try server.createDatabase("pull")
+        try PostgresTests.track(["demo", "--db", scratch.path("demo.sqlite"), "--out", scratch.path("exports"), "--questions", "60"], server)
+        try PostgresTests.track(["push", "--all", "--db", scratch.path("demo.sqlite"), "--to", uri], server)
+        let local = scratch.path("offline.sqlite")
+        let first = try PostgresTests.track(["pull", "--all", "--from", uri, "--db", local], server)
+        let pulled = first.stdout.components(separatedBy: "pulled '").count - 1
+        #expect(pulled > 20, "\(first.stdout.suffix(300))")
+        // The same runs, numbers and folds as the server (and as the pushed store).
+        for command in [["runs", "--format", "csv"], ["table", "--format", "csv", "--out-dir", scratch.path("t")],
+                        ["metrics", "Llama-3.1-8B-Tulu-sim/TS/in-domain", "--format", "csv"]] {
+            let there = try PostgresTests.track(command + ["--db", uri], server).stdout
+            #expect(try PostgresTests.track(command + ["--db", local], server).stdout == there, "\(command[0])")
+        }
+        let folds = "SELECT count(*) FROM calibration_folds"
+        #expect(try PostgresTests.track(["sql", folds, "--db", local, "--format", "csv"], server).stdout
+                == PostgresTests.track(["sql", folds, "--db", scratch.path("demo.sqlite"), "--format", "csv"], server).stdout)
+        #expect(try TrackBinary.run(["check", "--db", local]).status == 0)
+        // Again: nothing changes; one run by name into another file.
+        let again = try PostgresTests.track(["pull", "--all", "--from", uri, "--db", local], server)
+        #expect(again.stdout.contains("0 new runs"), "\(again.stdout.suffix(200))")
+        let one = try PostgresTests.track(["pull", "Llama-3.1-8B-Tulu-sim/DPO/in-domain", "--from", uri, "--db", scratch.path("one.sqlite")], server)
+        #expect(one.stdout.contains("1 new run,"), "\(one.stdout)")
+        #expect(try PostgresTests.track(["pull", "nope", "--from", uri, "--db", scratch.path("one.sqlite")], server, expect: 1).stderr.contains("no run named 'nope'"))
+    }
+}
+
 /// Issue 22 on PostgreSQL: cross-fitting and a holdout run against the server, their folds stored there.
 @Suite struct PostgresCalibrationTests {
     @Test func crossFitAndHoldoutOnTheServer() throws {

@@ -202,6 +202,41 @@ enum MergeCommand: Command {
     }
 }
 
+/// `track pull`: runs of a PostgreSQL store into a SQLite file, for offline work.
+enum PullCommand: Command {
+    static let from = Option.text("from", "uri", "The PostgreSQL store: postgresql://user@host:5432/db (password from PGPASSWORD or ~/.pgpass).")
+    static let all = Option.flag("all", "Pull every run of the server.")
+    static let spec = CommandSpec(
+        name: "pull", abstract: "Copy runs from a PostgreSQL store into a local SQLite store (the reverse of push).",
+        usage: "<run>... | --all  --from <postgresql://…> [--db <local.sqlite>]",
+        discussion: """
+        Reads the server in one consistent snapshot and brings the runs in as track merge brings a
+        shard: each with all it owns (option rows, questions, metadata, params, tags, logged metrics,
+        summaries, EM targets, folds, preference pairs, judgments, derived-run links, export
+        records), in one transaction. A run the local store already holds (same uuid) is skipped, so
+        pulling again changes nothing; a run whose name is taken locally by another run is renamed
+        'name [uuid]'; a question that contradicts the local store refuses the pull, nothing written.
+        """,
+        arguments: [("<run>...", "Run names (or --all).")],
+        options: Options.database + [from, all])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        guard let uri = arguments.value(from) else { throw UsageError(message: "--from <postgresql://…> is required") }
+        guard StoreLocation.isPostgresURI(uri) else { throw UsageError(message: "--from takes a PostgreSQL URI (postgresql://…)") }
+        guard !session.isPostgres else { throw UsageError(message: "pull copies into a SQLite store: --db must be a file") }
+        let names = arguments.positionals
+        if names.isEmpty == !arguments.flag(all) { throw UsageError(message: names.isEmpty ? "name runs to pull, or pass --all" : "name runs or pass --all, not both") }
+        let server = try PostgresStore(uri: uri, connectTimeout: session.connectTimeout)
+        let folder = try TemporaryFolders.make(prefix: "track-pgcopy")
+        defer { TemporaryFolders.remove(folder) }
+        let report = try server.pull(runs: names.isEmpty ? nil : names, into: try session.store(),
+                                     scratch: folder.appendingPathComponent("pulled.sqlite").path)
+        for name in report.newRuns { Console.out("pulled '\(name)'\n") }
+        for (old, new) in report.renamedRuns { Console.out("  '\(old)' is another run here: pulled as '\(new)'\n") }
+        Console.out("\(report.newRuns.count) new run\(report.newRuns.count == 1 ? "" : "s"), \(report.skippedRuns) already here, \(report.newQuestions) new questions -> \(session.databasePath)\n")
+    }
+}
+
 enum PushCommand: Command {
     static let to = Option.text("to", "uri", "The PostgreSQL store: postgresql://user@host:5432/db (password from PGPASSWORD or ~/.pgpass).")
     static let all = Option.flag("all", "Push every run of the local store.")

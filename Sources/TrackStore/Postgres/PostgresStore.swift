@@ -366,9 +366,14 @@ public final class PostgresStore {
 
     /// Copies the metadata tables in one repeatable-read snapshot, keeping every id.
     func copyMetadata(into mirror: RunStore) throws {
-        let database = mirror.database
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { try? connection.execute("COMMIT") }
+        try copyMetadataInSnapshot(into: mirror)
+    }
+
+    /// `copyMetadata` inside the caller's snapshot.
+    private func copyMetadataInSnapshot(into mirror: RunStore) throws {
+        let database = mirror.database
         try database.transaction {
             let types = try columnTypes()
             for (table, columns) in Self.mirrorTables {
@@ -441,5 +446,88 @@ public final class PostgresStore {
             if case .text(let uuid) = row[0], case .text(let name) = row[1] { result[uuid] = name }
         }
         return result
+    }
+}
+
+// MARK: - Pull
+
+extension PostgresStore {
+    /// Copies runs of the server into the SQLite store `target` for offline work — every run, or
+    /// those named — with all they own, as `track merge` brings a shard in: a run the target
+    /// already holds (same uuid) is skipped, so pulling again changes nothing; questions are shared
+    /// by (dataset, external id) and a contradiction refuses the whole pull with nothing written.
+    /// The server is read in one repeatable-read snapshot into a complete store at `scratch` (a
+    /// path in a private folder the caller removes), which is then merged in one transaction.
+    public func pull(runs names: [String]?, into target: RunStore, scratch: String) throws -> MergeReport {
+        let shard = try RunStore(path: scratch)
+        try shard.database.executeScript("PRAGMA foreign_keys = OFF")
+        try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        do {
+            try copyMetadataInSnapshot(into: shard)
+            var selected: Set<Int64> = []
+            try shard.database.forEachRow("SELECT run_id, name FROM runs") { row in
+                if names == nil || names!.contains(row.string(1) ?? "") { selected.insert(row.int64(0)) }
+            }
+            for name in names ?? [] where try shard.runID(named: name) == nil {
+                throw StoreError("no run named '\(name)' on \(displayName); nothing was pulled", kind: .notFound)
+            }
+            let list = selected.sorted().map(String.init).joined(separator: ",")
+            let runFilter = selected.isEmpty ? "FALSE" : "run_id IN (\(list))"
+            try shard.database.transaction {
+                // The questions the selected runs answer (or their EM targets and folds name), with the server's ids.
+                let insertQuestion = try shard.database.makeStatement(
+                    "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label, category) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                var failure: Error?
+                try connection.copyOut("""
+                    COPY (SELECT question_id, dataset, external_id, subject, n_options, label, category FROM questions
+                          WHERE question_id IN (SELECT question_id FROM top_labels WHERE \(runFilter)
+                                                UNION SELECT question_id FROM em_targets WHERE \(runFilter)
+                                                UNION SELECT question_id FROM calibration_folds WHERE \(runFilter))
+                          ORDER BY question_id) TO STDOUT
+                    """) { row in
+                    insertQuestion.bind(row.int64(0), at: 1)
+                    insertQuestion.bind(row.string(1), at: 2)
+                    insertQuestion.bind(row.string(2), at: 3)
+                    if row.isNull(3) { insertQuestion.bindNull(at: 4) } else { insertQuestion.bind(row.string(3), at: 4) }
+                    insertQuestion.bind(row.int64(4), at: 5)
+                    insertQuestion.bind(row.int64(5), at: 6)
+                    if row.isNull(6) { insertQuestion.bindNull(at: 7) } else { insertQuestion.bind(row.string(6), at: 7) }
+                    do { _ = try insertQuestion.step() } catch { failure = failure ?? error }
+                    insertQuestion.reset()
+                }
+                let insertOption = try shard.database.makeStatement("INSERT INTO option_scores(run_id, question_id, option, prob, score) VALUES (?, ?, ?, ?, ?)")
+                try connection.copyOut("COPY (SELECT run_id, question_id, option, prob, score FROM option_scores WHERE \(runFilter)) TO STDOUT") { row in
+                    insertOption.bind(row.int64(0), at: 1)
+                    insertOption.bind(row.int64(1), at: 2)
+                    insertOption.bind(row.int64(2), at: 3)
+                    insertOption.bind(row.double(3), at: 4)
+                    if row.isNull(4) { insertOption.bindNull(at: 5) } else { insertOption.bind(row.double(4), at: 5) }
+                    do { _ = try insertOption.step() } catch { failure = failure ?? error }
+                    insertOption.reset()
+                }
+                let insertTop = try shard.database.makeStatement("INSERT INTO top_labels(run_id, question_id, pred) VALUES (?, ?, ?)")
+                try connection.copyOut("COPY (SELECT run_id, question_id, pred FROM top_labels WHERE \(runFilter)) TO STDOUT") { row in
+                    insertTop.bind(row.int64(0), at: 1)
+                    insertTop.bind(row.int64(1), at: 2)
+                    insertTop.bind(row.int64(2), at: 3)
+                    do { _ = try insertTop.step() } catch { failure = failure ?? error }
+                    insertTop.reset()
+                }
+                if let failure { throw failure }
+                // Runs not asked for go (their per-question rows were never copied).
+                var others: [Int64] = []
+                try shard.database.forEachRow("SELECT run_id FROM runs") { if !selected.contains($0.int64(0)) { others.append($0.int64(0)) } }
+                for id in others { try shard.deleteRun(id) }
+                try shard.database.execute("DELETE FROM track_meta WHERE key = 'question_id_floor'")
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+        try shard.database.executeScript("PRAGMA foreign_keys = ON")
+        try shard.refreshStaleSummaries()
+        shard.checkpoint()
+        return try target.merge(shard: scratch)
     }
 }
