@@ -454,6 +454,37 @@ import TrackStore
     }
 }
 
+/// Issue 24 (in part): `track merge --into postgresql://…` — each shard in one transaction, keyed by
+/// uuid, names kept apart, a contradiction refusing the whole shard.
+@Suite struct PostgresMergeTests {
+    @Test func shardsMergeIntoTheServer() throws {
+        let server = try PostgresServer()
+        let scratch = Scratch()
+        let uri = try server.createDatabase("merged")
+        let lines = (0..<40).map { PostgresTests.line($0) }.joined(separator: "\n") + "\n"
+        let first = scratch.path("first.sqlite"), second = scratch.path("second.sqlite"), bad = scratch.path("bad.sqlite")
+        try PostgresTests.track(["log", "--run", "a", "--db", first, "--dataset", "d"], server, input: lines)
+        try PostgresTests.track(["calibrate", "temperature", "--fit", "a", "--apply", "a", "--folds", "4", "--db", first], server)
+        try PostgresTests.track(["log", "--run", "a", "--db", second, "--dataset", "d"], server, input: lines)   // same name, another run
+        try PostgresTests.track(["log", "--run", "fine", "--db", bad, "--dataset", "e"], server, input: lines)
+        try PostgresTests.track(["log", "--run", "clash", "--db", bad, "--dataset", "d"], server,
+                                input: #"{"id": "q1", "label": 3, "logits": [1, 2, 3, 4]}"# + "\n")   // q1 of d has label 1 there
+        let merged = try PostgresTests.track(["merge", first, second, "--into", uri], server)
+        #expect(merged.stdout.contains("2 new runs") && merged.stdout.contains("renamed 'a' -> 'a ["), "\(merged.stdout)")
+        #expect(try server.psql("SELECT count(*) FROM runs", database: "merged") == "3\n")
+        #expect(try server.psql("SELECT count(*) FROM calibration_folds", database: "merged") == "40\n")
+        #expect(try server.psql("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = 'a+TS'", database: "merged") == "a\n")
+        let before = try PostgresTests.counts(server, "merged")
+        let again = try PostgresTests.track(["merge", first, second, "--into", uri], server)
+        #expect(again.stdout.contains("0 new runs"))
+        #expect(try PostgresTests.counts(server, "merged") == before)
+        // The bad shard: its clash refuses it whole ('fine' is not merged either).
+        let refused = try PostgresTests.track(["merge", bad, "--into", uri], server, expect: 1)
+        #expect(refused.stderr.contains("nothing of it was merged"), "\(refused.stderr)")
+        #expect(try PostgresTests.counts(server, "merged") == before)
+    }
+}
+
 /// Issue 22 on PostgreSQL: cross-fitting and a holdout run against the server, their folds stored there.
 @Suite struct PostgresCalibrationTests {
     @Test func crossFitAndHoldoutOnTheServer() throws {

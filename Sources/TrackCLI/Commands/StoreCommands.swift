@@ -163,7 +163,7 @@ enum CheckCommand: Command {
 }
 
 enum MergeCommand: Command {
-    static let into = Option.text("into", "path", "The database to merge into (created if missing).")
+    static let into = Option.text("into", "path", "The database to merge into: a SQLite file (created if missing) or a PostgreSQL URI.")
     static let spec = CommandSpec(
         name: "merge", abstract: "Merge shard databases into one: nothing collides or duplicates; merging again changes nothing.",
         usage: "<shard.sqlite>... --into <all.sqlite>",
@@ -177,10 +177,34 @@ enum MergeCommand: Command {
         arguments: [("<shard.sqlite>...", "Shard databases.")],
         options: [into, Options.busyTimeout, Options.quiet])
 
+    /// `--into postgresql://…`: each shard merged into the server in one transaction.
+    static func mergeIntoServer(_ shards: [String], uri: String, session: Session) throws {
+        let server = try PostgresStore(uri: uri, connectTimeout: session.connectTimeout)
+        var failures = 0
+        for shard in shards {
+            let folder = try TemporaryFolders.make(prefix: "track-pgcopy")
+            defer { TemporaryFolders.remove(folder) }
+            do {
+                let report = try server.merge(shard: shard, scratch: folder.appendingPathComponent("shard.sqlite").path)
+                var text = "\(shard): \(report.newRuns.count) new runs"
+                if report.skippedRuns > 0 { text += ", \(report.skippedRuns) runs already merged" }
+                Console.out(text + " -> \(server.displayName)\n")
+                for (from, to) in report.renamedRuns { Console.out("  renamed '\(from)' -> '\(to)' (the name was taken)\n") }
+            } catch {
+                failures += 1
+                Console.err("Error: \(shard): \((error as? any TrackFailure).map(TrackCLI.describe) ?? "\(error)"); nothing of it was merged\n")
+            }
+        }
+        if failures > 0 { throw CommandFailure(message: "", status: 1) }
+    }
+
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let shards = try arguments.positionals(nil, "shard databases")
         guard let into = arguments.value(into) else { throw UsageError(message: "--into <all.sqlite> is required") }
-        if StoreLocation.isPostgresURI(into) { throw UsageError(message: "track merge merges into a SQLite file; to bring runs to a PostgreSQL store use track push") }
+        if StoreLocation.isPostgresURI(into) {
+            try mergeIntoServer(shards, uri: into, session: session)
+            return
+        }
         let store = try session.store(path: into)
         var failures = 0
         let progress = session.progress("merge")

@@ -71,6 +71,8 @@ public enum StoreLocation {
 /// One connection to a PostgreSQL server through libpq. Not shared between threads.
 public final class PostgresConnection {
     let connection: OpaquePointer
+    /// Open `transaction` calls: nested ones are savepoints.
+    private var transactionDepth = 0
     /// The URI with any password redacted: what errors and provenance show.
     public let displayName: String
 
@@ -223,7 +225,24 @@ public final class PostgresConnection {
     /// Runs `body` in a transaction (committed when it returns, rolled back when it throws).
     /// Track's own writes set `track.writer`, which the plain-SQL triggers honour.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
+        // Nested: a savepoint inside the caller's transaction (e.g. every run of a merged shard).
+        if transactionDepth > 0 {
+            let savepoint = "track_\(transactionDepth)"
+            try execute("SAVEPOINT \(savepoint)")
+            transactionDepth += 1
+            defer { transactionDepth -= 1 }
+            do {
+                let value = try body()
+                try execute("RELEASE SAVEPOINT \(savepoint)")
+                return value
+            } catch {
+                try? execute("ROLLBACK TO SAVEPOINT \(savepoint); RELEASE SAVEPOINT \(savepoint)")
+                throw error
+            }
+        }
         try execute("BEGIN; SET LOCAL track.writer = 'on'")
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
         do {
             let value = try body()
             try execute("COMMIT")

@@ -531,3 +531,48 @@ extension PostgresStore {
         return try target.merge(shard: scratch)
     }
 }
+
+// MARK: - Merge into the server
+
+extension PostgresStore {
+    /// Merges a SQLite shard into the server as `track merge` merges into a file, in one
+    /// transaction: runs keyed by uuid (one already here is skipped), questions by identity (a
+    /// contradiction refuses the shard, nothing of it written), a run whose name another run
+    /// holds here renamed `name [uuid prefix]`. The shard is read through a consistent copy at
+    /// `scratch` (a path in a private folder the caller removes), where such renames happen.
+    public func merge(shard path: String, scratch: String) throws -> MergeReport {
+        guard FileManager.default.fileExists(atPath: path) else { throw StoreError("\(path): no such file") }
+        // A consistent copy (and the checks of a merge: schema version, a track store): the shard
+        // merged into an empty file.
+        let copy = try RunStore(path: scratch)
+        _ = try copy.merge(shard: path)
+        var report = MergeReport(shard: path)
+        let held = try runUUIDs()
+        let heldNames = Set(held.values)
+        var runs: [(id: Int64, uuid: String, name: String)] = []
+        try copy.database.forEachRow("SELECT run_id, uuid, name FROM runs ORDER BY run_id") {
+            runs.append(($0.int64(0), $0.string(1) ?? "", $0.string(2) ?? ""))
+        }
+        // Names another run holds on the server: renamed in the copy, once, before any push.
+        var names = heldNames
+        var pending: [(id: Int64, name: String)] = []
+        for run in runs {
+            if held[run.uuid] != nil { report.skippedRuns += 1; continue }
+            var name = run.name
+            if names.contains(name) {
+                name = "\(run.name) [\(run.uuid.prefix(8))]"
+                try copy.renameRun(run.name, to: name)
+                report.renamedRuns.append((run.name, name))
+            }
+            names.insert(name)
+            pending.append((run.id, name))
+        }
+        try withRetry {
+            try connection.transaction {
+                for run in pending { _ = try push(runID: run.id, from: copy) }
+            }
+        }
+        report.newRuns = pending.map(\.name)
+        return report
+    }
+}
