@@ -177,49 +177,39 @@ enum MergeCommand: Command {
         arguments: [("<shard.sqlite>...", "Shard databases.")],
         options: [into, Options.busyTimeout, Options.quiet])
 
-    /// `--into postgresql://…`: each shard merged into the server in one transaction.
-    static func mergeIntoServer(_ shards: [String], uri: String, session: Session) throws {
-        let server = try PostgresStore(uri: uri, connectTimeout: session.connectTimeout)
-        var failures = 0
-        for shard in shards {
-            let folder = try TemporaryFolders.make(prefix: "track-pgcopy")
-            defer { TemporaryFolders.remove(folder) }
-            do {
-                let report = try server.merge(shard: shard, scratch: folder.appendingPathComponent("shard.sqlite").path)
-                var text = "\(shard): \(report.newRuns.count) new runs"
-                if report.skippedRuns > 0 { text += ", \(report.skippedRuns) runs already merged" }
-                Console.out(text + " -> \(server.displayName)\n")
-                for (from, to) in report.renamedRuns { Console.out("  renamed '\(from)' -> '\(to)' (the name was taken)\n") }
-            } catch {
-                failures += 1
-                Console.err("Error: \(shard): \((error as? any TrackFailure).map(TrackCLI.describe) ?? "\(error)"); nothing of it was merged\n")
-            }
-        }
-        if failures > 0 { throw CommandFailure(message: "", status: 1) }
-    }
-
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let shards = try arguments.positionals(nil, "shard databases")
         guard let into = arguments.value(into) else { throw UsageError(message: "--into <all.sqlite> is required") }
+        // Into a SQLite file, or into a PostgreSQL server (each shard through a private scratch copy).
+        let mergeOne: (String) throws -> MergeReport
+        var destination = ""
         if StoreLocation.isPostgresURI(into) {
-            try mergeIntoServer(shards, uri: into, session: session)
-            return
+            let server = try PostgresStore(uri: into, connectTimeout: session.connectTimeout)
+            destination = " -> \(server.displayName)"
+            mergeOne = { shard in
+                let folder = try TemporaryFolders.make(prefix: "track-pgcopy")
+                defer { TemporaryFolders.remove(folder) }
+                return try server.merge(shard: shard, scratch: folder.appendingPathComponent("shard.sqlite").path)
+            }
+        } else {
+            let store = try session.store(path: into)
+            mergeOne = { try store.merge(shard: $0) }
         }
-        let store = try session.store(path: into)
         var failures = 0
         let progress = session.progress("merge")
         for (index, shard) in shards.enumerated() {
             progress.update(done: index, total: shards.count, item: shard)
             defer { progress.update(done: index + 1, total: shards.count, item: shard) }
             do {
-                let report = try store.merge(shard: shard)
-                var text = "\(shard): \(report.newRuns.count) new runs, \(report.newQuestions) new questions"
+                let report = try mergeOne(shard)
+                var text = "\(shard): \(report.newRuns.count) new runs"
+                if report.newQuestions > 0 || destination.isEmpty { text += ", \(report.newQuestions) new questions" }
                 if report.skippedRuns > 0 { text += ", \(report.skippedRuns) runs already merged" }
-                Console.out(text + "\n")
+                Console.out(text + destination + "\n")
                 for (from, to) in report.renamedRuns { Console.out("  renamed '\(from)' -> '\(to)' (the name was taken)\n") }
             } catch {
                 failures += 1
-                Console.err("Error: \((error as? any TrackFailure).map(TrackCLI.describe) ?? "\(error)")\n")
+                Console.err("Error: \(shard): \((error as? any TrackFailure).map(TrackCLI.describe) ?? "\(error)"); nothing of it was merged\n")
             }
         }
         if failures > 0 { throw CommandFailure(message: "", status: 1) }
