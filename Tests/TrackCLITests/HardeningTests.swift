@@ -405,6 +405,8 @@ import TrackStore
         #expect(try TrackBinary.run(["log", "--run", "empty", "--db", db], input: "\n").status == 0)
         let empty = try TrackBinary.run(["plot", "classwise", "empty", "--db", db, "--out", scratch.path("c.png")])
         #expect(empty.status == 1 && empty.stderr.contains("has no questions"), "\(empty.stderr)")
+        // demo takes --quiet like every command (issue 24).
+        #expect(try TrackBinary.run(["demo", "--db", scratch.path("d.sqlite"), "--out", scratch.path("d"), "--questions", "20", "--quiet"]).status == 0)
         // A failing statement's SQL is shown shortened.
         let long = "SELECT " + (0..<3_000).map { "\($0)" }.joined(separator: " + ") + " FROM nowhere"
         let failed = try TrackBinary.run(["sql", "--db", db, long])

@@ -174,7 +174,7 @@ enum DemoCommand: Command {
         plus preference pairs. The data are simulated; no model is run. The same seed gives the
         same database on every machine.
         """,
-        options: [db, out, seed, questions])
+        options: [db, out, seed, questions, Options.quiet])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
