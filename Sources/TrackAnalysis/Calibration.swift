@@ -348,11 +348,8 @@ public enum Calibration {
         }
         // The fits, and each fold's questions of the fit run.
         var fits: [any FittedCalibrator] = []
-        let members: [[Int]] = {
-            var members = [[Int]](repeating: [], count: request.split.foldCount)
-            for i in 0..<set.count { members[folds[i]].append(i) }
-            return members
-        }()
+        var members = [[Int]](repeating: [], count: request.split.foldCount)
+        for i in 0..<set.count { members[folds[i]].append(i) }
         switch request.split {
         case .inSample: fits = [try calibrator.fit(set, rows: nil)]
         case .holdout: fits = [try calibrator.fit(set, rows: members[0])]
@@ -377,9 +374,8 @@ public enum Calibration {
         let before = CalibrationAnalyzer(reported, bins: request.bins).metrics()
         let after = CalibrationAnalyzer(calibratedReport, bins: request.bins).metrics()
         var result = CalibrationResult(request: request, fits: fits,
-                                       fitQuestions: request.split == .inSample ? set.count : set.count - members[min(1, members.count - 1)].count,
+                                       fitQuestions: request.holdout != nil ? members[0].count : set.count,
                                        reportQuestions: reported.count, heldOut: request.split != .inSample, before: before, after: after)
-        if case .folds = request.split { result.fitQuestions = set.count }
 
         // The fit run's questions by identity, with their folds.
         var fitFold: [String: Int] = [:]

@@ -163,3 +163,16 @@ import Testing
         for (path, folder) in cases { #expect(parentDirectory(of: path) == folder, "\(path)") }
     }
 }
+
+@Suite struct RedactionScanTests {
+    /// The quick scan before redaction finds what the redaction would change.
+    @Test func scanFindsSchemesAndPasswordWordsInAnyCase() {
+        for text in ["postgresql://u:p@h/d", "x POSTGRES://a", "host=h PASSWORD=x", "PassWord", "ppassword", "a:://b"] {
+            #expect(StoreLocation.mayHoldPassword(text), "\(text)")
+        }
+        for text in ["", "plain run name", "a:/b", "pass word", "passwor", "c:\\\\x"] {
+            #expect(!StoreLocation.mayHoldPassword(text), "\(text)")
+        }
+        #expect(StoreLocation.redactedMessage("postgresql://u:secret@h/d") == "postgresql://u:***@h/d")
+    }
+}

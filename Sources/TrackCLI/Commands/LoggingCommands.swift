@@ -128,7 +128,7 @@ enum IngestCommand: Command {
                 if !report.alreadyIngestedAs.isEmpty {
                     let earlier = report.alreadyIngestedAs.map { "'\($0)'" }.joined(separator: ", ")
                     let name = options.metadata.name
-                    let how = !name.isEmpty && !report.alreadyIngestedAs.contains(where: { $0 == name || $0.hasPrefix(name + "/") })
+                    let how = Ingestor.isNewName(name, besides: report.alreadyIngestedAs)
                         ? "pass --force to store it again as a second run '\(name)'" : "pass --force to replace it, or --force with a new --run name to store it again as a second run"
                     Console.out("\(label): already ingested as \(earlier); nothing changed (\(how))\n")
                     continue

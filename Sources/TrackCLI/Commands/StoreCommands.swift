@@ -235,11 +235,7 @@ enum PullCommand: Command {
         options: Options.database + [from, all])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
-        guard let uri = arguments.value(from) else { throw UsageError(message: "--from <postgresql://…> is required") }
-        guard StoreLocation.isPostgresURI(uri) else { throw UsageError(message: "--from takes a PostgreSQL URI (postgresql://…)") }
-        guard !session.isPostgres else { throw UsageError(message: "pull copies into a SQLite store: --db must be a file") }
-        let names = arguments.positionals
-        if names.isEmpty == !arguments.flag(all) { throw UsageError(message: names.isEmpty ? "name runs to pull, or pass --all" : "name runs or pass --all, not both") }
+        let (uri, names) = try PushCommand.transfer(arguments, session, server: from, all: all, verb: "pull", local: "into")
         let server = try PostgresStore(uri: uri, connectTimeout: session.connectTimeout)
         let folder = try TemporaryFolders.make(prefix: "track-pgcopy")
         defer { TemporaryFolders.remove(folder) }
@@ -269,12 +265,20 @@ enum PushCommand: Command {
         arguments: [("<run>...", "Run names (or --all).")],
         options: Options.database + [to, all])
 
-    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
-        guard let uri = arguments.value(to) else { throw UsageError(message: "--to <postgresql://…> is required") }
-        guard StoreLocation.isPostgresURI(uri) else { throw UsageError(message: "--to takes a PostgreSQL URI (postgresql://…), not '\(uri)'") }
-        guard !session.isPostgres else { throw UsageError(message: "push copies from a SQLite store: --db must be a file") }
+    /// What push and pull both check: the server's URI (`--to` / `--from`), a SQLite `--db`, and
+    /// run names or `--all` (not both).
+    static func transfer(_ arguments: ParsedArguments, _ session: Session, server option: Option, all: Option,
+                         verb: String, local direction: String) throws -> (uri: String, names: [String]) {
+        guard let uri = arguments.value(option) else { throw UsageError(message: "--\(option.name) <postgresql://…> is required") }
+        guard StoreLocation.isPostgresURI(uri) else { throw UsageError(message: "--\(option.name) takes a PostgreSQL URI (postgresql://…), not '\(uri)'") }
+        guard !session.isPostgres else { throw UsageError(message: "\(verb) copies \(direction) a SQLite store: --db must be a file") }
         let names = arguments.positionals
-        if names.isEmpty == !arguments.flag(all) { throw UsageError(message: names.isEmpty ? "name runs to push, or pass --all" : "name runs or pass --all, not both") }
+        if names.isEmpty == !arguments.flag(all) { throw UsageError(message: names.isEmpty ? "name runs to \(verb), or pass --all" : "name runs or pass --all, not both") }
+        return (uri, names)
+    }
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let (uri, names) = try transfer(arguments, session, server: to, all: all, verb: "push", local: "from")
         let store = try session.store(readOnly: true)
         let runs: [(Int64, String)] = try names.isEmpty
             ? store.runSummaries().map { ($0.id, $0.name) }.sorted { $0.0 < $1.0 }

@@ -98,6 +98,30 @@ final class IngestSession {
         runIndex = Dictionary(uniqueKeysWithValues: runs.enumerated().map { ($1.key, $0) })
     }
 
+    /// Ends every run the file made, in its transaction: the skipped rows kept with each, the
+    /// output's identity recorded (a re-ingest is noticed), status `finished`.
+    func finishRuns(sourceSHA256 sha: String) throws {
+        for id in runIDs {
+            for skipped in skipped {
+                try store.database.execute(
+                    "INSERT INTO ingest_rejects(run_id, source, line, reason) VALUES (?, ?, ?, ?)",
+                    [.integer(id), .text(skipped.source), skipped.line.map { .integer(Int64($0)) } ?? .null, .text(skipped.reason)])
+            }
+            try store.database.execute(
+                "UPDATE runs SET source_sha256 = ?, status = 'finished', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE run_id = ?",
+                [.text(sha), .integer(id)])
+        }
+    }
+
+    /// What the ingest made, once it committed.
+    func report(file: String, sha256: String) -> IngestReport {
+        var report = IngestReport(file: file, format: format, sha256: sha256)
+        report.runs = createdRuns
+        report.skipped = skipped
+        report.replaced = Array(Set(replaced)).sorted()
+        return report
+    }
+
     /// Writes every run's queued rows; call before the transaction commits.
     func flush() throws {
         for run in runs { try run.writer.flush() }

@@ -55,7 +55,7 @@ public struct Ingestor {
                         : "no valid questions: all \(session.skipped.count) rows were skipped"
                     throw InputError(source: path, reason: reason)
                 }
-                let previous = try store.runs(withSourceSHA256: sha).filter { !session.createdRuns.map(\.name).contains($0) }
+                let previous = try store.runs(withSourceSHA256: sha)
                 if !previous.isEmpty {
                     guard options.force else { throw Duplicate(runs: previous) }
                     if !Self.keepsEarlier(previous, options) {
@@ -63,17 +63,7 @@ public struct Ingestor {
                         session.replaced += previous
                     }
                 }
-                for id in session.runIDs {
-                    for skipped in session.skipped {
-                        try store.database.execute(
-                            "INSERT INTO ingest_rejects(run_id, source, line, reason) VALUES (?, ?, ?, ?)",
-                            [.integer(id), .text(skipped.source), skipped.line.map { .integer(Int64($0)) } ?? .null,
-                             .text(skipped.reason)])
-                    }
-                    try store.database.execute(
-                        "UPDATE runs SET source_sha256 = ?, status = 'finished', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE run_id = ?",
-                        [.text(sha), .integer(id)])
-                }
+                try session.finishRuns(sourceSHA256: sha)
             }
             store.questions.commit()
         } catch let duplicate as Duplicate {
@@ -96,10 +86,7 @@ public struct Ingestor {
             store.questions.rollback()
             throw error
         }
-        var report = IngestReport(file: path, format: format, sha256: sha)
-        report.runs = session.createdRuns
-        report.skipped = session.skipped
-        report.replaced = Array(Set(session.replaced)).sorted()
+        var report = session.report(file: path, sha256: sha)
         if format == .lmEval, evaluation?.file == nil {
             let folder = parentDirectory(of: path)
             let others = ((try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? [])
@@ -187,16 +174,7 @@ public struct Ingestor {
                         throw InputError(source: input.resultsFile, reason: "task group '\(input.group)': accuracy \(JSONValue.format(pooled)) over its \(count.n) samples (filter \(filter)) differs from the harness's group acc \(JSONValue.format(reported)) (nor is that the mean of its subtasks' accuracies): samples and results file do not belong together")
                     }
                 }
-                for id in session.runIDs {
-                    for skipped in session.skipped {
-                        try store.database.execute(
-                            "INSERT INTO ingest_rejects(run_id, source, line, reason) VALUES (?, ?, ?, ?)",
-                            [.integer(id), .text(skipped.source), skipped.line.map { .integer(Int64($0)) } ?? .null, .text(skipped.reason)])
-                    }
-                    try store.database.execute(
-                        "UPDATE runs SET source_sha256 = ?, status = 'finished', finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE run_id = ?",
-                        [.text(identity), .integer(id)])
-                }
+                try session.finishRuns(sourceSHA256: identity)
             }
             store.questions.commit()
         } catch let exists as IngestSession.AlreadyExists {
@@ -206,19 +184,19 @@ public struct Ingestor {
             store.questions.rollback()
             throw error
         }
-        var report = IngestReport(file: input.resultsFile, format: .lmEval, sha256: identity)
-        report.runs = session.createdRuns
-        report.skipped = session.skipped
-        report.replaced = Array(Set(session.replaced)).sorted()
-        return report
+        return session.report(file: input.resultsFile, sha256: identity)
     }
 
     /// Whether `--force` stores an output again as a second run (a new `--run` name) rather
     /// than replacing the runs it made before.
     static func keepsEarlier(_ earlier: [String], _ options: IngestOptions) -> Bool {
-        let name = options.metadata.name
-        guard options.force, !name.isEmpty else { return false }
-        return !earlier.contains { $0 == name || $0.hasPrefix(name + "/") }
+        options.force && isNewName(options.metadata.name, besides: earlier)
+    }
+
+    /// Whether `name` (a `--run` given) is none of the runs an output made before (nor their
+    /// `/<filter>` runs): then `--force` stores the output again under it.
+    public static func isNewName(_ name: String, besides earlier: [String]) -> Bool {
+        !name.isEmpty && !earlier.contains { $0 == name || $0.hasPrefix(name + "/") }
     }
 
 

@@ -98,12 +98,6 @@ struct LMEvalReader {
             formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
             return formatter.string(from: Date(timeIntervalSince1970: seconds))
         }
-        /// The groups (of `group_subtasks`) this task belongs to.
-        var groups: [String] {
-            (json?["group_subtasks"]?.objectValue?.entries ?? []).filter { entry in
-                entry.value.arrayValue?.contains(.string(task)) == true
-            }.map(\.key)
-        }
         /// The task's groups from the top-level one down to its parent (`group_subtasks`).
         var groupPath: [String] { json.map { TaskGroups($0).path(to: task) } ?? [] }
         var targetDelimiter: String { config?["target_delimiter"]?.stringValue ?? " " }

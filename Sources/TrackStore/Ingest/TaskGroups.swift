@@ -7,15 +7,21 @@ struct TaskGroups {
     /// Each group's direct members, in the results file's order.
     let members: [(group: String, members: [String])]
     private let index: [String: [String]]
+    /// Each member's group (the first that lists it).
+    private let parent: [String: String]
 
     init(_ json: JSONValue) {
         members = (json["group_subtasks"]?.objectValue?.entries ?? []).compactMap { entry in
             let list = (entry.value.arrayValue ?? []).compactMap(\.stringValue)
             return list.isEmpty ? nil : (entry.key, list)
         }
-        var index: [String: [String]] = [:]
-        for (group, list) in members where index[group] == nil { index[group] = list }
+        var index: [String: [String]] = [:], parent: [String: String] = [:]
+        for (group, list) in members {
+            if index[group] == nil { index[group] = list }
+            for member in list where parent[member] == nil { parent[member] = group }
+        }
         self.index = index
+        self.parent = parent
     }
 
     var isEmpty: Bool { members.isEmpty }
@@ -23,11 +29,6 @@ struct TaskGroups {
     /// Every group and member named.
     var allTasks: [String] { members.map(\.group) + members.flatMap(\.members) }
 
-    /// Groups no other group holds, in the results file's order.
-    var topLevel: [String] {
-        let held = Set(members.flatMap(\.members))
-        return members.map(\.group).filter { !held.contains($0) }
-    }
 
     /// The tasks below `group` (members that are not groups), depth first in member order;
     /// a group met twice (a cycle in a hand-edited file) is not walked again.
@@ -46,8 +47,6 @@ struct TaskGroups {
 
     /// The groups from a top-level one down to the task's parent ([] for a task in no group).
     func path(to task: String) -> [String] {
-        var parent: [String: String] = [:]
-        for (group, list) in members { for member in list where parent[member] == nil { parent[member] = group } }
         var path: [String] = [], seen: Set<String> = []
         var current = task
         while let up = parent[current], seen.insert(up).inserted {

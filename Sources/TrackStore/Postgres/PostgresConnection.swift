@@ -42,11 +42,27 @@ public enum StoreLocation {
                 "options", "application_name"].contains(key)
     }
 
+    /// Whether `text` holds "://" or "password" in any case: one pass over its bytes without a
+    /// copy, since every line track prints is looked at.
+    static func mayHoldPassword(_ text: String) -> Bool {
+        let word = Array("password".utf8)
+        var colon = 0, matched = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ":") { colon = 1 } else if colon > 0, byte == UInt8(ascii: "/") {
+                colon += 1
+                if colon == 3 { return true }
+            } else { colon = 0 }
+            let lower = byte | (byte >= 0x41 && byte <= 0x5A ? 0x20 : 0)
+            matched = lower == word[matched] ? matched + 1 : (lower == word[0] ? 1 : 0)
+            if matched == word.count { return true }
+        }
+        return false
+    }
+
     /// Any text (a message, an error) with every connection password in it redacted: URIs'
     /// `user:secret@`, `password=…` in URIs and keyword strings (quoted values too).
     public static func redactedMessage(_ text: String) -> String {
-        let lower = text.lowercased()
-        guard lower.contains("://") || lower.contains("password") else { return text }
+        guard mayHoldPassword(text) else { return text }
         var result = text.replacingOccurrences(of: #"(?i)(postgres(?:ql)?://[^:/@\s]*):[^@\s/]*@"#, with: "$1:***@", options: .regularExpression)
         result = result.replacingOccurrences(of: #"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s']*)"#, with: "$1***", options: .regularExpression)
         return result

@@ -377,28 +377,35 @@ public final class PostgresStore {
         try database.transaction {
             let types = try columnTypes()
             for (table, columns) in Self.mirrorTables {
-                let list = columns.joined(separator: ", ")
-                let kinds = columns.map { types[table]?[$0] ?? "text" }
-                let insert = try database.makeStatement("INSERT INTO \(table)(\(list)) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))")
-                var failure: Error?
-                try connection.copyOut("COPY (SELECT \(list) FROM \(table)) TO STDOUT") { row in
-                    for index in 0..<row.count {
-                        let position = Int32(index + 1)
-                        if row.isNull(index) { insert.bindNull(at: position); continue }
-                        switch kinds[index] {
-                        case "bigint", "integer", "smallint": insert.bind(row.int64(index), at: position)
-                        case "double precision", "real": insert.bind(row.double(index), at: position)
-                        default: insert.bind(row.string(index), at: position)
-                        }
-                    }
-                    do { _ = try insert.step() } catch { failure = failure ?? error }
-                    insert.reset()
-                }
-                if let failure { throw failure }
+                try copyRows(of: table, columns: columns, types: types, into: database)
             }
             let floor = try connection.query("SELECT COALESCE(MAX(question_id), 0) FROM questions").rows.first?.first ?? .integer(0)
             try database.execute("INSERT OR REPLACE INTO track_meta(key, value) VALUES ('question_id_floor', ?)", [floor])
         }
+    }
+
+    /// Copies the rows of the server's `table` that `filter` selects (a WHERE clause, or all) into
+    /// the same table of a local SQLite file, ids kept, each value bound by its server type.
+    func copyRows(of table: String, columns: [String], types: [String: [String: String]], filter: String? = nil,
+                  into database: Database) throws {
+        let list = columns.joined(separator: ", ")
+        let kinds = columns.map { types[table]?[$0] ?? "text" }
+        let insert = try database.makeStatement("INSERT INTO \(table)(\(list)) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))")
+        var failure: Error?
+        try connection.copyOut("COPY (SELECT \(list) FROM \(table)\(filter.map { " WHERE \($0)" } ?? "")) TO STDOUT") { row in
+            for index in 0..<row.count {
+                let position = Int32(index + 1)
+                if row.isNull(index) { insert.bindNull(at: position); continue }
+                switch kinds[index] {
+                case "bigint", "integer", "smallint": insert.bind(row.int64(index), at: position)
+                case "double precision", "real": insert.bind(row.double(index), at: position)
+                default: insert.bind(row.string(index), at: position)
+                }
+            }
+            do { _ = try insert.step() } catch { failure = failure ?? error }
+            insert.reset()
+        }
+        if let failure { throw failure }
     }
 
     /// Each table's columns' types on the server (`bigint`, `double precision`, `text`), in one query.
@@ -474,46 +481,18 @@ extension PostgresStore {
             let list = selected.sorted().map(String.init).joined(separator: ",")
             let runFilter = selected.isEmpty ? "FALSE" : "run_id IN (\(list))"
             try shard.database.transaction {
-                // The questions the selected runs answer (or their EM targets and folds name), with the server's ids.
-                let insertQuestion = try shard.database.makeStatement(
-                    "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label, category) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                var failure: Error?
-                try connection.copyOut("""
-                    COPY (SELECT question_id, dataset, external_id, subject, n_options, label, category FROM questions
-                          WHERE question_id IN (SELECT question_id FROM top_labels WHERE \(runFilter)
+                // The questions the selected runs answer (or their EM targets and folds name), and
+                // their option rows and top labels, with the server's ids.
+                let types = try columnTypes()
+                try copyRows(of: "questions", columns: ["question_id", "dataset", "external_id", "subject", "n_options", "label", "category"],
+                             types: types, filter: """
+                                question_id IN (SELECT question_id FROM top_labels WHERE \(runFilter)
                                                 UNION SELECT question_id FROM em_targets WHERE \(runFilter)
                                                 UNION SELECT question_id FROM calibration_folds WHERE \(runFilter))
-                          ORDER BY question_id) TO STDOUT
-                    """) { row in
-                    insertQuestion.bind(row.int64(0), at: 1)
-                    insertQuestion.bind(row.string(1), at: 2)
-                    insertQuestion.bind(row.string(2), at: 3)
-                    if row.isNull(3) { insertQuestion.bindNull(at: 4) } else { insertQuestion.bind(row.string(3), at: 4) }
-                    insertQuestion.bind(row.int64(4), at: 5)
-                    insertQuestion.bind(row.int64(5), at: 6)
-                    if row.isNull(6) { insertQuestion.bindNull(at: 7) } else { insertQuestion.bind(row.string(6), at: 7) }
-                    do { _ = try insertQuestion.step() } catch { failure = failure ?? error }
-                    insertQuestion.reset()
-                }
-                let insertOption = try shard.database.makeStatement("INSERT INTO option_scores(run_id, question_id, option, prob, score) VALUES (?, ?, ?, ?, ?)")
-                try connection.copyOut("COPY (SELECT run_id, question_id, option, prob, score FROM option_scores WHERE \(runFilter)) TO STDOUT") { row in
-                    insertOption.bind(row.int64(0), at: 1)
-                    insertOption.bind(row.int64(1), at: 2)
-                    insertOption.bind(row.int64(2), at: 3)
-                    insertOption.bind(row.double(3), at: 4)
-                    if row.isNull(4) { insertOption.bindNull(at: 5) } else { insertOption.bind(row.double(4), at: 5) }
-                    do { _ = try insertOption.step() } catch { failure = failure ?? error }
-                    insertOption.reset()
-                }
-                let insertTop = try shard.database.makeStatement("INSERT INTO top_labels(run_id, question_id, pred) VALUES (?, ?, ?)")
-                try connection.copyOut("COPY (SELECT run_id, question_id, pred FROM top_labels WHERE \(runFilter)) TO STDOUT") { row in
-                    insertTop.bind(row.int64(0), at: 1)
-                    insertTop.bind(row.int64(1), at: 2)
-                    insertTop.bind(row.int64(2), at: 3)
-                    do { _ = try insertTop.step() } catch { failure = failure ?? error }
-                    insertTop.reset()
-                }
-                if let failure { throw failure }
+                                """, into: shard.database)
+                try copyRows(of: "option_scores", columns: ["run_id", "question_id", "option", "prob", "score"], types: types,
+                             filter: runFilter, into: shard.database)
+                try copyRows(of: "top_labels", columns: ["run_id", "question_id", "pred"], types: types, filter: runFilter, into: shard.database)
                 // Runs not asked for go (their per-question rows were never copied).
                 var others: [Int64] = []
                 try shard.database.forEachRow("SELECT run_id FROM runs") { if !selected.contains($0.int64(0)) { others.append($0.int64(0)) } }

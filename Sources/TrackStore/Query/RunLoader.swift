@@ -81,7 +81,7 @@ struct QuestionChunk: Sendable {
             openInvalid = (openRows, "probability \(probability)")
         }
         if let score, !score.isFinite, openInvalid == nil { openInvalid = (openRows, "score \(score)") }
-        probabilities.append(probability.isFinite ? min(max(probability, 0), 1) : 0)
+        probabilities.append(probability)   // an invalid row's question is refused before the chunk is used
         scores.append(score ?? 0)
         if score == nil { openScored = false }
         openRows += 1
