@@ -319,7 +319,7 @@ public enum Calibration {
     /// recording its parent, the split (as params and, per question, `calibration_folds`) and
     /// the fit. A derived run never holds a question calibrated by a map fitted on it, unless
     /// asked for in-sample.
-    public static func run(_ request: CalibrationRequest, store: RunStore) throws -> CalibrationResult {
+    public static func run(_ request: CalibrationRequest, store: any RunWriting) throws -> CalibrationResult {
         let fitRun = try store.loadRun(named: request.fitRun, details: true)
         let set = fitRun.predictions
         guard set.count > 0 else { throw StoreError("run '\(request.fitRun)' has no questions: nothing to fit", kind: .invalidInput) }
@@ -452,9 +452,7 @@ public enum Calibration {
                     membership.append(member(fitRun, i, fold: folds[i]))
                 }
             }
-            try store.writeRun(meta, predictions: predictions, replace: request.replace) { runID in
-                if !membership.isEmpty { try store.writeCalibrationFolds(runID: runID, membership) }
-            }
+            try store.writeRun(meta, predictions: predictions, replace: request.replace, folds: membership)
             result.derivedRuns.append(meta.name)
         }
         return result

@@ -28,7 +28,7 @@ public struct ReportResult: Sendable {
 }
 
 public enum Report {
-    public static func build(_ request: ReportRequest, store: RunStore) throws -> ReportResult {
+    public static func build(_ request: ReportRequest, store: any RunWriting) throws -> ReportResult {
         let reader = RunReader(store)
         let data = try reader.reportData(request.filter)
         guard !data.runs.isEmpty else { throw StoreError("no runs match", kind: .notFound) }
@@ -39,7 +39,7 @@ public enum Report {
             <title>\(escape(request.title))</title>
             <style>\(style)</style></head><body>
             <h1>\(escape(request.title))</h1>
-            <p class="meta">\(data.runs.count) runs from <code>\(escape(store.database.path))</code>. Metrics: METHODS §3 of track
+            <p class="meta">\(data.runs.count) runs from <code>\(escape(store.displayName))</code>. Metrics: METHODS §3 of track
             (10 equal-width bins; 95% intervals from \(request.resamples) Poisson-bootstrap resamples: percentile for accuracy, confidence,
             Brier and NLL, bin-bounded or norm-bounded for the binned errors, whose lower end is 0 where the test of calibration does not
             reject; the method is named beside each interval).</p>
@@ -79,9 +79,10 @@ public enum Report {
         var figures: [(name: String, runs: [String], image: Data, csv: String)] = []
         let detailed = Array(data.runs.filter { $0.summary.n > 0 }.prefix(request.detailLimit))
         var metricsJSON: [JSONValue] = []
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("track-report-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        // The figures are drawn into a private folder (0700, removed on every way out) and embedded.
+        let folder = try TemporaryFolders.make(prefix: "track-report")
+        defer { TemporaryFolders.remove(folder) }
+        let scratch = folder.path
         html += "<h2>Runs in detail</h2>\n"
         for run in detailed {
             let name = run.summary.name

@@ -11,7 +11,7 @@ public struct RunCard: Sendable {
     public var logged: [LoggedMetricSummary]
 
     /// The run named `name`, or nil when there is none.
-    public init?(store: RunStore, name: String) throws {
+    public init?(store: any RunReading, name: String) throws {
         var filter = RunFilter()
         filter.names = [name]
         guard let summary = try store.runSummaries(filter).first else { return nil }

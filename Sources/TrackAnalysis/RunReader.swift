@@ -18,9 +18,10 @@ public struct BinSettings: Sendable, Equatable {
 /// connection reading the upper half of a large run) lives here, and that
 /// connection waits for locks as long as the caller's store does.
 public struct RunReader {
-    public let store: RunStore
+    /// The store read: a SQLite file or a PostgreSQL server.
+    public let store: any RunWriting
 
-    public init(_ store: RunStore) { self.store = store }
+    public init(_ store: any RunWriting) { self.store = store }
 
     /// Runs of fewer question ids than this are read in one scan.
     static let parallelThreshold: Int64 = 4096
@@ -41,12 +42,12 @@ public struct RunReader {
         }
         let middle = range.lowerBound + (range.upperBound - range.lowerBound) / 2 + 1
         let second = SecondHalf(CalibrationAnalyzer.Builder(bins: settings.bins, epsilon: settings.epsilon))
-        let path = store.database.path, timeout = store.busyTimeout
         let group = DispatchGroup()
+        // The second connection is opened on its own thread (its path or URI are constants).
+        let box = ReaderBox(store)
         DispatchQueue.global().async(group: group) {
             do {
-                let other = try RunStore(path: path, readOnly: true, busyTimeout: timeout)
-                try other.forEachQuestion(runID: runID, name: name, in: middle...range.upperBound) {
+                try box.reader.parallelReader().forEachQuestion(runID: runID, name: name, in: middle...range.upperBound) {
                     second.builder.append(id: $0, label: $1, probabilities: $2, scores: $3)
                 }
             } catch {
@@ -86,6 +87,12 @@ public struct RunReader {
     public func load(_ name: String) throws -> LoadedRun {
         try store.loadRun(named: name, details: true)
     }
+}
+
+/// The store whose second connection the other thread opens.
+private final class ReaderBox: @unchecked Sendable {
+    let reader: any RunReading
+    init(_ reader: any RunReading) { self.reader = reader }
 }
 
 /// The second half's builder (or error), filled on its thread and read after it ends.

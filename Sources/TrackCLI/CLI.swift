@@ -79,7 +79,6 @@ public enum TrackCLI {
             let parsed = try ArgumentParser.parse(Array(arguments.dropFirst()), spec: command.spec)
             if parsed.helpRequested { Console.out(command.spec.helpText); return 0 }
             session.arguments = parsed
-            session.commandName = name
             // No output of the command may replace its store or one of its input files.
             OutputFile.resetProtections()
             if !session.isPostgres { OutputFile.protectStore(session.databasePath) }
@@ -180,26 +179,38 @@ final class Session {
         ProgressLine(label, quiet: arguments.flag(Options.quiet), bytes: bytes)
     }
 
-    /// The subcommand running, for what a PostgreSQL store allows.
-    var commandName = ""
-    /// A PostgreSQL store's local copy (see `PostgresSession`), when `--db` is a URI.
+    /// The staging file of `log` and `ingest` on a PostgreSQL store (see `PostgresSession`).
     private var postgres: PostgresSession?
+    /// The PostgreSQL store, connected once per command.
+    private var server: PostgresStore?
 
     /// Whether `--db` names a PostgreSQL database (a libpq URI).
     var isPostgres: Bool { StoreLocation.isPostgresURI(databasePath) }
 
-    /// The PostgreSQL store itself, for what runs on the server (ad-hoc SQL).
+    /// The PostgreSQL store itself (connected, schema checked, once per command).
     func postgresStore() throws -> PostgresStore {
-        try PostgresStore(uri: databasePath, connectTimeout: connectTimeout)
+        if let server { return server }
+        let opened = try PostgresStore(uri: databasePath, connectTimeout: connectTimeout)
+        server = opened
+        return opened
     }
 
     var connectTimeout: Int { max(1, Int(busyTimeout.rounded(.up))) }
 
-    func store(path: String? = nil, readOnly: Bool = false) throws -> RunStore {
+    /// The store every analysis reads and writes: the SQLite file, or the PostgreSQL server itself.
+    func runs(readOnly: Bool = false) throws -> any RunWriting {
+        isPostgres ? try postgresStore() : try store(readOnly: readOnly)
+    }
+
+    func reader(readOnly: Bool = true) throws -> RunReader { RunReader(try runs(readOnly: readOnly)) }
+
+    /// A SQLite store: `path`, else `--db`. On a PostgreSQL `--db`, the staging file whose new
+    /// runs are pushed when the command ends (what `log` and `ingest` write into; `appending`:
+    /// the run `log --append` adds to).
+    func store(path: String? = nil, readOnly: Bool = false, appending: String? = nil) throws -> RunStore {
         if path == nil, isPostgres {
             if let postgres { return postgres.local }
-            let session = try PostgresSession(uri: databasePath, command: commandName,
-                                              connectTimeout: connectTimeout, busyTimeout: busyTimeout)
+            let session = try PostgresSession(server: try postgresStore(), busyTimeout: busyTimeout, appending: appending)
             postgres = session
             return session.local
         }
@@ -210,8 +221,6 @@ final class Session {
         stores.append(store)
         return store
     }
-
-    func reader() throws -> RunReader { RunReader(try store(readOnly: true)) }
 
     /// What changes runs in place (rm, rename, tag, set): the SQLite store, or the PostgreSQL server itself.
     func runManager() throws -> any RunManaging {
@@ -224,7 +233,7 @@ final class Session {
         logger.onCommit = { [postgres, runID = logger.runID] in try postgres.pushIncrement(runID: runID) }
     }
 
-    /// Pushes the runs a command wrote into a PostgreSQL store's local copy to the server.
+    /// Pushes the runs a command wrote into a PostgreSQL store's staging file to the server.
     func finish() throws {
         guard let postgres else { return }
         self.postgres = nil

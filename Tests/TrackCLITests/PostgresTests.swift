@@ -56,6 +56,9 @@ import TrackStore
         let dpo = "\(llama)/DPO/in-domain", sft = "\(llama)/SFT/in-domain"
         let commands: [[String]] = [
             ["runs", "--where", "method = 'DPO' and conf_ece > 0.05", "--sort", "conf_ece", "--desc"],
+            // LIKE is case-insensitive on both; a parameter compared as a number (text that is not one never matches).
+            ["runs", "--where", "run like 'llama%in-domain' and params.noise > 0.5", "--sort", "params.noise"],
+            ["runs", "--where", "params.seed in (42, 7) or tags.simulated = 'true'", "--format", "csv"],
             ["runs", "--format", "json"],
             ["show", dpo, "--format", "json"],
             ["metrics", dpo, sft, "--ci", "--resamples", "40", "--format", "csv"],
@@ -218,10 +221,24 @@ import TrackStore
         #expect(try server.psql("SELECT count(*) FROM pg_views WHERE viewname = 'run_calibration'", database: "bad") == "1\n")
         // Strings, identifiers and comments holding keywords are not statements.
         #expect(try Self.track(["sql", "SELECT 'COMMIT; DELETE FROM runs' AS \"END;\" -- ; ROLLBACK", "--db", uri, "--format", "csv"], server).stdout.contains("COMMIT; DELETE FROM runs"))
-        // Appending to a run on the server is refused, not half done.
-        let append = try Self.track(["log", "--run", "good", "--append", "--db", uri], server, input: Self.line(99) + "\n", expect: 64)
-        #expect(append.stderr.contains("PostgreSQL"))
-        #expect(try Self.counts(server, "bad") == afterPush)
+        // Appending to a run on the server (issue 24): the same run, rows and summaries as the same
+        // append to a SQLite copy of it; a contradicting question refuses the append, nothing changed.
+        let copy = scratch.path("copy.sqlite")
+        try Self.track(["pull", "good", "--from", uri, "--db", copy], server)
+        let more = (99..<104).map { Self.line($0) }.joined(separator: "\n") + "\n"
+        try Self.track(["log", "--run", "good", "--append", "--dataset", "d", "--db", copy], server, input: more)
+        try Self.track(["log", "--run", "good", "--append", "--dataset", "d", "--db", uri], server, input: more)
+        #expect(try server.psql("SELECT n FROM run_stats JOIN runs USING (run_id) WHERE name = 'good'", database: "bad")
+                == Self.track(["sql", "SELECT n FROM run_stats JOIN runs USING (run_id) WHERE name = 'good'", "--db", copy, "--format", "csv"], server).stdout.split(separator: "\n")[1] + "\n")
+        for command in [["metrics", "good", "--format", "csv"], ["runs", "--where", "run = 'good'"]] {
+            #expect(try Self.track(command + ["--db", uri], server).stdout.replacingOccurrences(of: uri, with: "")
+                    == Self.track(command + ["--db", copy], server).stdout.replacingOccurrences(of: copy, with: ""), "\(command[0]) after --append")
+        }
+        let appended = try Self.counts(server, "bad")
+        #expect(appended != afterPush)
+        _ = try Self.track(["log", "--run", "good", "--append", "--dataset", "d", "--db", uri], server,
+                           input: #"{"id": "q99", "label": 3, "probs": [0.4, 0.2, 0.2, 0.2]}"# + "\n", expect: 1)
+        #expect(try Self.counts(server, "bad") == appended)
     }
 
     /// SIGKILL during a push leaves every run on the server either absent or whole.
@@ -341,10 +358,55 @@ import TrackStore
     }
 }
 
-/// Issue 23.10: the local copies of PostgreSQL data live in private folders that no exit leaves behind.
+/// Issue 24: PostgreSQL is a store, not a copy. Commands read and write the server directly — no
+/// temporary file at all (they run with TMPDIR pointing nowhere) — and what they write (EM targets,
+/// export records, derived runs) lands on the server in one transaction.
+@Suite struct PostgresDirectStoreTests {
+    @Test func commandsRunOnTheServerWithoutACopy() throws {
+        let server = try PostgresServer()
+        let scratch = Scratch()
+        let db = scratch.path("demo.sqlite")
+        try PostgresTests.track(["demo", "--db", db, "--out", scratch.path("exports"), "--questions", "60"], server)
+        let uri = try server.createDatabase("direct")
+        try PostgresTests.track(["push", "--all", "--db", db, "--to", uri], server)
+        let dpo = "Llama-3.1-8B-Tulu-sim/DPO/in-domain", sft = "Llama-3.1-8B-Tulu-sim/SFT/in-domain"
+        let runID = try server.psql("SELECT run_id FROM runs WHERE name = '\(dpo)'", database: "direct").trimmingCharacters(in: .whitespacesAndNewlines)
+        let exportsBefore = try server.psql("SELECT count(*) FROM exports", database: "direct")
+        // No temporary folder can be made: every reading command, and em and plot, still run
+        // (the report draws its figures in one, for embedding).
+        var environment = server.environment
+        environment["TMPDIR"] = scratch.path("no-such-folder")
+        for command in [["runs"], ["show", dpo], ["metrics", dpo, sft, "--ci", "--resamples", "20"], ["compare", sft, dpo, "--resamples", "20"],
+                        ["table", "--out-dir", scratch.path("t")], ["tce", dpo, sft, "--target", sft], ["winrate", dpo, sft],
+                        ["em", dpo], ["plot", "reliability", dpo, "--out", scratch.path("d.png")]] {
+            let result = try TrackBinary.run(command + ["--db", uri], environment: environment)
+            #expect(result.status == 0, "track \(command[0]) with no temporary folder: \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("no-such-folder")))
+        // em stored its targets on the server (one per option row of the run), plot its record.
+        #expect(try server.psql("SELECT count(*) FROM em_targets WHERE run_id = \(runID)", database: "direct")
+                == server.psql("SELECT count(*) FROM option_scores WHERE run_id = \(runID)", database: "direct"))
+        #expect(try Int(server.psql("SELECT count(*) FROM exports", database: "direct").trimmingCharacters(in: .whitespacesAndNewlines))!
+                > Int(exportsBefore.trimmingCharacters(in: .whitespacesAndNewlines))!)
+        #expect(try server.psql("SELECT count(*) FROM export_runs x JOIN exports e USING (export_id) WHERE e.path = '\(scratch.path("d.png"))' AND x.run_id = \(runID)", database: "direct") == "1\n")
+        // A derived run is written on the server whole, linked to its parent there; a second
+        // without --replace is refused and changes nothing; with it, replaces the first.
+        try PostgresTests.track(["calibrate", "temperature", "--fit", sft, "--apply", dpo, "--suffix", "+T2", "--db", uri], server)
+        #expect(try server.psql("SELECT p.name FROM runs r JOIN runs p ON p.run_id = r.parent_run_id WHERE r.name = '\(dpo)+T2'", database: "direct") == "\(dpo)\n")
+        let before = try PostgresTests.counts(server, "direct")
+        let refused = try PostgresTests.track(["calibrate", "temperature", "--fit", sft, "--apply", dpo, "--suffix", "+T2", "--db", uri], server, expect: 1)
+        #expect(refused.stderr.contains("already exists"), "\(refused.stderr)")
+        #expect(try PostgresTests.counts(server, "direct") == before)
+        try PostgresTests.track(["calibrate", "temperature", "--fit", sft, "--apply", dpo, "--suffix", "+T2", "--replace", "--db", uri], server)
+        #expect(try server.psql("SELECT count(*) FROM runs WHERE name = '\(dpo)+T2'", database: "direct") == "1\n")
+        #expect(try PostgresTests.counts(server, "direct") == before)
+    }
+}
+
+/// Issue 23.10: the staging files of PostgreSQL writers live in private folders that no exit leaves behind.
 @Suite struct PostgresTemporaryFolderTests {
     static func folders() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)) ?? []).filter { $0.hasPrefix("track-pgcopy-") }
+        ((try? FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)) ?? []).filter { $0.hasPrefix("track-pgstage-") }
     }
 
     @Test func privateFoldersRemovedOnSignalsAndSweptAfterAKill() throws {
@@ -364,7 +426,7 @@ import TrackStore
             try process.run()
             var mine: [String] = []
             for _ in 0..<100 {
-                mine = Self.folders().filter { !before.contains($0) && $0.hasPrefix("track-pgcopy-\(process.processIdentifier)-") }
+                mine = Self.folders().filter { !before.contains($0) && $0.hasPrefix("track-pgstage-\(process.processIdentifier)-") }
                 if !mine.isEmpty { break }
                 usleep(100_000)
             }

@@ -231,7 +231,7 @@ enum EMCommand: Command {
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let name = try arguments.positionals(1, "one run")[0]
-        let reader = RunReader(try session.store())
+        let reader = try session.reader(readOnly: false)
         if let against = arguments.value(against) {
             let result = try reader.emLoss(run: name, against: against)
             Console.out(String(format: "L_cal of '%@' against the EM targets of '%@': %.6f (%d paired questions)\n",

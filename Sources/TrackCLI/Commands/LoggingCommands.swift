@@ -30,12 +30,9 @@ enum LogCommand: Command {
         var meta = try session.metadata()
         guard !meta.name.isEmpty else { throw UsageError(message: "--run <name> is required") }
         meta.sourceFormat = "stream"
-        if session.isPostgres, arguments.flag(append) {
-            throw UsageError(message: "--append does not run on a PostgreSQL store yet (a run there is added whole or by its own stream)")
-        }
         let logger: RunLogger
         do {
-            logger = try session.store().startRun(meta, validation: ValidationOptions(renormalize: arguments.flag(Options.renormalize)),
+            logger = try session.store(appending: arguments.flag(append) ? meta.name : nil).startRun(meta, validation: ValidationOptions(renormalize: arguments.flag(Options.renormalize)),
                                                   append: arguments.flag(append))
         } catch let error as ValidationError where error.kind == .conflict {
             throw CommandFailure(message: TrackCLI.describe(error) + " (or pass --append)")

@@ -75,7 +75,7 @@ enum PlotCommand: Command {
         request.aStar = session.aStarRequest()
         request.lowerConstant = arguments.double(Options.cLower)!
         request.provenance = commandLine()
-        let result = try RunReader(try session.store()).figure(request)
+        let result = try session.reader(readOnly: false).figure(request)
         if let aStar = result.aStar { Console.err("A* = \(String(format: "%.4f", aStar.value)) (\(aStar.source))\n") }
         Console.out("wrote \(result.path) and \(result.dataPath)\n")
     }
@@ -154,7 +154,7 @@ enum CalibrateCommand: Command {
         request.bins = session.binSettings.bins
         request.suffix = arguments.value(suffix)
         request.replace = arguments.flag(replace)
-        let result = try Calibration.run(request, store: try session.store())
+        let result = try Calibration.run(request, store: try session.runs())
         Console.out(session.format(format) == .json ? result.json.jsonText + "\n" : result.text)
     }
 }
@@ -216,7 +216,7 @@ enum ReportCommand: Command {
         request.detailLimit = arguments.int(details)!
         request.resamples = arguments.int(resamples)!
         request.provenance = commandLine()
-        let result = try Report.build(request, store: try session.store(readOnly: true))
+        let result = try Report.build(request, store: try session.runs(readOnly: true))
         Console.out("wrote \(result.path): \(result.runs) runs, \(result.detailed) in detail, \(result.bytes / 1024) KB\n")
     }
 }

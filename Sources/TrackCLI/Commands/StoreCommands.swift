@@ -48,7 +48,7 @@ enum RunsCommand: Command {
         filter.sort = arguments.value(sort)
         filter.descending = arguments.flag(descending)
         filter.limit = arguments.int(limit)
-        let runs = try session.store(readOnly: true).runSummaries(filter)
+        let runs = try session.runs(readOnly: true).runSummaries(filter)
         let table = TextTable(
             columns: ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_confidence"],
             rows: runs.map { run in
@@ -69,7 +69,7 @@ enum ShowCommand: Command {
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let name = try arguments.positionals(1, "one run name")[0]
-        let store = try session.store(readOnly: true)
+        let store = try session.runs(readOnly: true)
         guard let card = try RunCard(store: store, name: name) else {
             throw store.unknownRun(name)
         }
@@ -187,7 +187,7 @@ enum MergeCommand: Command {
             let server = try PostgresStore(uri: into, connectTimeout: session.connectTimeout)
             destination = " -> \(server.displayName)"
             mergeOne = { shard in
-                let folder = try TemporaryFolders.make(prefix: "track-pgcopy")
+                let folder = try TemporaryFolders.make(prefix: TemporaryFolders.postgresStaging)
                 defer { TemporaryFolders.remove(folder) }
                 return try server.merge(shard: shard, scratch: folder.appendingPathComponent("shard.sqlite").path)
             }
@@ -237,7 +237,7 @@ enum PullCommand: Command {
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let (uri, names) = try PushCommand.transfer(arguments, session, server: from, all: all, verb: "pull", local: "into")
         let server = try PostgresStore(uri: uri, connectTimeout: session.connectTimeout)
-        let folder = try TemporaryFolders.make(prefix: "track-pgcopy")
+        let folder = try TemporaryFolders.make(prefix: TemporaryFolders.postgresStaging)
         defer { TemporaryFolders.remove(folder) }
         let report = try server.pull(runs: names.isEmpty ? nil : names, into: try session.store(),
                                      scratch: folder.appendingPathComponent("pulled.sqlite").path)

@@ -42,11 +42,7 @@ final class QuestionIndex {
         let version = try database.scalarInt("PRAGMA data_version")
         if version != lastDataVersion { suspectDatasets = loadedDatasets }
         lastDataVersion = version
-        // A local copy of a PostgreSQL store allocates above the server's ids (`question_id_floor`).
-        nextID = (try database.scalarInt("""
-            SELECT MAX(COALESCE((SELECT MAX(question_id) FROM questions), 0),
-                       COALESCE((SELECT CAST(value AS INTEGER) FROM track_meta WHERE key = 'question_id_floor'), 0))
-            """) ?? 0) + 1
+        nextID = (try database.scalarInt("SELECT MAX(question_id) FROM questions") ?? 0) + 1
     }
 
     /// The question's row id; allocates one (and queues the row) when new.

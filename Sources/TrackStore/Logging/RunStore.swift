@@ -13,9 +13,6 @@ public final class RunStore {
     public let database: Database
     let questions = QuestionIndex()
     public let busyTimeout: Double
-    /// Where the option rows of this store's runs are read from when not from its own file:
-    /// a PostgreSQL store whose local copy this is (see `RemoteRows`).
-    let remote: (any RemoteRowSource)?
 
     /// Opens the store at `path`, creating and migrating it unless `readOnly`.
     /// A writable store also recomputes the summaries of stale runs (rows
@@ -25,7 +22,6 @@ public final class RunStore {
     public init(path: String, readOnly: Bool = false, busyTimeout: Double = 10,
                 progress: ((Int, Int, String) -> Void)? = nil) throws {
         self.busyTimeout = busyTimeout
-        remote = RemoteRows.source(for: path)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw StoreError("\(path) is a directory, not a track database", kind: .io)
@@ -199,19 +195,6 @@ public final class RunStore {
                          defaultDataset: metadata.dataset ?? "", validation: validation)
     }
 
-    /// The id of the run with this name, or nil.
-    public func runID(named name: String) throws -> Int64? {
-        try database.scalarInt("SELECT run_id FROM runs WHERE name = ?", [.text(name)])
-    }
-
-    /// Runs whose source file had this SHA-256.
-    public func runs(withSourceSHA256 sha: String) throws -> [String] {
-        var names: [String] = []
-        try database.forEachRow("SELECT name FROM runs WHERE source_sha256 = ? ORDER BY run_id", [.text(sha)]) {
-            names.append($0.string(0) ?? "")
-        }
-        return names
-    }
 
     /// Deletes runs with everything they own. Explicit rather than by cascade,
     /// so that it holds while bulk ingest runs with foreign keys off.
@@ -278,6 +261,17 @@ extension RunStore {
         } catch {
             questions.rollback()
             throw error
+        }
+    }
+}
+
+extension RunStore: RunWriting {
+    public var sql: any SQLQuerying { database }
+    public var displayName: String { database.path }
+
+    public func writeRun(_ metadata: RunMetadata, predictions: [Prediction], replace: Bool, folds: [FoldMembership]) throws -> Int64 {
+        try writeRun(metadata, predictions: predictions, replace: replace) { runID in
+            if !folds.isEmpty { try self.writeCalibrationFolds(runID: runID, folds) }
         }
     }
 }

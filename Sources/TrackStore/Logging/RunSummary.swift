@@ -163,7 +163,14 @@ extension RunStore {
     }
 }
 
-extension RunStore {
+/// One run's stored per-bin totals, as the metric definitions read them.
+private struct StoredBinTotals {
+    var top: [BinTotal]
+    var classwise: [Int: [BinTotal]] = [:]
+    var pooled: [BinTotal]
+}
+
+extension RunReading {
     /// The metrics a run's stored summary answers, with the views' 10 bins and
     /// the analyzers' formulas: accuracy, mean confidence, overconfidence,
     /// conf-ECE, MCE, RMSCE, cw-ECE, Brier and NLL. The equal-mass metrics
@@ -171,11 +178,26 @@ extension RunStore {
     /// views' totals, so a stale run's numbers are computed from its rows.
     /// Runs with no questions are absent.
     public func storedMetrics(runIDs: [Int64]? = nil) throws -> [Int64: CalibrationMetrics] {
+        do {
+            return try metricsFromTotals(runIDs: runIDs)
+        } catch let error as PostgresError where error.sqlState == "22003" {
+            // PostgreSQL refuses to overflow where SQLite's sums become infinite (caught below):
+            // the run holding a value no input could have is named instead.
+            let runs = runIDs.map { " AND run_id IN (\($0.map(String.init).joined(separator: ",")))" } ?? ""
+            guard let name = try sql.firstText("""
+                SELECT name FROM runs WHERE run_id = (SELECT MIN(run_id) FROM option_scores
+                                                      WHERE (NOT (prob >= 0 AND prob <= 1) OR NOT (abs(score) < 1e300))\(runs))
+                """) else { throw error }
+            throw StoredValueError(run: name, question: nil, detail: "its rows in option_scores hold values no input could (a probability outside [0, 1] or not finite)")
+        }
+    }
+
+    private func metricsFromTotals(runIDs: [Int64]?) throws -> [Int64: CalibrationMetrics] {
         let bins = RunSummaryDelta.bins
         let filter = runIDs.map { ids in "WHERE run_id IN (\(ids.map(String.init).joined(separator: ",")))" } ?? ""
         var result: [Int64: CalibrationMetrics] = [:]
         var optionCounts: [Int64: (min: Int, max: Int)] = [:]
-        try database.forEachRow("""
+        try sql.eachRow("""
             SELECT run_id, n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored, min_options, max_options
             FROM run_totals \(filter)
             """) { row in
@@ -192,22 +214,17 @@ extension RunStore {
         }
         // The stored per-bin totals (class -1: top label; class c: option c), laid out as the
         // metric definitions (CalibrationMetrics.set…) read them; the store computes no metric.
-        struct Totals {
-            var top: [BinTotal]
-            var classwise: [Int: [BinTotal]] = [:]
-            var pooled: [BinTotal]
-        }
         let empty = BinTotal(count: 0, hits: 0, sum: 0)
-        var totals: [Int64: Totals] = [:]
+        var totals: [Int64: StoredBinTotals] = [:]
         var invalid: Set<Int64> = Set(result.filter { !($0.value.meanConfidence?.isFinite ?? true) || !($0.value.nll?.isFinite ?? true) || !($0.value.brier?.isFinite ?? true) }.keys)
-        try database.forEachRow("SELECT run_id, class, n, hits, sum_p, bin FROM run_bin_totals \(filter)") { row in
+        try sql.eachRow("SELECT run_id, class, n, hits, sum_p, bin FROM run_bin_totals \(filter)") { row in
             let id = row.int64(0)
             guard result[id] != nil else { return }
             let bin = row.int(5), sum = row.double(4)
             // A stale run's bins come from its rows: a probability outside [0, 1] puts one outside.
             guard (0..<bins).contains(bin), sum.isFinite else { invalid.insert(id); return }
             let total = BinTotal(count: Double(row.int(2)), hits: Double(row.int(3)), sum: sum)
-            var entry = totals[id] ?? Totals(top: Array(repeating: empty, count: bins), pooled: Array(repeating: empty, count: bins))
+            var entry = totals[id] ?? StoredBinTotals(top: Array(repeating: empty, count: bins), pooled: Array(repeating: empty, count: bins))
             let option = row.int(1)
             if option < 0 {
                 entry.top[bin] = total
@@ -221,11 +238,11 @@ extension RunStore {
             totals[id] = entry
         }
         if let id = invalid.min() {
-            let name = try database.scalarText("SELECT name FROM runs WHERE run_id = ?", [.integer(id)]) ?? "#\(id)"
+            let name = try sql.firstText("SELECT name FROM runs WHERE run_id = ?", [.integer(id)]) ?? "#\(id)"
             throw StoredValueError(run: name, question: nil, detail: "its rows in option_scores hold values no input could (a probability outside [0, 1] or not finite)")
         }
         for id in result.keys {
-            let entry = totals[id] ?? Totals(top: Array(repeating: empty, count: bins), pooled: Array(repeating: empty, count: bins))
+            let entry = totals[id] ?? StoredBinTotals(top: Array(repeating: empty, count: bins), pooled: Array(repeating: empty, count: bins))
             let total = Double(result[id]!.n)
             result[id]!.setTopLabelErrors(total: total, bins: bins) { entry.top[$0] }
             if !entry.classwise.isEmpty { result[id]!.setPooledError(bins: bins) { entry.pooled[$0] } }
@@ -237,6 +254,9 @@ extension RunStore {
         return result
     }
 
+}
+
+extension RunStore {
     /// Metric keys `storedMetrics` answers (with 10 bins).
     public static let storedMetricKeys: Set<MetricKey> = MetricKey.fromTotals
 }
@@ -245,12 +265,16 @@ extension RunStore {
     /// The bin count of the stored summaries (`run_bins`).
     public static let storedBins = RunSummaryDelta.bins
 
+}
+
+extension RunReading {
     /// K when every question of the run has K options (from the stored totals).
     public func uniformOptionCount(runID: Int64) throws -> Int? {
         var k: Int?
-        try database.forEachRow("SELECT min_options, max_options FROM run_totals WHERE run_id = ?", [.integer(runID)]) {
+        try sql.eachRow("SELECT min_options, max_options FROM run_totals WHERE run_id = ?", [.integer(runID)]) {
             if $0.int(0) == $0.int(1) { k = $0.int(0) }
         }
         return k
     }
 }
+

@@ -1,14 +1,15 @@
 import Foundation
 
 /// A track store on a PostgreSQL server: the same tables and views as the SQLite store
-/// (sql/postgres/), filled by pushing runs from SQLite stores — `track push`, and `track log`
-/// / `track ingest`, which validate into a local copy first — and read through a local SQLite
-/// copy of the runs' metadata and summaries whose scans read the option rows from the server.
+/// (sql/postgres/), read and written on the server directly (`RunReading`, `RunWriting`,
+/// `RunManaging`). Whole runs arrive by push (`track push`, `track merge --into`, and the runs
+/// that `log`, `ingest` and `calibrate` validate in a private staging file first), each in
+/// one transaction.
 public final class PostgresStore {
     public let connection: PostgresConnection
     /// The URI as given (with any password): for the further connections of parallel readers.
-    private let uri: String
-    private let connectTimeout: Int
+    let uri: String
+    let connectTimeout: Int
     /// The URI without its password, for messages and provenance.
     public var displayName: String { connection.displayName }
 
@@ -23,6 +24,8 @@ public final class PostgresStore {
     /// Connects and makes sure the schema exists and is current (created, migrated forward, views
     /// rebuilt when they changed), under an advisory lock so that concurrent first users agree.
     public init(uri: String, connectTimeout: Int = 10) throws {
+        // What a killed track left behind is removed by the next one.
+        TemporaryFolders.sweep(prefix: TemporaryFolders.postgresStaging)
         connection = try PostgresConnection(uri, connectTimeout: connectTimeout)
         self.uri = uri
         self.connectTimeout = connectTimeout
@@ -30,6 +33,13 @@ public final class PostgresStore {
         // room for a million in memory (the defaults, 8 MB and 4 MB, spill to disk).
         try connection.execute("SET temp_buffers = '256MB'; SET work_mem = '128MB'")
         try prepareSchema()
+    }
+
+    /// Another connection to a store already opened (its schema checked), for a parallel reader.
+    init(sibling other: PostgresStore) throws {
+        connection = try PostgresConnection(other.uri, connectTimeout: other.connectTimeout)
+        uri = other.uri
+        connectTimeout = other.connectTimeout
     }
 
     static let viewsKey = "views_sha256"
@@ -87,7 +97,7 @@ public final class PostgresStore {
     /// run with nothing written, as `track merge` does; so does a different run of the same name,
     /// unless its uuid is in `replacing` (runs the local command replaced), which are deleted
     /// in the same transaction.
-    public func push(runID: Int64, from store: RunStore, replacing: [String] = []) throws -> PushOutcome {
+    public func push(runID: Int64, from store: RunStore, replacing: [String] = [], parent serverParent: Int64? = nil) throws -> PushOutcome {
         let local = store.database
         var run: [String: SQLValue] = [:]
         let runColumns = Self.runColumns
@@ -118,7 +128,7 @@ public final class PostgresStore {
                             """, values).rows[0][0]
                     }
                 }
-                var parent = SQLValue.null
+                var parent = serverParent.map(SQLValue.integer) ?? .null
                 if case .integer(let id)? = run["parent_run_id"], let parentUUID = try local.scalarText("SELECT uuid FROM runs WHERE run_id = ?", [.integer(id)]) {
                     parent = try connection.query("SELECT run_id FROM runs WHERE uuid = $1", [.text(parentUUID)]).rows.first?.first ?? .null
                 }
@@ -137,6 +147,8 @@ public final class PostgresStore {
         }
     }
 
+    /// The questions of runs already on the server (a temporary table of the local connection).
+    static let pushedTable = "CREATE TEMP TABLE IF NOT EXISTS track_pushed (run_id INTEGER, question_id INTEGER, PRIMARY KEY (run_id, question_id))"
     /// Questions of a run already sent by `pushIncrement` (a temporary table of the local connection).
     static let notPushed = " AND question_id NOT IN (SELECT question_id FROM temp.track_pushed WHERE run_id = ?1)"
 
@@ -147,7 +159,7 @@ public final class PostgresStore {
     /// committed (its run marked running), as on SQLite.
     public func pushIncrement(runID: Int64, from store: RunStore) throws {
         let local = store.database
-        try local.executeScript("CREATE TEMP TABLE IF NOT EXISTS track_pushed (run_id INTEGER, question_id INTEGER, PRIMARY KEY (run_id, question_id))")
+        try local.executeScript(Self.pushedTable)
         guard let uuid = try local.scalarText("SELECT uuid FROM runs WHERE run_id = ?", [.integer(runID)]) else { return }
         let onServer = try connection.query("SELECT run_id FROM runs WHERE uuid = $1", [.text(uuid)]).rows.first?.first
         if case .integer(let remoteID)? = onServer {
@@ -165,6 +177,15 @@ public final class PostgresStore {
         }
         try local.execute("INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM top_labels WHERE run_id = ?",
                           [.integer(runID)])
+    }
+
+    /// Records every question of the runs of `store` (pulled from the server) as already on the
+    /// server, so that increments pushed from it send only what is added after.
+    public func markPushed(in store: RunStore) throws {
+        try store.database.executeScript("""
+            \(Self.pushedTable);
+            INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM top_labels;
+            """)
     }
 
     /// Replaces the EM targets the server holds for run `runID` by those of the local copy
@@ -338,49 +359,49 @@ public final class PostgresStore {
            ("em_targets", ["run_id", "question_id", "option", "bin", "target"]),
            ("calibration_folds", ["run_id", "question_id", "fold"])]
 
-    /// A local SQLite copy of the store at `path` (a fresh file) that the service layer reads as
-    /// it reads any store: every run's metadata, logged metrics, stored summaries, EM targets and
-    /// export records, pulled in one consistent snapshot with the server's ids; the option rows
-    /// stay on the server and the copy's scans read them from there (`PostgresRowSource`, one
-    /// COPY per run, in parallel when the reader splits a run). Runs written into the copy are
-    /// its own (read locally, pushed by the caller); their questions get ids above the server's.
-    public func openCopy(at path: String, busyTimeout: Double) throws -> RunStore {
-        let source = PostgresRowSource(uri: uri, connectTimeout: connectTimeout)
-        RemoteRows.register(source, for: path)
-        let store = try RunStore(path: path, busyTimeout: busyTimeout)
-        // The copy holds no questions of the server's runs: their rows' references are not checked here.
-        try store.database.executeScript("PRAGMA foreign_keys = OFF")
-        try copyMetadata(into: store)
-        var ids: Set<Int64> = []
-        try store.database.forEachRow("SELECT run_id FROM runs") { ids.insert($0.int64(0)) }
-        source.setRuns(ids)
-        // A run written with plain SQL on the server: its summaries recomputed from its rows.
-        try store.refreshStaleSummaries()
-        return store
-    }
-
-    /// Forgets a copy made by `openCopy` (its scans no longer reach the server).
-    public static func closeCopy(at path: String) {
-        RemoteRows.unregister(path: path)
-    }
-
-    /// Copies the metadata tables in one repeatable-read snapshot, keeping every id.
-    func copyMetadata(into mirror: RunStore) throws {
+    /// The server's run catalogue — experiments, runs, params and tags, ids kept — copied into
+    /// `staging` (a fresh file) in one snapshot: what a writer of whole runs (`log`, `ingest`)
+    /// consults to name its runs, find a file ingested before and refuse a name in use. No
+    /// question, option row, summary or EM target is copied: its size is that of the catalogue.
+    public func copyCatalogue(into staging: RunStore) throws {
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { try? connection.execute("COMMIT") }
-        try copyMetadataInSnapshot(into: mirror)
+        let types = try columnTypes()
+        try staging.database.transaction {
+            for (table, columns) in Self.mirrorTables where ["experiments", "runs", "params", "tags"].contains(table) {
+                try copyRows(of: table, columns: columns, types: types, into: staging.database)
+            }
+        }
     }
 
-    /// `copyMetadata` inside the caller's snapshot.
-    private func copyMetadataInSnapshot(into mirror: RunStore) throws {
+    /// Deletes runs by uuid, in one transaction (what a writer replaced without a run of the same name).
+    public func deleteRuns(uuids: [String]) throws {
+        guard !uuids.isEmpty else { return }
+        try withRetry {
+            try connection.transaction {
+                for uuid in uuids { try connection.query("DELETE FROM runs WHERE uuid = $1", [.text(uuid)]) }
+            }
+        }
+    }
+
+    /// The metadata of the runs `runFilter` selects (a WHERE clause on run_id) — their rows of
+    /// every table keyed by run, logged metrics, summaries, EM targets, folds and export records —
+    /// and every experiment, ids kept, inside the caller's snapshot (what a pull starts from).
+    private func copyMetadataInSnapshot(into mirror: RunStore, runFilter: String) throws {
         let database = mirror.database
         try database.transaction {
             let types = try columnTypes()
             for (table, columns) in Self.mirrorTables {
-                try copyRows(of: table, columns: columns, types: types, into: database)
+                let filter: String? = switch table {
+                case "experiments": nil
+                case "exports": "export_id IN (SELECT export_id FROM export_runs WHERE \(runFilter))"
+                case "stale_runs": "\(runFilter) OR run_id = 0"   // 0: every run stale
+                default: runFilter
+                }
+                try copyRows(of: table, columns: columns, types: types, filter: filter, into: database)
             }
-            let floor = try connection.query("SELECT COALESCE(MAX(question_id), 0) FROM questions").rows.first?.first ?? .integer(0)
-            try database.execute("INSERT OR REPLACE INTO track_meta(key, value) VALUES ('question_id_floor', ?)", [floor])
+            // A parent not pulled: no link (as a push links a parent the server lacks).
+            try database.execute("UPDATE runs SET parent_run_id = NULL WHERE parent_run_id NOT IN (SELECT run_id FROM runs)")
         }
     }
 
@@ -470,16 +491,20 @@ extension PostgresStore {
         try shard.database.executeScript("PRAGMA foreign_keys = OFF")
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         do {
-            try copyMetadataInSnapshot(into: shard)
+            // The runs asked for, by name, in the snapshot.
             var selected: Set<Int64> = []
-            try shard.database.forEachRow("SELECT run_id, name FROM runs") { row in
-                if names == nil || names!.contains(row.string(1) ?? "") { selected.insert(row.int64(0)) }
+            var present: Set<String> = []
+            for row in try connection.query("SELECT run_id, name FROM runs").rows {
+                guard case .integer(let id) = row[0], case .text(let name) = row[1] else { continue }
+                present.insert(name)
+                if names?.contains(name) ?? true { selected.insert(id) }
             }
-            for name in names ?? [] where try shard.runID(named: name) == nil {
+            for name in names ?? [] where !present.contains(name) {
                 throw StoreError("no run named '\(name)' on \(displayName); nothing was pulled", kind: .notFound)
             }
             let list = selected.sorted().map(String.init).joined(separator: ",")
             let runFilter = selected.isEmpty ? "FALSE" : "run_id IN (\(list))"
+            try copyMetadataInSnapshot(into: shard, runFilter: runFilter)
             try shard.database.transaction {
                 // The questions the selected runs answer (or their EM targets and folds name), and
                 // their option rows and top labels, with the server's ids.
@@ -493,11 +518,6 @@ extension PostgresStore {
                 try copyRows(of: "option_scores", columns: ["run_id", "question_id", "option", "prob", "score"], types: types,
                              filter: runFilter, into: shard.database)
                 try copyRows(of: "top_labels", columns: ["run_id", "question_id", "pred"], types: types, filter: runFilter, into: shard.database)
-                // Runs not asked for go (their per-question rows were never copied).
-                var others: [Int64] = []
-                try shard.database.forEachRow("SELECT run_id FROM runs") { if !selected.contains($0.int64(0)) { others.append($0.int64(0)) } }
-                for id in others { try shard.deleteRun(id) }
-                try shard.database.execute("DELETE FROM track_meta WHERE key = 'question_id_floor'")
             }
             try connection.execute("COMMIT")
         } catch {

@@ -19,21 +19,23 @@ public struct ExportRecord: Sendable {
     }
 }
 
-extension RunStore {
-    /// Records a written figure or table with the SHA-256 of it and of its data file.
+extension RunWriting {
+    /// Records a written figure or table with the SHA-256 of it and of its data file, in one
+    /// transaction (the same SQL on both stores).
     @discardableResult
     public func recordExport(_ record: ExportRecord) throws -> Int64 {
         let sha = try Ingestor.sha256(ofFile: record.path)
         let dataSHA = try record.dataPath.map { try Ingestor.sha256(ofFile: $0) }
-        return try database.transaction {
-            try database.execute("""
+        return try sql.inTransaction {
+            guard let id = try sql.firstInt("""
                 INSERT INTO exports(path, kind, format, sha256, data_path, data_sha256, command)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING export_id
                 """, [.text(record.path), .text(record.kind), .text(record.format), .text(sha),
-                      .optionalText(record.dataPath), .optionalText(dataSHA), .text(record.command)])
-            let id = database.lastInsertRowID
+                      .optionalText(record.dataPath), .optionalText(dataSHA), .text(record.command)]) else {
+                throw StoreError("the export record of \(record.path) got no id", kind: .storage)
+            }
             for runID in Set(record.runIDs).sorted() {
-                try database.execute("INSERT INTO export_runs(export_id, run_id) VALUES (?, ?)", [.integer(id), .integer(runID)])
+                try sql.run("INSERT INTO export_runs(export_id, run_id) VALUES (?, ?)", [.integer(id), .integer(runID)])
             }
             return id
         }
@@ -61,15 +63,5 @@ extension RunStore {
                                      [.integer(runID), .text(key), .text(value)])
             }
         }
-    }
-
-    /// The EM targets stored for a run: per question id, its bin and targets in option order.
-    public func emTargets(runID: Int64) throws -> [Int64: (bin: Int, targets: [Double])] {
-        var result: [Int64: (bin: Int, targets: [Double])] = [:]
-        try database.forEachRow("SELECT question_id, bin, target FROM em_targets WHERE run_id = ? ORDER BY question_id, option",
-                                [.integer(runID)]) { row in
-            result[row.int64(0), default: (row.int(1), [])].targets.append(row.double(2))
-        }
-        return result
     }
 }

@@ -27,10 +27,10 @@ public struct LoggedPoint: Sendable, Equatable {
     public var value: Double
 }
 
-extension RunStore {
+extension RunReading {
     public func runDetail(runID: Int64) throws -> RunDetail {
         var detail = RunDetail()
-        try database.forEachRow("""
+        try sql.eachRow("""
             SELECT r.uuid, e.name AS experiment, r.started_at, r.finished_at, r.source_file, r.source_sha256,
                    r.source_format, p.name AS parent
             FROM runs r LEFT JOIN experiments e USING (experiment_id) LEFT JOIN runs p ON p.run_id = r.parent_run_id
@@ -47,11 +47,11 @@ extension RunStore {
     /// Each scalar metric key of the run with its count and latest value (by step, then time).
     public func loggedMetrics(runID: Int64) throws -> [LoggedMetricSummary] {
         var result: [LoggedMetricSummary] = []
-        try database.forEachRow("""
+        try sql.eachRow("""
             SELECT key, COUNT(*) AS n, MAX(step) AS last_step,
-                   (SELECT value FROM metrics m2 WHERE m2.run_id = m.run_id AND m2.key = m.key
+                   (SELECT value FROM metrics m2 WHERE m2.run_id = ?1 AND m2.key = m.key
                      ORDER BY step DESC, timestamp DESC LIMIT 1) AS last_value
-            FROM metrics m WHERE run_id = ? GROUP BY key ORDER BY key
+            FROM metrics m WHERE run_id = ?1 GROUP BY key ORDER BY key
             """, [.integer(runID)]) { row in
             result.append(LoggedMetricSummary(key: row.string("key") ?? "", count: row.int("n"),
                                               lastStep: row.optionalInt64("last_step").map(Int.init),
@@ -63,7 +63,7 @@ extension RunStore {
     /// The values of one logged metric in step order (the latest value of a repeated step).
     public func loggedSeries(runID: Int64, key: String) throws -> [LoggedPoint] {
         var points: [Int: Double] = [:]
-        try database.forEachRow("SELECT step, value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp",
+        try sql.eachRow("SELECT step, value FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp",
                                 [.integer(runID), .text(key)]) { row in
             points[row.int("step")] = row.double("value")
         }
@@ -73,7 +73,7 @@ extension RunStore {
     /// The run's preference pairs, in the order logged.
     public func preferencePairs(runID: Int64) throws -> [PreferencePair] {
         var pairs: [PreferencePair] = []
-        try database.forEachRow("""
+        try sql.eachRow("""
             SELECT prompt_id, chosen_logprob, rejected_logprob, chosen_tokens, rejected_tokens
             FROM preference_pairs WHERE run_id = ?
             """, [.integer(runID)]) { row in
@@ -87,13 +87,13 @@ extension RunStore {
 
     /// Whether the run logged any preference pair (without reading them).
     public func hasPreferencePairs(runID: Int64) throws -> Bool {
-        try database.scalarInt("SELECT EXISTS (SELECT 1 FROM preference_pairs WHERE run_id = ?)", [.integer(runID)]) == 1
+        try sql.firstInt("SELECT EXISTS (SELECT 1 FROM preference_pairs WHERE run_id = ?)", [.integer(runID)]) == 1
     }
 
     /// The verdicts ("A", "B", "tie") of the run's judged comparisons against `opponent`.
     public func verdicts(runID: Int64, opponent: String) throws -> [String] {
         var verdicts: [String] = []
-        try database.forEachRow("SELECT verdict FROM judgments WHERE run_id = ? AND opponent = ?",
+        try sql.eachRow("SELECT verdict FROM judgments WHERE run_id = ? AND opponent = ?",
                                 [.integer(runID), .text(opponent)]) { verdicts.append($0.string("verdict") ?? "") }
         return verdicts
     }
@@ -101,16 +101,14 @@ extension RunStore {
     /// The opponents the run was judged against, by name.
     public func opponents(runID: Int64) throws -> [String] {
         var names: [String] = []
-        try database.forEachRow("SELECT DISTINCT opponent FROM judgments WHERE run_id = ? ORDER BY opponent",
+        try sql.eachRow("SELECT DISTINCT opponent FROM judgments WHERE run_id = ? ORDER BY opponent",
                                 [.integer(runID)]) { if let name = $0.string("opponent") { names.append(name) } }
         return names
     }
 
-    /// A value of the store's own metadata table (e.g. whether it is a demo store).
-    public func metaValue(_ key: String) throws -> String? {
-        try database.scalarText("SELECT value FROM track_meta WHERE key = ?", [.text(key)])
-    }
+}
 
+extension RunStore {
     public func setMetaValue(_ key: String, _ value: String) throws {
         try database.execute("INSERT INTO track_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                              [.text(key), .text(value)])

@@ -46,7 +46,7 @@ struct QuestionDetails {
 }
 
 /// Consecutive questions of a run, as the scan hands them on.
-struct QuestionChunk: Sendable {
+public struct QuestionChunk: Sendable {
     var ids: [Int64] = []
     var labels: [Int] = []
     var offsets: [Int] = [0]
@@ -125,63 +125,22 @@ struct QuestionChunk: Sendable {
 }
 
 extension RunStore {
-    /// Reads a run's option rows in key order (one scan of `option_scores`)
-    /// and walks `questions` alongside by id for labels, so no per-row join
-    /// is needed. With `details`, also reads subjects, datasets and external ids.
-    public func loadRun(named name: String, details: Bool = false) throws -> LoadedRun {
-        try loadRun(id: requireRun(name), name: name, details: details)
-    }
-
-    public func loadRun(id runID: Int64, name: String, details: Bool = false) throws -> LoadedRun {
-        var run = LoadedRun(id: runID, name: name, predictions: PredictionSet())
-        try scanRun(id: runID, name: name, details: details) { chunk in
-            chunk.forEach { id, label, p, s in run.predictions.append(id: id, label: label, probabilities: p, scores: s) }
-            run.subjects += chunk.subjects
-            run.categories += chunk.categories
-            run.datasets += chunk.datasets
-            run.externalIDs += chunk.externalIDs
-            return true
-        }
-        return run
-    }
-
-    /// The smallest and largest question id of a run's option rows (nil for an empty run),
-    /// so that a caller can split the run into ranges read on separate connections.
     public func questionIDRange(runID: Int64) throws -> ClosedRange<Int64>? {
-        if let remote, remote.holds(runID: runID) { return try remote.questionIDRange(runID: runID) }
+        // Two queries: each one probe of the primary key (MIN and MAX together scan the run).
         guard let low = try database.scalarInt("SELECT MIN(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)]),
               let high = try database.scalarInt("SELECT MAX(question_id) FROM option_scores WHERE run_id = ?", [.integer(runID)])
         else { return nil }
         return low...high
     }
 
-    /// Calls `body` with each question of the run (in `range`, all by default) in id order:
-    /// its id, label, probability row and raw scores (nil unless every question of the
-    /// chunk had them). One scan; the rows are valid only during the call.
-    public func forEachQuestion(runID: Int64, name: String, in range: ClosedRange<Int64>? = nil,
-                                _ body: (Int64, Int, UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>?) -> Void) throws {
-        try scanRun(id: runID, name: name, details: false, questions: range) { chunk in
-            chunk.forEach(body)
-            return true
-        }
+    public func parallelReader() throws -> any RunReading {
+        try RunStore(path: database.path, readOnly: true, busyTimeout: busyTimeout)
     }
 
-    /// The id of the run named `name`; an error of kind `notFound` when there is none.
-    public func requireRun(_ name: String) throws -> Int64 {
-        guard let runID = try runID(named: name) else {
-            throw unknownRun(name)
-        }
-        return runID
-    }
-
-    /// The scan both loaders share: chunks of consecutive questions, in id order.
-    /// `emit` returns false to stop early.
-    func scanRun(id runID: Int64, name: String, details: Bool, questions range: ClosedRange<Int64>? = nil,
-                 chunkSize: Int = 8192, emit: (QuestionChunk) throws -> Bool) throws {
-        if let remote, remote.holds(runID: runID) {
-            try remote.scan(runID: runID, name: name, details: details, questions: range, chunkSize: chunkSize, emit: emit)
-            return
-        }
+    /// The option rows in key order (one scan of `option_scores`), with `questions` walked
+    /// alongside by id for labels, so that no per-row join is needed.
+    public func scanRun(id runID: Int64, name: String, details: Bool, questions range: ClosedRange<Int64>?,
+                        chunkSize: Int, emit: (QuestionChunk) throws -> Bool) throws {
         let options = try database.makeStatement(
             "SELECT question_id, option, prob, score FROM option_scores WHERE run_id = ? AND question_id BETWEEN ? AND ? ORDER BY question_id, option")
         options.bind(runID, at: 1)

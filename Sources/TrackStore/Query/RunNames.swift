@@ -1,10 +1,10 @@
 /// "Did you mean" for run names: the error every command gives for a name the store does not hold.
-extension RunStore {
+extension RunReading {
     /// An error of kind `notFound` for `name`, suggesting up to three stored names that are close:
     /// equal but for case, ending with what was typed (a name without its model prefix), or within
     /// a small edit distance.
     public func unknownRun(_ name: String, _ consequence: String? = nil) -> StoreError {
-        var message = "no run named '\(name)' in \(database.path)"
+        var message = "no run named '\(name)' in \(displayName)"
         if let consequence { message += "; \(consequence)" }
         let suggestions = (try? similarRunNames(name)) ?? []
         if !suggestions.isEmpty { message += "; did you mean " + suggestions.map { "'\($0)'" }.joined(separator: " or ") + "?" }
@@ -14,7 +14,7 @@ extension RunStore {
     /// Stored run names close to `name`, best first.
     public func similarRunNames(_ name: String, limit: Int = 3) throws -> [String] {
         var names: [String] = []
-        try database.forEachRow("SELECT name FROM runs ORDER BY name") { names.append($0.string(0) ?? "") }
+        try sql.eachRow("SELECT name FROM runs ORDER BY name") { names.append($0.string(0) ?? "") }
         let lowered = name.lowercased()
         let budget = max(2, name.count / 5)
         var scored: [(Int, String)] = []

@@ -39,7 +39,7 @@ public struct QueryResult: Sendable {
     public var rows: [[SQLValue]]
 }
 
-extension RunStore {
+extension RunReading {
     public func runSummaries(_ filter: RunFilter = RunFilter()) throws -> [RunSummary] {
         var conditions: [String] = []
         var values: [SQLValue] = []
@@ -56,7 +56,7 @@ extension RunStore {
             values.append(.text(experiment))
         }
         if let query = filter.query {
-            conditions.append(query.sql)
+            conditions.append(query.sql(sql.dialect))
             values += query.values
         }
         if !filter.names.isEmpty {
@@ -70,13 +70,13 @@ extension RunStore {
                 throw StoreError("unknown sort field '\(sort)' (fields: \(RunQuery.fieldNames.joined(separator: ", ")))", kind: .usage)
             }
             // Numbers sort as numbers (parameters are stored as text), NULLs last either way.
-            let key = sort.contains(".") ? "CAST(\(field.sql) AS REAL)" : field.sql
+            let key = sort.contains(".") ? sql.dialect.number(field.sql) : field.sql
             order = "\(field.sql) IS NULL, \(key) \(filter.descending ? "DESC" : "ASC"), s.run_id"
             values += field.values + field.values
         }
         let limit = filter.limit.map { " LIMIT \($0)" } ?? ""
         var result: [RunSummary] = []
-        try database.forEachRow("""
+        try sql.eachRow("""
             SELECT s.run_id, s.run, s.model, s.method, s.dataset, s.split, s.step, s.epoch, s.extraction,
                    s.status, s.n, s.accuracy, s.mean_confidence
             FROM run_summary AS s \(whereClause) ORDER BY \(order)\(limit)
@@ -91,16 +91,11 @@ extension RunStore {
         return result
     }
 
-    /// Runs any SQL and collects its rows.
-    public func query(_ sql: String) throws -> QueryResult {
-        try database.makeStatement(sql).allRows()
-    }
-
     /// Key–value pairs of every run in one of the tables (`params` or `tags`), by run id: one query for all runs.
     public func keyValuesByRun(_ table: String) throws -> [Int64: [String: String]] {
         precondition(table == "params" || table == "tags")
         var result: [Int64: [String: String]] = [:]
-        try database.forEachRow("SELECT run_id, key, value FROM \(table)") {
+        try sql.eachRow("SELECT run_id, key, value FROM \(table)") {
             result[$0.int64(0), default: [:]][$0.string(1) ?? ""] = $0.string(2) ?? ""
         }
         return result
@@ -110,18 +105,18 @@ extension RunStore {
     public func keyValues(_ table: String, runID: Int64) throws -> [(String, String)] {
         precondition(table == "params" || table == "tags")
         var pairs: [(String, String)] = []
-        try database.forEachRow("SELECT key, value FROM \(table) WHERE run_id = ? ORDER BY key", [.integer(runID)]) {
+        try sql.eachRow("SELECT key, value FROM \(table) WHERE run_id = ? ORDER BY key", [.integer(runID)]) {
             pairs.append(($0.string(0) ?? "", $0.string(1) ?? ""))
         }
         return pairs
     }
 }
 
-extension RunStore {
+extension RunReading {
     /// A run's metadata, params and tags, e.g. to derive a new run from it.
     public func runMetadata(named name: String) throws -> RunMetadata? {
         var found: (id: Int64, meta: RunMetadata)?
-        try database.forEachRow("""
+        try sql.eachRow("""
             SELECT r.run_id, r.model, r.method, r.dataset, r.split, r.step, r.epoch, r.extraction, e.name AS experiment
             FROM runs r LEFT JOIN experiments e USING (experiment_id) WHERE r.name = ?
             """, [.text(name)]) { row in
@@ -138,5 +133,12 @@ extension RunStore {
         meta.params = Dictionary(try keyValues("params", runID: id), uniquingKeysWith: { $1 })
         meta.tags = Dictionary(try keyValues("tags", runID: id), uniquingKeysWith: { $1 })
         return meta
+    }
+}
+
+extension RunStore {
+    /// Runs any SQL and collects its rows.
+    public func query(_ sql: String) throws -> QueryResult {
+        try database.makeStatement(sql).allRows()
     }
 }

@@ -48,6 +48,21 @@ public struct RunQuery: Sendable, Equatable {
         values = parser.values
     }
 
+    /// Markers for what the dialects spell differently, expanded by `sql(_:)` (the compiled
+    /// text holds field SQL and `?` only: every value is a bound parameter).
+    static let like = "\u{1}LIKE\u{1}"
+    static func number(_ expression: String) -> String { "\u{2}" + expression + "\u{3}" }
+
+    /// The condition in a dialect's SQL.
+    public func sql(_ dialect: SQLDialect) -> String {
+        var text = sql.replacingOccurrences(of: Self.like, with: dialect.like)
+        while let open = text.firstIndex(of: "\u{2}"), let close = text[open...].firstIndex(of: "\u{3}") {
+            let inner = String(text[text.index(after: open)..<close])
+            text.replaceSubrange(open...close, with: dialect.number(inner))
+        }
+        return text
+    }
+
     /// The SQL of a field (a column, a stored metric or a parameter/tag lookup) for sorting.
     public static func fieldSQL(_ name: String) -> (sql: String, values: [SQLValue])? {
         if let column = columns[name.lowercased()] { return (column, []) }
@@ -139,7 +154,7 @@ private struct Parser {
             guard case .text(let pattern) = tokens[index].token else { throw expected("a quoted pattern") }
             index += 1
             values += field.values + [.text(pattern)]
-            return "\(field.sql) LIKE ?"
+            return "\(field.sql) \(RunQuery.like) ?"
         }
         let negated = keyword("not")
         if keyword("in") {
@@ -152,7 +167,7 @@ private struct Parser {
             guard symbol(")") else { throw expected("')'") }
             let numeric = items.allSatisfy { if case .real = $0 { true } else { false } }
             values += field.values + items
-            let left = lookup && numeric ? "CAST(\(field.sql) AS REAL)" : field.sql
+            let left = lookup && numeric ? RunQuery.number(field.sql) : field.sql
             return "\(left) \(negated ? "NOT " : "")IN (\(items.map { _ in "?" }.joined(separator: ", ")))"
         }
         if negated { throw expected("'in' after 'not'") }
@@ -163,7 +178,7 @@ private struct Parser {
         let operand = try value()
         values += field.values + [operand]
         let numeric = { if case .real = operand { true } else { false } }()
-        let left = lookup && numeric ? "CAST(\(field.sql) AS REAL)" : field.sql
+        let left = lookup && numeric ? RunQuery.number(field.sql) : field.sql
         return "\(left) \(op == "<>" ? "!=" : op) ?"
     }
 

@@ -6,12 +6,15 @@ import Synchronization
 /// removed on every way out: when done, on SIGINT / SIGTERM / SIGHUP, and — for a process that
 /// was killed or crashed — by the next track that starts one (`track-pg-<pid>-…` of a pid
 /// that no longer runs).
-enum TemporaryFolders {
+public enum TemporaryFolders {
+    /// The prefix of the staging and scratch files of PostgreSQL commands.
+    public static let postgresStaging = "track-pgstage"
+
     private static let live = Mutex<[String]>([])
     private static let handlers = Mutex<[any DispatchSourceSignal]>([])
 
     /// A new private folder `<tmp>/<prefix>-<pid>-<uuid>`, removed by `remove` or at a signal.
-    static func make(prefix: String) throws -> URL {
+    public static func make(prefix: String) throws -> URL {
         sweep(prefix: prefix)
         installHandlers()
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(getpid())-\(UUID().uuidString)")
@@ -20,13 +23,13 @@ enum TemporaryFolders {
         return url
     }
 
-    static func remove(_ url: URL) {
+    public static func remove(_ url: URL) {
         try? FileManager.default.removeItem(at: url)
         live.withLock { $0.removeAll { $0 == url.path } }
     }
 
     /// Folders of earlier tracks that ended without removing theirs (killed, crashed).
-    static func sweep(prefix: String) {
+    public static func sweep(prefix: String) {
         let root = FileManager.default.temporaryDirectory
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] where name.hasPrefix(prefix + "-") {
             // <prefix>-<pid>-<uuid>, nothing else: another program's folder is never touched.
