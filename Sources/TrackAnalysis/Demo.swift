@@ -17,7 +17,7 @@ extension TextTable {
 public struct DemoRequest: Sendable {
     public var path = "demo.sqlite"
     public var out = "exports"
-    public var seed: UInt64 = 42
+    public var seed: UInt64 = 0
     public var questionsPerDomain = 1000
     public init() {}
 }

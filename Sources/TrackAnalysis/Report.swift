@@ -12,7 +12,7 @@ public struct ReportRequest: Sendable {
     public var out: String
     /// Runs given a detail section (metrics with intervals, figures); the table lists every run.
     public var detailLimit = 50
-    public var resamples = 200
+    public var resamples = 1000
     public var title = "track report"
     /// What made the report, recorded in it.
     public var provenance = "track report"

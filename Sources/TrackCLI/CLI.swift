@@ -6,7 +6,14 @@ import TrackStore
 /// A subcommand of `track`: it parses, validates, calls a service and renders.
 protocol Command: Sendable {
     static var spec: CommandSpec { get }
+    /// Rules between options and arguments, checked after parsing and before any work (no
+    /// store is opened when they fail).
+    static func validate(_ arguments: ParsedArguments) throws
     static func run(_ arguments: ParsedArguments, _ session: Session) throws
+}
+
+extension Command {
+    static func validate(_ arguments: ParsedArguments) throws {}
 }
 
 /// The `track` command line: dispatch, help, and the exit-status conventions
@@ -66,18 +73,13 @@ public enum TrackCLI {
             return 0
         }
         guard let command = commands.first(where: { $0.spec.name == name }) else {
-            var suggestion = ""
-            let names = commands.map { $0.spec.name }
-            let distances = names.map { editDistance($0, name) }
-            if let best = distances.min(), best <= 2, let index = distances.firstIndex(of: best) {
-                suggestion = "; did you mean '\(names[index])'?"
-            }
-            return usageFailure(UsageError(message: "unknown subcommand '\(name)'\(suggestion)"))
+            return usageFailure(UsageError(message: "unknown subcommand '\(name)'\(suggestion(name, among: commands.map { $0.spec.name }))"))
         }
         let session = Session()
         do {
             let parsed = try ArgumentParser.parse(Array(arguments.dropFirst()), spec: command.spec)
             if parsed.helpRequested { Console.out(command.spec.helpText); return 0 }
+            try command.validate(parsed)
             session.arguments = parsed
             // No output of the command may replace its store or one of its input files.
             OutputFile.resetProtections()
@@ -278,11 +280,7 @@ final class Session {
         return filter
     }
 
-    var binSettings: BinSettings {
-        BinSettings(bins: arguments.int(Options.bins) ?? 10, epsilon: arguments.double(Options.epsilon) ?? 0.01)
-    }
-
-    func format(_ option: Option) -> OutputFormat? { arguments.choice(option, as: OutputFormat.self) }
+    var binSettings: BinSettings { BinningOptions.settings(arguments) }
 
     func metricKeys() throws -> [MetricKey]? {
         guard let text = arguments.value(Options.metrics) else { return nil }
@@ -294,7 +292,7 @@ final class Session {
 
     func aStarRequest() -> AStarRequest {
         var request = AStarRequest(given: arguments.double(Options.aStar), target: arguments.value(Options.target))
-        request.eceTolerance = arguments.double(Options.eceTolerance) ?? 0.02
+        request.eceTolerance = arguments[Options.eceTolerance]
         return request
     }
 

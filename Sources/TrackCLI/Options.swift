@@ -89,6 +89,90 @@ struct Option: Sendable {
     }
 }
 
+/// What a command's option list holds: a plain option, or one read back as its type.
+protocol Declared: Sendable {
+    var option: Option { get }
+}
+
+extension Option: Declared {
+    var option: Option { self }
+}
+
+extension Defaulted: Declared {}
+
+/// An option with a default, read back as its type: the parser checked the text against the
+/// declaration, and the default is a value of the type itself, so a read cannot fail and never
+/// needs unwrapping (`arguments[Options.resamples]` is an `Int`).
+struct Defaulted<Value: Sendable>: Sendable {
+    let option: Option
+    let read: @Sendable (String) -> Value?
+    let fallback: Value
+}
+
+extension Defaulted where Value == Int {
+    static func integer(_ name: String, _ valueName: String, _ range: ClosedRange<Int>, _ help: String, default value: Int) -> Self {
+        Self(option: .integer(name, valueName, Int64(range.lowerBound)...Int64(range.upperBound), help, default: Int64(value)),
+             read: { Int($0) }, fallback: value)
+    }
+}
+
+extension Defaulted where Value == Int64 {
+    static func integer(_ name: String, _ valueName: String, _ range: ClosedRange<Int64>, _ help: String, default value: Int64) -> Self {
+        Self(option: .integer(name, valueName, range, help, default: value), read: { Int64($0) }, fallback: value)
+    }
+}
+
+extension Defaulted where Value == Double {
+    static func number(_ name: String, _ valueName: String, _ range: ClosedRange<Double>, _ help: String, default value: Double) -> Self {
+        Self(option: .number(name, valueName, range, help, default: value), read: { Double($0) }, fallback: value)
+    }
+}
+
+extension Defaulted where Value == String {
+    static func text(_ name: String, _ valueName: String, _ help: String, default value: String) -> Self {
+        Self(option: .text(name, valueName, help, default: value), read: { $0 }, fallback: value)
+    }
+}
+
+extension Defaulted where Value: RawRepresentable & CaseIterable, Value.RawValue == String {
+    /// A choice among `allowed` (default: every case), parsed into the enum.
+    static func choice(_ name: String, _ help: String, default value: Value, allowed: [Value] = Array(Value.allCases)) -> Self {
+        Self(option: .choice(name, allowed.map(\.rawValue), help, default: value.rawValue), read: { Value(rawValue: $0) }, fallback: value)
+    }
+}
+
+/// The bootstrap's and the splits' settings, declared once with one default each for every
+/// command that resamples or splits (metrics --ci, compare, table --significance, plot bands,
+/// report, calibrate's holdout and folds, the demo's simulation).
+struct BootstrapOptions {
+    static let resamples = Defaulted.integer("resamples", "n", 1...100_000, "Bootstrap resamples.", default: 1000)
+    static let seed = Defaulted<Int64>.integer("seed", "n", Int64.min...Int64.max, "Random seed (bootstrap resampling, holdout split, folds, simulation).", default: 0)
+    static let level = Defaulted.number("level", "x", 0.01...0.999_999, "Interval level.", default: 0.95)
+
+    var resamples: Int
+    var seed: Int64
+    var level: Double
+
+    init(_ arguments: ParsedArguments) {
+        resamples = arguments[Self.resamples]
+        seed = arguments[Self.seed]
+        level = arguments[Self.level]
+    }
+
+    var settings: BootstrapSettings { BootstrapSettings(resamples: resamples, seed: seed, level: level) }
+}
+
+/// The binning every binned metric shares.
+struct BinningOptions {
+    static let bins = Defaulted.integer("bins", "n", 1...10_000, "Number of confidence bins.", default: 10)
+    static let epsilon = Defaulted.number("epsilon", "x", 0...0.999_999, "TACE threshold: only p > x count.", default: 0.01)
+    static let options: [any Declared] = [bins, epsilon]
+
+    static func settings(_ arguments: ParsedArguments) -> BinSettings {
+        BinSettings(bins: arguments[bins], epsilon: arguments[epsilon])
+    }
+}
+
 /// Every option of every command. An option with one meaning is declared once here;
 /// a flag name with two meanings (e.g. `--columns` of `plot` and of `table`) is two options.
 enum Options {
@@ -96,10 +180,10 @@ enum Options {
     static let db = Option.text("db", "path", "The track database: a SQLite file or a PostgreSQL URI (postgresql://…) (default: $TRACK_DB, else ./track.sqlite).")
     static let busyTimeout = Option.number("busy-timeout", "seconds", 0...86_400, "How long to wait for another writer's lock (on PostgreSQL: to connect).", default: 10)
     static let quiet = Option.flag("quiet", "No progress on standard error (shown only on a terminal anyway).")
-    static let database = [db, busyTimeout, quiet]
+    static let database: [any Declared] = [db, busyTimeout, quiet]
 
     // Run metadata
-    static let run = Option.text("run", "name", "Run name (default: derived from the input).")
+    static let run = Option.text("run", "name", "Run name (log: required; ingest: default derived from the input).")
     static let experiment = Option.text("experiment", "name", "Experiment the run belongs to.")
     static let model = Option.text("model", "name", "Model checkpoint, e.g. Llama-3.1-8B-Tulu.")
     static let method = Option.text("method", "name", "Method, e.g. base, SFT, DPO, TS, CFT, RCFT.")
@@ -110,44 +194,50 @@ enum Options {
     static let extraction = Option.choice("extraction", RunMetadata.extractionMethods, "Confidence extraction.")
     static let param = Option.text("param", "key=value", "A run parameter.", repeatable: true)
     static let tag = Option.text("tag", "key=value", "A run tag.", repeatable: true)
-    static let metadata = [run, experiment, model, method, dataset, split, step, epoch, extraction, param, tag]
+    static let metadata: [any Declared] = [run, experiment, model, method, dataset, split, step, epoch, extraction, param, tag]
 
     // Filters of listed runs
-    static let filters = [
-        Option.text("model", "name", "Only runs of this model."), .text("method", "name", "Only runs of this method."),
-        .text("dataset", "name", "Only runs on this dataset."), .text("split", "name", "Only runs on this split."),
-        .text("tag", "key=value", "Only runs with this tag.", repeatable: true),
+    static let filters: [any Declared] = [
+        Option.text("model", "name", "Only runs of this model."), Option.text("method", "name", "Only runs of this method."),
+        Option.text("dataset", "name", "Only runs on this dataset."), Option.text("split", "name", "Only runs on this split."),
+        Option.text("tag", "key=value", "Only runs with this tag.", repeatable: true),
     ]
 
     // Input validation
     static let renormalize = Option.flag("renormalize", "Rescale probability rows that do not sum to 1 instead of refusing them.")
     static let skipInvalid = Option.flag("skip-invalid", "Skip bad rows and report each, instead of refusing the input.")
-    static let validation = [renormalize, skipInvalid]
+    static let validation: [any Declared] = [renormalize, skipInvalid]
 
     // Metrics
-    static let bins = Option.integer("bins", "n", 1...10_000, "Number of confidence bins.", default: 10)
-    static let epsilon = Option.number("epsilon", "x", 0...0.999_999, "TACE threshold: only p > x count.", default: 0.01)
-    static let analysis = [bins, epsilon]
+    static let bins = BinningOptions.bins.option
+    static let analysis = BinningOptions.options
     static let metrics = Option.text("metrics", "keys", "Comma-separated metric keys (\(MetricKey.allCases.map(\.rawValue).joined(separator: ", "))).")
-    static let metric = Option.choice("metric", MetricKey.self, "The metric drawn.", default: .confECE)
+    static let metric = Defaulted.choice("metric", "The metric drawn.", default: MetricKey.confECE)
     static let by = Option.choice("by", GroupKey.self, "Break down by question subject, category or dataset.")
-    static let resamples = Option.integer("resamples", "n", 1...100_000, "Bootstrap resamples.", default: 1000)
-    static let seed = Option.integer("seed", "n", Int64.min...Int64.max, "Random seed (bootstrap, holdout split).", default: 0)
-    static let level = Option.number("level", "x", 0.01...0.999_999, "Interval level.", default: 0.95)
+    static let resamples = BootstrapOptions.resamples.option
+    static let seed = BootstrapOptions.seed.option
+    static let level = BootstrapOptions.level.option
 
     // Regimes
     static let target = Option.text("target", "run", "The target run p* (a calibrated, most accurate model); its accuracy is A*.")
     static let aStar = Option.number("a-star", "x", 0...1, "The critical accuracy A*.")
-    static let cLower = Option.number("c-lower", "c", 0...1, "The lower-bound constant c.", default: 0)
-    static let eceTolerance = Option.number("ece-tolerance", "x", 0...1, "conf-ECE counted as zero when estimating A*.", default: 0.02)
-    static let regime = [target, aStar, cLower, eceTolerance]
+    static let cLower = Defaulted.number("c-lower", "c", 0...1, "The lower-bound constant c.", default: 0)
+    static let eceTolerance = Defaulted.number("ece-tolerance", "x", 0...1, "conf-ECE counted as zero when estimating A*.", default: 0.02)
+    static let regime: [any Declared] = [target, aStar, cLower, eceTolerance]
 
     // Output
     static let out = Option.text("out", "file", "Also write the output to this file.")
-    static func format(_ allowed: [OutputFormat], default value: OutputFormat? = .table) -> Option {
-        .choice("format", allowed.map(\.rawValue), "Output format.", default: value?.rawValue)
+    static func format(_ allowed: [OutputFormat]) -> Defaulted<OutputFormat> {
+        .choice("format", "Output format.", default: .table, allowed: allowed)
     }
     static let digits = Option.integer("digits", "n", 0...15, "Decimals (default: 4, or 2 with --percent).")
+}
+
+/// "; did you mean 'x'?" for the candidate within two edits of `text` (or whose name it starts), else "".
+func suggestion(_ text: String, among candidates: [String]) -> String {
+    let scored = candidates.map { ($0, $0.hasPrefix(text) && !text.isEmpty ? 0 : editDistance($0, text)) }
+    guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= 2 else { return "" }
+    return "; did you mean '\(best.0)'?"
 }
 
 /// A usage error: printed with the command's usage, exit status 64.
@@ -164,7 +254,9 @@ struct CommandSpec {
     var usage: String
     var discussion: String = ""
     var arguments: [(String, String)] = []
-    var options: [Option] = []
+    var options: [any Declared] = []
+    /// The options as the parser and help read them.
+    var declared: [Option] { options.map(\.option) }
 
     var helpText: String {
         var text = "OVERVIEW: \(abstract)\n\n"
@@ -175,7 +267,7 @@ struct CommandSpec {
             for (name, help) in arguments { text += Self.row(name, help) }
         }
         text += "\nOPTIONS:\n"
-        for option in options {
+        for option in declared {
             text += Self.row("--\(option.name)" + (option.takesValue ? " <\(option.valueName)>" : ""), option.fullHelp)
         }
         return text + Self.row("-h, --help", "Show help information.")
@@ -206,6 +298,11 @@ struct ParsedArguments {
     func choice<T: RawRepresentable>(_ option: Option, as type: T.Type) -> T? where T.RawValue == String {
         value(option).flatMap(T.init(rawValue:))
     }
+    /// An option with a default, as its type.
+    subscript<Value>(_ declared: Defaulted<Value>) -> Value {
+        values[declared.option.name]?.last.flatMap(declared.read) ?? declared.fallback
+    }
+    func given<Value>(_ declared: Defaulted<Value>) -> Bool { values[declared.option.name] != nil }
 
     /// `key=value` pairs of a repeatable option.
     func pairs(_ option: Option) throws -> [String: String] {
@@ -217,6 +314,16 @@ struct ParsedArguments {
             result[String(item[..<equals])] = String(item[item.index(after: equals)...])
         }
         return result
+    }
+
+    /// Positional argument `index` as one of an enum's cases; else a usage error naming them, with
+    /// the closest as a suggestion.
+    func positional<T: RawRepresentable & CaseIterable>(_ index: Int, as type: T.Type, _ what: String) throws -> T where T.RawValue == String {
+        let names = T.allCases.map(\.rawValue)
+        guard index < positionals.count else { throw UsageError(message: "expected \(what): \(names.joined(separator: ", "))") }
+        let text = positionals[index]
+        if let value = T(rawValue: text) { return value }
+        throw UsageError(message: "unknown \(what) '\(text)': use \(names.joined(separator: ", "))\(suggestion(text, among: names))")
     }
 
     /// Exactly `count` positional arguments (nil: at least one), else a usage error saying `what`.
@@ -250,7 +357,9 @@ enum ArgumentParser {
                 inlineValue = String(name[name.index(after: equals)...])
                 name = String(name[..<equals])
             }
-            guard let option = spec.options.first(where: { $0.name == name }) else { throw fail("unknown option '--\(name)'") }
+            guard let option = spec.declared.first(where: { $0.name == name }) else {
+                throw fail("unknown option '--\(name)'\(suggestion(name, among: spec.declared.map(\.name)).replacingOccurrences(of: "mean '", with: "mean '--"))")
+            }
             guard option.takesValue else {
                 if inlineValue != nil { throw fail("--\(name) takes no value") }
                 parsed.flags.insert(name)

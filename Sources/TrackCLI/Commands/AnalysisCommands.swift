@@ -31,14 +31,13 @@ enum MetricsCommand: Command {
         request.groupBy = arguments.choice(Options.by, as: GroupKey.self)
         request.reliability = arguments.flag(reliability)
         if arguments.flag(ci) {
-            request.bootstrap = BootstrapSettings(resamples: arguments.int(Options.resamples)!, seed: Int64(arguments.int(Options.seed)!),
-                                                  level: arguments.double(Options.level)!)
+            request.bootstrap = BootstrapOptions(arguments).settings
         }
         var keys = try session.metricKeys() ?? (MetricColumns.main + (arguments.flag(adaptive) ? MetricColumns.adaptive : []))
         if keys.isEmpty { keys = MetricColumns.main }
         let progress = session.progress("bootstrap")
         let report = try session.reader().metrics(request) { progress.update(done: $0, total: $1, item: $2) }
-        let format = session.format(Self.format)!
+        let format = session.arguments[Self.format]
         let text = format == .json ? report.json.jsonText + "\n" : report.table(keys: keys).render(format)
         Console.out(text + (format == .table ? report.reliabilityText : ""))
         if let out = arguments.value(Options.out) { try writeExport(text, to: out) }
@@ -47,8 +46,8 @@ enum MetricsCommand: Command {
 
 /// `track compare`: one run against others, metric by metric and question by question.
 enum CompareCommand: Command {
-    static let by = Option.choice("by", GroupKey.self, "Paired breakdown by subject, category or dataset.", default: .subject)
-    static let alpha = Option.number("alpha", "x", 0.000_001...0.5, "Significance level of the paired tests (intervals at 1 − alpha).", default: 0.05)
+    static let by = Defaulted.choice("by", "Paired breakdown by subject, category or dataset.", default: GroupKey.subject)
+    static let alpha = Defaulted.number("alpha", "x", 0.000_001...0.5, "Significance level of the paired tests (intervals at 1 − alpha).", default: 0.05)
     static let noTests = Option.flag("no-tests", "Leave out the paired bootstrap and McNemar's test.")
     static let spec = CommandSpec(
         name: "compare", abstract: "Compare runs with a base run: metric deltas, change rates, paired per-question analyses.",
@@ -73,29 +72,29 @@ enum CompareCommand: Command {
         var request = ComparisonRequest(base: runs[0], others: Array(runs.dropFirst()))
         request.keys = try session.metricKeys() ?? MetricKey.allCases
         request.settings = session.binSettings
-        request.groupBy = arguments.choice(by, as: GroupKey.self)!
-        request.alpha = arguments.double(alpha)!
+        request.groupBy = arguments[by]
+        request.alpha = arguments[alpha]
         request.bootstrap = arguments.flag(noTests) ? nil
-            : BootstrapSettings(resamples: arguments.int(Options.resamples)!, seed: Int64(arguments.int(Options.seed)!))
-        try session.emit(try session.reader().compare(request).text(session.format(MetricsCommand.format)!))
+            : BootstrapOptions(arguments).settings
+        try session.emit(try session.reader().compare(request).text(session.arguments[MetricsCommand.format]))
     }
 }
 
 /// `track table`: paper-style tables from run metadata.
 enum TableCommand: Command {
-    static let metrics = Option.text("metrics", "keys", "Metric keys.", default: "conf_ece,cw_ece,accuracy")
-    static let rows = Option.text("rows", "fields", "Row fields.", default: "model,method")
-    static let columns = Option.text("columns", "field", "Column group field.", default: "split")
+    static let metrics = Defaulted.text("metrics", "keys", "Metric keys.", default: "conf_ece,cw_ece,accuracy")
+    static let rows = Defaulted.text("rows", "fields", "Row fields.", default: "model,method")
+    static let columns = Defaulted.text("columns", "field", "Column group field.", default: "split")
     static let sweep = Option.text("sweep", "param", "A run parameter swept across runs (e.g. lambda), added to the rows.")
     static let binsSweep = Option.text("bins-sweep", "n,n", "Bin counts to report side by side (e.g. 10,14), each as --bins.")
     static let percent = Option.flag("percent", "Show metrics × 100 with 2 decimals.")
     static let caption = Option.text("caption", "text", "Table caption.")
     static let winrate = Option.flag("winrate", "Table 3 shape: win rates instead of metrics (sequence likelihood %, and A vs B per judged opponent).")
-    static let format = Options.format(OutputFormat.allCases, default: nil)
+    static let format = Option.choice("format", OutputFormat.self, "Output format (default: CSV, LaTeX and Markdown files written, the table printed).")
     static let significance = Option.text("significance", "method", "Mark (†) cells that differ significantly from this method's row (paired bootstrap).")
     static let out = Option.text("out", "file", "Output file (default: exports/<name>.<ext>).")
-    static let name = Option.text("name", "name", "Base name of the exported files.", default: "table")
-    static let outDir = Option.text("out-dir", "dir", "Export folder.", default: "exports")
+    static let name = Defaulted.text("name", "name", "Base name of the exported files.", default: "table")
+    static let outDir = Defaulted.text("out-dir", "dir", "Export folder.", default: "exports")
     static let spec = CommandSpec(
         name: "table", abstract: "Paper-style tables of metrics: rows model × method, columns metric × split.",
         usage: "[--metrics <keys>] [--rows <fields>] [--columns <field>] [--sweep <param>] [--bins-sweep <n,n>] [filters] [--format csv|latex|markdown|table|json] [--out <file>]",
@@ -125,13 +124,13 @@ enum TableCommand: Command {
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
         var request = PaperTableRequest()
-        switch MetricKey.list(arguments.value(metrics)!) {
+        switch MetricKey.list(arguments[metrics]) {
         case .success(let keys): request.keys = keys
         case .failure(let error): throw UsageError(message: error.description)
         }
-        request.rows = try arguments.value(rows)!.split(separator: ",").map { try field(String($0)) }
+        request.rows = try arguments[rows].split(separator: ",").map { try field(String($0)) }
         if let sweep = arguments.value(sweep) { request.rows.append(.param(sweep)) }
-        request.column = try field(arguments.value(columns)!)
+        request.column = try field(arguments[columns])
         request.epsilon = session.binSettings.epsilon
         request.binCounts = [session.binSettings.bins]
         if let text = arguments.value(binsSweep) {
@@ -151,8 +150,8 @@ enum TableCommand: Command {
         request.caption = arguments.value(caption)
         request.winRates = arguments.flag(winrate)
         if let method = arguments.value(significance) {
-            request.significance = (method, arguments.double(CompareCommand.alpha)!,
-                                    BootstrapSettings(resamples: arguments.int(Options.resamples)!, seed: Int64(arguments.int(Options.seed)!)))
+            request.significance = (method, arguments[CompareCommand.alpha],
+                                    BootstrapOptions(arguments).settings)
         }
         let result: PaperTable
         let reader = try session.reader()   // a missing store is said as such, not as "no runs match"
@@ -165,14 +164,14 @@ enum TableCommand: Command {
             Console.err("note: \(result.crowdedCells) cells hold several runs (e.g. epochs); each shows its latest step/epoch, e.g. '\(example)'. Filter with --epoch/--step or add a field to --rows.\n")
         }
         let table = result.table
-        if let format = session.format(format) {
+        if let format = arguments.choice(format, as: OutputFormat.self) {
             let text = table.render(format)
-            let path = arguments.value(out) ?? (arguments.value(outDir)! as NSString).appendingPathComponent("\(arguments.value(name)!).\(format.fileExtension)")
+            let path = arguments.value(out) ?? (arguments[outDir] as NSString).appendingPathComponent("\(arguments[name]).\(format.fileExtension)")
             try writeExport(text, to: path)
             Console.out(text)
             Console.err("wrote \(path)\n")
         } else {
-            let written = try table.writeExports(to: arguments.value(outDir)!, name: arguments.value(name)!)
+            let written = try table.writeExports(to: arguments[outDir], name: arguments[name])
             Console.out(table.render(.table))
             Console.err("wrote \(written.joined(separator: ", "))\n")
         }
@@ -202,17 +201,17 @@ enum TCECommand: Command {
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         var request = TCERequest(runs: try arguments.positionals(nil, "at least one run"))
         request.bins = session.binSettings.bins
-        request.lowerConstant = arguments.double(Options.cLower)!
+        request.lowerConstant = arguments[Options.cLower]
         request.aStar = session.aStarRequest()
         let report = try session.reader().tce(request)
-        let format = session.format(format)!
+        let format = session.arguments[format]
         Console.out(format == .json ? report.json : report.table.render(format))
     }
 }
 
 /// `track em`: EM targets of the ECE regulariser (Algorithm 1).
 enum EMCommand: Command {
-    static let gamma = Option.choice("gamma", EMTargets.Gamma.self, "The γ of the paper or of the authors' code.", default: .paper)
+    static let gamma = Defaulted.choice("gamma", "The γ of the paper or of the authors' code.", default: EMTargets.Gamma.paper)
     static let out = Option.text("out", "file", "Where to write the targets: .jsonl, .csv or .npy.")
     static let against = Option.text("against", "run", "Compare this run with the stored targets of another run.")
     static let spec = CommandSpec(
@@ -240,7 +239,7 @@ enum EMCommand: Command {
         }
         var request = EMRequest(run: name)
         request.bins = session.binSettings.bins
-        request.gamma = arguments.choice(gamma, as: EMTargets.Gamma.self)!
+        request.gamma = arguments[gamma]
         request.out = arguments.value(out)
         Console.out(try reader.emTargets(request).text)
     }
@@ -272,6 +271,6 @@ enum WinRateCommand: Command {
         request.opponent = arguments.value(vs)
         request.ties = arguments.choice(ties, as: WinRate.Ties.self)
         request.normalize = arguments.flag(normalize)
-        Console.out(try session.reader().winRates(request).render(session.format(MetricsCommand.format)!))
+        Console.out(try session.reader().winRates(request).render(session.arguments[MetricsCommand.format]))
     }
 }

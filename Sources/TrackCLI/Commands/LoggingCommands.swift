@@ -20,15 +20,17 @@ enum LogCommand: Command {
         mid-stream keeps every committed row and leaves its run marked 'running'.
         Example: python eval.py | track log --run llama-dpo-e1 --model llama --method DPO
         """,
-        options: Options.database + [Option.text("run", "name", "Run name (required).")] + Options.metadata.dropFirst()
-            + Options.validation + [append])
+        options: Options.database + Options.metadata + Options.validation + [append])
 
     static let append = Option.flag("append", "Add to an existing run of that name instead of refusing it.")
 
-    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+    static func validate(_ arguments: ParsedArguments) throws {
         _ = try arguments.positionals(0, "no arguments (input comes on stdin)")
+        guard arguments.value(Options.run)?.isEmpty == false else { throw UsageError(message: "--run <name> is required") }
+    }
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         var meta = try session.metadata()
-        guard !meta.name.isEmpty else { throw UsageError(message: "--run <name> is required") }
         meta.sourceFormat = "stream"
         let logger: RunLogger
         do {

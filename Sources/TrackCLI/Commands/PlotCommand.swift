@@ -9,19 +9,18 @@ enum PlotCommand: Command {
     static let out = Option.text("out", "file", "Output file: .png, .pdf or .svg (default: exports/<kind>.png).")
     static let binCI = Option.flag("bin-ci", "Draw each bin's 95% Wilson interval of accuracy (CSV: ci_low, ci_high, ci_method).")
     static let by = Option.choice("by", GroupKey.self, "grid: one panel per subject (or category, or dataset) of one run.")
-    static let order = Option.choice("order", FigureRequest.PanelOrder.self, "grid --by: panels by conf-ECE, worst first, or by name.", default: .ece)
+    static let order = Defaulted.choice("order", "grid --by: panels by conf-ECE, worst first, or by name.", default: FigureRequest.PanelOrder.ece)
     static let data = Option.text("data", "file", "Where the CSV of the numbers drawn goes (default: the figure's name + .csv, e.g. rel.png.csv).")
-    static let dpi = Option.number("dpi", "n", 10...2400, "PNG resolution.", default: 200)
-    static let width = Option.number("width", "pt", 120...5000, "Panel width in points.", default: 260)
-    static let height = Option.number("height", "pt", 120...5000, "Panel height in points.", default: 300)
+    static let dpi = Defaulted.number("dpi", "n", 10...2400, "PNG resolution.", default: 200)
+    static let width = Defaulted.number("width", "pt", 120...5000, "Panel width in points.", default: 260)
+    static let height = Defaulted.number("height", "pt", 120...5000, "Panel height in points.", default: 300)
     static let columns = Option.integer("columns", "n", 1...100, "Panels per row (grid, classwise).")
     static let noHistogram = Option.flag("no-histogram", "Leave out the count strip under reliability diagrams.")
     static let title = Option.text("title", "text", "Figure title.")
-    static let x = Option.choice("x", FigureRequest.CurveAxis.self, "curve: the x axis.", default: .epoch)
-    static let family = Option.text("family", "fields", "curve: fields that name a family.", default: "model,method,split")
+    static let x = Defaulted.choice("x", "curve: the x axis.", default: FigureRequest.CurveAxis.epoch)
+    static let family = Defaulted.text("family", "fields", "curve: fields that name a family.", default: "model,method,split")
     static let ci = Option.flag("ci", "curve: bootstrap bands (95%).")
     static let logged = Option.text("logged", "key", "curve: a scalar metric logged with the runs (e.g. train/loss) over their steps.")
-    static let resamples = Option.integer("resamples", "n", 1...100_000, "curve, smooth: bootstrap resamples.", default: 200)
     static let spec = CommandSpec(
         name: "plot", abstract: "Draw reliability diagrams, classwise panels, grids and curves (PNG, PDF, SVG).",
         usage: "reliability|classwise|grid|curve|regime|smooth <run>... --out exports/NAME.{png,pdf,svg} [options]",
@@ -37,43 +36,43 @@ enum PlotCommand: Command {
                      A* marked and runs as points (Figure 2); A* as in `track tce`.
         smooth       relplot's smooth reliability diagram of each run: the kernel regression of
                      correctness on confidence at smECE's bandwidth, its 95% bootstrap band
-                     (--resamples, default 200), the diagonal, and the confidences' density below.
+                     (--resamples), the diagonal, and the confidences' density below.
         The format comes from the extension of --out. Beside the figure, a CSV of the numbers
         drawn is written (same name, .csv), and the store records file, SHA-256, runs and command.
         """,
         arguments: [("<kind>", "reliability, classwise, grid, curve, regime or smooth."), ("<run>...", "Run names.")],
         options: Options.database + Options.analysis + [out, binCI, by, order, data, dpi, width, height, columns, noHistogram,
-                                                        title, Options.metric, x, family, ci, logged, resamples] + Options.regime)
+                                                        title, Options.metric, x, family, ci, logged, BootstrapOptions.resamples] + Options.regime)
+
+    static func validate(_ arguments: ParsedArguments) throws {
+        let kind = try arguments.positional(0, as: FigureRequest.Kind.self, "kind")
+        guard arguments.positionals.count > 1 else { throw UsageError(message: "expected at least one run name") }
+        if arguments.given(by), kind != .grid { throw UsageError(message: "--by subject|category|dataset draws one run's groups with `plot grid`") }
+        if let path = arguments.value(out) { _ = try FigureFormat(path: path) }
+    }
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
-        let kinds = FigureRequest.Kind.allCases.map(\.rawValue).joined(separator: ", ")
-        let positionals = try arguments.positionals(nil, "a kind: \(kinds)")
-        guard let kind = FigureRequest.Kind(rawValue: positionals[0]) else {
-            throw UsageError(message: "unknown kind '\(positionals[0])': use \(kinds)")
-        }
-        let runs = Array(positionals.dropFirst())
-        guard !runs.isEmpty else { throw UsageError(message: "expected at least one run name") }
-        if arguments.given(by), kind != .grid { throw UsageError(message: "--by subject|category|dataset draws one run's groups with `plot grid`") }
+        let kind = try arguments.positional(0, as: FigureRequest.Kind.self, "kind")
+        let runs = Array(arguments.positionals.dropFirst())
         var request = FigureRequest(kind: kind, runs: runs, out: arguments.value(out) ?? "exports/\(kind.rawValue).png")
-        _ = try FigureFormat(path: request.out)
         request.dataPath = arguments.value(data)
         request.settings = session.binSettings
-        request.dpi = arguments.double(dpi)!
-        request.panelWidth = arguments.double(width)!
-        request.panelHeight = arguments.double(height)!
+        request.dpi = arguments[dpi]
+        request.panelWidth = arguments[width]
+        request.panelHeight = arguments[height]
         request.columns = arguments.int(columns)
         request.histogram = !arguments.flag(noHistogram)
         request.binIntervals = arguments.flag(binCI)
         request.title = arguments.value(title)
         request.groupBy = arguments.choice(by, as: GroupKey.self)
-        request.order = arguments.choice(order, as: FigureRequest.PanelOrder.self)!
-        request.metric = arguments.choice(Options.metric, as: MetricKey.self)!
-        request.axis = arguments.choice(x, as: FigureRequest.CurveAxis.self)!
-        request.family = try arguments.value(family)!.split(separator: ",").map { try TableCommand.field(String($0)) }
-        request.bands = arguments.flag(ci) || kind == .smooth ? arguments.int(resamples) : nil
+        request.order = arguments[order]
+        request.metric = arguments[Options.metric]
+        request.axis = arguments[x]
+        request.family = try arguments[family].split(separator: ",").map { try TableCommand.field(String($0)) }
+        request.bands = arguments.flag(ci) || kind == .smooth ? arguments[BootstrapOptions.resamples] : nil
         request.logged = arguments.value(logged)
         request.aStar = session.aStarRequest()
-        request.lowerConstant = arguments.double(Options.cLower)!
+        request.lowerConstant = arguments[Options.cLower]
         request.provenance = commandLine()
         let result = try session.reader(readOnly: false).figure(request)
         if let aStar = result.aStar { Console.err("A* = \(String(format: "%.4f", aStar.value)) (\(aStar.source))\n") }
@@ -85,17 +84,17 @@ enum PlotCommand: Command {
 enum CalibrateCommand: Command {
     static let fit = Option.text("fit", "run", "The run to fit on.")
     static let apply = Option.text("apply", "run", "A run to apply the fit to (default: none, just report the fit).", repeatable: true)
-    static let criterion = Option.choice("criterion", TemperatureFit.Criterion.self, "temperature: what T minimises.", default: .nll)
+    static let criterion = Defaulted.choice("criterion", "temperature: what T minimises.", default: TemperatureFit.Criterion.nll)
     static let holdout = Option.number("holdout", "fraction", 0.01...0.99, "Hold out this fraction of the questions: fit on the rest, report on them, derive runs of them only.")
     static let folds = Option.integer("folds", "k", 2...1000, "Cross-fit: K folds, each question calibrated by the fit on the other folds; derived runs hold every question.")
     static let inSample = Option.flag("in-sample", "Allow --apply of the --fit run without --holdout or --folds (its derived run is then scored on its own fit questions).")
     static let suffix = Option.text("suffix", "text", "Name suffix of derived runs (default: /TS, +VS, +MS or /DIR).")
     static let replace = Option.flag("replace", "Replace derived runs of the same name (e.g. a run left by an earlier fit).")
     static let format = Options.format([.table, .json])
-    static let lambda = Option.number("lambda", "x", 0...1e6, "vector/matrix/dirichlet: L2 on off-diagonal weights.", default: 0)
-    static let mu = Option.number("mu", "x", 0...1e6, "vector/matrix/dirichlet: L2 on the biases.", default: 0)
+    static let lambda = Defaulted.number("lambda", "x", 0...1e6, "vector/matrix/dirichlet: L2 on off-diagonal weights.", default: 0)
+    static let mu = Defaulted.number("mu", "x", 0...1e6, "vector/matrix/dirichlet: L2 on the biases.", default: 0)
     static let equalMass = Option.flag("equal-mass", "histogram: equal-mass bins (quantiles of each class's probabilities) instead of equal-width.")
-    static let methods = "temperature|vector|matrix|dirichlet|isotonic|histogram"
+    static let methods = Method.allCases.map(\.rawValue).joined(separator: "|")
     static let spec = CommandSpec(
         name: "calibrate", abstract: "Fit a recalibration map on a run and apply it to runs, as new derived runs.",
         usage: "temperature|vector|matrix|dirichlet|isotonic|histogram --fit <run> [--apply <run>]... [--holdout <fraction> | --folds <k>] [--seed <n>] [method options]",
@@ -125,46 +124,54 @@ enum CalibrateCommand: Command {
         arguments: [("<method>", "temperature, vector, matrix, dirichlet, isotonic or histogram.")],
         options: Options.database + [fit, apply, criterion, holdout, folds, inSample, Options.seed, Options.bins, suffix, replace, format, lambda, mu, equalMass])
 
-    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
-        let method = try arguments.positionals(1, "track calibrate \(methods) --fit RUN …")[0]
-        let calibrator: any Calibrator
-        if method == "temperature" {
-            calibrator = TemperatureCalibrator(criterion: arguments.choice(criterion, as: TemperatureFit.Criterion.self)!,
-                                               bins: session.binSettings.bins)
-        } else if let kind = MatrixScaling.Kind(rawValue: method) {
-            calibrator = MatrixCalibrator(kind, lambda: arguments.double(lambda)!, mu: arguments.double(mu)!)
-        } else if method == "isotonic" {
-            calibrator = ClasswiseCalibrator(.isotonic)
-        } else if method == "histogram" {
-            calibrator = ClasswiseCalibrator(.histogram(bins: session.binSettings.bins, equalMass: arguments.flag(equalMass)))
-        } else {
-            throw UsageError(message: "expected: track calibrate \(methods) --fit RUN …")
+    /// The recalibration maps, by the name `track calibrate` takes.
+    enum Method: String, CaseIterable {
+        case temperature, vector, matrix, dirichlet, isotonic, histogram
+
+        func calibrator(_ arguments: ParsedArguments, bins: Int) -> any Calibrator {
+            switch self {
+            case .temperature: TemperatureCalibrator(criterion: arguments[criterion], bins: bins)
+            case .vector: MatrixCalibrator(.vector, lambda: arguments[lambda], mu: arguments[mu])
+            case .matrix: MatrixCalibrator(.matrix, lambda: arguments[lambda], mu: arguments[mu])
+            case .dirichlet: MatrixCalibrator(.dirichlet, lambda: arguments[lambda], mu: arguments[mu])
+            case .isotonic: ClasswiseCalibrator(.isotonic)
+            case .histogram: ClasswiseCalibrator(.histogram(bins: bins, equalMass: arguments.flag(equalMass)))
+            }
         }
-        guard let fitRun = arguments.value(fit) else { throw UsageError(message: "--fit <run> is required") }
-        var request = CalibrationRequest(calibrator: calibrator, fitRun: fitRun)
+    }
+
+    static func validate(_ arguments: ParsedArguments) throws {
+        _ = try arguments.positionals(1, "track calibrate \(methods) --fit RUN …")
+        _ = try arguments.positional(0, as: Method.self, "method")
+        guard arguments.value(fit) != nil else { throw UsageError(message: "--fit <run> is required") }
+        if arguments.given(holdout), arguments.given(folds) { throw UsageError(message: "--holdout and --folds are two ways to split; give one") }
+    }
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let method = try arguments.positional(0, as: Method.self, "method")
+        var request = CalibrationRequest(calibrator: method.calibrator(arguments, bins: session.binSettings.bins),
+                                         fitRun: arguments.value(fit) ?? "")
         request.applyTo = arguments.all(apply)
         if let fraction = arguments.double(holdout) {
-            if arguments.int(folds) != nil { throw UsageError(message: "--holdout and --folds are two ways to split; give one") }
             request.split = .holdout(fraction)
         } else if let k = arguments.int(folds) {
             request.split = .folds(k)
         }
         request.allowInSample = arguments.flag(inSample)
-        request.seed = UInt64(bitPattern: Int64(arguments.int(Options.seed)!))
+        request.seed = UInt64(bitPattern: arguments[BootstrapOptions.seed])
         request.bins = session.binSettings.bins
         request.suffix = arguments.value(suffix)
         request.replace = arguments.flag(replace)
         let result = try Calibration.run(request, store: try session.runs())
-        Console.out(session.format(format) == .json ? result.json.jsonText + "\n" : result.text)
+        Console.out(session.arguments[format] == .json ? result.json.jsonText + "\n" : result.text)
     }
 }
 
 /// `track demo`: the embedded default job on simulated data.
 enum DemoCommand: Command {
-    static let db = Option.text("db", "path", "Where to write the demo database (replaced if it is a demo).", default: "demo.sqlite")
-    static let out = Option.text("out", "dir", "Where to write exports.", default: "exports")
-    static let seed = Option.integer("seed", "n", Int64.min...Int64.max, "Random seed.", default: 42)
-    static let questions = Option.integer("questions", "n", 1...10_000_000, "Questions per domain.", default: 1000)
+    static let db = Defaulted.text("db", "path", "Where to write the demo database (replaced if it is a demo).", default: "demo.sqlite")
+    static let out = Defaulted.text("out", "dir", "Where to write exports.", default: "exports")
+    static let questions = Defaulted.integer("questions", "n", 1...10_000_000, "Questions per domain.", default: 1000)
     static let spec = CommandSpec(
         name: "demo", abstract: "Build a demo database of SIMULATED runs and its exports.",
         usage: "[--db <path>] [--out <dir>] [--seed <n>] [--questions <n>]",
@@ -174,16 +181,16 @@ enum DemoCommand: Command {
         plus preference pairs. The data are simulated; no model is run. The same seed gives the
         same database on every machine.
         """,
-        options: [db, out, seed, questions, Options.quiet])
+        options: [db, out, BootstrapOptions.seed, questions, Options.quiet])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
         var request = DemoRequest()
-        request.path = arguments.value(db)!
+        request.path = arguments[db]
         if StoreLocation.isPostgresURI(request.path) { throw UsageError(message: "track demo writes a SQLite file: give --db a path, not a PostgreSQL connection (push the demo runs there with track push)") }
-        request.out = arguments.value(out)!
-        request.seed = UInt64(bitPattern: Int64(arguments.int(seed)!))
-        request.questionsPerDomain = arguments.int(questions)!
+        request.out = arguments[out]
+        request.seed = UInt64(bitPattern: arguments[BootstrapOptions.seed])
+        request.questionsPerDomain = arguments[questions]
         Console.out(try Demo.build(request).text)
         Console.out("next: track runs --db \(request.path) --method DPO   |   track sql --db \(request.path) \"SELECT * FROM run_summary\"\n")
     }
@@ -191,9 +198,8 @@ enum DemoCommand: Command {
 
 /// `track report`: one self-contained HTML file of a store's runs.
 enum ReportCommand: Command {
-    static let out = Option.text("out", "file", "The HTML file.", default: "exports/report.html")
-    static let details = Option.integer("details", "n", 0...100_000, "Runs given a detail section (metrics with intervals, figures).", default: 50)
-    static let resamples = Option.integer("resamples", "n", 1...100_000, "Bootstrap resamples of the intervals.", default: 200)
+    static let out = Defaulted.text("out", "file", "The HTML file.", default: "exports/report.html")
+    static let details = Defaulted.integer("details", "n", 0...100_000, "Runs given a detail section (metrics with intervals, figures).", default: 50)
     static let spec = CommandSpec(
         name: "report", abstract: "Write a self-contained HTML report of runs (opens offline in any browser).",
         usage: "[--where <expr>] [--experiment <e>] [filters] [--out exports/report.html] [--details <n>]",
@@ -203,18 +209,18 @@ enum ReportCommand: Command {
         classwise diagrams (PNG) with their provenance (runs, SHA-256) and the CSV of their numbers,
         logged scalar metrics over steps, and win rates.
         """,
-        options: Options.database + Options.filters + [Options.experiment, RunsCommand.whereOption, out, details, resamples])
+        options: Options.database + Options.filters + [Options.experiment, RunsCommand.whereOption, out, details, BootstrapOptions.resamples])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
-        var request = ReportRequest(out: arguments.value(out)!)
+        var request = ReportRequest(out: arguments[out])
         request.filter = try session.runFilter()
         request.filter.experiment = arguments.value(Options.experiment)
         if let text = arguments.value(RunsCommand.whereOption) {
             do { request.filter.query = try RunQuery(text) } catch { throw UsageError(message: "--where: \(error.description)") }
         }
-        request.detailLimit = arguments.int(details)!
-        request.resamples = arguments.int(resamples)!
+        request.detailLimit = arguments[details]
+        request.resamples = arguments[BootstrapOptions.resamples]
         request.provenance = commandLine()
         let result = try Report.build(request, store: try session.runs(readOnly: true))
         Console.out("wrote \(result.path): \(result.runs) runs, \(result.detailed) in detail, \(result.bytes / 1024) KB\n")

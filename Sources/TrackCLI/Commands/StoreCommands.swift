@@ -56,7 +56,7 @@ enum RunsCommand: Command {
                  .integer(run.step.map(Int64.init)), .text(run.status.rawValue), .integer(Int64(run.n)),
                  .number(run.accuracy, digits: 4), .number(run.meanConfidence, digits: 4)]
             })
-        Console.out(table.render(session.format(format)!))
+        Console.out(table.render(session.arguments[format]))
     }
 }
 
@@ -73,7 +73,7 @@ enum ShowCommand: Command {
         guard let card = try RunCard(store: store, name: name) else {
             throw store.unknownRun(name)
         }
-        Console.out(session.format(format) == .json ? card.json.jsonText + "\n" : card.text)
+        Console.out(session.arguments[format] == .json ? card.json.jsonText + "\n" : card.text)
     }
 }
 
@@ -108,7 +108,7 @@ enum SQLCommand: Command {
                 let hint = error.sqlState == "25006" ? " (pass --write to modify the store)" : error.sqlState == "57014" ? " (it ran longer than --timeout)" : ""
                 throw CommandFailure(message: error.message + hint + (write ? "; nothing was changed" : ""))
             }
-            let format = session.format(Self.format)!
+            let format = session.arguments[Self.format]
             Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))
             return
         }
@@ -127,7 +127,7 @@ enum SQLCommand: Command {
             if error.message == "no SQL statement given" { throw UsageError(message: error.message) }
             throw CommandFailure(message: error.message + (write ? "" : " (pass --write to modify it)"))
         }
-        let format = session.format(Self.format)!
+        let format = session.arguments[Self.format]
         Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))
     }
 }
@@ -177,9 +177,14 @@ enum MergeCommand: Command {
         arguments: [("<shard.sqlite>...", "Shard databases.")],
         options: [into, Options.busyTimeout, Options.quiet])
 
+    static func validate(_ arguments: ParsedArguments) throws {
+        _ = try arguments.positionals(nil, "shard databases")
+        guard arguments.value(into) != nil else { throw UsageError(message: "--into <all.sqlite> is required") }
+    }
+
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
-        let shards = try arguments.positionals(nil, "shard databases")
-        guard let into = arguments.value(into) else { throw UsageError(message: "--into <all.sqlite> is required") }
+        let shards = arguments.positionals
+        let into = arguments.value(into) ?? ""
         // Into a SQLite file, or into a PostgreSQL server (each shard through a private scratch copy).
         let mergeOne: (String) throws -> MergeReport
         var destination = ""
