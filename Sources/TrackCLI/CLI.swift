@@ -181,8 +181,8 @@ final class Session {
         ProgressLine(label, quiet: arguments.flag(Options.quiet), bytes: bytes)
     }
 
-    /// The staging file of `log` and `ingest` on a PostgreSQL store (see `PostgresSession`).
-    private var postgres: PostgresSession?
+    /// The staging file of `log` and `ingest` on a PostgreSQL store (see `PostgresStaging`).
+    private var postgres: PostgresStaging?
     /// The PostgreSQL store, connected once per command.
     private var server: PostgresStore?
 
@@ -212,7 +212,7 @@ final class Session {
     func store(path: String? = nil, readOnly: Bool = false, appending: String? = nil) throws -> RunStore {
         if path == nil, isPostgres {
             if let postgres { return postgres.local }
-            let session = try PostgresSession(server: try postgresStore(), busyTimeout: busyTimeout, appending: appending)
+            let session = try PostgresStaging(server: try postgresStore(), busyTimeout: busyTimeout, appending: appending)
             postgres = session
             return session.local
         }

@@ -9,13 +9,8 @@ enum InitCommand: Command {
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
-        if session.isPostgres {
-            let server = try session.postgresStore()
-            Console.out("\(server.displayName): track schema version \(PostgresStore.currentVersion) (PostgreSQL)\n")
-            return
-        }
-        let store = try session.store()
-        Console.out("\(store.database.path): track schema version \(try store.database.schemaVersion)\n")
+        let store = try session.runs()
+        Console.out("\(store.displayName): track schema version \(try store.schemaVersion)\(store.sql.dialect == .postgres ? " (PostgreSQL)" : "")\n")
     }
 }
 
@@ -99,33 +94,17 @@ enum SQLCommand: Command {
         let script = try arguments.positionals(1, "one SQL argument (quote it)")[0]
         guard !script.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw UsageError(message: "no SQL statement given") }
         let write = arguments.flag(Self.write)
-        if session.isPostgres {
-            // On PostgreSQL the statements run on the server, read-only unless --write.
-            let results: [QueryResult]
-            do {
-                results = try session.postgresStore().adHocSQL(script, write: write, timeout: arguments.double(timeout))
-            } catch let error as PostgresError {
-                let hint = error.sqlState == "25006" ? " (pass --write to modify the store)" : error.sqlState == "57014" ? " (it ran longer than --timeout)" : ""
-                throw CommandFailure(message: error.message + hint + (write ? "; nothing was changed" : ""))
-            }
-            let format = session.arguments[Self.format]
-            Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))
-            return
-        }
-        let store = try session.store(readOnly: !write)
+        // On PostgreSQL the statements run on the server; on SQLite in the file; read-only unless --write.
+        let store = try session.runs(readOnly: !write)
         let results: [QueryResult]
         do {
             results = try store.adHocSQL(script, write: write, timeout: arguments.double(timeout))
-        } catch let error as SQLiteError {
-            if error.code == 9 { // SQLITE_INTERRUPT
-                throw CommandFailure(message: "the query ran longer than --timeout \(arguments.double(timeout) ?? 0) s and was stopped; nothing was changed")
-            }
-            let readOnlyFile = error.message.contains("readonly") || error.message.contains("read-only")
-            throw CommandFailure(message: error.message + (readOnlyFile ? (write ? " (the file or its folder is not writable)" : " (pass --write to modify the store)") : "")
-                                 + (write ? "; nothing was changed" : ""))
-        } catch let error as StoreError {
-            if error.message == "no SQL statement given" { throw UsageError(message: error.message) }
-            throw CommandFailure(message: error.message + (write ? "" : " (pass --write to modify it)"))
+        } catch let error as StoreError where error.message == "no SQL statement given" {
+            throw UsageError(message: error.message)
+        } catch let error as any TrackFailure where error.kind == .usage {
+            throw error
+        } catch {
+            throw CommandFailure(message: AdHocSQL.explain(error, write: write, timeout: arguments.double(timeout)))
         }
         let format = session.arguments[Self.format]
         Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))

@@ -268,6 +268,7 @@ extension RunStore {
 extension RunStore: RunWriting {
     public var sql: any SQLQuerying { database }
     public var displayName: String { database.path }
+    public var schemaVersion: Int { get throws { try database.schemaVersion } }
 
     public func writeRun(_ metadata: RunMetadata, predictions: [Prediction], replace: Bool, folds: [FoldMembership]) throws -> Int64 {
         try writeRun(metadata, predictions: predictions, replace: replace) { runID in

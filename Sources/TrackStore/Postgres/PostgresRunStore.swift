@@ -14,6 +14,9 @@ extension PostgresStore: RunWriting {
 
     public func parallelReader() throws -> any RunReading { try PostgresStore(sibling: self) }
 
+    /// Current: the schema was created or migrated when the store was opened.
+    public var schemaVersion: Int { Self.currentVersion }
+
     /// The run's questions (one COPY, through `top_labels`, in id order), then its option rows in
     /// primary-key order (a second COPY: an index scan, no join or sort of the option rows), the
     /// two walked side by side.

@@ -21,6 +21,8 @@ public protocol RunReading: AnyObject {
                  chunkSize: Int, emit: (QuestionChunk) throws -> Bool) throws
     /// Another connection to the same store, for a second reader thread.
     func parallelReader() throws -> any RunReading
+    /// The version of track's schema the store holds (created or migrated when it was opened).
+    var schemaVersion: Int { get throws }
 }
 
 /// What analyses write back: derived runs, EM targets and export records, each in one
@@ -36,6 +38,32 @@ public protocol RunWriting: RunReading {
     /// Records a written figure or table with the SHA-256 of it and of its data file.
     @discardableResult
     func recordExport(_ record: ExportRecord) throws -> Int64
+    /// Runs a user's SQL script: read-only unless `write` (then in one transaction); `timeout`
+    /// bounds it (seconds). Errors are explained by `AdHocSQL.explain`.
+    func adHocSQL(_ script: String, write: Bool, timeout: Double?) throws -> [QueryResult]
+}
+
+/// Ad-hoc SQL's failures as a user reads them, on either store.
+public enum AdHocSQL {
+    /// The message for `error` of `track sql`, with what to do about it.
+    public static func explain(_ error: any Error, write: Bool, timeout: Double?) -> String {
+        let unchanged = write ? "; nothing was changed" : ""
+        if let error = error as? PostgresError {
+            let hint = error.sqlState == "25006" ? " (pass --write to modify the store)" : error.sqlState == "57014" ? " (it ran longer than --timeout)" : ""
+            return error.message + hint + unchanged
+        }
+        if let error = error as? SQLiteError {
+            if error.code == 9 { // SQLITE_INTERRUPT
+                return "the query ran longer than --timeout \(timeout ?? 0) s and was stopped; nothing was changed"
+            }
+            let readOnlyFile = error.message.contains("readonly") || error.message.contains("read-only")
+            return error.message + (readOnlyFile ? (write ? " (the file or its folder is not writable)" : " (pass --write to modify the store)") : "") + unchanged
+        }
+        if let error = error as? any TrackFailure {
+            return error.message + (write ? "" : " (pass --write to modify it)")
+        }
+        return "\(error)"
+    }
 }
 
 extension SQLQuerying {

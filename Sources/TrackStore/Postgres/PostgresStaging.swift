@@ -1,24 +1,24 @@
 import Foundation
-import TrackStore
 
 /// Whole runs written into a PostgreSQL store by `track log` and `track ingest`: validated and
 /// summarised by the SQLite writer into a private staging file that holds the server's run
 /// catalogue (names, sources, params, tags: what naming and duplicate checks consult) and the
 /// new runs, then pushed, one transaction per run. A logged run is pushed after each of its
 /// commits. Everything else runs on the server directly.
-final class PostgresSession {
-    let server: PostgresStore
-    let local: RunStore
+public final class PostgresStaging {
+    public let server: PostgresStore
+    /// The staging file the command writes into.
+    public let local: RunStore
     let directory: URL
     /// The uuids of the server's runs when the staging began.
     private var catalogued: Set<String> = []
 
-    var displayName: String { server.displayName }
+    public var displayName: String { server.displayName }
 
     /// A staging file holding the server's run catalogue; with `appending`, the name of a run
     /// `track log --append` adds to, that run instead, whole (its rows, questions and
     /// summaries, pulled): what an append validates against and adds its summaries to.
-    init(server: PostgresStore, busyTimeout: Double, appending: String? = nil) throws {
+    public init(server: PostgresStore, busyTimeout: Double, appending: String? = nil) throws {
         self.server = server
         let folder = try TemporaryFolders.make(prefix: TemporaryFolders.postgresStaging)
         directory = folder
@@ -39,7 +39,7 @@ final class PostgresSession {
     }
 
     /// Sends what a `track log` stream committed so far (called after each local commit).
-    func pushIncrement(runID: Int64) throws {
+    public func pushIncrement(runID: Int64) throws {
         try server.pushIncrement(runID: runID, from: local)
     }
 
@@ -48,7 +48,7 @@ final class PostgresSession {
     /// Pushes every run the command added, each in its own transaction; a server run it replaced
     /// (same name, `--force`) is deleted in the transaction of its replacement, any other it
     /// replaced afterwards. Returns the names pushed.
-    func pushNewRuns() throws -> [String] {
+    public func pushNewRuns() throws -> [String] {
         var present: [String: (id: Int64, name: String)] = [:]
         try local.database.forEachRow("SELECT run_id, uuid, name FROM runs ORDER BY run_id") {
             present[$0.string(1) ?? ""] = ($0.int64(0), $0.string(2) ?? "")
