@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "TrackCalibrationTests", dependencies: ["TrackCalibration"]),
         .testTarget(name: "TrackStoreTests", dependencies: ["TrackStore", "TrackCalibration"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "TrackCLITests", dependencies: ["TrackStore", "TrackFigures"]),
+        .testTarget(name: "TrackCLITests", dependencies: ["TrackCLI", "TrackStore", "TrackFigures"]),
         .testTarget(name: "TrackAnalysisTests", dependencies: ["TrackAnalysis", "TrackStore", "TrackCalibration", "TrackFigures"]),
         .testTarget(name: "TrackFiguresTests", dependencies: ["TrackFigures", "TrackCalibration"]),
     ],

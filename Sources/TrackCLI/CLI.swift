@@ -75,14 +75,19 @@ public enum TrackCLI {
         guard let command = commands.first(where: { $0.spec.name == name }) else {
             return usageFailure(UsageError(message: "unknown subcommand '\(name)'\(suggestion(name, among: commands.map { $0.spec.name }))"))
         }
-        let session = Session()
+        let session = Session(invocation: given)
+        // No output of the command may replace its store or one of its input files.
+        return OutputFile.withProtections { run(command, arguments, session) }
+    }
+
+    /// Parses, validates and runs `command`, and maps its outcome to an exit status.
+    private static func run(_ command: any Command.Type, _ arguments: [String], _ session: Session) -> Int32 {
+        let name = command.spec.name
         do {
             let parsed = try ArgumentParser.parse(Array(arguments.dropFirst()), spec: command.spec)
             if parsed.helpRequested { Console.out(command.spec.helpText); return 0 }
             try command.validate(parsed)
             session.arguments = parsed
-            // No output of the command may replace its store or one of its input files.
-            OutputFile.resetProtections()
             if !session.isPostgres { OutputFile.protectStore(session.databasePath) }
             for positional in parsed.positionals where FileManager.default.fileExists(atPath: positional) {
                 OutputFile.protect(positional, as: "an input")
@@ -148,6 +153,14 @@ public enum TrackCLI {
         return 64
     }
 
+    /// Runs the command line in this process with its output captured (what the tests link):
+    /// the exit status, standard output and standard error.
+    public static func runCaptured(_ arguments: [String]) -> (status: Int32, stdout: String, stderr: String) {
+        let capture = ConsoleCapture()
+        let status = Console.$capture.withValue(capture) { run(arguments) }
+        return (status, capture.out, capture.err)
+    }
+
     public static func main() -> Never {
         // A reader that goes away (`track sql … | head -1`) is a write error said as such
         // ("Error: cannot write to standard output (Broken pipe)", exit 1), not a silent death by SIGPIPE.
@@ -166,6 +179,15 @@ struct CommandFailure: Error {
 /// `--busy-timeout`, checkpointed when the command ends.
 final class Session {
     var arguments = ParsedArguments()
+    /// The command line as given (after `track`).
+    let invocation: [String]
+
+    init(invocation: [String]) { self.invocation = invocation }
+
+    /// The command line as typed, for provenance; a PostgreSQL URI without its password.
+    var commandLine: String {
+        (["track"] + invocation).map { StoreLocation.redacted($0) }.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+    }
     private var stores: [RunStore] = []
 
     var databasePath: String {
@@ -301,10 +323,4 @@ final class Session {
         Console.out(text)
         if let path = arguments.value(option) { try writeExport(text, to: path) }
     }
-}
-
-/// The command line as typed, for provenance.
-func commandLine() -> String {
-    // A PostgreSQL URI is recorded without its password.
-    CommandLine.arguments.map { StoreLocation.redacted($0) }.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
 }

@@ -1,12 +1,28 @@
 import Foundation
+import Synchronization
 import TrackAnalysis
 import TrackStore
 
+/// What a command printed, when it runs in-process (the tests): standard output and error.
+public final class ConsoleCapture: Sendable {
+    private let streams = Mutex<(out: String, err: String)>(("", ""))
+    public init() {}
+    public var out: String { streams.withLock { $0.out } }
+    public var err: String { streams.withLock { $0.err } }
+    func append(_ text: String, error: Bool) {
+        streams.withLock { if error { $0.err += text } else { $0.out += text } }
+    }
+}
+
 /// Standard output and error.
 enum Console {
+    /// Where output goes instead of the descriptors, for a command run in-process.
+    @TaskLocal static var capture: ConsoleCapture?
+
     /// Standard output: connection passwords redacted; on a terminal, control characters shown
     /// as escapes (a run name cannot drive the terminal); to a pipe or file, the bytes as they are.
     static func out(_ text: String) {
+        if let capture { capture.append(StoreLocation.redactedMessage(text), error: false); return }
         var shown = StoreLocation.redactedMessage(text)
         if isatty(1) == 1 { shown = visible(shown) }
         if !write(shown, to: 1) {
@@ -17,6 +33,7 @@ enum Console {
     }
     /// Standard error: messages, always redacted and with control characters made visible.
     static func err(_ text: String) {
+        if let capture { capture.append(visible(StoreLocation.redactedMessage(text)), error: true); return }
         _ = write(visible(StoreLocation.redactedMessage(text)), to: 2)
     }
     /// The progress line's own terminal control (carriage return, erase line), then `text` made visible.

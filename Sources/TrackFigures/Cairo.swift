@@ -269,7 +269,7 @@ public func renderFigure(to path: String, size: FigureSize, title: String,
         let status = cairo_surface_status(surface)
         cairo_surface_destroy(surface)
         try Canvas.check(status)
-        try addSVGTitle(path: path, title: title)
+        try finishSVG(path: path, title: title)
     }
 }
 
@@ -283,9 +283,16 @@ private func drawPage(surface: OpaquePointer, scale: Double, size: FigureSize, d
     try canvas.status()
 }
 
-/// Cairo draws SVG text as glyph outlines; a `<title>` keeps the figure's title searchable and accessible.
-private func addSVGTitle(path: String, title: String) throws {
+/// Cairo draws SVG text as glyph outlines; a `<title>` keeps the figure's title searchable and
+/// accessible. Cairo names surfaces by a counter of the process (`surface636`): renumbered in
+/// order of appearance, so that a figure drawn twice in one process is the same bytes.
+private func finishSVG(path: String, title: String) throws {
     var text = try String(contentsOfFile: path, encoding: .utf8)
+    var numbers: [Substring: Int] = [:]
+    for match in text.matches(of: /surface([0-9]+)/) where numbers[match.output.1] == nil {
+        numbers[match.output.1] = numbers.count + 1
+    }
+    text = text.replacing(/surface([0-9]+)/) { "surface\(numbers[$0.output.1] ?? 0)" }
     guard let open = text.range(of: "<svg"), let close = text[open.upperBound...].range(of: ">") else { return }
     let escaped = title.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;")

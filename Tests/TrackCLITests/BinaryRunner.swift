@@ -1,6 +1,10 @@
 import Foundation
+import TrackCLI
 
-/// Runs the real `track` binary, reading its pipes before waiting on it.
+/// Runs `track`: in this process (the CLI module is linked: parse → validate → run, output
+/// captured) when the command needs nothing of a process — no standard input, environment or
+/// working directory of its own; else, and for the tests of traps, signals, pipes and terminals
+/// (`launch`), the real binary. TRACK_TEST_PROCESS=1 runs every command as a process.
 struct TrackBinary {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -18,10 +22,24 @@ struct TrackBinary {
         var signaled = false
     }
 
-    /// Runs `track arguments…` with `input` on stdin and waits for it.
+    static let alwaysLaunch = ProcessInfo.processInfo.environment["TRACK_TEST_PROCESS"] == "1"
+
+    /// Runs `track arguments…` (with `input` on stdin), in-process when it can.
     @discardableResult
     static func run(_ arguments: [String], input: String? = nil, environment: [String: String] = [:],
                     directory: URL? = nil) throws -> Result {
+        // `log` reads standard input even when given none: always a process.
+        if input == nil, environment.isEmpty, directory == nil, !alwaysLaunch, arguments.first != "log" {
+            let result = TrackCLI.runCaptured(arguments)
+            return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
+        }
+        return try launch(arguments, input: input, environment: environment, directory: directory)
+    }
+
+    /// Runs the real `track` binary with `input` on stdin, reading its pipes before waiting on it.
+    @discardableResult
+    static func launch(_ arguments: [String], input: String? = nil, environment: [String: String] = [:],
+                       directory: URL? = nil) throws -> Result {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments

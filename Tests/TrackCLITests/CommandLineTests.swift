@@ -134,3 +134,54 @@ import TrackStore
         #expect(try TrackBinary.run(["demo", "--db", real]).status == 1)
     }
 }
+
+/// Issue 24: the CLI module linked by its tests. A command run in-process (parse → validate →
+/// run, output captured) says exactly what the binary says; rules between options are checked
+/// before any store is opened; every choice says what it accepts and suggests the closest.
+@Suite struct InProcessCommandLineTests {
+    @Test func inProcessRunsSayWhatTheBinarySays() throws {
+        let scratch = Scratch()
+        let db = scratch.path("demo.sqlite")
+        #expect(try TrackBinary.launch(["demo", "--db", db, "--out", scratch.path("exports"), "--questions", "50", "--quiet"]).status == 0)
+        let dpo = "Vicuna-7B-sim/DPO/in-domain"
+        let commands: [[String]] = [
+            ["runs", "--db", db, "--where", "method = 'DPO'"], ["show", dpo, "--db", db, "--format", "json"],
+            ["metrics", dpo, "--db", db, "--ci", "--resamples", "30", "--format", "csv"], ["metrics", "Vicuna-7B-sim/DPO/in-domian", "--db", db],
+            ["metrics", dpo, "--db", db, "--resampls", "3"], ["metrics", dpo, "--db", db, "--bins", "0"], ["metrcs"],
+            ["calibrate", "temprature", "--fit", dpo, "--db", db], ["plot", "relability", dpo, "--db", db],
+            ["sql", "SELECT count(*) AS n FROM runs", "--db", db, "--format", "csv"], ["help", "table"], ["--version"],
+        ]
+        for command in commands {
+            let inProcess = try TrackBinary.run(command), launched = try TrackBinary.launch(command)
+            #expect(inProcess.status == launched.status && inProcess.stdout == launched.stdout && inProcess.stderr == launched.stderr,
+                    "track \(command.joined(separator: " ")): in-process \(inProcess.status) \(inProcess.stderr) vs binary \(launched.status) \(launched.stderr)")
+        }
+        let typo = try TrackBinary.run(["calibrate", "temprature", "--fit", dpo, "--db", db])
+        #expect(typo.status == 64 && typo.stderr.contains("did you mean 'temperature'?"), "\(typo.stderr)")
+        #expect(try TrackBinary.run(["metrics", dpo, "--db", db, "--resampls", "3"]).stderr.contains("did you mean '--resamples'?"))
+    }
+
+    @Test func crossOptionRulesComeBeforeAnyStoreIsOpened() throws {
+        let scratch = Scratch()
+        let db = scratch.path("never.sqlite")
+        for command in [["calibrate", "temperature", "--db", db], ["calibrate", "temperature", "--fit", "a", "--holdout", "0.2", "--folds", "3", "--db", db],
+                        ["plot", "grid", "--db", db], ["plot", "reliability", "a", "--by", "subject", "--db", db],
+                        ["plot", "reliability", "a", "--out", scratch.path("x.gif"), "--db", db], ["merge", "a.sqlite"], ["calibrate", "--db", db]] {
+            let result = try TrackBinary.run(command)
+            #expect(result.status == 64, "track \(command.joined(separator: " ")): \(result.status) \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: db), "track \(command.joined(separator: " ")) created the store")
+        }
+    }
+
+    @Test func oneDefaultForResamplesAndSeed() throws {
+        for command in ["metrics", "compare", "table", "plot", "report"] {
+            let help = try TrackBinary.run(["help", command]).stdout
+            #expect(help.contains("--resamples <n>") && help.contains("(default: 1000)"), "\(command)")
+        }
+        for command in ["metrics", "compare", "table", "calibrate", "demo"] {
+            let help = try TrackBinary.run(["help", command]).stdout
+            let line = help.split(separator: "\n").first { $0.hasPrefix("  --seed <n>") }.map(String.init) ?? ""
+            #expect(line.contains("(default: 0)"), "\(command): \(line)")
+        }
+    }
+}

@@ -10,7 +10,7 @@ import TrackStore
 
     /// `--name <value>` options from a command's help.
     static func valueOptions(_ command: String) throws -> [String] {
-        let help = try TrackBinary.run([command, "--help"]).stdout
+        let help = try TrackBinary.launch([command, "--help"]).stdout
         return help.split(separator: "\n").compactMap { line in
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard trimmed.hasPrefix("--"), let space = trimmed.firstIndex(of: " "),
@@ -23,11 +23,11 @@ import TrackStore
         let scratch = Scratch()
         let db = scratch.path("t.sqlite")
         let lines = (0..<60).map { StreamingTests.line($0) }.joined(separator: "\n") + "\n"
-        #expect(try TrackBinary.run(["log", "--run", "a", "--db", db, "--dataset", "d", "--epoch", "1"], input: lines).status == 0)
-        #expect(try TrackBinary.run(["log", "--run", "b", "--db", db, "--dataset", "d", "--epoch", "2"], input: lines).status == 0)
+        #expect(try TrackBinary.launch(["log", "--run", "a", "--db", db, "--dataset", "d", "--epoch", "1"], input: lines).status == 0)
+        #expect(try TrackBinary.launch(["log", "--run", "b", "--db", db, "--dataset", "d", "--epoch", "2"], input: lines).status == 0)
         let csv = scratch.write("c.csv", "id,p0,p1,label\nx1,0.3,0.7,1\nx2,0.6,0.4,0\n")
         let shard = scratch.path("shard.sqlite")
-        #expect(try TrackBinary.run(["log", "--run", "s", "--db", shard], input: lines).status == 0)
+        #expect(try TrackBinary.launch(["log", "--run", "s", "--db", shard], input: lines).status == 0)
         let bases: [String: [String]] = [
             "init": ["init"], "log": ["log", "--run", "z"], "ingest": ["ingest", csv], "runs": ["runs"],
             "show": ["show", "a"], "sql": ["sql", "SELECT 1"], "metrics": ["metrics", "a"], "compare": ["compare", "a", "b"],
@@ -51,7 +51,7 @@ import TrackStore
         let all = cases, directory = scratch.url
         DispatchQueue.concurrentPerform(iterations: all.count) { index in
             let arguments = all[index]
-            let result = try? TrackBinary.run(arguments, input: "", directory: directory)
+            let result = try? TrackBinary.launch(arguments, input: "", directory: directory)
             guard let result, !result.signaled, [0, 1, 64].contains(result.status) else {
                 failures.withLock { $0.append("track \(arguments.joined(separator: " ")) -> \(result.map { "\($0.status)\($0.signaled ? " (signal)" : "")" } ?? "did not run"): \(result?.stderr.prefix(200) ?? "")") }
                 return
@@ -63,7 +63,7 @@ import TrackStore
 
     /// Options whose help declares a numeric range ("[1…10000]", "[≥ 0]").
     static func numericOptions(_ command: String) throws -> [String] {
-        let help = try TrackBinary.run([command, "--help"]).stdout
+        let help = try TrackBinary.launch([command, "--help"]).stdout
         return help.split(separator: "\n").compactMap { line in
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard trimmed.hasPrefix("--"), let space = trimmed.firstIndex(of: " "), trimmed.contains("…") || trimmed.contains("[≥") else { return nil }
@@ -81,7 +81,7 @@ import TrackStore
             let options = try Self.numericOptions(command)
             for option in options {
                 for value in ["nan", "1e300", "123456789012345678901234567890"] {
-                    let result = try TrackBinary.run([command, "--\(option)", value, "--db", db], input: "", directory: scratch.url)
+                    let result = try TrackBinary.launch([command, "--\(option)", value, "--db", db], input: "", directory: scratch.url)
                     #expect(result.status == 64 && result.stderr.hasPrefix("Error: --\(option)"), "\(command) --\(option) \(value): \(result.stderr)")
                     checked += 1
                 }

@@ -48,7 +48,9 @@ enum PlotCommand: Command {
         let kind = try arguments.positional(0, as: FigureRequest.Kind.self, "kind")
         guard arguments.positionals.count > 1 else { throw UsageError(message: "expected at least one run name") }
         if arguments.given(by), kind != .grid { throw UsageError(message: "--by subject|category|dataset draws one run's groups with `plot grid`") }
-        if let path = arguments.value(out) { _ = try FigureFormat(path: path) }
+        if let path = arguments.value(out) {
+            do { _ = try FigureFormat(path: path) } catch { throw UsageError(message: "\(error)") }
+        }
     }
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
@@ -73,7 +75,7 @@ enum PlotCommand: Command {
         request.logged = arguments.value(logged)
         request.aStar = session.aStarRequest()
         request.lowerConstant = arguments[Options.cLower]
-        request.provenance = commandLine()
+        request.provenance = session.commandLine
         let result = try session.reader(readOnly: false).figure(request)
         if let aStar = result.aStar { Console.err("A* = \(String(format: "%.4f", aStar.value)) (\(aStar.source))\n") }
         Console.out("wrote \(result.path) and \(result.dataPath)\n")
@@ -221,7 +223,7 @@ enum ReportCommand: Command {
         }
         request.detailLimit = arguments[details]
         request.resamples = arguments[BootstrapOptions.resamples]
-        request.provenance = commandLine()
+        request.provenance = session.commandLine
         let result = try Report.build(request, store: try session.runs(readOnly: true))
         Console.out("wrote \(result.path): \(result.runs) runs, \(result.detailed) in detail, \(result.bytes / 1024) KB\n")
     }

@@ -6,8 +6,19 @@ import Synchronization
 /// written to a temporary file in the target's folder and renamed over the target, so that a
 /// failure or a kill leaves the old file whole or the new one, never a mix or nothing.
 public enum OutputFile {
-    /// Files no output may replace, by identity (device and inode) and by absolute path.
-    private static let protected = Mutex<[(path: String, device: UInt64, inode: UInt64, what: String)]>([])
+    /// Files no output may replace, by identity (device and inode) and by absolute path: one
+    /// list per command (`withProtections`), so that commands run side by side in one process
+    /// (the in-process tests) keep their own.
+    public final class Protections: Sendable {
+        let list = Mutex<[(path: String, device: UInt64, inode: UInt64, what: String)]>([])
+        public init() {}
+    }
+    @TaskLocal private static var current = Protections()
+
+    /// Runs `body` (one command) with its own, initially empty, list of protected files.
+    public static func withProtections<T>(_ body: () throws -> T) rethrows -> T {
+        try $current.withValue(Protections(), operation: body)
+    }
 
     /// Marks `path` (when it exists; always by its absolute path) as one that no output of this
     /// process may replace: `what` says what it is in the refusal ("the store", "an input").
@@ -15,7 +26,7 @@ public enum OutputFile {
         let absolute = absolutePath(path)
         var info = stat()
         let exists = stat(path, &info) == 0
-        protected.withLock { list in
+        current.list.withLock { list in
             list.append((absolute, exists ? UInt64(info.st_dev) : 0, exists ? UInt64(info.st_ino) : 0, what))
         }
     }
@@ -24,9 +35,6 @@ public enum OutputFile {
     public static func protectStore(_ path: String) {
         for suffix in ["", "-wal", "-shm", "-journal"] { protect(path + suffix, as: "the store") }
     }
-
-    /// Forgets every protection (tests run commands in one process).
-    public static func resetProtections() { protected.withLock { $0.removeAll() } }
 
     /// Why `path` may not be written, or nil.
     static func refusal(_ path: String) -> String? {
@@ -47,7 +55,7 @@ public enum OutputFile {
         }
         let absolute = absolutePath(path)
         let exists = stat(path, &info) == 0
-        for entry in protected.withLock({ $0 }) {
+        for entry in current.list.withLock({ $0 }) {
             let same = entry.path == absolute || (exists && entry.device != 0 && UInt64(info.st_dev) == entry.device && UInt64(info.st_ino) == entry.inode)
             if same { return "it is \(entry.what) of this command; an output never replaces it" }
         }
