@@ -34,6 +34,10 @@ ratio to one point estimate of every metric.
 The scale section also writes `track report` over the 1,000 runs and times headless Chromium
 (Tests/report/.venv, from `make report`) opening it and sorting its runs table once.
 
+Section 8 - PostgreSQL at scale: the 1,000-run store pushed to a server; runs, show, metrics and
+table on it beside SQLite and a bare SELECT; the peak memory of a PostgreSQL command with 10 runs
+on the server and with 1,000 runs plus EM targets.
+
 Section 7 - PostgreSQL: `track push` of a 1,000,000 x 4 run into a scratch PostgreSQL server
 beside psql's \\copy of the same rows into a plain table, and `track metrics` of that run from
 PostgreSQL beside the same from SQLite and beside a bare SELECT of its rows through libpq.
@@ -127,8 +131,9 @@ def median_time_keep(command, repeat, stdin=None):
     return statistics.median(times)
 
 
-def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
-    db = os.path.join(OUT, "scale.sqlite")
+def build_scale_store(track, track_bench, db, runs=1000, questions=14_042, k=4):
+    """A store of `runs` runs x `questions` questions x `k` options over one question set: 10 runs
+    ingested from CSV, copied (`track-bench replicate`) to `runs`. Returns the seconds it took."""
     remove_db(db)
     base = 10
     start = time.perf_counter()
@@ -145,7 +150,12 @@ def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
         subprocess.run([track, "ingest", path, "--db", db, "--dataset", "mmlu", "--run", f"seed{r}"],
                        check=True, stdout=subprocess.DEVNULL)
     subprocess.run([track_bench, "replicate", "--db", db, "--copies", str(runs // base)], check=True, stdout=subprocess.DEVNULL)
-    build = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
+    db = os.path.join(OUT, "scale.sqlite")
+    build = build_scale_store(track, track_bench, db, runs, questions, k)
     size = sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
     sqlite3 = shutil.which("sqlite3")
     owned = float(subprocess.run([sqlite3, db, "SELECT sum(pgsize) FROM dbstat WHERE name IN "
@@ -396,7 +406,11 @@ class PostgresServer:
 
 
 def postgres_section(track, n, k, repeat):
-    """Section 7 - PostgreSQL: `track push` of one run of n x k beside psql's \\copy of the same
+    """Section 8 - PostgreSQL at scale: the 1,000-run store pushed to a server; runs, show, metrics and
+table on it beside SQLite and a bare SELECT; the peak memory of a PostgreSQL command with 10 runs
+on the server and with 1,000 runs plus EM targets.
+
+Section 7 - PostgreSQL: `track push` of one run of n x k beside psql's \\copy of the same
     rows into a plain table; `track metrics` of it from PostgreSQL beside the same from SQLite and
     beside a bare SELECT of its rows through libpq (psql)."""
     csv_path, _ = generate(n, k)
@@ -462,13 +476,86 @@ def postgres_section(track, n, k, repeat):
         remove_db(local)
 
 
+def max_rss_mb(command, env=None):
+    """Wall seconds and peak resident memory (MB) of one run of `command`."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def postgres_scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
+    """Section 8 - PostgreSQL at scale: the scale store pushed to a server; `track runs`, `show`,
+    `metrics RUN` and `table` on it beside the same on SQLite and beside a bare SELECT (psql) of
+    the rows each needs; the peak memory of a PostgreSQL command with 10 runs on the server, then
+    with 1,000 runs and EM targets for 100 of them."""
+    db = os.path.join(OUT, "pg-scale.sqlite")
+    build_scale_store(track, track_bench, db, runs, questions, k)
+    server = PostgresServer()
+    os.environ["PGPASSWORD"] = "bench"
+    try:
+        server.psql("CREATE DATABASE small")
+        server.psql("CREATE DATABASE scale")
+        small, uri = server.uri("small"), server.uri("scale")
+        subprocess.run([track, "push"] + [f"r{i:04d}" for i in range(10)] + ["--db", db, "--to", small, "--quiet"],
+                       check=True, env=server.env, stdout=subprocess.DEVNULL)
+        start = time.perf_counter()
+        subprocess.run([track, "push", "--all", "--db", db, "--to", uri, "--quiet"], check=True, env=server.env, stdout=subprocess.DEVNULL)
+        pushed = time.perf_counter() - start
+        run_id = server.psql("SELECT run_id FROM runs WHERE name = 'r0005'", "scale").strip()
+        tables = os.path.join(OUT, "pg-scale-tables")
+        # The baseline: psql reading the stored rows each command needs, from the tables themselves.
+        one = f"run_id = {run_id}"
+        commands = [
+            ("track runs", ["runs"], "SELECT * FROM runs r LEFT JOIN run_stats s USING (run_id) ORDER BY r.run_id"),
+            ("track show r0005", ["show", "r0005"],
+             f"SELECT * FROM runs r LEFT JOIN run_stats s USING (run_id) WHERE {one.replace('run_id', 'r.run_id')}; "
+             f"SELECT * FROM params WHERE {one}; SELECT * FROM tags WHERE {one}; SELECT * FROM metrics WHERE {one}"),
+            ("track metrics r0005", ["metrics", "r0005"],
+             f"SELECT question_id, option, prob, score FROM option_scores WHERE {one} ORDER BY question_id, option"),
+            ("track table (all runs)", ["table", "--out-dir", tables],
+             "SELECT * FROM runs; SELECT * FROM run_stats; SELECT * FROM run_bins; SELECT * FROM params; SELECT * FROM tags"),
+        ]
+        print(f"\n== PostgreSQL 15 at scale: {runs:,} runs x {questions:,} questions x {k} options "
+              f"(pushed in {pushed:.0f} s; median of {repeat}) ==")
+        print(f"{'':26} {'PostgreSQL':>10} {'SQLite':>8} {'bare SELECT':>12} {'PG/SQLite':>10} {'PG/SELECT':>10}")
+        for label, command, sql in commands:
+            pg = median_time_keep([track] + command + ["--db", uri], repeat)
+            lite = median_time_keep([track] + command + ["--db", db], repeat)
+            times = []
+            for _ in range(repeat):
+                begin = time.perf_counter()
+                server.psql(sql, "scale", out=subprocess.DEVNULL)
+                times.append(time.perf_counter() - begin)
+            bare = statistics.median(times)
+            print(f"{label:26} {pg:10.3f} {lite:8.3f} {bare:12.3f} {pg / lite:10.2f} {pg / bare:10.2f}")
+        print("(aims: <= 2x SQLite, <= 1.3x the bare SELECT of the rows a command needs)")
+        # Memory: the same commands with 10 runs on the server, then 1,000 and EM targets for 100 runs.
+        server.psql("INSERT INTO em_targets(run_id, question_id, option, bin, target) "
+                    "SELECT run_id, question_id, option, 0, prob FROM option_scores WHERE run_id IN "
+                    "(SELECT run_id FROM runs ORDER BY run_id LIMIT 100)", "scale")
+        targets = int(server.psql("SELECT count(*) FROM em_targets", "scale"))
+        print(f"peak memory of a PostgreSQL command (MB): 10 runs on the server | {runs:,} runs and {targets:,} EM targets")
+        for label, command in [("track runs", ["runs"]), ("track metrics r0005", ["metrics", "r0005"]),
+                               ("track show r0005", ["show", "r0005"])]:
+            _, low = max_rss_mb([track] + command + ["--db", small], env=server.env)
+            _, high = max_rss_mb([track] + command + ["--db", uri], env=server.env)
+            print(f"{label:26} {low:10.1f} {high:10.1f}")
+    finally:
+        server.stop()
+        remove_db(db)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--track", default=os.path.join(HERE, "..", ".build", "release", "track"))
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--options", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "science", "coverage", "scale", "postgres"], help="run one section")
+    parser.add_argument("--only", choices=["ingest", "metrics", "figures", "calibration", "science", "coverage", "scale", "postgres", "postgres-scale"], help="run one section")
     args = parser.parse_args()
     os.makedirs(OUT, exist_ok=True)
     track = os.path.abspath(args.track)
@@ -492,6 +579,8 @@ def main():
         scale_section(track, track_bench, args.repeat)
     if args.only in (None, "postgres"):
         postgres_section(track, args.questions, args.options, args.repeat)
+    if args.only in (None, "postgres-scale"):
+        postgres_scale_section(track, track_bench, args.repeat)
 
 
 if __name__ == "__main__":

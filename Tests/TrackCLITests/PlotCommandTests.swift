@@ -70,7 +70,9 @@ import TrackStore
         let bad = try TrackBinary.run(["plot", "curve", "Vicuna-7B-sim/DPO/in-domain", "--db", db, "--out", scratch.path("x.png")])
         #expect(bad.status == 1 && bad.stderr.contains("has no epoch"))
         #expect(try TrackBinary.run(["plot", "pie", "x", "--db", db]).status == 64)
-        #expect(try TrackBinary.run(["plot", "reliability", "x", "--db", db, "--out", scratch.path("x.gif")]).status == 1)
+        // An unknown figure format is a usage error, said before the store is read.
+        let gif = try TrackBinary.run(["plot", "reliability", "x", "--db", db, "--out", scratch.path("x.gif")])
+        #expect(gif.status == 64 && gif.stderr.contains("use .png, .pdf or .svg"), "\(gif.stderr)")
     }
 }
 

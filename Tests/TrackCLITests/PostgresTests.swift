@@ -372,6 +372,19 @@ import TrackStore
         let dpo = "Llama-3.1-8B-Tulu-sim/DPO/in-domain", sft = "Llama-3.1-8B-Tulu-sim/SFT/in-domain"
         let runID = try server.psql("SELECT run_id FROM runs WHERE name = '\(dpo)'", database: "direct").trimmingCharacters(in: .whitespacesAndNewlines)
         let exportsBefore = try server.psql("SELECT count(*) FROM exports", database: "direct")
+        // The views' stale branches (a run's numbers from its rows, when a plain-SQL write made its
+        // summaries stale) are gated: with no stale run, a query by run reads no option row or
+        // top label at all (at 1,000 runs the ungated plan read all 56 million rows: 17 s).
+        for query in ["SELECT * FROM run_summary WHERE run = '\(dpo)'", "SELECT * FROM run_calibration WHERE run = '\(dpo)'",
+                      "SELECT * FROM run_totals", "SELECT * FROM run_bin_totals WHERE run_id = \(runID)"] {
+            let plan = try server.psql("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) \(query)", database: "direct")
+            let executed = plan.split(separator: "\n").filter { ($0.contains("on option_scores") || $0.contains("on top_labels")) && !$0.contains("never executed") }
+            #expect(executed.isEmpty, "\(query): \(executed)")
+        }
+        // A stale run (a plain-SQL write) is computed from its rows, the others still from their summaries.
+        _ = try server.psql("UPDATE option_scores SET prob = prob WHERE run_id = \(runID) AND question_id = (SELECT MIN(question_id) FROM option_scores WHERE run_id = \(runID))", database: "direct")
+        #expect(try server.psql("SELECT count(*) FROM stale_runs", database: "direct") == "1\n")
+        #expect(try PostgresTests.track(["metrics", dpo, "--db", uri], server).stdout == PostgresTests.track(["metrics", dpo, "--db", db], server).stdout)
         // No temporary folder can be made: every reading command, and em and plot, still run
         // (the report draws its figures in one, for embedding).
         var environment = server.environment

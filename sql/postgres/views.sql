@@ -91,7 +91,10 @@ SELECT run_id, question_id, label, COUNT(*) AS k,
 FROM (SELECT o.run_id, o.question_id, o.option, o.prob, o.score, q.label,
              MAX(o.score) OVER (PARTITION BY o.run_id, o.question_id) AS score_max
       FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
-      WHERE o.run_id IN (SELECT run_id FROM stale_run_ids)) AS rows
+      WHERE o.run_id IN (SELECT run_id FROM stale_run_ids)
+        -- Uncorrelated: one check when the query starts; with no stale run, this branch (whose
+        -- run filter PostgreSQL does not push through the aggregate) is never executed.
+        AND EXISTS (SELECT 1 FROM stale_runs)) AS rows
 GROUP BY run_id, question_id, label;
 
 CREATE VIEW run_totals AS
@@ -107,6 +110,7 @@ SELECT t.run_id, COUNT(*), SUM((tl.pred = t.label)::int), SUM(o.prob), SUM(t.bri
 FROM stale_question_terms AS t
 JOIN top_labels AS tl ON tl.run_id = t.run_id AND tl.question_id = t.question_id
 JOIN option_scores AS o ON o.run_id = tl.run_id AND o.question_id = tl.question_id AND o.option = tl.pred
+WHERE EXISTS (SELECT 1 FROM stale_runs)   -- a gate above the joins: none of them runs without a stale run
 GROUP BY t.run_id;
 
 CREATE VIEW stale_run_bins AS
@@ -114,12 +118,12 @@ SELECT t.run_id, -1 AS class, LEAST(FLOOR(o.prob * 10), 9)::bigint AS bin, COUNT
        SUM((t.pred = q.label)::int) AS hits, SUM(o.prob) AS sum_p
 FROM top_labels AS t JOIN questions AS q ON q.question_id = t.question_id
 JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
-WHERE t.run_id IN (SELECT run_id FROM stale_run_ids)
+WHERE t.run_id IN (SELECT run_id FROM stale_run_ids) AND EXISTS (SELECT 1 FROM stale_runs)
 GROUP BY t.run_id, 3
 UNION ALL
 SELECT o.run_id, o.option, LEAST(FLOOR(o.prob * 10), 9)::bigint AS bin, COUNT(*), SUM((o.option = q.label)::int), SUM(o.prob)
 FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
-WHERE o.run_id IN (SELECT run_id FROM stale_run_ids)
+WHERE o.run_id IN (SELECT run_id FROM stale_run_ids) AND EXISTS (SELECT 1 FROM stale_runs)
 GROUP BY o.run_id, o.option, 3;
 
 CREATE VIEW run_bin_totals AS

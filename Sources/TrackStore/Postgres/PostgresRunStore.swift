@@ -22,8 +22,6 @@ extension PostgresStore: RunWriting {
     /// two walked side by side.
     public func scanRun(id runID: Int64, name: String, details: Bool, questions range: ClosedRange<Int64>?,
                         chunkSize: Int, emit: (QuestionChunk) throws -> Bool) throws {
-        // Short queries over many rows: no JIT compilation.
-        try connection.execute("SET jit = off")
         func between(_ column: String) -> String {
             range.map { " AND \(column) BETWEEN \($0.lowerBound) AND \($0.upperBound)" } ?? ""
         }
