@@ -163,12 +163,7 @@ public final class Statement {
         }
         return index
     }
-    public func int64(_ name: String) -> Int64 { int64(column(name)) }
-    public func int(_ name: String) -> Int { int(column(name)) }
-    public func double(_ name: String) -> Double { double(column(name)) }
-    public func string(_ name: String) -> String? { string(column(name)) }
-    public func optionalInt64(_ name: String) -> Int64? { optionalInt64(column(name)) }
-    public func optionalDouble(_ name: String) -> Double? { optionalDouble(column(name)) }
+    // Read by name through `SQLRow` (int64("run_id"), string("name"), …).
 
     /// Steps to the end, collecting the column names and every row.
     public func allRows() throws(SQLiteError) -> QueryResult {
