@@ -2,8 +2,24 @@ import Foundation
 
 /// A real PostgreSQL server for the tests: Debian's `postgresql` package, initialised in a
 /// temporary folder (initdb as an unprivileged user when the tests run as root), listening
-/// only on a Unix socket there, with password authentication, and stopped on release.
-final class PostgresServer {
+/// only on a Unix socket there, with password authentication. One server serves every test of
+/// the process (`shared()`), each test in a database of its own; it is stopped when the tests end.
+final class PostgresServer: @unchecked Sendable {   // its fields are constants
+    private static let sharedServer = Result { try PostgresServer() }
+
+    /// The server every test shares, started by the first that asks (and stopped at exit).
+    static func shared() throws -> PostgresServer {
+        let server = try sharedServer.get()
+        _ = stopAtExit
+        return server
+    }
+
+    private static let stopAtExit: Void = {
+        atexit {
+            if case .success(let server) = PostgresServer.sharedServer { server.stop() }
+        }
+    }()
+
     static let user = "track"
     static let password = "pg-s3cret-Pw"
     let directory: URL
@@ -42,10 +58,10 @@ final class PostgresServer {
         try run("initdb", ["-D", directory.appendingPathComponent("data").path, "-U", Self.user, "--auth=scram-sha-256",
                            "--pwfile=\(passwordFile.path)", "-E", "UTF8", "--locale=C", "-N"])
         try run("pg_ctl", ["-D", directory.appendingPathComponent("data").path, "-l", directory.appendingPathComponent("log").path, "-w",
-                           "-o", "-k \(directory.path) -c listen_addresses='' -p \(port) -c fsync=off -c max_connections=40", "start"])
+                           "-o", "-k \(directory.path) -c listen_addresses='' -p \(port) -c fsync=off -c max_connections=120", "start"])
     }
 
-    deinit {
+    func stop() {
         try? run("pg_ctl", ["-D", directory.appendingPathComponent("data").path, "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(at: directory)
     }

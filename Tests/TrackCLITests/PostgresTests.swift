@@ -26,7 +26,7 @@ import TrackStore
     /// metrics) plus a temperature-scaled derived run, pushed; pushed again changes nothing;
     /// every read command prints the same from both stores; the views agree to 1e-12.
     @Test func pushTwiceChangesNothingAndReadsMatchSQLite() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let scratch = Scratch()
         let db = scratch.path("demo.sqlite")
         try Self.track(["demo", "--db", db, "--out", scratch.path("exports"), "--questions", "120"], server)
@@ -144,7 +144,7 @@ import TrackStore
 
     /// Eight writers log at once into one PostgreSQL store, over the same questions: nothing is lost.
     @Test func eightConcurrentWritersLoseNothing() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let uri = try server.createDatabase("gpus")
         try Self.track(["init", "--db", uri], server)
         let perWriter = 600
@@ -168,7 +168,7 @@ import TrackStore
 
     /// A bad file, or a contradiction with the server's questions, changes nothing on the server.
     @Test func badInputLeavesTheServerAsItWas() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let scratch = Scratch()
         let uri = try server.createDatabase("bad")
         let good = scratch.write("good.jsonl", (0..<50).map { Self.line($0) }.joined(separator: "\n") + "\n")
@@ -243,7 +243,7 @@ import TrackStore
 
     /// SIGKILL during a push leaves every run on the server either absent or whole.
     @Test func killedPushLeavesEachRunAbsentOrWhole() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let scratch = Scratch()
         let local = scratch.path("big.sqlite")
         let input = (0..<20_000).map { Self.line($0) }.joined(separator: "\n") + "\n"
@@ -276,7 +276,7 @@ import TrackStore
     /// A `track log` stream into PostgreSQL sends each commit on: a writer killed mid-stream leaves
     /// on the server every row it had committed, its run marked running, as on SQLite.
     @Test func writerKilledMidStreamKeepsCommittedRowsOnTheServer() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let uri = try server.createDatabase("stream")
         try Self.track(["init", "--db", uri], server)
         let withPassword = uri.replacingOccurrences(of: "track@", with: "track:\(PostgresServer.password)@")
@@ -302,7 +302,7 @@ import TrackStore
 
     /// A wrong password or an unreachable server is a clear error, never a hang; no password is shown.
     @Test func connectionFailuresAreClearErrors() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let wrong = try TrackBinary.run(["runs", "--db", server.uri()], environment: ["PGPASSWORD": "not-the-password"])
         #expect(wrong.status == 1 && wrong.stderr.contains("password authentication failed"))
         let inURI = server.uri().replacingOccurrences(of: "track@", with: "track:hunter2-wrong@")
@@ -339,7 +339,7 @@ import TrackStore
 
     /// A lock another session holds is waited for as long as --busy-timeout says, then an error (issue 23.6).
     @Test func aHeldLockIsAnErrorAfterTheBusyTimeout() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let uri = try server.createDatabase("locked")
         try Self.track(["init", "--db", uri], server)
         let holder = Process()
@@ -363,7 +363,7 @@ import TrackStore
 /// export records, derived runs) lands on the server in one transaction.
 @Suite struct PostgresDirectStoreTests {
     @Test func commandsRunOnTheServerWithoutACopy() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let scratch = Scratch()
         let db = scratch.path("demo.sqlite")
         try PostgresTests.track(["demo", "--db", db, "--out", scratch.path("exports"), "--questions", "60"], server)
@@ -423,7 +423,7 @@ import TrackStore
     }
 
     @Test func privateFoldersRemovedOnSignalsAndSweptAfterAKill() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let uri = try server.createDatabase("folders")
         try PostgresTests.track(["init", "--db", uri], server)
         for (sig, swept) in [(SIGTERM, false), (SIGINT, false), (SIGKILL, true)] {
@@ -463,7 +463,7 @@ import TrackStore
 /// transaction with the checks they make on SQLite; a refusal changes nothing.
 @Suite struct PostgresRunManagementTests {
     @Test func runsAreManagedOnTheServer() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let uri = try server.createDatabase("manage")
         for name in ["a", "b"] {
             try PostgresTests.track(["log", "--run", name, "--db", uri, "--dataset", "d", "--method", "DPO"], server,
@@ -501,7 +501,7 @@ import TrackStore
 /// Issue 24 (in part): `track pull` brings runs of the server into a SQLite file, whole and idempotently.
 @Suite struct PostgresPullTests {
     @Test func pulledRunsReadAsOnTheServer() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let scratch = Scratch()
         let uri = try server.createDatabase("pull")
         try PostgresTests.track(["demo", "--db", scratch.path("demo.sqlite"), "--out", scratch.path("exports"), "--questions", "60"], server)
@@ -533,7 +533,7 @@ import TrackStore
 /// uuid, names kept apart, a contradiction refusing the whole shard.
 @Suite struct PostgresMergeTests {
     @Test func shardsMergeIntoTheServer() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let scratch = Scratch()
         let uri = try server.createDatabase("merged")
         let lines = (0..<40).map { PostgresTests.line($0) }.joined(separator: "\n") + "\n"
@@ -563,7 +563,7 @@ import TrackStore
 /// Issue 22 on PostgreSQL: cross-fitting and a holdout run against the server, their folds stored there.
 @Suite struct PostgresCalibrationTests {
     @Test func crossFitAndHoldoutOnTheServer() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let uri = try server.createDatabase("calibrate")
         try PostgresTests.track(["log", "--run", "r", "--db", uri, "--dataset", "d"], server,
                                 input: (0..<90).map { PostgresTests.line($0) }.joined(separator: "\n") + "\n")
@@ -580,7 +580,7 @@ import TrackStore
 /// that run an error naming it, never a crash of every command.
 @Suite struct PostgresStoredValueTests {
     @Test func hostileValuesOnTheServerAreErrorsNotTraps() throws {
-        let server = try PostgresServer()
+        let server = try PostgresServer.shared()
         let uri = try server.createDatabase("values")
         try PostgresTests.track(["log", "--run", "bad", "--db", uri, "--dataset", "d"], server,
                                 input: (0..<30).map { PostgresTests.line($0) }.joined(separator: "\n") + "\n")
