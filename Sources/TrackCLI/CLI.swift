@@ -228,6 +228,11 @@ final class Session {
 
     func reader(readOnly: Bool = true) throws -> RunReader { RunReader(try runs(readOnly: readOnly)) }
 
+    /// Another store than `--db` (`merge --into`): a SQLite file or a PostgreSQL server.
+    func open(_ location: String) throws -> any RunWriting {
+        StoreLocation.isPostgresURI(location) ? try PostgresStore(uri: location, connectTimeout: connectTimeout) : try store(path: location)
+    }
+
     /// A SQLite store: `path`, else `--db`. On a PostgreSQL `--db`, the staging file whose new
     /// runs are pushed when the command ends (what `log` and `ingest` write into; `appending`:
     /// the run `log --append` adds to).

@@ -164,28 +164,15 @@ enum MergeCommand: Command {
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let shards = arguments.positionals
         let into = arguments.value(into) ?? ""
-        // Into a SQLite file, or into a PostgreSQL server (each shard through a private scratch copy).
-        let mergeOne: (String) throws -> MergeReport
-        var destination = ""
-        if StoreLocation.isPostgresURI(into) {
-            let server = try PostgresStore(uri: into, connectTimeout: session.connectTimeout)
-            destination = " -> \(server.displayName)"
-            mergeOne = { shard in
-                let folder = try TemporaryFolders.make(prefix: TemporaryFolders.postgresStaging)
-                defer { TemporaryFolders.remove(folder) }
-                return try server.merge(shard: shard, scratch: folder.appendingPathComponent("shard.sqlite").path)
-            }
-        } else {
-            let store = try session.store(path: into)
-            mergeOne = { try store.merge(shard: $0) }
-        }
+        let target = try session.open(into)
+        let destination = target.sql.dialect == .postgres ? " -> \(target.displayName)" : ""
         var failures = 0
         let progress = session.progress("merge")
         for (index, shard) in shards.enumerated() {
             progress.update(done: index, total: shards.count, item: shard)
             defer { progress.update(done: index + 1, total: shards.count, item: shard) }
             do {
-                let report = try mergeOne(shard)
+                let report = try target.merge(shard: shard)
                 var text = "\(shard): \(report.newRuns.count) new runs"
                 if report.newQuestions > 0 || destination.isEmpty { text += ", \(report.newQuestions) new questions" }
                 if report.skippedRuns > 0 { text += ", \(report.skippedRuns) runs already merged" }
@@ -221,10 +208,7 @@ enum PullCommand: Command {
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let (uri, names) = try PushCommand.transfer(arguments, session, server: from, all: all, verb: "pull", local: "into")
         let server = try PostgresStore(uri: uri, connectTimeout: session.connectTimeout)
-        let folder = try TemporaryFolders.make(prefix: TemporaryFolders.postgresStaging)
-        defer { TemporaryFolders.remove(folder) }
-        let report = try server.pull(runs: names.isEmpty ? nil : names, into: try session.store(),
-                                     scratch: folder.appendingPathComponent("pulled.sqlite").path)
+        let report = try server.pull(runs: names.isEmpty ? nil : names, into: try session.store())
         for name in report.newRuns { Console.out("pulled '\(name)'\n") }
         for (old, new) in report.renamedRuns { Console.out("  '\(old)' is another run here: pulled as '\(new)'\n") }
         Console.out("\(report.newRuns.count) new run\(report.newRuns.count == 1 ? "" : "s"), \(report.skippedRuns) already here, \(report.newQuestions) new questions -> \(session.databasePath)\n")

@@ -25,7 +25,7 @@ public final class PostgresStaging {
         do {
             local = try RunStore(path: folder.appendingPathComponent("staging.sqlite").path, busyTimeout: busyTimeout)
             if let appending, try server.runID(named: appending) != nil {
-                _ = try server.pull(runs: [appending], into: local, scratch: folder.appendingPathComponent("pulled.sqlite").path)
+                _ = try server.pull(runs: [appending], into: local)
                 try server.markPushed(in: local)
             } else {
                 try server.copyCatalogue(into: local)

@@ -496,9 +496,12 @@ extension PostgresStore {
     /// those named — with all they own, as `track merge` brings a shard in: a run the target
     /// already holds (same uuid) is skipped, so pulling again changes nothing; questions are shared
     /// by (dataset, external id) and a contradiction refuses the whole pull with nothing written.
-    /// The server is read in one repeatable-read snapshot into a complete store at `scratch` (a
-    /// path in a private folder the caller removes), which is then merged in one transaction.
-    public func pull(runs names: [String]?, into target: RunStore, scratch: String) throws -> MergeReport {
+    /// The server is read in one repeatable-read snapshot into a complete store in a private
+    /// folder (0700, removed on every way out), which is then merged in one transaction.
+    public func pull(runs names: [String]?, into target: RunStore) throws -> MergeReport {
+        let folder = try TemporaryFolders.make(prefix: TemporaryFolders.postgresStaging)
+        defer { TemporaryFolders.remove(folder) }
+        let scratch = folder.appendingPathComponent("pulled.sqlite").path
         let shard = try RunStore(path: scratch)
         try shard.database.executeScript("PRAGMA foreign_keys = OFF")
         try connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -549,10 +552,13 @@ extension PostgresStore {
     /// Merges a SQLite shard into the server as `track merge` merges into a file, in one
     /// transaction: runs keyed by uuid (one already here is skipped), questions by identity (a
     /// contradiction refuses the shard, nothing of it written), a run whose name another run
-    /// holds here renamed `name [uuid prefix]`. The shard is read through a consistent copy at
-    /// `scratch` (a path in a private folder the caller removes), where such renames happen.
-    public func merge(shard path: String, scratch: String) throws -> MergeReport {
+    /// holds here renamed `name [uuid prefix]`. The shard is read through a consistent copy in a
+    /// private folder (removed on every way out), where such renames happen.
+    public func merge(shard path: String) throws -> MergeReport {
         guard FileManager.default.fileExists(atPath: path) else { throw StoreError("\(path): no such file") }
+        let folder = try TemporaryFolders.make(prefix: TemporaryFolders.postgresStaging)
+        defer { TemporaryFolders.remove(folder) }
+        let scratch = folder.appendingPathComponent("shard.sqlite").path
         // A consistent copy (and the checks of a merge: schema version, a track store): the shard
         // merged into an empty file.
         let copy = try RunStore(path: scratch)

@@ -41,6 +41,9 @@ public protocol RunWriting: RunReading {
     /// Runs a user's SQL script: read-only unless `write` (then in one transaction); `timeout`
     /// bounds it (seconds). Errors are explained by `AdHocSQL.explain`.
     func adHocSQL(_ script: String, write: Bool, timeout: Double?) throws -> [QueryResult]
+    /// Merges a SQLite shard in one transaction: runs keyed by uuid (one already here skipped),
+    /// questions by identity (a contradiction refuses the shard), clashing names renamed.
+    func merge(shard path: String) throws -> MergeReport
 }
 
 /// Ad-hoc SQL's failures as a user reads them, on either store.
