@@ -166,6 +166,36 @@ import TrackStore
         #expect(try server.psql("SELECT string_agg(run || ':' || round(conf_ece::numeric, 12), ',' ORDER BY run) FROM run_calibration", database: "gpus") == stored)
     }
 
+    /// Four writers appending to one run on the server at once (each GPU its shard): every row
+    /// arrives and the run's stored summaries add up — equal to what the views compute from its
+    /// rows and to the same appends into a SQLite store.
+    @Test func concurrentAppendsToOneRunAddUp() throws {
+        let server = try PostgresServer.shared()
+        let uri = try server.createDatabase("appends")
+        let scratch = Scratch()
+        let local = scratch.path("same.sqlite")
+        let first = (0..<10).map { Self.line($0) }.joined(separator: "\n") + "\n"
+        for db in [uri, local] { try Self.track(["log", "--run", "shared", "--db", db, "--dataset", "d"], server, input: first) }
+        let shards = (0..<4).map { shard in (0..<60).map { Self.line(10 + shard * 60 + $0) }.joined(separator: "\n") + "\n" }
+        let results = Mutex<[Int32]>(Array(repeating: -1, count: 4))
+        let environment = server.environment
+        DispatchQueue.concurrentPerform(iterations: 4) { shard in
+            let result = try? TrackBinary.run(["log", "--run", "shared", "--append", "--db", uri, "--dataset", "d"],
+                                              input: shards[shard], environment: environment)
+            results.withLock { $0[shard] = result?.status ?? -1 }
+        }
+        #expect(results.withLock { $0 } == Array(repeating: 0, count: 4))
+        for shard in shards { try Self.track(["log", "--run", "shared", "--append", "--db", local, "--dataset", "d"], server, input: shard) }
+        #expect(try server.psql("SELECT n FROM run_stats", database: "appends") == "250\n")
+        #expect(try server.psql("SELECT count(*) FROM top_labels", database: "appends") == "250\n")
+        let server_ = try JSONParser.parse(try Self.track(["metrics", "shared", "--db", uri, "--format", "json"], server).stdout)
+        let sqlite = try JSONParser.parse(try Self.track(["metrics", "shared", "--db", local, "--format", "json"], server).stdout)
+        #expect(Self.same(server_, sqlite), "\(server_) vs \(sqlite)")
+        let stored = try server.psql("SELECT round(conf_ece::numeric, 12) || ' ' || round(cw_ece::numeric, 12) FROM run_calibration", database: "appends")
+        _ = try server.psql("INSERT INTO stale_runs(run_id) VALUES (0)", database: "appends")
+        #expect(try server.psql("SELECT round(conf_ece::numeric, 12) || ' ' || round(cw_ece::numeric, 12) FROM run_calibration", database: "appends") == stored)
+    }
+
     /// A bad file, or a contradiction with the server's questions, changes nothing on the server.
     @Test func badInputLeavesTheServerAsItWas() throws {
         let server = try PostgresServer.shared()

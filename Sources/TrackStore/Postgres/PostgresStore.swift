@@ -164,8 +164,8 @@ public final class PostgresStore {
     static let notPushed = " AND question_id NOT IN (SELECT question_id FROM temp.track_pushed WHERE run_id = ?1)"
 
     /// Brings the server's copy of run `runID` of `store` up to date, in one transaction: the
-    /// whole run the first time, then only the questions added since, with its summaries, logged
-    /// metrics and status replaced. What a `track log` stream into PostgreSQL calls after each of
+    /// whole run the first time, then only the questions added since, with what its summaries
+    /// grew, the metrics logged since, and its status. What a `track log` stream into PostgreSQL calls after each of
     /// its local commits, so that a writer killed mid-stream leaves on the server what it had
     /// committed (its run marked running), as on SQLite.
     public func pushIncrement(runID: Int64, from store: RunStore) throws {
@@ -188,6 +188,7 @@ public final class PostgresStore {
         }
         try local.execute("INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM top_labels WHERE run_id = ?",
                           [.integer(runID)])
+        try recordSent(runID: runID, in: local)
     }
 
     /// Records every question of the runs of `store` (pulled from the server) as already on the
@@ -197,6 +198,9 @@ public final class PostgresStore {
             \(Self.pushedTable);
             INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM top_labels;
             """)
+        var runs: [Int64] = []
+        try store.database.forEachRow("SELECT run_id FROM runs") { runs.append($0.int64(0)) }
+        for run in runs { try recordSent(runID: run, in: store.database) }
     }
 
     /// Replaces the EM targets the server holds for run `runID` by those of the local copy
@@ -314,10 +318,13 @@ public final class PostgresStore {
                 try buffer.row([.integer(remoteID), .integer(try mapped(row.int64(0))), row.value(1)])
             }
         }
-        // Tables whose rows carry only the run id: copied column for column (replaced whole by an
-        // increment: summaries are totals, the others are small).
+        // Tables whose rows carry only the run id: copied column for column; an increment adds to
+        // what the server holds (another writer may be appending to the same run).
+        if newOnly {
+            try pushAdditions(runID: runID, remoteID: remoteID, from: local)
+            return optionRows
+        }
         for (table, columns) in Self.runTables {
-            if newOnly { try connection.query("DELETE FROM \(table) WHERE run_id = $1", [.integer(remoteID)]) }
             try connection.copyIn("COPY \(table)(run_id, \(columns.joined(separator: ", "))) FROM STDIN") { buffer in
                 try local.forEachRow("SELECT \(columns.joined(separator: ", ")) FROM \(table) WHERE run_id = ?", [.integer(runID)]) { row in
                     try buffer.row([.integer(remoteID)] + columns.indices.map { row.value(Int32($0)) })
@@ -325,6 +332,101 @@ public final class PostgresStore {
             }
         }
         return optionRows
+    }
+
+    /// What this connection has sent of each run's summaries and logged rows (temporary tables
+    /// of the local connection): the baseline of the next increment's additions.
+    static let sentTables = """
+        CREATE TEMP TABLE IF NOT EXISTS track_sent_stats (run_id INTEGER PRIMARY KEY, n, n_correct, sum_conf, sum_brier, sum_nll,
+                                                          sum_nll_scores, n_scored);
+        CREATE TEMP TABLE IF NOT EXISTS track_sent_bins (run_id INTEGER, class INTEGER, bin INTEGER, n, hits, sum_p,
+                                                         PRIMARY KEY (run_id, class, bin));
+        CREATE TEMP TABLE IF NOT EXISTS track_sent_rows (run_id INTEGER, tbl TEXT, last INTEGER, PRIMARY KEY (run_id, tbl));
+        """
+    static let sumColumns = ["n", "n_correct", "sum_conf", "sum_brier", "sum_nll", "sum_nll_scores", "n_scored"]
+
+    /// Records the run's summaries and logged rows of `local` as on the server (after a whole
+    /// push, a pull, or an increment).
+    func recordSent(runID: Int64, in local: Database) throws {
+        try local.executeScript(Self.sentTables)
+        let id = [SQLValue.integer(runID)]
+        try local.execute("DELETE FROM temp.track_sent_stats WHERE run_id = ?", id)
+        try local.execute("INSERT INTO temp.track_sent_stats SELECT run_id, \(Self.sumColumns.joined(separator: ", ")) FROM run_stats WHERE run_id = ?", id)
+        try local.execute("DELETE FROM temp.track_sent_bins WHERE run_id = ?", id)
+        try local.execute("INSERT INTO temp.track_sent_bins SELECT run_id, class, bin, n, hits, sum_p FROM run_bins WHERE run_id = ?", id)
+        for table in ["metrics", "ingest_rejects"] {
+            try local.execute("INSERT OR REPLACE INTO temp.track_sent_rows VALUES (?1, ?2, (SELECT COALESCE(MAX(rowid), 0) FROM \(table) WHERE run_id = ?1))",
+                              [.integer(runID), .text(table)])
+        }
+    }
+
+    /// An increment's additions to a run the server holds, in the caller's transaction: its
+    /// summaries by what they grew since the last send (added on the server, so that writers
+    /// appending to one run concurrently add up, as on SQLite), logged metrics and rejects added
+    /// since, and keyed rows (params, tags, pairs, judgments) inserted or updated by key.
+    func pushAdditions(runID: Int64, remoteID: Int64, from local: Database) throws {
+        try local.executeScript(Self.sentTables)
+        let ids: [SQLValue] = [.integer(runID)]
+        var delta: [SQLValue] = []
+        var options: [SQLValue] = []
+        try local.forEachRow("""
+            SELECT \(Self.sumColumns.map { "s.\($0) - COALESCE(t.\($0), 0)" }.joined(separator: ", ")), s.min_options, s.max_options
+            FROM run_stats s LEFT JOIN temp.track_sent_stats t USING (run_id) WHERE s.run_id = ?
+            """, ids) { row in
+            delta = (0..<7).map { row.value(Int32($0)) }
+            options = [row.value(7), row.value(8)]
+        }
+        if !delta.isEmpty {
+            let sums = Self.sumColumns.enumerated().map { "\($1) = run_stats.\($1) + $\($0 + 1)" }.joined(separator: ", ")
+            try connection.query("""
+                INSERT INTO run_stats(run_id, \(Self.sumColumns.joined(separator: ", ")), min_options, max_options)
+                VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)
+                ON CONFLICT (run_id) DO UPDATE SET \(sums),
+                    min_options = LEAST(run_stats.min_options, $8), max_options = GREATEST(run_stats.max_options, $9)
+                """, delta + options + [.integer(remoteID)])
+        }
+        var bins: [[SQLValue]] = []
+        try local.forEachRow("""
+            SELECT b.class, b.bin, b.n - COALESCE(t.n, 0), b.hits - COALESCE(t.hits, 0), b.sum_p - COALESCE(t.sum_p, 0)
+            FROM run_bins b LEFT JOIN temp.track_sent_bins t USING (run_id, class, bin) WHERE b.run_id = ?
+            """, ids) { row in
+            if row.int64(2) != 0 { bins.append((0..<5).map { row.value(Int32($0)) }) }
+        }
+        for bin in bins {
+            try connection.query("""
+                INSERT INTO run_bins(run_id, class, bin, n, hits, sum_p) VALUES ($6, $1, $2, $3, $4, $5)
+                ON CONFLICT (run_id, class, bin) DO UPDATE SET n = run_bins.n + excluded.n, hits = run_bins.hits + excluded.hits,
+                                                              sum_p = run_bins.sum_p + excluded.sum_p
+                """, bin + [.integer(remoteID)])
+        }
+        for (table, columns) in Self.runTables {
+            let list = columns.joined(separator: ", ")
+            switch table {
+            case "metrics", "ingest_rejects":
+                try connection.copyIn("COPY \(table)(run_id, \(list)) FROM STDIN") { buffer in
+                    try local.forEachRow("""
+                        SELECT \(list) FROM \(table) WHERE run_id = ?1
+                        AND rowid > COALESCE((SELECT last FROM temp.track_sent_rows WHERE run_id = ?1 AND tbl = '\(table)'), 0)
+                        """, ids) { row in
+                        try buffer.row([.integer(remoteID)] + columns.indices.map { row.value(Int32($0)) })
+                    }
+                }
+            case "params", "tags", "preference_pairs", "judgments":
+                let key = ["params": "run_id, key", "tags": "run_id, key", "preference_pairs": "run_id, prompt_id",
+                           "judgments": "run_id, opponent, prompt_id"][table] ?? ""
+                let update = table == "params" || table == "tags" ? "DO UPDATE SET value = excluded.value" : "DO NOTHING"
+                var rows: [[SQLValue]] = []
+                try local.forEachRow("SELECT \(list) FROM \(table) WHERE run_id = ?", ids) { row in
+                    rows.append(columns.indices.map { row.value(Int32($0)) })
+                }
+                let placeholders = (1...columns.count + 1).map { "$\($0)" }.joined(separator: ", ")
+                for row in rows {
+                    try connection.query("INSERT INTO \(table)(run_id, \(list)) VALUES (\(placeholders)) ON CONFLICT (\(key)) \(update)",
+                                         [.integer(remoteID)] + row)
+                }
+            default: break   // run_stats and run_bins: added above
+            }
+        }
     }
 
     /// The columns of a run a push copies as they are (its id, experiment and parent are the server's).
