@@ -446,6 +446,33 @@ import TrackStore
     }
 }
 
+/// A parameter compared or sorted as a number when it is one, on both stores alike: text that
+/// is not a number never matches a numeric comparison and sorts after the numbers.
+@Suite struct PostgresWhereTests {
+    @Test func parametersCompareAndSortAlikeOnBothStores() throws {
+        let server = try PostgresServer.shared()
+        let uri = try server.createDatabase("where")
+        let scratch = Scratch()
+        let local = scratch.path("where.sqlite")
+        for db in [uri, local] {
+            for (name, lr) in [("a", "1e-6"), ("b", "5e-7"), ("c", "abc"), ("d", "1e-6x"), ("e", " 2 "), ("f", nil)] as [(String, String?)] {
+                try PostgresTests.track(["log", "--run", name, "--db", db, "--dataset", "d", "--method", "M"] + (lr.map { ["--param", "lr=\($0)"] } ?? []),
+                                        server, input: PostgresTests.line(1) + "\n")
+            }
+        }
+        let names = { (output: String) in output.split(separator: "\n").dropFirst().map { String($0.prefix(while: { $0 != "," })) } }
+        for (arguments, expected) in [(["--where", "params.lr < 1"], ["a", "b"]), (["--where", "params.lr > 0.000001"], ["e"]),
+                                      (["--sort", "params.lr"], ["b", "a", "e", "d", "c", "f"]),
+                                      (["--sort", "params.lr", "--desc"], ["e", "a", "b", "c", "d", "f"]),
+                                      (["--where", "run like 'A%' or run like 'b'"], ["a", "b"])] as [([String], [String])] {
+            let onServer = try PostgresTests.track(["runs", "--db", uri, "--format", "csv"] + arguments, server).stdout
+            let onFile = try PostgresTests.track(["runs", "--db", local, "--format", "csv"] + arguments, server).stdout
+            #expect(names(onServer) == expected, "PostgreSQL \(arguments): \(names(onServer))")
+            #expect(names(onFile) == expected, "SQLite \(arguments): \(names(onFile))")
+        }
+    }
+}
+
 /// Issue 23.10: the staging files of PostgreSQL writers live in private folders that no exit leaves behind.
 @Suite struct PostgresTemporaryFolderTests {
     static func folders() -> [String] {

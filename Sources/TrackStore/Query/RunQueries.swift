@@ -69,10 +69,17 @@ extension RunReading {
             guard let field = RunQuery.fieldSQL(sort) else {
                 throw StoreError("unknown sort field '\(sort)' (fields: \(RunQuery.fieldNames.joined(separator: ", ")))", kind: .usage)
             }
-            // Numbers sort as numbers (parameters are stored as text), NULLs last either way.
-            let key = sort.contains(".") ? sql.dialect.number(field.sql) : field.sql
-            order = "\(field.sql) IS NULL, \(key) \(filter.descending ? "DESC" : "ASC"), s.run_id"
-            values += field.values + field.values
+            // Missing values last either way; a parameter or tag (stored as text) sorts as a number
+            // when it is one, the numbers before the other values, those as text.
+            let direction = filter.descending ? "DESC" : "ASC"
+            if sort.contains(".") {
+                let number = sql.dialect.number(field.sql)
+                order = "\(field.sql) IS NULL, \(number) IS NULL, \(number) \(direction), \(field.sql) \(direction), s.run_id"
+                values += field.values + field.values + field.values + field.values
+            } else {
+                order = "\(field.sql) IS NULL, \(field.sql) \(direction), s.run_id"
+                values += field.values + field.values
+            }
         }
         let limit = filter.limit.map { " LIMIT \($0)" } ?? ""
         var result: [RunSummary] = []

@@ -37,6 +37,7 @@ public final class Database {
         self.isReadOnly = readOnly
         sqlite3_extended_result_codes(connection, 1)
         sqlite3_busy_timeout(connection, Self.milliseconds(busyTimeout))
+        Self.registerNumber(connection)
         do throws(SQLiteError) {
             // A first read: "file is not a database" surfaces here, not later.
             try execute("SELECT count(*) FROM sqlite_master")
@@ -63,6 +64,24 @@ public final class Database {
     deinit {
         statementCache.removeAll()
         sqlite3_close_v2(handle)
+    }
+
+    /// `track_number(x)`: x as a number when it is one (an integer, a real, or text in decimal
+    /// notation), else NULL — as PostgreSQL's dialect spells it (`SQLDialect.number`), where
+    /// SQLite's CAST would read 'abc' as 0 and '5e-7x' as 5e-7.
+    static func registerNumber(_ connection: SQLiteConnection) {
+        sqlite3_create_function_v2(connection, "track_number", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nil, { context, _, arguments in
+            guard let value = arguments?[0] else { sqlite3_result_null(context); return }
+            switch sqlite3_value_type(value) {
+            case SQLITE_INTEGER, SQLITE_FLOAT:
+                sqlite3_result_double(context, sqlite3_value_double(value))
+            case SQLITE_TEXT:
+                let text = sqlite3_value_text(value).map { String(cString: $0) } ?? ""
+                if let number = decimalNumber(text) { sqlite3_result_double(context, number) } else { sqlite3_result_null(context) }
+            default:
+                sqlite3_result_null(context)
+            }
+        }, nil, nil, nil)
     }
 
     func error(code: Int32, sql: String?) -> SQLiteError {
@@ -272,4 +291,13 @@ public final class Database {
 
     /// The SQLite library version, e.g. "3.40.1".
     public static var sqliteVersion: String { String(cString: sqlite3_libversion()) }
+}
+
+/// `text` (spaces around allowed) as a finite number in decimal notation, else nil: no "inf",
+/// "nan" or hexadecimal, which `Double.init` would read.
+func decimalNumber(_ text: String) -> Double? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    guard !trimmed.isEmpty, trimmed.utf8.allSatisfy({ (48...57).contains($0) || $0 == 43 || $0 == 45 || $0 == 46 || $0 == 101 || $0 == 69 }),
+          let value = Double(trimmed), value.isFinite else { return nil }
+    return value
 }

@@ -4,12 +4,12 @@ import Foundation
 public enum SQLDialect: Sendable {
     case sqlite, postgres
 
-    /// `text` as a number for sorting and comparing: SQLite's CAST reads a non-number as 0;
-    /// PostgreSQL's would fail, so a value that is not a number is NULL there. The expression
-    /// appears once (it may hold a parameter).
+    /// A stored value (params and tags are text) as a number for sorting and comparing: NULL
+    /// when it is not one, on both stores (so 'abc' never matches `params.x < 1`). The
+    /// expression appears once (it may hold a parameter).
     func number(_ expression: String) -> String {
         switch self {
-        case .sqlite: "CAST(\(expression) AS REAL)"
+        case .sqlite: "track_number(\(expression))"
         case .postgres: "(SELECT CASE WHEN x.v ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$' THEN x.v::double precision END FROM (SELECT (\(expression))::text AS v) AS x)"
         }
     }
