@@ -155,6 +155,7 @@ def build_scale_store(track, track_bench, db, runs=1000, questions=14_042, k=4):
 
 def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
     db = os.path.join(OUT, "scale.sqlite")
+    base = 10   # runs ingested by build_scale_store, the rest copies
     build = build_scale_store(track, track_bench, db, runs, questions, k)
     size = sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
     sqlite3 = shutil.which("sqlite3")

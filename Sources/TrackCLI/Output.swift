@@ -38,6 +38,7 @@ enum Console {
     }
     /// The progress line's own terminal control (carriage return, erase line), then `text` made visible.
     static func progress(_ text: String) {
+        guard capture == nil else { return }   // a captured command draws no progress
         _ = write("\r\u{1B}[K" + visible(text), to: 2)
     }
 
