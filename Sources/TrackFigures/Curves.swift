@@ -47,12 +47,15 @@ public struct CurvePanel: Sendable {
     /// The height of the key under the plot.
     static let keyHeight = 14.0
 
-    public static func layout(in frame: Rect) -> Rect {
-        Rect(x: frame.x + 50, y: frame.y + 30, width: frame.width - 60, height: frame.height - 66 - keyHeight)
+    /// The plot area: under the panel's title when it has one, else near the top of its cell (a
+    /// figure's own title is above the cell).
+    public static func layout(in frame: Rect, titled: Bool = true) -> Rect {
+        let top = titled ? 30.0 : 12.0
+        return Rect(x: frame.x + 50, y: frame.y + top, width: frame.width - 60, height: frame.height - 36 - top - keyHeight)
     }
 
     public func draw(on canvas: Canvas, in frame: Rect) {
-        let plot = Self.layout(in: frame)
+        let plot = Self.layout(in: frame, titled: !title.isEmpty)
         let (xRange, yRange) = ranges
         let mapping = AxisMapping(plot: plot, x: xRange, y: yRange)
         let px = mapping.px, py = mapping.py

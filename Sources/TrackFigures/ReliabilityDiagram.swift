@@ -46,7 +46,7 @@ public struct ReliabilityPanel: Sendable {
     public var showHistogram: Bool
     public var xLabel: String
     public var yLabel: String
-    /// "ECE" for the top label; e.g. "cw-ECE" for a classwise panel.
+    /// "conf-ECE" for the top label (as tables name it); e.g. "class ECE" for a classwise panel.
     public var eceLabel: String
     /// Draw each bin's 95% Wilson interval of its accuracy (frequency) as a whisker.
     public var binIntervals = false
@@ -63,7 +63,7 @@ public struct ReliabilityPanel: Sendable {
     }
 
     public init(title: String, bins: [BinRow], ece: Double?, n: Int, showHistogram: Bool = true,
-                xLabel: String = "Confidence", yLabel: String = "Accuracy", eceLabel: String = "ECE") {
+                xLabel: String = "Confidence", yLabel: String = "Accuracy", eceLabel: String = "conf-ECE") {
         self.title = title
         self.bins = bins
         self.ece = ece
@@ -162,7 +162,7 @@ public struct ReliabilityPanel: Sendable {
                                    Palette.axis, lineWidth: 0.8)
             canvas.text("count", x: histogram.x - 6, y: histogram.y + histogram.height / 2 + 3, size: 8,
                         color: Palette.axis, anchor: .end)
-            canvas.text(formatCount(Int(top)), x: histogram.x - 6, y: histogram.y + 7, size: 7, color: Palette.axis, anchor: .end)
+            canvas.text(String(Int(top)), x: histogram.x - 6, y: histogram.y + 7, size: 7, color: Palette.axis, anchor: .end)
             for tick in ticks(0, 1) {
                 let x = histogram.x + tick * histogram.width
                 canvas.strokeLine(from: (x, histogram.maxY), to: (x, histogram.maxY + 3), Palette.axis, lineWidth: 0.8)
@@ -266,9 +266,6 @@ func formatNumber(_ value: Double, digits: Int) -> String {
     String(format: "%.\(digits)f", value)
 }
 
-func formatCount(_ value: Int) -> String {
-    value >= 10_000 ? String(format: "%.0fk", Double(value) / 1000) : String(value)
-}
 
 #if canImport(Glibc)
 import Glibc

@@ -35,7 +35,7 @@ public struct SmoothReliabilityPanel: Sendable {
         var parts: [String] = []
         if let smECE { parts.append("smECE = " + formatNumber(smECE, digits: 4)) }
         if let sigma { parts.append("σ = " + formatNumber(sigma, digits: 3)) }
-        parts.append("n = \(formatCount(n))")
+        parts.append("n = \(n)")   // an integer, as in every figure and table
         return parts.joined(separator: ", ")
     }
 

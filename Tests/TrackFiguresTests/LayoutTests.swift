@@ -104,7 +104,8 @@ import TrackCalibration
         try figure.render(to: path, dpi: 144)
         let image = try PNGImage(path: path)
         let frame = figure.frame(of: 0)
-        let plot = CurvePanel.layout(in: frame)
+        // The figure's title says the panel's: the panel is drawn untitled, its plot right under.
+        let plot = CurvePanel.layout(in: frame, titled: false)
         let mapping = AxisMapping(plot: plot, x: panel.ranges.x, y: panel.ranges.y)
         let line = image.color(x: Int((mapping.px(1.5) * 2).rounded()), y: Int((mapping.py(0.5) * 2).rounded()))
         let series0 = Palette.series[0]
@@ -119,9 +120,25 @@ import TrackCalibration
         let row = stride(from: plot.x, to: plot.maxX, by: 0.5).map { image.color(x: Int($0 * 2), y: Int((plot.maxY + 37) * 2)) }
         #expect(row.contains { abs($0.red - series0.red) < 0.1 && abs($0.blue - series0.blue) < 0.1 })
         #expect(row.contains { abs($0.red - Palette.series[1].red) < 0.1 && abs($0.blue - Palette.series[1].blue) < 0.1 })
-        // The figure's title says the panel's: the panel's own title row is blank.
-        for x in stride(from: frame.x + 20, to: frame.maxX - 20, by: 1) {
-            #expect(image.color(x: Int(x * 2), y: Int((frame.y + 12) * 2)).luminance > 0.95)
+    }
+
+    /// Issue 25 (in part): an untitled panel under a figure's title starts right under it (the
+    /// demo's curve had a panel title's worth of blank between the two).
+    @Test func anUntitledPanelStartsUnderTheFiguresTitle() throws {
+        let line = Series(label: "run", points: [(1, 0.2), (2, 0.4), (3, 0.3)], band: [])
+        let panel = CurvePanel(title: "", xLabel: "Epoch", yLabel: "metric", series: [line])
+        let figure = Figure(title: "A model: metric over epochs", panels: [.curve(panel)], columns: 1, panelWidth: 360, panelHeight: 300)
+        let path = temporary("untitled.png")
+        try figure.render(to: path, dpi: 144)
+        let image = try PNGImage(path: path)
+        let plot = CurvePanel.layout(in: figure.frame(of: 0), titled: false)
+        #expect(plot.y - figure.frame(of: 0).y == 12)
+        // The plot's frame is drawn where the layout says: its top edge dark along its width, and
+        // nothing but the figure's title above it.
+        let edge = stride(from: plot.x + 4, to: plot.maxX - 4, by: 4).map { image.color(x: Int($0 * 2), y: Int((plot.y * 2).rounded())) }
+        #expect(edge.filter { $0.luminance < 0.5 }.count > edge.count * 9 / 10)
+        for y in stride(from: 24.0, to: plot.y - 1, by: 1) {
+            #expect(stride(from: plot.x, to: plot.maxX, by: 2).allSatisfy { image.color(x: Int($0 * 2), y: Int(y * 2)).luminance > 0.8 }, "ink at y \(y)")
         }
     }
 

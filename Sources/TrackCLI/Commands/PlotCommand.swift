@@ -27,7 +27,7 @@ enum PlotCommand: Command {
         discussion: """
         reliability  one run's reliability diagram (paper Figure 3): bars = accuracy per confidence
                      bin, shaded by the bin's share of samples; red = gap to the bin's mean
-                     confidence; dashed = perfect calibration; ECE and n in the title.
+                     confidence; dashed = perfect calibration; conf-ECE and n in the title.
         classwise    one panel per option (all N values p_ik) plus the pooled panel (Figures 5-8).
         grid         several runs side by side with shared axes (e.g. DPO / TS / CFT / RCFT).
         curve        a metric over epoch or step for families of runs (Figure 1, right);
