@@ -60,6 +60,20 @@ extension RunReader {
             if let existing = cells[cell], progress(existing) > progress(run) { continue }
             cells[cell] = run
         }
+        // Rows in blocks, as a paper prints them: by their first field in the order its values are
+        // first seen (every row of one model together, e.g. a later 8B +TS run under the 8B
+        // rows, not after the 70B ones), then each further field by first appearance.
+        let firstSeen: [[String: Int]] = request.rows.indices.map { position in
+            var order: [String: Int] = [:]
+            for key in rowKeys where order[key[position]] == nil { order[key[position]] = order.count }
+            return order
+        }
+        rowKeys.sort { a, b in
+            for position in a.indices where a[position] != b[position] {
+                return firstSeen[position][a[position]] ?? 0 < firstSeen[position][b[position]] ?? 0
+            }
+            return false
+        }
         if request.rows.contains(where: \.isParameter) {
             // Sweeps read best in numeric order of the swept value.
             rowKeys.sort { a, b in
@@ -162,6 +176,8 @@ extension RunReader {
         result.table.keys = keys
         result.table.groups = groups
         result.table.best = best
+        // Several rows per model: the best value of each model's block, as the papers bold it.
+        if request.rows.count > 1 { result.table.bestWithin = 0 }
         return result
     }
 

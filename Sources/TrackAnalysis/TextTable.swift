@@ -26,6 +26,9 @@ public struct TextTable: Sendable {
     public var rows: [[Cell]]
     public var groups: [String?] = []
     public var best: [Best?] = []
+    /// The column whose runs of equal values are blocks (a paper table's model): the best value
+    /// is marked within each block, as the papers mark it; nil, over the whole column.
+    public var bestWithin: Int?
     public var caption: String?
     /// Machine names of the columns (CSV headers, JSON keys) when the displayed ones are a
     /// paper's labels: one name per quantity, the key of `track metrics --format json`.
@@ -111,9 +114,22 @@ public struct TextTable: Sendable {
     /// Row indexes holding the best value of each column.
     private func bestRows(_ column: Int) -> Set<Int> {
         guard column < best.count, let rule = best[column] else { return [] }
-        let values = rows.enumerated().compactMap { index, row in row[column].number.map { (index, $0) } }
-        guard let target = rule == .lowest ? values.map(\.1).min() : values.map(\.1).max() else { return [] }
-        return Set(values.filter { $0.1 == target }.map(\.0))
+        var blocks: [[Int]] = []
+        for index in rows.indices {
+            if let key = bestWithin, let last = blocks.last?.last, rows[last][key].display == rows[index][key].display {
+                blocks[blocks.count - 1].append(index)
+            } else {
+                blocks.append([index])
+            }
+        }
+        if bestWithin == nil { blocks = [Array(rows.indices)] }
+        var marked = Set<Int>()
+        for block in blocks {
+            let values = block.compactMap { index in rows[index][column].number.map { (index, $0) } }
+            guard let target = rule == .lowest ? values.map(\.1).min() : values.map(\.1).max() else { continue }
+            marked.formUnion(values.filter { $0.1 == target }.map(\.0))
+        }
+        return marked
     }
 
     public func render(_ format: OutputFormat) -> String {

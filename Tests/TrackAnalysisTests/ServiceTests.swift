@@ -251,6 +251,32 @@ import TrackStore
         #expect(throws: StoreError.self) { try reader.paperTable(request) }
     }
 
+    /// Issue 25 (in part): a paper table's rows come in model blocks — a run added later to the
+    /// first model sits with that model's rows, not after the other model's.
+    @Test func paperTableRowsComeInModelBlocks() throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path("blocks.sqlite"))
+        for (name, model, method) in [("8b", "8B", "base"), ("70b", "70B", "base"), ("70b-ts", "70B", "TS"), ("8b-ts", "8B", "TS")] {
+            _ = try store.writeRun(RunMetadata(name: name, model: model, method: method, dataset: "d", split: "test"),
+                                   predictions: Self.predictions(n: 50, seed: 3))
+        }
+        let table = try RunReader(store).paperTable(PaperTableRequest()).table
+        #expect(table.rows.map { "\($0[0].display)/\($0[1].display)" } == ["8B/base", "8B/TS", "70B/base", "70B/TS"])
+        // The best value is bold within each model's block: one bold accuracy per model (every
+        // run here has the same accuracy, so both rows of each block are bold), never across.
+        let lines = table.render(.markdown).split(separator: "\n").filter { $0.hasPrefix("| 8B") || $0.hasPrefix("| 70B") }
+        #expect(lines.count == 4 && lines.allSatisfy { $0.contains("**") }, "\(lines)")
+        var across = table
+        across.bestWithin = nil
+        across.rows[2][4] = .number(0.99, digits: 4)   // 70B/base: the best accuracy of the table
+        let acrossLines = across.render(.markdown).split(separator: "\n").filter { $0.hasPrefix("| 8B") || $0.hasPrefix("| 70B") }
+        #expect(acrossLines.filter { $0.contains("**0.9900**") }.count == 1 && !acrossLines[0].split(separator: "|")[4].contains("**"))
+        var within = across
+        within.bestWithin = 0
+        let withinLines = within.render(.markdown).split(separator: "\n").filter { $0.hasPrefix("| 8B") || $0.hasPrefix("| 70B") }
+        #expect(withinLines[0].split(separator: "|")[4].contains("**"), "the 8B block keeps its own best: \(withinLines[0])")
+    }
+
     @Test func comparisonPairsSharedQuestions() throws {
         let scratch = Scratch()
         let base = Self.predictions(n: 90, seed: 8)

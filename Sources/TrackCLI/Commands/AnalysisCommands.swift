@@ -105,7 +105,7 @@ enum TableCommand: Command {
         and --columns: model, method, dataset, split, step, epoch, extraction, param:KEY, tag:KEY
         (--columns none for a single group). When several runs fall into one cell, the one with
         the highest step/epoch (then the latest) is used, and stderr says so.
-        Without --format, CSV, LaTeX (booktabs, best value per column in bold) and Markdown are
+        Without --format, CSV, LaTeX (booktabs, best value per column and model block in bold) and Markdown are
         all written to exports/<name>.{csv,tex,md}; the table is printed. --significance DPO marks
         with † (LaTeX $^\\dagger$) each cell whose run differs from the DPO run of its row fields and
         column on their shared questions: paired bootstrap p < --alpha (METHODS §8).
