@@ -77,8 +77,7 @@ struct Option: Sendable {
             }
         case .number(let range):
             // Decimal notation only: Double("0x10") reads a hexadecimal float, "inf" and "nan" read too.
-            let decimal = text.range(of: #"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"#, options: .regularExpression) != nil
-            guard decimal, let value = Double(text), value.isFinite, range.contains(value) else {
+            guard let value = decimalNumber(text, trimming: false), range.contains(value) else {
                 throw UsageError(message: "--\(name) expects a number in \(Self.describe(range)), got '\(text)'")
             }
         case .choice(let choices):
@@ -102,7 +101,7 @@ extension Defaulted: Declared {}
 
 /// An option with a default, read back as its type: the parser checked the text against the
 /// declaration, and the default is a value of the type itself, so a read cannot fail and never
-/// needs unwrapping (`arguments[Options.resamples]` is an `Int`).
+/// needs unwrapping (`arguments[BootstrapOptions.resamples]` is an `Int`).
 struct Defaulted<Value: Sendable>: Sendable {
     let option: Option
     let read: @Sendable (String) -> Value?
@@ -209,14 +208,10 @@ enum Options {
     static let validation: [any Declared] = [renormalize, skipInvalid]
 
     // Metrics
-    static let bins = BinningOptions.bins.option
     static let analysis = BinningOptions.options
     static let metrics = Option.text("metrics", "keys", "Comma-separated metric keys (\(MetricKey.allCases.map(\.rawValue).joined(separator: ", "))).")
     static let metric = Defaulted.choice("metric", "The metric drawn.", default: MetricKey.confECE)
     static let by = Option.choice("by", GroupKey.self, "Break down by question subject, category or dataset.")
-    static let resamples = BootstrapOptions.resamples.option
-    static let seed = BootstrapOptions.seed.option
-    static let level = BootstrapOptions.level.option
 
     // Regimes
     static let target = Option.text("target", "run", "The target run p* (a calibrated, most accurate model); its accuracy is A*.")

@@ -22,8 +22,8 @@ enum MetricsCommand: Command {
         (xoshiro256** seeded with --seed: the same seed gives the same interval everywhere).
         """,
         arguments: [("<run>...", "Run names (see `track runs`).")],
-        options: Options.database + Options.analysis + [adaptive, Options.metrics, ci, Options.resamples, Options.seed,
-                                                        Options.level, Options.by, reliability, format, Options.out])
+        options: Options.database + Options.analysis + [adaptive, Options.metrics, ci, BootstrapOptions.resamples, BootstrapOptions.seed,
+                                                        BootstrapOptions.level, Options.by, reliability, format, Options.out])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         var request = MetricsRequest(runs: try arguments.positionals(nil, "at least one run name"))
@@ -63,7 +63,7 @@ enum CompareCommand: Command {
         discordant pairs. "significant" is p < --alpha (METHODS §8).
         """,
         arguments: [("<base>", "The reference run (e.g. the pre-alignment model)."), ("<other>...", "Runs to compare with it.")],
-        options: Options.database + Options.analysis + [Options.metrics, by, alpha, Options.resamples, Options.seed, noTests,
+        options: Options.database + Options.analysis + [Options.metrics, by, alpha, BootstrapOptions.resamples, BootstrapOptions.seed, noTests,
                                                         MetricsCommand.format, Options.out])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
@@ -112,7 +112,7 @@ enum TableCommand: Command {
         """,
         options: Options.database + [metrics, rows, columns, sweep, binsSweep] + Options.analysis + Options.filters
             + [Options.step, Options.epoch, percent, Options.digits, caption, winrate, significance, CompareCommand.alpha,
-               Options.resamples, Options.seed, format, out, name, outDir])
+               BootstrapOptions.resamples, BootstrapOptions.seed, format, out, name, outDir])
 
     static func field(_ text: String) throws -> RunField {
         guard let field = RunField(text) else {
@@ -136,7 +136,7 @@ enum TableCommand: Command {
         if let text = arguments.value(binsSweep) {
             request.binCounts = try text.split(separator: ",").map { part in
                 // Each count obeys the declaration of --bins.
-                guard (try? Options.bins.check(String(part))) != nil, let n = Int(part) else {
+                guard (try? BinningOptions.bins.option.check(String(part))) != nil, let n = Int(part) else {
                     throw UsageError(message: "--bins-sweep expects bin counts like 10,14, each an integer in 1…10000")
                 }
                 return n
@@ -196,7 +196,7 @@ enum TCECommand: Command {
         band); tce_excess = TCE − upper bound. Regime: acc ≤ A* calibratable, else non-calibratable.
         """,
         arguments: [("<run>...", "Runs to place.")],
-        options: Options.database + Options.regime + [Options.bins, format])
+        options: Options.database + Options.regime + [BinningOptions.bins, format])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         var request = TCERequest(runs: try arguments.positionals(nil, "at least one run"))
@@ -226,7 +226,7 @@ enum EMCommand: Command {
         RUN` computes L_cal of NEXT's probabilities against RUN's stored targets and bins.
         """,
         arguments: [("<run>", "The run (training questions of one epoch).")],
-        options: Options.database + [Options.bins, gamma, out, against])
+        options: Options.database + [BinningOptions.bins, gamma, out, against])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let name = try arguments.positionals(1, "one run")[0]

@@ -124,7 +124,7 @@ enum CalibrateCommand: Command {
         calibrated probabilities and record the maps in params iso.* / hb.*.
         """,
         arguments: [("<method>", "temperature, vector, matrix, dirichlet, isotonic or histogram.")],
-        options: Options.database + [fit, apply, criterion, holdout, folds, inSample, Options.seed, Options.bins, suffix, replace, format, lambda, mu, equalMass])
+        options: Options.database + [fit, apply, criterion, holdout, folds, inSample, BootstrapOptions.seed, BinningOptions.bins, suffix, replace, format, lambda, mu, equalMass])
 
     /// The recalibration maps, by the name `track calibrate` takes.
     enum Method: String, CaseIterable {

@@ -253,7 +253,6 @@ extension RunReading {
         }
         return result
     }
-
 }
 
 extension RunStore {
@@ -264,7 +263,6 @@ extension RunStore {
 extension RunStore {
     /// The bin count of the stored summaries (`run_bins`).
     public static let storedBins = RunSummaryDelta.bins
-
 }
 
 extension RunReading {
@@ -277,4 +275,3 @@ extension RunReading {
         return k
     }
 }
-

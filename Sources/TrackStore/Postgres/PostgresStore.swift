@@ -203,23 +203,6 @@ public final class PostgresStore {
         for run in runs { try recordSent(runID: run, in: store.database) }
     }
 
-    /// Replaces the EM targets the server holds for run `runID` by those of the local copy
-    /// `store` (a run pulled from the server: the same run and question ids), in one
-    /// transaction: what `track em` stores with a run on the server.
-    public func replaceEMTargets(runID: Int64, from store: RunStore) throws {
-        let local = store.database
-        try withRetry {
-            try connection.transaction {
-                try connection.query("DELETE FROM em_targets WHERE run_id = $1", [.integer(runID)])
-                try connection.copyIn("COPY em_targets(run_id, question_id, option, bin, target) FROM STDIN") { buffer in
-                    try local.forEachRow("SELECT run_id, question_id, option, bin, target FROM em_targets WHERE run_id = ?", [.integer(runID)]) { row in
-                        try buffer.row((0..<5).map { row.value(Int32($0)) })
-                    }
-                }
-            }
-        }
-    }
-
     /// Retries a transaction that lost a deadlock or a serialization race to another writer.
     func withRetry<T>(_ body: () throws -> T) throws -> T {
         var attempt = 0
@@ -415,15 +398,15 @@ public final class PostgresStore {
                 let key = ["params": "run_id, key", "tags": "run_id, key", "preference_pairs": "run_id, prompt_id",
                            "judgments": "run_id, opponent, prompt_id"][table] ?? ""
                 let update = table == "params" || table == "tags" ? "DO UPDATE SET value = excluded.value" : "DO NOTHING"
-                var rows: [[SQLValue]] = []
-                try local.forEachRow("SELECT \(list) FROM \(table) WHERE run_id = ?", ids) { row in
-                    rows.append(columns.indices.map { row.value(Int32($0)) })
+                // One COPY into a scratch table and one statement, whatever the number of rows.
+                let scratch = "track_keyed_\(table)"
+                try connection.execute("CREATE TEMP TABLE IF NOT EXISTS \(scratch) (LIKE \(table)) ON COMMIT DELETE ROWS")
+                try connection.copyIn("COPY \(scratch)(run_id, \(list)) FROM STDIN") { buffer in
+                    try local.forEachRow("SELECT \(list) FROM \(table) WHERE run_id = ?", ids) { row in
+                        try buffer.row([.integer(remoteID)] + columns.indices.map { row.value(Int32($0)) })
+                    }
                 }
-                let placeholders = (1...columns.count + 1).map { "$\($0)" }.joined(separator: ", ")
-                for row in rows {
-                    try connection.query("INSERT INTO \(table)(run_id, \(list)) VALUES (\(placeholders)) ON CONFLICT (\(key)) \(update)",
-                                         [.integer(remoteID)] + row)
-                }
+                try connection.execute("INSERT INTO \(table)(run_id, \(list)) SELECT run_id, \(list) FROM \(scratch) ON CONFLICT (\(key)) \(update)")
             default: break   // run_stats and run_bins: added above
             }
         }

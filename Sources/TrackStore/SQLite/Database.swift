@@ -293,10 +293,11 @@ public final class Database {
     public static var sqliteVersion: String { String(cString: sqlite3_libversion()) }
 }
 
-/// `text` (spaces around allowed) as a finite number in decimal notation, else nil: no "inf",
-/// "nan" or hexadecimal, which `Double.init` would read.
-func decimalNumber(_ text: String) -> Double? {
-    let trimmed = text.trimmingCharacters(in: .whitespaces)
+/// `text` as a finite number in decimal notation, else nil: no "inf", "nan" or hexadecimal,
+/// which `Double.init` would read. Spaces around it are allowed when `trimming` (stored
+/// parameters), not otherwise (option values).
+public func decimalNumber(_ text: String, trimming: Bool = true) -> Double? {
+    let trimmed = trimming ? text.trimmingCharacters(in: .whitespaces) : text
     guard !trimmed.isEmpty, trimmed.utf8.allSatisfy({ (48...57).contains($0) || $0 == 43 || $0 == 45 || $0 == 46 || $0 == 101 || $0 == 69 }),
           let value = Double(trimmed), value.isFinite else { return nil }
     return value
