@@ -8,7 +8,8 @@ public struct FigureRequest: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case reliability, classwise, grid, curve, regime, smooth
     }
-    public enum PanelOrder: String, Sendable, CaseIterable { case ece, name }
+    /// grid --by: panels by conf-ECE (worst first), by questions (most first), or by name.
+    public enum PanelOrder: String, Sendable, CaseIterable { case ece, n, name }
     public enum CurveAxis: String, Sendable, CaseIterable { case epoch, step }
 
     public var kind: Kind
@@ -28,6 +29,12 @@ public struct FigureRequest: Sendable {
     /// grid: one panel per group of one run.
     public var groupBy: GroupKey?
     public var order: PanelOrder = .ece
+    /// grid --by: only the first K groups in `order`.
+    public var top: Int?
+    /// Labels of the runs (or curve families), in order; nil: the part of their names that differs.
+    public var labels: [String]?
+    /// reliability: several runs in one panel.
+    public var overlay = false
     /// curve and regime: the metric drawn.
     public var metric: MetricKey = .confECE
     public var axis: CurveAxis = .epoch
@@ -68,6 +75,9 @@ extension RunReader {
         var data = TextTable(columns: [], rows: [])
         var aStar: AStar?
         let figure: Figure
+        // Multi-run figures drop what every run's name shares from their labels and say it in the title.
+        let shared = distinctLabels(runs).shared
+        var defaultTitle: String? = request.labels == nil && !shared.isEmpty && request.kind != .regime ? shared : nil
         func panel(_ title: String, _ bins: [BinRow], ece: Double?, n: Int) -> ReliabilityPanel {
             var panel = ReliabilityPanel(title: title, bins: bins, ece: ece, n: n, showHistogram: request.histogram)
             panel.binIntervals = request.binIntervals
@@ -75,8 +85,8 @@ extension RunReader {
         }
         switch request.kind {
         case .reliability, .grid:
-            if request.kind == .reliability, runs.count != 1 {
-                throw StoreError("a reliability diagram draws one run; a grid draws several", kind: .usage)
+            if request.kind == .reliability, runs.count != 1, !request.overlay {
+                throw StoreError("a reliability diagram draws one run: give --overlay to draw \(runs.count) in one panel, or use `plot grid`", kind: .usage)
             }
             var panels: [Panel] = []
             data.columns = ["run", "panel", "bin", "lower", "upper", "n", "accuracy", "confidence", "gap"] + intervalColumns
@@ -90,22 +100,40 @@ extension RunReader {
                     let analyzer = CalibrationAnalyzer(set, bins: settings.bins, epsilon: settings.epsilon)
                     return (group, analyzer, analyzer.metrics())
                 }
-                if request.order == .ece { groups.sort { ($0.2.confECE ?? 0) > ($1.2.confECE ?? 0) } }
+                switch request.order {
+                case .ece: groups.sort { ($0.2.confECE ?? 0, $1.0) > ($1.2.confECE ?? 0, $0.0) }
+                case .n: groups.sort { ($0.2.n, $1.0) > ($1.2.n, $0.0) }
+                case .name: break
+                }
+                let total = groups.count
+                if let top = request.top { groups = Array(groups.prefix(top)) }
                 for (group, analyzer, metrics) in groups {
                     let bins = analyzer.reliabilityBins()
                     panels.append(.reliability(panel(group, bins, ece: metrics.confECE, n: metrics.n)))
                     data.rows += Self.binRows(run: runs[0], panel: group, bins, intervals: request.binIntervals)
                 }
+                if request.title == nil, let top = request.top, top < total {
+                    defaultTitle = "\(runs[0]): \(groups.count) of \(total) \(by.rawValue)s, \(request.order == .name ? "by name" : request.order == .n ? "most questions first" : "highest conf-ECE first")"
+                }
             } else {
-                for name in runs {
+                let labels = try labels(for: runs, request)
+                var overlaid: [OverlayReliabilityPanel.Run] = []
+                for (name, label) in zip(runs, labels) {
                     let analyzer = try analyzer(named: name, settings)
                     let metrics = analyzer.metrics()
                     let bins = analyzer.reliabilityBins()
-                    panels.append(.reliability(panel(name, bins, ece: metrics.confECE, n: metrics.n)))
-                    data.rows += Self.binRows(run: name, panel: "top-label", bins, intervals: request.binIntervals)
+                    if request.overlay {
+                        overlaid.append(OverlayReliabilityPanel.Run(label: label, bins: bins, ece: metrics.confECE, n: metrics.n))
+                    } else {
+                        panels.append(.reliability(panel(label, bins, ece: metrics.confECE, n: metrics.n)))
+                    }
+                    data.rows += Self.binRows(run: name, panel: request.overlay ? "overlay" : "top-label", bins, intervals: request.binIntervals)
+                }
+                if request.overlay {
+                    panels = [.overlay(OverlayReliabilityPanel(title: "", runs: overlaid, showHistogram: request.histogram))]
                 }
             }
-            figure = Figure(title: request.title, panels: panels, columns: request.columns ?? min(panels.count, 4),
+            figure = Figure(title: request.title ?? defaultTitle, panels: panels, columns: request.columns ?? min(panels.count, 4),
                             panelWidth: request.panelWidth, panelHeight: request.panelHeight)
         case .classwise:
             guard runs.count == 1 else { throw StoreError("a classwise figure draws one run", kind: .usage) }
@@ -140,18 +168,21 @@ extension RunReader {
         case .smooth:
             // relplot's smooth reliability diagram, one panel per run.
             var panels: [Panel] = []
-            data.columns = ["run", "t", "curve", "low", "high", "density", "smece", "sigma"]
-            for name in runs {
+            data.columns = ["run", "t", "curve", "low", "high", "density", "shown", "smece", "smece_low", "smece_high", "sigma"]
+            for (name, label) in zip(runs, try labels(for: runs, request)) {
                 let analyzer = try analyzer(named: name, settings)
-                let panel = Self.smoothPanel(name, analyzer, resamples: request.bands ?? 200)
+                let panel = Self.smoothPanel(label, analyzer, resamples: request.bands ?? 1000)
                 panels.append(.smooth(panel))
+                let shown = panel.visibility
                 for j in panel.mesh.indices {
                     data.rows.append([.text(name), .number(panel.mesh[j], digits: 6), .number(panel.curve[j], digits: 6),
                                       .number(panel.lower[j], digits: 6), .number(panel.upper[j], digits: 6),
-                                      .number(panel.density[j], digits: 6), .number(panel.smECE, digits: 6), .number(panel.sigma, digits: 6)])
+                                      .number(panel.density[j], digits: 6), .number(shown[j], digits: 3), .number(panel.smECE, digits: 6),
+                                      .number(panel.smECEInterval?.lower, digits: 6), .number(panel.smECEInterval?.upper, digits: 6),
+                                      .number(panel.sigma, digits: 6)])
                 }
             }
-            figure = Figure(title: request.title, panels: panels, columns: request.columns ?? min(panels.count, 4),
+            figure = Figure(title: request.title ?? defaultTitle, panels: panels, columns: request.columns ?? min(panels.count, 4),
                             panelWidth: request.panelWidth, panelHeight: request.panelHeight)
         case .curve:
             let (panel, rows) = try curve(request)
@@ -170,13 +201,15 @@ extension RunReader {
                 let (m, optionCount) = try metrics(named: name, settings, keys: [.accuracy, metric])
                 guard let accuracy = m.accuracy, let value = m[metric] else { continue }
                 k = max(k, optionCount ?? 0)
-                points.append(RegimePanel.Point(label: name, accuracy: accuracy, value: value))
+                points.append(RegimePanel.Point(label: name, accuracy: accuracy, value: value,
+                                                isTarget: resolved.origin == .target && request.aStar.target == name))
                 data.rows.append([.text(name), .number(accuracy, digits: 6), .number(value, digits: 6),
                                   .text(Regimes.regime(accuracy: accuracy, aStar: resolved.value).rawValue), .number(resolved.value, digits: 6)])
             }
             guard k >= 2 else { throw StoreError("the runs have no common option count", kind: .invalidInput) }
-            let labels = shortLabels(points.map(\.label))
-            for index in points.indices { points[index].label = labels[index] }
+            let given = try labels(for: runs, request)
+            let labels = Dictionary(zip(runs, given), uniquingKeysWith: { first, _ in first })
+            for index in points.indices { points[index].label = labels[points[index].label] ?? points[index].label }
             let origin = switch resolved.origin { case .given: "given"; case .target: "from the target run"; case .estimated: "estimated" }
             let panel = RegimePanel(title: "Regimes (A* \(origin))", yLabel: metric.label, aStar: resolved.value, optionCount: k,
                                     lowerConstant: request.lowerConstant, points: points)
@@ -195,12 +228,26 @@ extension RunReader {
         return FigureResult(path: request.out, dataPath: dataPath, aStar: aStar)
     }
 
+    /// The labels of `runs`: `--labels` (one per run), else the part of their names that differs.
+    func labels(for runs: [String], _ request: FigureRequest) throws -> [String] {
+        guard let given = request.labels else { return shortLabels(runs) }
+        guard given.count == runs.count else {
+            throw StoreError("--labels gives \(given.count) label\(given.count == 1 ? "" : "s") for \(runs.count) run\(runs.count == 1 ? "" : "s")", kind: .usage)
+        }
+        return given
+    }
+
     /// relplot's smooth reliability diagram of a run (METHODS §9) as a panel.
     static func smoothPanel(_ name: String, _ analyzer: CalibrationAnalyzer, resamples: Int) -> SmoothReliabilityPanel {
         let diagram = SmoothECE.diagram(analyzer.confidences, analyzer.correctness.map { $0 ? 1.0 : 0.0 }, resamples: resamples)
-        return SmoothReliabilityPanel(title: name, mesh: diagram.mesh, curve: diagram.curve, lower: diagram.lower, upper: diagram.upper,
-                                      density: diagram.density, smECE: diagram.smECE, sigma: diagram.sigma,
-                                      n: analyzer.confidences.count)
+        var panel = SmoothReliabilityPanel(title: name, mesh: diagram.mesh, curve: diagram.curve, lower: diagram.lower, upper: diagram.upper,
+                                           density: diagram.density, smECE: diagram.smECE, sigma: diagram.sigma,
+                                           n: analyzer.confidences.count)
+        // smECE's interval as `track metrics --ci` gives it (the same resamples and seed).
+        if let interval = analyzer.percentileIntervals([.smECE], resamples: resamples, seed: 0)[.smECE] {
+            panel.smECEInterval = (interval.lower, interval.upper)
+        }
+        return panel
     }
 
     static func binRows(run: String, panel: String, _ bins: [BinRow], intervals: Bool) -> [[TextTable.Cell]] {
@@ -264,9 +311,15 @@ extension RunReader {
             if families[family] == nil { order.append(family) }
             families[family, default: []].append((x, y, interval?.lower, interval?.upper, summary.name))
         }
-        let series = order.map { name in
+        let labels = try request.labels.map { given in
+            guard given.count == order.count else {
+                throw StoreError("--labels gives \(given.count) labels for \(order.count) curve famil\(order.count == 1 ? "y" : "ies")", kind: .usage)
+            }
+            return given
+        } ?? shortLabels(order)
+        let series = zip(order, labels).map { name, label in
             let points = families[name]!
-            return Series(label: name, points: points.map { ($0.x, $0.y) },
+            return Series(label: label, points: points.map { ($0.x, $0.y) },
                           band: points.compactMap { p in p.low.flatMap { low in p.high.map { (p.x, low, $0) } } })
         }
         let rows: [[TextTable.Cell]] = order.flatMap { name in
@@ -280,21 +333,44 @@ extension RunReader {
     }
 }
 
-/// Labels without the part every name shares up to a "/" (e.g. the model), so points stay readable.
+/// Short labels for several runs: each name without the words every name shares at its start and
+/// at its end (words split at "/", "-", "_", "+", ":" and spaces), keeping at least one word each
+/// (`Llama-8B/DPO/in-domain`, `Llama-8B/CFT/e3/in-domain` → `DPO`, `CFT/e3`); the names
+/// themselves when they are one, or when the short labels would not tell them apart.
 public func shortLabels(_ names: [String]) -> [String] {
-    guard names.count > 1, let first = names.first else { return names }
-    // The common prefix, character by character: linear in the names' length.
-    var common = first.count
-    for name in names.dropFirst() {
-        var shared = 0
-        for (a, b) in zip(first.prefix(common), name) {
-            guard a == b else { break }
-            shared += 1
+    distinctLabels(names).labels
+}
+
+/// `shortLabels` and what they left out, as `shared…shared` (e.g. `Llama-8B/…/in-domain`), empty
+/// when nothing was.
+public func distinctLabels(_ names: [String]) -> (labels: [String], shared: String) {
+    guard names.count > 1 else { return (names, "") }
+    // Words with the separator before each: "a-b/c" → ["a", "-b", "/c"].
+    let separators: Set<Character> = ["/", "-", "_", "+", ":", " "]
+    let words: [[Substring]] = names.map { name in
+        var result: [Substring] = [], start = name.startIndex
+        for index in name.indices where separators.contains(name[index]) && index != start {
+            result.append(name[start..<index])
+            start = index
         }
-        common = min(common, shared)
+        result.append(name[start...])
+        return result
     }
-    let prefix = first.prefix(common)
-    guard let slash = prefix.lastIndex(of: "/") else { return names }
-    let cut = prefix.distance(from: prefix.startIndex, to: slash) + 1
-    return names.map { String($0.dropFirst(cut)) }
+    let shortest = words.map(\.count).min() ?? 0
+    var prefix = 0
+    while prefix < shortest, words.allSatisfy({ $0[prefix] == words[0][prefix] }) { prefix += 1 }
+    var suffix = 0
+    while suffix < shortest - prefix, words.allSatisfy({ $0[$0.count - 1 - suffix] == words[0][words[0].count - 1 - suffix] }) { suffix += 1 }
+    // Every label keeps a word.
+    while prefix + suffix > shortest - 1, prefix + suffix > 0 { if suffix > 0 { suffix -= 1 } else { prefix -= 1 } }
+    guard prefix + suffix > 0 else { return (names, "") }
+    let labels = words.map { word -> String in
+        let kept = word[prefix..<(word.count - suffix)].joined()
+        return prefix > 0 ? String(kept.dropFirst()) : kept
+    }
+    guard Set(labels).count == Set(names).count, !labels.contains(where: \.isEmpty) else { return (names, "") }
+    let head = words[0][..<prefix].joined(), tail = words[0][(words[0].count - suffix)...].joined()
+    // The separator before the first word that differs stands for it: "Llama-3.1-…/DPO", "Llama/…/in".
+    let shared = (prefix > 0 ? head + String(words[0][prefix].prefix(1)) : "") + "…" + tail
+    return (labels, shared)
 }

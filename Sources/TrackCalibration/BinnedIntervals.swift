@@ -567,6 +567,20 @@ extension CalibrationAnalyzer {
         return tests
     }
 
+    /// Percentile bootstrap intervals at `level` of metrics that are not binned errors (accuracy,
+    /// confidence, Brier, NLL, smECE at the estimate's bandwidth): the resamples `intervals` uses.
+    public func percentileIntervals(_ keys: [MetricKey], resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95,
+                                    progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Interval] {
+        guard set.count > 0, resamples > 0 else { return [:] }
+        var result: [MetricKey: Interval] = [:]
+        let samples = bootstrapSamples(resamples: resamples, seed: seed, smooth: keys.contains(.smECE), keys: keys, progress: progress)
+        for (key, values) in samples where !values.isEmpty {
+            let sorted = values.sorted()
+            result[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
+        }
+        return result
+    }
+
     /// Intervals of every resampled metric at `level`, and the test of calibration of every binned
     /// error: percentile intervals for accuracy, confidence, Brier, NLL (and smECE at the
     /// estimate's bandwidth, with `smooth`); bin-bounded or norm-bounded intervals for the binned
@@ -576,11 +590,7 @@ extension CalibrationAnalyzer {
         var report = IntervalReport()
         guard set.count > 0, resamples > 0 else { return report }
         let percentileKeys = MetricKey.resampled.filter { !$0.definition.usesBins } + (smooth ? [.smECE] : [])
-        let samples = bootstrapSamples(resamples: resamples, seed: seed, smooth: smooth, keys: percentileKeys, progress: progress)
-        for (key, values) in samples where !values.isEmpty {
-            let sorted = values.sorted()
-            report.intervals[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
-        }
+        report.intervals = percentileIntervals(percentileKeys, resamples: resamples, seed: seed, level: level, progress: progress)
         let cells = BinnedCells(self)
         let estimate = cells.estimate(self)
         report.tests = calibrationTests(cells, estimate, resamples: resamples, seed: seed)

@@ -30,6 +30,9 @@ public enum TextAnchor: Sendable { case start, middle, end }
 public final class Canvas {
     let context: OpaquePointer
     public static let fontFamily = "DejaVu Sans"
+    /// SVG output: text is kept as `<text>` elements (added to the file when it is finished) rather
+    /// than drawn as glyph outlines, so that an editor (Inkscape, Illustrator, a journal's) can change it.
+    var svgText: [String]?
 
     init(surface: OpaquePointer) throws {
         guard let context = cairo_create(surface) else { throw CairoError(message: "cairo_create failed") }
@@ -47,6 +50,13 @@ public final class Canvas {
     }
 
     deinit { cairo_destroy(context) }
+
+    /// A canvas over a 1×1 image, for measuring text before a figure's size is known.
+    static func measuring() throws -> Canvas {
+        guard let surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1) else { throw CairoError(message: "cannot create a 1x1 image") }
+        defer { cairo_surface_destroy(surface) }   // the context keeps its own reference
+        return try Canvas(surface: surface)
+    }
 
     static func check(_ status: cairo_status_t) throws {
         guard status == CAIRO_STATUS_SUCCESS else {
@@ -162,6 +172,12 @@ public final class Canvas {
         case .middle: shift = extents.x_advance / 2
         case .end: shift = extents.x_advance
         }
+        if svgText != nil {
+            var deviceX = x, deviceY = y
+            cairo_user_to_device(context, &deviceX, &deviceY)
+            svgText?.append(Self.svgElement(text, x: deviceX, y: deviceY, size: size, color: color, anchor: anchor, rotation: rotation))
+            return
+        }
         save()
         translate(x, y)
         if rotation != 0 { rotate(rotation) }
@@ -169,6 +185,19 @@ public final class Canvas {
         cairo_move_to(context, -shift, 0)
         cairo_show_text(context, text)
         restore()
+    }
+
+    /// One `<text>` element: the same font, size, colour, anchor and rotation as the drawn text.
+    static func svgElement(_ text: String, x: Double, y: Double, size: Double, color: Color, anchor: TextAnchor, rotation: Double) -> String {
+        func number(_ value: Double) -> String { String(format: "%.2f", value) }
+        func channel(_ value: Double) -> Int { Int((min(max(value, 0), 1) * 255).rounded()) }
+        let anchorName = switch anchor { case .start: "start"; case .middle: "middle"; case .end: "end" }
+        let position = rotation == 0 ? "x=\"\(number(x))\" y=\"\(number(y))\""
+            : "transform=\"translate(\(number(x)) \(number(y))) rotate(\(number(rotation * 180 / Double.pi)))\""
+        let opacity = color.alpha < 1 ? " fill-opacity=\"\(number(color.alpha))\"" : ""
+        return "<text \(position) font-family=\"\(fontFamily), Verdana, sans-serif\" font-size=\"\(number(size))\" "
+            + "fill=\"rgb(\(channel(color.red)),\(channel(color.green)),\(channel(color.blue)))\"\(opacity) text-anchor=\"\(anchorName)\" "
+            + "xml:space=\"preserve\">\(xmlEscaped(text))</text>"
     }
 
     /// Fails when no usable font is installed: text would come out as boxes or nothing.
@@ -264,39 +293,51 @@ public func renderFigure(to path: String, size: FigureSize, title: String,
             throw CairoError(message: "cannot create \(path)")
         }
         try Canvas.check(cairo_surface_status(surface))
-        try drawPage(surface: surface, scale: 1, size: size, draw: draw)
+        let text = try drawPage(surface: surface, scale: 1, size: size, svg: true, draw: draw)
         cairo_surface_finish(surface)
         let status = cairo_surface_status(surface)
         cairo_surface_destroy(surface)
         try Canvas.check(status)
-        try finishSVG(path: path, title: title)
+        try finishSVG(path: path, title: title, text: text)
     }
 }
 
-private func drawPage(surface: OpaquePointer, scale: Double, size: FigureSize, draw: (Canvas) throws -> Void) throws {
+@discardableResult
+private func drawPage(surface: OpaquePointer, scale: Double, size: FigureSize, svg: Bool = false,
+                      draw: (Canvas) throws -> Void) throws -> [String] {
     let canvas = try Canvas(surface: surface)
+    if svg { canvas.svgText = [] }
     try canvas.checkFont()
     canvas.scale(scale, scale)
     // One point more than the page, so that rounding the pixel size up leaves no unpainted edge.
     canvas.fillRectangle(x: 0, y: 0, width: size.width + 1, height: size.height + 1, .white)
     try draw(canvas)
     try canvas.status()
+    return canvas.svgText ?? []
 }
 
-/// Cairo draws SVG text as glyph outlines; a `<title>` keeps the figure's title searchable and
-/// accessible. Cairo names surfaces by a counter of the process (`surface636`): renumbered in
+/// `text` with XML's special characters escaped and control characters dropped.
+func xmlEscaped(_ text: String) -> String {
+    let clean = String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && !(0x7F..<0xA0).contains($0.value) }))
+    return clean.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+}
+
+/// Cairo's SVG surface would draw text as glyph outlines: the figure's text is added as `<text>`
+/// elements instead (over the drawing), with a `<title>` that keeps the figure's title searchable
+/// and accessible. Cairo names surfaces by a counter of the process (`surface636`): renumbered in
 /// order of appearance, so that a figure drawn twice in one process is the same bytes.
-private func finishSVG(path: String, title: String) throws {
+private func finishSVG(path: String, title: String, text elements: [String]) throws {
     var text = try String(contentsOfFile: path, encoding: .utf8)
     var numbers: [Substring: Int] = [:]
     for match in text.matches(of: /surface([0-9]+)/) where numbers[match.output.1] == nil {
         numbers[match.output.1] = numbers.count + 1
     }
     text = text.replacing(/surface([0-9]+)/) { "surface\(numbers[$0.output.1] ?? 0)" }
-    guard let open = text.range(of: "<svg"), let close = text[open.upperBound...].range(of: ">") else { return }
-    let escaped = title.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-        .replacingOccurrences(of: ">", with: "&gt;")
-    text.insert(contentsOf: "\n<title>\(escaped)</title>", at: close.upperBound)
+    guard let open = text.range(of: "<svg"), let close = text[open.upperBound...].range(of: ">"),
+          let end = text.range(of: "</svg>", options: .backwards) else { return }
+    if !elements.isEmpty { text.insert(contentsOf: "<g id=\"text\">\n" + elements.joined(separator: "\n") + "\n</g>\n", at: end.lowerBound) }
+    text.insert(contentsOf: "\n<title>\(xmlEscaped(title))</title>", at: close.upperBound)
     try text.write(toFile: path, atomically: true, encoding: .utf8)
 }
 

@@ -111,6 +111,7 @@ public enum Panel: Sendable {
     case curve(CurvePanel)
     case regime(RegimePanel)
     case smooth(SmoothReliabilityPanel)
+    case overlay(OverlayReliabilityPanel)
 
     public func draw(on canvas: Canvas, in frame: Rect) {
         switch self {
@@ -118,6 +119,7 @@ public enum Panel: Sendable {
         case .curve(let panel): panel.draw(on: canvas, in: frame)
         case .regime(let panel): panel.draw(on: canvas, in: frame)
         case .smooth(let panel): panel.draw(on: canvas, in: frame)
+        case .overlay(let panel): panel.draw(on: canvas, in: frame)
         }
     }
 
@@ -127,6 +129,7 @@ public enum Panel: Sendable {
         case .curve(let panel): panel.title
         case .regime(let panel): panel.title
         case .smooth(let panel): panel.title
+        case .overlay(let panel): panel.title
         }
     }
 
@@ -137,24 +140,37 @@ public enum Panel: Sendable {
         case .curve(var panel): panel.title = title; return .curve(panel)
         case .regime(var panel): panel.title = title; return .regime(panel)
         case .smooth(var panel): panel.title = title; return .smooth(panel)
+        case .overlay(var panel): panel.title = title; return .overlay(panel)
         }
     }
 
-    /// Draws the panel with a title size and (reliability panels) a count-strip scale set by its figure.
-    func draw(on canvas: Canvas, in frame: Rect, titleSize: Double, countScale: Int?) {
+    /// Draws the panel with a title size and (reliability panels) a shading scale set by its figure.
+    func draw(on canvas: Canvas, in frame: Rect, titleSize: Double, shadeScale: Int?) {
         switch self {
         case .reliability(var panel):
             panel.titleSize = titleSize
-            if let countScale { panel.countScale = countScale }
+            if let shadeScale { panel.shadeScale = shadeScale }
             panel.draw(on: canvas, in: frame)
         case .curve(var panel): panel.titleSize = titleSize; panel.draw(on: canvas, in: frame)
         case .regime(var panel): panel.titleSize = titleSize; panel.draw(on: canvas, in: frame)
         case .smooth(var panel): panel.titleSize = titleSize; panel.draw(on: canvas, in: frame)
+        case .overlay(var panel): panel.titleSize = titleSize; panel.draw(on: canvas, in: frame)
+        }
+    }
+
+    /// The key to the panel's marks, for its figure's legend (curve and regime panels carry their own key).
+    func legendEntries(shadeScale: Int?) -> [LegendEntry] {
+        switch self {
+        case .reliability(let panel): panel.legendEntries(shadeScale: shadeScale ?? panel.bins.map(\.count).max() ?? 1)
+        case .smooth(let panel): panel.legendEntries
+        case .overlay(let panel): panel.legendEntries
+        case .curve, .regime: []
         }
     }
 }
 
-/// Panels in a grid of equal cells, row by row, under an optional figure title.
+/// Panels in a grid of equal cells, row by row, under an optional figure title, with one legend
+/// for the whole figure in rows under the panels (never over the data).
 public struct Figure: Sendable {
     public var title: String?
     public var panels: [Panel]
@@ -162,6 +178,8 @@ public struct Figure: Sendable {
     /// One cell's size in points.
     public var panelWidth: Double
     public var panelHeight: Double
+    /// The figure's legend; nil: the keys of its panels' marks, each once.
+    public var legend: [LegendEntry]?
 
     public init(title: String? = nil, panels: [Panel], columns: Int, panelWidth: Double = 260, panelHeight: Double = 300) {
         self.title = title
@@ -174,12 +192,33 @@ public struct Figure: Sendable {
     var rows: Int { (panels.count + columns - 1) / columns }
     var titleHeight: Double { title == nil ? 0 : 22 }
     public var width: Double { Double(columns) * panelWidth }
-    public var height: Double { Double(rows) * panelHeight + titleHeight }
+    public var height: Double { Double(rows) * panelHeight + titleHeight + legendHeight }
 
     /// The cell of panel `index`.
     public func frame(of index: Int) -> Rect {
         Rect(x: Double(index % columns) * panelWidth, y: titleHeight + Double(index / columns) * panelHeight,
              width: panelWidth, height: panelHeight)
+    }
+
+    /// The legend's entries: as given, or each panel's keys once, in order.
+    public var legendEntries: [LegendEntry] {
+        if let legend { return legend }
+        var entries: [LegendEntry] = []
+        for panel in panels {
+            for entry in panel.legendEntries(shadeScale: shadeScale) where !entries.contains(entry) { entries.append(entry) }
+        }
+        return entries
+    }
+
+    var legendHeight: Double {
+        let entries = legendEntries
+        guard !entries.isEmpty, let canvas = try? Canvas.measuring() else { return 0 }
+        return Legend(entries: entries).height(canvas, width: width)
+    }
+
+    /// Where the legend goes: the full width under the last row of panels.
+    public var legendFrame: Rect {
+        Rect(x: 0, y: titleHeight + Double(rows) * panelHeight, width: width, height: legendHeight)
     }
 
     public func draw(on canvas: Canvas) {
@@ -192,11 +231,13 @@ public struct Figure: Sendable {
         if let title, panels.count == 1, title.lowercased().contains(panels[0].title.lowercased()) {
             panels[0] = panels[0].retitled("")
         }
-        let titleSize = panelTitleSize(canvas), countScale = sharedCountScale
+        let titleSize = panelTitleSize(canvas), shadeScale = shadeScale
         for (index, panel) in panels.enumerated() {
             let fitted = panel.retitled(abbreviated(canvas, panel.title, size: titleSize, width: panelWidth - 12))
-            fitted.draw(on: canvas, in: frame(of: index), titleSize: titleSize, countScale: countScale)
+            fitted.draw(on: canvas, in: frame(of: index), titleSize: titleSize, shadeScale: shadeScale)
         }
+        let entries = legendEntries
+        if !entries.isEmpty { Legend(entries: entries).draw(canvas, in: legendFrame) }
     }
 
     /// One title size for every panel: the largest at which each fits its cell, not below 7 pt
@@ -205,13 +246,12 @@ public struct Figure: Sendable {
         max(7, panels.map { fittingSize(canvas, $0.title, size: 10, width: panelWidth - 12) }.min() ?? 10)
     }
 
-    /// The largest bin count of every reliability panel with a count strip: one scale for the grid.
-    var sharedCountScale: Int? {
-        let counts = panels.compactMap { panel -> Int? in
-            guard case .reliability(let p) = panel, p.showHistogram else { return nil }
+    /// The largest bin count of every reliability panel: one shading scale for the figure.
+    var shadeScale: Int? {
+        panels.compactMap { panel -> Int? in
+            guard case .reliability(let p) = panel else { return nil }
             return p.bins.map(\.count).max()
-        }
-        return counts.count > 1 ? counts.max() : nil
+        }.max()
     }
 
     /// Writes the figure (format from the extension) at `dpi` for PNG.

@@ -2,16 +2,22 @@
 /// between the bounds `c·|a − A*|` and `(2/K)·|a − A*|` on the lowest TCE reachable
 /// at an accuracy (Theorems 4.4, 4.5) shaded, A* marked, the calibratable
 /// (acc ≤ A*) and non-calibratable sides named, runs as labelled points: filled
-/// inside the band, hollow above it (not yet well trained), with a key below the plot.
+/// inside the band, hollow above it (not well trained, in the paper's words: fine-tuning
+/// moves such a model into a regime), the target run that set A* as a diamond; the axes
+/// zoomed to the runs and A*; labels placed clear of points, lines and each other; a key
+/// below the plot.
 public struct RegimePanel: Sendable {
     public struct Point: Sendable {
         public var label: String
         public var accuracy: Double
         public var value: Double
-        public init(label: String, accuracy: Double, value: Double) {
+        /// The run whose accuracy set A* (`--target`).
+        public var isTarget: Bool
+        public init(label: String, accuracy: Double, value: Double, isTarget: Bool = false) {
             self.label = label
             self.accuracy = accuracy
             self.value = value
+            self.isTarget = isTarget
         }
     }
 
@@ -50,17 +56,24 @@ public struct RegimePanel: Sendable {
     }
 
     /// The height of the key under the plot.
-    static let keyHeight = 34.0
+    static let keyHeight = 46.0
 
     public static func layout(in frame: Rect) -> Rect {
         Rect(x: frame.x + 52, y: frame.y + 30, width: frame.width - 64, height: frame.height - 66 - keyHeight)
     }
 
-    /// Data ranges: accuracy over [0, 1], the metric from 0 to a little above the highest point or bound.
+    /// Data ranges, zoomed to the runs and A*: accuracy from a little below the lowest to a little
+    /// above the highest (within [0, 1]); the metric from 0 to a little above the highest point or
+    /// bound there.
     public var ranges: (x: (Double, Double), y: (Double, Double)) {
-        let upper = 2 / Double(optionCount) * max(aStar, 1 - aStar)
-        let top = max(points.map(\.value).max() ?? 0, min(upper, 0.5), 0.05) * 1.22
-        return ((0, 1), (0, top))
+        let xs = points.map(\.accuracy) + [aStar]
+        let low = xs.min() ?? 0, high = xs.max() ?? 1
+        let pad = max(0.04, (high - low) * 0.15)
+        var x = (max(0, low - pad), min(1, high + pad))
+        if x.1 - x.0 < 0.1 { x = (max(0, min(x.0, 1 - 0.1)), min(1, max(x.1, 0.1))) }
+        let upper = max(bounds(at: x.0).upper, bounds(at: x.1).upper)
+        let top = max(points.map(\.value).max() ?? 0, upper, 0.02) * 1.22
+        return (x, (0, top))
     }
 
     public func draw(on canvas: Canvas, in frame: Rect) {
@@ -73,7 +86,9 @@ public struct RegimePanel: Sendable {
         canvas.save()
         canvas.clip(x: plot.x, y: plot.y, width: plot.width, height: plot.height)
         // The band between the bounds, over accuracy.
-        let xs = stride(from: 0.0, through: 1.0, by: 0.005).map { $0 }
+        // The grid, and A* itself (where the band's bounds meet at 0).
+        let xs = ((0...200).map { xRange.0 + (xRange.1 - xRange.0) * Double($0) / 200 } + [aStar].filter { $0 > xRange.0 && $0 < xRange.1 })
+            .sorted()
         let upper = xs.map { (px($0), py(bounds(at: $0).upper)) }
         let lower = xs.reversed().map { (px($0), py(bounds(at: $0).lower)) }
         canvas.fillPolygon(upper + lower, bandFill)
@@ -97,32 +112,50 @@ public struct RegimePanel: Sendable {
         }
         for point in points {
             let x = px(point.accuracy), y = py(point.value)
-            if placement(of: point) == .above {
+            if point.isTarget {
+                let r = radius + 1.2
+                canvas.fillPolygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], Palette.gap)
+            } else if placement(of: point) == .above {
                 canvas.fillCircle(x: x, y: y, radius: radius, .white)
                 canvas.strokeCircle(x: x, y: y, radius: radius, .black, lineWidth: 1.2)
             } else {
                 canvas.fillCircle(x: x, y: y, radius: radius, .black)
             }
         }
-        drawAxes(canvas, plot: plot, xLabel: "Accuracy", yLabel: yLabel, xTicks: ticks(0, 1), yTicks: ticks(yRange.0, yRange.1),
-                 xRange: xRange, yRange: yRange, yFormat: { formatNumber($0, digits: 2) })
+        let xTicks = ticks(xRange.0, xRange.1, target: 7)
+        drawAxes(canvas, plot: plot, xLabel: "Accuracy", yLabel: yLabel, xTicks: xTicks, yTicks: ticks(yRange.0, yRange.1),
+                 xRange: xRange, yRange: yRange, xFormat: { formatNumber($0, digits: xRange.1 - xRange.0 < 0.5 ? 2 : 1) },
+                 yFormat: { formatNumber($0, digits: 2) })
 
-        // The key, under the axis label.
+        // The key, under the axis label: the band, then the marks.
         let keySize = 7.0
         var x = plot.x, y = plot.maxY + 40
         canvas.fillRectangle(x: x, y: y - 6, width: 12, height: 7, bandFill)
         canvas.strokeRectangle(x: x, y: y - 6, width: 12, height: 7, Palette.bar, lineWidth: 0.6)
-        let band = "lowest TCE reachable at an accuracy: c·|acc − A*| to (2/K)·|acc − A*|, K = \(optionCount), c = \(formatNumber(lowerConstant, digits: 2))"
+        let lowerText = lowerConstant > 0 ? "c·|acc − A*| (c = \(formatNumber(lowerConstant, digits: 2)))" : "0"
+        let band = "the regimes: ECE from \(lowerText) to (2/K)·|acc − A*|, K = \(optionCount)"
         canvas.text(band, x: x + 16, y: y, size: fittingSize(canvas, band, size: keySize, width: plot.width - 16), color: Palette.axis)
         y += 12
-        canvas.fillCircle(x: x + 6, y: y - 2.5, radius: radius, .black)
-        let inside = "run inside the band"
-        canvas.text(inside, x: x + 16, y: y, size: keySize, color: Palette.axis)
-        x += 16 + canvas.textWidth(inside, size: keySize) + 14
-        canvas.fillCircle(x: x + 6, y: y - 2.5, radius: radius, .white)
-        canvas.strokeCircle(x: x + 6, y: y - 2.5, radius: radius, .black, lineWidth: 1.2)
-        let above = "above it: not yet well trained"
-        canvas.text(above, x: x + 16, y: y, size: fittingSize(canvas, above, size: keySize, width: plot.maxX - x - 16), color: Palette.axis)
+        var entries: [(String, (Double, Double) -> Void)] = [
+            ("in a regime (inside the band)", { canvas.fillCircle(x: $0, y: $1, radius: radius, .black) }),
+            ("above it: not well trained", { cx, cy in
+                canvas.fillCircle(x: cx, y: cy, radius: radius, .white)
+                canvas.strokeCircle(x: cx, y: cy, radius: radius, .black, lineWidth: 1.2)
+            }),
+        ]
+        if points.contains(where: \.isTarget) {
+            entries.append(("target run (its accuracy is A*)", { cx, cy in
+                let r = radius + 1.2
+                canvas.fillPolygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], Palette.gap)
+            }))
+        }
+        for (text, mark) in entries {
+            let width = 16 + canvas.textWidth(text, size: keySize) + 14
+            if x > plot.x, x + width > plot.maxX { x = plot.x; y += 12 }
+            mark(x + 6, y - 2.5)
+            canvas.text(text, x: x + 16, y: y, size: keySize, color: Palette.axis)
+            x += width
+        }
     }
 }
 
@@ -151,13 +184,22 @@ extension RegimePanel {
     /// (8 directions, growing distances) that overlaps no marker, label or annotation and stays
     /// in the plot; a leader line when it had to go further than the point's side. A label that
     /// cannot be placed free takes the box of least overlap.
-    func labelPlacement(_ canvas: Canvas, plot: Rect) -> (labels: [(index: Int, box: Rect, leader: Bool)], markers: [Rect], annotations: [Rect]) {
+    func labelPlacement(_ canvas: Canvas, plot: Rect) -> (labels: [(index: Int, box: Rect, leader: Bool)], markers: [Rect], annotations: [Rect], lines: [Rect]) {
         let mapping = AxisMapping(plot: plot, x: ranges.x, y: ranges.y)
         let radius = Self.markerRadius
         let fixed = annotations(canvas, plot: plot).map(\.1)
         let markers = points.map { Rect(x: mapping.px($0.accuracy) - radius - 1, y: mapping.py($0.value) - radius - 1,
                                         width: 2 * radius + 2, height: 2 * radius + 2) }
-        var taken = fixed + markers
+        // The A* line and the band's bounds are obstacles too: no label is crossed by a line.
+        var lines = [Rect(x: mapping.px(aStar) - 1.5, y: plot.y, width: 3, height: plot.height)]
+        for step in 0...80 {
+            let accuracy = ranges.x.0 + (ranges.x.1 - ranges.x.0) * Double(step) / 80
+            let (lower, upper) = bounds(at: accuracy)
+            for value in lowerConstant > 0 ? [lower, upper] : [upper] where value <= ranges.y.1 {
+                lines.append(Rect(x: mapping.px(accuracy) - 2, y: mapping.py(value) - 1.5, width: 4, height: 3))
+            }
+        }
+        var taken = fixed + markers + lines
         let order = points.indices.sorted { a, b in
             func crowd(_ i: Int) -> Int { markers.filter { abs($0.x - markers[i].x) < 60 && abs($0.y - markers[i].y) < 20 }.count }
             return (crowd(a), b) > (crowd(b), a)
@@ -186,7 +228,7 @@ extension RegimePanel {
             taken.append(chosen.box)
             labels.append((index, chosen.box, chosen.leader))
         }
-        return (labels, markers, fixed)
+        return (labels, markers, fixed, lines)
     }
 }
 

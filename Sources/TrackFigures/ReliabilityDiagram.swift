@@ -14,7 +14,10 @@ public struct Rect: Sendable, Equatable {
 public enum Palette {
     public static let bar = Color(0.12, 0.47, 0.71)
     public static let gap = Color(0.84, 0.15, 0.16)
-    /// The gap of an underconfident bin (accuracy above confidence), over the bar: orange, never purple.
+    /// The gap of an overconfident bin (confidence above accuracy), above the bar: an opaque light
+    /// red, the legend's colour exactly (a translucent red read as pink or brown over other marks).
+    public static let overGap = Color(0.96, 0.62, 0.62)
+    /// The gap of an underconfident bin (accuracy above confidence), over the bar: opaque orange.
     public static let underGap = Color(1.0, 0.62, 0.05)
     public static let diagonal = Color(0.35, 0.35, 0.35)
     public static let axis = Color(0.15, 0.15, 0.15)
@@ -50,11 +53,10 @@ public struct ReliabilityPanel: Sendable {
     public var eceLabel: String
     /// Draw each bin's 95% Wilson interval of its accuracy (frequency) as a whisker.
     public var binIntervals = false
-    /// A key to bar, gaps and shading, top left inside the plot.
-    public var showLegend = true
-    /// The count at the top of the count strip; nil: this panel's largest bin. A grid sets
-    /// one for all its panels so that their strips compare.
-    public var countScale: Int?
+    /// The bin count drawn in the bar's full colour; nil: this panel's largest bin. A figure sets
+    /// one for all its panels (its largest bin), so that a shade means one count throughout; the
+    /// figure's legend keys it. Count strips are scaled per panel, each labelled with its maximum.
+    public var shadeScale: Int?
 
     /// A bin's 95% Wilson score interval of accuracy: what `binIntervals` draws.
     public static func interval(_ bin: BinRow) -> Interval? {
@@ -90,20 +92,15 @@ public struct ReliabilityPanel: Sendable {
         return (plot, histogram)
     }
 
-    /// A key to the marks, top left inside the plot (where reliability diagrams are mostly empty).
-    func drawLegend(_ canvas: Canvas, plot: Rect) {
-        let entries: [(Color, String)] = [(Palette.barColor(share: 1), "accuracy (lighter: fewer samples)"),
-                                         (Color(Palette.gap.red, Palette.gap.green, Palette.gap.blue, alpha: 0.45), "overconfident gap"),
-                                         (Palette.underGap, "underconfident gap")]
-        let size = 6.5, line = 9.0
-        let width = (entries.map { canvas.textWidth($0.1, size: size) }.max() ?? 0) + 18
-        let box = Rect(x: plot.x + 4, y: plot.y + 4, width: width, height: Double(entries.count) * line + 5)
-        canvas.fillRectangle(x: box.x, y: box.y, width: box.width, height: box.height, Color(1, 1, 1, alpha: 0.85))
-        for (index, entry) in entries.enumerated() {
-            let y = box.y + 3 + Double(index) * line
-            canvas.fillRectangle(x: box.x + 3, y: y, width: 9, height: 6, entry.0)
-            canvas.text(entry.1, x: box.x + 15, y: y + 5.5, size: size, color: Palette.axis)
-        }
+    /// The key to this panel's marks, for the figure's one legend; `shadeScale`: the figure's.
+    func legendEntries(shadeScale: Int) -> [LegendEntry] {
+        var entries = [LegendEntry(.ramp(low: "1", high: String(max(shadeScale, 1))),
+                                   "bar = \(yLabel.lowercased()), shade = samples in the bin"),
+                       LegendEntry(.swatch(Palette.overGap), "overconfident gap"),
+                       LegendEntry(.swatch(Palette.underGap), "underconfident gap"),
+                       LegendEntry(.line(Palette.diagonal, dashed: true), "perfect calibration")]
+        if binIntervals { entries.append(LegendEntry(.line(Palette.axis, dashed: false), "95% Wilson interval")) }
+        return entries
     }
 
     public func draw(on canvas: Canvas, in frame: Rect) {
@@ -119,20 +116,22 @@ public struct ReliabilityPanel: Sendable {
         }
         // Bars (accuracy) shaded by share; gaps to the mean confidence.
         let maxCount = Double(bins.map(\.count).max() ?? 0)
+        let shadeTop = Double(shadeScale ?? Int(maxCount))
         for bin in bins where bin.count > 0 {
             guard let accuracy = bin.accuracy, let confidence = bin.confidence else { continue }
             let x0 = px(bin.lower), x1 = px(bin.upper)
-            let color = Palette.barColor(share: maxCount > 0 ? Double(bin.count) / maxCount : 0)
+            let color = Palette.barColor(share: shadeTop > 0 ? Double(bin.count) / shadeTop : 0)
             canvas.fillRectangle(x: x0, y: py(accuracy), width: x1 - x0, height: py(0) - py(accuracy), color)
             canvas.strokeRectangle(x: x0, y: py(accuracy), width: x1 - x0, height: py(0) - py(accuracy),
                                    Palette.bar, lineWidth: 0.6)
             let low = min(accuracy, confidence), high = max(accuracy, confidence)
             if high - low > 0 {
-                // Overconfident (confidence above accuracy): red above the bar; underconfident: orange over it.
-                let color = confidence > accuracy ? Palette.gap : Palette.underGap
-                canvas.fillRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high),
-                                     Color(color.red, color.green, color.blue, alpha: confidence > accuracy ? 0.3 : 0.75))
-                canvas.strokeRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high), color, lineWidth: 0.6)
+                // Overconfident (confidence above accuracy): light red above the bar; underconfident:
+                // orange over it. Opaque, so that what the eye reads is the legend's colour.
+                let over = confidence > accuracy
+                canvas.fillRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high), over ? Palette.overGap : Palette.underGap)
+                canvas.strokeRectangle(x: x0, y: py(high), width: x1 - x0, height: py(low) - py(high),
+                                       over ? Palette.gap : Palette.underGap.mixed(with: .black, 0.25), lineWidth: 0.6)
             }
         }
         // Per-bin 95% intervals of accuracy: a whisker with caps at the bin's centre.
@@ -147,12 +146,11 @@ public struct ReliabilityPanel: Sendable {
         }
         // Perfect calibration.
         canvas.strokeLine(from: (px(0), py(0)), to: (px(1), py(1)), Palette.diagonal, lineWidth: 1.2, dash: [4, 3])
-        if showLegend { drawLegend(canvas, plot: plot) }
         drawAxes(canvas, plot: plot, xLabel: showHistogram ? nil : xLabel, yLabel: yLabel,
                  xTicks: ticks(0, 1), yTicks: ticks(0, 1), xRange: (0, 1), yRange: (0, 1))
 
         if let histogram {
-            let top = Double(max(countScale ?? Int(maxCount), 1))
+            let top = Double(max(Int(maxCount), 1))
             for bin in bins where bin.count > 0 {
                 let x0 = histogram.x + bin.lower * histogram.width, x1 = histogram.x + bin.upper * histogram.width
                 let height = Double(bin.count) / top * histogram.height
@@ -270,3 +268,92 @@ func formatNumber(_ value: Double, digits: Int) -> String {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Several runs' reliability diagrams in one panel (base vs instruct vs +TS): each run's
+/// accuracy per confidence bin as an outlined bar in its colour (empty bins left open), its
+/// mean confidence per bin as a dot, the diagonal of perfect calibration, and below, each
+/// run's count per bin as an outline on the panel's one count scale (labelled with its
+/// maximum). The figure's legend names each run with its conf-ECE and n.
+public struct OverlayReliabilityPanel: Sendable {
+    public struct Run: Sendable {
+        public var label: String
+        public var bins: [BinRow]
+        public var ece: Double?
+        public var n: Int
+        public init(label: String, bins: [BinRow], ece: Double?, n: Int) {
+            self.label = label
+            self.bins = bins
+            self.ece = ece
+            self.n = n
+        }
+    }
+
+    public var title: String
+    public var titleSize: Double?
+    public var runs: [Run]
+    public var showHistogram: Bool
+    public var xLabel = "Confidence"
+    public var yLabel = "Accuracy"
+
+    public init(title: String, runs: [Run], showHistogram: Bool = true) {
+        self.title = title
+        self.runs = runs
+        self.showHistogram = showHistogram
+    }
+
+    public static func color(_ index: Int) -> Color { Palette.series[index % Palette.series.count] }
+
+    var legendEntries: [LegendEntry] {
+        runs.enumerated().map { index, run in
+            LegendEntry(.line(Self.color(index), dashed: false),
+                        "\(run.label): conf-ECE = \(run.ece.map { formatNumber($0, digits: 4) } ?? "n/a"), n = \(run.n)")
+        } + [LegendEntry(.marker(Palette.axis, filled: true), "bin's mean confidence"),
+             LegendEntry(.line(Palette.diagonal, dashed: true), "perfect calibration")]
+    }
+
+    public func draw(on canvas: Canvas, in frame: Rect) {
+        let (plot, histogram) = ReliabilityPanel.layout(in: frame, showHistogram: showHistogram)
+        func px(_ value: Double) -> Double { plot.x + value * plot.width }
+        func py(_ value: Double) -> Double { plot.maxY - value * plot.height }
+        if !title.isEmpty { drawTitle(canvas, frame: frame, title: title, subtitle: nil, size: titleSize) }
+        for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
+            canvas.strokeLine(from: (px(tick), plot.y), to: (px(tick), plot.maxY), Palette.grid, lineWidth: 0.5)
+            canvas.strokeLine(from: (plot.x, py(tick)), to: (plot.maxX, py(tick)), Palette.grid, lineWidth: 0.5)
+        }
+        canvas.strokeLine(from: (px(0), py(0)), to: (px(1), py(1)), Palette.diagonal, lineWidth: 1.2, dash: [4, 3])
+        // Outlined bars, inset by the run's index so that equal heights stay distinguishable.
+        for (index, run) in runs.enumerated() {
+            let color = Self.color(index), inset = 0.6 + 1.2 * Double(index)
+            for bin in run.bins where bin.count > 0 {
+                guard let accuracy = bin.accuracy else { continue }
+                let x0 = px(bin.lower) + min(inset, (px(bin.upper) - px(bin.lower)) / 3)
+                let x1 = px(bin.upper) - min(inset, (px(bin.upper) - px(bin.lower)) / 3)
+                canvas.strokeRectangle(x: x0, y: py(accuracy), width: x1 - x0, height: py(0) - py(accuracy), color, lineWidth: 1.4)
+                if let confidence = bin.confidence {
+                    canvas.fillCircle(x: px(confidence), y: py(accuracy), radius: 2, color)
+                }
+            }
+        }
+        drawAxes(canvas, plot: plot, xLabel: showHistogram ? nil : xLabel, yLabel: yLabel,
+                 xTicks: ticks(0, 1), yTicks: ticks(0, 1), xRange: (0, 1), yRange: (0, 1))
+        guard let histogram else { return }
+        let top = Double(max(runs.flatMap { $0.bins.map(\.count) }.max() ?? 1, 1))
+        for (index, run) in runs.enumerated() {
+            let color = Self.color(index)
+            for bin in run.bins where bin.count > 0 {
+                let x0 = histogram.x + bin.lower * histogram.width, x1 = histogram.x + bin.upper * histogram.width
+                let height = Double(bin.count) / top * histogram.height
+                canvas.strokeRectangle(x: x0 + 0.5, y: histogram.maxY - height, width: x1 - x0 - 1, height: height, color, lineWidth: 1.2)
+            }
+        }
+        canvas.strokeRectangle(x: histogram.x, y: histogram.y, width: histogram.width, height: histogram.height, Palette.axis, lineWidth: 0.8)
+        canvas.text("count", x: histogram.x - 6, y: histogram.y + histogram.height / 2 + 3, size: 8, color: Palette.axis, anchor: .end)
+        canvas.text(String(Int(top)), x: histogram.x - 6, y: histogram.y + 7, size: 7, color: Palette.axis, anchor: .end)
+        for tick in ticks(0, 1) {
+            let x = histogram.x + tick * histogram.width
+            canvas.strokeLine(from: (x, histogram.maxY), to: (x, histogram.maxY + 3), Palette.axis, lineWidth: 0.8)
+            canvas.text(formatNumber(tick, digits: 1), x: x, y: histogram.maxY + 12, size: 8, color: Palette.axis, anchor: .middle)
+        }
+        canvas.text(xLabel, x: histogram.x + histogram.width / 2, y: histogram.maxY + 24, size: 9, color: Palette.axis, anchor: .middle)
+    }
+}

@@ -154,9 +154,17 @@ import TrackStore
 }
 
 @Suite struct ShortLabelTests {
-    @Test func sharedPrefixUpToASlashIsDropped() {
-        #expect(shortLabels(["Llama/DPO/in", "Llama/SFT/in"]) == ["DPO/in", "SFT/in"])
-        #expect(shortLabels(["Llama/DPO", "Llamb/DPO"]) == ["Llama/DPO", "Llamb/DPO"])
+    @Test func wordsEveryNameSharesAreDropped() {
+        #expect(shortLabels(["Llama/DPO/in", "Llama/SFT/in"]) == ["DPO", "SFT"])
+        #expect(distinctLabels(["Llama/DPO/in", "Llama/SFT/in"]).shared == "Llama/…/in")
+        #expect(shortLabels(["Llama/DPO", "Llamb/DPO"]) == ["Llama", "Llamb"])
+        let demo = ["Llama-3.1-8B-Tulu-sim/DPO/in-domain", "Llama-3.1-8B-Tulu-sim/CFT/e3/in-domain"]
+        #expect(distinctLabels(demo).labels == ["DPO", "CFT/e3"] && distinctLabels(demo).shared == "Llama-3.1-8B-Tulu-sim/…/in-domain")
+        #expect(distinctLabels(["Llama-3.1-8B/DPO", "Llama-3.1-70B/DPO"]) == (["8B", "70B"], "Llama-3.1-…/DPO"))
+        // Every label keeps a word: a name that is the others' start keeps its last one.
+        #expect(shortLabels(["llama/DPO", "llama/DPO+TS"]) == ["DPO", "DPO+TS"])
+        #expect(shortLabels(["same", "same"]) == ["same", "same"])
+        #expect(shortLabels(["a-b", "a_b"]) == ["a-b", "a_b"])   // "b" and "b" would not tell them apart
         #expect(shortLabels(["a/b/c", "a/b/d", "a/x"]) == ["b/c", "b/d", "x"])
         #expect(shortLabels(["only"]) == ["only"])
         let long = String(repeating: "x", count: 200_000)

@@ -456,11 +456,15 @@ import TrackStore
         request.bands = 50
         let result = try RunReader(store).figure(request)
         let csv = try String(contentsOfFile: result.dataPath, encoding: .utf8).split(separator: "\n")
-        #expect(csv.count == 201 && csv[0] == "run,t,curve,low,high,density,smece,sigma")
+        #expect(csv.count == 201 && csv[0] == "run,t,curve,low,high,density,shown,smece,smece_low,smece_high,sigma")
         let analyzer = CalibrationAnalyzer(try store.loadRun(named: "dpo").predictions)
         let smece = analyzer.metrics(smooth: true).smECE!
         let first = csv[1].split(separator: ",")
-        #expect(abs(Double(first[6])! - smece) < 1e-12)
+        #expect(abs(Double(first[7])! - smece) < 1e-12)
+        // smECE's interval is the one `track metrics --ci` reports (the same resamples and seed).
+        let interval = try #require(analyzer.intervals(resamples: 50, seed: 0, smooth: true).intervals[.smECE])
+        #expect(abs(Double(first[8])! - interval.lower) < 1e-12 && abs(Double(first[9])! - interval.upper) < 1e-12)
+        #expect(interval.lower < smece && smece < interval.upper)
         // The curve is the kernel regression at σ; the band contains it.
         for line in csv.dropFirst() {
             let f = line.split(separator: ",").map { Double($0) ?? .nan }

@@ -166,3 +166,66 @@ import TrackStore
         #expect(metrics.status == 0 && metrics.stdout.contains("over") && metrics.stdout.contains("pooled_ece"), "\(metrics.stdout)")
     }
 }
+
+/// Issue 25: several runs in one panel, labels that say what differs, the top K subjects.
+@Suite struct PaperFigureCommandTests {
+    @Test func overlayLabelsAndTheirErrors() throws {
+        let scratch = Scratch()
+        let db = try PlotCommandTests.demo(scratch)
+        let runs = ["DPO", "TS", "CFT/e3"].map { "Llama-3.1-8B-Tulu-sim/\($0)/in-domain" }
+        // Several runs in a reliability diagram need --overlay (said before the store is read).
+        let refused = try TrackBinary.run(["plot", "reliability"] + runs + ["--db", db, "--out", scratch.path("r.png")])
+        #expect(refused.status == 64 && refused.stderr.contains("--overlay"), "\(refused.stderr)")
+        let out = scratch.path("overlay.svg")
+        let overlay = try TrackBinary.run(["plot", "reliability"] + runs + ["--overlay", "--db", db, "--out", out])
+        #expect(overlay.status == 0, "\(overlay.stderr)")
+        let svg = try String(contentsOfFile: out, encoding: .utf8)
+        // Default labels: what differs; what the names share is the figure's title.
+        #expect(svg.contains(">Llama-3.1-8B-Tulu-sim/…/in-domain</text>"), "shared part as the title")
+        for label in ["DPO", "TS", "CFT/e3"] { #expect(svg.contains(">\(label): conf-ECE = "), "legend names \(label)") }
+        let csv = try String(contentsOfFile: out + ".csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(Set(csv.map { String($0.split(separator: ",")[0]) }) == Set(runs) && csv.allSatisfy { $0.split(separator: ",")[1] == "overlay" })
+        // Each run's conf-ECE in the legend is `track metrics`'.
+        let metrics = try TrackBinary.run(["metrics", runs[0], "--db", db, "--format", "json"])
+        let value = try #require(String(metrics.stdout.firstMatch(of: /"conf_ece" *: *([0-9.]+)/)?.output.1 ?? ""))
+        #expect(svg.contains(">DPO: conf-ECE = \(String(format: "%.4f", Double(value)!)), n = 400</text>"))
+        // --labels, one per run; a wrong count is a usage error.
+        let labelled = try TrackBinary.run(["plot", "grid"] + runs + ["--labels", "aligned,+TS,calibration-aware", "--db", db, "--out", scratch.path("g.svg")])
+        #expect(labelled.status == 0, "\(labelled.stderr)")
+        let grid = try String(contentsOfFile: scratch.path("g.svg"), encoding: .utf8)
+        #expect(grid.contains(">calibration-aware</text>") && grid.contains(">+TS</text>") && !grid.contains("Tulu"))
+        let wrong = try TrackBinary.run(["plot", "grid"] + runs + ["--labels", "a,b", "--db", db, "--out", scratch.path("w.png")])
+        #expect(wrong.status == 64 && wrong.stderr.contains("2 labels for 3 runs"), "\(wrong.stderr)")
+        #expect(try TrackBinary.run(["plot", "grid"] + runs + ["--overlay", "--db", db]).status == 64)
+    }
+
+    @Test func theTopKSubjectsInTheirOrder() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        // Four subjects of 5, 20, 10 and 15 questions; "big" (20) is calibrated, "small" (5) overconfident.
+        var lines: [String] = []
+        for (subject, size, p, right) in [("small", 5, 0.95, 1), ("big", 20, 0.7, 14), ("mid", 10, 0.8, 5), ("large", 15, 0.6, 12)] {
+            for i in 0..<size {
+                lines.append(#"{"id": "\#(subject)\#(i)", "label": \#(i < right ? 0 : 1), "probs": [\#(p), \#(1 - p)], "subject": "\#(subject)"}"#)
+            }
+        }
+        #expect(try TrackBinary.run(["log", "--run", "r", "--db", db], input: lines.joined(separator: "\n") + "\n").status == 0)
+        func panels(_ extra: [String]) throws -> [String] {
+            let out = scratch.path("s\(extra.joined()).png")
+            let result = try TrackBinary.run(["plot", "grid", "r", "--by", "subject", "--db", db, "--out", out, "--dpi", "40"] + extra)
+            #expect(result.status == 0, "\(result.stderr)")
+            var order: [String] = []
+            for row in try String(contentsOfFile: out + ".csv", encoding: .utf8).split(separator: "\n").dropFirst() {
+                let panel = String(row.split(separator: ",", omittingEmptySubsequences: false)[1])
+                if order.last != panel { order.append(panel) }
+            }
+            return order
+        }
+        #expect(try panels(["--top", "2", "--order", "n"]) == ["big", "large"])
+        #expect(try panels(["--top", "3", "--order", "name"]) == ["big", "large", "mid"])
+        #expect(try panels(["--top", "1"]) == ["small"], "highest conf-ECE first")
+        #expect(try panels(["--top", "10", "--order", "n"]) == ["big", "large", "mid", "small"])
+        let top = try TrackBinary.run(["plot", "grid", "r", "--top", "2", "--db", db])
+        #expect(top.status == 64 && top.stderr.contains("--by"), "\(top.stderr)")
+    }
+}

@@ -35,7 +35,7 @@ import TrackCalibration
         let figure = try Self.render(path)
         let image = try PNGImage(path: path)
         let scale = 144.0 / 72
-        #expect(image.width == 600 && image.height == 600)
+        #expect(image.width == 600 && image.height > 600)   // the legend goes under the panel
         let plot = ReliabilityPanel.layout(in: figure.frame(of: 0), showHistogram: false).plot
         func pixel(_ x: Double, _ y: Double) -> Color {
             image.color(x: Int(((plot.x + x * plot.width) * scale).rounded()), y: Int(((plot.maxY - y * plot.height) * scale).rounded()))
@@ -160,12 +160,13 @@ import TrackCalibration
             image.color(x: Int(((plot.x + (x - xr.0) / (xr.1 - xr.0) * plot.width) * 2).rounded()),
                         y: Int(((plot.maxY - (y - yr.0) / (yr.1 - yr.0) * plot.height) * 2).rounded()))
         }
-        // The upper bound at accuracy 0.2 is (2/4)·0.4 = 0.2: shaded below, clear above.
-        let below = pixel(0.2, 0.1), above = pixel(0.2, 0.27)
-        #expect(below.blue > below.red + 0.05 && below.luminance < 0.97)
+        // Zoomed to the run and A*; the upper bound at accuracy 0.7 is (2/4)·0.1 = 0.05: shaded below, clear above.
+        #expect(xr.0 > 0.5 && xr.0 < 0.6 && xr.1 > 0.8 && xr.1 < 0.9, "\(xr)")
+        let below = pixel(0.7, 0.025), above = pixel(0.7, 0.09)
+        #expect(below.blue > below.red + 0.05 && below.luminance < 0.97, "\(below) \(yr)")
         #expect(above.luminance > 0.98)
         // The dashed A* line is red somewhere along x = 0.6.
-        let line = stride(from: 0.02, through: 0.25, by: 0.01).map { pixel(0.6, $0) }.filter { $0.red > $0.blue + 0.3 }
+        let line = stride(from: 0.01, through: 0.12, by: 0.005).map { pixel(0.6, $0) }.filter { $0.red > $0.blue + 0.3 }
         #expect(line.count >= 5)
         // The run's point is black.
         #expect(pixel(0.8, 0.05).luminance < 0.2)

@@ -9,7 +9,10 @@ enum PlotCommand: Command {
     static let out = Option.text("out", "file", "Output file: .png, .pdf or .svg (default: exports/<kind>.png).")
     static let binCI = Option.flag("bin-ci", "Draw each bin's 95% Wilson interval of accuracy (CSV: ci_low, ci_high, ci_method).")
     static let by = Option.choice("by", GroupKey.self, "grid: one panel per subject (or category, or dataset) of one run.")
-    static let order = Defaulted.choice("order", "grid --by: panels by conf-ECE, worst first, or by name.", default: FigureRequest.PanelOrder.ece)
+    static let order = Defaulted.choice("order", "grid --by: panels by conf-ECE (worst first), by questions (most first) or by name.", default: FigureRequest.PanelOrder.ece)
+    static let top = Option.integer("top", "k", 1...100_000, "grid --by: only the first K panels in --order.")
+    static let labels = Option.text("labels", "a,b,…", "Labels of the runs (curve: of the families), comma-separated, in order (default: the part of the names that differs).")
+    static let overlay = Option.flag("overlay", "reliability: draw several runs in one panel (outlined bars, one colour each, and their count strips).")
     static let data = Option.text("data", "file", "Where the CSV of the numbers drawn goes (default: the figure's name + .csv, e.g. rel.png.csv).")
     static let dpi = Defaulted.number("dpi", "n", 10...2400, "PNG resolution.", default: 200)
     static let width = Defaulted.number("width", "pt", 120...5000, "Panel width in points.", default: 260)
@@ -26,10 +29,13 @@ enum PlotCommand: Command {
         usage: "reliability|classwise|grid|curve|regime|smooth <run>... --out exports/NAME.{png,pdf,svg} [options]",
         discussion: """
         reliability  one run's reliability diagram (paper Figure 3): bars = accuracy per confidence
-                     bin, shaded by the bin's share of samples; red = gap to the bin's mean
-                     confidence; dashed = perfect calibration; conf-ECE and n in the title.
+                     bin, shaded by its number of samples (one scale per figure, in the legend);
+                     light red above a bar = overconfident gap to the bin's mean confidence,
+                     orange over it = underconfident; dashed = perfect calibration; conf-ECE and
+                     n in the title. With --overlay, several runs in one panel (outlined bars).
         classwise    one panel per option (all N values p_ik) plus the pooled panel (Figures 5-8).
-        grid         several runs side by side with shared axes (e.g. DPO / TS / CFT / RCFT).
+        grid         several runs side by side with shared axes (e.g. DPO / TS / CFT / RCFT), or
+                     one run's subjects (--by subject --top K --order ece|n|name).
         curve        a metric over epoch or step for families of runs (Figure 1, right);
                      families are runs sharing --family fields (default model,method,split).
         regime       ECE (--metric) against accuracy with the band between the TCE bounds,
@@ -41,13 +47,24 @@ enum PlotCommand: Command {
         drawn is written (same name, .csv), and the store records file, SHA-256, runs and command.
         """,
         arguments: [("<kind>", "reliability, classwise, grid, curve, regime or smooth."), ("<run>...", "Run names.")],
-        options: Options.database + Options.analysis + [out, binCI, by, order, data, dpi, width, height, columns, noHistogram,
+        options: Options.database + Options.analysis + [out, binCI, by, order, top, labels, overlay, data, dpi, width, height, columns, noHistogram,
                                                         title, Options.metric, x, family, ci, logged, BootstrapOptions.resamples] + Options.regime)
 
     static func validate(_ arguments: ParsedArguments) throws {
         let kind = try arguments.positional(0, as: FigureRequest.Kind.self, "kind")
         guard arguments.positionals.count > 1 else { throw UsageError(message: "expected at least one run name") }
         if arguments.given(by), kind != .grid { throw UsageError(message: "--by subject|category|dataset draws one run's groups with `plot grid`") }
+        if arguments.given(top), !arguments.given(by) { throw UsageError(message: "--top K picks panels of `plot grid --by …`") }
+        if arguments.given(overlay), kind != .reliability { throw UsageError(message: "--overlay draws several runs in one reliability panel: `plot reliability A B --overlay`") }
+        if kind == .reliability, arguments.positionals.count > 2, !arguments.given(overlay) {
+            throw UsageError(message: "a reliability diagram draws one run: add --overlay to draw \(arguments.positionals.count - 1) in one panel, or use `plot grid`")
+        }
+        if let text = arguments.value(labels) {
+            let count = text.split(separator: ",", omittingEmptySubsequences: false).count
+            if kind != .curve, count != arguments.positionals.count - 1 {
+                throw UsageError(message: "--labels gives \(count) label\(count == 1 ? "" : "s") for \(arguments.positionals.count - 1) run\(arguments.positionals.count == 2 ? "" : "s")")
+            }
+        }
         if let path = arguments.value(out) {
             do { _ = try FigureFormat(path: path) } catch { throw UsageError(message: "\(error)") }
         }
@@ -68,6 +85,9 @@ enum PlotCommand: Command {
         request.title = arguments.value(title)
         request.groupBy = arguments.choice(by, as: GroupKey.self)
         request.order = arguments[order]
+        request.top = arguments.int(top)
+        request.labels = arguments.value(labels).map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+        request.overlay = arguments.flag(overlay)
         request.metric = arguments[Options.metric]
         request.axis = arguments[x]
         request.family = try arguments[family].split(separator: ",").map { try TableCommand.field(String($0)) }
