@@ -62,7 +62,8 @@ public struct MetricsReport: Sendable {
     public var level: Double?
 
     /// A table of `keys` (with lo/hi columns when intervals were computed).
-    public func table(keys: [MetricKey]) -> TextTable {
+    public func table(keys: [MetricKey], intervalsInCells style: TextTable.IntervalStyle? = nil) -> TextTable {
+        if let style, level != nil { return cellTable(keys: keys, style: style) }
         let ci = level != nil
         var columns = ["run"] + (groupBy.map { [$0.rawValue] } ?? []) + ["n"]
         var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
@@ -94,6 +95,37 @@ public struct MetricsReport: Sendable {
         })
         table.best = best
         if let level { table.caption = Self.intervalCaption(level: level, keys: keys, rows: rows) }
+        return table
+    }
+
+    /// A table whose cells hold each value with its interval (`0.118 [0.111, 0.126]`), as papers print it.
+    func cellTable(keys: [MetricKey], style: TextTable.IntervalStyle) -> TextTable {
+        var columns = ["run"] + (groupBy.map { [$0.rawValue] } ?? []) + ["n"]
+        var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
+        for key in keys {
+            columns.append(key.label)
+            best.append(MetricColumns.best(key))
+        }
+        columns.append("calibration p")
+        best.append(nil)
+        var table = TextTable(columns: columns, rows: rows.map { row in
+            var cells: [TextTable.Cell] = [.text(row.run)]
+            if groupBy != nil { cells.append(.text(row.group)) }
+            cells.append(.integer(Int64(row.metrics.n)))
+            for key in keys {
+                cells.append(.estimate(TextTable.Estimate(row.metrics[key], lower: row.intervals[key]?.lower, upper: row.intervals[key]?.upper,
+                                                          digits: 4, style: style)))
+            }
+            cells.append(.text(row.tests[.confECE].map { PairedTests.format($0.p) }))
+            return cells
+        })
+        table.best = best
+        if let level {
+            table.caption = Self.intervalCaption(level: level, keys: keys, rows: rows)
+                .replacingOccurrences(of: "_lo/_hi: ", with: style == .brackets ? "[lower, upper]: " : "±: half the width of ")
+                .replacingOccurrences(of: "a binned error's _lo is 0", with: "a binned error's lower end is 0")
+                .replacingOccurrences(of: "calibration_p:", with: "calibration p:")
+        }
         return table
     }
 

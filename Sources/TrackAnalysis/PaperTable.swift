@@ -23,6 +23,13 @@ public struct PaperTableRequest: Sendable {
     /// Mark cells that differ significantly from the row of this method (same other row
     /// fields, same column): a paired bootstrap on the shared questions (METHODS §8).
     public var significance: (method: String, alpha: Double, bootstrap: BootstrapSettings)?
+    /// Each cell's interval (as `track metrics --ci` computes it) written in the cell.
+    public var intervals: (style: TextTable.IntervalStyle, bootstrap: BootstrapSettings)?
+    /// The order of the first row field's values (e.g. models); values not listed follow in the
+    /// order they are first seen.
+    public var order: [String]?
+    /// Only these methods, in this order (rows with the method field).
+    public var methods: [String]?
 
     public init() {}
 }
@@ -38,11 +45,22 @@ public struct PaperTable: Sendable {
 extension RunReader {
     public func paperTable(_ request: PaperTableRequest) throws -> PaperTable {
         let params = try store.keyValuesByRun("params"), tags = try store.keyValuesByRun("tags")
-        let runs = try store.runSummaries(request.filter).filter {
+        let matching = try store.runSummaries(request.filter).filter {
             (request.winRates || $0.n > 0) && (request.step == nil || $0.step == request.step)
                 && (request.epoch == nil || $0.epoch == request.epoch)
         }
-        guard !runs.isEmpty else { throw StoreError("no runs match", kind: .notFound) }
+        guard !matching.isEmpty else { throw StoreError("no runs match", kind: .notFound) }
+        let methodOrder = request.methods.map { Dictionary($0.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first }) }
+        if let methods = request.methods {
+            let present = Set(matching.compactMap(\.method))
+            let missing = methods.filter { !present.contains($0) }
+            if !missing.isEmpty {
+                let hints = missing.compactMap { name in present.first { $0.lowercased() == name.lowercased() }.map { "'\(name)' (did you mean '\($0)'?)" } }
+                throw StoreError("--methods: no run has method \(missing.map { "'\($0)'" }.joined(separator: ", "))"
+                                 + (hints.isEmpty ? "" : "; " + hints.joined(separator: ", ")), kind: .usage)
+            }
+        }
+        let runs = matching.filter { run in methodOrder.map { $0[run.method ?? ""] != nil } ?? true }
         func value(_ field: RunField, _ run: RunSummary) -> String {
             field.value(run, params: params[run.id] ?? [:], tags: tags[run.id] ?? [:])
         }
@@ -63,9 +81,13 @@ extension RunReader {
         // Rows in blocks, as a paper prints them: by their first field in the order its values are
         // first seen (every row of one model together, e.g. a later 8B +TS run under the 8B
         // rows, not after the 70B ones), then each further field by first appearance.
+        // --order ranks the first field's values and --methods the methods; the rest follow as first seen.
         let firstSeen: [[String: Int]] = request.rows.indices.map { position in
             var order: [String: Int] = [:]
-            for key in rowKeys where order[key[position]] == nil { order[key[position]] = order.count }
+            if position == 0, let given = request.order { for value in given where order[value] == nil { order[value] = order.count } }
+            if request.rows[position] == .method, let methodOrder { order = methodOrder }
+            let start = order.count
+            for key in rowKeys where order[key[position]] == nil { order[key[position]] = start + order.count }
             return order
         }
         rowKeys.sort { a, b in
@@ -159,15 +181,35 @@ extension RunReader {
                         let (differences, _) = Self.pairedTests(try loaded(base), try loaded(run), comparison, significance.bootstrap)
                         significantKeys = Set(differences.filter { $0.p.map { $0 < significance.alpha } ?? false }.map(\.key))
                     }
+                    // The cell's intervals, as `track metrics --ci` computes them for the run.
+                    var intervals: [MetricKey: Interval] = [:]
+                    if let (_, bootstrap) = request.intervals, let run {
+                        let analyzer = CalibrationAnalyzer(try loaded(run).predictions, bins: bins, epsilon: request.epsilon)
+                        intervals = analyzer.intervals(resamples: bootstrap.resamples, seed: UInt64(bitPattern: bootstrap.seed), level: bootstrap.level,
+                                                       smooth: request.keys.contains(.smECE)).intervals
+                    }
                     for key in request.keys {
-                        let value = run.flatMap { metrics[$0.id]?[bins]?[key] }.map { request.percent ? $0 * 100 : $0 }
-                        row.append(significantKeys.contains(key) ? .marked(value, digits: request.digits) : .number(value, digits: request.digits))
+                        let scale = request.percent ? 100.0 : 1
+                        let value = run.flatMap { metrics[$0.id]?[bins]?[key] }.map { $0 * scale }
+                        if let (style, _) = request.intervals {
+                            row.append(.estimate(TextTable.Estimate(value, lower: intervals[key].map { $0.lower * scale },
+                                                                    upper: intervals[key].map { $0.upper * scale }, digits: request.digits,
+                                                                    style: style, marked: significantKeys.contains(key))))
+                        } else {
+                            row.append(significantKeys.contains(key) ? .marked(value, digits: request.digits) : .number(value, digits: request.digits))
+                        }
                     }
                 }
             }
             return row
         }
         var caption = request.caption
+        if let (style, bootstrap) = request.intervals {
+            let level = Int((bootstrap.level * 100).rounded())
+            let form = style == .brackets ? "[lower, upper]" : "± half its width"
+            let note = "each value with its \(level)% bootstrap interval over questions, \(form) (\(bootstrap.resamples) resamples, seed \(bootstrap.seed); METHODS §3)"
+            caption = caption.map { "\($0). \(note)" } ?? note
+        }
         if let significance = request.significance {
             let note = "† differs from \(significance.method) on the shared questions (paired bootstrap, \(significance.bootstrap.resamples) resamples, p < \(JSONValue.format(significance.alpha)))"
             caption = caption.map { "\($0). \(note)" } ?? note

@@ -34,6 +34,45 @@ public struct TextTable: Sendable {
     /// paper's labels: one name per quantity, the key of `track metrics --format json`.
     public var keys: [String]?
 
+    /// How an interval is written in a cell beside its estimate.
+    public enum IntervalStyle: String, Sendable, CaseIterable {
+        /// `0.118 [0.111, 0.126]`
+        case brackets
+        /// `0.118 ± 0.007`: half the interval's width.
+        case pm
+    }
+
+    /// An estimate with its interval, in one cell (a paper's `0.118 [0.111, 0.126]`).
+    public struct Estimate: Sendable {
+        public var value: Double?
+        public var lower: Double?
+        public var upper: Double?
+        public var digits: Int
+        public var style: IntervalStyle
+        /// Significantly different from a base (a dagger after the value).
+        public var marked: Bool
+
+        public init(_ value: Double?, lower: Double?, upper: Double?, digits: Int, style: IntervalStyle, marked: Bool = false) {
+            self.value = value
+            self.lower = lower
+            self.upper = upper
+            self.digits = digits
+            self.style = style
+            self.marked = marked
+        }
+
+        func format(_ x: Double) -> String { String(format: "%.\(digits)f", x) }
+        var valueText: String { value.map(format) ?? "" }
+        /// The interval part, after the value: " [lo, hi]" or " ± h"; `pm` for LaTeX's `$\pm$`.
+        func intervalText(pm: String = "±") -> String {
+            guard value != nil, let lower, let upper else { return "" }
+            switch style {
+            case .brackets: return " [\(format(lower)), \(format(upper))]"
+            case .pm: return " \(pm) \(format((upper - lower) / 2))"
+            }
+        }
+    }
+
     public enum Cell: Sendable {
         case text(String?)
         case integer(Int64?)
@@ -41,6 +80,8 @@ public struct TextTable: Sendable {
         /// A number marked as significantly different from a base (a dagger in text, Markdown and
         /// LaTeX; CSV and JSON keep the number).
         case marked(Double?, digits: Int)
+        /// A number and its interval in one cell.
+        case estimate(Estimate)
 
         public var display: String {
             switch self {
@@ -48,6 +89,7 @@ public struct TextTable: Sendable {
             case .integer(let i): i.map(String.init) ?? ""
             case .number(let d, let digits): d.map { String(format: "%.\(digits)f", $0) } ?? ""
             case .marked(let d, let digits): d.map { String(format: "%.\(digits)f", $0) + "†" } ?? ""
+            case .estimate(let e): e.valueText + (e.marked && e.value != nil ? "†" : "") + e.intervalText()
             }
         }
 
@@ -56,10 +98,14 @@ public struct TextTable: Sendable {
             case .text(let s): s.map(JSONValue.string) ?? .null
             case .integer(let i): i.map { .number(Double($0)) } ?? .null
             case .number(let d, _), .marked(let d, _): d.map(JSONValue.number) ?? .null
+            case .estimate(let e):
+                .object(JSONObject([.init(key: "value", value: e.value.map(JSONValue.number) ?? .null),
+                                    .init(key: "lower", value: e.lower.map(JSONValue.number) ?? .null),
+                                    .init(key: "upper", value: e.upper.map(JSONValue.number) ?? .null)]))
             }
         }
 
-        /// Full precision for machine-readable output.
+        /// Full precision for machine-readable output; an estimate as its printed text.
         public var csv: String {
             switch self {
             case .number(let d, _), .marked(let d, _): d.map { JSONValue.format($0) } ?? ""
@@ -70,6 +116,7 @@ public struct TextTable: Sendable {
         public var number: Double? {
             switch self {
             case .number(let d, _), .marked(let d, _): return d
+            case .estimate(let e): return e.value
             default: return nil
             }
         }
@@ -126,7 +173,8 @@ public struct TextTable: Sendable {
         var marked = Set<Int>()
         for block in blocks {
             let values = block.compactMap { index in rows[index][column].number.map { (index, $0) } }
-            guard let target = rule == .lowest ? values.map(\.1).min() : values.map(\.1).max() else { continue }
+            // A lone value is not "best" of anything: nothing is marked in a block of one.
+            guard values.count > 1, let target = rule == .lowest ? values.map(\.1).min() : values.map(\.1).max() else { continue }
             marked.formUnion(values.filter { $0.1 == target }.map(\.0))
         }
         return marked
@@ -186,6 +234,11 @@ public struct TextTable: Sendable {
         out += "|" + columns.indices.map { (rows.first?[$0].isNumeric ?? false) ? "---:|" : "---|" }.joined() + "\n"
         for (r, row) in rows.enumerated() {
             let cells = row.enumerated().map { c, cell in
+                if case .estimate(let e) = cell {
+                    // The value is what is best; its interval stays plain.
+                    let value = markdownEscape(e.valueText) + (e.marked && e.value != nil ? "†" : "")
+                    return (bests[c].contains(r) && e.value != nil ? "**\(value)**" : value) + markdownEscape(e.intervalText())
+                }
                 let text = markdownEscape(cell.display)
                 return bests[c].contains(r) ? "**\(text)**" : text
             }
@@ -221,6 +274,10 @@ public struct TextTable: Sendable {
         out += columns.map(latexEscape).joined(separator: " & ") + " \\\\\n\\midrule\n"
         for (r, row) in rows.enumerated() {
             let cells = row.enumerated().map { c, cell in
+                if case .estimate(let e) = cell {
+                    let value = bests[c].contains(r) && e.value != nil ? "\\textbf{\(e.valueText)}" : e.valueText
+                    return value + (e.marked && e.value != nil ? "$^\\dagger$" : "") + e.intervalText(pm: "$\\pm$")
+                }
                 var text = latexEscape(cell.display)
                 if case .marked = cell { text = latexEscape(String(cell.display.dropLast())) + "$^\\dagger$" }
                 return bests[c].contains(r) ? "\\textbf{\(text)}" : text

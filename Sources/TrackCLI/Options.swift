@@ -226,6 +226,8 @@ enum Options {
         .choice("format", "Output format.", default: .table, allowed: allowed)
     }
     static let digits = Option.integer("digits", "n", 0...15, "Decimals (default: 4, or 2 with --percent).")
+    static let ciStyle = Defaulted.choice("ci-style", "How a cell writes its interval: brackets (0.118 [0.111, 0.126]) or pm (0.118 ± 0.007, half the width).",
+                                          default: TextTable.IntervalStyle.brackets)
 }
 
 /// "; did you mean 'x'?" for the candidate within two edits of `text` (or whose name it starts), else "".

@@ -277,6 +277,52 @@ import TrackStore
         #expect(withinLines[0].split(separator: "|")[4].contains("**"), "the 8B block keeps its own best: \(withinLines[0])")
     }
 
+    /// Issue 25: --order, --methods, and each value's interval in its cell (CSV, LaTeX, Markdown).
+    @Test func paperTableOrderMethodsAndIntervalsInCells() throws {
+        let scratch = Scratch()
+        let store = try RunStore(path: scratch.path("cells.sqlite"))
+        for (name, model, method, sharpness) in [("8b", "8B", "base", 2.4), ("70b", "70B", "base", 2.2), ("70b-ts", "70B", "TS", 1.0),
+                                                 ("8b-ts", "8B", "TS", 1.0), ("8b-cft", "8B", "CFT", 1.2)] {
+            _ = try store.writeRun(RunMetadata(name: name, model: model, method: method, dataset: "d", split: "test"),
+                                   predictions: Self.predictions(n: 300, seed: 11, sharpness: sharpness))
+        }
+        let reader = RunReader(store)
+        var request = PaperTableRequest()
+        request.order = ["70B"]
+        request.methods = ["TS", "base"]
+        var table = try reader.paperTable(request).table
+        #expect(table.rows.map { "\($0[0].display)/\($0[1].display)" } == ["70B/TS", "70B/base", "8B/TS", "8B/base"])
+        // A method no run has is an error with a hint for a case slip.
+        request.methods = ["ts"]
+        #expect(throws: StoreError.self) { try reader.paperTable(request) }
+        do { _ = try reader.paperTable(request) } catch let error as StoreError { #expect(error.description.contains("did you mean 'TS'")) }
+        request.methods = nil
+        request.order = nil
+        request.intervals = (.brackets, BootstrapSettings(resamples: 200, seed: 3, level: 0.9))
+        table = try reader.paperTable(request).table
+        // Each cell's interval is the run's own `metrics --ci` interval (same resamples, seed, level).
+        let run = try store.loadRun(named: "8b-cft")
+        let expected = CalibrationAnalyzer(run.predictions).intervals(resamples: 200, seed: 3, level: 0.9).intervals
+        let row = try #require(table.rows.first { $0[1].display == "CFT" })
+        guard case .estimate(let ece) = row[2] else { Issue.record("no interval in the cell"); return }
+        let interval = try #require(expected[.confECE])
+        #expect(ece.lower == interval.lower && ece.upper == interval.upper)
+        let cell = String(format: "%.4f [%.4f, %.4f]", ece.value!, interval.lower, interval.upper)
+        #expect(row[2].display == cell)
+        #expect(table.render(.csv).contains("\"\(cell)\""), "CSV cells carry the interval (quoted: it has a comma)")
+        #expect(table.render(.markdown).contains(cell) || table.render(.markdown).contains("**\(String(format: "%.4f", ece.value!))** ["))
+        #expect(table.caption?.contains("90% bootstrap interval") == true)
+        request.intervals = (.pm, BootstrapSettings(resamples: 200, seed: 3, level: 0.9))
+        let pm = try reader.paperTable(request).table
+        let pmRow = try #require(pm.rows.first { $0[1].display == "CFT" })
+        #expect(pmRow[2].display == String(format: "%.4f ± %.4f", ece.value!, (interval.upper - interval.lower) / 2))
+        #expect(pm.render(.latex).contains("$\\pm$"))
+        // Bold marks the best value of its model block and leaves the interval plain.
+        let latex = table.render(.latex)
+        #expect(latex.contains(/\\textbf\{[0-9.]+\} \[[0-9.]+, [0-9.]+\]/))
+        #expect(!latex.contains(/\\textbf\{[^}]*\[/), "the interval is never inside the bold")
+    }
+
     @Test func comparisonPairsSharedQuestions() throws {
         let scratch = Scratch()
         let base = Self.predictions(n: 90, seed: 8)

@@ -199,6 +199,24 @@ import TrackStore
         #expect(try TrackBinary.run(["plot", "grid"] + runs + ["--overlay", "--db", db]).status == 64)
     }
 
+    @Test func intervalsInTheCellsOfPaperTables() throws {
+        let scratch = Scratch()
+        let db = try PlotCommandTests.demo(scratch)
+        let run = "Vicuna-7B-sim/DPO/in-domain"
+        let markdown = try TrackBinary.run(["metrics", run, "--ci", "--resamples", "200", "--format", "markdown", "--db", db])
+        #expect(markdown.status == 0 && !markdown.stdout.contains("_lo") && markdown.stdout.contains(/\| 0\.[0-9]{4} \[0\.[0-9]{4}, 0\.[0-9]{4}\] \|/),
+                "\(markdown.stdout)")
+        let csv = try TrackBinary.run(["metrics", run, "--ci", "--resamples", "200", "--format", "csv", "--db", db])
+        #expect(csv.stdout.contains("conf_ece_lo,conf_ece_hi"), "machine formats keep one column per quantity")
+        let table = try TrackBinary.run(["table", "--ci", "--ci-style", "pm", "--resamples", "200", "--methods", "DPO,TS", "--order", "Vicuna-7B-sim",
+                                         "--format", "latex", "--out", scratch.path("t.tex"), "--db", db])
+        #expect(table.status == 0, "\(table.stderr)")
+        let rows = table.stdout.split(separator: "\n").filter { $0.contains(" & ") && $0.contains("$\\pm$") }
+        #expect(rows.count == 6 && rows[0].hasPrefix("Vicuna-7B-sim & DPO") && rows[1].hasPrefix("Vicuna-7B-sim & TS"), "\(rows)")
+        let unknown = try TrackBinary.run(["table", "--methods", "dpo", "--db", db, "--out-dir", scratch.path("x")])
+        #expect(unknown.status == 64 && unknown.stderr.contains("did you mean 'DPO'"), "\(unknown.stderr)")
+    }
+
     @Test func theTopKSubjectsInTheirOrder() throws {
         let scratch = Scratch()
         let db = scratch.path("t.sqlite")

@@ -7,7 +7,7 @@ import TrackStore
 enum MetricsCommand: Command {
     static let format = Options.format(OutputFormat.allCases)
     static let adaptive = Option.flag("adaptive", "Also show the equal-mass, smooth and l2 metrics (eq_mass_ece, ace, tace, smece, cw_smece, l2_ece, debiased_l2_ece).")
-    static let ci = Option.flag("ci", "Add bootstrap confidence intervals.")
+    static let ci = Option.flag("ci", "Add bootstrap confidence intervals (columns _lo/_hi; in LaTeX and Markdown, in the cells: --ci-style).")
     static let reliability = Option.flag("reliability", "Print the per-bin reliability tables (top label and classwise).")
     static let spec = CommandSpec(
         name: "metrics", abstract: "Compute calibration metrics of runs (conf-ECE, cw-ECE, Brier, NLL, …).",
@@ -23,7 +23,7 @@ enum MetricsCommand: Command {
         """,
         arguments: [("<run>...", "Run names (see `track runs`).")],
         options: Options.database + Options.analysis + [adaptive, Options.metrics, ci, BootstrapOptions.resamples, BootstrapOptions.seed,
-                                                        BootstrapOptions.level, Options.by, reliability, format, Options.out])
+                                                        BootstrapOptions.level, Options.ciStyle, Options.by, reliability, format, Options.out])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         var request = MetricsRequest(runs: try arguments.positionals(nil, "at least one run name"))
@@ -38,7 +38,9 @@ enum MetricsCommand: Command {
         let progress = session.progress("bootstrap")
         let report = try session.reader().metrics(request) { progress.update(done: $0, total: $1, item: $2) }
         let format = session.arguments[Self.format]
-        let text = format == .json ? report.json.jsonText + "\n" : report.table(keys: keys).render(format)
+        // A paper's table prints each interval in its value's cell; machine formats keep columns.
+        let inCells = format == .latex || format == .markdown ? arguments[Options.ciStyle] : nil
+        let text = format == .json ? report.json.jsonText + "\n" : report.table(keys: keys, intervalsInCells: inCells).render(format)
         Console.out(text + (format == .table ? report.reliabilityText : ""))
         if let out = arguments.value(Options.out) { try writeExport(text, to: out) }
     }
@@ -92,6 +94,9 @@ enum TableCommand: Command {
     static let winrate = Option.flag("winrate", "Table 3 shape: win rates instead of metrics (sequence likelihood %, and A vs B per judged opponent).")
     static let format = Option.choice("format", OutputFormat.self, "Output format (default: CSV, LaTeX and Markdown files written, the table printed).")
     static let significance = Option.text("significance", "method", "Mark (†) cells that differ significantly from this method's row (paired bootstrap).")
+    static let ci = Option.flag("ci", "Write each value's bootstrap interval in its cell (--ci-style, --level, --resamples, --seed), in every format.")
+    static let order = Option.text("order", "a,b,c", "Order of the first row field's values (e.g. models); the rest follow as first seen.")
+    static let methods = Option.text("methods", "a,b,c", "Only these methods, in this order.")
     static let out = Option.text("out", "file", "Output file (default: exports/<name>.<ext>).")
     static let name = Defaulted.text("name", "name", "Base name of the exported files.", default: "table")
     static let outDir = Defaulted.text("out-dir", "dir", "Export folder.", default: "exports")
@@ -105,14 +110,18 @@ enum TableCommand: Command {
         and --columns: model, method, dataset, split, step, epoch, extraction, param:KEY, tag:KEY
         (--columns none for a single group). When several runs fall into one cell, the one with
         the highest step/epoch (then the latest) is used, and stderr says so.
+        Rows come in blocks of the first field (a model's rows together), in --order or as first
+        seen, and within a block by --methods (which also selects the methods) or as first seen.
+        --ci writes each value's interval in its cell: 0.118 [0.111, 0.126] or, with --ci-style pm,
+        0.118 ± 0.007 (as `track metrics --ci` computes it: METHODS §3).
         Without --format, CSV, LaTeX (booktabs, best value per column and model block in bold) and Markdown are
         all written to exports/<name>.{csv,tex,md}; the table is printed. --significance DPO marks
         with † (LaTeX $^\\dagger$) each cell whose run differs from the DPO run of its row fields and
         column on their shared questions: paired bootstrap p < --alpha (METHODS §8).
         """,
         options: Options.database + [metrics, rows, columns, sweep, binsSweep] + Options.analysis + Options.filters
-            + [Options.step, Options.epoch, percent, Options.digits, caption, winrate, significance, CompareCommand.alpha,
-               BootstrapOptions.resamples, BootstrapOptions.seed, format, out, name, outDir])
+            + [Options.step, Options.epoch, percent, Options.digits, caption, winrate, significance, CompareCommand.alpha, order, methods,
+               ci, Options.ciStyle, BootstrapOptions.resamples, BootstrapOptions.seed, BootstrapOptions.level, format, out, name, outDir])
 
     static func field(_ text: String) throws -> RunField {
         guard let field = RunField(text) else {
@@ -153,6 +162,12 @@ enum TableCommand: Command {
             request.significance = (method, arguments[CompareCommand.alpha],
                                     BootstrapOptions(arguments).settings)
         }
+        if arguments.flag(ci) { request.intervals = (arguments[Options.ciStyle], BootstrapOptions(arguments).settings) }
+        func list(_ option: Option) -> [String]? {
+            arguments.value(option).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        }
+        request.order = list(order)
+        request.methods = list(methods)
         let result: PaperTable
         let reader = try session.reader()   // a missing store is said as such, not as "no runs match"
         do {

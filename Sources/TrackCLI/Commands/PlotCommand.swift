@@ -11,7 +11,7 @@ enum PlotCommand: Command {
     static let by = Option.choice("by", GroupKey.self, "grid: one panel per subject (or category, or dataset) of one run.")
     static let order = Defaulted.choice("order", "grid --by: panels by conf-ECE (worst first), by questions (most first) or by name.", default: FigureRequest.PanelOrder.ece)
     static let top = Option.integer("top", "k", 1...100_000, "grid --by: only the first K panels in --order.")
-    static let labels = Option.text("labels", "a,b,…", "Labels of the runs (curve: of the families), comma-separated, in order (default: the part of the names that differs).")
+    static let labels = Option.text("labels", "a,b,c", "Labels of the runs (curve: of the families), comma-separated, in order (default: the part of the names that differs).")
     static let overlay = Option.flag("overlay", "reliability: draw several runs in one panel (outlined bars, one colour each, and their count strips).")
     static let data = Option.text("data", "file", "Where the CSV of the numbers drawn goes (default: the figure's name + .csv, e.g. rel.png.csv).")
     static let dpi = Defaulted.number("dpi", "n", 10...2400, "PNG resolution.", default: 200)
