@@ -128,6 +128,9 @@ public enum Demo {
                 $0.bands = 200
                 $0.columns = 3
             },
+            figure(.reliability, ["DPO", "TS", "CFT/e3"].map { "\(llama)/\($0)/in-domain" }, "gallery_overlay.png") {
+                $0.overlay = true
+            },
             figure(.regime, ["SFT", "DPO", "TS", "CFT/e3", "RCFT/e3"].map { "\(llama)/\($0)/in-domain" }, "gallery_regimes.png",
                    title: "Simulated \(llama): conf-ECE vs accuracy, A* = the SFT model's accuracy") {
                 $0.aStar.target = "\(llama)/SFT/in-domain"

@@ -213,7 +213,7 @@ public struct Figure: Sendable {
     var legendHeight: Double {
         let entries = legendEntries
         guard !entries.isEmpty, let canvas = try? Canvas.measuring() else { return 0 }
-        return Legend(entries: entries).height(canvas, width: width)
+        return Legend(entries: entries, fitting: width, canvas).height(canvas, width: width)
     }
 
     /// Where the legend goes: the full width under the last row of panels.
@@ -237,7 +237,7 @@ public struct Figure: Sendable {
             fitted.draw(on: canvas, in: frame(of: index), titleSize: titleSize, shadeScale: shadeScale)
         }
         let entries = legendEntries
-        if !entries.isEmpty { Legend(entries: entries).draw(canvas, in: legendFrame) }
+        if !entries.isEmpty { Legend(entries: entries, fitting: width, canvas).draw(canvas, in: legendFrame) }
     }
 
     /// One title size for every panel: the largest at which each fits its cell, not below 7 pt

@@ -23,18 +23,25 @@ public struct LegendEntry: Sendable, Equatable {
 /// left to right and wrapped to the figure's width.
 struct Legend {
     var entries: [LegendEntry]
-    static let size = 8.0, rowHeight = 14.0, padding = 6.0, gap = 16.0, markWidth = 16.0
+    /// The text size: 8 pt, or smaller (not below 5) so that the widest entry fits the width.
+    var size = 8.0
+    static let rowHeight = 14.0, padding = 6.0, gap = 16.0, markWidth = 16.0
+
+    init(entries: [LegendEntry], fitting width: Double, _ canvas: Canvas) {
+        self.entries = entries
+        while size > 5, (widths(canvas).max() ?? 0) > width - 2 * Self.padding { size -= 0.25 }
+    }
 
     /// Entry widths in points: the mark, a space, the text.
     func widths(_ canvas: Canvas) -> [Double] {
         entries.map { entry in
-            let mark: Double = if case .ramp = entry.mark { Self.rampWidth(canvas, entry.mark) } else { Self.markWidth }
-            return mark + 4 + canvas.textWidth(entry.label, size: Self.size)
+            let mark: Double = if case .ramp = entry.mark { rampWidth(canvas, entry.mark) } else { Self.markWidth }
+            return mark + 4 + canvas.textWidth(entry.label, size: size)
         }
     }
 
-    static func rampWidth(_ canvas: Canvas, _ mark: LegendMark) -> Double {
-        guard case .ramp(let low, let high) = mark else { return markWidth }
+    func rampWidth(_ canvas: Canvas, _ mark: LegendMark) -> Double {
+        guard case .ramp(let low, let high) = mark else { return Self.markWidth }
         return canvas.textWidth(low, size: size - 1) + 3 + 5 * 8 + 3 + canvas.textWidth(high, size: size - 1)
     }
 
@@ -78,18 +85,18 @@ struct Legend {
                     }
                 case .ramp(let low, let high):
                     // The text first ("shade = samples in the bin"), then its scale: low ▭▭▭▭▭ high.
-                    canvas.text(entry.label, x: x, y: baseline, size: Self.size, color: .black)
-                    var cell = x + canvas.textWidth(entry.label, size: Self.size) + 4
-                    canvas.text(low, x: cell, y: baseline, size: Self.size - 1, color: Palette.axis)
-                    cell += canvas.textWidth(low, size: Self.size - 1) + 3
+                    canvas.text(entry.label, x: x, y: baseline, size: size, color: .black)
+                    var cell = x + canvas.textWidth(entry.label, size: size) + 4
+                    canvas.text(low, x: cell, y: baseline, size: size - 1, color: Palette.axis)
+                    cell += canvas.textWidth(low, size: size - 1) + 3
                     for step in 0..<5 {
                         canvas.fillRectangle(x: cell, y: baseline - 8, width: 8, height: 9, Palette.barColor(share: Double(step) / 4))
                         cell += 8
                     }
-                    canvas.text(high, x: cell + 3, y: baseline, size: Self.size - 1, color: Palette.axis)
+                    canvas.text(high, x: cell + 3, y: baseline, size: size - 1, color: Palette.axis)
                 }
                 if case .ramp = entry.mark {} else {
-                    canvas.text(entry.label, x: x + Self.markWidth + 4, y: baseline, size: Self.size, color: .black)
+                    canvas.text(entry.label, x: x + Self.markWidth + 4, y: baseline, size: size, color: .black)
                 }
                 x += widths[index] + Self.gap
             }

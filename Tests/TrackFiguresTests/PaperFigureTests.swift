@@ -56,6 +56,14 @@ import TrackCalibration
             if c.luminance < 0.5 { ink += 1 }
         } }
         #expect(over > 50 && under > 50 && ink > 100, "over \(over) under \(under) ink \(ink)")
+        // A figure one narrow panel wide: the legend's text shrinks to fit, nothing runs off the edge.
+        let narrow = Figure(panels: [panels[0]], columns: 1, panelWidth: 200, panelHeight: 260)
+        let narrowPath = temporary("narrow.png")
+        try narrow.render(to: narrowPath, dpi: 144)
+        let image = try PNGImage(path: narrowPath)
+        for y in Int(narrow.legendFrame.y * 2)..<image.height {
+            for x in [0, 1, image.width - 2, image.width - 1] { #expect(image.color(x: x, y: y).luminance > 0.95, "ink at the edge (\(x), \(y))") }
+        }
     }
 
     @Test func gapsAreOpaqueInTheLegendsColours() throws {
