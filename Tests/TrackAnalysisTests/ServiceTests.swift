@@ -407,7 +407,7 @@ import TrackStore
             }.filter { $0 < 0.5 }.count
             #expect(dark > 50, "\(figure)")
         }
-        #expect(try store.database.scalarInt("SELECT count(*) FROM exports") == report.figures.count && report.figures.count == 7)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM exports") == 7 && report.figures.count == 7)
         // A store that is not a demo is never replaced.
         let other = scratch.path("mine.sqlite")
         _ = try RunStore(path: other)
