@@ -61,22 +61,22 @@ public struct MetricsReport: Sendable {
     public var groupBy: GroupKey?
     public var level: Double?
 
-    /// A table of `keys` (with lo/hi columns when intervals were computed).
+    /// A table of `keys`: with intervals, `_lo`/`_hi` columns (one name per quantity), or each value
+    /// and its interval in one cell (`0.118 [0.111, 0.126]`, as papers print it) when `style` is given.
     public func table(keys: [MetricKey], intervalsInCells style: TextTable.IntervalStyle? = nil) -> TextTable {
-        if let style, level != nil { return cellTable(keys: keys, style: style) }
-        let ci = level != nil
+        let ci = level != nil, inCells = ci && style != nil
         var columns = ["run"] + (groupBy.map { [$0.rawValue] } ?? []) + ["n"]
         var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
         for key in keys {
-            columns.append(key.rawValue)
+            columns.append(inCells ? key.label : key.rawValue)
             best.append(MetricColumns.best(key))
-            if ci {
-                columns += ["\(key.rawValue)_lo", "\(key.rawValue)_hi"]   // one name per quantity, unique headers
+            if ci, !inCells {
+                columns += ["\(key.rawValue)_lo", "\(key.rawValue)_hi"]
                 best += [nil, nil]
             }
         }
         if ci {
-            columns.append("calibration_p")
+            columns.append(inCells ? "calibration p" : "calibration_p")
             best.append(nil)
         }
         var table = TextTable(columns: columns, rows: rows.map { row in
@@ -84,63 +84,36 @@ public struct MetricsReport: Sendable {
             if groupBy != nil { cells.append(.text(row.group)) }
             cells.append(.integer(Int64(row.metrics.n)))
             for key in keys {
-                cells.append(.number(row.metrics[key], digits: 4))
-                if ci {
-                    cells.append(.number(row.intervals[key]?.lower, digits: 4))
-                    cells.append(.number(row.intervals[key]?.upper, digits: 4))
+                let interval = row.intervals[key]
+                if let style, ci {
+                    cells.append(.estimate(TextTable.Estimate(row.metrics[key], lower: interval?.lower, upper: interval?.upper, digits: 4, style: style)))
+                    continue
                 }
+                cells.append(.number(row.metrics[key], digits: 4))
+                if ci { cells += [.number(interval?.lower, digits: 4), .number(interval?.upper, digits: 4)] }
             }
             if ci { cells.append(.text(row.tests[.confECE].map { PairedTests.format($0.p) })) }
             return cells
         })
         table.best = best
-        if let level { table.caption = Self.intervalCaption(level: level, keys: keys, rows: rows) }
-        return table
-    }
-
-    /// A table whose cells hold each value with its interval (`0.118 [0.111, 0.126]`), as papers print it.
-    func cellTable(keys: [MetricKey], style: TextTable.IntervalStyle) -> TextTable {
-        var columns = ["run"] + (groupBy.map { [$0.rawValue] } ?? []) + ["n"]
-        var best: [TextTable.Best?] = Array(repeating: nil, count: columns.count)
-        for key in keys {
-            columns.append(key.label)
-            best.append(MetricColumns.best(key))
-        }
-        columns.append("calibration p")
-        best.append(nil)
-        var table = TextTable(columns: columns, rows: rows.map { row in
-            var cells: [TextTable.Cell] = [.text(row.run)]
-            if groupBy != nil { cells.append(.text(row.group)) }
-            cells.append(.integer(Int64(row.metrics.n)))
-            for key in keys {
-                cells.append(.estimate(TextTable.Estimate(row.metrics[key], lower: row.intervals[key]?.lower, upper: row.intervals[key]?.upper,
-                                                          digits: 4, style: style)))
-            }
-            cells.append(.text(row.tests[.confECE].map { PairedTests.format($0.p) }))
-            return cells
-        })
-        table.best = best
-        if let level {
-            table.caption = Self.intervalCaption(level: level, keys: keys, rows: rows)
-                .replacingOccurrences(of: "_lo/_hi: ", with: style == .brackets ? "[lower, upper]: " : "±: half the width of ")
-                .replacingOccurrences(of: "a binned error's _lo is 0", with: "a binned error's lower end is 0")
-                .replacingOccurrences(of: "calibration_p:", with: "calibration p:")
-        }
+        if let level { table.caption = Self.intervalCaption(level: level, keys: keys, rows: rows, style: inCells ? style : nil) }
         return table
     }
 
     /// What the intervals are, and where a lower end of 0 comes from the test.
-    static func intervalCaption(level: Double, keys: [MetricKey], rows: [MetricsRow]) -> String {
+    static func intervalCaption(level: Double, keys: [MetricKey], rows: [MetricsRow], style: TextTable.IntervalStyle? = nil) -> String {
         var methods: [IntervalMethod: [MetricKey]] = [:]
         for key in keys {
             if let method = rows.lazy.compactMap({ $0.intervals[key]?.method }).first { methods[method, default: []].append(key) }
         }
         let percent = Int((level * 100).rounded())
-        var caption = "_lo/_hi: \(percent)% intervals: " + IntervalMethod.allCases.compactMap { method in
+        let named = switch style { case nil: "_lo/_hi: "; case .brackets: "[lower, upper]: "; case .pm: "±: half the width of the " }
+        let low = style == nil ? "_lo" : "lower end", test = style == nil ? "calibration_p" : "calibration p"
+        var caption = "\(named)\(percent)% intervals: " + IntervalMethod.allCases.compactMap { method in
             methods[method].map { "\(method.rawValue) (\($0.map(\.rawValue).joined(separator: ", ")))" }
         }.joined(separator: "; ") + " (METHODS §3)"
-        caption += "\ncalibration_p: test of H0 'perfectly calibrated' (consistency resampling, statistic conf_ece); "
-        caption += "where it is not below \(JSONValue.format(((1 - level) * 1e9).rounded() / 1e9)) a binned error's _lo is 0: the data cannot tell it from a calibrated run"
+        caption += "\n\(test): test of H0 'perfectly calibrated' (consistency resampling, statistic conf_ece); "
+        caption += "where it is not below \(JSONValue.format(((1 - level) * 1e9).rounded() / 1e9)) a binned error's \(low) is 0: the data cannot tell it from a calibrated run"
         return caption
     }
 
