@@ -13,12 +13,16 @@ public struct ReportData: Sendable {
         public var tags: [String: String]
         /// Every metric the stored summary answers (10 bins); nil for an empty run.
         public var metrics: CalibrationMetrics?
+        /// Its top-label reliability bins (10), from the same stored totals; empty for an empty run.
+        public var bins: [BinRow]
         public var logged: [LoggedMetricSummary]
     }
 
     public var runs: [Run]
     /// Table 2 over the runs, when they have metrics.
     public var paperTable: TextTable?
+    /// What Table 2 leaves out: cells that hold several runs (e.g. epochs) show the latest.
+    public var paperTableNote: String?
 
     /// The runs and their metrics as JSON: one object per run, metric keys as `track metrics` writes them.
     public var json: JSONValue {
@@ -47,15 +51,18 @@ extension RunReader {
     public func reportData(_ filter: RunFilter = RunFilter()) throws -> ReportData {
         let summaries = try store.runSummaries(filter)
         let params = try store.keyValuesByRun("params"), tags = try store.keyValuesByRun("tags")
-        let stored = try store.storedMetrics(runIDs: summaries.map(\.id))
+        let stored = try store.storedSummaries(runIDs: summaries.map(\.id))
         let runs = try summaries.map { summary in
             ReportData.Run(summary: summary, detail: try store.runDetail(runID: summary.id), params: params[summary.id] ?? [:],
-                           tags: tags[summary.id] ?? [:], metrics: summary.n > 0 ? stored[summary.id] : nil,
-                           logged: try store.loggedMetrics(runID: summary.id))
+                           tags: tags[summary.id] ?? [:], metrics: summary.n > 0 ? stored.metrics[summary.id] : nil,
+                           bins: summary.n > 0 ? stored.bins[summary.id] ?? [] : [], logged: try store.loggedMetrics(runID: summary.id))
         }
         var tableRequest = PaperTableRequest()
         tableRequest.filter = filter
-        let table = runs.contains { $0.metrics != nil } ? try paperTable(tableRequest).table : nil
-        return ReportData(runs: runs, paperTable: table)
+        let table = runs.contains { $0.metrics != nil } ? try paperTable(tableRequest) : nil
+        let note = table.flatMap { table in
+            table.crowdedExample.map { "\(table.crowdedCells) cells hold several runs (e.g. epochs); each shows its latest step/epoch, e.g. '\($0)'; the runs table has them all." }
+        }
+        return ReportData(runs: runs, paperTable: table?.table, paperTableNote: note)
     }
 }

@@ -360,6 +360,12 @@ import TrackStore
             #expect(run.params["lr"] != nil)
         }
         #expect(data.paperTable?.rows.count == 2)
+        // Each run's reliability bins from the stored totals are the analyzer's.
+        for run in data.runs {
+            let bins = CalibrationAnalyzer(try store.loadRun(named: run.summary.name).predictions).reliabilityBins()
+            #expect(run.bins.map(\.count) == bins.map(\.count))
+            #expect(zip(run.bins, bins).allSatisfy { Self.close($0.accuracy, $1.accuracy) && Self.close($0.confidence, $1.confidence) })
+        }
         let json = data.json.arrayValue ?? []
         #expect(json.count == 2 && json.allSatisfy { $0["conf_ece"]?.doubleValue != nil })
     }
@@ -374,12 +380,16 @@ import TrackStore
         request.resamples = 20
         _ = try Report.build(request, store: store)
         let html = try String(contentsOfFile: scratch.path("r.html"), encoding: .utf8)
-        let open = try #require(html.range(of: "<script type=\"application/json\" id=\"metrics-data\">"))
+        let open = try #require(html.range(of: "<script type=\"application/json\" id=\"report-data\">"))
         let close = try #require(html.range(of: "</script>", range: open.upperBound..<html.endIndex))
         let block = String(html[open.upperBound..<close.lowerBound])
         #expect(!block.contains("<") && !block.contains(">") && !block.contains("&"))
-        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(block.utf8)) as? [[String: Any]])
-        #expect(parsed.first?["run"] as? String == name)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(block.utf8)) as? [String: Any])
+        let runs = try #require(parsed["runs"] as? [[String: Any]])
+        #expect(runs.first?["name"] as? String == name)
+        // Its section and its row's link share one anchor, made of safe characters only.
+        let anchor = try #require(runs.first?["anchor"] as? String)
+        #expect(anchor.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") } && html.contains("id=\"\(anchor)\""))
     }
 
     @Test func demoBuildsInProcessWithItsGallery() throws {

@@ -222,16 +222,23 @@ enum DemoCommand: Command {
 enum ReportCommand: Command {
     static let out = Defaulted.text("out", "file", "The HTML file.", default: "exports/report.html")
     static let details = Defaulted.integer("details", "n", 0...100_000, "Runs given a detail section (metrics with intervals, figures).", default: 50)
+    static let pairs = Defaulted.integer("pairs", "n", 0...100_000, "At most this many pairs of runs in detail (one model, one dataset) get paired tests for the compare view.", default: 100)
     static let spec = CommandSpec(
-        name: "report", abstract: "Write a self-contained HTML report of runs (opens offline in any browser).",
-        usage: "[--where <expr>] [--experiment <e>] [filters] [--out exports/report.html] [--details <n>]",
+        name: "report", abstract: "Write a self-contained HTML report of runs: a run browser that opens offline in any browser.",
+        usage: "[--where <expr>] [--experiment <e>] [filters] [--out exports/report.html] [--details <n>] [--pairs <n>]",
         discussion: """
         One HTML file with everything inline (no network): the runs table (click a header to sort,
-        type to filter), Table 2, each run's metrics with bootstrap intervals, its reliability and
-        classwise diagrams (PNG) with their provenance (runs, SHA-256) and the CSV of their numbers,
-        logged scalar metrics over steps, and win rates.
+        type to filter; a column chooser for every metric, params.KEY, tags.KEY, logged.KEY, epoch,
+        step, parent, status and source, kept in the URL's fragment); each row links to its run's
+        section (#run-…). Tick 2–5 rows and Compare: metrics side by side with paired bootstrap
+        differences and McNemar's test (as `track compare`, for runs in detail of one model on one
+        dataset), their reliability diagrams overlaid, per-subject deltas. The first --details runs
+        get metrics with bootstrap intervals, the test of calibration, where they came from (parent,
+        method, fit), per-subject tables and diagrams; the others a brief section. Logged scalars
+        (single values as markers) with smoothing and a log scale; Table 2; win rates. Figures are
+        drawn in the browser from the numbers in the file as they scroll into view.
         """,
-        options: Options.database + Options.filters + [Options.experiment, RunsCommand.whereOption, out, details, BootstrapOptions.resamples])
+        options: Options.database + Options.filters + [Options.experiment, RunsCommand.whereOption, out, details, pairs, BootstrapOptions.resamples])
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
@@ -242,9 +249,10 @@ enum ReportCommand: Command {
             do { request.filter.query = try RunQuery(text) } catch { throw UsageError(message: "--where: \(error.description)") }
         }
         request.detailLimit = arguments[details]
+        request.maxPairs = arguments[pairs]
         request.resamples = arguments[BootstrapOptions.resamples]
         request.provenance = session.commandLine
         let result = try Report.build(request, store: try session.runs(readOnly: true))
-        Console.out("wrote \(result.path): \(result.runs) runs, \(result.detailed) in detail, \(result.bytes / 1024) KB\n")
+        Console.out("wrote \(result.path): \(result.runs) runs, \(result.detailed) in detail, \(result.pairs) compared pairs, \(result.bytes / 1024) KB\n")
     }
 }

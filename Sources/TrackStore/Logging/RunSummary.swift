@@ -178,6 +178,11 @@ extension RunReading {
     /// views' totals, so a stale run's numbers are computed from its rows.
     /// Runs with no questions are absent.
     public func storedMetrics(runIDs: [Int64]? = nil) throws -> [Int64: CalibrationMetrics] {
+        try storedSummaries(runIDs: runIDs).metrics
+    }
+
+    /// `storedMetrics` and each run's top-label reliability bins (10, from the same stored totals).
+    public func storedSummaries(runIDs: [Int64]? = nil) throws -> (metrics: [Int64: CalibrationMetrics], bins: [Int64: [BinRow]]) {
         do {
             return try metricsFromTotals(runIDs: runIDs)
         } catch let error as PostgresError where error.sqlState == "22003" {
@@ -192,7 +197,7 @@ extension RunReading {
         }
     }
 
-    private func metricsFromTotals(runIDs: [Int64]?) throws -> [Int64: CalibrationMetrics] {
+    private func metricsFromTotals(runIDs: [Int64]?) throws -> (metrics: [Int64: CalibrationMetrics], bins: [Int64: [BinRow]]) {
         let bins = RunSummaryDelta.bins
         let filter = runIDs.map { ids in "WHERE run_id IN (\(ids.map(String.init).joined(separator: ",")))" } ?? ""
         var result: [Int64: CalibrationMetrics] = [:]
@@ -241,8 +246,13 @@ extension RunReading {
             let name = try sql.firstText("SELECT name FROM runs WHERE run_id = ?", [.integer(id)]) ?? "#\(id)"
             throw StoredValueError(run: name, question: nil, detail: "its rows in option_scores hold values no input could (a probability outside [0, 1] or not finite)")
         }
+        var reliability: [Int64: [BinRow]] = [:]
         for id in result.keys {
             let entry = totals[id] ?? StoredBinTotals(top: Array(repeating: empty, count: bins), pooled: Array(repeating: empty, count: bins))
+            reliability[id] = entry.top.enumerated().map { bin, total in
+                BinRow(bin: bin, lower: Double(bin) / Double(bins), upper: Double(bin + 1) / Double(bins), count: Int(total.count),
+                       accuracy: total.count > 0 ? total.hits / total.count : nil, confidence: total.count > 0 ? total.sum / total.count : nil)
+            }
             let total = Double(result[id]!.n)
             result[id]!.setTopLabelErrors(total: total, bins: bins) { entry.top[$0] }
             if !entry.classwise.isEmpty { result[id]!.setPooledError(bins: bins) { entry.pooled[$0] } }
@@ -251,7 +261,7 @@ extension RunReading {
                 result[id]!.setClasswiseError(total: total, classes: k.max, bins: bins) { classes[$0 / bins][$0 % bins] }
             }
         }
-        return result
+        return (result, reliability)
     }
 }
 
