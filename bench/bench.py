@@ -266,6 +266,61 @@ def ingest_section(track, n, k, repeat):
         print(f"track CSV rows/s / CLI rows/s: {results[0][3] / cli:.2f}x   "
               f"JSONL: {results[1][3] / cli:.2f}x")
     print(f"store size: {size / n:.1f} bytes per question ({k} options, probabilities only)")
+    ingest_memory(track, n, k)
+
+
+def ingest_memory(track, n, k):
+    """Peak memory of `track ingest` for a file of n and of 4n questions (CSV, JSONL and .npy)."""
+    db = os.path.join(OUT, "memory.sqlite")
+    rows = []
+    for size in (n, 4 * n):
+        csv_path, jsonl_path = generate(size, k)
+        npy_path, labels_path = generate_npy(size, k)
+        for name, command in [("CSV", [csv_path]), ("JSONL", [jsonl_path]), (".npy", [npy_path, "--labels", labels_path])]:
+            remove_db(db)
+            seconds, rss = max_rss_mb([track, "ingest", *command, "--db", db])
+            rows.append((name, size, seconds, rss))
+    remove_db(db)
+    print(f"\npeak memory of track ingest (getrusage of the child):")
+    print(f"{'format':8} {'questions':>11} {'seconds':>8} {'peak MB':>8}")
+    for name, size, seconds, rss in rows:
+        print(f"{name:8} {size:11,} {seconds:8.2f} {rss:8.0f}")
+    for name in ("CSV", "JSONL", ".npy"):
+        small, large = [r[3] for r in rows if r[0] == name]
+        print(f"{name}: {4 * n:,} questions / {n:,} questions: {large / small:.2f}x peak memory (aim: within 1.25x)")
+
+
+def generate_npy(n, k, seed=1):
+    """The same kind of rows as a float64 .npy of n x k and its int64 labels .npy (written without numpy)."""
+    import struct
+    probs, labels = os.path.join(OUT, f"ingest-{n}x{k}.npy"), os.path.join(OUT, f"ingest-{n}x{k}-labels.npy")
+    if os.path.exists(probs) and os.path.exists(labels):
+        return probs, labels
+
+    def write(path, shape, descr, pack, values):
+        header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+        header += " " * (63 - (10 + len(header)) % 64) + "\n"
+        with open(path + ".tmp", "wb") as f:
+            f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+            chunk = []
+            for v in values:
+                chunk.append(v)
+                if len(chunk) == 65536:
+                    f.write(struct.pack(f"<{len(chunk)}{pack}", *chunk))
+                    chunk = []
+            f.write(struct.pack(f"<{len(chunk)}{pack}", *chunk))
+        os.replace(path + ".tmp", path)
+
+    rng = random.Random(seed)
+
+    def rows():
+        for _ in range(n):
+            w = [rng.random() + 1e-3 for _ in range(k)]
+            s = sum(w)
+            yield from (x / s for x in w)
+    write(probs, f"({n}, {k})", "<f8", "d", rows())
+    write(labels, f"({n},)", "<i8", "q", (rng.randrange(k) for _ in range(n)))
+    return probs, labels
 
 
 def venv_python():

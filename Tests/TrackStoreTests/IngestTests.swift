@@ -342,3 +342,57 @@ extension Probabilities {
         #expect(throws: InputError.self) { try Ingestor(store: store).ingest(bad, options: IngestOptions()) }
     }
 }
+
+/// Issue 27: the question index keeps a bounded cache and a fixed-size Bloom filter, so that an
+/// ingest's memory does not grow with its file; answers stay exact when the cache is full.
+@Suite struct BoundedQuestionIndexTests {
+    /// Question "q12" has label 12 % 3 unless `label` says otherwise.
+    static func csv(_ ids: [String], label: (String) -> Int? = { _ in nil }) -> String {
+        "id,p0,p1,p2,label\n" + ids.map { id in "\(id),0.2,0.3,0.5,\(label(id) ?? Int(id.dropFirst())! % 3)" }.joined(separator: "\n") + "\n"
+    }
+
+    @Test func questionsBeyondTheCacheResolveExactly() throws {
+        let directory = TemporaryDirectory()
+        let store = try RunStore(path: directory.path("t.sqlite"))
+        store.questions.cacheLimit = 5
+        let ingestor = Ingestor(store: store)
+        var options = IngestOptions()
+        options.metadata.dataset = "d"
+        let first = directory.path("first.csv")
+        try Self.csv((0..<50).map { "q\($0)" }).write(toFile: first, atomically: true, encoding: .utf8)
+        #expect(try ingestor.ingest(first, options: options).runs == [.init(name: "first", questions: 50)])
+        // A second run: the same 50 questions and 10 new ones share the stored question rows.
+        let second = directory.path("second.csv")
+        try Self.csv((0..<60).map { "q\($0)" }).write(toFile: second, atomically: true, encoding: .utf8)
+        #expect(try ingestor.ingest(second, options: options).runs == [.init(name: "second", questions: 60)])
+        #expect(try store.count("questions") == 60)
+        let shared = try store.database.scalarInt("""
+            SELECT count(DISTINCT a.question_id) FROM top_labels a JOIN top_labels b USING (question_id)
+            WHERE a.run_id = (SELECT run_id FROM runs WHERE name = 'first') AND b.run_id = (SELECT run_id FROM runs WHERE name = 'second')
+            """)
+        #expect(shared == 50)
+        // A repeated question far past the cache is still refused, with its line; nothing is kept.
+        let twice = directory.path("twice.csv")
+        try Self.csv((0..<40).map { "n\($0)" } + ["n3"]).write(toFile: twice, atomically: true, encoding: .utf8)
+        #expect(throws: InputError.self) { try ingestor.ingest(twice, options: options) }
+        do { _ = try ingestor.ingest(twice, options: options) } catch let error as InputError {
+            #expect(error.line == 42 && error.reason.contains("'n3' appears twice"), "\(error)")
+        }
+        #expect(try store.count("questions") == 60)
+        // A stored question the cache no longer holds keeps its label: a conflict is refused.
+        let conflict = directory.path("conflict.csv")
+        try Self.csv((0..<30).map { "q\($0)" }, label: { $0 == "q25" ? 2 : nil }).write(toFile: conflict, atomically: true, encoding: .utf8)
+        do {
+            _ = try ingestor.ingest(conflict, options: options)
+            Issue.record("a label conflict was accepted")
+        } catch let error as InputError {
+            #expect(error.line == 27 && error.reason.contains("question 'q25' of dataset 'd' has label 1 in the store but 2 here"), "\(error)")
+        }
+        // After those rollbacks the index answers as before: a third run of new and old questions.
+        let third = directory.path("third.csv")
+        try Self.csv((55..<70).map { "q\($0)" }).write(toFile: third, atomically: true, encoding: .utf8)
+        #expect(try ingestor.ingest(third, options: options).runs == [.init(name: "third", questions: 15)])
+        #expect(try store.count("questions") == 70)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM (SELECT dataset, external_id FROM questions GROUP BY 1, 2 HAVING count(*) > 1)") == 0)
+    }
+}

@@ -459,52 +459,96 @@ public struct Ingestor {
 
     // MARK: - NumPy
 
+    /// Rows are read a block at a time, with the labels alongside: memory does not grow with the file.
     private func readNPY(_ session: IngestSession) throws -> String {
-        let array = try NPYArray.read(path: session.path)
-        guard array.shape.count == 2 else {
-            throw InputError(source: session.path, reason: "expected a 2-D array of N questions x K options, found shape \(array.shape)")
+        let array = try NPYFile(path: session.path)
+        guard array.header.shape.count == 2 else {
+            throw InputError(source: session.path, reason: "expected a 2-D array of N questions x K options, found shape \(array.header.shape)")
         }
         guard let labelsPath = session.options.labelsPath else {
             throw InputError(source: session.path, reason: "a .npy file holds no labels", remedy: .labels)
         }
-        let labels = try Self.readLabels(labelsPath)
-        let (n, k) = (array.shape[0], array.shape[1])
-        guard labels.count == n else {
-            throw InputError(source: labelsPath, reason: "\(labels.count) labels for \(n) rows of \(session.path)")
-        }
+        let labels = try LabelStream(path: labelsPath)
+        let (n, k) = (array.header.shape[0], array.header.shape[1])
         let run = try session.writer(key: "", metadata: { defaultMetadata(session) })
-        for i in 0..<n {
-            let row = Array(array.values[(i * k)..<((i + 1) * k)])
-            try session.write(Prediction(questionID: String(i), label: labels[i], values: .probabilities(row)),
-                              run: run, line: nil, context: "row \(i): ")
+        let block = 4096
+        for first in stride(from: 0, to: n, by: block) {
+            let rows = first..<min(first + block, n)
+            let values = try array.rows(rows)
+            for i in rows {
+                guard let label = try labels.next() else {
+                    throw InputError(source: labelsPath, reason: "\(i + (try labels.remainingCount())) labels for \(n) rows of \(session.path)")
+                }
+                let row = Array(values[((i - first) * k)..<((i - first + 1) * k)])
+                try session.write(Prediction(questionID: String(i), label: label, values: .probabilities(row)),
+                                  run: run, line: nil, context: "row \(i): ")
+            }
         }
-        return SHA256.hex(of: try readWholeFile(session.path))
+        let extra = try labels.remainingCount()
+        guard extra == 0 else { throw InputError(source: labelsPath, reason: "\(n + extra) labels for \(n) rows of \(session.path)") }
+        return try Self.sha256(ofFile: session.path)
+    }
+}
+
+/// The labels of a `.npy` file's rows, read one at a time from a 1-D `.npy` array or a text file
+/// of one label (an index or a letter) per line.
+final class LabelStream {
+    private let path: String
+    private let array: NPYFile?
+    private let lines: LineReader?
+    private var block: [Double] = []
+    private var position = 0, blockStart = 0
+
+    init(path: String) throws {
+        self.path = path
+        if path.lowercased().hasSuffix(".npy") {
+            let array = try NPYFile(path: path)
+            guard array.header.shape.count == 1 else {
+                throw InputError(source: path, reason: "labels must be a 1-D array, found shape \(array.header.shape)")
+            }
+            self.array = array
+            lines = nil
+        } else {
+            array = nil
+            lines = try LineReader(path: path)
+        }
     }
 
-    static func readLabels(_ path: String) throws -> [Int] {
-        if path.lowercased().hasSuffix(".npy") {
-            let array = try NPYArray.read(path: path)
-            guard array.shape.count == 1 else {
-                throw InputError(source: path, reason: "labels must be a 1-D array, found shape \(array.shape)")
+    /// The next label, or nil at the end.
+    func next() throws -> Int? {
+        if let array {
+            if position == block.count {
+                let count = array.header.shape[0]
+                let start = blockStart + block.count
+                guard start < count else { return nil }
+                block = try array.rows(start..<min(start + 4096, count))
+                blockStart = start
+                position = 0
             }
-            return try array.values.enumerated().map { index, value in
-                guard value.rounded() == value, value >= 0, value < 1e9 else {
-                    throw InputError(source: path, reason: "label \(index) is \(value), not an option index")
-                }
-                return Int(value)
+            let value = block[position], index = blockStart + position
+            position += 1
+            guard value.rounded() == value, value >= 0, value < 1e9 else {
+                throw InputError(source: path, reason: "label \(index) is \(value), not an option index")
             }
+            return Int(value)
         }
-        let reader = try LineReader(path: path)
-        var labels: [Int] = []
-        while let line = try reader.nextLine() {
+        guard let lines else { return nil }
+        while let line = try lines.nextLine() {
             let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
             if text.isEmpty { continue }
             guard let label = Int(text) ?? RecordDecoder.letterIndex(text) else {
-                throw InputError(source: path, line: reader.lineNumber, reason: "'\(text)' is not a label")
+                throw InputError(source: path, line: lines.lineNumber, reason: "'\(text)' is not a label")
             }
-            labels.append(label)
+            return label
         }
-        return labels
+        return nil
+    }
+
+    /// How many labels are left (reading them).
+    func remainingCount() throws -> Int {
+        var count = 0
+        while try next() != nil { count += 1 }
+        return count
     }
 }
 

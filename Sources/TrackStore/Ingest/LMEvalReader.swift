@@ -186,11 +186,15 @@ struct LMEvalReader {
     private func ingest(_ sample: JSONValue, _ evaluation: Evaluation, _ state: inout ReadState,
                         line: Int?, context: String) throws {
         var filter = sample["filter"]?.stringValue ?? "none"
-        if sample["filter"] == nil, let id = sample["doc_id"]?.identifierValue {
+        if sample["filter"] == nil {
             let names = evaluation.filterNames
-            let occurrence = state.seen[id, default: 0]
-            state.seen[id] = occurrence + 1
-            filter = occurrence < names.count ? names[occurrence] : "none"
+            if names.count == 1 {
+                filter = names[0]   // one filter: no doc_id to count (memory stays flat)
+            } else if let id = sample["doc_id"]?.identifierValue {
+                let occurrence = state.seen[id, default: 0]
+                state.seen[id] = occurrence + 1
+                filter = occurrence < names.count ? names[occurrence] : "none"
+            }
         }
         let scored: Scored
         do throws(ValidationError) {

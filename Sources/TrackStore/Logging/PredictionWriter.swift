@@ -12,10 +12,8 @@ final class PredictionWriter {
     let defaultDataset: String
     let validation: ValidationOptions
     let questions: QuestionIndex
-    /// Question ids this run already has (a question may appear once per run).
+    /// Question ids this run already has (a question may appear once per run): one bit each.
     private var written = QuestionBitmap()
-    /// Questions marked in `written` by the open transaction (unmarked if it rolls back).
-    private var writtenInTransaction: [Int64] = []
     /// The summary of the rows queued since the last flush.
     private var summary = RunSummaryDelta()
     private var topQuestion: [Int64] = []
@@ -41,7 +39,13 @@ final class PredictionWriter {
         self.validation = validation
         self.questions = questions
         // A continued run (`--append`) keeps refusing questions it already has.
-        try database.forEachRow("SELECT DISTINCT question_id FROM option_scores WHERE run_id = ?", [.integer(runID)]) {
+        try readWritten()
+    }
+
+    /// The run's stored questions into `written` (its top labels: one row per question).
+    private func readWritten() throws {
+        written = QuestionBitmap()
+        try database.forEachRow("SELECT question_id FROM top_labels WHERE run_id = ?", [.integer(runID)]) {
             _ = written.insert($0.int64(0))
         }
     }
@@ -92,7 +96,6 @@ final class PredictionWriter {
         guard written.insert(questionID) else {
             throw ValidationError("question '\(prediction.questionID)' appears twice in this run")
         }
-        writtenInTransaction.append(questionID)
         let top = prediction.probabilities.withUnsafeBufferPointer { p in
             if let scores = prediction.scores {
                 return scores.withUnsafeBufferPointer { summary.add(label: prediction.label, probabilities: p, scores: $0) }
@@ -141,16 +144,15 @@ final class PredictionWriter {
     }
 
     /// The enclosing transaction committed: what it wrote stays.
-    func committed() {
-        writtenInTransaction.removeAll(keepingCapacity: true)
-    }
+    func committed() {}
 
-    /// The enclosing transaction rolled back: drop the queued rows and forget
-    /// the questions it wrote, so that they can be written again.
+    /// The enclosing transaction rolled back: drop the queued rows and read back which
+    /// questions the run has (what the rolled-back transaction wrote is gone), in memory that
+    /// does not grow with the transaction. If the store cannot be read, no question is marked:
+    /// the store's key on (run, question, option) still refuses a repeat.
     func rolledBack() {
         dropQueued()
-        for id in writtenInTransaction { written.remove(id) }
-        writtenInTransaction.removeAll(keepingCapacity: true)
+        do { try readWritten() } catch { written = QuestionBitmap() }
     }
 
     private func dropQueued() {

@@ -1,12 +1,16 @@
-/// Maps (dataset, external id) to question rows, allocating ids for new ones.
+/// Maps (dataset, external id) to question rows, allocating ids for new ones, in memory that
+/// does not grow with the file: a bounded cache of entries and a fixed-size Bloom filter.
 ///
 /// Used inside write transactions only. `begin` must be called at the start
 /// of each: holding the write lock, the index can allocate ids itself
 /// (`max(question_id) + 1`, …) and insert new questions in multi-row
-/// statements. Known questions are cached; `PRAGMA data_version` tells whether
-/// another connection has committed since, in which case a cache miss is
-/// looked up in the file before it counts as new. Entries added inside a
-/// transaction are kept apart until it commits, so a rollback leaves no stale ids.
+/// statements. A dataset with few stored questions (≤ `cacheLimit` in all) is loaded whole
+/// ("complete": a miss is a new question); a larger one is scanned into the Bloom filter
+/// instead, as is every question this index adds once the cache is full: a miss the filter
+/// cannot hold is new, one it may hold is looked up in the file (an index seek). `PRAGMA
+/// data_version` tells whether another connection has committed since, in which case every
+/// miss of the datasets it may have touched is looked up. A rollback empties the cache (the
+/// filter's stale members cost a lookup, never a wrong answer).
 final class QuestionIndex {
     struct Entry {
         var id: Int64
@@ -24,14 +28,26 @@ final class QuestionIndex {
         var label: Int
     }
 
-    /// Known questions by dataset and external id, including those added by
-    /// the open transaction (listed in `added`, so that a rollback can drop them).
+    private struct Key: Hashable {
+        var dataset: String
+        var externalID: String
+    }
+
+    /// Entries cached, by dataset and external id: at most `cacheLimit` in all.
     private var known: [String: [String: Entry]] = [:]
-    private var added: [(dataset: String, externalID: String)] = []
+    private var cached = 0
+    /// Entries kept at most (tests set a small one to exercise the filter).
+    var cacheLimit = 200_000
+    /// Datasets whose every stored question is in `known`.
+    private var complete: Set<String> = []
     private var loadedDatasets: Set<String> = []
     /// Loaded datasets another connection may have added questions to since.
     private var suspectDatasets: Set<String> = []
+    /// Questions allocated and not yet inserted (at most one flush's worth).
     private var newQuestions: [NewQuestion] = []
+    private var pending: [Key: Int] = [:]
+    /// Questions of large datasets and those added beyond the cache: "maybe known" or "surely new".
+    private var seen = BloomFilter()
     private var nextID: Int64 = 1
     private var lastDataVersion: Int64?
     private var lookup: Statement?
@@ -54,23 +70,43 @@ final class QuestionIndex {
             try check(entry, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
             return entry.id
         }
-        if suspectDatasets.contains(dataset), let found = try find(database, dataset: dataset, externalID: externalID) {
+        let key = Key(dataset: dataset, externalID: externalID)
+        if let index = pending[key] {
+            let queued = newQuestions[index]
+            try check(Entry(id: queued.id, optionCount: queued.optionCount, label: queued.label), dataset: dataset,
+                      externalID: externalID, optionCount: optionCount, label: label)
+            return queued.id
+        }
+        let mayBeStored = suspectDatasets.contains(dataset) || (!complete.contains(dataset) && seen.mayContain(dataset, externalID))
+        if mayBeStored, let found = try find(database, dataset: dataset, externalID: externalID) {
             try check(found, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
-            known[dataset, default: [:]][externalID] = found
+            cache(found, dataset: dataset, externalID: externalID)
             return found.id
         }
         let entry = Entry(id: nextID, optionCount: optionCount, label: label)
         nextID += 1
-        known[dataset, default: [:]][externalID] = entry
-        added.append((dataset, externalID))
+        pending[key] = newQuestions.count
         newQuestions.append(NewQuestion(id: entry.id, dataset: dataset, externalID: externalID, subject: subject,
                                         category: category, optionCount: optionCount, label: label))
+        if !cache(entry, dataset: dataset, externalID: externalID) { seen.insert(dataset, externalID) }
         if newQuestions.count >= 2048 { try flush(database) }
         return entry.id
     }
 
+    /// Keeps an entry while the cache has room; false (and the dataset no longer complete) when full.
+    @discardableResult
+    private func cache(_ entry: Entry, dataset: String, externalID: String) -> Bool {
+        guard cached < cacheLimit else {
+            complete.remove(dataset)
+            return false
+        }
+        if known[dataset, default: [:]].updateValue(entry, forKey: externalID) == nil { cached += 1 }
+        return true
+    }
+
     /// Inserts the queued new questions (before any row that refers to them).
     func flush(_ database: Database) throws {
+        guard !newQuestions.isEmpty else { return }
         let insert = inserter ?? ChunkedInsert(
             database: database, prefix: "INSERT INTO questions(question_id, dataset, external_id, subject, n_options, label, category)", columns: 7)
         inserter = insert
@@ -85,6 +121,7 @@ final class QuestionIndex {
             statement.bind(question.category, at: first + 6)
         }
         newQuestions.removeAll(keepingCapacity: true)
+        pending.removeAll(keepingCapacity: true)
     }
 
     private func check(_ entry: Entry, dataset: String, externalID: String, optionCount: Int, label: Int) throws {
@@ -108,28 +145,79 @@ final class QuestionIndex {
         return Entry(id: statement.int64(0), optionCount: statement.int(1), label: statement.int(2))
     }
 
+    /// A dataset's stored questions: into the cache when they fit (the dataset is then complete),
+    /// else their ids into the Bloom filter (a streaming scan, no entry kept).
     private func load(_ database: Database, dataset: String) throws {
-        var entries: [String: Entry] = [:]
-        try database.forEachRow(
-            "SELECT external_id, question_id, n_options, label FROM questions WHERE dataset = ?",
-            [.text(dataset)]) { row in
-            entries[row.string(0) ?? ""] = Entry(id: row.int64(1), optionCount: row.int(2), label: row.int(3))
+        let count = Int(try database.scalarInt("SELECT count(*) FROM questions WHERE dataset = ?", [.text(dataset)]) ?? 0)
+        if cached + count <= cacheLimit {
+            var entries: [String: Entry] = [:]
+            try database.forEachRow(
+                "SELECT external_id, question_id, n_options, label FROM questions WHERE dataset = ?",
+                [.text(dataset)]) { row in
+                entries[row.string(0) ?? ""] = Entry(id: row.int64(1), optionCount: row.int(2), label: row.int(3))
+            }
+            let before = known[dataset]?.count ?? 0
+            known[dataset, default: [:]].merge(entries) { _, new in new }
+            cached += (known[dataset]?.count ?? 0) - before
+            complete.insert(dataset)
+        } else {
+            try database.forEachRow("SELECT external_id FROM questions WHERE dataset = ?", [.text(dataset)]) { row in
+                seen.insert(dataset, row.string(0) ?? "")
+            }
+            complete.remove(dataset)
         }
-        known[dataset, default: [:]].merge(entries) { _, new in new }
         loadedDatasets.insert(dataset)
         suspectDatasets.remove(dataset)
     }
 
     /// The enclosing transaction committed: keep what it inserted.
     func commit() {
-        added.removeAll(keepingCapacity: true)
         newQuestions.removeAll()
+        pending.removeAll()
     }
 
-    /// The enclosing transaction rolled back: forget what it inserted.
+    /// The enclosing transaction rolled back: forget every cached entry (some were its own);
+    /// datasets are loaded again on their next use.
     func rollback() {
-        for (dataset, externalID) in added { known[dataset]?[externalID] = nil }
-        added.removeAll()
+        known.removeAll()
+        cached = 0
+        complete.removeAll()
+        loadedDatasets.removeAll()
+        suspectDatasets.removeAll()
         newQuestions.removeAll()
+        pending.removeAll()
+    }
+}
+
+/// A fixed-size Bloom filter of (dataset, external id) pairs: 2²⁶ bits (8 MB), 4 probes, so
+/// about 0.2% false positives at 4 million members; never a false negative.
+struct BloomFilter {
+    private var words = [UInt64](repeating: 0, count: 1 << 20)
+    private static let mask: UInt64 = (1 << 26) - 1
+
+    private static func hash(_ dataset: String, _ externalID: String) -> (UInt64, UInt64) {
+        var hasher = Hasher()
+        hasher.combine(dataset)
+        hasher.combine(externalID)
+        let h = UInt64(bitPattern: Int64(hasher.finalize()))
+        // Two independent-enough halves for double hashing (the second odd).
+        return (h, (h >> 29 | h << 35) | 1)
+    }
+
+    mutating func insert(_ dataset: String, _ externalID: String) {
+        let (a, b) = Self.hash(dataset, externalID)
+        for i in 0..<UInt64(4) {
+            let bit = (a &+ i &* b) & Self.mask
+            words[Int(bit >> 6)] |= 1 << (bit & 63)
+        }
+    }
+
+    func mayContain(_ dataset: String, _ externalID: String) -> Bool {
+        let (a, b) = Self.hash(dataset, externalID)
+        for i in 0..<UInt64(4) {
+            let bit = (a &+ i &* b) & Self.mask
+            if words[Int(bit >> 6)] & (1 << (bit & 63)) == 0 { return false }
+        }
+        return true
     }
 }
