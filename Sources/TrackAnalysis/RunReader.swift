@@ -36,12 +36,18 @@ public struct RunReader {
     public func analyzer(id runID: Int64, name: String, _ settings: BinSettings = BinSettings()) throws -> CalibrationAnalyzer {
         var builder = CalibrationAnalyzer.Builder(bins: settings.bins, epsilon: settings.epsilon)
         guard let range = try store.questionIDRange(runID: runID) else { return builder.build() }
+        // Arrays sized once for the whole run (the second half is appended in place): no
+        // doubling copies, and no capacity beyond the run's questions.
+        let shape = try store.storedShape(runID: runID)
+        if let shape { builder.reserve(questions: shape.questions, options: shape.maxOptions) }
         guard range.upperBound - range.lowerBound >= Self.parallelThreshold else {
             try store.forEachQuestion(runID: runID, name: name) { builder.append(id: $0, label: $1, probabilities: $2, scores: $3) }
             return builder.build()
         }
         let middle = range.lowerBound + (range.upperBound - range.lowerBound) / 2 + 1
-        let second = SecondHalf(CalibrationAnalyzer.Builder(bins: settings.bins, epsilon: settings.epsilon))
+        var secondBuilder = CalibrationAnalyzer.Builder(bins: settings.bins, epsilon: settings.epsilon)
+        if let shape { secondBuilder.reserve(questions: shape.questions / 2 + 1, options: shape.maxOptions) }
+        let second = SecondHalf(secondBuilder)
         let group = DispatchGroup()
         // The second connection is opened on its own thread (its path or URI are constants).
         let box = ReaderBox(store)

@@ -17,61 +17,90 @@ public struct IsotonicRegression: Sendable, Equatable {
     /// Fits a non-decreasing map of `x` to `y` (weights 1).
     public static func fit(x values: [Double], y targets: [Double]) -> IsotonicRegression {
         precondition(values.count == targets.count && !values.isEmpty)
+        let n = values.count
         // numpy's lexsort((y, x)): by x, ties by y. Probabilities are ≥ 0, so a stable radix sort of x
         // over the questions listed in y order (then index order) gives it without comparisons.
-        let order: [Int]
-        if values.allSatisfy({ $0 >= 0 }), targets.allSatisfy({ $0 >= 0 }) {
-            let byTarget = targets.withUnsafeBufferPointer { stableAscendingOrder($0) }.map { Int($0) }
-            let sorted = stableAscendingSort(count: byTarget.count, histogram: {
-                var histogram = RadixHistogram()
-                for i in byTarget { histogram.add(values[i]) }
-                return histogram
-            }(), value: { values[byTarget[$0]] })
-            order = sorted.order.map { byTarget[Int($0)] }
+        // `sortedX` and `sortedY` are the points in that order.
+        var sortedX: [Double], sortedY: [Double]
+        if values.allSatisfy({ $0 >= 0 }), targets.allSatisfy({ $0 == 0 || $0 == 1 }) {
+            // 0/1 outcomes: the order among equal x does not change the pooled sums (integers, exact),
+            // so x alone is sorted, each point carrying its outcome.
+            let sorted = values.withUnsafeBufferPointer { x in stableAscendingSort(count: n, histogram: RadixHistogram(x), value: { x[$0] }) }
+            sortedX = sorted.sorted
+            sortedY = targets.withUnsafeBufferPointer { y in sorted.order.map { y[Int($0)] } }
+        } else if values.allSatisfy({ $0 >= 0 }), targets.allSatisfy({ $0 >= 0 }) {
+            let byTarget = targets.withUnsafeBufferPointer { stableAscendingOrder($0) }
+            let sorted = byTarget.withUnsafeBufferPointer { byTarget in
+                values.withUnsafeBufferPointer { x in
+                    stableAscendingSort(count: n, histogram: RadixHistogram(x), value: { x[Int(byTarget[$0])] })
+                }
+            }
+            sortedX = sorted.sorted
+            sortedY = byTarget.withUnsafeBufferPointer { byTarget in
+                sorted.order.map { targets[Int(byTarget[Int($0)])] }
+            }
         } else {
-            order = values.indices.sorted { values[$0] < values[$1] || (values[$0] == values[$1] && targets[$0] < targets[$1]) }
+            let order = values.indices.sorted { values[$0] < values[$1] || (values[$0] == values[$1] && targets[$0] < targets[$1]) }
+            sortedX = order.map { values[$0] }
+            sortedY = order.map { targets[$0] }
         }
-        // Pool equal x (sklearn's _make_unique, resolution 1e-15).
-        var xs: [Double] = [], ys: [Double] = [], ws: [Double] = []
-        xs.reserveCapacity(values.count); ys.reserveCapacity(values.count); ws.reserveCapacity(values.count)
-        var currentX = values[order[0]], sumY = 0.0, weight = 0.0
-        for i in order {
-            if values[i] - currentX >= 1e-15 {
-                xs.append(currentX); ws.append(weight); ys.append(sumY / weight)
-                currentX = values[i]; weight = 1; sumY = targets[i]
+        // Pool equal x (sklearn's _make_unique, resolution 1e-15), in place.
+        var pooled = 0, currentX = sortedX[0], sumY = 0.0, weight = 0.0
+        var ws = [Double](unsafeUninitializedCapacity: n) { $1 = n }   // written up to `pooled` before read
+        for j in 0..<n {
+            let x = sortedX[j]
+            if x - currentX >= 1e-15 {
+                sortedX[pooled] = currentX; ws[pooled] = weight; sortedY[pooled] = sumY / weight
+                pooled += 1
+                currentX = x; weight = 1; sumY = sortedY[j]
             } else {
                 weight += 1
-                sumY += targets[i]
+                sumY += sortedY[j]
             }
         }
-        xs.append(currentX); ws.append(weight); ys.append(sumY / weight)
-        let fitted = poolAdjacentViolators(ys, weights: ws).map { min(max($0, 0), 1) }
+        sortedX[pooled] = currentX; ws[pooled] = weight; sortedY[pooled] = sumY / weight
+        pooled += 1
+        let fitted = poolAdjacentViolators(sortedY[..<pooled], weights: ws[..<pooled])
         // Drop interior points equal to both neighbours (they do not change the interpolation).
         var keptX: [Double] = [], keptY: [Double] = []
-        for i in fitted.indices where i == 0 || i == fitted.count - 1 || fitted[i] != fitted[i - 1] || fitted[i] != fitted[i + 1] {
-            keptX.append(xs[i])
-            keptY.append(fitted[i])
+        for i in 0..<pooled {
+            let value = min(max(fitted[i], 0), 1)
+            if i == 0 || i == pooled - 1 || value != min(max(fitted[i - 1], 0), 1) || value != min(max(fitted[i + 1], 0), 1) {
+                keptX.append(sortedX[i])
+                keptY.append(value)
+            }
         }
         return IsotonicRegression(x: keptX, y: keptY)
     }
 
-    /// The weighted least-squares non-decreasing fit (pool adjacent violators).
-    public static func poolAdjacentViolators(_ values: [Double], weights: [Double]) -> [Double] {
-        var blockValue: [Double] = [], blockWeight: [Double] = [], blockCount: [Int] = []
-        for (value, weight) in zip(values, weights) {
-            var v = value, w = weight, c = 1
-            while let last = blockValue.last, last >= v {
-                let lw = blockWeight.removeLast(), lc = blockCount.removeLast()
-                blockValue.removeLast()
+    /// The weighted least-squares non-decreasing fit (pool adjacent violators): blocks kept on a
+    /// stack in preallocated arrays (no allocation per block), written back in place.
+    public static func poolAdjacentViolators<V: RandomAccessCollection<Double>, W: RandomAccessCollection<Double>>(
+        _ values: V, weights: W) -> [Double] where V.Index == Int, W.Index == Int {
+        let n = values.count
+        // Filled before read (top ≤ the values seen): no zeroing of 3n words.
+        var blockValue = [Double](unsafeUninitializedCapacity: n) { $1 = n }
+        var blockWeight = [Double](unsafeUninitializedCapacity: n) { $1 = n }
+        var blockCount = [Int](unsafeUninitializedCapacity: n) { $1 = n }
+        var top = -1
+        var index = weights.startIndex
+        for value in values {
+            var v = value, w = weights[index], c = 1
+            index += 1
+            while top >= 0, blockValue[top] >= v {
+                let last = blockValue[top], lw = blockWeight[top], lc = blockCount[top]
+                top -= 1
                 v = (last * lw + v * w) / (lw + w)
                 w += lw
                 c += lc
             }
-            blockValue.append(v); blockWeight.append(w); blockCount.append(c)
+            top += 1
+            blockValue[top] = v; blockWeight[top] = w; blockCount[top] = c
         }
-        var out = [Double]()
-        out.reserveCapacity(values.count)
-        for (value, count) in zip(blockValue, blockCount) { for _ in 0..<count { out.append(value) } }
+        var out = [Double](repeating: 0, count: n), position = 0
+        for b in 0...max(top, 0) where top >= 0 {
+            for _ in 0..<blockCount[b] { out[position] = blockValue[b]; position += 1 }
+        }
         return out
     }
 

@@ -276,6 +276,14 @@ extension RunStore {
 }
 
 extension RunReading {
+    /// The run's question count and largest option count (from the stored totals): what a
+    /// reader reserves before it loads the run.
+    public func storedShape(runID: Int64) throws -> (questions: Int, maxOptions: Int)? {
+        var shape: (Int, Int)?
+        try sql.eachRow("SELECT n, max_options FROM run_totals WHERE run_id = ?", [.integer(runID)]) { shape = ($0.int(0), $0.int(1)) }
+        return shape
+    }
+
     /// K when every question of the run has K options (from the stored totals).
     public func uniformOptionCount(runID: Int64) throws -> Int? {
         var k: Int?
