@@ -43,6 +43,29 @@ final class BlockingQueue<Element: Sendable, Outcome: Sendable>: @unchecked Send
         return item
     }
 
+    /// The next item, waiting at most `seconds`: `.item`, `.timedOut` (nothing yet), or `.finished`
+    /// (the producer is done and the queue is empty).
+    enum Popped { case item(Element), timedOut, finished }
+    func pop(waitingAtMost seconds: Double) -> Popped {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while items.isEmpty && !finished {
+            if !condition.wait(until: deadline) { break }
+        }
+        if items.isEmpty { return finished ? .finished : .timedOut }
+        let item = items.removeFirst()
+        condition.broadcast()
+        return .item(item)
+    }
+
+    /// The consumer has stopped listening.
+    var isCancelled: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelled
+    }
+
     func cancel() {
         condition.lock()
         cancelled = true

@@ -21,6 +21,8 @@ public final class LineReader: @unchecked Sendable {
     private var end = 0
     private var atEOF = false
     private var hasher = SHA256()
+    /// Hash what is read (for `finalizeSHA256`); off for a stream nothing identifies by content.
+    public var hashes = true
     public private(set) var lineNumber = 0
     public private(set) var bytesRead = 0
     /// Called after each read from the file with the bytes read so far (for progress).
@@ -120,7 +122,7 @@ public final class LineReader: @unchecked Sendable {
                 throw InputError(source: name, reason: "read failed: \(String(cString: strerror(errno)))")
             }
             if count == 0 { atEOF = true; return }
-            hasher.update(UnsafeRawBufferPointer(start: buffer + end, count: count))
+            if hashes { hasher.update(UnsafeRawBufferPointer(start: buffer + end, count: count)) }
             end += count
             bytesRead += count
             onRead?(bytesRead)

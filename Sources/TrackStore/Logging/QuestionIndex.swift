@@ -77,7 +77,8 @@ final class QuestionIndex {
                       externalID: externalID, optionCount: optionCount, label: label)
             return queued.id
         }
-        let mayBeStored = suspectDatasets.contains(dataset) || (!complete.contains(dataset) && seen.mayContain(dataset, externalID))
+        let hash = BloomFilter.hash(dataset, externalID)
+        let mayBeStored = suspectDatasets.contains(dataset) || (!complete.contains(dataset) && seen.mayContain(hash))
         if mayBeStored, let found = try find(database, dataset: dataset, externalID: externalID) {
             try check(found, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
             cache(found, dataset: dataset, externalID: externalID)
@@ -88,7 +89,7 @@ final class QuestionIndex {
         pending[key] = newQuestions.count
         newQuestions.append(NewQuestion(id: entry.id, dataset: dataset, externalID: externalID, subject: subject,
                                         category: category, optionCount: optionCount, label: label))
-        if !cache(entry, dataset: dataset, externalID: externalID) { seen.insert(dataset, externalID) }
+        if !cache(entry, dataset: dataset, externalID: externalID) { seen.insert(hash) }
         if newQuestions.count >= 2048 { try flush(database) }
         return entry.id
     }
@@ -162,7 +163,7 @@ final class QuestionIndex {
             complete.insert(dataset)
         } else {
             try database.forEachRow("SELECT external_id FROM questions WHERE dataset = ?", [.text(dataset)]) { row in
-                seen.insert(dataset, row.string(0) ?? "")
+                seen.insert(BloomFilter.hash(dataset, row.string(0) ?? ""))
             }
             complete.remove(dataset)
         }
@@ -195,7 +196,8 @@ struct BloomFilter {
     private var words = [UInt64](repeating: 0, count: 1 << 20)
     private static let mask: UInt64 = (1 << 26) - 1
 
-    private static func hash(_ dataset: String, _ externalID: String) -> (UInt64, UInt64) {
+    /// The two hashes the probes are made of (computed once per question).
+    static func hash(_ dataset: String, _ externalID: String) -> (UInt64, UInt64) {
         var hasher = Hasher()
         hasher.combine(dataset)
         hasher.combine(externalID)
@@ -204,18 +206,16 @@ struct BloomFilter {
         return (h, (h >> 29 | h << 35) | 1)
     }
 
-    mutating func insert(_ dataset: String, _ externalID: String) {
-        let (a, b) = Self.hash(dataset, externalID)
+    mutating func insert(_ hash: (UInt64, UInt64)) {
         for i in 0..<UInt64(4) {
-            let bit = (a &+ i &* b) & Self.mask
+            let bit = (hash.0 &+ i &* hash.1) & Self.mask
             words[Int(bit >> 6)] |= 1 << (bit & 63)
         }
     }
 
-    func mayContain(_ dataset: String, _ externalID: String) -> Bool {
-        let (a, b) = Self.hash(dataset, externalID)
+    func mayContain(_ hash: (UInt64, UInt64)) -> Bool {
         for i in 0..<UInt64(4) {
-            let bit = (a &+ i &* b) & Self.mask
+            let bit = (hash.0 &+ i &* hash.1) & Self.mask
             if words[Int(bit >> 6)] & (1 << (bit & 63)) == 0 { return false }
         }
         return true

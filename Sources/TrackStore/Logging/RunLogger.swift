@@ -56,16 +56,27 @@ public final class RunLogger {
     /// first bad row (0-based within the batch); nothing of that batch is kept.
     /// `line` is where they came from in the input, for messages.
     public func append(_ predictions: [Prediction], line: Int? = nil) throws {
-        var checked: [(CheckedPrediction, Int?)] = []
+        try append(checked: try Self.checked(predictions, validation: validation), line: line)
+    }
+
+    /// A forward pass's predictions checked together (pure; any thread): the first bad row,
+    /// 0-based within the batch, rejects them all.
+    static func checked(_ predictions: [Prediction], validation: ValidationOptions) throws -> [CheckedPrediction] {
+        var checked: [CheckedPrediction] = []
         checked.reserveCapacity(predictions.count)
         for (index, prediction) in predictions.enumerated() {
             do throws(ValidationError) {
-                checked.append((try PredictionWriter.checked(prediction, validation: validation), line))
+                checked.append(try PredictionWriter.checked(prediction, validation: validation))
             } catch {
                 throw ValidationError(predictions.count > 1 ? "row \(index) of the batch: \(error.reason)" : error.reason, remedy: error.remedy)
             }
         }
-        buffered.append(contentsOf: checked)
+        return checked
+    }
+
+    /// Buffers predictions already checked (by `checked`).
+    func append(checked: [CheckedPrediction], line: Int?) throws {
+        buffered.append(contentsOf: checked.map { ($0, line) })
         try commitIfDue()
     }
 
