@@ -21,6 +21,7 @@ CREATE TABLE track_meta (
 
 -- MARK: experiments and runs
 
+-- Groups of runs (`--experiment NAME`), with an optional description.
 CREATE TABLE experiments (
     experiment_id INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -54,6 +55,8 @@ CREATE INDEX runs_by_source ON runs(source_sha256) WHERE source_sha256 IS NOT NU
 CREATE INDEX runs_by_model_method ON runs(model, method);
 CREATE INDEX runs_by_parent ON runs(parent_run_id) WHERE parent_run_id IS NOT NULL;   -- since version 6
 
+-- A run's parameters (key = value, as text): hyper-parameters, the fit of a derived run
+-- (ts.temperature, ts.fold.K.temperature, ms.*, iso.*, hb.*), the harness's settings (lm_eval.*).
 CREATE TABLE params (
     run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     key    TEXT NOT NULL,
@@ -61,6 +64,7 @@ CREATE TABLE params (
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID;
 
+-- A run's free labels (key = value), set with `track tag` or `track log --tag`.
 CREATE TABLE tags (
     run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     key    TEXT NOT NULL,
@@ -117,6 +121,7 @@ CREATE INDEX ingest_rejects_by_run ON ingest_rejects(run_id);
 
 -- MARK: preference pairs (win rate, paper Eq. 21)
 
+-- Per run and prompt: the sequence log-likelihoods of the chosen and the rejected response.
 CREATE TABLE preference_pairs (
     run_id           INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     prompt_id        TEXT NOT NULL,
@@ -142,6 +147,7 @@ CREATE TABLE exports (
     command     TEXT NOT NULL,
     created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+-- Which runs each export shows.
 CREATE TABLE export_runs (
     export_id INTEGER NOT NULL REFERENCES exports(export_id) ON DELETE CASCADE,
     run_id    INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,

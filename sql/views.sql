@@ -211,7 +211,7 @@ SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split,
        COALESCE(s.n, 0) AS n,
        1.0 * s.n_correct / s.n AS accuracy,
        s.sum_conf / s.n AS mean_confidence,
-       s.sum_conf / s.n - 1.0 * s.n_correct / s.n AS overconfidence
+       s.sum_conf / s.n - 1.0 * s.n_correct / s.n AS overconfidence   -- mean confidence minus accuracy
 FROM runs AS r
 LEFT JOIN run_totals AS s ON s.run_id = r.run_id;
 
@@ -255,12 +255,12 @@ SELECT r.run_id, g.run, r.model, r.method, r.dataset, r.split, r.step, r.epoch,
        1.0 * s.n_correct / s.n AS accuracy,
        s.sum_conf / s.n AS mean_confidence,
        s.sum_conf / s.n - 1.0 * s.n_correct / s.n AS overconfidence,
-       g.top_gap / s.n AS conf_ece,
+       g.top_gap / s.n AS conf_ece,                  -- top-label ECE, 10 equal-width bins
        g.mce,
-       CASE WHEN s.min_options = s.max_options THEN g.classwise_gap / s.n / s.max_options END AS cw_ece,
-       s.sum_brier / s.n AS brier,
-       (CASE WHEN s.n_scored = s.n THEN s.sum_nll_scores ELSE s.sum_nll END) / s.n AS nll,
-       g.pooled_gap / g.predictions AS pooled_ece
+       CASE WHEN s.min_options = s.max_options THEN g.classwise_gap / s.n / s.max_options END AS cw_ece,   -- mean of the K class ECEs (SCE)
+       s.sum_brier / s.n AS brier,                   -- mean over questions of sum_k (p_k - [y = k])^2
+       (CASE WHEN s.n_scored = s.n THEN s.sum_nll_scores ELSE s.sum_nll END) / s.n AS nll,   -- from raw scores when every question has them
+       g.pooled_gap / g.predictions AS pooled_ece    -- every question x option one prediction
 FROM run_bin_gaps AS g
 JOIN runs AS r ON r.run_id = g.run_id
 JOIN run_totals AS s ON s.run_id = g.run_id
@@ -287,8 +287,9 @@ SELECT run_id, run, subject, COUNT(*) AS n,
 FROM (SELECT run_id, run, subject, correct, conf, MIN(CAST(conf * 10 AS INTEGER), 9) AS bin FROM predictions)
 GROUP BY run_id, run, subject;
 
--- (Two views of one shape rather than one view over a UNION of both groupings: SQLite
--- pushes a filter on the run into a plain aggregate, not through a UNION under one.)
+-- Per run x category (e.g. MMLU's stem, humanities): as subject_calibration. (Two views of one
+-- shape rather than one view over a UNION of both groupings: SQLite pushes a filter on the run
+-- into a plain aggregate, not through a UNION under one.)
 CREATE VIEW category_calibration AS
 SELECT run_id, run, category, COUNT(*) AS n,
        AVG(correct) AS accuracy,

@@ -20,7 +20,7 @@ extension Command {
 /// (0 success, 64 usage error, 1 runtime error; errors on stderr).
 public enum TrackCLI {
     static let commands: [any Command.Type] = [
-        InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self, ShowCommand.self, SQLCommand.self,
+        InitCommand.self, LogCommand.self, IngestCommand.self, RunsCommand.self, ShowCommand.self, SQLCommand.self, SchemaCommand.self,
         CheckCommand.self, MetricsCommand.self, CompareCommand.self, TableCommand.self, PlotCommand.self,
         CalibrateCommand.self, TCECommand.self, EMCommand.self, WinRateCommand.self, MergeCommand.self, PushCommand.self, PullCommand.self,
         RemoveCommand.self, RenameCommand.self, SetCommand.self, TagCommand.self, ReportCommand.self, DemoCommand.self,

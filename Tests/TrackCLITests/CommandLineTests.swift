@@ -185,3 +185,40 @@ import TrackStore
         }
     }
 }
+
+/// Issue 28: the schema is discoverable from the binary: tables and views with their columns and
+/// the comments of sql/, public ones by default.
+@Suite struct SchemaCommandTests {
+    @Test func tablesViewsColumnsAndTheirNotes() throws {
+        let list = try TrackBinary.run(["schema"])
+        #expect(list.status == 0)
+        for name in ["runs", "option_scores", "questions", "run_calibration", "predictions", "subject_calibration"] {
+            #expect(list.stdout.contains("\n\(name) "), "lists \(name)")
+        }
+        #expect(!list.stdout.contains("stale_run_bins") && !list.stdout.contains("run_bins ") && !list.stdout.contains("track_meta"))
+        let all = try TrackBinary.run(["schema", "--all"])
+        #expect(all.stdout.contains("stale_run_bins") && all.stdout.contains("run_bins") && all.stdout.contains("track's own"))
+        // Every public object says what it holds.
+        let catalog = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["schema", "--format", "json"]).stdout.utf8)) as? [[String: Any]])
+        #expect(catalog.count >= 20)
+        for object in catalog { #expect((object["description"] as? String)?.isEmpty == false, "\(object["name"] ?? "")") }
+        // A table's columns with their notes; the key is run_id.
+        let runs = try TrackBinary.run(["schema", "runs"])
+        #expect(runs.stdout.contains("run_id") && runs.stdout.contains("never reused") && runs.stdout.contains("what users type"))
+        // A view's columns are the ones SQLite reports for it in a real store.
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        #expect(try TrackBinary.run(["init", "--db", db]).status == 0)
+        let view = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["schema", "run_calibration", "--format", "json"]).stdout.utf8)) as? [String: Any])
+        let columns = (view["columns"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        let pragma = try TrackBinary.run(["sql", "SELECT name FROM pragma_table_info('run_calibration')", "--db", db, "--format", "csv"])
+        #expect(columns == pragma.stdout.split(separator: "\n").dropFirst().map(String.init))
+        #expect((view["columns"] as? [[String: Any]])?.first { $0["name"] as? String == "conf_ece" }?["note"] as? String == "top-label ECE, 10 equal-width bins")
+        // A guessed column is answered with the real ones; a typo with a suggestion.
+        let guessed = try TrackBinary.run(["schema", "runs.id"])
+        #expect(guessed.status == 64 && guessed.stderr.contains("no column 'id'") && guessed.stderr.contains("run_id"), "\(guessed.stderr)")
+        let typo = try TrackBinary.run(["schema", "run_calibraton"])
+        #expect(typo.status == 64 && typo.stderr.contains("did you mean 'run_calibration'"), "\(typo.stderr)")
+        #expect(try TrackBinary.run(["schema", "run_calibration.conf_ece"]).stdout.contains("top-label ECE"))
+    }
+}

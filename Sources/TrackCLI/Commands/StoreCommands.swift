@@ -83,6 +83,7 @@ enum SQLCommand: Command {
         Views: predictions, run_summary, run_calibration, reliability_bins, classwise_bins,
         subject_calibration, preference_winrate, judged_winrate (each with the run's name, `run`).
         Tables: runs, params, tags, metrics, questions, option_scores (run_id, question_id, option, prob, score).
+        `track schema [NAME]` lists them with every column and what it means.
         Several statements separated by ';' run in order (with --write, in one transaction) and
         each that returns rows is printed. Without --write a statement that would change the file
         is refused before it runs; ATTACH and fts3_tokenizer are refused either way.
@@ -108,6 +109,78 @@ enum SQLCommand: Command {
         }
         let format = session.arguments[Self.format]
         Console.out(results.map { TextTable($0).render(format) }.joined(separator: format == .table ? "\n" : ""))
+    }
+}
+
+/// `track schema`: what a store holds, as sql/ documents it, from the binary a user has.
+enum SchemaCommand: Command {
+    static let all = Option.flag("all", "Also list track's own tables and views (stored summaries, bookkeeping).")
+    static let format = Options.format([.table, .json])
+    static let spec = CommandSpec(
+        name: "schema", abstract: "List the tables and views to query, with their columns and what they mean.",
+        usage: "[TABLE|VIEW|TABLE.COLUMN] [--all] [--format table|json]",
+        discussion: """
+        Without a name: each public table and view with what it holds. With a name: its columns,
+        their types and notes (e.g. `track schema runs`, `track schema run_calibration.conf_ece`).
+        The text is the comments of sql/schema.sql and sql/views.sql, embedded in the binary.
+        Tables key a run by run_id; every view also carries its name as `run`, so
+        `SELECT * FROM run_calibration WHERE run = 'x'` needs no join.
+        """,
+        arguments: [("[name]", "A table or view, or TABLE.COLUMN.")],
+        options: [all, format])
+
+    static func run(_ arguments: ParsedArguments, _ session: Session) throws {
+        let names = arguments.positionals
+        guard names.count <= 1 else { throw UsageError(message: "expected at most one table or view name") }
+        let catalog = try SchemaCatalog.current()
+        let listed = catalog.listed(all: arguments.flag(all) || names.first.map { name in catalog.objects.contains { $0.name == name.split(separator: ".").first.map(String.init) } } == true)
+        let json = session.arguments[format] == .json
+        guard let name = names.first else {
+            if json { return Console.out(JSONValue.array(listed.map(Self.json)).jsonText + "\n") }
+            var table = TextTable(columns: ["name", "kind", "what it holds"],
+                                  rows: listed.map { [.text($0.name), .text($0.kind + ($0.isInternal ? " (track's own)" : "")), .text(Self.firstSentence($0.description))] })
+            table.caption = "Columns of one: track schema NAME. Every view carries the run's name as `run`."
+            return Console.out(table.render(.table))
+        }
+        let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+        guard let object = catalog.objects.first(where: { $0.name == parts[0] }) else {
+            throw UsageError(message: "no table or view '\(parts[0])'" + suggestion(parts[0], among: catalog.objects.map(\.name)) + " (track schema lists them)")
+        }
+        var columns = object.columns
+        if parts.count == 2 {
+            columns = columns.filter { $0.name == parts[1] }
+            guard !columns.isEmpty else {
+                throw UsageError(message: "\(object.name) has no column '\(parts[1])'" + suggestion(parts[1], among: object.columns.map(\.name))
+                                 + " (its columns: \(object.columns.map(\.name).joined(separator: ", ")))")
+            }
+        }
+        if json {
+            var shown = object
+            shown.columns = columns
+            return Console.out(Self.json(shown).jsonText + "\n")
+        }
+        var out = "\(object.name) (\(object.kind)\(object.isInternal ? ", track's own" : "")): \(object.description)\n\n"
+        out += TextTable(columns: ["column", "type", "note"], rows: columns.map { [.text($0.name), .text($0.type), .text($0.note)] }).render(.table)
+        Console.out(out)
+    }
+
+    /// The description in at most about 100 characters, cut at a word ("…"); the whole with one name.
+    static func firstSentence(_ text: String) -> String {
+        guard text.count > 100 else { return text }
+        let head = text.prefix(100)
+        return String(head[..<(head.lastIndex(of: " ") ?? head.endIndex)]) + " …"
+    }
+
+    static func json(_ object: SchemaCatalog.Object) -> JSONValue {
+        .object(JSONObject([
+            .init(key: "name", value: .string(object.name)), .init(key: "kind", value: .string(object.kind)),
+            .init(key: "section", value: .string(object.section)), .init(key: "description", value: .string(object.description)),
+            .init(key: "internal", value: .bool(object.isInternal)),
+            .init(key: "columns", value: .array(object.columns.map { column in
+                .object(JSONObject([.init(key: "name", value: .string(column.name)), .init(key: "type", value: .string(column.type)),
+                                    .init(key: "note", value: .string(column.note))]))
+            })),
+        ]))
     }
 }
 
