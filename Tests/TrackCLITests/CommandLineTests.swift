@@ -222,3 +222,43 @@ import TrackStore
         #expect(try TrackBinary.run(["schema", "run_calibration.conf_ece"]).stdout.contains("top-label ECE"))
     }
 }
+
+/// Issue 28: `track runs` shows what it filtered and sorted by, chooses columns, and its JSON
+/// carries every field, params and tags; a filter that differs only in case says so.
+@Suite struct RunsColumnsTests {
+    @Test func columnsFilterFieldsJSONAndCaseHints() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        for (name, method, lr, sharp) in [("a", "DPO", "5e-7", 2.0), ("b", "DPO", "1e-6", 3.0), ("c", "SFT", "5e-7", 1.0)] {
+            let lines = (0..<30).map { i -> String in
+                let p = i % 3 == 0 ? [0.9, 0.1] : [1 / (1 + sharp), sharp / (1 + sharp)]
+                return #"{"id": "q\#(i)", "label": \#(i % 2), "probs": [\#(p[0]), \#(p[1])]}"#
+            }.joined(separator: "\n") + "\n"
+            let result = try TrackBinary.run(["log", "--run", name, "--method", method, "--param", "lr=\(lr)", "--tag", "seed=\(name)",
+                                              "--dataset", "d", "--db", db], input: lines)
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        // Filtered and sorted by fields the default table lacks: they are shown.
+        let filtered = try TrackBinary.run(["runs", "--where", "params.lr = 5e-7 and conf_ece >= 0", "--sort", "brier", "--db", db])
+        let header = filtered.stdout.split(separator: "\n").first.map { $0.split(separator: " ").map(String.init) } ?? []
+        #expect(header.suffix(3) == ["params.lr", "conf_ece", "brier"], "\(header)")
+        // --columns chooses; CSV has exactly those.
+        let csv = try TrackBinary.run(["runs", "--columns", "run,params.lr,tags.seed,cw_ece", "--format", "csv", "--db", db])
+        let rows = csv.stdout.split(separator: "\n").map(String.init)
+        #expect(rows.first == "run,params.lr,tags.seed,cw_ece" && rows.count == 4 && rows[1].hasPrefix("a,5e-7,a,"), "\(rows)")
+        let unknown = try TrackBinary.run(["runs", "--columns", "run,conf_ec", "--db", db])
+        #expect(unknown.status == 64 && unknown.stderr.contains("did you mean 'conf_ece'"))
+        // JSON: every field, the stored metrics, params and tags; conf_ece equals track metrics'.
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["runs", "--format", "json", "--db", db]).stdout.utf8)) as? [[String: Any]])
+        let first = try #require(json.first)
+        for key in ["run", "model", "method", "dataset", "split", "step", "epoch", "status", "n", "accuracy", "conf_ece", "cw_ece", "brier", "nll", "params", "tags"] {
+            #expect(first.keys.contains(key), "JSON lacks \(key)")
+        }
+        #expect((first["params"] as? [String: String])?["lr"] == "5e-7" && (first["tags"] as? [String: String])?["seed"] == "a")
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["metrics", "a", "--format", "json", "--db", db]).stdout.utf8)) as? [[String: Any]])
+        #expect(abs((first["conf_ece"] as? Double ?? -1) - (metrics[0]["conf_ece"] as? Double ?? -2)) < 1e-12)
+        // A filter that matches only in another case says so.
+        let cased = try TrackBinary.run(["runs", "--method", "dpo", "--db", db])
+        #expect(cased.status == 0 && cased.stderr.contains("did you mean 'DPO'"), "\(cased.stderr)")
+    }
+}

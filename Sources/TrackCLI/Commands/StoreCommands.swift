@@ -1,5 +1,6 @@
 import Foundation
 import TrackAnalysis
+import TrackCalibration
 import TrackStore
 
 enum InitCommand: Command {
@@ -20,9 +21,11 @@ enum RunsCommand: Command {
     static let sort = Option.text("sort", "field", "Sort by a field, a stored metric, params.KEY or tags.KEY (then by run id).")
     static let descending = Option.flag("desc", "Sort in descending order.")
     static let limit = Option.integer("limit", "n", 1...Int64(Int32.max), "At most N runs.")
+    static let columns = Option.text("columns", "a,b,c", "The columns shown: fields, stored metrics, params.KEY, tags.KEY (default: the usual ones plus every field --where and --sort name).")
+    static let defaultColumns = ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_confidence"]
     static let spec = CommandSpec(
         name: "runs", abstract: "List runs with n, accuracy and mean confidence.",
-        usage: "[--model <m>] [--method <m>] [--dataset <d>] [--split <s>] [--tag <k=v>]... [--where <expr>] [--sort <field> [--desc]] [--limit <n>] [--format table|csv|json]",
+        usage: "[--model <m>] [--method <m>] [--dataset <d>] [--split <s>] [--tag <k=v>]... [--where <expr>] [--sort <field> [--desc]] [--limit <n>] [--columns <a,b,c>] [--format table|csv|json]",
         discussion: """
         --where takes a small language, compiled to parameterised SQL: comparisons (= != < <= > >=,
         like 'pat%', in (…), is [not] null) of fields with 'text' or numbers, joined by and, or, not
@@ -30,8 +33,22 @@ enum RunsCommand: Command {
         experiment, n, accuracy, mean_confidence, overconfidence, the stored metrics conf_ece, mce,
         rmsce, cw_ece, pooled_ece, brier, nll, and params.KEY, tags.KEY (compared as numbers when the
         value is a number). A run without the parameter never matches.
+        The table shows the usual columns and every field --where and --sort name (so a filter on
+        conf_ece shows conf_ece); --columns chooses them. JSON carries every field, the stored
+        metrics, params and tags of each run.
         """,
-        options: Options.database + Options.filters + [Options.experiment, whereOption, sort, descending, limit, format])
+        options: Options.database + Options.filters + [Options.experiment, whereOption, sort, descending, limit, columns, format])
+
+    static func validate(_ arguments: ParsedArguments) throws {
+        for column in list(arguments.value(columns)) where RunQuery.fieldSQL(column) == nil {
+            throw UsageError(message: "--columns: unknown field '\(column)'" + suggestion(column, among: RunQuery.fieldNames)
+                             + " (fields: \(RunQuery.fieldNames.joined(separator: ", ")))")
+        }
+    }
+
+    static func list(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
@@ -43,15 +60,79 @@ enum RunsCommand: Command {
         filter.sort = arguments.value(sort)
         filter.descending = arguments.flag(descending)
         filter.limit = arguments.int(limit)
-        let runs = try session.runs(readOnly: true).runSummaries(filter)
-        let table = TextTable(
-            columns: ["run", "model", "method", "dataset", "split", "step", "status", "n", "accuracy", "mean_confidence"],
-            rows: runs.map { run in
-                [.text(run.name), .text(run.model), .text(run.method), .text(run.dataset), .text(run.split),
-                 .integer(run.step.map(Int64.init)), .text(run.status.rawValue), .integer(Int64(run.n)),
-                 .number(run.accuracy, digits: 4), .number(run.meanConfidence, digits: 4)]
-            })
-        Console.out(table.render(session.arguments[format]))
+        let store = try session.runs(readOnly: true)
+        let runs = try store.runSummaries(filter)
+        if runs.isEmpty, let hint = try store.caseHint(filter) { Console.err("note: no run matches; \(hint)\n") }
+        var shown = list(arguments.value(columns))
+        if shown.isEmpty {
+            shown = defaultColumns
+            for field in (filter.query?.fields ?? []) + [filter.sort].compactMap({ $0 }) where !shown.contains(field) && field != "name" {
+                shown.append(field)
+            }
+        }
+        let records = try RunRecords(store: store, runs: runs)
+        let format = session.arguments[format]
+        if format == .json { return Console.out(JSONValue.array(runs.map { records.json($0, columns: shown) }).jsonText + "\n") }
+        let table = TextTable(columns: shown, rows: runs.map { run in shown.map { records.cell(run, $0) } })
+        Console.out(table.render(format))
+    }
+}
+
+/// What `track runs` shows of each run: its fields, stored metrics, params and tags, read once.
+struct RunRecords {
+    let metrics: [Int64: CalibrationMetrics]
+    let params: [Int64: [String: String]]
+    let tags: [Int64: [String: String]]
+    let experiments: [Int64: String]
+
+    init(store: any RunReading, runs: [RunSummary]) throws {
+        metrics = runs.isEmpty ? [:] : try store.storedMetrics(runIDs: runs.map(\.id))
+        params = try store.keyValuesByRun("params")
+        tags = try store.keyValuesByRun("tags")
+        var experiments: [Int64: String] = [:]
+        for run in runs { if let name = try store.runDetail(runID: run.id).experiment { experiments[run.id] = name } }
+        self.experiments = experiments
+    }
+
+    func cell(_ run: RunSummary, _ column: String) -> TextTable.Cell {
+        switch column.lowercased() {
+        case "run", "name": return .text(run.name)
+        case "model": return .text(run.model)
+        case "method": return .text(run.method)
+        case "dataset": return .text(run.dataset)
+        case "split": return .text(run.split)
+        case "step": return .integer(run.step.map(Int64.init))
+        case "epoch": return .text(run.epoch.map { JSONValue.format($0) })
+        case "extraction": return .text(run.extraction)
+        case "status": return .text(run.status.rawValue)
+        case "experiment": return .text(experiments[run.id])
+        case "n": return .integer(Int64(run.n))
+        case "accuracy": return .number(run.accuracy, digits: 4)
+        case "mean_confidence": return .number(run.meanConfidence, digits: 4)
+        case "overconfidence": return .number(run.accuracy.flatMap { a in run.meanConfidence.map { $0 - a } }, digits: 4)
+        default:
+            if column.hasPrefix("params.") { return .text(params[run.id]?[String(column.dropFirst(7))]) }
+            if column.hasPrefix("tags.") { return .text(tags[run.id]?[String(column.dropFirst(5))]) }
+            if let key = MetricKey(rawValue: column.lowercased()) { return .number(metrics[run.id]?[key], digits: 4) }
+            return .text(nil)
+        }
+    }
+
+    /// Every field, the stored metrics, params and tags (and the columns asked for, e.g. params.lr).
+    func json(_ run: RunSummary, columns: [String]) -> JSONValue {
+        var entries: [JSONObject.Entry] = []
+        func add(_ key: String, _ cell: TextTable.Cell) {
+            guard !entries.contains(where: { $0.key == key }) else { return }
+            entries.append(.init(key: key, value: cell.json))
+        }
+        for field in ["run", "model", "method", "dataset", "split", "step", "epoch", "extraction", "status", "experiment", "n",
+                      "accuracy", "mean_confidence", "overconfidence"] {
+            add(field, field == "epoch" ? .number(run.epoch, digits: 6) : cell(run, field))
+        }
+        for key in MetricKey.allCases where RunStore.storedMetricKeys.contains(key) { add(key.rawValue, .number(metrics[run.id]?[key], digits: 6)) }
+        entries.append(.init(key: "params", value: .object(JSONObject((params[run.id] ?? [:]).sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }))))
+        entries.append(.init(key: "tags", value: .object(JSONObject((tags[run.id] ?? [:]).sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }))))
+        return .object(JSONObject(entries))
     }
 }
 

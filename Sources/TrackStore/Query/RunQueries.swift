@@ -40,6 +40,24 @@ public struct QueryResult: Sendable {
 }
 
 extension RunReading {
+    /// When a filter matched no run: the stored values that equal a --model, --method, --dataset or
+    /// --split given up to case (filters compare exactly), e.g. "--method 'Instruct' matches no
+    /// run; did you mean 'instruct'?"; nil when there is none.
+    public func caseHint(_ filter: RunFilter) throws -> String? {
+        var hints: [String] = []
+        for (option, column, value) in [("--model", "model", filter.model), ("--method", "method", filter.method),
+                                        ("--dataset", "dataset", filter.dataset), ("--split", "split", filter.split)] {
+            guard let value else { continue }
+            var stored: [String] = []
+            try sql.eachRow("SELECT DISTINCT \(column) FROM runs WHERE lower(\(column)) = lower(?) AND \(column) <> ? ORDER BY 1",
+                            [.text(value), .text(value)]) { row in if let text = row.string(column) { stored.append(text) } }
+            if !stored.isEmpty {
+                hints.append("\(option) '\(value)' matches no run exactly; did you mean \(stored.map { "'\($0)'" }.joined(separator: " or "))? (filters compare case)")
+            }
+        }
+        return hints.isEmpty ? nil : hints.joined(separator: "; ")
+    }
+
     public func runSummaries(_ filter: RunFilter = RunFilter()) throws -> [RunSummary] {
         var conditions: [String] = []
         var values: [SQLValue] = []

@@ -18,6 +18,8 @@
 public struct RunQuery: Sendable, Equatable {
     public var sql: String
     public var values: [SQLValue]
+    /// The fields the expression names, in order of first appearance (e.g. to show them as columns).
+    public var fields: [String] = []
 
     /// A parse error: what was expected, and where (1-based character position).
     public struct SyntaxError: Error, Sendable, CustomStringConvertible {
@@ -46,6 +48,7 @@ public struct RunQuery: Sendable, Equatable {
         }
         sql = compiled
         values = parser.values
+        fields = parser.fields
     }
 
     /// Markers for what the dialects spell differently, expanded by `sql(_:)` (the compiled
@@ -87,6 +90,7 @@ private struct Parser {
     var tokens: [(token: Token, position: Int)]
     var index = 0
     var values: [SQLValue] = []
+    var fields: [String] = []
     /// Nesting of parentheses and `not` so far, and comparisons: bounded, so that no input can
     /// exhaust the stack here or SQLite's expression depth (1,000) later.
     var depth = 0
@@ -143,6 +147,8 @@ private struct Parser {
         guard let field = RunQuery.fieldSQL(name) else {
             throw SyntaxError(message: "unknown field '\(name)' (fields: \(RunQuery.fieldNames.joined(separator: ", ")))", position: position)
         }
+        let canonical = name.contains(".") ? name : name.lowercased()
+        if !fields.contains(canonical) { fields.append(canonical) }
         let lookup = name.contains(".")
         if keyword("is") {
             let negated = keyword("not")
