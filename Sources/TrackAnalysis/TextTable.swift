@@ -82,6 +82,8 @@ public struct TextTable: Sendable {
         case marked(Double?, digits: Int)
         /// A number and its interval in one cell.
         case estimate(Estimate)
+        /// A number shown as it is (shortest exact form: `round(x, 3)` reads 0.123), as SQL returns it.
+        case real(Double?)
 
         public var display: String {
             switch self {
@@ -90,6 +92,7 @@ public struct TextTable: Sendable {
             case .number(let d, let digits): d.map { String(format: "%.\(digits)f", $0) } ?? ""
             case .marked(let d, let digits): d.map { String(format: "%.\(digits)f", $0) + "†" } ?? ""
             case .estimate(let e): e.valueText + (e.marked && e.value != nil ? "†" : "") + e.intervalText()
+            case .real(let d): d.map { $0.isFinite && $0.rounded() == $0 && abs($0) < 1e15 ? String(format: "%.1f", $0) : "\($0)" } ?? ""
             }
         }
 
@@ -97,7 +100,7 @@ public struct TextTable: Sendable {
             switch self {
             case .text(let s): s.map(JSONValue.string) ?? .null
             case .integer(let i): i.map { .number(Double($0)) } ?? .null
-            case .number(let d, _), .marked(let d, _): d.map(JSONValue.number) ?? .null
+            case .number(let d, _), .marked(let d, _), .real(let d): d.map(JSONValue.number) ?? .null
             case .estimate(let e):
                 .object(JSONObject([.init(key: "value", value: e.value.map(JSONValue.number) ?? .null),
                                     .init(key: "lower", value: e.lower.map(JSONValue.number) ?? .null),
@@ -108,14 +111,14 @@ public struct TextTable: Sendable {
         /// Full precision for machine-readable output; an estimate as its printed text.
         public var csv: String {
             switch self {
-            case .number(let d, _), .marked(let d, _): d.map { JSONValue.format($0) } ?? ""
+            case .number(let d, _), .marked(let d, _), .real(let d): d.map { JSONValue.format($0) } ?? ""
             default: display
             }
         }
 
         public var number: Double? {
             switch self {
-            case .number(let d, _), .marked(let d, _): return d
+            case .number(let d, _), .marked(let d, _), .real(let d): return d
             case .estimate(let e): return e.value
             default: return nil
             }
@@ -143,7 +146,7 @@ public struct TextTable: Sendable {
                 switch value {
                 case .null: .text(nil)
                 case .integer(let i): .integer(i)
-                case .real(let d): .number(d, digits: 6)
+                case .real(let d): .real(d)
                 case .text(let s): .text(s)
                 case .blob(let b): .text("<\(b.count) bytes>")
                 }

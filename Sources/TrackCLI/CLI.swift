@@ -101,6 +101,7 @@ public enum TrackCLI {
                 // What a failing command committed before it failed (files ingested in full) is kept,
                 // as on SQLite: pushed to a PostgreSQL store too.
                 do { try session.finish() } catch let pushError { Console.err("Error: \(pushError)\n") }
+                session.removeEmptyCreatedStores()
                 throw error
             }
             try session.finish()
@@ -134,6 +135,7 @@ public enum TrackCLI {
         case .labels: "pass --labels FILE (.npy or one label per line)"
         case .waitLonger: "try again, or wait longer with --busy-timeout"
         case .create(let path): "create a store with `track init --db \(path)`"
+            + (ProcessInfo.processInfo.environment["TRACK_DB"] == path ? " (this path is $TRACK_DB's; --db names another)" : "")
         case .migrate(let path): "open it once with a writing command (e.g. `track init --db \(path)`) to migrate it"
         case .check(let path): "run `track check --db \(path)` for details"
         case .allowWrites: "pass --write to modify the store"
@@ -189,6 +191,36 @@ final class Session {
         (["track"] + invocation).map { StoreLocation.redacted($0) }.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
     }
     private var stores: [RunStore] = []
+    /// SQLite files this command created (a failed first write removes them again).
+    private(set) var createdStores: [String] = []
+
+    /// Where the command writes, as messages name it: the path (`./track.sqlite`), said to come from
+    /// $TRACK_DB when it does; a PostgreSQL URI without its password.
+    var storeLabel: String {
+        let path = databasePath
+        if StoreLocation.isPostgresURI(path) { return StoreLocation.redacted(path) }
+        let shown = path.hasPrefix("/") || path.hasPrefix(".") ? path : "./" + path
+        if arguments.values[Options.db.name]?.last == nil, ProcessInfo.processInfo.environment["TRACK_DB"]?.isEmpty == false {
+            return shown + " (from $TRACK_DB)"
+        }
+        return shown
+    }
+
+    /// After a failed command: a store it created and wrote no run into is removed (with its
+    /// -wal and -shm), so that a failed first ingest leaves no empty database behind.
+    func removeEmptyCreatedStores() {
+        close()
+        func holdsNoRun(_ path: String) -> Bool {   // the connection is closed when this returns
+            guard let database = try? Database(path: path, readOnly: true, create: false) else { return false }
+            return (try? database.scalarInt("SELECT count(*) FROM runs")) == 0
+        }
+        for path in createdStores {
+            guard holdsNoRun(path) else { continue }
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            Console.err("  (\(path) was new and holds no run: removed)\n")
+        }
+        createdStores.removeAll()
+    }
 
     var databasePath: String {
         if let path = arguments.values[Options.db.name]?.last { return path }
@@ -244,9 +276,12 @@ final class Session {
             return session.local
         }
         let progress = self.progress("updating run summaries")
-        let store = try RunStore(path: path ?? databasePath, readOnly: readOnly, busyTimeout: busyTimeout) { done, total, run in
+        let target = path ?? databasePath
+        let existed = FileManager.default.fileExists(atPath: target)
+        let store = try RunStore(path: target, readOnly: readOnly, busyTimeout: busyTimeout) { done, total, run in
             progress.update(done: done, total: total, item: run)
         }
+        if !existed, !readOnly { createdStores.append(target) }
         stores.append(store)
         return store
     }

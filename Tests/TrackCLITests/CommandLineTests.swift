@@ -262,3 +262,36 @@ import TrackStore
         #expect(cased.status == 0 && cased.stderr.contains("did you mean 'DPO'"), "\(cased.stderr)")
     }
 }
+
+/// Issue 28: where a command writes, said; a failed first write leaves no file; messages that
+/// name the delimiter or the format; numbers from SQL as they are.
+@Suite struct WhereAmIWritingTests {
+    @Test func storesAreNamedAndAFailedFirstIngestLeavesNoFile() throws {
+        let scratch = Scratch()
+        let fixture = StoreFixtures.path("synthetic-seed0-n1000.csv")
+        // Named, and said to come from $TRACK_DB when it does.
+        let viaEnvironment = try TrackBinary.run(["ingest", fixture, "--run", "syn"], environment: ["TRACK_DB": "env.sqlite"], directory: scratch.url)
+        #expect(viaEnvironment.status == 0 && viaEnvironment.stdout.contains("in ./env.sqlite (from $TRACK_DB)"), "\(viaEnvironment.stdout)")
+        let given = try TrackBinary.run(["ingest", fixture, "--run", "syn", "--db", scratch.path("given.sqlite")])
+        #expect(given.stdout.contains("in \(scratch.path("given.sqlite"))") && !given.stdout.contains("TRACK_DB"))
+        // A missing store named by $TRACK_DB says so.
+        let missing = try TrackBinary.run(["runs"], environment: ["TRACK_DB": scratch.path("missing.sqlite")])
+        #expect(missing.status == 1 && missing.stderr.contains("$TRACK_DB"), "\(missing.stderr)")
+        // A semicolon-separated file: the delimiter is named, and the new store is not left behind.
+        let semicolons = scratch.write("semi.csv", "id;p0;p1;label\nq1;0.2;0.8;1\n")
+        let fresh = scratch.path("fresh.sqlite")
+        let failed = try TrackBinary.run(["ingest", semicolons, "--db", fresh])
+        #expect(failed.status == 1 && failed.stderr.contains("separated by ';'"), "\(failed.stderr)")
+        for suffix in ["", "-wal", "-shm"] { #expect(!FileManager.default.fileExists(atPath: fresh + suffix), "\(fresh + suffix) left behind") }
+        // Into an existing store, the same failure changes nothing and removes nothing.
+        let kept = try TrackBinary.run(["ingest", semicolons, "--db", scratch.path("given.sqlite")])
+        #expect(kept.status == 1 && kept.stderr.contains("the database is unchanged") && FileManager.default.fileExists(atPath: scratch.path("given.sqlite")))
+        // JSON lines read as CSV: the format is named, not the first line echoed.
+        let jsonl = scratch.write("rows.jsonl", #"{"id": "q1", "label": 0, "probs": [0.7, 0.3]}"# + "\n")
+        let asCSV = try TrackBinary.run(["ingest", jsonl, "--format", "csv", "--db", scratch.path("x.sqlite")])
+        #expect(asCSV.status == 1 && asCSV.stderr.contains("JSON-lines file") && !asCSV.stderr.contains("\"probs\""), "\(asCSV.stderr)")
+        // SQL numbers as SQLite returns them: round(x, 3) is 0.123, not 0.123000.
+        let sql = try TrackBinary.run(["sql", "SELECT round(0.123456, 3) AS r, 2.0 AS two", "--db", scratch.path("given.sqlite")])
+        #expect(sql.stdout.contains("0.123") && !sql.stdout.contains("0.123000") && sql.stdout.contains("2.0"), "\(sql.stdout)")
+    }
+}

@@ -52,7 +52,7 @@ enum LogCommand: Command {
             Console.err("Warning: \(TrackCLI.describe($0)) (skipped)\n")
         }
         progress.finish()
-        Console.out("logged \(logger.questionsWritten) questions to run '\(logger.name)'" +
+        Console.out("logged \(logger.questionsWritten) questions to run '\(logger.name)' in \(session.storeLabel)" +
                     (logger.rejectedCount > 0 ? " (\(logger.rejectedCount) rows skipped; see ingest_rejects)" : "") + "\n")
     }
 }
@@ -133,7 +133,7 @@ enum IngestCommand: Command {
                     continue
                 }
                 for run in report.runs {
-                    Console.out("\(label): \(run.questions) questions -> run '\(run.name)' (\(report.format.rawValue))\n")
+                    Console.out("\(label): \(run.questions) questions -> run '\(run.name)' (\(report.format.rawValue)) in \(session.storeLabel)\n")
                 }
                 if options.metadata.dataset == nil, report.format != .lmEval, !report.runs.isEmpty {
                     let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -144,7 +144,8 @@ enum IngestCommand: Command {
             } catch {
                 failures += 1
                 Console.err("Error: \((error as? any TrackFailure).map(TrackCLI.describe) ?? "\(error)")\n")
-                Console.err("  \(group.map { "task group '\($0.group)'" } ?? path): nothing was ingested; the database is unchanged.\n")
+                let unchanged = session.createdStores.isEmpty ? "; the database is unchanged" : ""
+                Console.err("  \(group.map { "task group '\($0.group)'" } ?? path): nothing was ingested\(unchanged).\n")
             }
         }
         if failures > 0 { throw CommandFailure(message: "", status: 1) }

@@ -571,7 +571,17 @@ struct CSVHeader {
         func column(_ candidates: String...) -> Int? { names.firstIndex(where: candidates.contains) }
         idColumn = column("id", "question_id", "doc_id")
         guard let label = column("label", "gold", "target") else {
-            throw ValidationError("the header has no 'label' column (found: \(names.joined(separator: ",")))")
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("{") || trimmed.hasPrefix("[") {
+                throw ValidationError("line 1 is JSON, not a CSV header: this is a JSON-lines file (drop --format csv, or give --format jsonl or lm-eval)")
+            }
+            if names.count == 1, let separator = [";", "\t", "|"].first(where: { trimmed.contains($0) }) {
+                let shown = separator == "\t" ? "tabs" : "'\(separator)'"
+                throw ValidationError("the header has no 'label' column: its fields are separated by \(shown), and track reads comma-separated CSV "
+                                      + "(convert it, e.g. with `tr '\(separator == "\t" ? "\\t" : separator)' ','`, when no field holds a comma)")
+            }
+            let found = names.joined(separator: ",")
+            throw ValidationError("the header has no 'label' column (found: \(found.count > 200 ? found.prefix(200) + "…" : found))")
         }
         labelColumn = label
         subjectColumn = column("subject")
