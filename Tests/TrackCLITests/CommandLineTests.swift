@@ -295,3 +295,33 @@ import TrackStore
         #expect(sql.stdout.contains("0.123") && !sql.stdout.contains("0.123000") && sql.stdout.contains("2.0"), "\(sql.stdout)")
     }
 }
+
+/// Issue 28: logging a run again: --append never logs a metric row twice; --replace starts over;
+/// the refusal names both and `track rm`.
+@Suite struct RelogTests {
+    @Test func appendKeepsMetricsOnceAndReplaceStartsOver() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        func stream(_ ids: Range<Int>) -> String {
+            (0..<10).map { #"{"metric": "train/loss", "value": \#(1.0 / Double($0 + 1)), "step": \#($0)}"# }.joined(separator: "\n") + "\n"
+                + ids.map { #"{"id": "q\#($0)", "label": 0, "probs": [0.6, 0.4]}"# }.joined(separator: "\n") + "\n"
+        }
+        #expect(try TrackBinary.run(["log", "--run", "r", "--dataset", "d", "--db", db], input: stream(0..<5)).status == 0)
+        let refused = try TrackBinary.run(["log", "--run", "r", "--dataset", "d", "--db", db], input: stream(5..<10))
+        #expect(refused.status != 0 && refused.stderr.contains("--append") && refused.stderr.contains("--replace") && refused.stderr.contains("track rm r"), "\(refused.stderr)")
+        // The stream sends its metric history again: still 10 rows, and the new questions are added.
+        let appended = try TrackBinary.run(["log", "--run", "r", "--dataset", "d", "--append", "--db", db], input: stream(5..<10))
+        #expect(appended.status == 0, "\(appended.stderr)")
+        func count(_ sql: String) throws -> String {
+            try TrackBinary.run(["sql", sql, "--db", db, "--format", "csv"]).stdout.split(separator: "\n").last.map(String.init) ?? ""
+        }
+        #expect(try count("SELECT count(*) FROM metrics") == "10")
+        #expect(try count("SELECT n FROM run_summary WHERE run = 'r'") == "10")
+        // --replace: the run holds only what the new stream sends.
+        let replaced = try TrackBinary.run(["log", "--run", "r", "--dataset", "d", "--replace", "--db", db], input: stream(20..<23))
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        #expect(try count("SELECT n FROM run_summary WHERE run = 'r'") == "3" && count("SELECT count(*) FROM metrics") == "10")
+        #expect(try count("SELECT count(*) FROM runs") == "1")
+        #expect(try TrackBinary.run(["log", "--run", "r", "--append", "--replace", "--db", db], input: "").status == 64)
+    }
+}

@@ -7,7 +7,7 @@ import TrackStore
 enum LogCommand: Command {
     static let spec = CommandSpec(
         name: "log", abstract: "Log a run from JSON lines on standard input, as an evaluation loop writes them.",
-        usage: "--run <name> [metadata options] [--append] [--skip-invalid] [--renormalize]",
+        usage: "--run <name> [metadata options] [--append | --replace] [--skip-invalid] [--renormalize]",
         discussion: """
         Each line is one question, a forward-pass batch, or a scalar metric:
           {"id": "q1", "label": 2, "probs": [0.1, 0.2, 0.6, 0.1], "subject": "anatomy"}
@@ -20,13 +20,15 @@ enum LogCommand: Command {
         mid-stream keeps every committed row and leaves its run marked 'running'.
         Example: python eval.py | track log --run llama-dpo-e1 --model llama --method DPO
         """,
-        options: Options.database + Options.metadata + Options.validation + [append])
+        options: Options.database + Options.metadata + Options.validation + [append, replace])
 
-    static let append = Option.flag("append", "Add to an existing run of that name instead of refusing it.")
+    static let append = Option.flag("append", "Add to an existing run of that name instead of refusing it (metric rows it holds are not logged twice).")
+    static let replace = Option.flag("replace", "Delete an existing run of that name (with everything it owns) and log it anew.")
 
     static func validate(_ arguments: ParsedArguments) throws {
         _ = try arguments.positionals(0, "no arguments (input comes on stdin)")
         guard arguments.value(Options.run)?.isEmpty == false else { throw UsageError(message: "--run <name> is required") }
+        if arguments.flag(append), arguments.flag(replace) { throw UsageError(message: "--append continues a run and --replace starts it over; give one") }
     }
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
@@ -34,10 +36,13 @@ enum LogCommand: Command {
         meta.sourceFormat = "stream"
         let logger: RunLogger
         do {
+            if arguments.flag(replace), session.isPostgres {
+                throw UsageError(message: "--replace on a PostgreSQL store: remove the run first with `track rm \(meta.name)`, then log it")
+            }
             logger = try session.store(appending: arguments.flag(append) ? meta.name : nil).startRun(meta, validation: ValidationOptions(renormalize: arguments.flag(Options.renormalize)),
-                                                  append: arguments.flag(append))
+                                                  append: arguments.flag(append), replace: arguments.flag(replace))
         } catch let error as ValidationError where error.kind == .conflict {
-            throw CommandFailure(message: TrackCLI.describe(error) + " (or pass --append)")
+            throw CommandFailure(message: TrackCLI.describe(error) + " (pass --append to add to it, --replace to log it anew, or remove it with `track rm \(meta.name)`)")
         }
         if meta.dataset == nil {
             Console.err("note: no --dataset: questions without a \"dataset\" field are keyed by their ids alone, so runs over the same ids pair\n")

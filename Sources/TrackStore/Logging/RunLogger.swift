@@ -38,6 +38,8 @@ public final class RunLogger {
     public var skipInvalid = false
     /// The name errors and `ingest_rejects` give the input (e.g. `<stdin>`).
     public var sourceName = "<stream>"
+    /// A continued run (`--append`): a metric row it already holds (key, step, value) is not logged again.
+    public var skipsLoggedMetrics = false
 
     /// The run's uuid: each commit checks that the run is still the one this logger started.
     private let uuid: String?
@@ -151,7 +153,7 @@ public final class RunLogger {
                 }
                 for metric in bufferedMetrics {
                     try store.insertMetric(runID: runID, key: metric.key, value: metric.value,
-                                           step: metric.step, timestamp: metric.time)
+                                           step: metric.step, timestamp: metric.time, unlessLogged: skipsLoggedMetrics)
                 }
                 for reject in rejects {
                     try store.database.execute(

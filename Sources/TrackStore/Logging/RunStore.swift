@@ -149,11 +149,20 @@ public final class RunStore {
             """, [.text(status.rawValue), .text(status.rawValue), .integer(runID)])
     }
 
-    func insertMetric(runID: Int64, key: String, value: Double, step: Int, timestamp: Date) throws {
+    /// Logs a scalar value; `unlessLogged`: not when the run already holds this key, step and value
+    /// (a continued stream that sends its history again).
+    func insertMetric(runID: Int64, key: String, value: Double, step: Int, timestamp: Date, unlessLogged: Bool = false) throws {
         guard value.isFinite else { throw ValidationError("metric '\(key)' is not finite (\(value))") }
-        try database.execute("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)",
-                             [.integer(runID), .text(key), .real(value), .integer(Int64(step)),
-                              .integer(Int64((timestamp.timeIntervalSince1970 * 1000).rounded()))])
+        let values: [SQLValue] = [.integer(runID), .text(key), .real(value), .integer(Int64(step)),
+                                  .integer(Int64((timestamp.timeIntervalSince1970 * 1000).rounded()))]
+        if unlessLogged {
+            try database.execute("""
+                INSERT INTO metrics(run_id, key, value, step, timestamp) SELECT ?1, ?2, ?3, ?4, ?5
+                WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE run_id = ?1 AND key = ?2 AND step = ?4 AND value = ?3)
+                """, values)
+        } else {
+            try database.execute("INSERT INTO metrics(run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)", values)
+        }
     }
 
     func insertPair(runID: Int64, _ pair: PreferencePair) throws {
@@ -181,18 +190,29 @@ public final class RunStore {
     /// Starts a run that is logged to batch by batch, committing in short
     /// transactions (see `RunLogger`). With `append`, an existing run of that
     /// name is continued instead of refused.
+    /// With `append`, an existing run of that name is continued (metric rows it already holds are
+    /// not logged twice); with `replace`, it is deleted with everything it owns and started over,
+    /// in the transaction that starts the new one.
     public func startRun(_ metadata: RunMetadata, validation: ValidationOptions = ValidationOptions(),
-                         append: Bool = false) throws -> RunLogger {
+                         append: Bool = false, replace: Bool = false) throws -> RunLogger {
+        var continued = false
         let runID: Int64 = try database.transaction {
-            if append, let existing = try database.scalarInt("SELECT run_id FROM runs WHERE name = ?",
-                                                             [.text(metadata.name)]) {
-                try setStatus(runID: existing, .running)
-                return existing
+            if append || replace, let existing = try database.scalarInt("SELECT run_id FROM runs WHERE name = ?",
+                                                                        [.text(metadata.name)]) {
+                if replace {
+                    try deleteRun(existing)
+                } else {
+                    try setStatus(runID: existing, .running)
+                    continued = true
+                    return existing
+                }
             }
             return try insertRun(metadata)
         }
-        return try RunLogger(store: self, runID: runID, name: metadata.name,
-                         defaultDataset: metadata.dataset ?? "", validation: validation)
+        let logger = try RunLogger(store: self, runID: runID, name: metadata.name,
+                                   defaultDataset: metadata.dataset ?? "", validation: validation)
+        logger.skipsLoggedMetrics = continued
+        return logger
     }
 
 
