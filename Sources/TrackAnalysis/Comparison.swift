@@ -109,9 +109,12 @@ public struct ComparisonReport: Sendable {
         })
     }
 
-    /// The metric table, then the paired tables (overall and by group) when runs share questions.
-    public func text(_ format: OutputFormat) -> String {
-        if format == .json { return json.jsonText + "\n" }
+    /// The parts of a comparison, each one table: `metrics` (each metric, base and other, delta,
+    /// change rate), `tests` (paired-bootstrap differences and McNemar), `paired` (flips and
+    /// Δconfidence on the shared questions) and `groups` (the same by subject or dataset).
+    public static let tableNames = ["metrics", "tests", "paired", "groups"]
+
+    public func tables() -> [(name: String, table: TextTable)] {
         var metricRows: [[TextTable.Cell]] = [], pairedRows: [[TextTable.Cell]] = [], groupRows: [[TextTable.Cell]] = []
         for comparison in comparisons {
             for d in comparison.deltas {
@@ -122,34 +125,48 @@ public struct ComparisonReport: Sendable {
             pairedRows.append([.text(comparison.other)] + comparison.paired.total.cells)
             for (group, stats) in comparison.paired.groups { groupRows.append([.text(comparison.other), .text(group)] + stats.cells) }
         }
-        var text = TextTable(columns: ["run", "metric", "base", "other", "delta", "CR %"], rows: metricRows,
-                             caption: "base: \(base)").render(format)
+        var result = [("metrics", TextTable(columns: ["run", "metric", "base", "other", "delta", "CR %"], rows: metricRows, caption: "base: \(base)"))]
         var testRows: [[TextTable.Cell]] = []
         for comparison in comparisons {
             for d in comparison.differences {
                 testRows.append([.text(comparison.other), .text(d.key.rawValue), .number(d.base, digits: 4), .number(d.other, digits: 4),
                                  .number(d.delta, digits: 4), .number(d.interval?.lower, digits: 4), .number(d.interval?.upper, digits: 4),
-                                 .text(d.p.map { PairedTests.format($0) }), .text(d.p.map { $0 < alpha ? "yes" : "no" })])
+                                 .pValue(d.p), .text(d.p.map { $0 < alpha ? "yes" : "no" })])
             }
             if let test = comparison.mcnemar {
                 testRows.append([.text(comparison.other), .text("accuracy (McNemar exact, b=\(test.b) c=\(test.c))"), .text(nil), .text(nil),
-                                 .text(nil), .text(nil), .text(nil), .text(PairedTests.format(test.p, log10: test.log10P)),
+                                 .text(nil), .text(nil), .text(nil), .pValue(test.p),
                                  .text(test.log10P < log10(alpha) ? "yes" : "no")])
             }
         }
         if !testRows.isEmpty, let bootstrap {
             let level = Int(((1 - alpha) * 100).rounded())
-            text += "\n" + TextTable(columns: ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: testRows,
-                                     caption: "is the difference real? paired on shared questions: \(level)% paired-bootstrap interval and p (\(bootstrap.resamples) resamples, seed \(bootstrap.seed); binned errors: bin-bounded (RMSCE, MCE: norm-bounded), the rest percentile; METHODS §8); alpha \(JSONValue.format(alpha))").render(format)
+            result.append(("tests", TextTable(columns: ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: testRows,
+                                              caption: "is the difference real? paired on shared questions: \(level)% paired-bootstrap interval and p (\(bootstrap.resamples) resamples, seed \(bootstrap.seed); binned errors: bin-bounded (RMSCE, MCE: norm-bounded), the rest percentile; METHODS §8); alpha \(JSONValue.format(alpha))")))
         }
         if !pairedRows.isEmpty {
-            text += "\n" + TextTable(columns: ["run"] + PairedStats.columns, rows: pairedRows,
-                                     caption: "paired on shared questions").render(format)
-            text += "\n" + TextTable(columns: ["run", groupBy.rawValue] + PairedStats.columns, rows: groupRows,
-                                     caption: "paired, by \(groupBy.rawValue)").render(format)
-        } else {
-            text += "\n(no shared questions: no paired analysis)\n"
+            result.append(("paired", TextTable(columns: ["run"] + PairedStats.columns, rows: pairedRows, caption: "paired on shared questions")))
+            result.append(("groups", TextTable(columns: ["run", groupBy.rawValue] + PairedStats.columns, rows: groupRows, caption: "paired, by \(groupBy.rawValue)")))
         }
+        return result
+    }
+
+    /// Every table in turn (JSON: the whole comparison); CSV holds one table, `table` (default
+    /// `metrics`), so that pandas.read_csv loads it.
+    public func text(_ format: OutputFormat, table: String? = nil) -> String {
+        if format == .json { return json.jsonText + "\n" }
+        let parts = tables()
+        if format == .csv {
+            let name = table ?? "metrics"
+            guard let part = parts.first(where: { $0.name == name }) else {
+                return TextTable(columns: name == "groups" ? ["run", groupBy.rawValue] + PairedStats.columns
+                                        : name == "paired" ? ["run"] + PairedStats.columns
+                                        : ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: []).render(.csv)
+            }
+            return part.table.render(.csv)
+        }
+        var text = parts.filter { table == nil || $0.name == table }.map { $0.table.render(format) }.joined(separator: "\n")
+        if table == nil, !parts.contains(where: { $0.name == "paired" }) { text += "\n(no shared questions: no paired analysis)\n" }
         return text
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TrackCalibration
 import TrackStore
 
 /// Output formats of the reporting commands.
@@ -84,6 +85,8 @@ public struct TextTable: Sendable {
         case estimate(Estimate)
         /// A number shown as it is (shortest exact form: `round(x, 3)` reads 0.123), as SQL returns it.
         case real(Double?)
+        /// A p-value: shown as `< 0.001` or to 3–4 places, the number itself in CSV and JSON.
+        case pValue(Double?)
 
         public var display: String {
             switch self {
@@ -93,6 +96,7 @@ public struct TextTable: Sendable {
             case .marked(let d, let digits): d.map { String(format: "%.\(digits)f", $0) + "†" } ?? ""
             case .estimate(let e): e.valueText + (e.marked && e.value != nil ? "†" : "") + e.intervalText()
             case .real(let d): d.map { $0.isFinite && $0.rounded() == $0 && abs($0) < 1e15 ? String(format: "%.1f", $0) : "\($0)" } ?? ""
+            case .pValue(let p): p.map { PairedTests.format($0) } ?? ""
             }
         }
 
@@ -100,7 +104,7 @@ public struct TextTable: Sendable {
             switch self {
             case .text(let s): s.map(JSONValue.string) ?? .null
             case .integer(let i): i.map { .number(Double($0)) } ?? .null
-            case .number(let d, _), .marked(let d, _), .real(let d): d.map(JSONValue.number) ?? .null
+            case .number(let d, _), .marked(let d, _), .real(let d), .pValue(let d): d.map(JSONValue.number) ?? .null
             case .estimate(let e):
                 .object(JSONObject([.init(key: "value", value: e.value.map(JSONValue.number) ?? .null),
                                     .init(key: "lower", value: e.lower.map(JSONValue.number) ?? .null),
@@ -111,14 +115,14 @@ public struct TextTable: Sendable {
         /// Full precision for machine-readable output; an estimate as its printed text.
         public var csv: String {
             switch self {
-            case .number(let d, _), .marked(let d, _), .real(let d): d.map { JSONValue.format($0) } ?? ""
+            case .number(let d, _), .marked(let d, _), .real(let d), .pValue(let d): d.map { JSONValue.format($0) } ?? ""
             default: display
             }
         }
 
         public var number: Double? {
             switch self {
-            case .number(let d, _), .marked(let d, _), .real(let d): return d
+            case .number(let d, _), .marked(let d, _), .real(let d), .pValue(let d): return d
             case .estimate(let e): return e.value
             default: return nil
             }

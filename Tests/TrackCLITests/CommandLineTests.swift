@@ -325,3 +325,49 @@ import TrackStore
         #expect(try TrackBinary.run(["log", "--run", "r", "--append", "--replace", "--db", db], input: "").status == 64)
     }
 }
+
+/// Issue 28: every CSV output is one table (pandas.read_csv loads it): compare's parts by --table.
+@Suite struct OneTablePerCSVTests {
+    @Test func compareCSVIsOneTableEachPart() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        for (name, sharp) in [("base", 1.0), ("other", 3.0)] {
+            let lines = (0..<60).map { i -> String in
+                let p = 1 / (1 + sharp * Double(i % 4 + 1) / 4)
+                return #"{"id": "q\#(i)", "label": \#(i % 3 == 0 ? 1 : 0), "probs": [\#(p), \#(1 - p)], "subject": "s\#(i % 2)"}"#
+            }.joined(separator: "\n") + "\n"
+            #expect(try TrackBinary.run(["log", "--run", name, "--dataset", "d", "--db", db], input: lines).status == 0)
+        }
+        for (part, header) in [("metrics", "run,metric,base,other,delta,CR %"), ("tests", "run,metric,base,other,delta,delta_lo,delta_hi,p,significant"),
+                               ("paired", nil), ("groups", nil)] as [(String, String?)] {
+            let result = try TrackBinary.run(["compare", "base", "other", "--format", "csv", "--table", part, "--resamples", "50", "--db", db])
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            // One header, every row the header's width, no caption or blank line in between.
+            let width = lines.first.map { CSVWidth.fields($0) } ?? 0
+            #expect(width >= 3 && lines.count >= 2 && lines.allSatisfy { CSVWidth.fields($0) == width }, "\(part): \(result.stdout)")
+            if let header { #expect(lines.first.map(String.init) == header) }
+            if part == "tests" {
+                // p is a number in CSV (the table prints `< 0.001`).
+                let p = lines.dropFirst().compactMap { CSVWidth.split($0).dropLast().last }.first ?? ""
+                #expect(Double(p) != nil, "p is '\(p)'")
+            }
+        }
+        let noTable = try TrackBinary.run(["compare", "base", "other", "--format", "csv", "--resamples", "50", "--db", db])
+        #expect(noTable.stdout.hasPrefix("run,metric,base,other,delta,CR %\n") && !noTable.stdout.contains("delta_lo") && noTable.stderr.contains("--table"))
+    }
+}
+
+/// Splits one CSV line (quotes respected), for the tests' checks of widths.
+enum CSVWidth {
+    static func split(_ line: Substring) -> [String] {
+        var fields: [String] = [], current = "", quoted = false
+        for character in line {
+            if character == "\"" { quoted.toggle(); continue }
+            if character == ",", !quoted { fields.append(current); current = ""; continue }
+            current.append(character)
+        }
+        return fields + [current]
+    }
+    static func fields(_ line: Substring) -> Int { split(line).count }
+}

@@ -51,6 +51,7 @@ enum CompareCommand: Command {
     static let by = Defaulted.choice("by", "Paired breakdown by subject, category or dataset.", default: GroupKey.subject)
     static let alpha = Defaulted.number("alpha", "x", 0.000_001...0.5, "Significance level of the paired tests (intervals at 1 − alpha).", default: 0.05)
     static let noTests = Option.flag("no-tests", "Leave out the paired bootstrap and McNemar's test.")
+    static let table = Option.text("table", "name", "Only this part: metrics, tests, paired or groups (CSV holds one table; default metrics).")
     static let spec = CommandSpec(
         name: "compare", abstract: "Compare runs with a base run: metric deltas, change rates, paired per-question analyses.",
         usage: "<base> <other>... [--bins <n>] [--metrics <keys>] [--by subject|category|dataset] [--format table|csv|json|latex|markdown]",
@@ -66,7 +67,14 @@ enum CompareCommand: Command {
         """,
         arguments: [("<base>", "The reference run (e.g. the pre-alignment model)."), ("<other>...", "Runs to compare with it.")],
         options: Options.database + Options.analysis + [Options.metrics, by, alpha, BootstrapOptions.resamples, BootstrapOptions.seed, noTests,
-                                                        MetricsCommand.format, Options.out])
+                                                        table, MetricsCommand.format, Options.out])
+
+    static func validate(_ arguments: ParsedArguments) throws {
+        if let name = arguments.value(table), !ComparisonReport.tableNames.contains(name) {
+            throw UsageError(message: "--table: '\(name)' is not a part of a comparison (use \(ComparisonReport.tableNames.joined(separator: ", ")))"
+                             + suggestion(name, among: ComparisonReport.tableNames))
+        }
+    }
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         let runs = try arguments.positionals(nil, "a base run and at least one other run")
@@ -78,7 +86,11 @@ enum CompareCommand: Command {
         request.alpha = arguments[alpha]
         request.bootstrap = arguments.flag(noTests) ? nil
             : BootstrapOptions(arguments).settings
-        try session.emit(try session.reader().compare(request).text(session.arguments[MetricsCommand.format]))
+        let format = session.arguments[MetricsCommand.format]
+        if format == .csv, arguments.value(table) == nil {
+            Console.err("note: CSV holds one table, the metrics; --table tests, paired or groups for the others\n")
+        }
+        try session.emit(try session.reader().compare(request).text(format, table: arguments.value(table)))
     }
 }
 
