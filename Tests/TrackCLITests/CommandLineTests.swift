@@ -371,3 +371,27 @@ enum CSVWidth {
     }
     static func fields(_ line: Substring) -> Int { split(line).count }
 }
+
+/// Issue 28: per-group outputs sort and cut: the worst subjects first.
+@Suite struct GroupSortTests {
+    @Test func metricsBySubjectSortsAndLimits() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        let lines = (0..<90).map { i -> String in
+            let p = [0.55, 0.75, 0.95][i % 3]
+            return #"{"id": "q\#(i)", "label": \#(i % 2), "probs": [\#(p), \#(1 - p)], "subject": "s\#(i % 3)"}"#
+        }.joined(separator: "\n") + "\n"
+        #expect(try TrackBinary.run(["log", "--run", "r", "--dataset", "d", "--db", db], input: lines).status == 0)
+        let all = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["metrics", "r", "--by", "subject", "--format", "json", "--db", db]).stdout.utf8)) as? [[String: Any]])
+        let worst = all.max { ($0["conf_ece"] as? Double ?? 0) < ($1["conf_ece"] as? Double ?? 0) }?["subject"] as? String
+        let top = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["metrics", "r", "--by", "subject", "--sort", "conf_ece", "--desc", "--limit", "1",
+                                                                                                "--format", "json", "--db", db]).stdout.utf8)) as? [[String: Any]])
+        #expect(top.count == 1 && top[0]["subject"] as? String == worst)
+        let ascending = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["metrics", "r", "--by", "subject", "--sort", "conf_ece",
+                                                                                                      "--format", "json", "--db", db]).stdout.utf8)) as? [[String: Any]])
+        let values = ascending.compactMap { $0["conf_ece"] as? Double }
+        #expect(values == values.sorted() && values.count == 3)
+        #expect(try TrackBinary.run(["metrics", "r", "--sort", "conf_ece", "--db", db]).status == 64)
+        #expect(try TrackBinary.run(["metrics", "r", "--by", "subject", "--sort", "conf_ec", "--db", db]).stderr.contains("did you mean 'conf_ece'"))
+    }
+}

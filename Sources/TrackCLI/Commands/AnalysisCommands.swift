@@ -9,6 +9,7 @@ enum MetricsCommand: Command {
     static let adaptive = Option.flag("adaptive", "Also show the equal-mass, smooth and l2 metrics (eq_mass_ece, ace, tace, smece, cw_smece, l2_ece, debiased_l2_ece).")
     static let ci = Option.flag("ci", "Add bootstrap confidence intervals (columns _lo/_hi; in LaTeX and Markdown, in the cells: --ci-style).")
     static let reliability = Option.flag("reliability", "Print the per-bin reliability tables (top label and classwise).")
+    static let sort = Option.text("sort", "key", "--by: order each run's groups by a metric key (or n, or the group), ascending unless --desc.")
     static let spec = CommandSpec(
         name: "metrics", abstract: "Compute calibration metrics of runs (conf-ECE, cw-ECE, Brier, NLL, …).",
         usage: "<run>... [--bins <n>] [--adaptive] [--ci] [--by subject|category|dataset] [--reliability] [--format table|csv|json|latex|markdown]",
@@ -23,7 +24,16 @@ enum MetricsCommand: Command {
         """,
         arguments: [("<run>...", "Run names (see `track runs`).")],
         options: Options.database + Options.analysis + [adaptive, Options.metrics, ci, BootstrapOptions.resamples, BootstrapOptions.seed,
-                                                        BootstrapOptions.level, Options.ciStyle, Options.by, reliability, format, Options.out])
+                                                        BootstrapOptions.level, Options.ciStyle, Options.by, sort, RunsCommand.descending, RunsCommand.limit,
+                                                        reliability, format, Options.out])
+
+    static func validate(_ arguments: ParsedArguments) throws {
+        guard arguments.given(sort) || arguments.given(RunsCommand.limit) || arguments.given(RunsCommand.descending) else { return }
+        guard arguments.given(Options.by) else { throw UsageError(message: "--sort, --desc and --limit order the groups of --by subject|category|dataset") }
+        if let key = arguments.value(sort), MetricKey(rawValue: key) == nil, !["n", "subject", "category", "dataset", "group"].contains(key) {
+            throw UsageError(message: "--sort: unknown key '\(key)'" + suggestion(key, among: MetricKey.allCases.map(\.rawValue) + ["n", "group"]))
+        }
+    }
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         var request = MetricsRequest(runs: try arguments.positionals(nil, "at least one run name"))
@@ -36,13 +46,45 @@ enum MetricsCommand: Command {
         var keys = try session.metricKeys() ?? (MetricColumns.main + (arguments.flag(adaptive) ? MetricColumns.adaptive : []))
         if keys.isEmpty { keys = MetricColumns.main }
         let progress = session.progress("bootstrap")
-        let report = try session.reader().metrics(request) { progress.update(done: $0, total: $1, item: $2) }
+        var report = try session.reader().metrics(request) { progress.update(done: $0, total: $1, item: $2) }
+        if request.groupBy != nil, arguments.given(sort) || arguments.given(RunsCommand.limit) || arguments.given(RunsCommand.descending) {
+            report.rows = Self.ordered(report.rows, by: arguments.value(sort), descending: arguments.flag(RunsCommand.descending), limit: arguments.int(RunsCommand.limit))
+        }
         let format = session.arguments[Self.format]
         // A paper's table prints each interval in its value's cell; machine formats keep columns.
         let inCells = format == .latex || format == .markdown ? arguments[Options.ciStyle] : nil
         let text = format == .json ? report.json.jsonText + "\n" : report.table(keys: keys, intervalsInCells: inCells).render(format)
         Console.out(text + (format == .table ? report.reliabilityText : ""))
         if let out = arguments.value(Options.out) { try writeExport(text, to: out) }
+    }
+}
+
+extension MetricsCommand {
+    /// Each run's groups ordered by `key` (a metric, n, or the group's name; missing values last)
+    /// and cut to `limit`, the runs in their order.
+    static func ordered(_ rows: [MetricsRow], by key: String?, descending: Bool, limit: Int?) -> [MetricsRow] {
+        var runs: [String] = [], byRun: [String: [MetricsRow]] = [:]
+        for row in rows {
+            if byRun[row.run] == nil { runs.append(row.run) }
+            byRun[row.run, default: []].append(row)
+        }
+        return runs.flatMap { run -> [MetricsRow] in
+            var group = byRun[run] ?? []
+            if let key, let metric = MetricKey(rawValue: key) {
+                group.sort { a, b in
+                    switch (a.metrics[metric], b.metrics[metric]) {
+                    case let (x?, y?): return descending ? x > y : x < y
+                    case (.some, nil): return true
+                    default: return false
+                    }
+                }
+            } else if key == "n" {
+                group.sort { descending ? $0.metrics.n > $1.metrics.n : $0.metrics.n < $1.metrics.n }
+            } else if descending {
+                group.reverse()   // by name (their order), descending
+            }
+            return Array(group.prefix(limit ?? group.count))
+        }
     }
 }
 
