@@ -275,14 +275,16 @@ extension RunReader {
     /// A logged scalar metric over steps, one line per run.
     func loggedCurve(_ request: FigureRequest, key: String) throws -> (CurvePanel, [[TextTable.Cell]]) {
         var series: [Series] = [], rows: [[TextTable.Cell]] = []
-        for name in request.runs {
+        for (name, label) in zip(request.runs, try labels(for: request.runs, request)) {
             let points = try store.loggedSeries(runID: try store.requireRun(name), key: key)
             guard !points.isEmpty else { throw StoreError("run '\(name)' has no logged metric '\(key)'", kind: .notFound) }
-            series.append(Series(label: name, points: points.map { (Double($0.step), $0.value) }))
+            series.append(Series(label: label, points: points.map { (Double($0.step), $0.value) }))
             rows += points.map { [.text(name), .text(name), .number(Double($0.step), digits: 0), .number($0.value, digits: 6),
                                   .number(nil, digits: 6), .number(nil, digits: 6)] }
         }
-        return (CurvePanel(title: "\(key) over steps", xLabel: "Step", yLabel: key, series: series), rows)
+        var panel = CurvePanel(title: "\(key) over steps", xLabel: "Step", yLabel: key, series: series)
+        panel.yFromZero = false   // a loss or an accuracy is read against its own range
+        return (panel, rows)
     }
 
     /// A metric over epochs or steps, one line per family of runs, with bootstrap bands when asked.

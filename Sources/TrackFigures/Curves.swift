@@ -22,6 +22,8 @@ public struct CurvePanel: Sendable {
     public var xLabel: String
     public var yLabel: String
     public var series: [Series]
+    /// The y axis starts at 0 (a calibration error); false: it is fitted to the data (a logged loss).
+    public var yFromZero = true
 
     public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
         self.title = title
@@ -35,7 +37,8 @@ public struct CurvePanel: Sendable {
         let xs = series.flatMap { $0.points.map(\.x) + $0.band.map(\.x) }
         let ys = series.flatMap { $0.points.map(\.y) + $0.band.flatMap { [$0.low, $0.high] } }
         var x = (xs.min() ?? 0, xs.max() ?? 1)
-        var y = (min(ys.min() ?? 0, 0), ys.max() ?? 1)
+        var y = yFromZero ? (min(ys.min() ?? 0, 0), ys.max() ?? 1) : (ys.min() ?? 0, ys.max() ?? 1)
+        if !yFromZero, y.0 < y.1 { y.0 -= (y.1 - y.0) * 0.08 }
         if x.0 == x.1 { x = (x.0 - 1, x.1 + 1) }
         let pad = (x.1 - x.0) * 0.04
         x = (x.0 - pad, x.1 + pad)
@@ -76,7 +79,7 @@ public struct CurvePanel: Sendable {
         for (index, line) in series.enumerated() {
             let color = Palette.series[index % Palette.series.count]
             canvas.strokePolyline(line.points.map { (px($0.x), py($0.y)) }, color, lineWidth: 1.6)
-            for point in line.points { canvas.fillCircle(x: px(point.x), y: py(point.y), radius: 2.2, color) }
+            for point in line.points { canvas.fillCircle(x: px(point.x), y: py(point.y), radius: line.points.count == 1 ? 3.2 : 2.2, color) }
         }
         canvas.restore()
         let integral = series.allSatisfy { $0.points.allSatisfy { $0.x.rounded() == $0.x } }
@@ -88,14 +91,17 @@ public struct CurvePanel: Sendable {
                  yFormat: { formatNumber($0, digits: yRange.1 - yRange.0 < 0.5 ? 2 : 1) })
         // The key, in one row under the x label, off the data.
         let size = 8.0, y = plot.maxY + 40
-        var entries = series.enumerated().map { (Palette.series[$0.offset % Palette.series.count], $0.element.label, false) }
-        if series.contains(where: { $0.band.count >= 2 }) { entries.append((Palette.histogram, "shaded: interval", true)) }
+        // A series of one point is a marker (a value logged once), keyed as one.
+        var entries = series.enumerated().map { (Palette.series[$0.offset % Palette.series.count], $0.element.label, false, $0.element.points.count == 1) }
+        if series.contains(where: { $0.band.count >= 2 }) { entries.append((Palette.histogram, "shaded: interval", true, false)) }
         let widths = entries.map { 22 + canvas.textWidth($0.1, size: size) + 12 }
         let scale = min(1, plot.width / max(widths.reduce(0, +), 1))
         var x = plot.x + max(0, (plot.width - widths.reduce(0, +)) / 2)
         for (index, entry) in entries.enumerated() {
             if entry.2 {
                 canvas.fillRectangle(x: x, y: y - 7, width: 16, height: 8, Color(entry.0.red, entry.0.green, entry.0.blue, alpha: 0.3))
+            } else if entry.3 {
+                canvas.fillCircle(x: x + 8, y: y - 3, radius: 3.2, entry.0)
             } else {
                 canvas.strokeLine(from: (x, y - 3), to: (x + 16, y - 3), entry.0, lineWidth: 1.6)
             }

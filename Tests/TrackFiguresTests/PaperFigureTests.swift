@@ -187,6 +187,28 @@ import TrackCalibration
         #expect(sft.luminance > 0.9, "SFT lies above the band: hollow")
     }
 
+    @Test func aValueLoggedOnceIsAMarkerOnAnAxisFittedToTheData() throws {
+        var panel = CurvePanel(title: "val/acc", xLabel: "Step", yLabel: "val/acc",
+                               series: [Series(label: "once", points: [(10, 0.81)]), Series(label: "many", points: [(0, 0.9), (10, 0.7), (20, 0.75)])])
+        #expect(panel.ranges.y.0 == 0, "calibration errors start at 0")
+        panel.yFromZero = false
+        #expect(panel.ranges.y.0 > 0.6 && panel.ranges.y.1 < 1, "fitted: \(panel.ranges.y)")
+        let figure = Figure(panels: [.curve(panel)], columns: 1, panelWidth: 360, panelHeight: 300)
+        let path = temporary("once.png")
+        try figure.render(to: path, dpi: 144)
+        let image = try PNGImage(path: path)
+        let plot = CurvePanel.layout(in: figure.frame(of: 0), titled: true)
+        let mapping = AxisMapping(plot: plot, x: panel.ranges.x, y: panel.ranges.y)
+        // The single value is a filled marker in its series' colour.
+        let marker = image.color(x: Int(mapping.px(10) * 2), y: Int(mapping.py(0.81) * 2))
+        #expect(Self.close(marker, Palette.series[0], 0.1), "\(marker)")
+        // The key under the plot draws no line for it: in its key row, left of the first label,
+        // the series colour covers a dot, not a 16-point stroke.
+        let keyY = Int((plot.maxY + 40 - 3) * 2)
+        let run = (0..<image.width).filter { Self.close(image.color(x: $0, y: keyY), Palette.series[0], 0.1) }
+        #expect(!run.isEmpty && run.count < 16, "key of the single value: \(run.count) px wide")
+    }
+
     @Test func svgTextIsTextAndPDFTextIsExtractable() throws {
         let panel = ReliabilityPanel(title: "A & <B> run", bins: Self.bins, ece: 0.17, n: 50)
         let figure = Figure(title: "editable", panels: [.reliability(panel)], columns: 1, panelWidth: 300, panelHeight: 300)
