@@ -231,6 +231,19 @@ enum Options {
 }
 
 /// "; did you mean 'x'?" for the candidate within two edits of `text` (or whose name it starts), else "".
+/// A text output (a table, a report) named like an image or a PDF is a usage error (exit 64), said
+/// before any work; `expected`: the only extensions allowed (a report's .html).
+func checkTextOutput(_ path: String?, option: String = "--out", what: String, expected: [String]? = nil) throws {
+    guard let path else { return }
+    let ext = (path as NSString).pathExtension.lowercased()
+    if let expected, !expected.contains(ext) {
+        throw UsageError(message: "\(option) \(path): \(what) is written as .\(expected[0])")
+    }
+    if ["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "pdf", "svg", "sqlite", "db"].contains(ext) {
+        throw UsageError(message: "\(option) \(path): \(what) is text; name it .csv, .tex, .md, .json or .txt (figures: track plot)")
+    }
+}
+
 func suggestion(_ text: String, among candidates: [String]) -> String {
     let scored = candidates.map { ($0, $0.hasPrefix(text) && !text.isEmpty ? 0 : editDistance($0, text)) }
     guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= 2 else { return "" }

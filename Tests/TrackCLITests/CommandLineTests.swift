@@ -395,3 +395,19 @@ enum CSVWidth {
         #expect(try TrackBinary.run(["metrics", "r", "--by", "subject", "--sort", "conf_ec", "--db", db]).stderr.contains("did you mean 'conf_ece'"))
     }
 }
+
+/// Issue 28: one exit-code rule: an output the command cannot write in the form asked (an image name
+/// for a table, a report that is not .html, a figure that is not .png/.pdf/.svg) is a usage error.
+@Suite struct OutputFormatExitTests {
+    @Test func unsupportedOutputNamesExit64BeforeAnyWork() throws {
+        let scratch = Scratch()
+        let db = scratch.path("never.sqlite")
+        for arguments in [["plot", "reliability", "r", "--out", scratch.path("f.jpg")], ["table", "--out", scratch.path("t.jpg")],
+                          ["metrics", "r", "--out", scratch.path("m.png")], ["compare", "a", "b", "--out", scratch.path("c.pdf")],
+                          ["report", "--out", scratch.path("r.jpg")]] {
+            let result = try TrackBinary.run(arguments + ["--db", db])
+            #expect(result.status == 64 && result.stderr.contains("--out"), "\(arguments): \(result.status) \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: db), "refused before the store was opened")
+    }
+}

@@ -28,6 +28,7 @@ enum MetricsCommand: Command {
                                                         reliability, format, Options.out])
 
     static func validate(_ arguments: ParsedArguments) throws {
+        try checkTextOutput(arguments.value(Options.out), what: "a metrics table")
         guard arguments.given(sort) || arguments.given(RunsCommand.limit) || arguments.given(RunsCommand.descending) else { return }
         guard arguments.given(Options.by) else { throw UsageError(message: "--sort, --desc and --limit order the groups of --by subject|category|dataset") }
         if let key = arguments.value(sort), MetricKey(rawValue: key) == nil, !["n", "subject", "category", "dataset", "group"].contains(key) {
@@ -112,6 +113,7 @@ enum CompareCommand: Command {
                                                         table, MetricsCommand.format, Options.out])
 
     static func validate(_ arguments: ParsedArguments) throws {
+        try checkTextOutput(arguments.value(Options.out), what: "a comparison")
         if let name = arguments.value(table), !ComparisonReport.tableNames.contains(name) {
             throw UsageError(message: "--table: '\(name)' is not a part of a comparison (use \(ComparisonReport.tableNames.joined(separator: ", ")))"
                              + suggestion(name, among: ComparisonReport.tableNames))
@@ -176,6 +178,10 @@ enum TableCommand: Command {
         options: Options.database + [metrics, rows, columns, sweep, binsSweep] + Options.analysis + Options.filters
             + [Options.step, Options.epoch, percent, Options.digits, caption, winrate, significance, CompareCommand.alpha, order, methods,
                ci, Options.ciStyle, BootstrapOptions.resamples, BootstrapOptions.seed, BootstrapOptions.level, format, out, name, outDir])
+
+    static func validate(_ arguments: ParsedArguments) throws {
+        try checkTextOutput(arguments.value(out), what: "a table")
+    }
 
     static func field(_ text: String) throws -> RunField {
         guard let field = RunField(text) else {

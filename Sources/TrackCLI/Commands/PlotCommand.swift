@@ -240,6 +240,10 @@ enum ReportCommand: Command {
         """,
         options: Options.database + Options.filters + [Options.experiment, RunsCommand.whereOption, out, details, pairs, BootstrapOptions.resamples])
 
+    static func validate(_ arguments: ParsedArguments) throws {
+        try checkTextOutput(arguments[out], what: "the report", expected: ["html", "htm"])
+    }
+
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
         _ = try arguments.positionals(0, "no arguments")
         var request = ReportRequest(out: arguments[out])
