@@ -275,7 +275,12 @@ import TrackStore
         let storeBytes = try Data(contentsOf: URL(fileURLWithPath: db))
         // The store as --out of a report or --data of a plot, also spelled another way.
         let report = try TrackBinary.launch(["report", "--db", db, "--out", db])
-        #expect(report.status == 64 && report.stderr.contains("the store"), "\(report.stderr)")
+        #expect(report.status == 64 && (report.stderr.contains("the store") || report.stderr.contains("written as .html")), "\(report.stderr)")
+        // A store whose name a report could have: refused as the store.
+        let htmlStore = scratch.path("store.html")
+        try FileManager.default.copyItem(atPath: db, toPath: htmlStore)
+        let named = try TrackBinary.launch(["report", "--db", htmlStore, "--out", htmlStore])
+        #expect(named.status == 64 && named.stderr.contains("the store"), "\(named.stderr)")
         let data = try TrackBinary.launch(["plot", "reliability", "r", "--db", db, "--out", scratch.path("r.png"), "--data", scratch.url.path + "/./t.sqlite"])
         #expect(data.status == 64 && data.stderr.contains("the store"), "\(data.stderr)")
         #expect(try RunStore(path: db, readOnly: true).runSummaries().map(\.n) == [40])
