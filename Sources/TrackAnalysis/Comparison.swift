@@ -58,6 +58,9 @@ public struct RunComparison: Sendable {
     /// On the shared questions, when the request asked for the paired bootstrap.
     public var differences: [PairedDifference] = []
     public var mcnemar: McNemar?
+    /// Every metric of both runs on the shared questions of each group (subject, category or
+    /// dataset), in the groups' order: what changed where (e.g. conf-ECE by subject).
+    public var groupDeltas: [(group: String, deltas: [MetricDelta])] = []
 }
 
 public struct ComparisonReport: Sendable {
@@ -85,6 +88,17 @@ public struct ComparisonReport: Sendable {
                 entries.append(.init(key: "paired_by_\(groupBy.rawValue)", value: .object(JSONObject(
                     comparison.paired.groups.map { .init(key: $0.0, value: $0.1.json) }))))
             }
+            if !comparison.groupDeltas.isEmpty {
+                entries.append(.init(key: "metrics_by_\(groupBy.rawValue)", value: .object(JSONObject(comparison.groupDeltas.map { group in
+                    .init(key: group.group, value: .object(JSONObject(group.deltas.map { d in
+                        .init(key: d.key.rawValue, value: .object(JSONObject([
+                            .init(key: "base", value: d.base.map(JSONValue.number) ?? .null),
+                            .init(key: "other", value: d.other.map(JSONValue.number) ?? .null),
+                            .init(key: "delta", value: d.delta.map(JSONValue.number) ?? .null),
+                        ])))
+                    })))
+                }))))
+            }
             if !comparison.differences.isEmpty {
                 entries.append(.init(key: "paired_tests", value: .object(JSONObject(comparison.differences.map { d in
                     .init(key: d.key.rawValue, value: .object(JSONObject([
@@ -111,8 +125,9 @@ public struct ComparisonReport: Sendable {
 
     /// The parts of a comparison, each one table: `metrics` (each metric, base and other, delta,
     /// change rate), `tests` (paired-bootstrap differences and McNemar), `paired` (flips and
-    /// Δconfidence on the shared questions) and `groups` (the same by subject or dataset).
-    public static let tableNames = ["metrics", "tests", "paired", "groups"]
+    /// Δconfidence on the shared questions), `groups` (the same by subject or dataset) and
+    /// `group_metrics` (every metric of both runs and its change, by group).
+    public static let tableNames = ["metrics", "tests", "paired", "groups", "group_metrics"]
 
     public func tables() -> [(name: String, table: TextTable)] {
         var metricRows: [[TextTable.Cell]] = [], pairedRows: [[TextTable.Cell]] = [], groupRows: [[TextTable.Cell]] = []
@@ -148,6 +163,18 @@ public struct ComparisonReport: Sendable {
             result.append(("paired", TextTable(columns: ["run"] + PairedStats.columns, rows: pairedRows, caption: "paired on shared questions")))
             result.append(("groups", TextTable(columns: ["run", groupBy.rawValue] + PairedStats.columns, rows: groupRows, caption: "paired, by \(groupBy.rawValue)")))
         }
+        let groupMetricRows: [[TextTable.Cell]] = comparisons.flatMap { comparison in
+            comparison.groupDeltas.flatMap { group in
+                group.deltas.map { d -> [TextTable.Cell] in
+                    [.text(comparison.other), .text(group.group), .text(d.key.rawValue), .number(d.base, digits: 4), .number(d.other, digits: 4),
+                     .number(d.delta, digits: 4)]
+                }
+            }
+        }
+        if !groupMetricRows.isEmpty {
+            result.append(("group_metrics", TextTable(columns: ["run", groupBy.rawValue, "metric", "base", "other", "delta"], rows: groupMetricRows,
+                                                      caption: "every metric on the shared questions, by \(groupBy.rawValue)")))
+        }
         return result
     }
 
@@ -159,7 +186,8 @@ public struct ComparisonReport: Sendable {
         if format == .csv {
             let name = table ?? "metrics"
             guard let part = parts.first(where: { $0.name == name }) else {
-                return TextTable(columns: name == "groups" ? ["run", groupBy.rawValue] + PairedStats.columns
+                return TextTable(columns: name == "group_metrics" ? ["run", groupBy.rawValue, "metric", "base", "other", "delta"]
+                                        : name == "groups" ? ["run", groupBy.rawValue] + PairedStats.columns
                                         : name == "paired" ? ["run"] + PairedStats.columns
                                         : ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: []).render(.csv)
             }
@@ -186,10 +214,35 @@ extension RunReader {
             if let bootstrap = request.bootstrap, comparison.paired.total.n > 0 {
                 (comparison.differences, comparison.mcnemar) = Self.pairedTests(base, other, request, bootstrap)
             }
+            if comparison.paired.groups.count > 1 {
+                comparison.groupDeltas = Self.groupDeltas(base, other, request)
+            }
             comparisons.append(comparison)
         }
         return ComparisonReport(base: base.name, groupBy: request.groupBy, comparisons: comparisons, alpha: request.alpha,
                                 bootstrap: request.bootstrap)
+    }
+
+    /// Every metric of both runs on the shared questions of each group (the base run's group of the
+    /// question), in group name order.
+    static func groupDeltas(_ base: LoadedRun, _ other: LoadedRun, _ request: ComparisonRequest) -> [(group: String, deltas: [MetricDelta])] {
+        var index: [Int64: Int] = [:]
+        for (i, id) in base.predictions.questionIDs.enumerated() { index[id] = i }
+        var rows: [String: (base: [Int], other: [Int])] = [:]
+        for (j, id) in other.predictions.questionIDs.enumerated() {
+            guard let i = index[id] else { continue }
+            let group = request.groupBy.value(base, i)
+            rows[group, default: ([], [])].base.append(i)
+            rows[group, default: ([], [])].other.append(j)
+        }
+        let smooth = !Set(request.keys).isSubset(of: Set(MetricKey.resampled))
+        return rows.keys.sorted().map { group in
+            let (b, o) = rows[group]!
+            let settings = request.settings
+            let mb = CalibrationAnalyzer(base.predictions.subset(b), bins: settings.bins, epsilon: settings.epsilon).metrics(smooth: smooth)
+            let mo = CalibrationAnalyzer(other.predictions.subset(o), bins: settings.bins, epsilon: settings.epsilon).metrics(smooth: smooth)
+            return (group, request.keys.map { MetricDelta(key: $0, base: mb[$0], other: mo[$0]) })
+        }
     }
 
     /// On the questions both runs answered (in one order, so that a seed draws the same

@@ -153,11 +153,12 @@ enum ReportPage {
           html+='<h3>By subject</h3>';
           others.forEach(function(n){var c=pair(base,n);if(!c||!c.paired_by_subject)return;
             html+='<table class="sortable compare-subjects" data-pair="'+esc(n)+'"><caption>'+esc(n)+' against '+esc(base)+' on their shared questions</caption><thead><tr>'+
-              '<th>subject</th><th>n</th><th>accuracy base</th><th>accuracy other</th><th>Δ accuracy</th><th>mean Δ confidence</th><th>right→wrong</th><th>wrong→right</th></tr></thead><tbody>';
-            Object.keys(c.paired_by_subject).forEach(function(s){var g=c.paired_by_subject[s];
+              '<th>subject</th><th>n</th><th>accuracy base</th><th>accuracy other</th><th>Δ accuracy</th><th>mean Δ confidence</th><th>Δ conf_ece</th><th>right→wrong</th><th>wrong→right</th></tr></thead><tbody>';
+            var bySubject=c.metrics_by_subject||{};
+            Object.keys(c.paired_by_subject).forEach(function(s){var g=c.paired_by_subject[s],m=bySubject[s]&&bySubject[s].conf_ece?bySubject[s].conf_ece.delta:null;
               html+='<tr><td>'+esc(s)+'</td>'+[['n',g.n,0],['accuracy_base',g.accuracy_base],['accuracy_other',g.accuracy_other],
-                ['delta_accuracy',g.accuracy_other-g.accuracy_base],['mean_delta_confidence',g.mean_delta_confidence],['right_to_wrong',g.right_to_wrong,0],
-                ['wrong_to_right',g.wrong_to_right,0]].map(function(x){return '<td class="num" data-key="'+x[0]+'" data-value="'+x[1]+'">'+fmt(x[1],x[2])+'</td>';}).join('')+'</tr>';});
+                ['delta_accuracy',g.accuracy_other-g.accuracy_base],['mean_delta_confidence',g.mean_delta_confidence],['delta_conf_ece',m],['right_to_wrong',g.right_to_wrong,0],
+                ['wrong_to_right',g.wrong_to_right,0]].map(function(x){return '<td class="num" data-key="'+x[0]+'" data-value="'+(x[1]===null?'':x[1])+'">'+fmt(x[1],x[2])+'</td>';}).join('')+'</tr>';});
             html+='</tbody></table>';});
           var box=document.getElementById('compare');
           document.getElementById('compare-body').innerHTML=html;

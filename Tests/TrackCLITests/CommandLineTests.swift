@@ -411,3 +411,34 @@ enum CSVWidth {
         #expect(!FileManager.default.fileExists(atPath: db), "refused before the store was opened")
     }
 }
+
+/// Issue 28: compare --by gives every metric's change by group, equal to each run's own
+/// `metrics --by` when they share every question.
+@Suite struct CompareByGroupTests {
+    @Test func everyMetricsDeltaByGroup() throws {
+        let scratch = Scratch()
+        let db = scratch.path("t.sqlite")
+        for (name, sharp) in [("base", 1.0), ("other", 3.0)] {
+            let lines = (0..<60).map { i -> String in
+                let p = 1 / (1 + sharp * Double(i % 4 + 1) / 4)
+                return #"{"id": "q\#(i)", "label": \#(i % 3 == 0 ? 1 : 0), "probs": [\#(p), \#(1 - p)], "subject": "s\#(i % 2)"}"#
+            }.joined(separator: "\n") + "\n"
+            #expect(try TrackBinary.run(["log", "--run", name, "--dataset", "d", "--db", db], input: lines).status == 0)
+        }
+        let compared = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["compare", "base", "other", "--no-tests", "--format", "json", "--db", db]).stdout.utf8)) as? [[String: Any]])
+        let bySubject = try #require(compared.first?["metrics_by_subject"] as? [String: [String: [String: Any]]])
+        #expect(Set(bySubject.keys) == ["s0", "s1"])
+        for (run, field) in [("base", "base"), ("other", "other")] {
+            let own = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["metrics", run, "--by", "subject", "--format", "json", "--db", db]).stdout.utf8)) as? [[String: Any]])
+            for row in own {
+                let subject = try #require(row["subject"] as? String)
+                for key in ["conf_ece", "cw_ece", "brier", "nll", "accuracy"] {
+                    let want = row[key] as? Double, got = bySubject[subject]?[key]?[field] as? Double
+                    #expect(want != nil && got != nil && abs(want! - got!) < 1e-12, "\(run) \(subject) \(key)")
+                }
+            }
+        }
+        let table = try TrackBinary.run(["compare", "base", "other", "--no-tests", "--table", "group_metrics", "--format", "csv", "--db", db])
+        #expect(table.stdout.hasPrefix("run,subject,metric,base,other,delta\n") && table.stdout.contains("other,s0,conf_ece,"))
+    }
+}

@@ -197,6 +197,9 @@ try:
             row = driver.find_elements(By.XPATH, f'//table[@data-pair="{other}"]//tr[td[1]="{subject}"]')
             if not row or not close(row[0].find_element(By.CSS_SELECTOR, 'td[data-key="mean_delta_confidence"]').get_attribute("data-value"), group["mean_delta_confidence"]):
                 problems.append((other, subject, "subject"))
+            want = comparison.get("metrics_by_subject", {}).get(subject, {}).get("conf_ece", {}).get("delta")
+            if row and want is not None and not close(row[0].find_element(By.CSS_SELECTOR, 'td[data-key="delta_conf_ece"]').get_attribute("data-value"), want):
+                problems.append((other, subject, "delta conf_ece"))
     check("the compare view equals track compare --format json (1e-12)", len(expected) == 2 and not problems, problems[:4])
     overlay = driver.execute_script("return document.querySelectorAll('#compare-figure svg rect').length")
     check("the compare view overlays the runs' reliability diagrams", overlay > 20, overlay)

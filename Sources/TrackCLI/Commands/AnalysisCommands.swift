@@ -94,7 +94,7 @@ enum CompareCommand: Command {
     static let by = Defaulted.choice("by", "Paired breakdown by subject, category or dataset.", default: GroupKey.subject)
     static let alpha = Defaulted.number("alpha", "x", 0.000_001...0.5, "Significance level of the paired tests (intervals at 1 − alpha).", default: 0.05)
     static let noTests = Option.flag("no-tests", "Leave out the paired bootstrap and McNemar's test.")
-    static let table = Option.text("table", "name", "Only this part: metrics, tests, paired or groups (CSV holds one table; default metrics).")
+    static let table = Option.text("table", "name", "Only this part: metrics, tests, paired, groups or group_metrics (CSV holds one table; default metrics).")
     static let spec = CommandSpec(
         name: "compare", abstract: "Compare runs with a base run: metric deltas, change rates, paired per-question analyses.",
         usage: "<base> <other>... [--bins <n>] [--metrics <keys>] [--by subject|category|dataset] [--format table|csv|json|latex|markdown]",
@@ -132,7 +132,7 @@ enum CompareCommand: Command {
             : BootstrapOptions(arguments).settings
         let format = session.arguments[MetricsCommand.format]
         if format == .csv, arguments.value(table) == nil {
-            Console.err("note: CSV holds one table, the metrics; --table tests, paired or groups for the others\n")
+            Console.err("note: CSV holds one table, the metrics; --table tests, paired, groups or group_metrics for the others\n")
         }
         try session.emit(try session.reader().compare(request).text(format, table: arguments.value(table)))
     }
