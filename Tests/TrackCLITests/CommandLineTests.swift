@@ -328,8 +328,8 @@ import TrackStore
 
 /// Issue 28: every CSV output is one table (pandas.read_csv loads it): compare's parts by --table.
 @Suite struct OneTablePerCSVTests {
-    @Test func compareCSVIsOneTableEachPart() throws {
-        let scratch = Scratch()
+    /// Runs `base` and `other` over the same 60 questions of subjects s0 and s1.
+    static func twoRuns(_ scratch: Scratch) throws -> String {
         let db = scratch.path("t.sqlite")
         for (name, sharp) in [("base", 1.0), ("other", 3.0)] {
             let lines = (0..<60).map { i -> String in
@@ -338,6 +338,12 @@ import TrackStore
             }.joined(separator: "\n") + "\n"
             #expect(try TrackBinary.run(["log", "--run", name, "--dataset", "d", "--db", db], input: lines).status == 0)
         }
+        return db
+    }
+
+    @Test func compareCSVIsOneTableEachPart() throws {
+        let scratch = Scratch()
+        let db = try Self.twoRuns(scratch)
         for (part, header) in [("metrics", "run,metric,base,other,delta,CR %"), ("tests", "run,metric,base,other,delta,delta_lo,delta_hi,p,significant"),
                                ("paired", nil), ("groups", nil)] as [(String, String?)] {
             let result = try TrackBinary.run(["compare", "base", "other", "--format", "csv", "--table", part, "--resamples", "50", "--db", db])
@@ -417,14 +423,7 @@ enum CSVWidth {
 @Suite struct CompareByGroupTests {
     @Test func everyMetricsDeltaByGroup() throws {
         let scratch = Scratch()
-        let db = scratch.path("t.sqlite")
-        for (name, sharp) in [("base", 1.0), ("other", 3.0)] {
-            let lines = (0..<60).map { i -> String in
-                let p = 1 / (1 + sharp * Double(i % 4 + 1) / 4)
-                return #"{"id": "q\#(i)", "label": \#(i % 3 == 0 ? 1 : 0), "probs": [\#(p), \#(1 - p)], "subject": "s\#(i % 2)"}"#
-            }.joined(separator: "\n") + "\n"
-            #expect(try TrackBinary.run(["log", "--run", name, "--dataset", "d", "--db", db], input: lines).status == 0)
-        }
+        let db = try OneTablePerCSVTests.twoRuns(scratch)
         let compared = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["compare", "base", "other", "--no-tests", "--format", "json", "--db", db]).stdout.utf8)) as? [[String: Any]])
         let bySubject = try #require(compared.first?["metrics_by_subject"] as? [String: [String: [String: Any]]])
         #expect(Set(bySubject.keys) == ["s0", "s1"])
