@@ -165,7 +165,7 @@ def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
     size = sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
     sqlite3 = shutil.which("sqlite3")
     owned = float(subprocess.run([sqlite3, db, "SELECT sum(pgsize) FROM dbstat WHERE name IN "
-                                  "('option_scores', 'top_labels', 'run_stats', 'run_bins')"],
+                                  "('option_scores', '_track_top_labels', '_track_run_stats', '_track_run_bins')"],
                                  check=True, capture_output=True, text=True).stdout)
     one = median_time_keep([track, "metrics", "r0005", "--db", db], repeat)
     rows = [
@@ -186,7 +186,7 @@ def scale_section(track, track_bench, repeat, runs=1000, questions=14_042, k=4):
     print(f"store built in {build:.1f} s ({base} runs ingested, copied to {runs}); {size / 1e6:,.0f} MB, "
           f"{size / (runs * questions):.1f} bytes per question per run in the file;\n"
           f"{owned / (runs * questions):.1f} of them in the run's own rows and summaries "
-          f"(option_scores, top_labels, run_stats, run_bins; dbstat), the rest shared (questions) or free")
+          f"(option_scores, _track_top_labels, _track_run_stats, _track_run_bins; dbstat), the rest shared (questions) or free")
     print(f"{'':46} {'seconds':>8} {'x one run':>10}")
     for label, t in rows:
         print(f"{label:46} {t:8.3f} {t / one:10.2f}")
@@ -583,14 +583,14 @@ def postgres_scale_section(track, track_bench, repeat, runs=1000, questions=14_0
         # The baseline: psql reading the stored rows each command needs, from the tables themselves.
         one = f"run_id = {run_id}"
         commands = [
-            ("track runs", ["runs"], "SELECT * FROM runs r LEFT JOIN run_stats s USING (run_id) ORDER BY r.run_id"),
+            ("track runs", ["runs"], "SELECT * FROM runs r LEFT JOIN _track_run_stats s USING (run_id) ORDER BY r.run_id"),
             ("track show r0005", ["show", "r0005"],
-             f"SELECT * FROM runs r LEFT JOIN run_stats s USING (run_id) WHERE {one.replace('run_id', 'r.run_id')}; "
+             f"SELECT * FROM runs r LEFT JOIN _track_run_stats s USING (run_id) WHERE {one.replace('run_id', 'r.run_id')}; "
              f"SELECT * FROM params WHERE {one}; SELECT * FROM tags WHERE {one}; SELECT * FROM metrics WHERE {one}"),
             ("track metrics r0005", ["metrics", "r0005"],
              f"SELECT question_id, option, prob, score FROM option_scores WHERE {one} ORDER BY question_id, option"),
             ("track table (all runs)", ["table", "--out-dir", tables],
-             "SELECT * FROM runs; SELECT * FROM run_stats; SELECT * FROM run_bins; SELECT * FROM params; SELECT * FROM tags"),
+             "SELECT * FROM runs; SELECT * FROM _track_run_stats; SELECT * FROM _track_run_bins; SELECT * FROM params; SELECT * FROM tags"),
         ]
         print(f"\n== PostgreSQL 15 at scale: {runs:,} runs x {questions:,} questions x {k} options "
               f"(pushed in {pushed:.0f} s; median of {repeat}) ==")

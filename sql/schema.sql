@@ -184,14 +184,14 @@ CREATE TABLE judgments (
 -- run: written by track in the same transaction as the option rows they
 -- summarise (every writer: log, ingest, merge, derived runs, the Swift API).
 -- Rows written with plain SQL are caught by the triggers of views.sql, which
--- keep `top_labels` exact and list the run in `stale_runs`; the views compute
+-- keep `_track_top_labels` exact and list the run in `_track_stale_runs`; the views compute
 -- a stale run's numbers from its rows, and the next writing track command
 -- recomputes its summaries. So no view ever shows a stale number.
 
 -- The top label of each run x question (METHODS §1): pred = argmax_k p_k with
 -- ties to the lowest index; its confidence is that option's row in option_scores
 -- (the views read it from there, one primary-key step away).
-CREATE TABLE top_labels (
+CREATE TABLE _track_top_labels (
     run_id      INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     question_id INTEGER NOT NULL REFERENCES questions(question_id),
     pred        INTEGER NOT NULL,
@@ -199,7 +199,7 @@ CREATE TABLE top_labels (
 ) WITHOUT ROWID;
 
 -- Per run: additive totals (so appending rows only adds to them).
-CREATE TABLE run_stats (
+CREATE TABLE _track_run_stats (
     run_id         INTEGER PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
     n              INTEGER NOT NULL,       -- questions
     n_correct      INTEGER NOT NULL,       -- questions whose top label is the gold one
@@ -215,7 +215,7 @@ CREATE TABLE run_stats (
 -- Per run x class x bin, 10 equal-width bins: class -1 is the top-label
 -- table (values = confidences, hits = correct answers); class k >= 0 the
 -- classwise table of option k (values = p_ik, hits = [y_i = k]).
-CREATE TABLE run_bins (
+CREATE TABLE _track_run_bins (
     run_id INTEGER NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     class  INTEGER NOT NULL,
     bin    INTEGER NOT NULL,
@@ -225,9 +225,9 @@ CREATE TABLE run_bins (
     PRIMARY KEY (run_id, class, bin)
 ) WITHOUT ROWID;
 
--- Runs whose run_stats/run_bins do not yet reflect rows written with plain
+-- Runs whose _track_run_stats/_track_run_bins do not yet reflect rows written with plain
 -- SQL; run_id 0 stands for every run (a question's label was changed).
-CREATE TABLE stale_runs (
+CREATE TABLE _track_stale_runs (
     run_id INTEGER PRIMARY KEY
 );
 
@@ -245,4 +245,4 @@ CREATE TABLE calibration_folds (
     PRIMARY KEY (run_id, question_id)
 ) WITHOUT ROWID;
 
-PRAGMA user_version = 6;
+PRAGMA user_version = 7;

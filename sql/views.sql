@@ -7,7 +7,7 @@
 -- conf = max_k p_k; correct = [pred = label].
 --
 -- Every view carries the run's name (`run`) and reads the summaries kept as
--- data (top_labels, run_stats, run_bins; see schema.sql), so a filter on a run
+-- data (_track_top_labels, _track_run_stats, _track_run_bins; see schema.sql), so a filter on a run
 -- -- `WHERE run = 'x'`, or on model, method, dataset or split -- applies before
 -- any per-question work, and listing every run reads a few rows per run.
 
@@ -20,12 +20,12 @@ DROP VIEW IF EXISTS classwise_bins;
 DROP VIEW IF EXISTS reliability_bins;
 DROP VIEW IF EXISTS run_summary;
 DROP VIEW IF EXISTS predictions;
-DROP VIEW IF EXISTS run_bin_gaps;
-DROP VIEW IF EXISTS run_bin_totals;
-DROP VIEW IF EXISTS stale_run_bins;
-DROP VIEW IF EXISTS run_totals;
-DROP VIEW IF EXISTS stale_question_terms;
-DROP VIEW IF EXISTS stale_run_ids;
+DROP VIEW IF EXISTS _track_run_bin_gaps;
+DROP VIEW IF EXISTS _track_run_bin_totals;
+DROP VIEW IF EXISTS _track_stale_run_bins;
+DROP VIEW IF EXISTS _track_run_totals;
+DROP VIEW IF EXISTS _track_stale_question_terms;
+DROP VIEW IF EXISTS _track_stale_run_ids;
 DROP TRIGGER IF EXISTS option_scores_inserted;
 DROP TRIGGER IF EXISTS option_scores_updated;
 DROP TRIGGER IF EXISTS option_scores_deleted;
@@ -37,69 +37,69 @@ DROP TRIGGER IF EXISTS runs_deleted;
 --
 -- track maintains the summaries itself and writes with these triggers turned
 -- off on its own connections; any other client (sqlite3, Python, Datasette)
--- fires them. They keep top_labels exact row by row and list the run in
--- stale_runs, which the views below honour (a stale run's numbers are computed
+-- fires them. They keep _track_top_labels exact row by row and list the run in
+-- _track_stale_runs, which the views below honour (a stale run's numbers are computed
 -- from its rows) until a writing track command recomputes its summaries.
 
 CREATE TRIGGER option_scores_inserted AFTER INSERT ON option_scores BEGIN
-    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred)
+    INSERT OR REPLACE INTO _track_top_labels(run_id, question_id, pred)
         SELECT run_id, question_id, option FROM option_scores
         WHERE run_id = NEW.run_id AND question_id = NEW.question_id
         ORDER BY prob DESC, option LIMIT 1;
-    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (NEW.run_id);
+    INSERT OR IGNORE INTO _track_stale_runs(run_id) VALUES (NEW.run_id);
 END;
 
 CREATE TRIGGER option_scores_updated AFTER UPDATE ON option_scores BEGIN
-    DELETE FROM top_labels WHERE run_id = OLD.run_id AND question_id = OLD.question_id;
-    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred)
+    DELETE FROM _track_top_labels WHERE run_id = OLD.run_id AND question_id = OLD.question_id;
+    INSERT OR REPLACE INTO _track_top_labels(run_id, question_id, pred)
         SELECT run_id, question_id, option FROM option_scores
         WHERE run_id = OLD.run_id AND question_id = OLD.question_id
         ORDER BY prob DESC, option LIMIT 1;
-    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred)
+    INSERT OR REPLACE INTO _track_top_labels(run_id, question_id, pred)
         SELECT run_id, question_id, option FROM option_scores
         WHERE run_id = NEW.run_id AND question_id = NEW.question_id
         ORDER BY prob DESC, option LIMIT 1;
-    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (OLD.run_id), (NEW.run_id);
+    INSERT OR IGNORE INTO _track_stale_runs(run_id) VALUES (OLD.run_id), (NEW.run_id);
 END;
 
 CREATE TRIGGER option_scores_deleted AFTER DELETE ON option_scores BEGIN
-    DELETE FROM top_labels WHERE run_id = OLD.run_id AND question_id = OLD.question_id;
-    INSERT OR REPLACE INTO top_labels(run_id, question_id, pred)
+    DELETE FROM _track_top_labels WHERE run_id = OLD.run_id AND question_id = OLD.question_id;
+    INSERT OR REPLACE INTO _track_top_labels(run_id, question_id, pred)
         SELECT run_id, question_id, option FROM option_scores
         WHERE run_id = OLD.run_id AND question_id = OLD.question_id
         ORDER BY prob DESC, option LIMIT 1;
-    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (OLD.run_id);
+    INSERT OR IGNORE INTO _track_stale_runs(run_id) VALUES (OLD.run_id);
 END;
 
 -- A changed label or option count can change any run's numbers: all are stale.
 CREATE TRIGGER questions_changed AFTER UPDATE OF label, n_options ON questions
 WHEN OLD.label IS NOT NEW.label OR OLD.n_options IS NOT NEW.n_options BEGIN
-    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (0);
+    INSERT OR IGNORE INTO _track_stale_runs(run_id) VALUES (0);
 END;
 
 CREATE TRIGGER questions_deleted AFTER DELETE ON questions BEGIN
-    INSERT OR IGNORE INTO stale_runs(run_id) VALUES (0);
+    INSERT OR IGNORE INTO _track_stale_runs(run_id) VALUES (0);
 END;
 
 -- A deleted run takes its rows and summaries along, whether or not the
 -- client has foreign keys on (the sqlite3 shell has them off by default).
 CREATE TRIGGER runs_deleted AFTER DELETE ON runs BEGIN
     DELETE FROM option_scores WHERE run_id = OLD.run_id;
-    DELETE FROM top_labels WHERE run_id = OLD.run_id;
-    DELETE FROM run_bins WHERE run_id = OLD.run_id;
-    DELETE FROM run_stats WHERE run_id = OLD.run_id;
-    DELETE FROM stale_runs WHERE run_id = OLD.run_id;
+    DELETE FROM _track_top_labels WHERE run_id = OLD.run_id;
+    DELETE FROM _track_run_bins WHERE run_id = OLD.run_id;
+    DELETE FROM _track_run_stats WHERE run_id = OLD.run_id;
+    DELETE FROM _track_stale_runs WHERE run_id = OLD.run_id;
 END;
 
 -- MARK: summaries, stored or computed for stale runs
 
--- Runs whose stored summaries are stale (see stale_runs).
-CREATE VIEW stale_run_ids AS
+-- Runs whose stored summaries are stale (see _track_stale_runs).
+CREATE VIEW _track_stale_run_ids AS
 SELECT run_id FROM runs
-WHERE EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (runs.run_id, 0));
+WHERE EXISTS (SELECT 1 FROM _track_stale_runs AS x WHERE x.run_id IN (runs.run_id, 0));
 
 -- Per stale run x question: the terms the totals add up, from the option rows.
-CREATE VIEW stale_question_terms AS
+CREATE VIEW _track_stale_question_terms AS
 SELECT run_id, question_id, label, COUNT(*) AS k,
        SUM((prob - (option = label)) * (prob - (option = label))) AS brier,
        MAX(CASE WHEN option = label THEN prob END) AS p_label,
@@ -108,54 +108,54 @@ SELECT run_id, question_id, label, COUNT(*) AS k,
 FROM (SELECT o.run_id, o.question_id, o.option, o.prob, o.score, q.label,
              MAX(o.score) OVER (PARTITION BY o.run_id, o.question_id) AS score_max
       FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
-      WHERE o.run_id IN (SELECT run_id FROM stale_run_ids))
+      WHERE o.run_id IN (SELECT run_id FROM _track_stale_run_ids))
 GROUP BY run_id, question_id;
 
--- Per run: the additive totals of run_stats (stored, or from the rows when stale).
-CREATE VIEW run_totals AS
+-- Per run: the additive totals of _track_run_stats (stored, or from the rows when stale).
+CREATE VIEW _track_run_totals AS
 SELECT s.run_id, s.n, s.n_correct, s.sum_conf, s.sum_brier, s.sum_nll, s.sum_nll_scores, s.n_scored,
        s.min_options, s.max_options
-FROM run_stats AS s
-WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (s.run_id, 0))
+FROM _track_run_stats AS s
+WHERE NOT EXISTS (SELECT 1 FROM _track_stale_runs AS x WHERE x.run_id IN (s.run_id, 0))
 UNION ALL
 SELECT t.run_id, COUNT(*), SUM(tl.pred = t.label), SUM(o.prob), SUM(t.brier),
        SUM(-ln(MAX(t.p_label, 1e-15))),
        SUM(CASE WHEN t.n_scores = t.k THEN -t.log_softmax_label ELSE 0 END),
        SUM(t.n_scores = t.k), MIN(t.k), MAX(t.k)
-FROM stale_question_terms AS t
-JOIN top_labels AS tl ON tl.run_id = t.run_id AND tl.question_id = t.question_id
+FROM _track_stale_question_terms AS t
+JOIN _track_top_labels AS tl ON tl.run_id = t.run_id AND tl.question_id = t.question_id
 JOIN option_scores AS o ON o.run_id = tl.run_id AND o.question_id = tl.question_id AND o.option = tl.pred
 GROUP BY t.run_id;
 
--- Per run x class x bin (class -1: top label): the sums of run_bins (stored, or from the rows when stale).
--- Per stale run x class x bin (class -1: top label): the sums run_bins holds, from the rows.
-CREATE VIEW stale_run_bins AS
+-- Per run x class x bin (class -1: top label): the sums of _track_run_bins (stored, or from the rows when stale).
+-- Per stale run x class x bin (class -1: top label): the sums _track_run_bins holds, from the rows.
+CREATE VIEW _track_stale_run_bins AS
 SELECT t.run_id, -1 AS class, MIN(CAST(o.prob * 10 AS INTEGER), 9) AS bin, COUNT(*) AS n,
        SUM(t.pred = q.label) AS hits, SUM(o.prob) AS sum_p
-FROM top_labels AS t JOIN questions AS q ON q.question_id = t.question_id
+FROM _track_top_labels AS t JOIN questions AS q ON q.question_id = t.question_id
 JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
-WHERE t.run_id IN (SELECT run_id FROM stale_run_ids)
+WHERE t.run_id IN (SELECT run_id FROM _track_stale_run_ids)
 GROUP BY t.run_id, bin
 UNION ALL
 SELECT o.run_id, o.option, MIN(CAST(o.prob * 10 AS INTEGER), 9) AS bin, COUNT(*), SUM(o.option = q.label), SUM(o.prob)
 FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
-WHERE o.run_id IN (SELECT run_id FROM stale_run_ids)
+WHERE o.run_id IN (SELECT run_id FROM _track_stale_run_ids)
 GROUP BY o.run_id, o.option, bin;
 
--- Per run x class x bin (class -1: top label): the sums of run_bins (stored, or from the rows when stale).
-CREATE VIEW run_bin_totals AS
+-- Per run x class x bin (class -1: top label): the sums of _track_run_bins (stored, or from the rows when stale).
+CREATE VIEW _track_run_bin_totals AS
 SELECT b.run_id, b.class, b.bin, b.n, b.hits, b.sum_p
-FROM run_bins AS b
-WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
+FROM _track_run_bins AS b
+WHERE NOT EXISTS (SELECT 1 FROM _track_stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
 UNION ALL
-SELECT run_id, class, bin, n, hits, sum_p FROM stale_run_bins;
+SELECT run_id, class, bin, n, hits, sum_p FROM _track_stale_run_bins;
 
--- Per run (with its name, so that a filter on it reaches run_bins first): the sums the
+-- Per run (with its name, so that a filter on it reaches _track_run_bins first): the sums the
 -- binned ECEs are made of, 10 bins. Top-label and class rows are one per bin, so their
 -- gaps add directly; the pooled bins add the classes of a bin first (one term per bin).
 -- The stored and the stale arm repeat their sums on purpose: SQLite 3.40 pushes a filter on
 -- `run` into each arm of a UNION ALL of aggregates, not through an aggregate over a UNION ALL.
-CREATE VIEW run_bin_gaps AS
+CREATE VIEW _track_run_bin_gaps AS
 SELECT b.run_id, r.name AS run,
        SUM(CASE WHEN b.class = -1 THEN ABS(b.hits - b.sum_p) END) AS top_gap,
        MAX(CASE WHEN b.class = -1 THEN ABS(1.0 * b.hits / b.n - b.sum_p / b.n) END) AS mce,
@@ -171,8 +171,8 @@ SELECT b.run_id, r.name AS run,
         ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 8 THEN b.hits - b.sum_p ELSE 0 END)) +
         ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 9 THEN b.hits - b.sum_p ELSE 0 END))) AS pooled_gap,
        SUM(CASE WHEN b.class >= 0 THEN b.n END) AS predictions
-FROM runs AS r JOIN run_bins AS b ON b.run_id = r.run_id
-WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
+FROM runs AS r JOIN _track_run_bins AS b ON b.run_id = r.run_id
+WHERE NOT EXISTS (SELECT 1 FROM _track_stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
 GROUP BY b.run_id, r.name
 UNION ALL
 SELECT b.run_id, r.name AS run,
@@ -190,7 +190,7 @@ SELECT b.run_id, r.name AS run,
         ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 8 THEN b.hits - b.sum_p ELSE 0 END)) +
         ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 9 THEN b.hits - b.sum_p ELSE 0 END))) AS pooled_gap,
        SUM(CASE WHEN b.class >= 0 THEN b.n END) AS predictions
-FROM runs AS r JOIN stale_run_bins AS b ON b.run_id = r.run_id
+FROM runs AS r JOIN _track_stale_run_bins AS b ON b.run_id = r.run_id
 GROUP BY b.run_id, r.name;
 
 -- MARK: the views users query
@@ -200,7 +200,7 @@ CREATE VIEW predictions AS
 SELECT t.run_id, t.question_id, q.external_id, q.dataset, q.subject, q.n_options, q.label,
        t.pred, o.prob AS conf, CAST(t.pred = q.label AS INTEGER) AS correct, r.name AS run, q.category
 FROM runs AS r
-JOIN top_labels AS t ON t.run_id = r.run_id
+JOIN _track_top_labels AS t ON t.run_id = r.run_id
 JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
 JOIN questions AS q ON q.question_id = t.question_id;
 
@@ -213,7 +213,7 @@ SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split,
        s.sum_conf / s.n AS mean_confidence,
        s.sum_conf / s.n - 1.0 * s.n_correct / s.n AS overconfidence   -- mean confidence minus accuracy
 FROM runs AS r
-LEFT JOIN run_totals AS s ON s.run_id = r.run_id;
+LEFT JOIN _track_run_totals AS s ON s.run_id = r.run_id;
 
 -- MARK: calibration, 10 equal-width bins (METHODS §2, §3)
 --
@@ -229,7 +229,7 @@ SELECT b.run_id, b.bin, b.n,
        b.sum_p / b.n AS confidence,
        1.0 * b.hits / b.n - b.sum_p / b.n AS gap,          -- negative: overconfident
        r.name AS run
-FROM runs AS r JOIN run_bin_totals AS b ON b.run_id = r.run_id
+FROM runs AS r JOIN _track_run_bin_totals AS b ON b.run_id = r.run_id
 WHERE b.class = -1;
 
 -- Classwise reliability tables: per run, option (class) and bin of p_ik over all questions.
@@ -239,7 +239,7 @@ SELECT b.run_id, b.class, b.bin, b.n,
        b.sum_p / b.n AS mean_prob,
        1.0 * b.hits / b.n - b.sum_p / b.n AS gap,
        r.name AS run
-FROM runs AS r JOIN run_bin_totals AS b ON b.run_id = r.run_id
+FROM runs AS r JOIN _track_run_bin_totals AS b ON b.run_id = r.run_id
 WHERE b.class >= 0;
 
 -- One row per run: metadata with n, accuracy, mean confidence,
@@ -261,14 +261,14 @@ SELECT r.run_id, g.run, r.model, r.method, r.dataset, r.split, r.step, r.epoch,
        s.sum_brier / s.n AS brier,                   -- mean over questions of sum_k (p_k - [y = k])^2
        (CASE WHEN s.n_scored = s.n THEN s.sum_nll_scores ELSE s.sum_nll END) / s.n AS nll,   -- from raw scores when every question has them
        g.pooled_gap / g.predictions AS pooled_ece    -- every question x option one prediction
-FROM run_bin_gaps AS g
+FROM _track_run_bin_gaps AS g
 JOIN runs AS r ON r.run_id = g.run_id
-JOIN run_totals AS s ON s.run_id = g.run_id
+JOIN _track_run_totals AS s ON s.run_id = g.run_id
 WHERE s.n > 0;
 
 -- Per run x subject, and per run x category: n, accuracy, mean confidence and conf-ECE
 -- (10 bins; the sum over bins of |hits - sum of confidences|, over n, in one level of
--- aggregation so that a filter on the run reaches top_labels first), e.g. the worst subjects:
+-- aggregation so that a filter on the run reaches _track_top_labels first), e.g. the worst subjects:
 --   SELECT subject, n, accuracy, conf_ece FROM subject_calibration WHERE run = 'x' ORDER BY conf_ece DESC;
 CREATE VIEW subject_calibration AS
 SELECT run_id, run, subject, COUNT(*) AS n,

@@ -92,9 +92,9 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "replicate", let
                             SELECT lower(hex(randomblob(16))), ?, ?, ?, dataset, split, status, source_format FROM runs WHERE run_id = ?
                             """, [.text(String(format: "r%04d", index)), .text(index % 2 == 0 ? "A" : "B"), .text("M\(index % 5)"), .integer(source)])
                         target = database.lastInsertRowID
-                        for (table, columns) in [("option_scores", "question_id, option, prob, score"), ("top_labels", "question_id, pred"),
-                                                 ("run_stats", "n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored, min_options, max_options"),
-                                                 ("run_bins", "class, bin, n, hits, sum_p")] {
+                        for (table, columns) in [("option_scores", "question_id, option, prob, score"), ("_track_top_labels", "question_id, pred"),
+                                                 ("_track_run_stats", "n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored, min_options, max_options"),
+                                                 ("_track_run_bins", "class, bin, n, hits, sum_p")] {
                             try database.execute("INSERT INTO \(table)(run_id, \(columns)) SELECT ?, \(columns) FROM \(table) WHERE run_id = ?",
                                                  [.integer(target), .integer(source)])
                         }

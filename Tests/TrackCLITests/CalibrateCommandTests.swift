@@ -59,7 +59,7 @@ import TrackStore
         #expect(try store.query("SELECT fold, count(*) FROM calibration_folds f JOIN runs r USING (run_id) WHERE r.name = 'syn+TS' GROUP BY fold ORDER BY fold").rows
                 == [[.integer(0), .integer(700)], [.integer(1), .integer(300)]])
         #expect(try store.database.scalarInt("""
-            SELECT count(*) FROM top_labels t JOIN runs r USING (run_id)
+            SELECT count(*) FROM _track_top_labels t JOIN runs r USING (run_id)
             WHERE r.name = 'syn+TS' AND t.question_id IN (SELECT question_id FROM calibration_folds WHERE run_id = r.run_id AND fold = 1)
             """) == 300)
         // compare pairs exactly the derived run's questions.

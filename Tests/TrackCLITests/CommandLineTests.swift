@@ -195,9 +195,9 @@ import TrackStore
         for name in ["runs", "option_scores", "questions", "run_calibration", "predictions", "subject_calibration"] {
             #expect(list.stdout.contains("\n\(name) "), "lists \(name)")
         }
-        #expect(!list.stdout.contains("stale_run_bins") && !list.stdout.contains("run_bins ") && !list.stdout.contains("track_meta"))
+        #expect(!list.stdout.contains("_track_stale_run_bins") && !list.stdout.contains("_track_run_bins ") && !list.stdout.contains("track_meta"))
         let all = try TrackBinary.run(["schema", "--all"])
-        #expect(all.stdout.contains("stale_run_bins") && all.stdout.contains("run_bins") && all.stdout.contains("track's own"))
+        #expect(all.stdout.contains("_track_stale_run_bins") && all.stdout.contains("_track_run_bins") && all.stdout.contains("track's own"))
         // Every public object says what it holds.
         let catalog = try #require(try JSONSerialization.jsonObject(with: Data(TrackBinary.run(["schema", "--format", "json"]).stdout.utf8)) as? [[String: Any]])
         #expect(catalog.count >= 20)

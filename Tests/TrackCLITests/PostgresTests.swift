@@ -17,8 +17,8 @@ import TrackStore
 
     /// Row counts of every table of the server's store: what "nothing changed" compares.
     static func counts(_ server: PostgresServer, _ database: String) throws -> String {
-        let tables = ["runs", "params", "tags", "metrics", "questions", "option_scores", "top_labels", "run_stats", "run_bins",
-                      "preference_pairs", "judgments", "em_targets", "exports", "export_runs", "experiments", "stale_runs", "calibration_folds"]
+        let tables = ["runs", "params", "tags", "metrics", "questions", "option_scores", "_track_top_labels", "_track_run_stats", "_track_run_bins",
+                      "preference_pairs", "judgments", "em_targets", "exports", "export_runs", "experiments", "_track_stale_runs", "calibration_folds"]
         return try server.psql("SELECT " + tables.map { "(SELECT count(*) FROM \($0))" }.joined(separator: " || ',' || "), database: database)
     }
 
@@ -143,6 +143,29 @@ import TrackStore
     }
 
     /// Eight writers log at once into one PostgreSQL store, over the same questions: nothing is lost.
+    /// Version 7 renames track's own tables with a `_track_` prefix: a store left at version 6
+    /// (the old names, its views gone) is migrated on open and reads as before.
+    @Test func aVersion6StoreIsMigratedToPrefixedTables() throws {
+        let server = try PostgresServer.shared()
+        let uri = try server.createDatabase("v6")
+        let lines = (0..<20).map { #"{"id": "q\#($0)", "label": \#($0 % 2), "probs": [0.7, 0.3]}"# }.joined(separator: "\n") + "\n"
+        try Self.track(["log", "--run", "r", "--dataset", "d", "--db", uri], server, input: lines)
+        let before = try Self.track(["metrics", "r", "--db", uri, "--format", "json"], server).stdout
+        // Back to version 6's shape: views dropped, tables under their old names.
+        _ = try server.psql("""
+            DROP VIEW IF EXISTS judged_winrate, preference_winrate, category_calibration, subject_calibration, run_calibration,
+                classwise_bins, reliability_bins, run_summary, predictions, _track_run_bin_gaps, _track_run_bin_totals,
+                _track_stale_run_bins, _track_run_totals, _track_stale_question_terms, _track_stale_run_ids CASCADE;
+            ALTER TABLE _track_top_labels RENAME TO top_labels; ALTER TABLE _track_run_stats RENAME TO run_stats;
+            ALTER TABLE _track_run_bins RENAME TO run_bins; ALTER TABLE _track_stale_runs RENAME TO stale_runs;
+            UPDATE track_meta SET value = '6' WHERE key = 'schema_version'; DELETE FROM track_meta WHERE key = 'views_sha256';
+            """, database: "v6")
+        #expect(try Self.track(["metrics", "r", "--db", uri, "--format", "json"], server).stdout == before)
+        #expect(try server.psql("SELECT value FROM track_meta WHERE key = 'schema_version'", database: "v6").trimmingCharacters(in: .whitespacesAndNewlines) == "7")
+        let tables = try server.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'", database: "v6")
+        #expect(tables.contains("_track_top_labels") && !tables.contains(",top_labels") && !tables.contains(",run_stats"), "\(tables)")
+    }
+
     @Test func eightConcurrentWritersLoseNothing() throws {
         let server = try PostgresServer.shared()
         let uri = try server.createDatabase("gpus")
@@ -162,7 +185,7 @@ import TrackStore
         #expect(try server.psql("SELECT string_agg(DISTINCT n::text || ' ' || status, ',') FROM run_calibration", database: "gpus") == "\(perWriter) finished\n")
         // The stored summaries equal what the views compute from the rows (marking every run stale).
         let stored = try server.psql("SELECT string_agg(run || ':' || round(conf_ece::numeric, 12), ',' ORDER BY run) FROM run_calibration", database: "gpus")
-        _ = try server.psql("INSERT INTO stale_runs(run_id) VALUES (0)", database: "gpus")
+        _ = try server.psql("INSERT INTO _track_stale_runs(run_id) VALUES (0)", database: "gpus")
         #expect(try server.psql("SELECT string_agg(run || ':' || round(conf_ece::numeric, 12), ',' ORDER BY run) FROM run_calibration", database: "gpus") == stored)
     }
 
@@ -186,13 +209,13 @@ import TrackStore
         }
         #expect(results.withLock { $0 } == Array(repeating: 0, count: 4))
         for shard in shards { try Self.track(["log", "--run", "shared", "--append", "--db", local, "--dataset", "d"], server, input: shard) }
-        #expect(try server.psql("SELECT n FROM run_stats", database: "appends") == "250\n")
-        #expect(try server.psql("SELECT count(*) FROM top_labels", database: "appends") == "250\n")
+        #expect(try server.psql("SELECT n FROM _track_run_stats", database: "appends") == "250\n")
+        #expect(try server.psql("SELECT count(*) FROM _track_top_labels", database: "appends") == "250\n")
         let server_ = try JSONParser.parse(try Self.track(["metrics", "shared", "--db", uri, "--format", "json"], server).stdout)
         let sqlite = try JSONParser.parse(try Self.track(["metrics", "shared", "--db", local, "--format", "json"], server).stdout)
         #expect(Self.same(server_, sqlite), "\(server_) vs \(sqlite)")
         let stored = try server.psql("SELECT round(conf_ece::numeric, 12) || ' ' || round(cw_ece::numeric, 12) FROM run_calibration", database: "appends")
-        _ = try server.psql("INSERT INTO stale_runs(run_id) VALUES (0)", database: "appends")
+        _ = try server.psql("INSERT INTO _track_stale_runs(run_id) VALUES (0)", database: "appends")
         #expect(try server.psql("SELECT round(conf_ece::numeric, 12) || ' ' || round(cw_ece::numeric, 12) FROM run_calibration", database: "appends") == stored)
     }
 
@@ -258,8 +281,8 @@ import TrackStore
         let more = (99..<104).map { Self.line($0) }.joined(separator: "\n") + "\n"
         try Self.track(["log", "--run", "good", "--append", "--dataset", "d", "--db", copy], server, input: more)
         try Self.track(["log", "--run", "good", "--append", "--dataset", "d", "--db", uri], server, input: more)
-        #expect(try server.psql("SELECT n FROM run_stats JOIN runs USING (run_id) WHERE name = 'good'", database: "bad")
-                == Self.track(["sql", "SELECT n FROM run_stats JOIN runs USING (run_id) WHERE name = 'good'", "--db", copy, "--format", "csv"], server).stdout.split(separator: "\n")[1] + "\n")
+        #expect(try server.psql("SELECT n FROM _track_run_stats JOIN runs USING (run_id) WHERE name = 'good'", database: "bad")
+                == Self.track(["sql", "SELECT n FROM _track_run_stats JOIN runs USING (run_id) WHERE name = 'good'", "--db", copy, "--format", "csv"], server).stdout.split(separator: "\n")[1] + "\n")
         for command in [["metrics", "good", "--format", "csv"], ["runs", "--where", "run = 'good'"]] {
             #expect(try Self.track(command + ["--db", uri], server).stdout.replacingOccurrences(of: uri, with: "")
                     == Self.track(command + ["--db", copy], server).stdout.replacingOccurrences(of: copy, with: ""), "\(command[0]) after --append")
@@ -293,7 +316,7 @@ import TrackStore
             usleep(delay)
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            let rows = try server.psql("SELECT r.name || ':' || (SELECT count(*) FROM option_scores o WHERE o.run_id = r.run_id) || ':' || COALESCE((SELECT n FROM run_stats s WHERE s.run_id = r.run_id), -1) FROM runs r ORDER BY r.name", database: "killed")
+            let rows = try server.psql("SELECT r.name || ':' || (SELECT count(*) FROM option_scores o WHERE o.run_id = r.run_id) || ':' || COALESCE((SELECT n FROM _track_run_stats s WHERE s.run_id = r.run_id), -1) FROM runs r ORDER BY r.name", database: "killed")
             for line in rows.split(separator: "\n") {
                 #expect(line.hasSuffix(":80000:20000"), "a run is on the server but not whole: \(line)")
             }
@@ -323,10 +346,10 @@ import TrackStore
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(committed == sent * 4)
-        #expect(try server.psql("SELECT r.status || ' ' || s.n FROM runs r JOIN run_stats s USING (run_id) WHERE r.name = 'killed'", database: "stream") == "running \(sent)\n")
+        #expect(try server.psql("SELECT r.status || ' ' || s.n FROM runs r JOIN _track_run_stats s USING (run_id) WHERE r.name = 'killed'", database: "stream") == "running \(sent)\n")
         // The stored summaries match the rows the server holds.
         let stored = try server.psql("SELECT round(conf_ece::numeric, 12) FROM run_calibration WHERE run = 'killed'", database: "stream")
-        _ = try server.psql("INSERT INTO stale_runs(run_id) VALUES (0)", database: "stream")
+        _ = try server.psql("INSERT INTO _track_stale_runs(run_id) VALUES (0)", database: "stream")
         #expect(try server.psql("SELECT round(conf_ece::numeric, 12) FROM run_calibration WHERE run = 'killed'", database: "stream") == stored)
     }
 
@@ -406,14 +429,14 @@ import TrackStore
         // summaries stale) are gated: with no stale run, a query by run reads no option row or
         // top label at all (at 1,000 runs the ungated plan read all 56 million rows: 17 s).
         for query in ["SELECT * FROM run_summary WHERE run = '\(dpo)'", "SELECT * FROM run_calibration WHERE run = '\(dpo)'",
-                      "SELECT * FROM run_totals", "SELECT * FROM run_bin_totals WHERE run_id = \(runID)"] {
+                      "SELECT * FROM _track_run_totals", "SELECT * FROM _track_run_bin_totals WHERE run_id = \(runID)"] {
             let plan = try server.psql("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) \(query)", database: "direct")
-            let executed = plan.split(separator: "\n").filter { ($0.contains("on option_scores") || $0.contains("on top_labels")) && !$0.contains("never executed") }
+            let executed = plan.split(separator: "\n").filter { ($0.contains("on option_scores") || $0.contains("on _track_top_labels")) && !$0.contains("never executed") }
             #expect(executed.isEmpty, "\(query): \(executed)")
         }
         // A stale run (a plain-SQL write) is computed from its rows, the others still from their summaries.
         _ = try server.psql("UPDATE option_scores SET prob = prob WHERE run_id = \(runID) AND question_id = (SELECT MIN(question_id) FROM option_scores WHERE run_id = \(runID))", database: "direct")
-        #expect(try server.psql("SELECT count(*) FROM stale_runs", database: "direct") == "1\n")
+        #expect(try server.psql("SELECT count(*) FROM _track_stale_runs", database: "direct") == "1\n")
         #expect(try PostgresTests.track(["metrics", dpo, "--db", uri], server).stdout == PostgresTests.track(["metrics", dpo, "--db", db], server).stdout)
         // No temporary folder can be made: every reading command, and em and plot, still run
         // (the report draws its figures in one, for embedding).
@@ -548,7 +571,7 @@ import TrackStore
         #expect(try server.psql("SELECT string_agg(name, ',' ORDER BY name) FROM runs", database: "manage") == "a,a+TS,c\n")
         let removed = try PostgresTests.track(["rm", "a", "--recursive", "--db", uri], server)
         #expect(removed.stdout.contains("deleted run 'a+TS'") && removed.stdout.contains("deleted run 'a'"))
-        #expect(try server.psql("SELECT (SELECT count(*) FROM runs) || ' ' || (SELECT count(*) FROM option_scores) || ' ' || (SELECT count(*) FROM calibration_folds) || ' ' || (SELECT count(*) FROM top_labels)", database: "manage")
+        #expect(try server.psql("SELECT (SELECT count(*) FROM runs) || ' ' || (SELECT count(*) FROM option_scores) || ' ' || (SELECT count(*) FROM calibration_folds) || ' ' || (SELECT count(*) FROM _track_top_labels)", database: "manage")
                 == "1 120 0 30\n")
         // What track reads from the server agrees.
         #expect(try PostgresTests.track(["runs", "--db", uri, "--format", "csv"], server).stdout.contains("c,"))
@@ -628,7 +651,7 @@ import TrackStore
         try PostgresTests.track(["calibrate", "temperature", "--fit", "r", "--apply", "r", "--holdout", "0.2", "--suffix", "+H", "--db", uri], server)
         #expect(try server.psql("SELECT r.name || ':' || count(*) FROM calibration_folds f JOIN runs r USING (run_id) GROUP BY r.name ORDER BY r.name", database: "calibrate")
                 == "r+H:90\nr+TS:90\n")
-        #expect(try server.psql("SELECT count(*) FROM top_labels t JOIN runs r USING (run_id) WHERE r.name = 'r+H'", database: "calibrate") == "18\n")
+        #expect(try server.psql("SELECT count(*) FROM _track_top_labels t JOIN runs r USING (run_id) WHERE r.name = 'r+H'", database: "calibrate") == "18\n")
         #expect(try server.psql("SELECT value FROM params p JOIN runs r USING (run_id) WHERE r.name = 'r+TS' AND key = 'ts.folds'", database: "calibrate") == "3\n")
     }
 }

@@ -127,8 +127,8 @@ import TrackStore
         let store = try RunStore(path: db, readOnly: true)
         let innocent = try #require(try store.runID(named: "innocent"))
         #expect(innocent != victimID && innocent > victimID!)
-        #expect(try store.database.scalarInt("SELECT count(*) FROM top_labels") == 1)
-        #expect(try store.database.scalarText("SELECT group_concat(DISTINCT q.dataset) FROM top_labels t JOIN questions q USING (question_id)") == "b")
+        #expect(try store.database.scalarInt("SELECT count(*) FROM _track_top_labels") == 1)
+        #expect(try store.database.scalarText("SELECT group_concat(DISTINCT q.dataset) FROM _track_top_labels t JOIN questions q USING (question_id)") == "b")
     }
 }
 
@@ -139,7 +139,7 @@ import TrackStore
     static func expectStoredEqualsAnalyzer(_ db: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let store = try RunStore(path: db, readOnly: true)
         let stored = try store.storedMetrics()
-        #expect(try store.database.scalarInt("SELECT count(*) FROM stale_runs") == 0, sourceLocation: sourceLocation)
+        #expect(try store.database.scalarInt("SELECT count(*) FROM _track_stale_runs") == 0, sourceLocation: sourceLocation)
         for run in try store.runSummaries() where run.n > 0 {
             let fresh = CalibrationAnalyzer(try store.loadRun(named: run.name).predictions).metrics()
             let s = try #require(stored[run.id])

@@ -71,9 +71,9 @@ import TrackCalibration
                 ("samples_task_2025-01-01T00-00-00.jsonl", Array(lmEval.prefix(64_000))), ("p.npy", Array(npy))]
     }
 
-    static let fingerprintSQL = "SELECT " + ["runs", "questions", "option_scores", "top_labels", "run_stats", "run_bins",
+    static let fingerprintSQL = "SELECT " + ["runs", "questions", "option_scores", "_track_top_labels", "_track_run_stats", "_track_run_bins",
                                              "params", "metrics", "ingest_rejects"]
-        .map { "(SELECT count(*) FROM \($0))" }.joined(separator: ", ") + ", (SELECT total(n) + total(sum_conf) FROM run_stats)"
+        .map { "(SELECT count(*) FROM \($0))" }.joined(separator: ", ") + ", (SELECT total(n) + total(sum_conf) FROM _track_run_stats)"
 
     /// Counts and sums that any partial write would change, in one query.
     static func fingerprint(_ store: RunStore) throws -> [SQLValue] {

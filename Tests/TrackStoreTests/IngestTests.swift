@@ -367,7 +367,7 @@ extension Probabilities {
         #expect(try ingestor.ingest(second, options: options).runs == [.init(name: "second", questions: 60)])
         #expect(try store.count("questions") == 60)
         let shared = try store.database.scalarInt("""
-            SELECT count(DISTINCT a.question_id) FROM top_labels a JOIN top_labels b USING (question_id)
+            SELECT count(DISTINCT a.question_id) FROM _track_top_labels a JOIN _track_top_labels b USING (question_id)
             WHERE a.run_id = (SELECT run_id FROM runs WHERE name = 'first') AND b.run_id = (SELECT run_id FROM runs WHERE name = 'second')
             """)
         #expect(shared == 50)

@@ -54,7 +54,7 @@ import TrackCalibration
     }
 
     static func staleCount(_ store: RunStore) throws -> Int64 {
-        try store.database.scalarInt("SELECT count(*) FROM stale_runs") ?? -1
+        try store.database.scalarInt("SELECT count(*) FROM _track_stale_runs") ?? -1
     }
 
     static func predictions(_ count: Int, seed: UInt64, options: Int = 4, prefix: String = "q",
@@ -108,7 +108,7 @@ import TrackCalibration
         // Deleting a run takes its summaries.
         let id = try #require(try store.runID(named: "scored"))
         try store.database.transaction { try store.deleteRun(id) }
-        for table in ["top_labels", "run_stats", "run_bins"] {
+        for table in ["_track_top_labels", "_track_run_stats", "_track_run_bins"] {
             #expect(try store.database.scalarInt("SELECT count(*) FROM \(table) WHERE run_id = \(id)") == 0, "\(table)")
         }
         try Self.expectExact(store, "delete")
@@ -156,10 +156,10 @@ import TrackCalibration
         try client.execute("DELETE FROM option_scores WHERE question_id % 5 = 0 AND run_id = (SELECT run_id FROM runs WHERE name = 'api')")
         try check("delete")
         try client.execute("UPDATE questions SET label = (label + 1) % n_options WHERE question_id % 3 = 0")
-        #expect(try client.scalarInt("SELECT count(*) FROM stale_runs WHERE run_id = 0") == 1)
+        #expect(try client.scalarInt("SELECT count(*) FROM _track_stale_runs WHERE run_id = 0") == 1)
         try check("label change")
         try client.execute("DELETE FROM runs WHERE name = 'plain'")
-        #expect(try client.scalarInt("SELECT count(*) FROM top_labels WHERE run_id NOT IN (SELECT run_id FROM runs)") == 0)
+        #expect(try client.scalarInt("SELECT count(*) FROM _track_top_labels WHERE run_id NOT IN (SELECT run_id FROM runs)") == 0)
         try check("run deleted")
 
         // A writing open recomputes: nothing stale, everything exact.
@@ -187,6 +187,16 @@ import TrackCalibration
         #expect(try Self.staleCount(migrated) == 0)
         #expect(reported.first! == (0, 3) && reported.last! == (3, 3), "progress for each run")
         try Self.expectExact(migrated, "migrated")
+        // Version 7: track's own tables and views carry the `_track_` prefix; sqlite_master lists
+        // no other object than the public tables and views, track_meta and SQLite's own.
+        let objects = try migrated.query("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')").rows.compactMap { row -> String? in
+            if case .text(let name) = row[0] { return name } else { return nil }
+        }
+        let publicObjects = Set(try SchemaCatalog.current().listed(all: false).map(\.name))
+        for name in objects where !publicObjects.contains(name) {
+            #expect(name.hasPrefix("_track_") || name == "track_meta" || name.hasPrefix("sqlite_"), "\(name) is neither public nor prefixed")
+        }
+        for old in ["top_labels", "run_stats", "run_bins", "stale_runs", "run_totals", "run_bin_totals"] { #expect(!objects.contains(old), "\(old) left") }
 
         // The same runs logged into a fresh store.
         let fresh = try RunStore(path: directory.path("fresh.sqlite"))
@@ -236,7 +246,7 @@ import TrackCalibration
             let plan = try store.query("EXPLAIN QUERY PLAN SELECT * FROM \(view) WHERE run = 'a'").rows
                 .map { "\($0.last!)" }.joined(separator: "\n")
             #expect(plan.contains("USING INDEX sqlite_autoindex_runs_2 (name=?)") || plan.contains("(name=?)"), "\(view):\n\(plan)")
-            #expect(!plan.contains("SCAN t") && !plan.contains("SCAN top_labels"), "\(view):\n\(plan)")
+            #expect(!plan.contains("SCAN t") && !plan.contains("SCAN _track_top_labels"), "\(view):\n\(plan)")
         }
         // Per-subject numbers equal the analyzers on each subject's questions.
         let loaded = try store.loadRun(named: "a", details: true)

@@ -79,7 +79,7 @@ CREATE TABLE questions (
     UNIQUE (dataset, external_id)
 );
 
--- The three per-question tables (option_scores, top_labels, em_targets) carry no foreign-key
+-- The three per-question tables (option_scores, _track_top_labels, em_targets) carry no foreign-key
 -- constraints here: PostgreSQL checks those row by row, which would make a COPY of millions of
 -- rows several times slower. track writes them only with ids it has just mapped, and the
 -- runs_deleted trigger of views.sql deletes them with their run, as ON DELETE CASCADE would.
@@ -146,14 +146,14 @@ CREATE TABLE judgments (
 );
 
 -- Summaries kept as data (see sql/schema.sql): written by track with the rows.
-CREATE TABLE top_labels (
+CREATE TABLE _track_top_labels (
     run_id      BIGINT NOT NULL,
     question_id BIGINT NOT NULL,
     pred        BIGINT NOT NULL,
     PRIMARY KEY (run_id, question_id)
 );
 
-CREATE TABLE run_stats (
+CREATE TABLE _track_run_stats (
     run_id         BIGINT PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
     n              BIGINT NOT NULL,
     n_correct      BIGINT NOT NULL,
@@ -166,7 +166,7 @@ CREATE TABLE run_stats (
     max_options    BIGINT
 );
 
-CREATE TABLE run_bins (
+CREATE TABLE _track_run_bins (
     run_id BIGINT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
     class  BIGINT NOT NULL,
     bin    BIGINT NOT NULL,
@@ -176,7 +176,7 @@ CREATE TABLE run_bins (
     PRIMARY KEY (run_id, class, bin)
 );
 
-CREATE TABLE stale_runs (
+CREATE TABLE _track_stale_runs (
     run_id BIGINT PRIMARY KEY
 );
 
@@ -188,4 +188,4 @@ CREATE TABLE calibration_folds (
     PRIMARY KEY (run_id, question_id)
 );
 
-INSERT INTO track_meta(key, value) VALUES ('schema_version', '6');
+INSERT INTO track_meta(key, value) VALUES ('schema_version', '7');

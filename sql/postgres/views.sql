@@ -8,8 +8,8 @@
 -- (SQLite's CAST(p * 10 AS INTEGER) truncates; PostgreSQL's cast rounds, so FLOOR).
 
 DROP VIEW IF EXISTS category_calibration, subject_calibration, judged_winrate, preference_winrate, run_calibration,
-    classwise_bins, reliability_bins, run_summary, predictions, run_bin_gaps, run_bin_totals,
-    stale_run_bins, run_totals, stale_question_terms, stale_run_ids CASCADE;
+    classwise_bins, reliability_bins, run_summary, predictions, _track_run_bin_gaps, _track_run_bin_totals,
+    _track_stale_run_bins, _track_run_totals, _track_stale_question_terms, _track_stale_run_ids CASCADE;
 DROP TRIGGER IF EXISTS option_scores_inserted ON option_scores;
 DROP TRIGGER IF EXISTS option_scores_updated ON option_scores;
 DROP TRIGGER IF EXISTS option_scores_deleted ON option_scores;
@@ -20,8 +20,8 @@ DROP TRIGGER IF EXISTS runs_deleted ON runs;
 -- MARK: plain-SQL writers (triggers)
 --
 -- track writes summaries itself and sets track.writer = 'on' in its transactions;
--- for any other client (psql, Python) these fire, row by row as in SQLite: top_labels
--- stays exact and the run is listed in stale_runs, whose numbers the views compute
+-- for any other client (psql, Python) these fire, row by row as in SQLite: _track_top_labels
+-- stays exact and the run is listed in _track_stale_runs, whose numbers the views compute
 -- from the rows.
 
 -- Row triggers whose WHEN skips track's own writes: a COPY by track pays one cheap test per row
@@ -34,11 +34,11 @@ BEGIN
     FOR r, q IN SELECT * FROM (VALUES (CASE WHEN TG_OP <> 'INSERT' THEN OLD.run_id END, CASE WHEN TG_OP <> 'INSERT' THEN OLD.question_id END),
                                       (CASE WHEN TG_OP <> 'DELETE' THEN NEW.run_id END, CASE WHEN TG_OP <> 'DELETE' THEN NEW.question_id END)) AS v(r, q)
                  WHERE v.r IS NOT NULL LOOP
-        DELETE FROM top_labels WHERE run_id = r AND question_id = q;
-        INSERT INTO top_labels(run_id, question_id, pred)
+        DELETE FROM _track_top_labels WHERE run_id = r AND question_id = q;
+        INSERT INTO _track_top_labels(run_id, question_id, pred)
             SELECT o.run_id, o.question_id, o.option FROM option_scores o
             WHERE o.run_id = r AND o.question_id = q ORDER BY o.prob DESC, o.option LIMIT 1;
-        INSERT INTO stale_runs(run_id) VALUES (r) ON CONFLICT DO NOTHING;
+        INSERT INTO _track_stale_runs(run_id) VALUES (r) ON CONFLICT DO NOTHING;
     END LOOP;
     RETURN NULL;
 END $$;
@@ -54,7 +54,7 @@ CREATE TRIGGER option_scores_deleted AFTER DELETE ON option_scores FOR EACH ROW
 CREATE OR REPLACE FUNCTION track_questions_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF current_setting('track.writer', true) = 'on' THEN RETURN NULL; END IF;
-    INSERT INTO stale_runs(run_id) VALUES (0) ON CONFLICT DO NOTHING;
+    INSERT INTO _track_stale_runs(run_id) VALUES (0) ON CONFLICT DO NOTHING;
     RETURN NULL;
 END $$;
 CREATE TRIGGER questions_changed AFTER UPDATE OF label, n_options ON questions
@@ -67,10 +67,10 @@ CREATE TRIGGER questions_deleted AFTER DELETE ON questions
 CREATE OR REPLACE FUNCTION track_runs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM option_scores o USING gone g WHERE o.run_id = g.run_id;
-    DELETE FROM top_labels t USING gone g WHERE t.run_id = g.run_id;
+    DELETE FROM _track_top_labels t USING gone g WHERE t.run_id = g.run_id;
     DELETE FROM em_targets e USING gone g WHERE e.run_id = g.run_id;
     DELETE FROM calibration_folds f USING gone g WHERE f.run_id = g.run_id;
-    DELETE FROM stale_runs s USING gone g WHERE s.run_id = g.run_id;
+    DELETE FROM _track_stale_runs s USING gone g WHERE s.run_id = g.run_id;
     RETURN NULL;
 END $$;
 CREATE TRIGGER runs_deleted AFTER DELETE ON runs
@@ -78,11 +78,11 @@ CREATE TRIGGER runs_deleted AFTER DELETE ON runs
 
 -- MARK: summaries, stored or computed for stale runs
 
-CREATE VIEW stale_run_ids AS
+CREATE VIEW _track_stale_run_ids AS
 SELECT run_id FROM runs
-WHERE EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (runs.run_id, 0));
+WHERE EXISTS (SELECT 1 FROM _track_stale_runs AS x WHERE x.run_id IN (runs.run_id, 0));
 
-CREATE VIEW stale_question_terms AS
+CREATE VIEW _track_stale_question_terms AS
 SELECT run_id, question_id, label, COUNT(*) AS k,
        SUM((prob - (option = label)::int) * (prob - (option = label)::int)) AS brier,
        MAX(CASE WHEN option = label THEN prob END) AS p_label,
@@ -91,49 +91,49 @@ SELECT run_id, question_id, label, COUNT(*) AS k,
 FROM (SELECT o.run_id, o.question_id, o.option, o.prob, o.score, q.label,
              MAX(o.score) OVER (PARTITION BY o.run_id, o.question_id) AS score_max
       FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
-      WHERE o.run_id IN (SELECT run_id FROM stale_run_ids)
+      WHERE o.run_id IN (SELECT run_id FROM _track_stale_run_ids)
         -- Uncorrelated: one check when the query starts; with no stale run, this branch (whose
         -- run filter PostgreSQL does not push through the aggregate) is never executed.
-        AND EXISTS (SELECT 1 FROM stale_runs)) AS rows
+        AND EXISTS (SELECT 1 FROM _track_stale_runs)) AS rows
 GROUP BY run_id, question_id, label;
 
-CREATE VIEW run_totals AS
+CREATE VIEW _track_run_totals AS
 SELECT s.run_id, s.n, s.n_correct, s.sum_conf, s.sum_brier, s.sum_nll, s.sum_nll_scores, s.n_scored,
        s.min_options, s.max_options
-FROM run_stats AS s
-WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (s.run_id, 0))
+FROM _track_run_stats AS s
+WHERE NOT EXISTS (SELECT 1 FROM _track_stale_runs AS x WHERE x.run_id IN (s.run_id, 0))
 UNION ALL
 SELECT t.run_id, COUNT(*), SUM((tl.pred = t.label)::int), SUM(o.prob), SUM(t.brier),
        SUM(-ln(GREATEST(t.p_label, 1e-15))),
        SUM(CASE WHEN t.n_scores = t.k THEN -t.log_softmax_label ELSE 0 END),
        SUM((t.n_scores = t.k)::int), MIN(t.k), MAX(t.k)
-FROM stale_question_terms AS t
-JOIN top_labels AS tl ON tl.run_id = t.run_id AND tl.question_id = t.question_id
+FROM _track_stale_question_terms AS t
+JOIN _track_top_labels AS tl ON tl.run_id = t.run_id AND tl.question_id = t.question_id
 JOIN option_scores AS o ON o.run_id = tl.run_id AND o.question_id = tl.question_id AND o.option = tl.pred
-WHERE EXISTS (SELECT 1 FROM stale_runs)   -- a gate above the joins: none of them runs without a stale run
+WHERE EXISTS (SELECT 1 FROM _track_stale_runs)   -- a gate above the joins: none of them runs without a stale run
 GROUP BY t.run_id;
 
-CREATE VIEW stale_run_bins AS
+CREATE VIEW _track_stale_run_bins AS
 SELECT t.run_id, -1 AS class, LEAST(FLOOR(o.prob * 10), 9)::bigint AS bin, COUNT(*) AS n,
        SUM((t.pred = q.label)::int) AS hits, SUM(o.prob) AS sum_p
-FROM top_labels AS t JOIN questions AS q ON q.question_id = t.question_id
+FROM _track_top_labels AS t JOIN questions AS q ON q.question_id = t.question_id
 JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
-WHERE t.run_id IN (SELECT run_id FROM stale_run_ids) AND EXISTS (SELECT 1 FROM stale_runs)
+WHERE t.run_id IN (SELECT run_id FROM _track_stale_run_ids) AND EXISTS (SELECT 1 FROM _track_stale_runs)
 GROUP BY t.run_id, 3
 UNION ALL
 SELECT o.run_id, o.option, LEAST(FLOOR(o.prob * 10), 9)::bigint AS bin, COUNT(*), SUM((o.option = q.label)::int), SUM(o.prob)
 FROM option_scores AS o JOIN questions AS q ON q.question_id = o.question_id
-WHERE o.run_id IN (SELECT run_id FROM stale_run_ids) AND EXISTS (SELECT 1 FROM stale_runs)
+WHERE o.run_id IN (SELECT run_id FROM _track_stale_run_ids) AND EXISTS (SELECT 1 FROM _track_stale_runs)
 GROUP BY o.run_id, o.option, 3;
 
-CREATE VIEW run_bin_totals AS
+CREATE VIEW _track_run_bin_totals AS
 SELECT b.run_id, b.class, b.bin, b.n, b.hits, b.sum_p
-FROM run_bins AS b
-WHERE NOT EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
+FROM _track_run_bins AS b
+WHERE NOT EXISTS (SELECT 1 FROM _track_stale_runs AS x WHERE x.run_id IN (b.run_id, 0))
 UNION ALL
-SELECT run_id, class, bin, n, hits, sum_p FROM stale_run_bins;
+SELECT run_id, class, bin, n, hits, sum_p FROM _track_stale_run_bins;
 
-CREATE VIEW run_bin_gaps AS
+CREATE VIEW _track_run_bin_gaps AS
 SELECT b.run_id, r.name AS run,
        SUM(CASE WHEN b.class = -1 THEN ABS(b.hits - b.sum_p) END) AS top_gap,
        MAX(CASE WHEN b.class = -1 THEN ABS(b.hits::float8 / b.n - b.sum_p / b.n) END) AS mce,
@@ -149,7 +149,7 @@ SELECT b.run_id, r.name AS run,
         ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 8 THEN b.hits - b.sum_p ELSE 0 END)) +
         ABS(SUM(CASE WHEN b.class >= 0 AND b.bin = 9 THEN b.hits - b.sum_p ELSE 0 END))) AS pooled_gap,
        SUM(CASE WHEN b.class >= 0 THEN b.n END) AS predictions
-FROM runs AS r JOIN run_bin_totals AS b ON b.run_id = r.run_id
+FROM runs AS r JOIN _track_run_bin_totals AS b ON b.run_id = r.run_id
 GROUP BY b.run_id, r.name;
 
 -- MARK: the views users query
@@ -158,7 +158,7 @@ CREATE VIEW predictions AS
 SELECT t.run_id, t.question_id, q.external_id, q.dataset, q.subject, q.n_options, q.label,
        t.pred, o.prob AS conf, (t.pred = q.label)::int AS correct, r.name AS run, q.category
 FROM runs AS r
-JOIN top_labels AS t ON t.run_id = r.run_id
+JOIN _track_top_labels AS t ON t.run_id = r.run_id
 JOIN option_scores AS o ON o.run_id = t.run_id AND o.question_id = t.question_id AND o.option = t.pred
 JOIN questions AS q ON q.question_id = t.question_id;
 
@@ -170,7 +170,7 @@ SELECT r.run_id, r.name AS run, r.model, r.method, r.dataset, r.split,
        s.sum_conf / s.n AS mean_confidence,
        s.sum_conf / s.n - s.n_correct::float8 / s.n AS overconfidence
 FROM runs AS r
-LEFT JOIN run_totals AS s ON s.run_id = r.run_id;
+LEFT JOIN _track_run_totals AS s ON s.run_id = r.run_id;
 
 CREATE VIEW reliability_bins AS
 SELECT b.run_id, b.bin, b.n,
@@ -178,7 +178,7 @@ SELECT b.run_id, b.bin, b.n,
        b.sum_p / b.n AS confidence,
        b.hits::float8 / b.n - b.sum_p / b.n AS gap,
        r.name AS run
-FROM runs AS r JOIN run_bin_totals AS b ON b.run_id = r.run_id
+FROM runs AS r JOIN _track_run_bin_totals AS b ON b.run_id = r.run_id
 WHERE b.class = -1;
 
 CREATE VIEW classwise_bins AS
@@ -187,7 +187,7 @@ SELECT b.run_id, b.class, b.bin, b.n,
        b.sum_p / b.n AS mean_prob,
        b.hits::float8 / b.n - b.sum_p / b.n AS gap,
        r.name AS run
-FROM runs AS r JOIN run_bin_totals AS b ON b.run_id = r.run_id
+FROM runs AS r JOIN _track_run_bin_totals AS b ON b.run_id = r.run_id
 WHERE b.class >= 0;
 
 CREATE VIEW run_calibration AS
@@ -203,9 +203,9 @@ SELECT r.run_id, g.run, r.model, r.method, r.dataset, r.split, r.step, r.epoch,
        s.sum_brier / s.n AS brier,
        (CASE WHEN s.n_scored = s.n THEN s.sum_nll_scores ELSE s.sum_nll END) / s.n AS nll,
        g.pooled_gap / g.predictions AS pooled_ece
-FROM run_bin_gaps AS g
+FROM _track_run_bin_gaps AS g
 JOIN runs AS r ON r.run_id = g.run_id
-JOIN run_totals AS s ON s.run_id = g.run_id
+JOIN _track_run_totals AS s ON s.run_id = g.run_id
 WHERE s.n > 0;
 
 CREATE VIEW subject_calibration AS

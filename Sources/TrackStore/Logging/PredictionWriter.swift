@@ -29,7 +29,7 @@ final class PredictionWriter {
     private lazy var optionInsert = ChunkedInsert(
         database: database, prefix: "INSERT INTO option_scores(run_id, question_id, option, prob, score)", columns: 5)
     private lazy var topInsert = ChunkedInsert(
-        database: database, prefix: "INSERT INTO top_labels(run_id, question_id, pred)", columns: 3)
+        database: database, prefix: "INSERT INTO _track_top_labels(run_id, question_id, pred)", columns: 3)
 
     init(database: Database, runID: Int64, defaultDataset: String, validation: ValidationOptions,
          questions: QuestionIndex) throws {
@@ -45,7 +45,7 @@ final class PredictionWriter {
     /// The run's stored questions into `written` (its top labels: one row per question).
     private func readWritten() throws {
         written = QuestionBitmap()
-        try database.forEachRow("SELECT question_id FROM top_labels WHERE run_id = ?", [.integer(runID)]) {
+        try database.forEachRow("SELECT question_id FROM _track_top_labels WHERE run_id = ?", [.integer(runID)]) {
             _ = written.insert($0.int64(0))
         }
     }

@@ -228,7 +228,7 @@ public final class RunStore {
         for table in Schema.runOwnedTables {
             try database.execute("DELETE FROM \(table) WHERE run_id = ?", [.integer(runID)])
         }
-        try database.execute("DELETE FROM stale_runs WHERE run_id = ?", [.integer(runID)])
+        try database.execute("DELETE FROM _track_stale_runs WHERE run_id = ?", [.integer(runID)])
         try database.execute("UPDATE runs SET parent_run_id = NULL WHERE parent_run_id = ?", [.integer(runID)])
         try database.execute("DELETE FROM runs WHERE run_id = ?", [.integer(runID)])
     }
@@ -358,10 +358,10 @@ extension RunStore {
         if report.problems.isEmpty, (try? database.schemaVersion) ?? 0 >= 5 {
             report.problems += rows("""
                 SELECT 'run ' || r.name || ': summary counts ' || COALESCE(s.n, 0) || ' questions, its rows ' || COALESCE(t.n, 0)
-                FROM runs r LEFT JOIN run_stats s USING (run_id)
-                LEFT JOIN (SELECT run_id, count(*) AS n FROM top_labels GROUP BY run_id) t USING (run_id)
+                FROM runs r LEFT JOIN _track_run_stats s USING (run_id)
+                LEFT JOIN (SELECT run_id, count(*) AS n FROM _track_top_labels GROUP BY run_id) t USING (run_id)
                 WHERE COALESCE(s.n, 0) != COALESCE(t.n, 0)
-                  AND r.run_id NOT IN (SELECT run_id FROM stale_runs) AND NOT EXISTS (SELECT 1 FROM stale_runs WHERE run_id = 0)
+                  AND r.run_id NOT IN (SELECT run_id FROM _track_stale_runs) AND NOT EXISTS (SELECT 1 FROM _track_stale_runs WHERE run_id = 0)
                 """).map { "summary: \($0)" }
         }
         if report.problems.isEmpty {

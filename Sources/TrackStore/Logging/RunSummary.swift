@@ -3,8 +3,8 @@ import Glibc
 #endif
 import TrackCalibration
 
-/// The additive summary of some questions of one run: what `run_stats` and
-/// `run_bins` hold (see sql/schema.sql). Totals add up, so a writer adds the
+/// The additive summary of some questions of one run: what `_track_run_stats` and
+/// `_track_run_bins` hold (see sql/schema.sql). Totals add up, so a writer adds the
 /// summary of the rows it writes to the stored one in the same transaction,
 /// and appending rows never needs the rows already stored.
 struct RunSummaryDelta {
@@ -27,7 +27,7 @@ struct RunSummaryDelta {
 
     var isEmpty: Bool { n == 0 }
 
-    /// Adds one question; returns its top label for `top_labels`.
+    /// Adds one question; returns its top label for `_track_top_labels`.
     @discardableResult
     mutating func add(label: Int, probabilities p: UnsafeBufferPointer<Double>,
                       scores: UnsafeBufferPointer<Double>?) -> TopLabel {
@@ -73,7 +73,7 @@ struct RunSummaryDelta {
     func write(to database: Database, runID: Int64) throws {
         guard n > 0 else { return }
         try database.execute("""
-            INSERT INTO run_stats(run_id, n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored,
+            INSERT INTO _track_run_stats(run_id, n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored,
                                   min_options, max_options)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(run_id) DO UPDATE SET
@@ -87,7 +87,7 @@ struct RunSummaryDelta {
                   .integer(Int64(minOptions)), .integer(Int64(maxOptions))])
         for slot in binCount.indices where binCount[slot] > 0 {
             try database.execute("""
-                INSERT INTO run_bins(run_id, class, bin, n, hits, sum_p) VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO _track_run_bins(run_id, class, bin, n, hits, sum_p) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(run_id, class, bin) DO UPDATE SET
                     n = n + excluded.n, hits = hits + excluded.hits, sum_p = sum_p + excluded.sum_p
                 """, [.integer(runID), .integer(Int64(slot / Self.bins - 1)), .integer(Int64(slot % Self.bins)),
@@ -103,7 +103,7 @@ extension RunStore {
         var runs: [(Int64, String)] = []
         try database.forEachRow("""
             SELECT run_id, name FROM runs
-            WHERE EXISTS (SELECT 1 FROM stale_runs AS x WHERE x.run_id IN (runs.run_id, 0)) ORDER BY run_id
+            WHERE EXISTS (SELECT 1 FROM _track_stale_runs AS x WHERE x.run_id IN (runs.run_id, 0)) ORDER BY run_id
             """) { runs.append(($0.int64(0), $0.string(1) ?? "")) }
         return runs
     }
@@ -113,11 +113,11 @@ extension RunStore {
     /// `progress(done, total, name)` is called before each run.
     public func refreshStaleSummaries(progress: ((Int, Int, String) -> Void)? = nil) throws {
         guard !database.isReadOnly,
-              try database.scalarInt("SELECT EXISTS (SELECT 1 FROM stale_runs)") == 1 else { return }
+              try database.scalarInt("SELECT EXISTS (SELECT 1 FROM _track_stale_runs)") == 1 else { return }
         // The every-run mark (a label changed) is cleared with all runs recomputed in one
         // transaction, so that a mark set meanwhile by another client cannot be lost;
         // otherwise each run is its own short transaction.
-        let everyRun = try database.scalarInt("SELECT EXISTS (SELECT 1 FROM stale_runs WHERE run_id = 0)") == 1
+        let everyRun = try database.scalarInt("SELECT EXISTS (SELECT 1 FROM _track_stale_runs WHERE run_id = 0)") == 1
         func refresh() throws {
             let stale = try staleRuns()
             for (index, run) in stale.enumerated() {
@@ -127,13 +127,13 @@ extension RunStore {
                 } catch is StoredValueError {
                     // A run holding an invalid value stays stale (the views compute from its rows, and
                     // reading it says what is wrong); the other runs' summaries are brought up to date.
-                    try database.execute("INSERT OR IGNORE INTO stale_runs(run_id) VALUES (?)", [.integer(run.id)])
+                    try database.execute("INSERT OR IGNORE INTO _track_stale_runs(run_id) VALUES (?)", [.integer(run.id)])
                     continue
                 }
             }
             // Entries of runs that no longer exist (and the every-run mark, inside its transaction).
             try database.transaction {
-                try database.execute("DELETE FROM stale_runs WHERE run_id NOT IN (SELECT run_id FROM runs)\(everyRun ? "" : " AND run_id != 0")")
+                try database.execute("DELETE FROM _track_stale_runs WHERE run_id NOT IN (SELECT run_id FROM runs)\(everyRun ? "" : " AND run_id != 0")")
             }
             progress?(stale.count, stale.count, "")
         }
@@ -142,11 +142,11 @@ extension RunStore {
 
     /// Rewrites one run's top labels and totals from its option rows (in the caller's transaction).
     func recomputeSummaries(runID: Int64, name: String) throws {
-        for table in ["top_labels", "run_bins", "run_stats"] {
+        for table in ["_track_top_labels", "_track_run_bins", "_track_run_stats"] {
             try database.execute("DELETE FROM \(table) WHERE run_id = ?", [.integer(runID)])
         }
         var summary = RunSummaryDelta()
-        let topInsert = ChunkedInsert(database: database, prefix: "INSERT INTO top_labels(run_id, question_id, pred)", columns: 3)
+        let topInsert = ChunkedInsert(database: database, prefix: "INSERT INTO _track_top_labels(run_id, question_id, pred)", columns: 3)
         try scanRun(id: runID, name: name, details: false) { chunk in
             var tops: [TopLabel] = []
             tops.reserveCapacity(chunk.count)
@@ -159,7 +159,7 @@ extension RunStore {
             return true
         }
         try summary.write(to: database, runID: runID)
-        try database.execute("DELETE FROM stale_runs WHERE run_id = ?", [.integer(runID)])
+        try database.execute("DELETE FROM _track_stale_runs WHERE run_id = ?", [.integer(runID)])
     }
 }
 
@@ -204,7 +204,7 @@ extension RunReading {
         var optionCounts: [Int64: (min: Int, max: Int)] = [:]
         try sql.eachRow("""
             SELECT run_id, n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored, min_options, max_options
-            FROM run_totals \(filter)
+            FROM _track_run_totals \(filter)
             """) { row in
             let n = row.int(1)
             guard n > 0 else { return }
@@ -222,7 +222,7 @@ extension RunReading {
         let empty = BinTotal(count: 0, hits: 0, sum: 0)
         var totals: [Int64: StoredBinTotals] = [:]
         var invalid: Set<Int64> = Set(result.filter { !($0.value.meanConfidence?.isFinite ?? true) || !($0.value.nll?.isFinite ?? true) || !($0.value.brier?.isFinite ?? true) }.keys)
-        try sql.eachRow("SELECT run_id, class, n, hits, sum_p, bin FROM run_bin_totals \(filter)") { row in
+        try sql.eachRow("SELECT run_id, class, n, hits, sum_p, bin FROM _track_run_bin_totals \(filter)") { row in
             let id = row.int64(0)
             guard result[id] != nil else { return }
             let bin = row.int(5), sum = row.double(4)
@@ -271,7 +271,7 @@ extension RunStore {
 }
 
 extension RunStore {
-    /// The bin count of the stored summaries (`run_bins`).
+    /// The bin count of the stored summaries (`_track_run_bins`).
     public static let storedBins = RunSummaryDelta.bins
 }
 
@@ -280,14 +280,14 @@ extension RunReading {
     /// reader reserves before it loads the run.
     public func storedShape(runID: Int64) throws -> (questions: Int, maxOptions: Int)? {
         var shape: (Int, Int)?
-        try sql.eachRow("SELECT n, max_options FROM run_totals WHERE run_id = ?", [.integer(runID)]) { shape = ($0.int(0), $0.int(1)) }
+        try sql.eachRow("SELECT n, max_options FROM _track_run_totals WHERE run_id = ?", [.integer(runID)]) { shape = ($0.int(0), $0.int(1)) }
         return shape
     }
 
     /// K when every question of the run has K options (from the stored totals).
     public func uniformOptionCount(runID: Int64) throws -> Int? {
         var k: Int?
-        try sql.eachRow("SELECT min_options, max_options FROM run_totals WHERE run_id = ?", [.integer(runID)]) {
+        try sql.eachRow("SELECT min_options, max_options FROM _track_run_totals WHERE run_id = ?", [.integer(runID)]) {
             if $0.int(0) == $0.int(1) { k = $0.int(0) }
         }
         return k

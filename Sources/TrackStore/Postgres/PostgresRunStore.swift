@@ -17,7 +17,7 @@ extension PostgresStore: RunWriting {
     /// Current: the schema was created or migrated when the store was opened.
     public var schemaVersion: Int { Self.currentVersion }
 
-    /// The run's questions (one COPY, through `top_labels`, in id order), then its option rows in
+    /// The run's questions (one COPY, through `_track_top_labels`, in id order), then its option rows in
     /// primary-key order (a second COPY: an index scan, no join or sort of the option rows), the
     /// two walked side by side.
     public func scanRun(id runID: Int64, name: String, details: Bool, questions range: ClosedRange<Int64>?,
@@ -30,7 +30,7 @@ extension PostgresStore: RunWriting {
         var questions: [Question] = []
         let detailColumns = details ? ", q.subject, q.dataset, q.external_id, q.category" : ""
         try connection.copyOut("""
-            COPY (SELECT q.question_id, q.label, q.n_options\(detailColumns) FROM top_labels t JOIN questions q USING (question_id)
+            COPY (SELECT q.question_id, q.label, q.n_options\(detailColumns) FROM _track_top_labels t JOIN questions q USING (question_id)
                   WHERE t.run_id = \(runID)\(between("t.question_id")) ORDER BY t.question_id) TO STDOUT
             """) { row in
             var question = Question(label: Int(row.int64(1)), options: Int(row.int64(2)))

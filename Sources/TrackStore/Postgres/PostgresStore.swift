@@ -78,12 +78,12 @@ public final class PostgresStore {
                 try connection.query("INSERT INTO track_meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                      [.text(Self.viewsKey), .text(fingerprint)])
             }
-            // stale_runs is almost always empty, and PostgreSQL plans a never-analysed table as
+            // _track_stale_runs is almost always empty, and PostgreSQL plans a never-analysed table as
             // thousands of rows: the views' anti-join on it was then estimated at one run and
             // planned as a nested loop (52 ms instead of 2.6 ms for `track runs` at 1,000 runs).
-            if case .real(let tuples)? = try connection.query("SELECT reltuples FROM pg_class WHERE oid = 'stale_runs'::regclass").rows.first?.first,
+            if case .real(let tuples)? = try connection.query("SELECT reltuples FROM pg_class WHERE oid = '_track_stale_runs'::regclass").rows.first?.first,
                tuples < 0 {
-                try connection.execute("ANALYZE stale_runs")
+                try connection.execute("ANALYZE _track_stale_runs")
             }
             try connection.execute("COMMIT")
         } catch {
@@ -150,8 +150,8 @@ public final class PostgresStore {
                 let questionMap = try pushQuestions(runID: runID, from: local)
                 let rows = try pushRows(runID: runID, remoteID: remoteID, questionMap: questionMap, from: local)
                 try pushExports(runID: runID, remoteID: remoteID, from: local)
-                if try local.scalarInt("SELECT count(*) FROM stale_runs WHERE run_id IN (?, 0)", [.integer(runID)]) ?? 0 > 0 {
-                    try connection.query("INSERT INTO stale_runs(run_id) VALUES ($1) ON CONFLICT DO NOTHING", [.integer(remoteID)])
+                if try local.scalarInt("SELECT count(*) FROM _track_stale_runs WHERE run_id IN (?, 0)", [.integer(runID)]) ?? 0 > 0 {
+                    try connection.query("INSERT INTO _track_stale_runs(run_id) VALUES ($1) ON CONFLICT DO NOTHING", [.integer(remoteID)])
                 }
                 return .pushed(rows: rows)
             }
@@ -186,7 +186,7 @@ public final class PostgresStore {
         } else {
             _ = try push(runID: runID, from: store)
         }
-        try local.execute("INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM top_labels WHERE run_id = ?",
+        try local.execute("INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM _track_top_labels WHERE run_id = ?",
                           [.integer(runID)])
         try recordSent(runID: runID, in: local)
     }
@@ -196,7 +196,7 @@ public final class PostgresStore {
     public func markPushed(in store: RunStore) throws {
         try store.database.executeScript("""
             \(Self.pushedTable);
-            INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM top_labels;
+            INSERT OR IGNORE INTO temp.track_pushed(run_id, question_id) SELECT run_id, question_id FROM _track_top_labels;
             """)
         var runs: [Int64] = []
         try store.database.forEachRow("SELECT run_id FROM runs") { runs.append($0.int64(0)) }
@@ -228,7 +228,7 @@ public final class PostgresStore {
         try connection.copyIn("COPY track_push_questions FROM STDIN") { buffer in
             try local.forEachRow("""
                 SELECT question_id, dataset, external_id, subject, n_options, label, category FROM questions
-                WHERE question_id IN (SELECT question_id FROM top_labels WHERE run_id = ?1
+                WHERE question_id IN (SELECT question_id FROM _track_top_labels WHERE run_id = ?1
                                       UNION SELECT question_id FROM em_targets WHERE run_id = ?1
                                       UNION SELECT question_id FROM calibration_folds WHERE run_id = ?1)\(newOnly ? Self.notPushed : "")
                 ORDER BY question_id
@@ -283,9 +283,9 @@ public final class PostgresStore {
             }
             buffer.binaryTrailer()
         }
-        try connection.copyIn("COPY top_labels(run_id, question_id, pred) FROM STDIN WITH (FORMAT binary)") { buffer in
+        try connection.copyIn("COPY _track_top_labels(run_id, question_id, pred) FROM STDIN WITH (FORMAT binary)") { buffer in
             buffer.binaryHeader()
-            try local.forEachRow("SELECT question_id, pred FROM top_labels WHERE run_id = ?1\(only)", [.integer(runID)]) { row in
+            try local.forEachRow("SELECT question_id, pred FROM _track_top_labels WHERE run_id = ?1\(only)", [.integer(runID)]) { row in
                 try buffer.binaryRow(fields: 3)
                 buffer.binaryInt(remoteID); buffer.binaryInt(try mapped(row.int64(0))); buffer.binaryInt(row.int64(1))
             }
@@ -334,9 +334,9 @@ public final class PostgresStore {
         try local.executeScript(Self.sentTables)
         let id = [SQLValue.integer(runID)]
         try local.execute("DELETE FROM temp.track_sent_stats WHERE run_id = ?", id)
-        try local.execute("INSERT INTO temp.track_sent_stats SELECT run_id, \(Self.sumColumns.joined(separator: ", ")) FROM run_stats WHERE run_id = ?", id)
+        try local.execute("INSERT INTO temp.track_sent_stats SELECT run_id, \(Self.sumColumns.joined(separator: ", ")) FROM _track_run_stats WHERE run_id = ?", id)
         try local.execute("DELETE FROM temp.track_sent_bins WHERE run_id = ?", id)
-        try local.execute("INSERT INTO temp.track_sent_bins SELECT run_id, class, bin, n, hits, sum_p FROM run_bins WHERE run_id = ?", id)
+        try local.execute("INSERT INTO temp.track_sent_bins SELECT run_id, class, bin, n, hits, sum_p FROM _track_run_bins WHERE run_id = ?", id)
         for table in ["metrics", "ingest_rejects"] {
             try local.execute("INSERT OR REPLACE INTO temp.track_sent_rows VALUES (?1, ?2, (SELECT COALESCE(MAX(rowid), 0) FROM \(table) WHERE run_id = ?1))",
                               [.integer(runID), .text(table)])
@@ -354,32 +354,32 @@ public final class PostgresStore {
         var options: [SQLValue] = []
         try local.forEachRow("""
             SELECT \(Self.sumColumns.map { "s.\($0) - COALESCE(t.\($0), 0)" }.joined(separator: ", ")), s.min_options, s.max_options
-            FROM run_stats s LEFT JOIN temp.track_sent_stats t USING (run_id) WHERE s.run_id = ?
+            FROM _track_run_stats s LEFT JOIN temp.track_sent_stats t USING (run_id) WHERE s.run_id = ?
             """, ids) { row in
             delta = (0..<7).map { row.value(Int32($0)) }
             options = [row.value(7), row.value(8)]
         }
         if !delta.isEmpty {
-            let sums = Self.sumColumns.enumerated().map { "\($1) = run_stats.\($1) + $\($0 + 1)" }.joined(separator: ", ")
+            let sums = Self.sumColumns.enumerated().map { "\($1) = _track_run_stats.\($1) + $\($0 + 1)" }.joined(separator: ", ")
             try connection.query("""
-                INSERT INTO run_stats(run_id, \(Self.sumColumns.joined(separator: ", ")), min_options, max_options)
+                INSERT INTO _track_run_stats(run_id, \(Self.sumColumns.joined(separator: ", ")), min_options, max_options)
                 VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)
                 ON CONFLICT (run_id) DO UPDATE SET \(sums),
-                    min_options = LEAST(run_stats.min_options, $8), max_options = GREATEST(run_stats.max_options, $9)
+                    min_options = LEAST(_track_run_stats.min_options, $8), max_options = GREATEST(_track_run_stats.max_options, $9)
                 """, delta + options + [.integer(remoteID)])
         }
         var bins: [[SQLValue]] = []
         try local.forEachRow("""
             SELECT b.class, b.bin, b.n - COALESCE(t.n, 0), b.hits - COALESCE(t.hits, 0), b.sum_p - COALESCE(t.sum_p, 0)
-            FROM run_bins b LEFT JOIN temp.track_sent_bins t USING (run_id, class, bin) WHERE b.run_id = ?
+            FROM _track_run_bins b LEFT JOIN temp.track_sent_bins t USING (run_id, class, bin) WHERE b.run_id = ?
             """, ids) { row in
             if row.int64(2) != 0 { bins.append((0..<5).map { row.value(Int32($0)) }) }
         }
         for bin in bins {
             try connection.query("""
-                INSERT INTO run_bins(run_id, class, bin, n, hits, sum_p) VALUES ($6, $1, $2, $3, $4, $5)
-                ON CONFLICT (run_id, class, bin) DO UPDATE SET n = run_bins.n + excluded.n, hits = run_bins.hits + excluded.hits,
-                                                              sum_p = run_bins.sum_p + excluded.sum_p
+                INSERT INTO _track_run_bins(run_id, class, bin, n, hits, sum_p) VALUES ($6, $1, $2, $3, $4, $5)
+                ON CONFLICT (run_id, class, bin) DO UPDATE SET n = _track_run_bins.n + excluded.n, hits = _track_run_bins.hits + excluded.hits,
+                                                              sum_p = _track_run_bins.sum_p + excluded.sum_p
                 """, bin + [.integer(remoteID)])
         }
         for (table, columns) in Self.runTables {
@@ -407,7 +407,7 @@ public final class PostgresStore {
                     }
                 }
                 try connection.execute("INSERT INTO \(table)(run_id, \(list)) SELECT run_id, \(list) FROM \(scratch) ON CONFLICT (\(key)) \(update)")
-            default: break   // run_stats and run_bins: added above
+            default: break   // _track_run_stats and _track_run_bins: added above
             }
         }
     }
@@ -424,8 +424,8 @@ public final class PostgresStore {
         ("ingest_rejects", ["source", "line", "reason"]),
         ("preference_pairs", ["prompt_id", "chosen_logprob", "rejected_logprob", "chosen_tokens", "rejected_tokens"]),
         ("judgments", ["prompt_id", "opponent", "verdict"]),
-        ("run_stats", ["n", "n_correct", "sum_conf", "sum_brier", "sum_nll", "sum_nll_scores", "n_scored", "min_options", "max_options"]),
-        ("run_bins", ["class", "bin", "n", "hits", "sum_p"]),
+        ("_track_run_stats", ["n", "n_correct", "sum_conf", "sum_brier", "sum_nll", "sum_nll_scores", "n_scored", "min_options", "max_options"]),
+        ("_track_run_bins", ["class", "bin", "n", "hits", "sum_p"]),
     ]
 
     /// The run's export records: one server row per (path, sha256, created_at), linked to the run.
@@ -451,7 +451,7 @@ public final class PostgresStore {
         [("experiments", ["experiment_id", "name", "description", "created_at"]),
          ("runs", ["run_id"] + runColumns + ["experiment_id", "parent_run_id"])]
         + runTables.map { ($0.0, ["run_id"] + $0.1) }
-        + [("exports", ["export_id"] + exportColumns), ("export_runs", ["export_id", "run_id"]), ("stale_runs", ["run_id"]),
+        + [("exports", ["export_id"] + exportColumns), ("export_runs", ["export_id", "run_id"]), ("_track_stale_runs", ["run_id"]),
            ("em_targets", ["run_id", "question_id", "option", "bin", "target"]),
            ("calibration_folds", ["run_id", "question_id", "fold"])]
 
@@ -491,7 +491,7 @@ public final class PostgresStore {
                 let filter: String? = switch table {
                 case "experiments": nil
                 case "exports": "export_id IN (SELECT export_id FROM export_runs WHERE \(runFilter))"
-                case "stale_runs": "\(runFilter) OR run_id = 0"   // 0: every run stale
+                case "_track_stale_runs": "\(runFilter) OR run_id = 0"   // 0: every run stale
                 default: runFilter
                 }
                 try copyRows(of: table, columns: columns, types: types, filter: filter, into: database)
@@ -611,13 +611,13 @@ extension PostgresStore {
                 let types = try columnTypes()
                 try copyRows(of: "questions", columns: ["question_id", "dataset", "external_id", "subject", "n_options", "label", "category"],
                              types: types, filter: """
-                                question_id IN (SELECT question_id FROM top_labels WHERE \(runFilter)
+                                question_id IN (SELECT question_id FROM _track_top_labels WHERE \(runFilter)
                                                 UNION SELECT question_id FROM em_targets WHERE \(runFilter)
                                                 UNION SELECT question_id FROM calibration_folds WHERE \(runFilter))
                                 """, into: shard.database)
                 try copyRows(of: "option_scores", columns: ["run_id", "question_id", "option", "prob", "score"], types: types,
                              filter: runFilter, into: shard.database)
-                try copyRows(of: "top_labels", columns: ["run_id", "question_id", "pred"], types: types, filter: runFilter, into: shard.database)
+                try copyRows(of: "_track_top_labels", columns: ["run_id", "question_id", "pred"], types: types, filter: runFilter, into: shard.database)
             }
             try connection.execute("COMMIT")
         } catch {

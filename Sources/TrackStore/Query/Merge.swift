@@ -103,22 +103,22 @@ extension RunStore {
                     JOIN temp.merge_question_map q ON q.shard_question_id = o.question_id
                     ORDER BY r.run_id, q.question_id, o.option;
                 -- The summaries come along; a run stale in the shard is recomputed here.
-                INSERT INTO main.top_labels(run_id, question_id, pred)
-                    SELECT r.run_id, q.question_id, t.pred FROM shard.top_labels t
+                INSERT INTO main._track_top_labels(run_id, question_id, pred)
+                    SELECT r.run_id, q.question_id, t.pred FROM shard._track_top_labels t
                     JOIN temp.merge_run_map r ON r.shard_run_id = t.run_id
                     JOIN temp.merge_question_map q ON q.shard_question_id = t.question_id
                     ORDER BY r.run_id, q.question_id;
-                INSERT INTO main.run_stats(run_id, n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored,
+                INSERT INTO main._track_run_stats(run_id, n, n_correct, sum_conf, sum_brier, sum_nll, sum_nll_scores, n_scored,
                                            min_options, max_options)
                     SELECT r.run_id, s.n, s.n_correct, s.sum_conf, s.sum_brier, s.sum_nll, s.sum_nll_scores, s.n_scored,
                            s.min_options, s.max_options
-                    FROM shard.run_stats s JOIN temp.merge_run_map r ON r.shard_run_id = s.run_id;
-                INSERT INTO main.run_bins(run_id, class, bin, n, hits, sum_p)
+                    FROM shard._track_run_stats s JOIN temp.merge_run_map r ON r.shard_run_id = s.run_id;
+                INSERT INTO main._track_run_bins(run_id, class, bin, n, hits, sum_p)
                     SELECT r.run_id, b.class, b.bin, b.n, b.hits, b.sum_p
-                    FROM shard.run_bins b JOIN temp.merge_run_map r ON r.shard_run_id = b.run_id;
-                INSERT OR IGNORE INTO main.stale_runs(run_id)
+                    FROM shard._track_run_bins b JOIN temp.merge_run_map r ON r.shard_run_id = b.run_id;
+                INSERT OR IGNORE INTO main._track_stale_runs(run_id)
                     SELECT r.run_id FROM temp.merge_run_map r
-                    WHERE EXISTS (SELECT 1 FROM shard.stale_runs x WHERE x.run_id IN (r.shard_run_id, 0));
+                    WHERE EXISTS (SELECT 1 FROM shard._track_stale_runs x WHERE x.run_id IN (r.shard_run_id, 0));
                 INSERT INTO main.params SELECT r.run_id, p.key, p.value FROM shard.params p JOIN temp.merge_run_map r ON r.shard_run_id = p.run_id;
                 INSERT INTO main.tags SELECT r.run_id, t.key, t.value FROM shard.tags t JOIN temp.merge_run_map r ON r.shard_run_id = t.run_id;
                 INSERT INTO main.metrics(run_id, key, value, step, timestamp)

@@ -35,7 +35,7 @@ public enum Schema {
     }
 
     /// Tables whose rows belong to one run (`run_id REFERENCES runs ON DELETE CASCADE`).
-    static let runOwnedTables = ["option_scores", "top_labels", "run_bins", "run_stats", "params", "tags", "metrics", "preference_pairs", "ingest_rejects",
+    static let runOwnedTables = ["option_scores", "_track_top_labels", "_track_run_bins", "_track_run_stats", "params", "tags", "metrics", "preference_pairs", "ingest_rejects",
                                   "export_runs", "em_targets", "judgments", "calibration_folds"]
 
     /// A short fingerprint of views.sql, stored so that views are rebuilt only when they change.

@@ -21,7 +21,8 @@ public struct SchemaCatalog: Sendable {
         public var section: String
         /// The comment above its CREATE statement.
         public var description: String
-        /// Kept by track for its own work (summaries, bookkeeping): listed with `--all` only.
+        /// Kept by track for its own work (summaries, bookkeeping; named `_track_…` since schema
+        /// version 7): listed with `--all` only.
         public var isInternal: Bool
         public var columns: [Column]
     }
@@ -76,7 +77,8 @@ public struct SchemaCatalog: Sendable {
             if let match = line.firstMatch(of: create) {
                 let name = String(match.output.1)
                 objects.append(Object(name: name, kind: kind, section: section, description: comment.joined(separator: " "),
-                                      isInternal: internalSections.contains(section) || internalNames.contains(name), columns: []))
+                                      isInternal: name.hasPrefix("_track_") || internalSections.contains(section) || internalNames.contains(name),
+                                      columns: []))
                 current = trimmed.hasSuffix(";") ? nil : objects.count - 1
                 comment = []
             } else if trimmed.hasPrefix("--") {
