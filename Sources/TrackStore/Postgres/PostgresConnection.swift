@@ -348,6 +348,84 @@ public final class PostgresConnection {
         }
         if let failure { throw failure }
     }
+    /// `COPY (query) TO STDOUT WITH (FORMAT binary)`: each row's fields read in place as the server
+    /// sent them (big-endian integers and IEEE doubles: nothing to parse, exactly the stored bits).
+    public func copyOutBinary(_ sql: String, _ body: (BinaryCopyRow) throws -> Void) throws {
+        let start = PQexec(connection, sql)
+        let status = PQresultStatus(start)
+        defer { PQclear(start) }
+        guard status == PGRES_COPY_OUT else { throw error(start, "COPY") }
+        var pointer: UnsafeMutablePointer<CChar>?
+        var row = BinaryCopyRow()
+        var headerSeen = false
+        while true {
+            let length = PQgetCopyData(connection, &pointer, 0)
+            if length == -1 { break }
+            guard length >= 0, let data = pointer else { throw error(nil, "COPY") }
+            defer { PQfreemem(data) }
+            let bytes = UnsafeRawPointer(data)
+            var position = 0
+            if !headerSeen {
+                // "PGCOPY\n\xff\r\n\0", flags, and the header extension's length and bytes.
+                guard length >= 19 else { throw PostgresError("COPY: a binary header of \(length) bytes", kind: .storage) }
+                let extensionLength = Int(BinaryCopyRow.int32(bytes + 15))
+                position = 19 + extensionLength
+                headerSeen = true
+            }
+            while position + 2 <= Int(length) {
+                let fields = Int(Int16(bitPattern: UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt16.self))))
+                position += 2
+                if fields < 0 { break }   // the trailer
+                row.base = bytes
+                row.offsets.removeAll(keepingCapacity: true)
+                row.lengths.removeAll(keepingCapacity: true)
+                for _ in 0..<fields {
+                    guard position + 4 <= Int(length) else { throw PostgresError("COPY: a binary row cut short", kind: .storage) }
+                    let size = Int(BinaryCopyRow.int32(bytes + position))
+                    position += 4
+                    row.offsets.append(position)
+                    row.lengths.append(size)
+                    if size > 0 { position += size }
+                }
+                guard position <= Int(length) else { throw PostgresError("COPY: a binary row cut short", kind: .storage) }
+                try body(row)
+            }
+        }
+        var failure: PostgresError?
+        while let result = PQgetResult(connection) {
+            if PQresultStatus(result) != PGRES_COMMAND_OK, failure == nil { failure = error(result, "COPY") }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+    }
+}
+
+/// One row of `COPY … TO STDOUT WITH (FORMAT binary)`, read in place.
+public struct BinaryCopyRow {
+    var base: UnsafeRawPointer?
+    var offsets: [Int] = []
+    var lengths: [Int] = []
+
+    static func int32(_ p: UnsafeRawPointer) -> Int32 { Int32(bitPattern: UInt32(bigEndian: p.loadUnaligned(as: UInt32.self))) }
+
+    public func isNull(_ index: Int) -> Bool { lengths[index] < 0 }
+
+    /// A bigint (8 bytes) or integer (4 bytes) field.
+    public func int64(_ index: Int) -> Int64 {
+        let p = base! + offsets[index]
+        return lengths[index] == 8 ? Int64(bitPattern: UInt64(bigEndian: p.loadUnaligned(as: UInt64.self))) : Int64(Self.int32(p))
+    }
+
+    /// A text field (UTF-8, as sent).
+    public func string(_ index: Int) -> String {
+        guard lengths[index] > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: base! + offsets[index], count: lengths[index]), as: UTF8.self)
+    }
+
+    /// A double precision field, its bits as stored.
+    public func double(_ index: Int) -> Double {
+        Double(bitPattern: UInt64(bigEndian: (base! + offsets[index]).loadUnaligned(as: UInt64.self)))
+    }
 }
 
 /// One row of `COPY … TO STDOUT` (text format), read in place: fields are C strings.

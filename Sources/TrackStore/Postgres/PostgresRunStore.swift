@@ -29,9 +29,9 @@ extension PostgresStore: RunWriting {
         var ids: [Int64] = []
         var questions: [Question] = []
         let detailColumns = details ? ", q.subject, q.dataset, q.external_id, q.category" : ""
-        try connection.copyOut("""
+        try connection.copyOutBinary("""
             COPY (SELECT q.question_id, q.label, q.n_options\(detailColumns) FROM _track_top_labels t JOIN questions q USING (question_id)
-                  WHERE t.run_id = \(runID)\(between("t.question_id")) ORDER BY t.question_id) TO STDOUT
+                  WHERE t.run_id = \(runID)\(between("t.question_id")) ORDER BY t.question_id) TO STDOUT WITH (FORMAT binary)
             """) { row in
             var question = Question(label: Int(row.int64(1)), options: Int(row.int64(2)))
             if details {
@@ -54,7 +54,8 @@ extension PostgresStore: RunWriting {
                                     details: details ? QuestionDetails(subject: question.subject, category: question.category,
                                                                        dataset: question.dataset, externalID: question.externalID) : nil)
         }
-        try connection.copyOut("COPY (SELECT question_id, prob, score FROM option_scores WHERE run_id = \(runID)\(between("question_id")) ORDER BY question_id, option) TO STDOUT") { row in
+        // Binary: the probabilities arrive as their stored bits, with no text to parse.
+        try connection.copyOutBinary("COPY (SELECT question_id, prob, score FROM option_scores WHERE run_id = \(runID)\(between("question_id")) ORDER BY question_id, option) TO STDOUT WITH (FORMAT binary)") { row in
             guard !stopped else { return }
             let id = row.int64(0)
             if id != current {
