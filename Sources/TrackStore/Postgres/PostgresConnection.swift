@@ -318,28 +318,20 @@ public final class PostgresConnection {
         guard sent == 1 else { throw error(nil, "COPY") }
     }
 
-    /// `COPY (query) TO STDOUT` in text format: `body` reads each row's fields in place.
-    public func copyOut(_ sql: String, _ body: (CopyRow) throws -> Void) throws {
+    /// Runs `COPY (query) TO STDOUT …` and hands each CopyData message to `message` (text format:
+    /// one row; binary: the header and rows), then collects the command's outcome.
+    private func copyOutMessages(_ sql: String, _ message: (UnsafeMutablePointer<CChar>, Int) throws -> Void) throws {
         let start = PQexec(connection, sql)
         let status = PQresultStatus(start)
         defer { PQclear(start) }
         guard status == PGRES_COPY_OUT else { throw error(start, "COPY") }
         var pointer: UnsafeMutablePointer<CChar>?
-        var row = CopyRow()
         while true {
             let length = PQgetCopyData(connection, &pointer, 0)
             if length == -1 { break }
             guard length >= 0, let data = pointer else { throw error(nil, "COPY") }
             defer { PQfreemem(data) }
-            // Fields end at a tab or the newline: both become NULs, so each field is a C string.
-            row.starts.removeAll(keepingCapacity: true)
-            row.starts.append(0)
-            for i in 0..<Int(length) where data[i] == 9 || data[i] == 10 {
-                data[i] = 0
-                if i + 1 < Int(length) { row.starts.append(i + 1) }
-            }
-            row.base = UnsafePointer(data)
-            try body(row)
+            try message(data, Int(length))
         }
         var failure: PostgresError?
         while let result = PQgetResult(connection) {
@@ -348,31 +340,38 @@ public final class PostgresConnection {
         }
         if let failure { throw failure }
     }
+
+    /// `COPY (query) TO STDOUT` in text format: `body` reads each row's fields in place.
+    public func copyOut(_ sql: String, _ body: (CopyRow) throws -> Void) throws {
+        var row = CopyRow()
+        try copyOutMessages(sql) { data, length in
+            // Fields end at a tab or the newline: both become NULs, so each field is a C string.
+            row.starts.removeAll(keepingCapacity: true)
+            row.starts.append(0)
+            for i in 0..<length where data[i] == 9 || data[i] == 10 {
+                data[i] = 0
+                if i + 1 < length { row.starts.append(i + 1) }
+            }
+            row.base = UnsafePointer(data)
+            try body(row)
+        }
+    }
+
     /// `COPY (query) TO STDOUT WITH (FORMAT binary)`: each row's fields read in place as the server
     /// sent them (big-endian integers and IEEE doubles: nothing to parse, exactly the stored bits).
     public func copyOutBinary(_ sql: String, _ body: (BinaryCopyRow) throws -> Void) throws {
-        let start = PQexec(connection, sql)
-        let status = PQresultStatus(start)
-        defer { PQclear(start) }
-        guard status == PGRES_COPY_OUT else { throw error(start, "COPY") }
-        var pointer: UnsafeMutablePointer<CChar>?
         var row = BinaryCopyRow()
         var headerSeen = false
-        while true {
-            let length = PQgetCopyData(connection, &pointer, 0)
-            if length == -1 { break }
-            guard length >= 0, let data = pointer else { throw error(nil, "COPY") }
-            defer { PQfreemem(data) }
+        try copyOutMessages(sql) { data, length in
             let bytes = UnsafeRawPointer(data)
             var position = 0
             if !headerSeen {
                 // "PGCOPY\n\xff\r\n\0", flags, and the header extension's length and bytes.
                 guard length >= 19 else { throw PostgresError("COPY: a binary header of \(length) bytes", kind: .storage) }
-                let extensionLength = Int(BinaryCopyRow.int32(bytes + 15))
-                position = 19 + extensionLength
+                position = 19 + Int(BinaryCopyRow.int32(bytes + 15))
                 headerSeen = true
             }
-            while position + 2 <= Int(length) {
+            while position + 2 <= length {
                 let fields = Int(Int16(bitPattern: UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt16.self))))
                 position += 2
                 if fields < 0 { break }   // the trailer
@@ -380,23 +379,17 @@ public final class PostgresConnection {
                 row.offsets.removeAll(keepingCapacity: true)
                 row.lengths.removeAll(keepingCapacity: true)
                 for _ in 0..<fields {
-                    guard position + 4 <= Int(length) else { throw PostgresError("COPY: a binary row cut short", kind: .storage) }
+                    guard position + 4 <= length else { throw PostgresError("COPY: a binary row cut short", kind: .storage) }
                     let size = Int(BinaryCopyRow.int32(bytes + position))
                     position += 4
                     row.offsets.append(position)
                     row.lengths.append(size)
                     if size > 0 { position += size }
                 }
-                guard position <= Int(length) else { throw PostgresError("COPY: a binary row cut short", kind: .storage) }
+                guard position <= length else { throw PostgresError("COPY: a binary row cut short", kind: .storage) }
                 try body(row)
             }
         }
-        var failure: PostgresError?
-        while let result = PQgetResult(connection) {
-            if PQresultStatus(result) != PGRES_COMMAND_OK, failure == nil { failure = error(result, "COPY") }
-            PQclear(result)
-        }
-        if let failure { throw failure }
     }
 }
 
