@@ -129,6 +129,7 @@ public struct ComparisonReport: Sendable {
     /// `group_metrics` (every metric of both runs and its change, by group).
     public static let tableNames = ["metrics", "tests", "paired", "groups", "group_metrics"]
 
+    /// Every part, in `tableNames` order (a part without rows is an empty table).
     public func tables() -> [(name: String, table: TextTable)] {
         var metricRows: [[TextTable.Cell]] = [], pairedRows: [[TextTable.Cell]] = [], groupRows: [[TextTable.Cell]] = []
         for comparison in comparisons {
@@ -154,15 +155,12 @@ public struct ComparisonReport: Sendable {
                                  .text(test.log10P < log10(alpha) ? "yes" : "no")])
             }
         }
-        if !testRows.isEmpty, let bootstrap {
-            let level = Int(((1 - alpha) * 100).rounded())
-            result.append(("tests", TextTable(columns: ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: testRows,
-                                              caption: "is the difference real? paired on shared questions: \(level)% paired-bootstrap interval and p (\(bootstrap.resamples) resamples, seed \(bootstrap.seed); binned errors: bin-bounded (RMSCE, MCE: norm-bounded), the rest percentile; METHODS §8); alpha \(JSONValue.format(alpha))")))
-        }
-        if !pairedRows.isEmpty {
-            result.append(("paired", TextTable(columns: ["run"] + PairedStats.columns, rows: pairedRows, caption: "paired on shared questions")))
-            result.append(("groups", TextTable(columns: ["run", groupBy.rawValue] + PairedStats.columns, rows: groupRows, caption: "paired, by \(groupBy.rawValue)")))
-        }
+        let level = Int(((1 - alpha) * 100).rounded())
+        let resampling = bootstrap.map { "\($0.resamples) resamples, seed \($0.seed); " } ?? ""
+        result.append(("tests", TextTable(columns: ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: testRows,
+                                          caption: "is the difference real? paired on shared questions: \(level)% paired-bootstrap interval and p (\(resampling)binned errors: bin-bounded (RMSCE, MCE: norm-bounded), the rest percentile; METHODS §8); alpha \(JSONValue.format(alpha))")))
+        result.append(("paired", TextTable(columns: ["run"] + PairedStats.columns, rows: pairedRows, caption: "paired on shared questions")))
+        result.append(("groups", TextTable(columns: ["run", groupBy.rawValue] + PairedStats.columns, rows: groupRows, caption: "paired, by \(groupBy.rawValue)")))
         let groupMetricRows: [[TextTable.Cell]] = comparisons.flatMap { comparison in
             comparison.groupDeltas.flatMap { group in
                 group.deltas.map { d -> [TextTable.Cell] in
@@ -171,30 +169,23 @@ public struct ComparisonReport: Sendable {
                 }
             }
         }
-        if !groupMetricRows.isEmpty {
-            result.append(("group_metrics", TextTable(columns: ["run", groupBy.rawValue, "metric", "base", "other", "delta"], rows: groupMetricRows,
-                                                      caption: "every metric on the shared questions, by \(groupBy.rawValue)")))
-        }
+        result.append(("group_metrics", TextTable(columns: ["run", groupBy.rawValue, "metric", "base", "other", "delta"], rows: groupMetricRows,
+                                                  caption: "every metric on the shared questions, by \(groupBy.rawValue)")))
         return result
     }
 
-    /// Every table in turn (JSON: the whole comparison); CSV holds one table, `table` (default
+    /// Every table that has rows, in turn (JSON: the whole comparison); CSV holds one table, `table` (default
     /// `metrics`), so that pandas.read_csv loads it.
     public func text(_ format: OutputFormat, table: String? = nil) -> String {
         if format == .json { return json.jsonText + "\n" }
         let parts = tables()
         if format == .csv {
+            // One table, even an empty one: its header says what it would hold.
             let name = table ?? "metrics"
-            guard let part = parts.first(where: { $0.name == name }) else {
-                return TextTable(columns: name == "group_metrics" ? ["run", groupBy.rawValue, "metric", "base", "other", "delta"]
-                                        : name == "groups" ? ["run", groupBy.rawValue] + PairedStats.columns
-                                        : name == "paired" ? ["run"] + PairedStats.columns
-                                        : ["run", "metric", "base", "other", "delta", "delta_lo", "delta_hi", "p", "significant"], rows: []).render(.csv)
-            }
-            return part.table.render(.csv)
+            return (parts.first { $0.name == name } ?? parts[0]).table.render(.csv)
         }
-        var text = parts.filter { table == nil || $0.name == table }.map { $0.table.render(format) }.joined(separator: "\n")
-        if table == nil, !parts.contains(where: { $0.name == "paired" }) { text += "\n(no shared questions: no paired analysis)\n" }
+        var text = parts.filter { !$0.table.rows.isEmpty && (table == nil || $0.name == table) }.map { $0.table.render(format) }.joined(separator: "\n")
+        if table == nil, parts.contains(where: { $0.name == "paired" && $0.table.rows.isEmpty }) { text += "\n(no shared questions: no paired analysis)\n" }
         return text
     }
 }

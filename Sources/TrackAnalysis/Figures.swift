@@ -89,7 +89,7 @@ extension RunReader {
                 throw StoreError("a reliability diagram draws one run: give --overlay to draw \(runs.count) in one panel, or use `plot grid`", kind: .usage)
             }
             var panels: [Panel] = []
-            data.columns = ["run", "panel", "bin", "lower", "upper", "n", "accuracy", "confidence", "gap"] + intervalColumns
+            data.columns = Self.binColumns + intervalColumns
             if let by = request.groupBy {
                 // Small multiples: one panel per subject (or dataset) of one run, shared axes.
                 guard request.kind == .grid, runs.count == 1 else {
@@ -249,6 +249,9 @@ extension RunReader {
         }
         return panel
     }
+
+    /// The columns of `binRows` (without intervals).
+    static let binColumns = ["run", "panel", "bin", "lower", "upper", "n", "accuracy", "confidence", "gap"]
 
     static func binRows(run: String, panel: String, _ bins: [BinRow], intervals: Bool) -> [[TextTable.Cell]] {
         bins.map { bin in

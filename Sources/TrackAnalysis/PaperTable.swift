@@ -40,6 +40,11 @@ public struct PaperTable: Sendable {
     /// Cells that held several runs (e.g. epochs), and the run shown in one of them.
     public var crowdedCells = 0
     public var crowdedExample: String?
+
+    /// Says so: "12 cells hold several runs (e.g. epochs); each shows its latest step/epoch, e.g. 'x'".
+    public var crowdedNote: String? {
+        crowdedExample.map { "\(crowdedCells) cells hold several runs (e.g. epochs); each shows its latest step/epoch, e.g. '\($0)'" }
+    }
 }
 
 extension RunReader {

@@ -288,14 +288,10 @@ public enum Report {
         return html + "</tbody></table>\n"
     }
 
-    /// The numbers a run's diagram draws, as a CSV download.
+    /// The numbers a run's diagram draws, as a CSV download: the rows `track plot` writes beside a figure.
     static func csvLink(name: String, bins: [BinRow]) -> String {
-        var csv = "bin,lower,upper,n,accuracy,confidence,gap\n"
-        for bin in bins {
-            csv += [String(bin.bin), JSONValue.format(bin.lower), JSONValue.format(bin.upper), String(bin.count),
-                    bin.accuracy.map { JSONValue.format($0) } ?? "", bin.confidence.map { JSONValue.format($0) } ?? "",
-                    bin.gap.map { JSONValue.format($0) } ?? ""].joined(separator: ",") + "\n"
-        }
+        let csv = TextTable(columns: RunReader.binColumns,
+                            rows: RunReader.binRows(run: name, panel: "top-label", bins, intervals: false)).render(.csv)
         let file = name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }
         return "<p class=\"meta\"><a download=\"\(escape(String(file))).csv\" href=\"data:text/csv;base64,\(Data(csv.utf8).base64EncodedString())\">CSV of the reliability bins</a></p>\n"
     }

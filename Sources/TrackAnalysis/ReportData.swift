@@ -60,9 +60,7 @@ extension RunReader {
         var tableRequest = PaperTableRequest()
         tableRequest.filter = filter
         let table = runs.contains { $0.metrics != nil } ? try paperTable(tableRequest) : nil
-        let note = table.flatMap { table in
-            table.crowdedExample.map { "\(table.crowdedCells) cells hold several runs (e.g. epochs); each shows its latest step/epoch, e.g. '\($0)'; the runs table has them all." }
-        }
+        let note = table?.crowdedNote.map { $0 + "; the runs table has them all." }
         return ReportData(runs: runs, paperTable: table?.table, paperTableNote: note)
     }
 }

@@ -231,6 +231,11 @@ enum Options {
 }
 
 /// "; did you mean 'x'?" for the candidate within two edits of `text` (or whose name it starts), else "".
+/// The items of a comma-separated option value (`a, b,c` → a, b, c), empty ones dropped.
+func commaList(_ text: String?) -> [String] {
+    (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+}
+
 /// A text output (a table, a report) named like an image or a PDF is a usage error (exit 64), said
 /// before any work; `expected`: the only extensions allowed (a report's .html).
 func checkTextOutput(_ path: String?, option: String = "--out", what: String, expected: [String]? = nil) throws {

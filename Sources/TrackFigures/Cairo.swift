@@ -253,7 +253,7 @@ public func renderFigure(to path: String, size: FigureSize, title: String,
                          draw: (Canvas) throws -> Void) throws {
     let format = try FigureFormat(path: path)
     // Control characters are not text (and not allowed in SVG's XML): drop them.
-    let title = String(String.UnicodeScalarView(title.unicodeScalars.filter { $0.value >= 0x20 && !(0x7F..<0xA0).contains($0.value) }))
+    let title = withoutControlCharacters(title)
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
         throw CairoError(message: "cannot write \(path): it is a directory")
@@ -316,10 +316,13 @@ private func drawPage(surface: OpaquePointer, scale: Double, size: FigureSize, s
     return canvas.svgText ?? []
 }
 
+func withoutControlCharacters(_ text: String) -> String {
+    String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && !(0x7F..<0xA0).contains($0.value) }))
+}
+
 /// `text` with XML's special characters escaped and control characters dropped.
 func xmlEscaped(_ text: String) -> String {
-    let clean = String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && !(0x7F..<0xA0).contains($0.value) }))
-    return clean.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+    withoutControlCharacters(text).replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
 }
 

@@ -97,7 +97,6 @@ public struct RegimePanel: Sendable {
         canvas.strokeLine(from: (px(aStar), plot.y), to: (px(aStar), plot.maxY), Palette.gap, lineWidth: 1.2, dash: [4, 3])
         canvas.restore()
 
-        let radius = Self.markerRadius
         for (text, box, anchorX, anchor, color) in annotations(canvas, plot: plot) {
             canvas.text(text, x: anchorX, y: box.maxY - 3, size: Self.annotationSize, color: color, anchor: anchor)
         }
@@ -111,16 +110,7 @@ public struct RegimePanel: Sendable {
             canvas.text(point.label, x: label.box.x + 1, y: label.box.maxY - 2.5, size: Self.labelSize, color: .black)
         }
         for point in points {
-            let x = px(point.accuracy), y = py(point.value)
-            if point.isTarget {
-                let r = radius + 1.2
-                canvas.fillPolygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], Palette.gap)
-            } else if placement(of: point) == .above {
-                canvas.fillCircle(x: x, y: y, radius: radius, .white)
-                canvas.strokeCircle(x: x, y: y, radius: radius, .black, lineWidth: 1.2)
-            } else {
-                canvas.fillCircle(x: x, y: y, radius: radius, .black)
-            }
+            Self.drawMark(canvas, point.isTarget ? .target : placement(of: point) == .above ? .above : .inside, x: px(point.accuracy), y: py(point.value))
         }
         let xTicks = ticks(xRange.0, xRange.1, target: 7)
         drawAxes(canvas, plot: plot, xLabel: "Accuracy", yLabel: yLabel, xTicks: xTicks, yTicks: ticks(yRange.0, yRange.1),
@@ -136,23 +126,12 @@ public struct RegimePanel: Sendable {
         let band = "the regimes: ECE from \(lowerText) to (2/K)·|acc − A*|, K = \(optionCount)"
         canvas.text(band, x: x + 16, y: y, size: fittingSize(canvas, band, size: keySize, width: plot.width - 16), color: Palette.axis)
         y += 12
-        var entries: [(String, (Double, Double) -> Void)] = [
-            ("in a regime (inside the band)", { canvas.fillCircle(x: $0, y: $1, radius: radius, .black) }),
-            ("above it: not well trained", { cx, cy in
-                canvas.fillCircle(x: cx, y: cy, radius: radius, .white)
-                canvas.strokeCircle(x: cx, y: cy, radius: radius, .black, lineWidth: 1.2)
-            }),
-        ]
-        if points.contains(where: \.isTarget) {
-            entries.append(("target run (its accuracy is A*)", { cx, cy in
-                let r = radius + 1.2
-                canvas.fillPolygon([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], Palette.gap)
-            }))
-        }
+        var entries: [(String, Mark)] = [("in a regime (inside the band)", .inside), ("above it: not well trained", .above)]
+        if points.contains(where: \.isTarget) { entries.append(("target run (its accuracy is A*)", .target)) }
         for (text, mark) in entries {
             let width = 16 + canvas.textWidth(text, size: keySize) + 14
             if x > plot.x, x + width > plot.maxX { x = plot.x; y += 12 }
-            mark(x + 6, y - 2.5)
+            Self.drawMark(canvas, mark, x: x + 6, y: y - 2.5)
             canvas.text(text, x: x + 16, y: y, size: keySize, color: Palette.axis)
             x += width
         }
@@ -160,6 +139,21 @@ public struct RegimePanel: Sendable {
 }
 
 extension RegimePanel {
+    /// How a run is drawn: filled inside the band, hollow above it, a red diamond for the target run.
+    enum Mark { case inside, above, target }
+
+    static func drawMark(_ canvas: Canvas, _ mark: Mark, x: Double, y: Double) {
+        switch mark {
+        case .inside: canvas.fillCircle(x: x, y: y, radius: markerRadius, .black)
+        case .above:
+            canvas.fillCircle(x: x, y: y, radius: markerRadius, .white)
+            canvas.strokeCircle(x: x, y: y, radius: markerRadius, .black, lineWidth: 1.2)
+        case .target:
+            let r = markerRadius + 1.2
+            canvas.fillPolygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], Palette.gap)
+        }
+    }
+
     static let markerRadius = 3.0
     static let labelSize = 7.5
     static let annotationSize = 8.0

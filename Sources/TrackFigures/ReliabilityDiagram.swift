@@ -109,11 +109,7 @@ public struct ReliabilityPanel: Sendable {
         func py(_ value: Double) -> Double { plot.maxY - value * plot.height }
 
         drawTitle(canvas, frame: frame, title: title, subtitle: subtitle, size: titleSize)
-        // Grid and frame.
-        for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
-            canvas.strokeLine(from: (px(tick), plot.y), to: (px(tick), plot.maxY), Palette.grid, lineWidth: 0.5)
-            canvas.strokeLine(from: (plot.x, py(tick)), to: (plot.maxX, py(tick)), Palette.grid, lineWidth: 0.5)
-        }
+        drawUnitGrid(canvas, plot: plot)
         // Bars (accuracy) shaded by share; gaps to the mean confidence.
         let maxCount = Double(bins.map(\.count).max() ?? 0)
         let shadeTop = Double(shadeScale ?? Int(maxCount))
@@ -156,18 +152,7 @@ public struct ReliabilityPanel: Sendable {
                 let height = Double(bin.count) / top * histogram.height
                 canvas.fillRectangle(x: x0, y: histogram.maxY - height, width: x1 - x0, height: height, Palette.histogram)
             }
-            canvas.strokeRectangle(x: histogram.x, y: histogram.y, width: histogram.width, height: histogram.height,
-                                   Palette.axis, lineWidth: 0.8)
-            canvas.text("count", x: histogram.x - 6, y: histogram.y + histogram.height / 2 + 3, size: 8,
-                        color: Palette.axis, anchor: .end)
-            canvas.text(String(Int(top)), x: histogram.x - 6, y: histogram.y + 7, size: 7, color: Palette.axis, anchor: .end)
-            for tick in ticks(0, 1) {
-                let x = histogram.x + tick * histogram.width
-                canvas.strokeLine(from: (x, histogram.maxY), to: (x, histogram.maxY + 3), Palette.axis, lineWidth: 0.8)
-                canvas.text(formatNumber(tick, digits: 1), x: x, y: histogram.maxY + 12, size: 8, color: Palette.axis, anchor: .middle)
-            }
-            canvas.text(xLabel, x: histogram.x + histogram.width / 2, y: histogram.maxY + 24, size: 9,
-                        color: Palette.axis, anchor: .middle)
+            drawStrip(canvas, histogram, label: "count", top: String(Int(top)), xLabel: xLabel)
         }
     }
 }
@@ -190,6 +175,29 @@ func drawTitle(_ canvas: Canvas, frame: Rect, title: String, subtitle: String?, 
     if let subtitle {
         canvas.text(subtitle, x: frame.x + frame.width / 2, y: frame.y + 28, size: 8.5, color: Palette.axis, anchor: .middle)
     }
+}
+
+/// The light grid of a plot over [0, 1]², every 0.2.
+func drawUnitGrid(_ canvas: Canvas, plot: Rect) {
+    for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
+        let x = plot.x + tick * plot.width, y = plot.maxY - tick * plot.height
+        canvas.strokeLine(from: (x, plot.y), to: (x, plot.maxY), Palette.grid, lineWidth: 0.5)
+        canvas.strokeLine(from: (plot.x, y), to: (plot.maxX, y), Palette.grid, lineWidth: 0.5)
+    }
+}
+
+/// The frame of a strip under a plot (counts, density): its name at the left, its maximum at the
+/// top left when it has one, the [0, 1] ticks and the x label under it.
+func drawStrip(_ canvas: Canvas, _ strip: Rect, label: String, top: String?, xLabel: String) {
+    canvas.strokeRectangle(x: strip.x, y: strip.y, width: strip.width, height: strip.height, Palette.axis, lineWidth: 0.8)
+    canvas.text(label, x: strip.x - 6, y: strip.y + strip.height / 2 + 3, size: 8, color: Palette.axis, anchor: .end)
+    if let top { canvas.text(top, x: strip.x - 6, y: strip.y + 7, size: 7, color: Palette.axis, anchor: .end) }
+    for tick in ticks(0, 1) {
+        let x = strip.x + tick * strip.width
+        canvas.strokeLine(from: (x, strip.maxY), to: (x, strip.maxY + 3), Palette.axis, lineWidth: 0.8)
+        canvas.text(formatNumber(tick, digits: 1), x: x, y: strip.maxY + 12, size: 8, color: Palette.axis, anchor: .middle)
+    }
+    canvas.text(xLabel, x: strip.x + strip.width / 2, y: strip.maxY + 24, size: 9, color: Palette.axis, anchor: .middle)
 }
 
 /// Axes with ticks and labels; `xLabel` nil leaves the x label to a strip below.
@@ -316,10 +324,7 @@ public struct OverlayReliabilityPanel: Sendable {
         func px(_ value: Double) -> Double { plot.x + value * plot.width }
         func py(_ value: Double) -> Double { plot.maxY - value * plot.height }
         if !title.isEmpty { drawTitle(canvas, frame: frame, title: title, subtitle: nil, size: titleSize) }
-        for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
-            canvas.strokeLine(from: (px(tick), plot.y), to: (px(tick), plot.maxY), Palette.grid, lineWidth: 0.5)
-            canvas.strokeLine(from: (plot.x, py(tick)), to: (plot.maxX, py(tick)), Palette.grid, lineWidth: 0.5)
-        }
+        drawUnitGrid(canvas, plot: plot)
         canvas.strokeLine(from: (px(0), py(0)), to: (px(1), py(1)), Palette.diagonal, lineWidth: 1.2, dash: [4, 3])
         // Outlined bars, inset by the run's index so that equal heights stay distinguishable.
         for (index, run) in runs.enumerated() {
@@ -346,14 +351,6 @@ public struct OverlayReliabilityPanel: Sendable {
                 canvas.strokeRectangle(x: x0 + 0.5, y: histogram.maxY - height, width: x1 - x0 - 1, height: height, color, lineWidth: 1.2)
             }
         }
-        canvas.strokeRectangle(x: histogram.x, y: histogram.y, width: histogram.width, height: histogram.height, Palette.axis, lineWidth: 0.8)
-        canvas.text("count", x: histogram.x - 6, y: histogram.y + histogram.height / 2 + 3, size: 8, color: Palette.axis, anchor: .end)
-        canvas.text(String(Int(top)), x: histogram.x - 6, y: histogram.y + 7, size: 7, color: Palette.axis, anchor: .end)
-        for tick in ticks(0, 1) {
-            let x = histogram.x + tick * histogram.width
-            canvas.strokeLine(from: (x, histogram.maxY), to: (x, histogram.maxY + 3), Palette.axis, lineWidth: 0.8)
-            canvas.text(formatNumber(tick, digits: 1), x: x, y: histogram.maxY + 12, size: 8, color: Palette.axis, anchor: .middle)
-        }
-        canvas.text(xLabel, x: histogram.x + histogram.width / 2, y: histogram.maxY + 24, size: 9, color: Palette.axis, anchor: .middle)
+        drawStrip(canvas, histogram, label: "count", top: String(Int(top)), xLabel: xLabel)
     }
 }

@@ -74,10 +74,7 @@ public struct SmoothReliabilityPanel: Sendable {
         func px(_ value: Double) -> Double { plot.x + value * plot.width }
         func py(_ value: Double) -> Double { plot.maxY - min(max(value, 0), 1) * plot.height }
         drawTitle(canvas, frame: frame, title: title, subtitle: subtitle, size: titleSize)
-        for tick in stride(from: 0.0, through: 1.0, by: 0.2) {
-            canvas.strokeLine(from: (px(tick), plot.y), to: (px(tick), plot.maxY), Palette.grid, lineWidth: 0.5)
-            canvas.strokeLine(from: (plot.x, py(tick)), to: (plot.maxX, py(tick)), Palette.grid, lineWidth: 0.5)
-        }
+        drawUnitGrid(canvas, plot: plot)
         let shown = visibility
         if lower.count == mesh.count, upper.count == mesh.count, mesh.count > 1 {
             for j in 0..<(mesh.count - 1) where shown[j] > 0 && shown[j + 1] > 0 {
@@ -103,13 +100,6 @@ public struct SmoothReliabilityPanel: Sendable {
         if let first = outline.first, let last = outline.last {
             canvas.fillPolygon([(first.0, strip.maxY)] + outline + [(last.0, strip.maxY)], Palette.histogram)
         }
-        canvas.strokeRectangle(x: strip.x, y: strip.y, width: strip.width, height: strip.height, Palette.axis, lineWidth: 0.8)
-        canvas.text("density", x: strip.x - 6, y: strip.y + strip.height / 2 + 3, size: 8, color: Palette.axis, anchor: .end)
-        for tick in ticks(0, 1) {
-            let x = strip.x + tick * strip.width
-            canvas.strokeLine(from: (x, strip.maxY), to: (x, strip.maxY + 3), Palette.axis, lineWidth: 0.8)
-            canvas.text(formatNumber(tick, digits: 1), x: x, y: strip.maxY + 12, size: 8, color: Palette.axis, anchor: .middle)
-        }
-        canvas.text(xLabel, x: strip.x + strip.width / 2, y: strip.maxY + 24, size: 9, color: Palette.axis, anchor: .middle)
+        drawStrip(canvas, strip, label: "density", top: nil, xLabel: xLabel)
     }
 }

@@ -223,11 +223,8 @@ enum TableCommand: Command {
                                     BootstrapOptions(arguments).settings)
         }
         if arguments.flag(ci) { request.intervals = (arguments[Options.ciStyle], BootstrapOptions(arguments).settings) }
-        func list(_ option: Option) -> [String]? {
-            arguments.value(option).map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        }
-        request.order = list(order)
-        request.methods = list(methods)
+        request.order = arguments.given(order) ? commaList(arguments.value(order)) : nil
+        request.methods = arguments.given(methods) ? commaList(arguments.value(methods)) : nil
         let result: PaperTable
         let reader = try session.reader()   // a missing store is said as such, not as "no runs match"
         do {
@@ -235,8 +232,8 @@ enum TableCommand: Command {
         } catch let error as StoreError where error.kind == .notFound {
             throw CommandFailure(message: "no runs match; see `track runs`")
         }
-        if let example = result.crowdedExample {
-            Console.err("note: \(result.crowdedCells) cells hold several runs (e.g. epochs); each shows its latest step/epoch, e.g. '\(example)'. Filter with --epoch/--step or add a field to --rows.\n")
+        if let note = result.crowdedNote {
+            Console.err("note: \(note). Filter with --epoch/--step or add a field to --rows.\n")
         }
         let table = result.table
         if let format = arguments.choice(format, as: OutputFormat.self) {

@@ -40,14 +40,10 @@ enum RunsCommand: Command {
         options: Options.database + Options.filters + [Options.experiment, whereOption, sort, descending, limit, columns, format])
 
     static func validate(_ arguments: ParsedArguments) throws {
-        for column in list(arguments.value(columns)) where RunQuery.fieldSQL(column) == nil {
+        for column in commaList(arguments.value(columns)) where RunQuery.fieldSQL(column) == nil {
             throw UsageError(message: "--columns: unknown field '\(column)'" + suggestion(column, among: RunQuery.fieldNames)
                              + " (fields: \(RunQuery.fieldNames.joined(separator: ", ")))")
         }
-    }
-
-    static func list(_ text: String?) -> [String] {
-        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     static func run(_ arguments: ParsedArguments, _ session: Session) throws {
@@ -63,7 +59,7 @@ enum RunsCommand: Command {
         let store = try session.runs(readOnly: true)
         let runs = try store.runSummaries(filter)
         if runs.isEmpty, let hint = try store.caseHint(filter) { Console.err("note: no run matches; \(hint)\n") }
-        var shown = list(arguments.value(columns))
+        var shown = commaList(arguments.value(columns))
         if shown.isEmpty {
             shown = defaultColumns
             for field in (filter.query?.fields ?? []) + [filter.sort].compactMap({ $0 }) where !shown.contains(field) && field != "name" {
@@ -214,9 +210,9 @@ enum SchemaCommand: Command {
         let names = arguments.positionals
         guard names.count <= 1 else { throw UsageError(message: "expected at most one table or view name") }
         let catalog = try SchemaCatalog.current()
-        let listed = catalog.listed(all: arguments.flag(all) || names.first.map { name in catalog.objects.contains { $0.name == name.split(separator: ".").first.map(String.init) } } == true)
         let json = session.arguments[format] == .json
         guard let name = names.first else {
+            let listed = catalog.listed(all: arguments.flag(all))
             if json { return Console.out(JSONValue.array(listed.map(Self.json)).jsonText + "\n") }
             var table = TextTable(columns: ["name", "kind", "what it holds"],
                                   rows: listed.map { [.text($0.name), .text($0.kind + ($0.isInternal ? " (track's own)" : "")), .text(Self.firstSentence($0.description))] })

@@ -77,8 +77,15 @@ final class QuestionIndex {
                       externalID: externalID, optionCount: optionCount, label: label)
             return queued.id
         }
-        let hash = BloomFilter.hash(dataset, externalID)
-        let mayBeStored = suspectDatasets.contains(dataset) || (!complete.contains(dataset) && seen.mayContain(hash))
+        // Hashed only when the filter is asked (a complete dataset with room in the cache never is).
+        var hash: (UInt64, UInt64)?
+        func hashed() -> (UInt64, UInt64) {
+            if let hash { return hash }
+            let value = BloomFilter.hash(dataset, externalID)
+            hash = value
+            return value
+        }
+        let mayBeStored = suspectDatasets.contains(dataset) || (!complete.contains(dataset) && seen.mayContain(hashed()))
         if mayBeStored, let found = try find(database, dataset: dataset, externalID: externalID) {
             try check(found, dataset: dataset, externalID: externalID, optionCount: optionCount, label: label)
             cache(found, dataset: dataset, externalID: externalID)
@@ -89,7 +96,7 @@ final class QuestionIndex {
         pending[key] = newQuestions.count
         newQuestions.append(NewQuestion(id: entry.id, dataset: dataset, externalID: externalID, subject: subject,
                                         category: category, optionCount: optionCount, label: label))
-        if !cache(entry, dataset: dataset, externalID: externalID) { seen.insert(hash) }
+        if !cache(entry, dataset: dataset, externalID: externalID) { seen.insert(hashed()) }
         if newQuestions.count >= 2048 { try flush(database) }
         return entry.id
     }
