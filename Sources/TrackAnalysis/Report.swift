@@ -227,26 +227,19 @@ public enum Report {
         .array(bins.map { .array([.number($0.lower), .number($0.upper), .number(Double($0.count)), number($0.accuracy), number($0.confidence)]) })
     }
 
+    /// A run as the page reads it: `track runs --format json`'s record (its name under `name`), with its anchor, source,
+    /// whether it has a section in detail, its last logged values and its stored reliability bins.
     static func runJSON(_ run: ReportData.Run, anchor: String, detailed: Bool) -> JSONValue {
-        let s = run.summary
-        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        guard case .object(var record) = run.json else { return run.json }
+        record.entries[0].key = "name"   // the page's key for the run's name ("run" is the column)
         let source = [run.detail.sourceFormat, run.detail.sourceFile].compactMap { $0 }.joined(separator: ": ")
-        return .object(JSONObject([
-            .init(key: "name", value: .string(s.name)), .init(key: "anchor", value: .string(anchor)),
-            .init(key: "model", value: text(s.model)), .init(key: "method", value: text(s.method)),
-            .init(key: "dataset", value: text(s.dataset)), .init(key: "split", value: text(s.split)),
-            .init(key: "status", value: .string(s.status.rawValue)), .init(key: "source", value: text(source.isEmpty ? nil : source)),
-            .init(key: "experiment", value: text(run.detail.experiment)), .init(key: "parent", value: text(run.detail.parent)),
-            .init(key: "epoch", value: number(s.epoch)), .init(key: "step", value: s.step.map { .number(Double($0)) } ?? .null),
-            .init(key: "n", value: .number(Double(s.n))), .init(key: "detailed", value: .bool(detailed)),
-            .init(key: "metrics", value: .object(JSONObject(MetricKey.allCases.filter { RunStore.storedMetricKeys.contains($0) }.map {
-                .init(key: $0.rawValue, value: number(run.metrics?[$0]))
-            }))),
-            .init(key: "params", value: .object(JSONObject(run.params.keys.sorted().map { .init(key: $0, value: .string(run.params[$0]!)) }))),
-            .init(key: "tags", value: .object(JSONObject(run.tags.keys.sorted().map { .init(key: $0, value: .string(run.tags[$0]!)) }))),
+        record.entries += [
+            .init(key: "anchor", value: .string(anchor)), .init(key: "source", value: source.isEmpty ? .null : .string(source)),
+            .init(key: "detailed", value: .bool(detailed)),
             .init(key: "logged", value: .object(JSONObject(run.logged.map { .init(key: $0.key, value: number($0.lastValue)) }))),
             .init(key: "bins", value: binsJSON(run.bins)),
-        ]))
+        ]
+        return .object(record)
     }
 
     /// Where a run came from: its parent and method, the fit (params of a derived run), its source.

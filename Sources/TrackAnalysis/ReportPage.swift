@@ -46,7 +46,6 @@ enum ReportPage {
           if(col.indexOf('params.')===0){var p=run.params[col.slice(7)];return p===undefined?null:p;}
           if(col.indexOf('tags.')===0){var t=run.tags[col.slice(5)];return t===undefined?null:t;}
           if(col.indexOf('logged.')===0){var l=run.logged[col.slice(7)];return l===undefined?null:l;}
-          if(run.metrics.hasOwnProperty(col))return run.metrics[col];
           return run[col]===undefined?null:run[col];
         }
         var numericCache={};
@@ -134,7 +133,7 @@ enum ReportPage {
           html+='<table id="compare-metrics"><thead><tr><th>metric</th>'+sel.map(function(n){return head(n);}).join('')+
             others.map(function(n){return head(n,'Δ ')+'<th>95% interval</th><th>p</th>';}).join('')+'</tr></thead><tbody>';
           D.metricKeys.forEach(function(k){
-            html+='<tr><td>'+k+'</td>'+sel.map(function(n){var v=byName[n].metrics[k];
+            html+='<tr><td>'+k+'</td>'+sel.map(function(n){var v=byName[n][k];
               return '<td class="num" data-run="'+esc(n)+'" data-key="'+k+'" data-value="'+(v===null?'':v)+'">'+fmt(v)+'</td>';}).join('');
             others.forEach(function(n){var c=pair(base,n),t=c&&c.paired_tests?c.paired_tests[k]:null;
               if(!t){html+='<td colspan="3" class="meta">no paired test in this report</td>';return;}
@@ -163,7 +162,7 @@ enum ReportPage {
           var box=document.getElementById('compare');
           document.getElementById('compare-body').innerHTML=html;
           document.getElementById('compare-figure').innerHTML=reliability(sel.map(function(n,i){
-            var m=byName[n].metrics;return {label:short[n]+': conf-ECE = '+fmt(m.conf_ece)+', n = '+byName[n].n,bins:byName[n].bins,color:COLORS[i%COLORS.length]};}),{overlay:true});
+            var m=byName[n];return {label:short[n]+': conf-ECE = '+fmt(m.conf_ece)+', n = '+byName[n].n,bins:byName[n].bins,color:COLORS[i%COLORS.length]};}),{overlay:true});
           box.querySelectorAll('table.sortable').forEach(sortable);
           box.hidden=false;box.scrollIntoView({block:'start'});
         }
@@ -211,7 +210,7 @@ enum ReportPage {
         function binsMax(list){return Math.max.apply(null,[1].concat([].concat.apply([],list.map(function(bins){return bins.map(function(b){return b[2];});}))));}
         function drawFigure(el){
           var kind=el.dataset.kind,run=el.dataset.run,d=run?D.detail[run]:null,html='';
-          if(kind==='reliability'&&d){var m=byName[run].metrics;html=reliability([{bins:d.bins}],{title:'reliability',subtitle:'conf-ECE = '+fmt(m.conf_ece)+'   n = '+byName[run].n})+reliabilityLegend(binsMax([d.bins]));}
+          if(kind==='reliability'&&d){var m=byName[run];html=reliability([{bins:d.bins}],{title:'reliability',subtitle:'conf-ECE = '+fmt(m.conf_ece)+'   n = '+byName[run].n})+reliabilityLegend(binsMax([d.bins]));}
           if(kind==='classwise'&&d&&d.classwise){var all=d.classwise.concat([d.pooled]),mx=binsMax(all);
             html='<div class="figs">'+all.map(function(bins,k){var last=k===d.classwise.length;
               return reliability([{bins:bins}],{title:last?'pooled (all options)':'option '+String.fromCharCode(65+k),width:220,height:250,shadeMax:mx,yLabel:'Frequency',xLabel:last?'Probability':'p(option '+String.fromCharCode(65+k)+')'});}).join('')+'</div>'+reliabilityLegend(mx,'frequency');}

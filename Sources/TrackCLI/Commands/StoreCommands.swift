@@ -57,8 +57,8 @@ enum RunsCommand: Command {
         filter.descending = arguments.flag(descending)
         filter.limit = arguments.int(limit)
         let store = try session.runs(readOnly: true)
-        let runs = try store.runSummaries(filter)
-        if runs.isEmpty, let hint = try store.caseHint(filter) { Console.err("note: no run matches; \(hint)\n") }
+        let records = try RunReader(store).runRecords(filter, logged: false)
+        if records.isEmpty, let hint = try store.caseHint(filter) { Console.err("note: no run matches; \(hint)\n") }
         var shown = commaList(arguments.value(columns))
         if shown.isEmpty {
             shown = defaultColumns
@@ -66,69 +66,10 @@ enum RunsCommand: Command {
                 shown.append(field)
             }
         }
-        let records = try RunRecords(store: store, runs: runs)
         let format = session.arguments[format]
-        if format == .json { return Console.out(JSONValue.array(runs.map { records.json($0, columns: shown) }).jsonText + "\n") }
-        let table = TextTable(columns: shown, rows: runs.map { run in shown.map { records.cell(run, $0) } })
+        if format == .json { return Console.out(JSONValue.array(records.map(\.json)).jsonText + "\n") }
+        let table = TextTable(columns: shown, rows: records.map { run in shown.map { run.cell($0) } })
         Console.out(table.render(format))
-    }
-}
-
-/// What `track runs` shows of each run: its fields, stored metrics, params and tags, read once.
-struct RunRecords {
-    let metrics: [Int64: CalibrationMetrics]
-    let params: [Int64: [String: String]]
-    let tags: [Int64: [String: String]]
-    let experiments: [Int64: String]
-
-    init(store: any RunReading, runs: [RunSummary]) throws {
-        metrics = runs.isEmpty ? [:] : try store.storedMetrics(runIDs: runs.map(\.id))
-        params = try store.keyValuesByRun("params")
-        tags = try store.keyValuesByRun("tags")
-        var experiments: [Int64: String] = [:]
-        for run in runs { if let name = try store.runDetail(runID: run.id).experiment { experiments[run.id] = name } }
-        self.experiments = experiments
-    }
-
-    func cell(_ run: RunSummary, _ column: String) -> TextTable.Cell {
-        switch column.lowercased() {
-        case "run", "name": return .text(run.name)
-        case "model": return .text(run.model)
-        case "method": return .text(run.method)
-        case "dataset": return .text(run.dataset)
-        case "split": return .text(run.split)
-        case "step": return .integer(run.step.map(Int64.init))
-        case "epoch": return .text(run.epoch.map { JSONValue.format($0) })
-        case "extraction": return .text(run.extraction)
-        case "status": return .text(run.status.rawValue)
-        case "experiment": return .text(experiments[run.id])
-        case "n": return .integer(Int64(run.n))
-        case "accuracy": return .number(run.accuracy, digits: 4)
-        case "mean_confidence": return .number(run.meanConfidence, digits: 4)
-        case "overconfidence": return .number(run.accuracy.flatMap { a in run.meanConfidence.map { $0 - a } }, digits: 4)
-        default:
-            if column.hasPrefix("params.") { return .text(params[run.id]?[String(column.dropFirst(7))]) }
-            if column.hasPrefix("tags.") { return .text(tags[run.id]?[String(column.dropFirst(5))]) }
-            if let key = MetricKey(rawValue: column.lowercased()) { return .number(metrics[run.id]?[key], digits: 4) }
-            return .text(nil)
-        }
-    }
-
-    /// Every field, the stored metrics, params and tags (and the columns asked for, e.g. params.lr).
-    func json(_ run: RunSummary, columns: [String]) -> JSONValue {
-        var entries: [JSONObject.Entry] = []
-        func add(_ key: String, _ cell: TextTable.Cell) {
-            guard !entries.contains(where: { $0.key == key }) else { return }
-            entries.append(.init(key: key, value: cell.json))
-        }
-        for field in ["run", "model", "method", "dataset", "split", "step", "epoch", "extraction", "status", "experiment", "n",
-                      "accuracy", "mean_confidence", "overconfidence"] {
-            add(field, field == "epoch" ? .number(run.epoch, digits: 6) : cell(run, field))
-        }
-        for key in MetricKey.allCases where RunStore.storedMetricKeys.contains(key) { add(key.rawValue, .number(metrics[run.id]?[key], digits: 6)) }
-        entries.append(.init(key: "params", value: .object(JSONObject((params[run.id] ?? [:]).sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }))))
-        entries.append(.init(key: "tags", value: .object(JSONObject((tags[run.id] ?? [:]).sorted { $0.key < $1.key }.map { .init(key: $0.key, value: .string($0.value)) }))))
-        return .object(JSONObject(entries))
     }
 }
 
