@@ -79,7 +79,7 @@ extension RunReader {
                 throw StoreError("the targets file must end in .jsonl, .csv or .npy", kind: .usage)
             }
         }
-        try store.storeEMTargets(runID: run.id, questionIDs: set.questionIDs, offsets: set.offsets, bins: em.bins,
+        try store.storeEMTargets(runID: run.id, questionIDs: set.questionIDs, offsets: set.offsets.array(questions: set.count), bins: em.bins,
                                  targets: em.targets, settings: ["em.bins": String(request.bins), "em.gamma": request.gamma.rawValue])
         return EMReport(run: request.run, questions: set.count, bins: request.bins, gamma: request.gamma, targets: em, out: request.out)
     }

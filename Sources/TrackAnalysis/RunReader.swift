@@ -71,6 +71,7 @@ public struct RunReader {
         group.wait()
         if let error = second.error { throw error }
         builder.append(contentsOf: second.builder)
+        second.builder = CalibrationAnalyzer.Builder(bins: settings.bins, epsilon: settings.epsilon)  // its arrays freed before the sorts
         return builder.build()
     }
 

@@ -117,13 +117,12 @@ struct BinnedCells: Sendable {
             tace = family(.tace, .meanOfGaps, k * b)
         }
         perValue = k > 0 ? 4 : 1
-        top = [Int32](repeating: 0, count: n)
+        let terms = a.terms
+        top = terms.prediction
         topCells = [Int32](repeating: 0, count: 2 * n)
         let massOfConfidence = equalMassBins(a.confidenceRanked, threshold: -1, bins: b)
         for i in 0..<n {
-            let row = set.offsets[i]..<set.offsets[i + 1]
-            top[i] = Int32(set.probabilities.withUnsafeBufferPointer { TopLabel(UnsafeBufferPointer(rebasing: $0[row])).prediction })
-            topCells[2 * i] = Int32(confWidth + equalWidthBin(a.confidence[i], bins: b))
+            topCells[2 * i] = Int32(confWidth + equalWidthBin(terms.confidence[i], bins: b))
         }
         for (position, question) in a.confidenceRanked.order.enumerated() {
             topCells[2 * Int(question) + 1] = Int32(confMass + Int(massOfConfidence[position]))
@@ -277,7 +276,7 @@ extension BinnedCells {
             let set = a.set
             set.probabilities.withUnsafeBufferPointer { p in
             set.labels.withUnsafeBufferPointer { labels in
-            a.confidence.withUnsafeBufferPointer { conf in
+            a.terms.confidence.withUnsafeBufferPointer { conf in
             valueCells.withUnsafeBufferPointer { valueCells in
             weights.withUnsafeBufferPointer { weights in
             s.withUnsafeMutableBufferPointer { s in
@@ -396,10 +395,11 @@ extension BinnedCells {
             m[c] += 1
             v[c] += value
         }
+        let confidence = a.terms.confidence
         for i in 0..<n {
             let hit = Int(a.set.labels[i]) == Int(top[i])
-            add(Int(topCells[2 * i]), hit: hit, value: a.confidence[i])
-            add(Int(topCells[2 * i + 1]), hit: hit, value: a.confidence[i])
+            add(Int(topCells[2 * i]), hit: hit, value: confidence[i])
+            add(Int(topCells[2 * i + 1]), hit: hit, value: confidence[i])
             let start = a.set.offsets[i]
             for option in 0..<(a.set.offsets[i + 1] - start) {
                 for slot in 0..<perValue {

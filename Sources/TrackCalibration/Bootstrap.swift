@@ -56,7 +56,8 @@ extension CalibrationAnalyzer {
         let batches = (resamples + Self.lanes - 1) / Self.lanes
         let results = Slots<[CalibrationMetrics]>(repeating: [], count: batches)
         let counter = ProgressCounter()
-        let outcomes = smooth ? correct.map { $0 ? 1.0 : 0.0 } : []
+        let confidence = smooth ? terms.confidence : []
+        let outcomes = smooth ? terms.correct.map { $0 ? 1.0 : 0.0 } : []
         let sigma = smooth ? SmoothECE.automatic(confidence, outcomes).sigma : 0
         DispatchQueue.concurrentPerform(iterations: batches) { batch in
             let first = batch * Self.lanes
@@ -128,6 +129,8 @@ struct BootstrapPlan {
     let n: Int
     let k: Int
     let bins: Int
+    /// The questions' top-label terms (the analyzer's, made once).
+    let terms: CalibrationAnalyzer.QuestionTerms
     let hit: [Double]
     /// First position of each class's ascending order with p > ε (TACE keeps those).
     let keptStart: [Int]
@@ -149,7 +152,8 @@ struct BootstrapPlan {
         n = set.count
         k = set.uniformOptionCount ?? 0
         bins = analyzer.bins
-        hit = analyzer.correct.map { $0 ? 1 : 0 }
+        terms = analyzer.terms
+        hit = terms.correct.map { $0 ? 1 : 0 }
         self.binned = binned
         guard binned else {
             (keptStart, blockSize, blockCount, orders, blockOf, binStart) = ([], 1, 0, 0, [], [])
@@ -199,9 +203,9 @@ struct BootstrapPlan {
             var brier = Lanes.zero, nll = Lanes.zero
             var pooledCount = [Lanes](repeating: .zero, count: bins), pooledSum = pooledCount, pooledHit = pooledCount
             var blockSums = [Lanes](repeating: .zero, count: 3 * orders * blockCount)
-            a.confidence.withUnsafeBufferPointer { conf in
-            a.brierTerm.withUnsafeBufferPointer { brierTerm in
-            a.nllTerm.withUnsafeBufferPointer { nllTerm in
+            terms.confidence.withUnsafeBufferPointer { conf in
+            terms.brier.withUnsafeBufferPointer { brierTerm in
+            terms.nll.withUnsafeBufferPointer { nllTerm in
             a.set.probabilities.withUnsafeBufferPointer { p in
             a.set.labels.withUnsafeBufferPointer { labels in
             blockSums.withUnsafeMutableBufferPointer { sums in
@@ -331,9 +335,9 @@ struct BootstrapPlan {
             let weight = load(i)
             total += weight
             correct += weight * hit[i]
-            confidence += weight * a.confidence[i]
-            brier += weight * a.brierTerm[i]
-            nll += weight * a.nllTerm[i]
+            confidence += weight * terms.confidence[i]
+            brier += weight * terms.brier[i]
+            nll += weight * terms.nll[i]
         }
         return (0..<CalibrationAnalyzer.lanes).map {
             meanMetrics($0, total: total, correct: correct, confidence: confidence, brier: brier, nll: nll, analyzer: a)
@@ -425,4 +429,6 @@ final class ProgressCounter: @unchecked Sendable {
     private var done = 0
     private let lock = NSLockLike()
     func add(_ amount: Int, limit: Int) -> Int { lock.locked { done = min(done + amount, limit); return done } }
+    /// The count before this call, then one more (a job queue's next job).
+    func take() -> Int { lock.locked { done += 1; return done - 1 } }
 }

@@ -5,24 +5,24 @@ import Dispatch
 
 /// Computes every metric of METHODS §3 for one run.
 ///
-/// Per-question work (top label, Brier and NLL terms) is done once, as the
-/// questions arrive (`Builder`), and the stable orders that equal-mass bins
-/// need are radix sorts run in parallel; `metrics` is then one pass over
-/// N·K values with fixed-size accumulators and no per-row allocation. The
-/// bootstrap calls it with resampling multiplicities.
+/// What it keeps per question is the run itself (its probabilities, label and id): the top
+/// label, Brier and NLL terms are recomputed from a question's row when a pass needs them,
+/// with the same arithmetic, so every value is bit-identical to keeping them. Equal-mass
+/// bins need the values in ascending order: the build sorts each column once (the
+/// confidences, and each class's p when every question has K options) as 64-bit keys, the
+/// value's bits and the hit in the lowest bit, walks it for the unit-weight errors and
+/// frees it; a tie group's values are equal, so the order within it changes no sum. The
+/// stable orders of the weighted passes (the bootstrap, `metrics(weights:)`) and the
+/// per-question terms those passes read are made on first use and kept.
 public struct CalibrationAnalyzer: Sendable {
     public let set: PredictionSet
     public let bins: Int
     /// TACE keeps values above this threshold (default 0.01).
     public let epsilon: Double
-    let confidence: [Double]
-    let correct: [Bool]
-    let brierTerm: [Double]
-    let nllTerm: [Double]
-    /// Confidence in ascending order (stable), with its questions and their correctness.
-    let confidenceRanked: RankedValues
-    /// Per class k, p_ik in ascending order (stable), with questions and [y_i = k] (uniform K only).
-    let classRanked: [RankedValues]
+    /// The unit-weight equal-mass errors, from the build's sorts.
+    let equalMass: EqualMassErrors
+    /// What weighted passes read, made on first use.
+    let derived: Derived
 
     public init(_ set: PredictionSet, bins: Int = 10, epsilon: Double = 0.01) {
         var builder = Builder(bins: bins, epsilon: epsilon)
@@ -44,30 +44,21 @@ public struct CalibrationAnalyzer: Sendable {
         self = builder.build()
     }
 
-    fileprivate init(builder: Builder, confidenceRanked: RankedValues, classRanked: [RankedValues]) {
-        set = builder.set
-        bins = builder.bins
-        epsilon = builder.epsilon
-        confidence = builder.confidence
-        correct = builder.correct
-        brierTerm = builder.brierTerm
-        nllTerm = builder.nllTerm
-        self.confidenceRanked = confidenceRanked
-        self.classRanked = classRanked
+    fileprivate init(set: PredictionSet, bins: Int, epsilon: Double, equalMass: EqualMassErrors) {
+        self.set = set
+        self.bins = bins
+        self.epsilon = epsilon
+        self.equalMass = equalMass
+        derived = Derived()
     }
 
-    /// Builds an analyzer question by question, doing each question's work as it comes.
+    /// Builds an analyzer question by question; the sorts run once, in `build`.
     public struct Builder: Sendable {
         public let bins: Int
         public let epsilon: Double
         public private(set) var set = PredictionSet()
-        var confidence: [Double] = []
-        var correct: [Bool] = []
-        var brierTerm: [Double] = []
-        var nllTerm: [Double] = []
-        /// Questions whose NLL term came from raw scores (all of them, or the terms are redone from p).
-        var scoredTerms = 0
-        /// Radix digit counts of the confidences and of each class column, kept as questions arrive.
+        /// Radix digit counts of the sort keys (confidence with correctness, each class's p
+        /// with its label), kept as questions arrive so that sorting only scatters.
         var confidenceHistogram = RadixHistogram()
         var classHistograms: [RadixHistogram] = []
 
@@ -79,34 +70,16 @@ public struct CalibrationAnalyzer: Sendable {
 
         public mutating func reserve(questions: Int, options: Int) {
             set.reserve(questions: questions, options: options)
-            confidence.reserveCapacity(questions)
-            correct.reserveCapacity(questions)
-            brierTerm.reserveCapacity(questions)
-            nllTerm.reserveCapacity(questions)
         }
 
         public mutating func append(id: Int64, label: Int, probabilities p: UnsafeBufferPointer<Double>,
                                     scores: UnsafeBufferPointer<Double>?) {
             set.append(id: id, label: label, probabilities: p, scores: scores)
             let top = TopLabel(p)
-            confidence.append(top.confidence)
-            confidenceHistogram.add(top.confidence)
+            confidenceHistogram.add(key: RadixHistogram.key(top.confidence, hit: top.prediction == label))
             if set.count == 1 { classHistograms = Array(repeating: RadixHistogram(), count: p.count) }
             if set.uniformOptionCount != nil {
-                for k in 0..<p.count { classHistograms[k].add(p[k]) }
-            }
-            correct.append(top.prediction == label)
-            var brier = 0.0
-            for k in 0..<p.count {
-                let difference = p[k] - (k == label ? 1 : 0)
-                brier += difference * difference
-            }
-            brierTerm.append(brier)
-            if let scores {
-                nllTerm.append(-Probabilities.logSoftmax(scores, at: label))
-                scoredTerms += 1
-            } else {
-                nllTerm.append(-log(max(p[label], 1e-15)))
+                for k in 0..<p.count { classHistograms[k].add(key: RadixHistogram.key(p[k], hit: k == label)) }
             }
         }
 
@@ -121,56 +94,182 @@ public struct CalibrationAnalyzer: Sendable {
             }
             let wasUniform = set.uniformOptionCount
             set.append(contentsOf: other.set)
-            confidence += other.confidence
-            correct += other.correct
-            brierTerm += other.brierTerm
-            nllTerm += other.nllTerm
-            scoredTerms += other.scoredTerms
             confidenceHistogram.add(other.confidenceHistogram)
             if set.uniformOptionCount != nil, wasUniform == other.set.uniformOptionCount {
                 for k in classHistograms.indices { classHistograms[k].add(other.classHistograms[k]) }
             }
         }
 
-        /// Sorts what equal-mass binning needs (in parallel) and returns the analyzer.
+        /// Sorts each column (in parallel, one key array per core at a time), walks its
+        /// equal-mass bins, and returns the analyzer.
         public func build() -> CalibrationAnalyzer {
-            var builder = self
-            if set.scores == nil, scoredTerms > 0 {
-                // Some questions lack raw scores: NLL is from p for all of them (README, `nll`).
-                for i in 0..<set.count {
-                    builder.nllTerm[i] = -log(max(set.probabilities[set.offsets[i] + Int(set.labels[i])], 1e-15))
-                }
-            }
-            return builder.sorted()
-        }
-
-        private func sorted() -> CalibrationAnalyzer {
             let n = set.count
             let k = n > 0 ? set.uniformOptionCount ?? 0 : 0
-            let slots = Slots(repeating: RankedValues(), count: k + 1)
-            let set = self.set, confidence = self.confidence, correct = self.correct
-            let confidenceHistogram = self.confidenceHistogram, classHistograms = self.classHistograms
-            DispatchQueue.concurrentPerform(iterations: k + 1) { job in
-                if job == 0 {
-                    let ranked = confidence.withUnsafeBufferPointer { values in
-                        RankedValues(count: n, histogram: confidenceHistogram, value: { values[$0] }, hit: { correct[$0] })
-                    }
-                    slots.store(0, ranked)
-                } else {
-                    let c = job - 1
-                    let ranked = set.probabilities.withUnsafeBufferPointer { p in
+            var errors = EqualMassErrors(classes: k)
+            if n > 0 {
+                let parts = Slots<[Double]>(repeating: [], count: k + 1)
+                let set = self.set, bins = self.bins, epsilon = self.epsilon
+                let confidenceHistogram = self.confidenceHistogram, classHistograms = self.classHistograms
+                // Two sorts at a time whatever the cores: each holds 16 bytes per question.
+                performJobs(k + 1, width: 2) { job in
+                    set.probabilities.withUnsafeBufferPointer { p in
                         set.labels.withUnsafeBufferPointer { labels in
-                            RankedValues(count: n, histogram: classHistograms[c], value: { p[$0 * k + c] },
-                                         hit: { Int(labels[$0]) == c })
+                            if job == 0 {
+                                let keys = sortedKeys(count: n, histogram: confidenceHistogram) { i in
+                                    let top = TopLabel(UnsafeBufferPointer(rebasing: p[set.offsets[i]..<set.offsets[i + 1]]))
+                                    return RadixHistogram.key(top.confidence, hit: top.prediction == Int(labels[i]))
+                                }
+                                parts.store(0, [keyedEqualMassError(keys, bins: bins, weighted: true, threshold: -1)])
+                            } else {
+                                let c = job - 1
+                                let keys = sortedKeys(count: n, histogram: classHistograms[c]) { i in
+                                    RadixHistogram.key(p[i * k + c], hit: Int(labels[i]) == c)
+                                }
+                                let ace = keyedEqualMassError(keys, bins: bins, weighted: false, threshold: -1)
+                                let tace = keyedEqualMassError(keys, bins: bins, weighted: false, threshold: epsilon)
+                                parts.store(job, [ace, tace])
+                            }
                         }
                     }
-                    slots.store(job, ranked)
+                }
+                errors.topLabel = parts.value(0)[0]
+                for c in 0..<k {
+                    errors.ace[c] = parts.value(1 + c)[0]
+                    errors.tace[c] = parts.value(1 + c)[1]
                 }
             }
-            let all = slots.values
-            return CalibrationAnalyzer(builder: self, confidenceRanked: all[0], classRanked: Array(all.dropFirst()))
+            return CalibrationAnalyzer(set: set, bins: bins, epsilon: epsilon, equalMass: errors)
         }
     }
+
+    /// The unit-weight equal-mass errors: eq-mass ECE, and per class ACE's and TACE's terms.
+    struct EqualMassErrors: Sendable {
+        var topLabel = 0.0
+        var ace: [Double]
+        var tace: [Double]
+        init(classes: Int) {
+            ace = Array(repeating: 0, count: classes)
+            tace = ace
+        }
+    }
+
+    /// Per question, what the top-label passes read: the top option and its confidence,
+    /// correctness, and the Brier and NLL terms.
+    struct QuestionTerms: Sendable {
+        var confidence: [Double]
+        var correct: [Bool]
+        var prediction: [Int32]
+        var brier: [Double]
+        var nll: [Double]
+    }
+
+    /// The per-question terms and stable orders of the weighted passes, made once on first use.
+    final class Derived: @unchecked Sendable {   // every access holds the lock
+        private let lock = NSLockLike()
+        private var terms: QuestionTerms?
+        private var orders: (confidence: RankedValues, classes: [RankedValues])?
+
+        func terms(_ a: CalibrationAnalyzer) -> QuestionTerms {
+            lock.locked {
+                if let terms { return terms }
+                let made = a.makeTerms()
+                terms = made
+                return made
+            }
+        }
+
+        func orders(_ a: CalibrationAnalyzer) -> (confidence: RankedValues, classes: [RankedValues]) {
+            let terms = terms(a)
+            return lock.locked {
+                if let orders { return orders }
+                let made = a.makeOrders(terms)
+                orders = made
+                return made
+            }
+        }
+    }
+
+    /// Question i's top label, Brier term `Σ_k (p_k − [k = y])²` and NLL term: `−log softmax(s)_y`
+    /// when the run has raw scores, else `−log max(p_y, 1e-15)` (README, `nll`).
+    @inline(__always)
+    func questionTerms(_ i: Int, _ p: UnsafeBufferPointer<Double>, _ labels: UnsafeBufferPointer<Int32>,
+                       _ scores: UnsafeBufferPointer<Double>?) -> (top: TopLabel, brier: Double, nll: Double) {
+        let start = set.offsets[i], end = set.offsets[i + 1]
+        let row = UnsafeBufferPointer(rebasing: p[start..<end])
+        let label = Int(labels[i])
+        var brier = 0.0
+        for k in 0..<row.count {
+            let difference = row[k] - (k == label ? 1 : 0)
+            brier += difference * difference
+        }
+        let nll = scores.map { -Probabilities.logSoftmax(UnsafeBufferPointer(rebasing: $0[start..<end]), at: label) }
+            ?? -log(max(row[label], 1e-15))
+        return (TopLabel(row), brier, nll)
+    }
+
+    /// Calls `body(i, terms of i)` for every question in order.
+    @inline(__always)
+    func forEachQuestion(_ body: (Int, (top: TopLabel, brier: Double, nll: Double)) -> Void) {
+        set.probabilities.withUnsafeBufferPointer { p in
+            set.labels.withUnsafeBufferPointer { labels in
+                if let scores = set.scores {
+                    scores.withUnsafeBufferPointer { s in
+                        for i in 0..<set.count { body(i, questionTerms(i, p, labels, s)) }
+                    }
+                } else {
+                    for i in 0..<set.count { body(i, questionTerms(i, p, labels, nil)) }
+                }
+            }
+        }
+    }
+
+    private func makeTerms() -> QuestionTerms {
+        let n = set.count
+        var terms = QuestionTerms(confidence: [], correct: [], prediction: [], brier: [], nll: [])
+        terms.confidence.reserveCapacity(n)
+        terms.correct.reserveCapacity(n)
+        terms.prediction.reserveCapacity(n)
+        terms.brier.reserveCapacity(n)
+        terms.nll.reserveCapacity(n)
+        forEachQuestion { i, q in
+            terms.confidence.append(q.top.confidence)
+            terms.correct.append(q.top.prediction == Int(set.labels[i]))
+            terms.prediction.append(Int32(q.top.prediction))
+            terms.brier.append(q.brier)
+            terms.nll.append(q.nll)
+        }
+        return terms
+    }
+
+    private func makeOrders(_ terms: QuestionTerms) -> (confidence: RankedValues, classes: [RankedValues]) {
+        let n = set.count
+        let k = set.uniformOptionCount ?? 0
+        let slots = Slots(repeating: RankedValues(), count: k + 1)
+        let set = self.set
+        DispatchQueue.concurrentPerform(iterations: k + 1) { job in
+            if job == 0 {
+                slots.store(0, terms.confidence.withUnsafeBufferPointer { values in
+                    RankedValues(count: n, value: { values[$0] }, hit: { terms.correct[$0] })
+                })
+            } else {
+                let c = job - 1
+                slots.store(job, set.probabilities.withUnsafeBufferPointer { p in
+                    set.labels.withUnsafeBufferPointer { labels in
+                        RankedValues(count: n, value: { p[$0 * k + c] }, hit: { Int(labels[$0]) == c })
+                    }
+                })
+            }
+        }
+        let all = slots.values
+        return (all[0], Array(all.dropFirst()))
+    }
+
+    /// Per-question values the weighted passes read (made on first use).
+    var terms: QuestionTerms { derived.terms(self) }
+    /// Confidence in ascending order (stable), with its questions and their correctness.
+    var confidenceRanked: RankedValues { derived.orders(self).confidence }
+    /// Per class k, p_ik in ascending order (stable), with questions and [y_i = k] (uniform K only).
+    var classRanked: [RankedValues] { derived.orders(self).classes }
 
     // MARK: - Metrics
 
@@ -178,11 +277,14 @@ public struct CalibrationAnalyzer: Sendable {
     /// and ℓ2 metrics (smECE, cw-smECE, ℓ2 ECE; a bandwidth search each) only with `smooth`,
     /// and only of the unweighted estimate.
     public func metrics(weights: UnsafeBufferPointer<UInt32>? = nil, smooth: Bool = false) -> CalibrationMetrics {
-        if let weights { return metrics(CountWeights(counts: weights), smooth: false) }
-        return metrics(UnitWeights(), smooth: smooth)
+        if let weights {
+            let counts = CountWeights(counts: weights)
+            return metrics(counts, smooth: false, equalMass: weightedEqualMass(counts, total: counts.total(set.count)))
+        }
+        return metrics(UnitWeights(), smooth: smooth, equalMass: equalMass)
     }
 
-    private func metrics<W: QuestionWeights>(_ weights: W, smooth: Bool) -> CalibrationMetrics {
+    private func metrics<W: QuestionWeights>(_ weights: W, smooth: Bool, equalMass: EqualMassErrors) -> CalibrationMetrics {
         var result = CalibrationMetrics()
         result.bins = bins
         let n = set.count
@@ -190,24 +292,14 @@ public struct CalibrationAnalyzer: Sendable {
         result.n = Int(total)
         guard total > 0 else { return result }
         result.nllFromScores = set.scores != nil
-        // Independent passes, spread over the cores: the top-label pass, the
-        // classwise equal-width pass, and one equal-mass pass per class.
+        // Two independent passes, one per core: the top-label pass and the classwise equal-width pass.
         let k = set.uniformOptionCount ?? 0
-        let parts = Slots<CalibrationMetrics>(repeating: CalibrationMetrics(), count: 2 + k)
-        DispatchQueue.concurrentPerform(iterations: 2 + k) { job in
-            switch job {
-            case 0: parts.store(0, topLabelPass(weights, total: total))
-            case 1: parts.store(1, classwisePass(weights, total: total, optionCount: k))
-            default:
-                let c = job - 2
-                let kept = classRanked[c].values.indices.reduce(0.0) { sum, j in
-                    classRanked[c].values[j] > epsilon ? sum + weights.weight(Int(classRanked[c].order[j])) : sum
-                }
-                var part = CalibrationMetrics()
-                part.ace = equalMassError(classRanked[c], weights: weights, total: total, weighted: false, threshold: -1)
-                part.tace = kept > 0
-                    ? equalMassError(classRanked[c], weights: weights, total: kept, weighted: false, threshold: epsilon) : 0
-                parts.store(job, part)
+        let parts = Slots<CalibrationMetrics>(repeating: CalibrationMetrics(), count: 2)
+        DispatchQueue.concurrentPerform(iterations: 2) { job in
+            if job == 0 {
+                parts.store(0, topLabelPass(weights, total: total))
+            } else {
+                parts.store(1, classwisePass(weights, total: total, optionCount: k))
             }
         }
         if smooth { smoothAndL2Metrics(into: &result) }
@@ -220,77 +312,108 @@ public struct CalibrationAnalyzer: Sendable {
         result.confECE = top.confECE
         result.mce = top.mce
         result.rmsce = top.rmsce
-        result.equalMassECE = top.equalMassECE
+        result.equalMassECE = equalMass.topLabel
         result.pooledECE = classwise.pooledECE
         guard k > 0 else { return result }
         result.cwECE = classwise.cwECE
-        var ace = 0.0, tace = 0.0
-        for c in 0..<k {
-            ace += parts.value(2 + c).ace!
-            tace += parts.value(2 + c).tace!
-        }
-        result.ace = ace / Double(k)
-        result.tace = tace / Double(k)
+        result.ace = equalMass.ace.reduce(0, +) / Double(k)
+        result.tace = equalMass.tace.reduce(0, +) / Double(k)
         return result
+    }
+
+    /// The equal-mass errors of a weighted resample, from the stable orders (in parallel).
+    private func weightedEqualMass<W: QuestionWeights>(_ weights: W, total: Double) -> EqualMassErrors {
+        let k = set.uniformOptionCount ?? 0
+        var errors = EqualMassErrors(classes: k)
+        guard total > 0 else { return errors }
+        let orders = derived.orders(self)
+        let parts = Slots<[Double]>(repeating: [], count: k + 1)
+        DispatchQueue.concurrentPerform(iterations: k + 1) { job in
+            if job == 0 {
+                parts.store(0, [equalMassError(orders.confidence, weights: weights, total: total, weighted: true, threshold: -1)])
+                return
+            }
+            let ranked = orders.classes[job - 1]
+            var kept = 0.0
+            for j in ranked.values.indices where ranked.values[j] > epsilon { kept += weights.weight(Int(ranked.order[j])) }
+            let ace = equalMassError(ranked, weights: weights, total: total, weighted: false, threshold: -1)
+            let tace = kept > 0 ? equalMassError(ranked, weights: weights, total: kept, weighted: false, threshold: epsilon) : 0
+            parts.store(job, [ace, tace])
+        }
+        errors.topLabel = parts.value(0)[0]
+        for c in 0..<k {
+            errors.ace[c] = parts.value(1 + c)[0]
+            errors.tace[c] = parts.value(1 + c)[1]
+        }
+        return errors
     }
 
     /// smECE (top label and per class), ℓ2 ECE plug-in and debiased: of the estimate only
     /// (a bootstrap resample is weighted; `bootstrap` gives smECE's interval at this bandwidth).
     private func smoothAndL2Metrics(into result: inout CalibrationMetrics) {
         let k = set.uniformOptionCount ?? 0
-        let parts = Slots<[Double?]>(repeating: [], count: 3 + k)
-        let outcomes = correct.map { $0 ? 1.0 : 0.0 }
-        DispatchQueue.concurrentPerform(iterations: 3 + k) { job in
+        let parts = Slots<[Double?]>(repeating: [], count: 2 + k)
+        // Only what the top-label jobs read is copied out; each class is read in place.
+        var confidence: [Double] = [], correct: [Bool] = []
+        confidence.reserveCapacity(set.count)
+        correct.reserveCapacity(set.count)
+        set.labels.withUnsafeBufferPointer { labels in
+            forEachQuestion { i, q in
+                confidence.append(q.top.confidence)
+                correct.append(q.top.prediction == Int(labels[i]))
+            }
+        }
+        let set = self.set, bins = self.bins
+        let (topConfidence, topCorrect) = (confidence, correct)
+        DispatchQueue.concurrentPerform(iterations: 2 + k) { job in
             switch job {
             case 0:
-                let smooth = SmoothECE.automatic(confidence, outcomes)
+                let smooth = topConfidence.withUnsafeBufferPointer { confidence in
+                    topCorrect.withUnsafeBufferPointer { SmoothECE.automatic(TopLabelPoints(confidence: confidence, correct: $0)) }
+                }
                 parts.store(0, [smooth.value, smooth.sigma])
-            case 1: parts.store(1, [L2CalibrationError.value(confidences: confidence, correct: correct, bins: bins, debiased: false)])
-            case 2: parts.store(2, [L2CalibrationError.value(confidences: confidence, correct: correct, bins: bins, debiased: true)])
+            case 1:
+                let l2 = L2CalibrationError.values(confidences: topConfidence, correct: topCorrect, bins: bins)
+                parts.store(1, [l2?.plugIn, l2?.debiased])
             default:
-                let c = job - 3
-                let f = (0..<set.count).map { set.probabilities[$0 * k + c] }
-                let y = (0..<set.count).map { Int(set.labels[$0]) == c ? 1.0 : 0.0 }
-                parts.store(job, [SmoothECE.automatic(f, y).value])
+                let value = set.probabilities.withUnsafeBufferPointer { p in
+                    set.labels.withUnsafeBufferPointer { SmoothECE.automatic(ClassPoints(probabilities: p, labels: $0, options: k, option: job - 2)).value }
+                }
+                parts.store(job, [value])
             }
         }
         result.smECE = parts.value(0)[0]
         result.smECEBandwidth = parts.value(0)[1]
         result.l2ECE = parts.value(1)[0]
-        result.debiasedL2ECE = parts.value(2)[0]
-        if k > 0 { result.cwSmECE = (0..<k).reduce(0.0) { $0 + parts.value(3 + $1)[0]! } / Double(k) }
+        result.debiasedL2ECE = parts.value(1)[1]
+        if k > 0 { result.cwSmECE = (0..<k).reduce(0.0) { $0 + parts.value(2 + $1)[0]! } / Double(k) }
     }
 
     /// The top-label metrics: accuracy, mean confidence (and overconfidence), Brier, NLL,
-    /// conf-ECE, MCE, RMSCE and equal-mass ECE.
+    /// conf-ECE, MCE and RMSCE (the equal-mass ECE comes from the sorted orders).
     private func topLabelPass<W: QuestionWeights>(_ weights: W, total: Double) -> CalibrationMetrics {
-        let n = set.count
         var count = [Double](repeating: 0, count: bins)
         var sumConfidence = [Double](repeating: 0, count: bins)
         var sumCorrect = [Double](repeating: 0, count: bins)
         var accuracy = 0.0, meanConfidence = 0.0, brier = 0.0, nll = 0.0
-        confidence.withUnsafeBufferPointer { confidence in
-            correct.withUnsafeBufferPointer { correct in
-                for i in 0..<n {
-                    let weight = weights.weight(i)
-                    if weight == 0 { continue }
-                    let c = confidence[i], hit = correct[i] ? weight : 0
-                    let b = equalWidthBin(c, bins: bins)
-                    count[b] += weight
-                    sumConfidence[b] += weight * c
-                    sumCorrect[b] += hit
-                    accuracy += hit
-                    meanConfidence += weight * c
-                    brier += weight * brierTerm[i]
-                    nll += weight * nllTerm[i]
-                }
+        set.labels.withUnsafeBufferPointer { labels in
+            forEachQuestion { i, q in
+                let weight = weights.weight(i)
+                if weight == 0 { return }
+                let c = q.top.confidence, hit = q.top.prediction == Int(labels[i]) ? weight : 0
+                let b = equalWidthBin(c, bins: bins)
+                count[b] += weight
+                sumConfidence[b] += weight * c
+                sumCorrect[b] += hit
+                accuracy += hit
+                meanConfidence += weight * c
+                brier += weight * q.brier
+                nll += weight * q.nll
             }
         }
-        let equalMass = equalMassError(confidenceRanked, weights: weights, total: total, weighted: true, threshold: -1)
         var part = CalibrationMetrics()
         part.setMeans(total: total, correct: accuracy, confidence: meanConfidence, brier: brier, nll: nll)
         part.setTopLabelErrors(total: total, bins: bins) { BinTotal(count: count[$0], hits: sumCorrect[$0], sum: sumConfidence[$0]) }
-        part.equalMassECE = equalMass
         return part
     }
 
@@ -341,51 +464,24 @@ public struct CalibrationAnalyzer: Sendable {
     /// over the non-empty bins (ACE's per-class term).
     private func equalMassError<W: QuestionWeights>(_ ranked: RankedValues, weights: W, total: Double,
                                                     weighted: Bool, threshold: Double) -> Double {
-        // First rank of each bin, exactly: ceil(r·total/B) in integers.
-        let totalCount = Int(total.rounded())
-        var boundaries = [Int](repeating: 0, count: bins + 1)
-        for r in 0...bins { boundaries[r] = (r * totalCount + bins - 1) / bins }
-        var error = 0.0, nonEmpty = 0
-        var binCount = 0.0, binValue = 0.0, binHits = 0.0
-        var bin = 0
-        var rank = 0
-        var previous = -Double.infinity
-        @inline(__always) func close() {
-            guard binCount > 0 else { return }
-            let gap = abs(binHits / binCount - binValue / binCount)
-            error += weighted ? binCount / total * gap : gap
-            nonEmpty += 1
-            binCount = 0; binValue = 0; binHits = 0
-        }
         ranked.values.withUnsafeBufferPointer { values in
             ranked.hits.withUnsafeBufferPointer { hits in
                 ranked.order.withUnsafeBufferPointer { order in
-                    for j in 0..<values.count {
-                        let v = values[j]
-                        if !(v > threshold) { continue }
-                        let copies = weights.copies(Int(order[j]))
-                        if copies == 0 { continue }
-                        if v != previous {
-                            while rank >= boundaries[bin + 1] { close(); bin += 1 }
-                            previous = v
-                        }
-                        let c = Double(copies)
-                        binCount += c; binValue += c * v; binHits += hits[j] ? c : 0
-                        rank += copies
+                    walkEqualMass(count: values.count, bins: bins, total: total, weighted: weighted, threshold: threshold) { j in
+                        (values[j], hits[j], weights.copies(Int(order[j])))
                     }
                 }
             }
         }
-        close()
-        return weighted || nonEmpty == 0 ? error : error / Double(nonEmpty)
     }
-
     // MARK: - Reliability tables
 
     /// The top-label reliability table: per equal-width bin, n, accuracy, mean confidence.
     public func reliabilityBins() -> [BinRow] {
         binTable { add in
-            for i in 0..<set.count { add(confidence[i], correct[i]) }
+            set.labels.withUnsafeBufferPointer { labels in
+                forEachQuestion { i, q in add(q.top.confidence, q.top.prediction == Int(labels[i])) }
+            }
         }
     }
 
@@ -437,9 +533,9 @@ public struct CalibrationAnalyzer: Sendable {
         return rows
     }
 
-    /// Per-question values for paired comparisons.
-    public var confidences: [Double] { confidence }
-    public var correctness: [Bool] { correct }
+    /// Per-question values for paired comparisons (made on first use and kept).
+    public var confidences: [Double] { terms.confidence }
+    public var correctness: [Bool] { terms.correct }
 }
 
 /// The q-quantile of sorted values, interpolating linearly between order statistics.
@@ -481,7 +577,9 @@ struct RankedValues: Sendable {
     var values: [Double]
     var hits: [Bool]
 
-    init(count: Int, histogram: RadixHistogram, value: (Int) -> Double, hit: (Int) -> Bool) {
+    init(count: Int, value: (Int) -> Double, hit: (Int) -> Bool) {
+        var histogram = RadixHistogram()
+        for i in 0..<count { histogram.add(value(i)) }
         (order, values) = stableAscendingSort(count: count, histogram: histogram, value: value)
         hits = order.map { hit(Int($0)) }
     }
@@ -490,6 +588,71 @@ struct RankedValues: Sendable {
         order = []
         values = []
         hits = []
+    }
+}
+
+/// The unit-weight equal-mass error of keys sorted ascending (`RadixHistogram.key(value, hit:)`):
+/// `CalibrationAnalyzer.equalMassError`'s rule, every question once. Values not above
+/// `threshold` are left out; the total is the count of those kept.
+func keyedEqualMassError(_ keys: [UInt64], bins: Int, weighted: Bool, threshold: Double) -> Double {
+    keys.withUnsafeBufferPointer { keys in
+        var kept = 0
+        for key in keys where RadixHistogram.value(key) > threshold { kept += 1 }
+        guard kept > 0 else { return 0 }
+        return walkEqualMass(count: keys.count, bins: bins, total: Double(kept), weighted: weighted, threshold: threshold) { j in
+            (RadixHistogram.value(keys[j]), keys[j] & 1 == 1, 1)
+        }
+    }
+}
+
+/// The equal-mass walk (METHODS §2) over `count` entries in ascending value order, entry j
+/// giving its value, whether it hits, and its copies: the kept copies are ranked
+/// 0 ..< total and a tie group goes whole to the bin of its first rank.
+@inline(__always)
+func walkEqualMass(count: Int, bins: Int, total: Double, weighted: Bool, threshold: Double,
+                   entry: (Int) -> (value: Double, hit: Bool, copies: Int)) -> Double {
+    // First rank of each bin, exactly: ceil(r·total/B) in integers.
+    let totalCount = Int(total.rounded())
+    var boundaries = [Int](repeating: 0, count: bins + 1)
+    for r in 0...bins { boundaries[r] = (r * totalCount + bins - 1) / bins }
+    var error = 0.0, nonEmpty = 0
+    var binCount = 0.0, binValue = 0.0, binHits = 0.0
+    var bin = 0
+    var rank = 0
+    var previous = -Double.infinity
+    @inline(__always) func close() {
+        guard binCount > 0 else { return }
+        let gap = abs(binHits / binCount - binValue / binCount)
+        error += weighted ? binCount / total * gap : gap
+        nonEmpty += 1
+        binCount = 0; binValue = 0; binHits = 0
+    }
+    for j in 0..<count {
+        let (v, hit, copies) = entry(j)
+        if !(v > threshold) { continue }
+        if copies == 0 { continue }
+        if v != previous {
+            while rank >= boundaries[bin + 1] { close(); bin += 1 }
+            previous = v
+        }
+        let c = Double(copies)
+        binCount += c; binValue += c * v; binHits += hit ? c : 0
+        rank += copies
+    }
+    close()
+    return weighted || nonEmpty == 0 ? error : error / Double(nonEmpty)
+}
+
+/// Runs `body(0 ..< count)` on at most `width` threads at once (jobs taken in order), so
+/// that jobs holding large buffers bound the memory they hold together.
+func performJobs(_ count: Int, width: Int, _ body: @Sendable (Int) -> Void) {
+    let next = ProgressCounter()
+    DispatchQueue.concurrentPerform(iterations: min(count, width)) { _ in
+        while true {
+            let job = next.take()
+            if job >= count { return }
+            body(job)
+        }
     }
 }
 
@@ -514,3 +677,4 @@ final class NSLockLike: @unchecked Sendable {
         return body()
     }
 }
+

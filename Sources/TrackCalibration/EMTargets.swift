@@ -35,7 +35,7 @@ public struct EMTargets: Sendable {
         let table = analyzer.reliabilityBins()
         binAccuracy = table.map(\.accuracy)
         self.binCount = table.map(\.count)
-        offsets = set.offsets
+        offsets = set.offsets.array(questions: set.count)
         targets = [Double](repeating: 0, count: set.probabilities.count)
         bins = analyzer.confidences.map { equalWidthBin($0, bins: binCount) }
         rankViolations = 0

@@ -11,7 +11,8 @@ import Glibc
 public struct PredictionSet: Sendable {
     public private(set) var probabilities: [Double] = []
     public private(set) var scores: [Double]?
-    public private(set) var offsets: [Int] = [0]
+    /// Where each question's options start (`offsets[i] ..< offsets[i + 1]`).
+    public private(set) var offsets = OptionOffsets()
     public private(set) var labels: [Int32] = []
     /// Stable ids of the questions (store row ids), for pairing runs.
     public private(set) var questionIDs: [Int64] = []
@@ -35,6 +36,7 @@ public struct PredictionSet: Sendable {
         } else if uniformOptionCount != p.count {
             uniformOptionCount = nil
         }
+        offsets.append(end: probabilities.count + p.count, questions: labels.count + 1)
         probabilities.append(contentsOf: p)
         if let s, allScored {
             if scores == nil { scores = [] }
@@ -44,7 +46,6 @@ public struct PredictionSet: Sendable {
             scores = nil
         }
         if labels.isEmpty, s == nil { allScored = false }
-        offsets.append(probabilities.count)
         labels.append(Int32(label))
         questionIDs.append(id)
     }
@@ -61,7 +62,6 @@ public struct PredictionSet: Sendable {
 
     public mutating func reserve(questions: Int, options: Int) {
         probabilities.reserveCapacity(questions * options)
-        offsets.reserveCapacity(questions + 1)
         labels.reserveCapacity(questions)
         questionIDs.reserveCapacity(questions)
     }
@@ -74,9 +74,8 @@ public struct PredictionSet: Sendable {
             return
         }
         if uniformOptionCount != other.uniformOptionCount { uniformOptionCount = nil }
-        let base = probabilities.count
+        offsets.append(contentsOf: other.offsets, base: probabilities.count, questions: labels.count, otherQuestions: other.count)
         probabilities += other.probabilities
-        offsets += other.offsets.dropFirst().map { $0 + base }
         labels += other.labels
         questionIDs += other.questionIDs
         if allScored, other.allScored, let otherScores = other.scores {
@@ -108,6 +107,43 @@ public struct PredictionSet: Sendable {
     }
 }
 
+/// Where each question's options start in a `PredictionSet`'s flat arrays: `i · K` while
+/// every question has K options (nothing stored per question), else one stored start per
+/// question (and the end), built the first time a question's option count differs.
+public struct OptionOffsets: Sendable {
+    /// The shared option count (0 before the first question), while `stored` is empty.
+    private var width = 0
+    private var stored: [Int] = []
+
+    public init() {}
+
+    @inline(__always)
+    public subscript(i: Int) -> Int { stored.isEmpty ? i * width : stored[i] }
+
+    /// Every start and the end, as an array of `questions + 1` values.
+    public func array(questions: Int) -> [Int] {
+        stored.isEmpty ? (0...questions).map { $0 * width } : stored
+    }
+
+    /// Question `questions − 1` ends at `end`.
+    mutating func append(end: Int, questions: Int) {
+        if stored.isEmpty {
+            let count = end - (questions - 1) * width
+            if questions == 1 { width = count; return }
+            if count == width { return }
+            stored = (0..<questions).map { $0 * width }
+        }
+        stored.append(end)
+    }
+
+    /// The starts of `other`'s questions, after `questions` of these ending at `base`.
+    mutating func append(contentsOf other: OptionOffsets, base: Int, questions: Int, otherQuestions: Int) {
+        if stored.isEmpty, other.stored.isEmpty, other.width == width { return }
+        if stored.isEmpty { stored = array(questions: questions) }
+        stored += other.array(questions: otherQuestions).dropFirst().map { $0 + base }
+    }
+}
+
 /// The one binning rule of METHODS §2, in Float64: `min(floor(p · B), B − 1)`;
 /// bins are `[m/B, (m+1)/B)`, the last closed at 1. The SQL views compute
 /// `MIN(CAST(p * B AS INTEGER), B - 1)`, which is the same for p in [0, 1].
@@ -136,9 +172,20 @@ public struct RadixHistogram: Sendable {
         return (value == 0 ? 0 : value).bitPattern
     }
 
+    /// A value's key with a flag in its lowest bit: the bits of a value in [0, 1] shifted left by
+    /// one (the sign bit is 0, nothing is lost), so keys order by value, then by the flag.
     @inline(__always)
-    public mutating func add(_ value: Double) {
-        let key = Self.key(value)
+    static func key(_ value: Double, hit: Bool) -> UInt64 { key(value) << 1 | (hit ? 1 : 0) }
+
+    /// The value of a key made by `key(_:hit:)`.
+    @inline(__always)
+    static func value(_ key: UInt64) -> Double { Double(bitPattern: key >> 1) }
+
+    @inline(__always)
+    public mutating func add(_ value: Double) { add(key: Self.key(value)) }
+
+    @inline(__always)
+    mutating func add(key: UInt64) {
         counts.withUnsafeMutableBufferPointer { counts in
             for pass in 0..<Self.passes {
                 counts[pass * Self.radix + Int((key >> UInt64(pass * Self.digitBits)) & UInt64(Self.radix - 1))] += 1
@@ -177,45 +224,63 @@ func stableAscendingSort(count n: Int, histogram: RadixHistogram,
         for i in 0..<n { buffer[i] = RadixHistogram.key(value(i)) }
         count = n
     }
-    if n > 1 {
-        var scratchOrder = order
-        var scratchKeys = keys
-        let radix = RadixHistogram.radix, mask = UInt64(radix - 1)
-        var starts = [Int](repeating: 0, count: radix)
-        for pass in 0..<RadixHistogram.passes {
-            let shift = UInt64(pass * RadixHistogram.digitBits)
-            let base = pass * radix
-            // A digit shared by every value orders nothing: skip the pass.
-            if histogram.counts[base + Int((keys[0] >> shift) & mask)] == n { continue }
-            var running = 0
-            for digit in 0..<radix {
-                starts[digit] = running
-                running += histogram.counts[base + digit]
-            }
-            keys.withUnsafeBufferPointer { keys in
-                order.withUnsafeBufferPointer { order in
-                    scratchKeys.withUnsafeMutableBufferPointer { scratchKeys in
-                        scratchOrder.withUnsafeMutableBufferPointer { scratchOrder in
-                            starts.withUnsafeMutableBufferPointer { starts in
-                                for i in 0..<n {
-                                    let digit = Int((keys[i] >> shift) & mask)
-                                    let position = starts[digit]
-                                    starts[digit] = position + 1
-                                    scratchKeys[position] = keys[i]
-                                    scratchOrder[position] = order[i]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            swap(&keys, &scratchKeys)
-            swap(&order, &scratchOrder)
-        }
-    }
+    radixSort(&keys, histogram: histogram, payload: &order)
     let sorted = [Double](unsafeUninitializedCapacity: n) { buffer, count in
         keys.withUnsafeBytes { _ = memcpy(buffer.baseAddress!, $0.baseAddress!, n * 8) }
         count = n
     }
     return (order, sorted)
+}
+
+/// `count` keys (`key(i)`, whose digits `histogram` counted) in ascending order: only the
+/// keys and one scratch copy are held.
+func sortedKeys(count n: Int, histogram: RadixHistogram, key: (Int) -> UInt64) -> [UInt64] {
+    var keys = [UInt64](unsafeUninitializedCapacity: n) { buffer, count in
+        for i in 0..<n { buffer[i] = key(i) }
+        count = n
+    }
+    var none: [Int32] = []
+    radixSort(&keys, histogram: histogram, payload: &none)
+    return keys
+}
+
+/// An LSD radix sort of `keys` (11-bit digits, six passes, stable), moving `payload` (empty,
+/// or one value per key) with them. A digit shared by every key orders nothing: its pass is skipped.
+func radixSort(_ keys: inout [UInt64], histogram: RadixHistogram, payload: inout [Int32]) {
+    let n = keys.count
+    guard n > 1 else { return }
+    let carries = !payload.isEmpty
+    var scratchKeys = [UInt64](repeating: 0, count: n)
+    var scratchPayload = [Int32](repeating: 0, count: carries ? n : 0)
+    let radix = RadixHistogram.radix, mask = UInt64(radix - 1)
+    var starts = [Int](repeating: 0, count: radix)
+    for pass in 0..<RadixHistogram.passes {
+        let shift = UInt64(pass * RadixHistogram.digitBits)
+        let base = pass * radix
+        if histogram.counts[base + Int((keys[0] >> shift) & mask)] == n { continue }
+        var running = 0
+        for digit in 0..<radix {
+            starts[digit] = running
+            running += histogram.counts[base + digit]
+        }
+        keys.withUnsafeBufferPointer { keys in
+            payload.withUnsafeBufferPointer { payload in
+                scratchKeys.withUnsafeMutableBufferPointer { scratchKeys in
+                    scratchPayload.withUnsafeMutableBufferPointer { scratchPayload in
+                        starts.withUnsafeMutableBufferPointer { starts in
+                            for i in 0..<n {
+                                let digit = Int((keys[i] >> shift) & mask)
+                                let position = starts[digit]
+                                starts[digit] = position + 1
+                                scratchKeys[position] = keys[i]
+                                if carries { scratchPayload[position] = payload[i] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        swap(&keys, &scratchKeys)
+        if carries { swap(&payload, &scratchPayload) }
+    }
 }

@@ -20,8 +20,12 @@ public enum SmoothECE {
     /// smECE at bandwidth `sigma` of predictions `f` (in [0, 1]) and outcomes `y` (0 or 1),
     /// optionally weighted (bootstrap multiplicities).
     public static func value(_ f: [Double], _ y: [Double], sigma: Double, weights: [Double]? = nil) -> Double {
+        value(ArrayPoints(f: f, y: y), sigma: sigma, weights: weights)
+    }
+
+    static func value<S: SmoothPoints>(_ points: S, sigma: Double, weights: [Double]? = nil) -> Double {
         let mesh = max(Int((10 / sigma).rounded(.toNearestOrEven)), 200)
-        let smoothed = smooth(f, y, sigma: sigma, weights: weights, mesh: mesh)
+        let smoothed = smooth(points, sigma: sigma, weights: weights, mesh: mesh)
         var numerator = 0.0, denominator = 0.0
         for t in 0..<mesh {
             numerator += abs(smoothed.residual[t]) * smoothed.density[t]
@@ -32,8 +36,13 @@ public enum SmoothECE {
 
     /// smECE with relplot's bandwidth: (value, σ).
     public static func automatic(_ f: [Double], _ y: [Double], weights: [Double]? = nil) -> (value: Double, sigma: Double) {
-        let sigma = bandwidth { value(f, y, sigma: $0, weights: weights) }
-        return (value(f, y, sigma: sigma, weights: weights), sigma)
+        automatic(ArrayPoints(f: f, y: y), weights: weights)
+    }
+
+    /// smECE with relplot's bandwidth of points read where they are (no copy of the run).
+    static func automatic<S: SmoothPoints>(_ points: S, weights: [Double]? = nil) -> (value: Double, sigma: Double) {
+        let sigma = bandwidth { value(points, sigma: $0, weights: weights) }
+        return (value(points, sigma: sigma, weights: weights), sigma)
     }
 
     /// relplot's `search_param`: σ = 1 if it already satisfies σ < smECE_σ (or σ < 0.001),
@@ -54,18 +63,24 @@ public enum SmoothECE {
     /// spaced points of [0, 1].
     public static func smooth(_ f: [Double], _ y: [Double], sigma: Double, weights: [Double]? = nil,
                               mesh: Int, residual centred: Bool = true) -> (residual: [Double], density: [Double]) {
+        smooth(ArrayPoints(f: f, y: y), sigma: sigma, weights: weights, mesh: mesh, residual: centred)
+    }
+
+    static func smooth<S: SmoothPoints>(_ source: S, sigma: Double, weights: [Double]? = nil,
+                                        mesh: Int, residual centred: Bool = true) -> (residual: [Double], density: [Double]) {
         var points = max(2000, Int((20 / sigma).rounded(.toNearestOrEven)))
         points = points / 2 + 1
         // Spread f − y and 1 (times the weight) onto the grid.
         var residualGrid = [Double](repeating: 0, count: points), weightGrid = [Double](repeating: 0, count: points)
         let scale = Double(points - 1)
-        for i in f.indices {
+        for i in 0..<source.count {
             let w = weights?[i] ?? 1
             if w == 0 { continue }
-            let position = f[i] * scale
+            let f = source.prediction(i), y = source.outcome(i)
+            let position = f * scale
             let bin = min(max(Int(position), 0), points - 2)
             let fraction = position - Double(bin)
-            let r = (centred ? f[i] - y[i] : y[i]) * w
+            let r = (centred ? f - y : y) * w
             residualGrid[bin] += (1 - fraction) * r
             residualGrid[bin + 1] += fraction * r
             weightGrid[bin] += (1 - fraction) * w
@@ -195,6 +210,41 @@ public enum SmoothECE {
     }
 }
 
+/// Predictions and 0/1 outcomes as SmoothECE reads them, one point at a time.
+protocol SmoothPoints {
+    var count: Int { get }
+    func prediction(_ i: Int) -> Double
+    func outcome(_ i: Int) -> Double
+}
+
+struct ArrayPoints: SmoothPoints {
+    let f: [Double]
+    let y: [Double]
+    var count: Int { f.count }
+    @inline(__always) func prediction(_ i: Int) -> Double { f[i] }
+    @inline(__always) func outcome(_ i: Int) -> Double { y[i] }
+}
+
+/// Top-label confidences and correctness (valid while the buffers are).
+struct TopLabelPoints: SmoothPoints {
+    let confidence: UnsafeBufferPointer<Double>
+    let correct: UnsafeBufferPointer<Bool>
+    var count: Int { confidence.count }
+    @inline(__always) func prediction(_ i: Int) -> Double { confidence[i] }
+    @inline(__always) func outcome(_ i: Int) -> Double { correct[i] ? 1 : 0 }
+}
+
+/// Class c's column of a run's probabilities (every question with K options) and `[y_i = c]`.
+struct ClassPoints: SmoothPoints {
+    let probabilities: UnsafeBufferPointer<Double>
+    let labels: UnsafeBufferPointer<Int32>
+    let options: Int
+    let option: Int
+    var count: Int { labels.count }
+    @inline(__always) func prediction(_ i: Int) -> Double { probabilities[i * options + option] }
+    @inline(__always) func outcome(_ i: Int) -> Double { Int(labels[i]) == option ? 1 : 0 }
+}
+
 /// The ℓ2 calibration error of Kumar, Liang & Ma (2019), as uncertainty-calibration
 /// 0.1.4's `lower_bound_scaling_ce(probs, labels, p=2, mode='top-label')` computes it
 /// (METHODS §3): equal-mass bins over the top-label confidences (the sorted values split
@@ -204,6 +254,11 @@ public enum SmoothECE {
 /// `acc_b(1 − acc_b)/(n_b − 1)` (0 for a bin of one), and the sum floored at 0.
 public enum L2CalibrationError {
     public static func value(confidences: [Double], correct: [Bool], bins requested: Int, debiased: Bool) -> Double? {
+        values(confidences: confidences, correct: correct, bins: requested).map { debiased ? $0.debiased : $0.plugIn }
+    }
+
+    /// The plug-in and debiased values from one sort of the confidences.
+    public static func values(confidences: [Double], correct: [Bool], bins requested: Int) -> (plugIn: Double, debiased: Double)? {
         let n = confidences.count
         guard n > 0, requested > 0 else { return nil }
         let sorted = confidences.sorted()
@@ -229,15 +284,15 @@ public enum L2CalibrationError {
             sumConfidence[bin] += confidences[i]
             sumCorrect[bin] += correct[i] ? 1 : 0
         }
-        var total = 0.0
+        var plugIn = 0.0, debiased = 0.0
         for b in count.indices where count[b] > 0 {
             let size = Double(count[b])
             let accuracy = sumCorrect[b] / size
             let gap = sumConfidence[b] / size - accuracy
-            var error = gap * gap
-            if debiased { error = count[b] < 2 ? 0 : error - accuracy * (1 - accuracy) / (size - 1) }
-            total += size / Double(n) * error
+            let error = gap * gap
+            plugIn += size / Double(n) * error
+            debiased += size / Double(n) * (count[b] < 2 ? 0 : error - accuracy * (1 - accuracy) / (size - 1))
         }
-        return max(total, 0).squareRoot()
+        return (max(plugIn, 0).squareRoot(), max(debiased, 0).squareRoot())
     }
 }

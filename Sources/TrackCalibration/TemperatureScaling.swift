@@ -37,7 +37,7 @@ public struct TemperatureScaling: Sendable {
     /// smallest normal double, so that a zero probability stays finite).
     public init(_ set: PredictionSet) {
         scores = set.scores ?? set.probabilities.map { log(max($0, Double.leastNormalMagnitude)) }
-        offsets = set.offsets
+        offsets = set.offsets.array(questions: set.count)
         labels = set.labels
     }
 

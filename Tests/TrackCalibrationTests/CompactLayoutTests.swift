@@ -1,0 +1,86 @@
+import Testing
+@testable import TrackCalibration
+
+/// Issue 27: the analyzer keeps only the run (probabilities, labels, ids) per question and
+/// sorts each column once as 64-bit keys (value bits, hit in the lowest bit). Its unit-weight
+/// values must be bit-identical to the ones kept-per-question terms and stable orders give,
+/// which the weighted pass (`metrics(weights:)`, every weight 1) still computes that way.
+@Suite struct CompactLayoutTests {
+    /// Probabilities on a coarse grid, so that ties (within and across questions) are everywhere.
+    static func tiedSet(n: Int, k: Int, seed: UInt64) -> PredictionSet {
+        var random = SeededRandom(seed: seed)
+        var set = PredictionSet()
+        for i in 0..<n {
+            var raw = (0..<k).map { _ in Double(1 + random.nextInt(below: 4)) }
+            let total = raw.reduce(0, +)
+            raw = raw.map { $0 / total }
+            set.append(id: Int64(i), label: random.nextInt(below: k), probabilities: raw)
+        }
+        return set
+    }
+
+    @Test(arguments: [(400, 4, UInt64(1)), (257, 3, 2), (64, 2, 3), (1, 4, 4)])
+    func keyedSortsEqualTheStableOrdersBitForBit(n: Int, k: Int, seed: UInt64) {
+        let set = Self.tiedSet(n: n, k: k, seed: seed)
+        for bins in [1, 7, 10, 15] {
+            let analyzer = CalibrationAnalyzer(set, bins: bins, epsilon: 0.2)
+            let unit = analyzer.metrics()
+            let ones = [UInt32](repeating: 1, count: n)
+            let weighted = ones.withUnsafeBufferPointer { analyzer.metrics(weights: $0) }
+            for key in MetricKey.resampled {
+                // Bit-identical, not merely close: the same sums in the same order.
+                #expect(unit[key]?.bitPattern == weighted[key]?.bitPattern, "\(key) bins \(bins): \(unit[key] ?? .nan) vs \(weighted[key] ?? .nan)")
+            }
+        }
+    }
+
+    @Test func twoHalvesJoinedEqualOneBuilder() {
+        let set = Self.tiedSet(n: 300, k: 4, seed: 9)
+        let whole = CalibrationAnalyzer(set)
+        var first = CalibrationAnalyzer.Builder(), second = CalibrationAnalyzer.Builder()
+        set.probabilities.withUnsafeBufferPointer { p in
+            for i in 0..<set.count {
+                let row = UnsafeBufferPointer(rebasing: p[set.offsets[i]..<set.offsets[i + 1]])
+                if i < 137 {
+                    first.append(id: set.questionIDs[i], label: Int(set.labels[i]), probabilities: row, scores: nil)
+                } else {
+                    second.append(id: set.questionIDs[i], label: Int(set.labels[i]), probabilities: row, scores: nil)
+                }
+            }
+        }
+        first.append(contentsOf: second)
+        let joined = first.build().metrics(smooth: true), reference = whole.metrics(smooth: true)
+        for key in MetricKey.allCases {
+            #expect(joined[key]?.bitPattern == reference[key]?.bitPattern, "\(key)")
+        }
+    }
+
+    /// Offsets are not stored while every question has K options, and become exact starts
+    /// the moment one differs, through appends of single questions and of whole sets.
+    @Test func offsetsFollowTheOptionCounts() {
+        var random = SeededRandom(seed: 5)
+        for trial in 0..<40 {
+            var set = PredictionSet(), expected = [0]
+            func add(_ count: Int, to set: inout PredictionSet, _ expected: inout [Int]) {
+                let p = [Double](repeating: 1 / Double(count), count: count)
+                set.append(label: 0, probabilities: p)
+                expected.append(expected.last! + count)
+            }
+            for _ in 0..<(1 + random.nextInt(below: 6)) {
+                add(trial % 3 == 0 ? 4 : 2 + random.nextInt(below: 2), to: &set, &expected)
+            }
+            var other = PredictionSet(), otherExpected = [0]
+            for _ in 0..<random.nextInt(below: 5) {
+                add(trial % 2 == 0 ? 4 : 2 + random.nextInt(below: 3), to: &other, &otherExpected)
+            }
+            set.append(contentsOf: other)
+            expected += otherExpected.dropFirst().map { $0 + expected.last! }
+            #expect(set.offsets.array(questions: set.count) == expected, "trial \(trial)")
+            for i in 0..<set.count {
+                #expect(set.offsets[i] == expected[i] && set.optionCount(i) == expected[i + 1] - expected[i])
+            }
+            let counts = Set(zip(expected.dropFirst(), expected).map { $0 - $1 })
+            #expect(set.uniformOptionCount == (counts.count == 1 ? counts.first : nil))
+        }
+    }
+}
