@@ -90,10 +90,14 @@ struct BinnedCells: Sendable {
     var top: [Int32] = []
     var topCells: [Int32] = []
     /// Per value (question-major, `set.offsets`): the cells it adds to, `perValue` of them
-    /// (class equal width, ACE, TACE (−1 when not kept), pooled), −1 for none.
+    /// (class equal width, ACE, TACE (−1 when not kept); the pooled bin when questions differ
+    /// in option count), −1 for none.
     var valueCells: [Int32] = []
     var perValue = 0
-
+    /// With K options per question the pooled bins are not added to value by value: pooled
+    /// bin b is the sum of the class bins (c, b), `pooledFromClasses` (-1 otherwise).
+    var pooledCells = -1
+    var classWidthCells = -1
     init(_ a: CalibrationAnalyzer) {
         let set = a.set
         n = set.count
@@ -116,7 +120,7 @@ struct BinnedCells: Sendable {
             ace = family(.ace, .meanOfGaps, k * b)
             tace = family(.tace, .meanOfGaps, k * b)
         }
-        perValue = k > 0 ? 4 : 1
+        perValue = k > 0 ? 3 : 1
         let terms = a.terms
         top = terms.prediction
         topCells = [Int32](repeating: 0, count: 2 * n)
@@ -128,10 +132,12 @@ struct BinnedCells: Sendable {
             topCells[2 * Int(question) + 1] = Int32(confMass + Int(massOfConfidence[position]))
         }
         valueCells = [Int32](repeating: -1, count: set.probabilities.count * perValue)
-        for (j, value) in set.probabilities.enumerated() {
-            valueCells[j * perValue + perValue - 1] = Int32(pooled + equalWidthBin(value, bins: b))
+        guard k > 0 else {
+            for (j, value) in set.probabilities.enumerated() { valueCells[j] = Int32(pooled + equalWidthBin(value, bins: b)) }
+            return
         }
-        guard k > 0 else { return }
+        pooledCells = pooled
+        classWidthCells = classWidth
         for i in 0..<n {
             for c in 0..<k {
                 valueCells[(i * k + c) * perValue] = Int32(classWidth + c * b + equalWidthBin(set.probabilities[i * k + c], bins: b))
@@ -155,6 +161,16 @@ struct BinnedCells: Sendable {
         }
         for index in families.indices where families[index].key == .ace { families[index].weights = aceWeights }
         for index in families.indices where families[index].key == .tace { families[index].weights = taceWeights }
+    }
+
+    /// Calls `add(pooled cell, class cell)` for every class cell a pooled cell sums (none when
+    /// questions differ in option count: their pooled cells are filled value by value).
+    @inline(__always)
+    func pooledFromClasses(_ add: (Int, Int) -> Void) {
+        guard pooledCells >= 0 else { return }
+        for c in 0..<k {
+            for bin in 0..<bins { add(pooledCells + bin, classWidthCells + c * bins + bin) }
+        }
     }
 
     /// One family's value from cell sums `s`, counts `m` and totals (questions, values).
@@ -217,6 +233,9 @@ struct CellResamples: Sendable {
     var counts: [Double]
     var questions: [Double]
     var values: [Double]
+    /// Bootstrap only: per resample its means (accuracy, confidence, Brier, NLL; nil when
+    /// the resample left every question out), from the same weights in the same pass.
+    var means: [CalibrationMetrics?] = []
 }
 
 /// The sums of one pass with unit weights and the run's own labels: per cell `S_c`, its count
@@ -230,69 +249,96 @@ struct CellSums: Sendable {
 }
 
 extension BinnedCells {
-    /// Runs `fill(first, sums, counts, questions, values)` for each batch of eight resamples
+    /// Runs `fill(first, sums, counts, questions, values, means)` for each batch of eight resamples
     /// (`first` the batch's first resample; lane-major outputs, `lanes × cells`), on every core,
     /// and lays the resamples out in order.
-    private func batches(_ resamples: Int, progress: (@Sendable (Int, Int) -> Void)?,
-                         fill: @Sendable (Int, inout [Double], inout [Double], inout [Double], inout [Double]) -> Void) -> CellResamples {
+    private func batches(_ resamples: Int, progress: (@Sendable (Int) -> Void)?,
+                         fill: @Sendable (Int, inout [Double], inout [Double], inout [Double], inout [Double],
+                                          inout [CalibrationMetrics?]) -> Void) -> CellResamples {
         let lanes = CalibrationAnalyzer.lanes
         let cells = cellCount
         let count = (resamples + lanes - 1) / lanes
-        let out = Slots<([Double], [Double], [Double], [Double])>(repeating: ([], [], [], []), count: count)
-        let counter = ProgressCounter()
+        let out = Slots<([Double], [Double], [Double], [Double], [CalibrationMetrics?])>(repeating: ([], [], [], [], []), count: count)
         DispatchQueue.concurrentPerform(iterations: count) { batch in
             var sums = [Double](repeating: 0, count: lanes * cells), counts = sums
             var questions = [Double](repeating: 0, count: lanes), values = questions
-            fill(batch * lanes, &sums, &counts, &questions, &values)
-            out.store(batch, (sums, counts, questions, values))
-            if let progress { progress(counter.add(lanes, limit: resamples), resamples) }
+            var means: [CalibrationMetrics?] = []
+            fill(batch * lanes, &sums, &counts, &questions, &values, &means)
+            out.store(batch, (sums, counts, questions, values, means))
+            progress?(lanes)
         }
         var result = CellResamples(count: resamples, cells: cells, sums: [], counts: [], questions: [], values: [])
         result.sums.reserveCapacity(resamples * cells)
         result.counts.reserveCapacity(resamples * cells)
         for b in 0..<resamples {
-            let (sums, counts, questions, values) = out.value(b / lanes)
+            let (sums, counts, questions, values, means) = out.value(b / lanes)
             let lane = b % lanes
             result.sums += sums[(lane * cells)..<((lane + 1) * cells)]
             result.counts += counts[(lane * cells)..<((lane + 1) * cells)]
             result.questions.append(questions[lane])
             result.values.append(values[lane])
+            if !means.isEmpty { result.means.append(means[lane]) }
         }
         return result
     }
 
     /// Bootstrap: in resample b question i counts w ~ Poisson(1) times (the weights of
     /// `CalibrationAnalyzer.bootstrap` for the same seed), with its own label: each value's
-    /// `y − v` is fixed, the eight resamples' weights sit in SIMD lanes.
-    func bootstrapSums(_ a: CalibrationAnalyzer, resamples: Int, seed: UInt64,
-                       progress: (@Sendable (Int, Int) -> Void)? = nil) -> CellResamples {
+    /// `y − v` is fixed, the eight resamples' weights sit in SIMD lanes. The same pass sums
+    /// the means' terms, as `CalibrationAnalyzer.bootstrapResamples` does (bit for bit).
+    /// With `smoothSigma` each resample's smECE at that bandwidth too (`SmoothGridLanes`).
+    func bootstrapSums(_ a: CalibrationAnalyzer, resamples: Int, seed: UInt64, smoothSigma: Double? = nil,
+                       progress: (@Sendable (Int) -> Void)? = nil) -> CellResamples {
         typealias Lanes = CalibrationAnalyzer.Lanes
         let lanes = CalibrationAnalyzer.lanes
         let cells = cellCount
-        return batches(resamples, progress: progress) { first, sums, counts, questions, values in
+        let terms = a.terms
+        return batches(resamples, progress: progress) { first, sums, counts, questions, values, means in
             let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: seed, firstResample: first)
             var s = [Lanes](repeating: .zero, count: cells), m = s
+            // Counts are integers: summed in 16-bit lanes (a weight is at most 255) and moved to
+            // `m` every 256 questions, before any lane could pass 65,535.
+            var counts16 = [SIMD8<UInt16>](repeating: .zero, count: cells)
+            var pending = 0
             var totalQuestions = Lanes.zero, totalValues = Lanes.zero
+            var correct = Lanes.zero, confidence = Lanes.zero, brier = Lanes.zero, nll = Lanes.zero
+            var grid = smoothSigma.map { SmoothGridLanes(sigma: $0) }
             let set = a.set
             set.probabilities.withUnsafeBufferPointer { p in
             set.labels.withUnsafeBufferPointer { labels in
-            a.terms.confidence.withUnsafeBufferPointer { conf in
+            terms.confidence.withUnsafeBufferPointer { conf in
+            terms.brier.withUnsafeBufferPointer { brierTerm in
+            terms.nll.withUnsafeBufferPointer { nllTerm in
             valueCells.withUnsafeBufferPointer { valueCells in
             weights.withUnsafeBufferPointer { weights in
             s.withUnsafeMutableBufferPointer { s in
             m.withUnsafeMutableBufferPointer { m in
+            counts16.withUnsafeMutableBufferPointer { counts16 in
+                func flush() {
+                    for c in 0..<cells {
+                        let x = counts16[c]
+                        m[c] += Lanes(Double(x[0]), Double(x[1]), Double(x[2]), Double(x[3]),
+                                      Double(x[4]), Double(x[5]), Double(x[6]), Double(x[7]))
+                        counts16[c] = .zero
+                    }
+                }
                 for i in 0..<n {
-                    let raw = UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
-                    let w = Lanes(Double(raw[0]), Double(raw[1]), Double(raw[2]), Double(raw[3]),
-                                  Double(raw[4]), Double(raw[5]), Double(raw[6]), Double(raw[7]))
+                    let w = CalibrationAnalyzer.laneWeights(weights, i)
+                    let w16 = SIMD8<UInt16>(truncatingIfNeeded: UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self))
                     let start = set.offsets[i], options = set.offsets[i + 1] - start, label = Int(labels[i])
+                    let hit = label == Int(top[i])
                     totalQuestions += w
                     totalValues += w * Double(options)
-                    let d = w * ((label == Int(top[i]) ? 1 : 0) - conf[i])
+                    correct += w * (hit ? 1 : 0)
+                    confidence += w * conf[i]
+                    brier += w * brierTerm[i]
+                    nll += w * nllTerm[i]
+                    grid?.add(prediction: conf[i], outcome: hit ? 1 : 0, weights: w)
+                    let d = w * ((hit ? 1 : 0) - conf[i])
                     for slot in 0..<2 {
                         let c = Int(topCells[2 * i + slot])
                         s[c] += d
-                        m[c] += w
+                        counts16[c] &+= w16
                     }
                     for option in 0..<options {
                         let d = w * ((option == label ? 1 : 0) - p[start + option])
@@ -301,11 +347,21 @@ extension BinnedCells {
                             let c = Int(valueCells[base + slot])
                             if c < 0 { continue }
                             s[c] += d
-                            m[c] += w
+                            counts16[c] &+= w16
                         }
                     }
+                    pending += 1
+                    if pending == 256 {
+                        flush()
+                        pending = 0
+                    }
                 }
-            }}}}}}}
+                flush()
+            }}}}}}}}}}
+            pooledFromClasses { pooled, cell in
+                s[pooled] += s[cell]
+                m[pooled] += m[cell]
+            }
             for lane in 0..<lanes {
                 for c in 0..<cells {
                     sums[lane * cells + c] = s[c][lane]
@@ -313,6 +369,18 @@ extension BinnedCells {
                 }
                 questions[lane] = totalQuestions[lane]
                 values[lane] = totalValues[lane]
+                let total = totalQuestions[lane]
+                guard total > 0 else { means.append(nil); continue }
+                var metrics = CalibrationMetrics()
+                metrics.bins = bins
+                metrics.n = Int(total)
+                metrics.nllFromScores = set.scores != nil
+                metrics.setMeans(total: total, correct: correct[lane], confidence: confidence[lane], brier: brier[lane], nll: nll[lane])
+                if let grid {
+                    metrics.smECE = grid.value(lane: lane)
+                    metrics.smECEBandwidth = grid.sigma
+                }
+                means.append(metrics)
             }
         }
     }
@@ -322,33 +390,66 @@ extension BinnedCells {
     /// question adds 1 to the cells of its drawn option (and to its top-label cells when that
     /// option is the top one), and `S_c = hits_c − V_c`.
     func consistencySums(_ a: CalibrationAnalyzer, _ estimate: CellSums, resamples: Int, seed: UInt64,
-                         progress: (@Sendable (Int, Int) -> Void)? = nil) -> CellResamples {
+                         progress: (@Sendable (Int) -> Void)? = nil) -> CellResamples {
+        typealias Lanes = CalibrationAnalyzer.Lanes
         let lanes = CalibrationAnalyzer.lanes
         let cells = cellCount
-        return batches(resamples, progress: progress) { first, sums, counts, questions, values in
-            let drawn = Self.drawLabels(a.set, seed: seed, firstResample: first)
+        return batches(resamples, progress: progress) { first, sums, counts, questions, values, _ in
+            // Labels drawn from each question's probabilities, eight resamples at a time, from
+            // streams of their own (a seed distinct from the bootstrap's).
+            var streams = SeededRandomLanes(seeds: (0..<lanes).map {
+                CalibrationAnalyzer.resampleSeed(seed ^ 0x5EED_C0A5_1573_3E57, first + $0)
+            })
             let set = a.set
-            sums.withUnsafeMutableBufferPointer { hits in
-            valueCells.withUnsafeBufferPointer { valueCells in
-            drawn.withUnsafeBufferPointer { drawn in
-                for i in 0..<n {
-                    let start = set.offsets[i], top = Int(self.top[i])
-                    let topWidth = Int(topCells[2 * i]), topMass = Int(topCells[2 * i + 1])
-                    for lane in 0..<lanes {
-                        let option = Int(drawn[i * lanes + lane]), row = lane * cells
-                        if option == top {
-                            hits[row + topWidth] += 1
-                            hits[row + topMass] += 1
-                        }
-                        let base = (start + option) * perValue
-                        for slot in 0..<perValue {
-                            let c = Int(valueCells[base + slot])
-                            if c >= 0 { hits[row + c] += 1 }
+            // Hits are counted cell-major in 16-bit lanes, one question adding a one-hot vector
+            // per cell it touches, and moved to the lane-major sums every 65,535 questions.
+            var counters = [SIMD8<UInt16>](repeating: .zero, count: cells)
+            func flush() {
+                for c in 0..<cells {
+                    for lane in 0..<lanes { sums[lane * cells + c] += Double(counters[c][lane]) }
+                    counters[c] = .zero
+                }
+            }
+            var pending = 0
+            for i in 0..<n {
+                let start = set.offsets[i], end = set.offsets[i + 1]
+                let drawn: SIMD8<UInt16> = set.probabilities.withUnsafeBufferPointer { p in
+                    var total = 0.0
+                    for j in start..<end { total += p[j] }
+                    let u = streams.nextDouble() * total
+                    // The drawn option is the first whose cumulative probability exceeds u: the
+                    // number of cumulative sums (all but the last option's) that u reaches.
+                    var drawn = SIMD8<Int64>.zero, cumulative = 0.0
+                    for j in start..<(end - 1) {
+                        cumulative += p[j]
+                        drawn &+= SIMD8<Int64>.zero.replacing(with: 1, where: u .>= Lanes(repeating: cumulative))
+                    }
+                    return SIMD8<UInt16>(truncatingIfNeeded: drawn)
+                }
+                counters.withUnsafeMutableBufferPointer { counters in
+                    valueCells.withUnsafeBufferPointer { valueCells in
+                        let topOption = Self.oneHot(drawn, UInt16(top[i]))
+                        counters[Int(topCells[2 * i])] &+= topOption
+                        counters[Int(topCells[2 * i + 1])] &+= topOption
+                        for option in 0..<(end - start) {
+                            let chosen = Self.oneHot(drawn, UInt16(option))
+                            let base = (start + option) * perValue
+                            for slot in 0..<perValue {
+                                let c = Int(valueCells[base + slot])
+                                if c >= 0 { counters[c] &+= chosen }
+                            }
                         }
                     }
                 }
-            }}}
+                pending += 1
+                if pending == Int(UInt16.max) {
+                    flush()
+                    pending = 0
+                }
+            }
+            flush()
             for lane in 0..<lanes {
+                pooledFromClasses { pooled, cell in sums[lane * cells + pooled] += sums[lane * cells + cell] }
                 for c in 0..<cells {
                     sums[lane * cells + c] -= estimate.valueSums[c]
                     counts[lane * cells + c] = estimate.counts[c]
@@ -359,32 +460,11 @@ extension BinnedCells {
         }
     }
 
-    /// Labels drawn from each question's probabilities for resamples `first ..< first + 8`,
-    /// question-major, from streams of their own (a seed distinct from the bootstrap's).
-    static func drawLabels(_ set: PredictionSet, seed: UInt64, firstResample: Int) -> [Int64] {
-        let lanes = CalibrationAnalyzer.lanes
-        var streams = (0..<lanes).map { SeededRandom(seed: CalibrationAnalyzer.resampleSeed(seed ^ 0x5EED_C0A5_1573_3E57, firstResample + $0)) }
-        var labels = [Int64](repeating: 0, count: set.count * lanes)
-        labels.withUnsafeMutableBufferPointer { out in
-            set.probabilities.withUnsafeBufferPointer { p in
-                for i in 0..<set.count {
-                    let start = set.offsets[i], end = set.offsets[i + 1]
-                    var total = 0.0
-                    for j in start..<end { total += p[j] }
-                    var u = CalibrationAnalyzer.Lanes.zero
-                    for lane in 0..<lanes { u[lane] = streams[lane].nextDouble() * total }
-                    // The drawn option is the first whose cumulative probability exceeds u: the
-                    // number of cumulative sums (all but the last option's) that u reaches.
-                    var drawn = SIMD8<Int64>.zero, cumulative = 0.0
-                    for j in start..<(end - 1) {
-                        cumulative += p[j]
-                        drawn &+= SIMD8<Int64>.zero.replacing(with: 1, where: u .>= CalibrationAnalyzer.Lanes(repeating: cumulative))
-                    }
-                    UnsafeMutableRawPointer(out.baseAddress! + i * lanes).storeBytes(of: drawn, as: SIMD8<Int64>.self)
-                }
-            }
-        }
-        return labels
+    /// 1 in each lane where `drawn` is `option`, else 0 (arithmetic, no mask).
+    @inline(__always)
+    static func oneHot(_ drawn: SIMD8<UInt16>, _ option: UInt16) -> SIMD8<UInt16> {
+        let x = drawn ^ SIMD8(repeating: option)
+        return ((x | (0 &- x)) &>> 15) ^ 1
     }
 
     /// The estimate's cell sums (every question once, its own label).
@@ -407,6 +487,11 @@ extension BinnedCells {
                     if c >= 0 { add(c, hit: Int(a.set.labels[i]) == option, value: a.set.probabilities[start + option]) }
                 }
             }
+        }
+        pooledFromClasses { pooled, cell in
+            s[pooled] += s[cell]
+            m[pooled] += m[cell]
+            v[pooled] += v[cell]
         }
         return CellSums(sums: s, counts: m, valueSums: v, questions: Double(n), values: Double(a.set.probabilities.count))
     }
@@ -453,15 +538,15 @@ extension CalibrationAnalyzer {
 
     /// Every binned error's bounding deviations over `resamples` bootstrap resamples (seeded as
     /// `bootstrap`), keyed by metric.
-    func binnedDeviations(resamples: Int, seed: UInt64, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Deviations] {
+    func binnedDeviations(resamples: Int, seed: UInt64) -> [MetricKey: Deviations] {
         guard set.count > 0, resamples > 0 else { return [:] }
         let cells = BinnedCells(self)
-        return binnedDeviations(cells, cells.estimate(self), resamples: resamples, seed: seed, progress: progress)
+        return binnedDeviations(cells, cells.estimate(self), cells.bootstrapSums(self, resamples: resamples, seed: seed))
     }
 
-    func binnedDeviations(_ cells: BinnedCells, _ estimate: CellSums, resamples: Int, seed: UInt64,
-                          progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Deviations] {
-        let boot = cells.bootstrapSums(self, resamples: resamples, seed: seed, progress: progress)
+    /// The bounding deviations from the bootstrap's cell sums `boot`.
+    func binnedDeviations(_ cells: BinnedCells, _ estimate: CellSums, _ boot: CellResamples) -> [MetricKey: Deviations] {
+        let resamples = boot.count
         let kappa = Self.clearThreshold(set.count)
         var result: [MetricKey: Deviations] = [:]
         estimate.sums.withUnsafeBufferPointer { s in
@@ -539,11 +624,12 @@ extension CalibrationAnalyzer {
     public func calibrationTests(resamples: Int, seed: UInt64, progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
         guard set.count > 0, resamples > 0 else { return [:] }
         let cells = BinnedCells(self)
-        return calibrationTests(cells, cells.estimate(self), resamples: resamples, seed: seed, progress: progress)
+        return calibrationTests(cells, cells.estimate(self), resamples: resamples, seed: seed,
+                                progress: ProgressCounter.steps(progress, total: resamples))
     }
 
     func calibrationTests(_ cells: BinnedCells, _ estimate: CellSums, resamples: Int, seed: UInt64,
-                          progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
+                          progress: (@Sendable (Int) -> Void)? = nil) -> [MetricKey: CalibrationTest] {
         let null = cells.consistencySums(self, estimate, resamples: resamples, seed: seed, progress: progress)
         var tests: [MetricKey: CalibrationTest] = [:]
         estimate.sums.withUnsafeBufferPointer { es in
@@ -572,8 +658,13 @@ extension CalibrationAnalyzer {
     public func percentileIntervals(_ keys: [MetricKey], resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95,
                                     progress: (@Sendable (Int, Int) -> Void)? = nil) -> [MetricKey: Interval] {
         guard set.count > 0, resamples > 0 else { return [:] }
-        var result: [MetricKey: Interval] = [:]
         let samples = bootstrapSamples(resamples: resamples, seed: seed, smooth: keys.contains(.smECE), keys: keys, progress: progress)
+        return Self.percentile(samples, level: level)
+    }
+
+    /// The percentile interval at `level` of each key's resampled values.
+    static func percentile(_ samples: [MetricKey: [Double]], level: Double) -> [MetricKey: Interval] {
+        var result: [MetricKey: Interval] = [:]
         for (key, values) in samples where !values.isEmpty {
             let sorted = values.sorted()
             result[key] = Interval(lower: quantile(sorted, (1 - level) / 2), upper: quantile(sorted, (1 + level) / 2))
@@ -584,17 +675,26 @@ extension CalibrationAnalyzer {
     /// Intervals of every resampled metric at `level`, and the test of calibration of every binned
     /// error: percentile intervals for accuracy, confidence, Brier, NLL (and smECE at the
     /// estimate's bandwidth, with `smooth`); bin-bounded or norm-bounded intervals for the binned
-    /// errors, whose lower end is 0 where their test does not reject at 1 − level.
+    /// errors, whose lower end is 0 where their test does not reject at 1 − level. One bootstrap
+    /// pass gives the means and the binned errors' cell sums; `progress` counts its resamples and
+    /// then the test's (of `2 × resamples`).
     public func intervals(resamples: Int = 1000, seed: UInt64 = 0, level: Double = 0.95, smooth: Bool = false,
                           progress: (@Sendable (Int, Int) -> Void)? = nil) -> IntervalReport {
         var report = IntervalReport()
         guard set.count > 0, resamples > 0 else { return report }
-        let percentileKeys = MetricKey.resampled.filter { !$0.definition.usesBins } + (smooth ? [.smECE] : [])
-        report.intervals = percentileIntervals(percentileKeys, resamples: resamples, seed: seed, level: level, progress: progress)
+        let step = ProgressCounter.steps(progress, total: 2 * resamples)
         let cells = BinnedCells(self)
         let estimate = cells.estimate(self)
-        report.tests = calibrationTests(cells, estimate, resamples: resamples, seed: seed)
-        for (key, deviations) in binnedDeviations(cells, estimate, resamples: resamples, seed: seed) {
+        let boot = cells.bootstrapSums(self, resamples: resamples, seed: seed, smoothSigma: smooth ? smoothBandwidth() : nil,
+                                       progress: step)
+        var samples: [MetricKey: [Double]] = [:]
+        let meanKeys = MetricKey.resampled.filter { !$0.definition.usesBins } + (smooth ? [.smECE] : [])
+        for case let m? in boot.means {
+            for key in meanKeys { if let value = m[key] { samples[key, default: []].append(value) } }
+        }
+        report.intervals = Self.percentile(samples, level: level)
+        report.tests = calibrationTests(cells, estimate, resamples: resamples, seed: seed, progress: step)
+        for (key, deviations) in binnedDeviations(cells, estimate, boot) {
             var interval = deviations.interval(level: level)
             // Every binned error lies in [0, 1].
             interval.upper = Swift.min(Swift.max(interval.upper, 0), 1)

@@ -56,17 +56,24 @@ extension CalibrationAnalyzer {
         let batches = (resamples + Self.lanes - 1) / Self.lanes
         let results = Slots<[CalibrationMetrics]>(repeating: [], count: batches)
         let counter = ProgressCounter()
-        let confidence = smooth ? terms.confidence : []
-        let outcomes = smooth ? terms.correct.map { $0 ? 1.0 : 0.0 } : []
-        let sigma = smooth ? SmoothECE.automatic(confidence, outcomes).sigma : 0
+        let sigma = smooth ? smoothBandwidth() : 0
+        let terms = smooth ? self.terms : nil
         DispatchQueue.concurrentPerform(iterations: batches) { batch in
             let first = batch * Self.lanes
             let weights = Self.poissonWeights(n: n, seed: seed, firstResample: first)
             var metrics = plan.metrics(weights: weights, analyzer: self)
-            for lane in metrics.indices where smooth && first + lane < resamples && metrics[lane].n > 0 {
-                let laneWeights = (0..<n).map { Double(weights[$0 * Self.lanes + lane]) }
-                metrics[lane].smECE = SmoothECE.value(confidence, outcomes, sigma: sigma, weights: laneWeights)
-                metrics[lane].smECEBandwidth = sigma
+            if let terms {
+                // smECE of each resample at the estimate's bandwidth, the eight lanes in one pass.
+                var grid = SmoothGridLanes(sigma: sigma)
+                weights.withUnsafeBufferPointer { w in
+                    for i in 0..<n {
+                        grid.add(prediction: terms.confidence[i], outcome: terms.correct[i] ? 1 : 0, weights: Self.laneWeights(w, i))
+                    }
+                }
+                for lane in metrics.indices where first + lane < resamples && metrics[lane].n > 0 {
+                    metrics[lane].smECE = grid.value(lane: lane)
+                    metrics[lane].smECEBandwidth = sigma
+                }
             }
             results.store(batch, metrics)
             if let progress { progress(counter.add(Self.lanes, limit: resamples), resamples) }
@@ -77,10 +84,25 @@ extension CalibrationAnalyzer {
         }
     }
 
+    /// Question i's eight weights (bytes `8i ..< 8i + 8` of `poissonWeights`) as doubles.
+    @inline(__always)
+    static func laneWeights(_ weights: UnsafeBufferPointer<UInt8>, _ i: Int) -> Lanes {
+        let b = UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
+        return Lanes(Double(b[0]), Double(b[1]), Double(b[2]), Double(b[3]), Double(b[4]), Double(b[5]), Double(b[6]), Double(b[7]))
+    }
+
+    /// smECE's bandwidth on the estimate (relplot's search), at which resamples are scored.
+    func smoothBandwidth() -> Double {
+        let terms = self.terms
+        return terms.confidence.withUnsafeBufferPointer { confidence in
+            terms.correct.withUnsafeBufferPointer { SmoothECE.automatic(TopLabelPoints(confidence: confidence, correct: $0)).sigma }
+        }
+    }
+
     /// Weights of resamples `firstResample ..< firstResample + 8`, question-major:
     /// question i's eight weights are bytes `8i ..< 8i + 8`. A weight above 255
     /// (probability ~1e-500 per draw) is capped there.
-    static func poissonWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
+    public static func poissonWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
         var weights = [UInt8](repeating: 0, count: n * lanes)
         let t = poissonThresholds
         let (t0, t1, t2, t3, t4) = (t[0], t[1], t[2], t[3], t[4])
@@ -91,7 +113,6 @@ extension CalibrationAnalyzer {
                 for _ in 0..<n {
                     for lane in 0..<lanes {
                         let u = streams[lane].next()
-                        // Inverse CDF, branch-free for the common values; P(w >= 5) = 0.0037.
                         var k = (u >= t0 ? 1 : 0) + (u >= t1 ? 1 : 0) + (u >= t2 ? 1 : 0) + (u >= t3 ? 1 : 0) + (u >= t4 ? 1 : 0)
                         if k == 5 { while k < t.count, u >= t[k] { k += 1 } }
                         w[i + lane] = UInt8(min(k, 255))
@@ -101,6 +122,14 @@ extension CalibrationAnalyzer {
             }
         }
         return weights
+    }
+
+    /// 1 in each lane where `u ≥ t` (unsigned), else 0: the borrow of `u − t` in bit 63, by
+    /// and/or/xor/shift alone, which SIMD units have for 64-bit lanes (unlike unsigned compares).
+    @inline(__always)
+    static func reaches(_ u: SIMD8<UInt64>, _ t: SIMD8<UInt64>) -> SIMD8<UInt64> {
+        let borrow = ((~u) & t) | ((~(u ^ t)) & (u &- t))
+        return (borrow &>> 63) ^ 1
     }
 
     /// P(X <= k) for X ~ Poisson(1), k = 0, 1, …, as thresholds on a uniform 64-bit word.
@@ -192,9 +221,7 @@ struct BootstrapPlan {
         let lanes = CalibrationAnalyzer.lanes
         return weights.withUnsafeBufferPointer { w in
             @inline(__always) func load(_ i: Int) -> Lanes {
-                let b = UnsafeRawPointer(w.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
-                return Lanes(Double(b[0]), Double(b[1]), Double(b[2]), Double(b[3]),
-                             Double(b[4]), Double(b[5]), Double(b[6]), Double(b[7]))
+                CalibrationAnalyzer.laneWeights(w, i)
             }
             guard binned else { return means(load, analyzer: a) }
             // Pass 1, questions in order: Brier and NLL, and per order (confidence, then
@@ -429,6 +456,13 @@ final class ProgressCounter: @unchecked Sendable {
     private var done = 0
     private let lock = NSLockLike()
     func add(_ amount: Int, limit: Int) -> Int { lock.locked { done = min(done + amount, limit); return done } }
+    /// A report of `(done, total)` to call with each piece of work finished (nil without `progress`).
+    static func steps(_ progress: (@Sendable (Int, Int) -> Void)?, total: Int) -> (@Sendable (Int) -> Void)? {
+        guard let progress else { return nil }
+        let counter = ProgressCounter()
+        return { amount in progress(counter.add(amount, limit: total), total) }
+    }
+
     /// The count before this call, then one more (a job queue's next job).
     func take() -> Int { lock.locked { done += 1; return done - 1 } }
 }

@@ -56,3 +56,52 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return sqrt(-2 * log(u)) * cos(2 * Double.pi * v)
     }
 }
+
+/// Eight independent `SeededRandom` streams advanced together, lane by lane in SIMD
+/// registers: lane j gives exactly the values `SeededRandom(seed: seeds[j])` gives.
+struct SeededRandomLanes {
+    private var s0: SIMD8<UInt64>, s1: SIMD8<UInt64>, s2: SIMD8<UInt64>, s3: SIMD8<UInt64>
+
+    init(seeds: [UInt64]) {
+        precondition(seeds.count == 8)
+        var lanes = [[UInt64]](repeating: [], count: 4)
+        for seed in seeds {
+            var x = seed
+            for word in 0..<4 {
+                x &+= 0x9E37_79B9_7F4A_7C15
+                var z = x
+                z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                lanes[word].append(z ^ (z >> 31))
+            }
+        }
+        s0 = SIMD8(lanes[0]); s1 = SIMD8(lanes[1]); s2 = SIMD8(lanes[2]); s3 = SIMD8(lanes[3])
+    }
+
+    @inline(__always) private static func rotl(_ x: SIMD8<UInt64>, _ k: UInt64) -> SIMD8<UInt64> {
+        (x &<< k) | (x &>> (64 - k))
+    }
+
+    /// The next value of each stream (xoshiro256**; ×5 and ×9 as shifts and adds).
+    @inline(__always) mutating func next() -> SIMD8<UInt64> {
+        let times5 = s1 &+ (s1 &<< 2)
+        let rotated = Self.rotl(times5, 7)
+        let result = rotated &+ (rotated &<< 3)
+        let t = s1 &<< 17
+        s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+        s2 ^= t
+        s3 = Self.rotl(s3, 45)
+        return result
+    }
+
+    /// Uniform on [0, 1) in each lane, as `SeededRandom.nextDouble`: the top 53 bits in two
+    /// exact parts (21 and 32 bits, each made a double by the 2^52 bit trick), so no lane
+    /// needs a 64-bit integer conversion; every step is exact, the value that of the scalar stream.
+    @inline(__always) mutating func nextDouble() -> SIMD8<Double> {
+        let bits = next() &>> 11
+        let exponent = SIMD8<UInt64>(repeating: 0x4330_0000_0000_0000)
+        let high = unsafeBitCast((bits &>> 32) | exponent, to: SIMD8<Double>.self) - 0x1p52
+        let low = unsafeBitCast((bits & 0xFFFF_FFFF) | exponent, to: SIMD8<Double>.self) - 0x1p52
+        return (high * 0x1p32 + low) * 0x1.0p-53
+    }
+}

@@ -24,8 +24,16 @@ public enum SmoothECE {
     }
 
     static func value<S: SmoothPoints>(_ points: S, sigma: Double, weights: [Double]? = nil) -> Double {
-        let mesh = max(Int((10 / sigma).rounded(.toNearestOrEven)), 200)
-        let smoothed = smooth(points, sigma: sigma, weights: weights, mesh: mesh)
+        let smoothed = smooth(points, sigma: sigma, weights: weights, mesh: mesh(sigma: sigma))
+        return value(smoothed)
+    }
+
+    /// The evaluation mesh at bandwidth σ: `max(200, round(10/σ))` points.
+    static func mesh(sigma: Double) -> Int { max(Int((10 / sigma).rounded(.toNearestOrEven)), 200) }
+
+    /// `Σ_t |r̂(t)| ŵ(t) / Σ_t ŵ(t)` over the mesh.
+    static func value(_ smoothed: (residual: [Double], density: [Double])) -> Double {
+        let mesh = smoothed.residual.count
         var numerator = 0.0, denominator = 0.0
         for t in 0..<mesh {
             numerator += abs(smoothed.residual[t]) * smoothed.density[t]
@@ -68,24 +76,38 @@ public enum SmoothECE {
 
     static func smooth<S: SmoothPoints>(_ source: S, sigma: Double, weights: [Double]? = nil,
                                         mesh: Int, residual centred: Bool = true) -> (residual: [Double], density: [Double]) {
-        var points = max(2000, Int((20 / sigma).rounded(.toNearestOrEven)))
-        points = points / 2 + 1
+        let points = gridPoints(sigma: sigma)
         // Spread f − y and 1 (times the weight) onto the grid.
         var residualGrid = [Double](repeating: 0, count: points), weightGrid = [Double](repeating: 0, count: points)
-        let scale = Double(points - 1)
         for i in 0..<source.count {
             let w = weights?[i] ?? 1
             if w == 0 { continue }
             let f = source.prediction(i), y = source.outcome(i)
-            let position = f * scale
-            let bin = min(max(Int(position), 0), points - 2)
-            let fraction = position - Double(bin)
+            let (bin, fraction) = gridPosition(f, points: points)
             let r = (centred ? f - y : y) * w
             residualGrid[bin] += (1 - fraction) * r
             residualGrid[bin + 1] += fraction * r
             weightGrid[bin] += (1 - fraction) * w
             weightGrid[bin + 1] += fraction * w
         }
+        return finish(residualGrid: residualGrid, weightGrid: weightGrid, sigma: sigma, mesh: mesh)
+    }
+
+    /// relplot's grid size at bandwidth σ: `max(2000, round(20/σ)) / 2 + 1` points.
+    static func gridPoints(sigma: Double) -> Int { max(2000, Int((20 / sigma).rounded(.toNearestOrEven))) / 2 + 1 }
+
+    /// Where a prediction falls on a grid of `points` over [0, 1]: its lower point and the
+    /// fraction of the way to the next.
+    @inline(__always)
+    static func gridPosition(_ f: Double, points: Int) -> (bin: Int, fraction: Double) {
+        let position = f * Double(points - 1)
+        let bin = min(max(Int(position), 0), points - 2)
+        return (bin, position - Double(bin))
+    }
+
+    /// The smoothed residual and density at the `mesh` points from the spread grids.
+    static func finish(residualGrid: [Double], weightGrid: [Double], sigma: Double, mesh: Int) -> (residual: [Double], density: [Double]) {
+        let points = residualGrid.count
         let kernel = Self.kernel(points: points, sigma: sigma)
         // Only the grid values the mesh interpolates between are needed: two per mesh point.
         var lower = [Int](repeating: 0, count: mesh)
@@ -207,6 +229,39 @@ public enum SmoothECE {
         let size = 1 / Double(y.count - 1)
         let residual = (t - Double(index) * size) / size
         return y[index] * (1 - residual) + y[index + 1] * residual
+    }
+}
+
+/// The smECE grids of eight bootstrap resamples at one bandwidth, side by side in SIMD lanes:
+/// each lane spreads `f − y` and 1 times its weight exactly as `SmoothECE.smooth` does.
+struct SmoothGridLanes {
+    let sigma: Double
+    let points: Int
+    var residual: [SIMD8<Double>]
+    var weight: [SIMD8<Double>]
+
+    init(sigma: Double) {
+        self.sigma = sigma
+        points = SmoothECE.gridPoints(sigma: sigma)
+        residual = Array(repeating: .zero, count: points)
+        weight = residual
+    }
+
+    @inline(__always)
+    mutating func add(prediction f: Double, outcome y: Double, weights w: SIMD8<Double>) {
+        let (bin, fraction) = SmoothECE.gridPosition(f, points: points)
+        let r = (f - y) * w
+        residual[bin] += (1 - fraction) * r
+        residual[bin + 1] += fraction * r
+        weight[bin] += (1 - fraction) * w
+        weight[bin + 1] += fraction * w
+    }
+
+    /// smECE of one lane's resample.
+    func value(lane: Int) -> Double {
+        let smoothed = SmoothECE.finish(residualGrid: residual.map { $0[lane] }, weightGrid: weight.map { $0[lane] },
+                                        sigma: sigma, mesh: SmoothECE.mesh(sigma: sigma))
+        return SmoothECE.value(smoothed)
     }
 }
 

@@ -125,10 +125,13 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "bootstrap" {
     // Its parts: the percentile metrics' resamples, and the calibration test (the rest is the binned bounds).
     let percentile = time { _ = analyzer.bootstrapSamples(resamples: resamples, seed: 0, keys: [.accuracy, .meanConfidence, .brier, .nll]) }
     let test = time { _ = analyzer.calibrationTests(resamples: resamples, seed: 0) }
+    // The Poisson weights of one batch of eight resamples alone (what every batch draws first).
+    let weights = time { for batch in 0..<4 { _ = CalibrationAnalyzer.poissonWeights(n: n, seed: 0, firstResample: 8 * batch) } } / 4
     print(JSONValue.object(JSONObject([.init(key: "point_seconds", value: .number(point)),
                                        .init(key: "bootstrap_seconds", value: .number(all)),
                                        .init(key: "percentile_part_seconds", value: .number(percentile)),
                                        .init(key: "test_part_seconds", value: .number(test)),
+                                       .init(key: "weights_per_batch_seconds", value: .number(weights)),
                                        .init(key: "per_resample_ms", value: .number(all / Double(resamples) * 1000))])).jsonText)
     exit(0)
 }

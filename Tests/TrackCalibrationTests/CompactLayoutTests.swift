@@ -84,3 +84,59 @@ import Testing
         }
     }
 }
+
+/// Issue 27: the bootstrap draws eight resamples' streams in SIMD lanes; each lane must be
+/// exactly the scalar stream its seed names, so a seed keeps naming the same interval.
+@Suite struct LaneStreamTests {
+    @Test func lanesEqualTheScalarStreams() {
+        let seeds: [UInt64] = [0, 1, 42, .max, 0x9E37_79B9_7F4A_7C15, 7, 8, 12345]
+        var lanes = SeededRandomLanes(seeds: seeds)
+        var scalars = seeds.map { SeededRandom(seed: $0) }
+        for step in 0..<2000 {
+            if step % 2 == 0 {
+                let words = lanes.next()
+                for j in 0..<8 { #expect(words[j] == scalars[j].next()) }
+            } else {
+                let doubles = lanes.nextDouble()
+                for j in 0..<8 { #expect(doubles[j] == scalars[j].nextDouble()) }
+            }
+        }
+    }
+
+    @Test func poissonWeightsAreTheScalarInverseCDF() {
+        let n = 50_000
+        let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: 3, firstResample: 16)
+        let t = CalibrationAnalyzer.poissonThresholds
+        var streams = (0..<8).map { SeededRandom(seed: CalibrationAnalyzer.resampleSeed(3, 16 + $0)) }
+        var large = 0
+        for i in 0..<n {
+            for lane in 0..<8 {
+                let u = streams[lane].next()
+                var k = 0
+                while k < t.count, u >= t[k] { k += 1 }
+                #expect(Int(weights[i * 8 + lane]) == min(k, 255))
+                if k >= 5 { large += 1 }
+            }
+        }
+        // P(w ≥ 5) = 0.0037: the rare branch is taken, lane by lane.
+        #expect(large > 1000)
+    }
+}
+
+/// Issue 27: `intervals` draws one bootstrap pass for the means, smECE and the binned errors'
+/// cells; its percentile intervals must be the ones the separate resampling gives, bit for bit.
+@Suite struct FusedBootstrapTests {
+    @Test func oneBootstrapPassGivesThePercentileIntervalsOfTheMeansAndSmECE() {
+        let set = CompactLayoutTests.tiedSet(n: 700, k: 4, seed: 21)
+        let analyzer = CalibrationAnalyzer(set)
+        let keys: [MetricKey] = [.accuracy, .meanConfidence, .overconfidence, .brier, .nll, .smECE]
+        for (resamples, seed) in [(200, UInt64(0)), (37, 5)] {
+            let fused = analyzer.intervals(resamples: resamples, seed: seed, level: 0.9, smooth: true).intervals
+            let separate = analyzer.percentileIntervals(keys, resamples: resamples, seed: seed, level: 0.9)
+            for key in keys {
+                #expect(fused[key]?.lower.bitPattern == separate[key]?.lower.bitPattern, "\(key) lower, \(resamples) resamples")
+                #expect(fused[key]?.upper.bitPattern == separate[key]?.upper.bitPattern, "\(key) upper, \(resamples) resamples")
+            }
+        }
+    }
+}
