@@ -124,14 +124,6 @@ extension CalibrationAnalyzer {
         return weights
     }
 
-    /// 1 in each lane where `u ≥ t` (unsigned), else 0: the borrow of `u − t` in bit 63, by
-    /// and/or/xor/shift alone, which SIMD units have for 64-bit lanes (unlike unsigned compares).
-    @inline(__always)
-    static func reaches(_ u: SIMD8<UInt64>, _ t: SIMD8<UInt64>) -> SIMD8<UInt64> {
-        let borrow = ((~u) & t) | ((~(u ^ t)) & (u &- t))
-        return (borrow &>> 63) ^ 1
-    }
-
     /// P(X <= k) for X ~ Poisson(1), k = 0, 1, …, as thresholds on a uniform 64-bit word.
     static let poissonThresholds: [UInt64] = {
         var cdf = 0.0, term = 1.0 / 2.718281828459045235360287
