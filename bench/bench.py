@@ -272,14 +272,17 @@ def ingest_section(track, n, k, repeat):
 def ingest_memory(track, n, k):
     """Peak memory of `track ingest` for a file of n and of 4n questions (CSV, JSONL and .npy)."""
     db = os.path.join(OUT, "memory.sqlite")
-    rows = []
+    rows, metrics_rows = [], []
     for size in (n, 4 * n):
         csv_path, jsonl_path = generate(size, k)
         npy_path, labels_path = generate_npy(size, k)
         for name, command in [("CSV", [csv_path]), ("JSONL", [jsonl_path]), (".npy", [npy_path, "--labels", labels_path])]:
             remove_db(db)
-            seconds, rss = max_rss_mb([track, "ingest", *command, "--db", db])
+            seconds, rss = max_rss_mb([track, "ingest", *command, "--db", db, "--run", "memory"])
             rows.append((name, size, seconds, rss))
+            if name == "CSV":
+                # The same run read back: every metric of `track metrics` (point estimate).
+                metrics_rows.append((size, *max_rss_mb([track, "metrics", "memory", "--db", db])))
     remove_db(db)
     print(f"\npeak memory of track ingest (getrusage of the child):")
     print(f"{'format':8} {'questions':>11} {'seconds':>8} {'peak MB':>8}")
@@ -288,6 +291,11 @@ def ingest_memory(track, n, k):
     for name in ("CSV", "JSONL", ".npy"):
         small, large = [r[3] for r in rows if r[0] == name]
         print(f"{name}: {4 * n:,} questions / {n:,} questions: {large / small:.2f}x peak memory (aim: within 1.25x)")
+    print(f"\npeak memory of track metrics (every metric of the run, point estimate; getrusage of the child):")
+    print(f"{'questions':>11} {'seconds':>8} {'peak MB':>8} {'bytes/question':>15}")
+    for size, seconds, rss in metrics_rows:
+        print(f"{size:11,} {seconds:8.2f} {rss:8.0f} {rss * 1048576 / size:15.0f}")
+    print(f"aim: {4 * n:,} x {k} within 400 MB")
 
 
 def generate_npy(n, k, seed=1):
