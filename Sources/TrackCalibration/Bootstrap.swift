@@ -16,7 +16,8 @@ import Dispatch
 /// bins, Brier and NLL terms, the stable sort orders of the equal-mass bins)
 /// is computed once; eight resamples share one pass over the questions, with
 /// their weights side by side in one 8-byte word and their sums in SIMD lanes;
-/// batches of eight run in parallel on every core.
+/// batches of eight run in parallel on every core. `intervals` (BinnedIntervals.swift)
+/// draws a batch's weights once for the means, smECE and the binned errors' cells.
 extension CalibrationAnalyzer {
     typealias Lanes = SIMD8<Double>
     static let lanes = 8
