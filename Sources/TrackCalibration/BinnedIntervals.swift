@@ -300,8 +300,8 @@ extension BinnedCells {
             // `m` every 256 questions, before any lane could pass 65,535.
             var counts16 = [SIMD8<UInt16>](repeating: .zero, count: cells)
             var pending = 0
-            var totalQuestions = Lanes.zero, totalValues = Lanes.zero
-            var correct = Lanes.zero, confidence = Lanes.zero, brier = Lanes.zero, nll = Lanes.zero
+            var totalValues = Lanes.zero
+            var meanSums = LaneMeans()
             var grid = smoothSigma.map { SmoothGridLanes(sigma: $0) }
             let set = a.set
             set.probabilities.withUnsafeBufferPointer { p in
@@ -324,15 +324,11 @@ extension BinnedCells {
                 }
                 for i in 0..<n {
                     let w = CalibrationAnalyzer.laneWeights(weights, i)
-                    let w16 = SIMD8<UInt16>(truncatingIfNeeded: UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self))
+                    let w16 = SIMD8<UInt16>(truncatingIfNeeded: CalibrationAnalyzer.laneWeightBytes(weights, i))
                     let start = set.offsets[i], options = set.offsets[i + 1] - start, label = Int(labels[i])
                     let hit = label == Int(top[i])
-                    totalQuestions += w
                     totalValues += w * Double(options)
-                    correct += w * (hit ? 1 : 0)
-                    confidence += w * conf[i]
-                    brier += w * brierTerm[i]
-                    nll += w * nllTerm[i]
+                    meanSums.add(w, hit: hit ? 1 : 0, confidence: conf[i], brier: brierTerm[i], nll: nllTerm[i])
                     grid?.add(prediction: conf[i], outcome: hit ? 1 : 0, weights: w)
                     let d = w * ((hit ? 1 : 0) - conf[i])
                     for slot in 0..<2 {
@@ -367,15 +363,10 @@ extension BinnedCells {
                     sums[lane * cells + c] = s[c][lane]
                     counts[lane * cells + c] = m[c][lane]
                 }
-                questions[lane] = totalQuestions[lane]
+                questions[lane] = meanSums.total[lane]
                 values[lane] = totalValues[lane]
-                let total = totalQuestions[lane]
-                guard total > 0 else { means.append(nil); continue }
-                var metrics = CalibrationMetrics()
-                metrics.bins = bins
-                metrics.n = Int(total)
-                metrics.nllFromScores = set.scores != nil
-                metrics.setMeans(total: total, correct: correct[lane], confidence: confidence[lane], brier: brier[lane], nll: nll[lane])
+                var metrics = meanSums.metrics(lane, bins: bins, nllFromScores: set.scores != nil)
+                guard metrics.n > 0 else { means.append(nil); continue }
                 if let grid {
                     metrics.smECE = grid.value(lane: lane)
                     metrics.smECEBandwidth = grid.sigma

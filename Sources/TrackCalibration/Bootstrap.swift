@@ -56,7 +56,7 @@ extension CalibrationAnalyzer {
         let plan = BootstrapPlan(self, binned: binned)
         let batches = (resamples + Self.lanes - 1) / Self.lanes
         let results = Slots<[CalibrationMetrics]>(repeating: [], count: batches)
-        let counter = ProgressCounter()
+        let step = ProgressCounter.steps(progress, total: resamples)
         let sigma = smooth ? smoothBandwidth() : 0
         let terms = smooth ? self.terms : nil
         DispatchQueue.concurrentPerform(iterations: batches) { batch in
@@ -77,7 +77,7 @@ extension CalibrationAnalyzer {
                 }
             }
             results.store(batch, metrics)
-            if let progress { progress(counter.add(Self.lanes, limit: resamples), resamples) }
+            step?(Self.lanes)
         }
         return (0..<resamples).map { b in
             let m = results.value(b / Self.lanes)[b % Self.lanes]
@@ -85,19 +85,28 @@ extension CalibrationAnalyzer {
         }
     }
 
-    /// Question i's eight weights (bytes `8i ..< 8i + 8` of `poissonWeights`) as doubles.
+    /// Question i's eight weights: bytes `8i ..< 8i + 8` of `poissonWeights`.
+    @inline(__always)
+    static func laneWeightBytes(_ weights: UnsafeBufferPointer<UInt8>, _ i: Int) -> SIMD8<UInt8> {
+        UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
+    }
+
+    /// Question i's eight weights as doubles.
     @inline(__always)
     static func laneWeights(_ weights: UnsafeBufferPointer<UInt8>, _ i: Int) -> Lanes {
-        let b = UnsafeRawPointer(weights.baseAddress! + i * lanes).loadUnaligned(as: SIMD8<UInt8>.self)
+        let b = laneWeightBytes(weights, i)
         return Lanes(Double(b[0]), Double(b[1]), Double(b[2]), Double(b[3]), Double(b[4]), Double(b[5]), Double(b[6]), Double(b[7]))
     }
 
-    /// smECE's bandwidth on the estimate (relplot's search), at which resamples are scored.
+    /// smECE's bandwidth on the estimate (relplot's search, shared with `metrics(smooth:)`),
+    /// at which resamples are scored.
     func smoothBandwidth() -> Double {
-        let terms = self.terms
-        return terms.confidence.withUnsafeBufferPointer { confidence in
-            terms.correct.withUnsafeBufferPointer { SmoothECE.automatic(TopLabelPoints(confidence: confidence, correct: $0)).sigma }
-        }
+        derived.topLabelSmoothECE {
+            let terms = self.terms
+            return terms.confidence.withUnsafeBufferPointer { confidence in
+                terms.correct.withUnsafeBufferPointer { SmoothECE.automatic(TopLabelPoints(confidence: confidence, correct: $0)) }
+            }
+        }.sigma
     }
 
     /// Weights of resamples `firstResample ..< firstResample + 8`, question-major:
@@ -114,6 +123,7 @@ extension CalibrationAnalyzer {
                 for _ in 0..<n {
                     for lane in 0..<lanes {
                         let u = streams[lane].next()
+                        // Inverse CDF, branch-free for the common values; P(w >= 5) = 0.0037.
                         var k = (u >= t0 ? 1 : 0) + (u >= t1 ? 1 : 0) + (u >= t2 ? 1 : 0) + (u >= t3 ? 1 : 0) + (u >= t4 ? 1 : 0)
                         if k == 5 { while k < t.count, u >= t[k] { k += 1 } }
                         w[i + lane] = UInt8(min(k, 255))
@@ -332,7 +342,8 @@ struct BootstrapPlan {
             }
             // Per lane: the metrics as CalibrationAnalyzer.metrics computes them.
             return (0..<lanes).map { lane in
-                var m = meanMetrics(lane, total: total, correct: correct, confidence: confidence, brier: brier, nll: nll, analyzer: a)
+                var m = LaneMeans(total: total, correct: correct, confidence: confidence, brier: brier, nll: nll)
+                    .metrics(lane, bins: bins, nllFromScores: a.set.scores != nil)
                 let t = total[lane]
                 guard t > 0 else { return m }
                 m.setTopLabelErrors(total: t, bins: bins) { BinTotal(count: count[$0][lane], hits: sumHit[$0][lane], sum: sumConf[$0][lane]) }
@@ -349,31 +360,35 @@ struct BootstrapPlan {
 
     /// The means of the eight resamples (accuracy, confidence, Brier, NLL): one pass, no orders.
     private func means(_ load: (Int) -> CalibrationAnalyzer.Lanes, analyzer a: CalibrationAnalyzer) -> [CalibrationMetrics] {
-        typealias Lanes = CalibrationAnalyzer.Lanes
-        var total = Lanes.zero, correct = Lanes.zero, confidence = Lanes.zero, brier = Lanes.zero, nll = Lanes.zero
-        for i in 0..<n {
-            let weight = load(i)
-            total += weight
-            correct += weight * hit[i]
-            confidence += weight * terms.confidence[i]
-            brier += weight * terms.brier[i]
-            nll += weight * terms.nll[i]
-        }
-        return (0..<CalibrationAnalyzer.lanes).map {
-            meanMetrics($0, total: total, correct: correct, confidence: confidence, brier: brier, nll: nll, analyzer: a)
-        }
+        var sums = LaneMeans()
+        for i in 0..<n { sums.add(load(i), hit: hit[i], confidence: terms.confidence[i], brier: terms.brier[i], nll: terms.nll[i]) }
+        return (0..<CalibrationAnalyzer.lanes).map { sums.metrics($0, bins: bins, nllFromScores: a.set.scores != nil) }
+    }
+}
+
+/// The weighted sums eight resamples' means come from (accuracy, confidence, Brier, NLL),
+/// lane by lane, questions added in order.
+struct LaneMeans {
+    typealias Lanes = CalibrationAnalyzer.Lanes
+    var total = Lanes.zero, correct = Lanes.zero, confidence = Lanes.zero, brier = Lanes.zero, nll = Lanes.zero
+
+    @inline(__always)
+    mutating func add(_ weight: Lanes, hit: Double, confidence c: Double, brier b: Double, nll l: Double) {
+        total += weight
+        correct += weight * hit
+        confidence += weight * c
+        brier += weight * b
+        nll += weight * l
     }
 
-    /// One lane's means from its weighted sums.
-    private func meanMetrics(_ lane: Int, total: CalibrationAnalyzer.Lanes, correct: CalibrationAnalyzer.Lanes,
-                             confidence: CalibrationAnalyzer.Lanes, brier: CalibrationAnalyzer.Lanes, nll: CalibrationAnalyzer.Lanes,
-                             analyzer a: CalibrationAnalyzer) -> CalibrationMetrics {
+    /// One lane's means (n = 0, nothing else set, when the resample left every question out).
+    func metrics(_ lane: Int, bins: Int, nllFromScores: Bool) -> CalibrationMetrics {
         var m = CalibrationMetrics()
         m.bins = bins
         let t = total[lane]
         m.n = Int(t)
         guard t > 0 else { return m }
-        m.nllFromScores = a.set.scores != nil
+        m.nllFromScores = nllFromScores
         m.setMeans(total: t, correct: correct[lane], confidence: confidence[lane], brier: brier[lane], nll: nll[lane])
         return m
     }

@@ -168,6 +168,16 @@ public struct CalibrationAnalyzer: Sendable {
         private let lock = NSLockLike()
         private var terms: QuestionTerms?
         private var orders: (confidence: RankedValues, classes: [RankedValues])?
+        private var smooth: (value: Double, sigma: Double)?
+
+        /// The top label's smECE and bandwidth (one search, whichever pass asks first); `compute`
+        /// runs outside the lock, since it may read `terms`.
+        func topLabelSmoothECE(_ compute: () -> (value: Double, sigma: Double)) -> (value: Double, sigma: Double) {
+            if let smooth = lock.locked({ smooth }) { return smooth }
+            let made = compute()
+            lock.locked { smooth = made }
+            return made
+        }
 
         func terms(_ a: CalibrationAnalyzer) -> QuestionTerms {
             lock.locked {
@@ -205,6 +215,18 @@ public struct CalibrationAnalyzer: Sendable {
         let nll = scores.map { -Probabilities.logSoftmax(UnsafeBufferPointer(rebasing: $0[start..<end]), at: label) }
             ?? -log(max(row[label], 1e-15))
         return (TopLabel(row), brier, nll)
+    }
+
+    /// Calls `body(i, top label of i, label of i)` for every question in order (no other term).
+    @inline(__always)
+    func forEachTopLabel(_ body: (Int, TopLabel, Int) -> Void) {
+        set.probabilities.withUnsafeBufferPointer { p in
+            set.labels.withUnsafeBufferPointer { labels in
+                for i in 0..<set.count {
+                    body(i, TopLabel(UnsafeBufferPointer(rebasing: p[set.offsets[i]..<set.offsets[i + 1]])), Int(labels[i]))
+                }
+            }
+        }
     }
 
     /// Calls `body(i, terms of i)` for every question in order.
@@ -357,19 +379,19 @@ public struct CalibrationAnalyzer: Sendable {
         var confidence: [Double] = [], correct: [Bool] = []
         confidence.reserveCapacity(set.count)
         correct.reserveCapacity(set.count)
-        set.labels.withUnsafeBufferPointer { labels in
-            forEachQuestion { i, q in
-                confidence.append(q.top.confidence)
-                correct.append(q.top.prediction == Int(labels[i]))
-            }
+        forEachTopLabel { _, top, label in
+            confidence.append(top.confidence)
+            correct.append(top.prediction == label)
         }
-        let set = self.set, bins = self.bins
+        let set = self.set, bins = self.bins, derived = self.derived
         let (topConfidence, topCorrect) = (confidence, correct)
         DispatchQueue.concurrentPerform(iterations: 2 + k) { job in
             switch job {
             case 0:
-                let smooth = topConfidence.withUnsafeBufferPointer { confidence in
-                    topCorrect.withUnsafeBufferPointer { SmoothECE.automatic(TopLabelPoints(confidence: confidence, correct: $0)) }
+                let smooth = derived.topLabelSmoothECE {
+                    topConfidence.withUnsafeBufferPointer { confidence in
+                        topCorrect.withUnsafeBufferPointer { SmoothECE.automatic(TopLabelPoints(confidence: confidence, correct: $0)) }
+                    }
                 }
                 parts.store(0, [smooth.value, smooth.sigma])
             case 1:
@@ -479,9 +501,7 @@ public struct CalibrationAnalyzer: Sendable {
     /// The top-label reliability table: per equal-width bin, n, accuracy, mean confidence.
     public func reliabilityBins() -> [BinRow] {
         binTable { add in
-            set.labels.withUnsafeBufferPointer { labels in
-                forEachQuestion { i, q in add(q.top.confidence, q.top.prediction == Int(labels[i])) }
-            }
+            forEachTopLabel { _, top, label in add(top.confidence, top.prediction == label) }
         }
     }
 
@@ -596,8 +616,13 @@ struct RankedValues: Sendable {
 /// `threshold` are left out; the total is the count of those kept.
 func keyedEqualMassError(_ keys: [UInt64], bins: Int, weighted: Bool, threshold: Double) -> Double {
     keys.withUnsafeBufferPointer { keys in
-        var kept = 0
-        for key in keys where RadixHistogram.value(key) > threshold { kept += 1 }
+        // The kept values are a suffix of the ascending keys: find where it starts.
+        var low = 0, high = keys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if RadixHistogram.value(keys[middle]) > threshold { high = middle } else { low = middle + 1 }
+        }
+        let kept = keys.count - low
         guard kept > 0 else { return 0 }
         return walkEqualMass(count: keys.count, bins: bins, total: Double(kept), weighted: weighted, threshold: threshold) { j in
             (RadixHistogram.value(keys[j]), keys[j] & 1 == 1, 1)
@@ -677,4 +702,3 @@ final class NSLockLike: @unchecked Sendable {
         return body()
     }
 }
-
