@@ -183,6 +183,16 @@ public final class Database {
         set { _ = track_db_config_int(handle, SQLITE_DBCONFIG_ENABLE_TRIGGER, newValue ? 1 : 0) }
     }
 
+    /// Runs `body` with foreign-key checks off, restoring them after, for writers that check
+    /// their references themselves (track's own rows name a run they hold and questions they
+    /// inserted or read in the same transaction) and for migrations that rebuild a referenced
+    /// table. The pragma cannot change inside a transaction, so this must wrap one.
+    public func withoutForeignKeyChecks<T>(_ body: () throws -> T) throws -> T {
+        try execute("PRAGMA foreign_keys = OFF")
+        defer { try? execute("PRAGMA foreign_keys = ON") }
+        return try body()
+    }
+
     /// Runs `body` in a transaction: committed when it returns, rolled back
     /// when it throws (the first error wins). Nested calls use savepoints.
     /// Write transactions start `IMMEDIATE`, so that the busy timeout applies
