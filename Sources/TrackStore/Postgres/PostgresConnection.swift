@@ -294,11 +294,14 @@ public final class PostgresConnection {
         let status = PQresultStatus(start)
         PQclear(start)
         guard status == PGRES_COPY_IN else { throw error(nil, "COPY") }
-        var buffer = CopyBuffer(connection: self)
+        let sender = CopySender(connection: self)
+        var buffer = CopyBuffer(sender: sender)
         do {
             try rows(&buffer)
             try buffer.flush()
+            try sender.finish()
         } catch {
+            sender.abort()
             _ = PQputCopyEnd(connection, "track: aborted")
             while let result = PQgetResult(connection) { PQclear(result) }
             throw error
@@ -470,12 +473,67 @@ public struct CopyRow {
 }
 
 /// Rows for `COPY … FROM STDIN` (text format, or binary for the large tables), buffered and sent in 1 MB chunks.
-public struct CopyBuffer {
-    let connection: PostgresConnection
-    var bytes: [UInt8] = []
+/// Sends a COPY's chunks from a thread of its own, so that the next chunk's rows are read and
+/// encoded while the server takes in the last one: libpq's blocking `PQputCopyData` returns only
+/// once the socket has taken a chunk, so on one thread the reading of the local store and the
+/// server's work took turns (a push's option rows: 7.4–8.6 s, against 4.1–4.7 s for the server to
+/// load the same binary rows from a file).
+final class CopySender: @unchecked Sendable {
+    private let connection: PostgresConnection
+    private let queue = BlockingQueue<[UInt8], Void>(capacity: 2)
+    private let done = DispatchSemaphore(value: 0)
+    /// Set by the sending thread before it stops (read after `done`, or after `push` fails).
+    private var failure: (any Error)?
+    private var running = true
 
     init(connection: PostgresConnection) {
         self.connection = connection
+        let thread = Thread { [self] in
+            while let chunk = queue.pop() {
+                if queue.isCancelled { continue }   // aborted: what is left is dropped
+                do {
+                    try chunk.withUnsafeBufferPointer { try self.connection.putCopyData($0) }
+                } catch {
+                    failure = error
+                    queue.cancel()
+                }
+            }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Queues a chunk, waiting while two are queued; throws the sending thread's error.
+    func send(_ chunk: [UInt8]) throws {
+        guard queue.push(chunk) else { throw failure ?? PostgresError("COPY: the sending thread stopped") }
+    }
+
+    /// Waits until every queued chunk is sent; throws the first error of the sending thread.
+    func finish() throws {
+        stop()
+        if let failure { throw failure }
+    }
+
+    /// Drops what is queued and waits for the sending thread to stop.
+    func abort() {
+        queue.cancel()
+        stop()
+    }
+
+    private func stop() {
+        guard running else { return }
+        running = false
+        queue.finish(.success(()))
+        done.wait()
+    }
+}
+
+public struct CopyBuffer {
+    let sender: CopySender
+    var bytes: [UInt8] = []
+
+    init(sender: CopySender) {
+        self.sender = sender
         bytes.reserveCapacity(1 << 20)
     }
 
@@ -536,8 +594,11 @@ public struct CopyBuffer {
     }
 
     mutating func flush() throws {
-        try bytes.withUnsafeBufferPointer { try connection.putCopyData($0) }
-        bytes.removeAll(keepingCapacity: true)
+        guard !bytes.isEmpty else { return }
+        var chunk: [UInt8] = []
+        chunk.reserveCapacity(1 << 20)
+        swap(&chunk, &bytes)
+        try sender.send(chunk)
     }
 }
 

@@ -161,7 +161,9 @@ public final class PostgresStore {
     /// The questions of runs already on the server (a temporary table of the local connection).
     static let pushedTable = "CREATE TEMP TABLE IF NOT EXISTS track_pushed (run_id INTEGER, question_id INTEGER, PRIMARY KEY (run_id, question_id))"
     /// Questions of a run already sent by `pushIncrement` (a temporary table of the local connection).
-    static let notPushed = " AND question_id NOT IN (SELECT question_id FROM temp.track_pushed WHERE run_id = ?1)"
+    static func notPushed(_ column: String = "question_id") -> String {
+        " AND \(column) NOT IN (SELECT question_id FROM temp.track_pushed WHERE run_id = ?1)"
+    }
 
     /// Brings the server's copy of run `runID` of `store` up to date, in one transaction: the
     /// whole run the first time, then only the questions added since, with what its summaries
@@ -225,16 +227,34 @@ public final class PostgresStore {
             CREATE TEMP TABLE IF NOT EXISTS track_push_questions (
                 local_id BIGINT, dataset TEXT, external_id TEXT, subject TEXT, n_options BIGINT, label BIGINT, category TEXT) ON COMMIT DELETE ROWS
             """)
+        // The questions of its top labels, in question order by a join along their key (a set
+        // of every id, as `IN (… UNION …)` builds, cost the local read 4x), merged with those only
+        // its EM targets or folds name (usually none, so held in memory).
+        let only = newOnly ? Self.notPushed("q.question_id") : ""
+        let columns = "q.question_id, q.dataset, q.external_id, q.subject, q.n_options, q.label, q.category"
+        var others: [(id: Int64, row: [SQLValue])] = []
+        try local.forEachRow("""
+            SELECT \(columns) FROM questions q
+            WHERE q.question_id IN (SELECT question_id FROM em_targets WHERE run_id = ?1
+                                    UNION SELECT question_id FROM calibration_folds WHERE run_id = ?1)
+              AND NOT EXISTS (SELECT 1 FROM _track_top_labels t WHERE t.run_id = ?1 AND t.question_id = q.question_id)\(only)
+            ORDER BY q.question_id
+            """, [.integer(runID)]) { row in
+            others.append((row.int64(0), (0..<7).map { row.value(Int32($0)) }))
+        }
         try connection.copyIn("COPY track_push_questions FROM STDIN") { buffer in
+            var next = 0
             try local.forEachRow("""
-                SELECT question_id, dataset, external_id, subject, n_options, label, category FROM questions
-                WHERE question_id IN (SELECT question_id FROM _track_top_labels WHERE run_id = ?1
-                                      UNION SELECT question_id FROM em_targets WHERE run_id = ?1
-                                      UNION SELECT question_id FROM calibration_folds WHERE run_id = ?1)\(newOnly ? Self.notPushed : "")
-                ORDER BY question_id
+                SELECT \(columns) FROM _track_top_labels t JOIN questions q ON q.question_id = t.question_id
+                WHERE t.run_id = ?1\(only) ORDER BY t.question_id
                 """, [.integer(runID)]) { row in
+                while next < others.count, others[next].id < row.int64(0) {
+                    try buffer.row(others[next].row)
+                    next += 1
+                }
                 try buffer.row((0..<7).map { row.value(Int32($0)) })
             }
+            for other in others[next...] { try buffer.row(other.row) }
         }
         // The questions the server lacks, by an anti-join (a plain insert: ON CONFLICT's speculative
         // insertion cost 1.8x here). A writer that inserts one of them first makes this fail with a
@@ -245,27 +265,33 @@ public final class PostgresStore {
             WHERE NOT EXISTS (SELECT 1 FROM questions q WHERE q.dataset = t.dataset AND q.external_id = t.external_id)
             ORDER BY t.local_id
             """)
-        // The server's id of each question, with its option count and label: a contradiction
-        // refuses the run (checked here, in the same pass as the mapping).
+        // The server's id of each question, and whether its option count and label agree: a
+        // contradiction refuses the run (found in the same pass as the mapping, described after).
         var map: [Int64: Int64] = [:]
-        var clash: String?
+        var clash: Int64?
         try connection.copyOut("""
-            COPY (SELECT t.local_id, q.question_id, t.n_options, t.label, q.n_options, q.label, t.dataset, t.external_id
+            COPY (SELECT t.local_id, q.question_id, t.n_options = q.n_options AND t.label = q.label
                   FROM track_push_questions t JOIN questions q USING (dataset, external_id)) TO STDOUT
             """) { row in
             map[row.int64(0)] = row.int64(1)
-            if clash == nil, row.int64(2) != row.int64(4) || row.int64(3) != row.int64(5) {
-                let dataset = row.string(6).isEmpty ? "" : row.string(6) + "/"
-                clash = "question \(dataset)\(row.string(7)) has \(row.int64(4)) options and label \(row.int64(5)) on the server but \(row.int64(2)) options and label \(row.int64(3)) here; nothing was pushed for this run"
-            }
+            if clash == nil, row.string(2) != "t" { clash = row.int64(0) }
         }
-        if let clash { throw StoreError(clash, kind: .conflict) }
+        if let clash {
+            let found = try connection.query("""
+                SELECT t.dataset, t.external_id, t.n_options, t.label, q.n_options, q.label
+                FROM track_push_questions t JOIN questions q USING (dataset, external_id) WHERE t.local_id = $1
+                """, [.integer(clash)]).rows[0]
+            func text(_ i: Int) -> String { if case .text(let s) = found[i] { return s }; return "" }
+            func number(_ i: Int) -> String { if case .integer(let n) = found[i] { return String(n) }; return "?" }
+            let dataset = text(0).isEmpty ? "" : text(0) + "/"
+            throw StoreError("question \(dataset)\(text(1)) has \(number(4)) options and label \(number(5)) on the server but \(number(2)) options and label \(number(3)) here; nothing was pushed for this run", kind: .conflict)
+        }
         return map
     }
 
     /// The run's own rows, by COPY, with the server's run and question ids.
     func pushRows(runID: Int64, remoteID: Int64, questionMap: [Int64: Int64], from local: Database, newOnly: Bool = false) throws -> Int {
-        let only = newOnly ? Self.notPushed : ""
+        let only = newOnly ? Self.notPushed() : ""
         func mapped(_ id: Int64) throws -> Int64 {
             guard let remote = questionMap[id] else { throw StoreError("question \(id) of run \(runID) has no row in questions", kind: .storage) }
             return remote
