@@ -98,6 +98,18 @@ struct BinnedCells: Sendable {
     /// bin b is the sum of the class bins (c, b), `pooledFromClasses` (-1 otherwise).
     var pooledCells = -1
     var classWidthCells = -1
+    /// The resampling passes add to segments, not cells: a question's two top-label cells (equal
+    /// width, equal mass) change together along the confidence order, and a value's class cells
+    /// (equal width, ACE, TACE) along its class's order, so each distinct combination met along
+    /// the order is one segment, and a cell's sum is the sum of its segments' (added after the
+    /// pass). A question then adds to 1 + K segments instead of 2 + 3K cells (≤ 3B + 1 segments
+    /// per class). Per question its top segment, per value its segment, per segment its cells
+    /// (`segmentStride` of them, −1 padded).
+    var topSegments: [Int32] = []
+    var valueSegments: [Int32] = []
+    var segmentCells: [Int32] = []
+    var segmentCount = 0
+    static let segmentStride = 3
     init(_ a: CalibrationAnalyzer) {
         let set = a.set
         n = set.count
@@ -134,6 +146,7 @@ struct BinnedCells: Sendable {
         valueCells = [Int32](repeating: -1, count: set.probabilities.count * perValue)
         guard k > 0 else {
             for (j, value) in set.probabilities.enumerated() { valueCells[j] = Int32(pooled + equalWidthBin(value, bins: b)) }
+            makeSegments(a)
             return
         }
         pooledCells = pooled
@@ -161,6 +174,68 @@ struct BinnedCells: Sendable {
         }
         for index in families.indices where families[index].key == .ace { families[index].weights = aceWeights }
         for index in families.indices where families[index].key == .tace { families[index].weights = taceWeights }
+        makeSegments(a)
+    }
+
+    /// Numbers the segments: walking each sorted order, a new segment wherever the combination
+    /// of cells changes (a combination met again later would get a second segment, which sums
+    /// the same; along these orders every bin rule is monotone, so none is).
+    private mutating func makeSegments(_ a: CalibrationAnalyzer) {
+        let stride = Self.segmentStride
+        func segment(_ cells: UnsafeBufferPointer<Int32>) -> Int32 {
+            for slot in 0..<stride { segmentCells.append(slot < cells.count ? cells[slot] : -1) }
+            segmentCount += 1
+            return Int32(segmentCount - 1)
+        }
+        topSegments = [Int32](repeating: 0, count: n)
+        topCells.withUnsafeBufferPointer { top in
+            var current: Int32 = -1, previous = (Int32(-1), Int32(-1))
+            for question in a.confidenceRanked.order {
+                let i = Int(question), pair = (top[2 * i], top[2 * i + 1])
+                if current < 0 || pair != previous {
+                    current = segment(UnsafeBufferPointer(rebasing: top[(2 * i)..<(2 * i + 2)]))
+                    previous = pair
+                }
+                topSegments[i] = current
+            }
+        }
+        valueSegments = [Int32](repeating: -1, count: valueCells.count / perValue)
+        valueCells.withUnsafeBufferPointer { cells in
+            guard k > 0 else {
+                // Mixed option counts: one cell (the pooled bin) per value, one segment per cell.
+                var ofCell = [Int32](repeating: -1, count: cellCount)
+                for j in cells.indices {
+                    let c = Int(cells[j])
+                    if ofCell[c] < 0 { ofCell[c] = segment(UnsafeBufferPointer(rebasing: cells[j..<(j + 1)])) }
+                    valueSegments[j] = ofCell[c]
+                }
+                return
+            }
+            for c in 0..<k {
+                var current: Int32 = -1
+                var previous = [Int32](repeating: -2, count: perValue)
+                for question in a.classRanked[c].order {
+                    let j = Int(question) * k + c
+                    let mine = cells[(j * perValue)..<((j + 1) * perValue)]
+                    if current < 0 || !previous.elementsEqual(mine) {
+                        current = segment(UnsafeBufferPointer(rebasing: mine))
+                        previous = Array(mine)
+                    }
+                    valueSegments[j] = current
+                }
+            }
+        }
+    }
+
+    /// Calls `add(cell, segment)` for every cell of every segment.
+    @inline(__always)
+    func cellsOfSegments(_ add: (Int, Int) -> Void) {
+        for segment in 0..<segmentCount {
+            for slot in 0..<Self.segmentStride {
+                let c = segmentCells[segment * Self.segmentStride + slot]
+                if c >= 0 { add(Int(c), segment) }
+            }
+        }
     }
 
     /// Calls `add(pooled cell, class cell)` for every class cell a pooled cell sums (none when
@@ -295,10 +370,12 @@ extension BinnedCells {
         let terms = a.terms
         return batches(resamples, progress: progress) { first, sums, counts, questions, values, means in
             let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: seed, firstResample: first)
-            var s = [Lanes](repeating: .zero, count: cells), m = s
+            let segments = segmentCount
+            // Sums per segment (`S`, and the counts `M`), made cell sums after the pass.
+            var segmentS = [Lanes](repeating: .zero, count: segments), segmentM = segmentS
             // Counts are integers: summed in 16-bit lanes (a weight is at most 255) and moved to
-            // `m` every 256 questions, before any lane could pass 65,535.
-            var counts16 = [SIMD8<UInt16>](repeating: .zero, count: cells)
+            // `segmentM` every 256 questions, before any lane could pass 65,535.
+            var counts16 = [SIMD8<UInt16>](repeating: .zero, count: segments)
             var pending = 0
             var totalValues = Lanes.zero
             var meanSums = LaneMeans()
@@ -309,13 +386,14 @@ extension BinnedCells {
             terms.confidence.withUnsafeBufferPointer { conf in
             terms.brier.withUnsafeBufferPointer { brierTerm in
             terms.nll.withUnsafeBufferPointer { nllTerm in
-            valueCells.withUnsafeBufferPointer { valueCells in
+            topSegments.withUnsafeBufferPointer { topSegments in
+            valueSegments.withUnsafeBufferPointer { valueSegments in
             weights.withUnsafeBufferPointer { weights in
-            s.withUnsafeMutableBufferPointer { s in
-            m.withUnsafeMutableBufferPointer { m in
+            segmentS.withUnsafeMutableBufferPointer { s in
+            segmentM.withUnsafeMutableBufferPointer { m in
             counts16.withUnsafeMutableBufferPointer { counts16 in
                 func flush() {
-                    for c in 0..<cells {
+                    for c in 0..<segments {
                         let x = counts16[c]
                         m[c] += Lanes(Double(x[0]), Double(x[1]), Double(x[2]), Double(x[3]),
                                       Double(x[4]), Double(x[5]), Double(x[6]), Double(x[7]))
@@ -330,21 +408,13 @@ extension BinnedCells {
                     totalValues += w * Double(options)
                     meanSums.add(w, hit: hit ? 1 : 0, confidence: conf[i], brier: brierTerm[i], nll: nllTerm[i])
                     grid?.add(prediction: conf[i], outcome: hit ? 1 : 0, weights: w)
-                    let d = w * ((hit ? 1 : 0) - conf[i])
-                    for slot in 0..<2 {
-                        let c = Int(topCells[2 * i + slot])
-                        s[c] += d
-                        counts16[c] &+= w16
-                    }
+                    let top = Int(topSegments[i])
+                    s[top] += w * ((hit ? 1 : 0) - conf[i])
+                    counts16[top] &+= w16
                     for option in 0..<options {
-                        let d = w * ((option == label ? 1 : 0) - p[start + option])
-                        let base = (start + option) * perValue
-                        for slot in 0..<perValue {
-                            let c = Int(valueCells[base + slot])
-                            if c < 0 { continue }
-                            s[c] += d
-                            counts16[c] &+= w16
-                        }
+                        let segment = Int(valueSegments[start + option])
+                        s[segment] += w * ((option == label ? 1 : 0) - p[start + option])
+                        counts16[segment] &+= w16
                     }
                     pending += 1
                     if pending == 256 {
@@ -353,7 +423,12 @@ extension BinnedCells {
                     }
                 }
                 flush()
-            }}}}}}}}}}
+            }}}}}}}}}}}
+            var s = [Lanes](repeating: .zero, count: cells), m = s
+            cellsOfSegments { cell, segment in
+                s[cell] += segmentS[segment]
+                m[cell] += segmentM[segment]
+            }
             pooledFromClasses { pooled, cell in
                 s[pooled] += s[cell]
                 m[pooled] += m[cell]
@@ -394,12 +469,12 @@ extension BinnedCells {
             let set = a.set
             // Hits are counted cell-major in 16-bit lanes, one question adding a one-hot vector
             // per cell it touches, and moved to the lane-major sums every 65,535 questions.
-            var counters = [SIMD8<UInt16>](repeating: .zero, count: cells)
+            var counters = [SIMD8<UInt16>](repeating: .zero, count: segmentCount)
             func flush() {
-                for c in 0..<cells {
-                    for lane in 0..<lanes { sums[lane * cells + c] += Double(counters[c][lane]) }
-                    counters[c] = .zero
+                cellsOfSegments { c, segment in
+                    for lane in 0..<lanes { sums[lane * cells + c] += Double(counters[segment][lane]) }
                 }
+                for segment in counters.indices { counters[segment] = .zero }
             }
             var pending = 0
             for i in 0..<n {
@@ -418,17 +493,10 @@ extension BinnedCells {
                     return SIMD8<UInt16>(truncatingIfNeeded: drawn)
                 }
                 counters.withUnsafeMutableBufferPointer { counters in
-                    valueCells.withUnsafeBufferPointer { valueCells in
-                        let topOption = Self.oneHot(drawn, UInt16(top[i]))
-                        counters[Int(topCells[2 * i])] &+= topOption
-                        counters[Int(topCells[2 * i + 1])] &+= topOption
+                    valueSegments.withUnsafeBufferPointer { valueSegments in
+                        counters[Int(topSegments[i])] &+= Self.oneHot(drawn, UInt16(top[i]))
                         for option in 0..<(end - start) {
-                            let chosen = Self.oneHot(drawn, UInt16(option))
-                            let base = (start + option) * perValue
-                            for slot in 0..<perValue {
-                                let c = Int(valueCells[base + slot])
-                                if c >= 0 { counters[c] &+= chosen }
-                            }
+                            counters[Int(valueSegments[start + option])] &+= Self.oneHot(drawn, UInt16(option))
                         }
                     }
                 }

@@ -54,6 +54,67 @@ import Testing
         }
     }
 
+    /// The resampling passes add to segments: every question's top segment stands for exactly its
+    /// two top-label cells and every value's segment for exactly its cells; at most 2B + K(3B + 1)
+    /// segments; and the bootstrap's cell sums made from segment sums equal the cells summed
+    /// directly from the same Poisson weights (counts exactly, sums to rounding).
+    @Test func segmentsStandForTheirCells() throws {
+        for (name, set) in try Self.sets {
+            for bins in [4, 15] {
+                let analyzer = CalibrationAnalyzer(set, bins: bins)
+                let cells = BinnedCells(analyzer)
+                let stride = BinnedCells.segmentStride
+                func cellsOf(_ segment: Int32) -> Set<Int32> {
+                    Set(cells.segmentCells[(Int(segment) * stride)..<((Int(segment) + 1) * stride)].filter { $0 >= 0 })
+                }
+                let n = set.count
+                for i in 0..<n {
+                    #expect(cellsOf(cells.topSegments[i]) == [cells.topCells[2 * i], cells.topCells[2 * i + 1]], "\(name) question \(i)")
+                }
+                for j in cells.valueSegments.indices {
+                    let own = Set(cells.valueCells[(j * cells.perValue)..<((j + 1) * cells.perValue)].filter { $0 >= 0 })
+                    #expect(cellsOf(cells.valueSegments[j]) == own, "\(name) value \(j)")
+                }
+                if cells.k > 0 { #expect(cells.segmentCount <= 2 * bins + cells.k * (3 * bins + 1), "\(name): \(cells.segmentCount) segments") }
+                // Eight resamples through the pass against the cells summed directly.
+                let boot = cells.bootstrapSums(analyzer, resamples: 8, seed: 11)
+                let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: 11, firstResample: 0)
+                let offsets = set.offsets.array(questions: n)
+                for lane in 0..<8 {
+                    var sums = [Double](repeating: 0, count: cells.cellCount), counts = sums
+                    for i in 0..<n {
+                        let w = Double(weights[8 * i + lane])
+                        let label = Int(set.labels[i]), top = Int(cells.top[i])
+                        let confidence = set.probabilities[offsets[i] + top]
+                        for slot in 0..<2 {
+                            let c = Int(cells.topCells[2 * i + slot])
+                            sums[c] += w * ((label == top ? 1 : 0) - confidence)
+                            counts[c] += w
+                        }
+                        for option in 0..<(offsets[i + 1] - offsets[i]) {
+                            let j = offsets[i] + option
+                            for slot in 0..<cells.perValue {
+                                let c = Int(cells.valueCells[j * cells.perValue + slot])
+                                guard c >= 0 else { continue }
+                                sums[c] += w * ((option == label ? 1 : 0) - set.probabilities[j])
+                                counts[c] += w
+                            }
+                        }
+                    }
+                    cells.pooledFromClasses { pooled, cell in
+                        sums[pooled] += sums[cell]
+                        counts[pooled] += counts[cell]
+                    }
+                    for c in 0..<cells.cellCount {
+                        #expect(boot.counts[lane * cells.cellCount + c] == counts[c], "\(name) B=\(bins) lane \(lane) cell \(c)")
+                        #expect(abs(boot.sums[lane * cells.cellCount + c] - sums[c]) <= 1e-11 * Swift.max(1, counts[c]),
+                                "\(name) B=\(bins) lane \(lane) cell \(c): \(boot.sums[lane * cells.cellCount + c]) vs \(sums[c])")
+                    }
+                }
+            }
+        }
+    }
+
     /// The test's p from consistency resampling equals, within its Monte-Carlo error, the exact p
     /// of the null enumerated over every labelling (each with probability Π p_i(y_i)).
     @Test(arguments: [(8, 2, MetricKey.confECE), (5, 3, MetricKey.cwECE), (6, 2, MetricKey.equalMassECE), (5, 3, MetricKey.ace)])
