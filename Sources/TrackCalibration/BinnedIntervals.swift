@@ -470,43 +470,45 @@ extension BinnedCells {
             // Hits are counted cell-major in 16-bit lanes, one question adding a one-hot vector
             // per cell it touches, and moved to the lane-major sums every 65,535 questions.
             var counters = [SIMD8<UInt16>](repeating: .zero, count: segmentCount)
-            func flush() {
+            func flush(_ counters: UnsafeMutableBufferPointer<SIMD8<UInt16>>) {
                 cellsOfSegments { c, segment in
                     for lane in 0..<lanes { sums[lane * cells + c] += Double(counters[segment][lane]) }
                 }
                 for segment in counters.indices { counters[segment] = .zero }
             }
-            var pending = 0
-            for i in 0..<n {
-                let start = set.offsets[i], end = set.offsets[i + 1]
-                let drawn: SIMD8<UInt16> = set.probabilities.withUnsafeBufferPointer { p in
+            set.probabilities.withUnsafeBufferPointer { p in
+            topSegments.withUnsafeBufferPointer { topSegments in
+            valueSegments.withUnsafeBufferPointer { valueSegments in
+            counters.withUnsafeMutableBufferPointer { counters in
+                var pending = 0
+                var halves = (Lanes.zero, Lanes.zero)
+                for i in 0..<n {
+                    // Two questions per output of each lane's stream: its low 32 bits, then its high.
+                    if i & 1 == 0 { halves = streams.nextHalves() }
+                    let start = set.offsets[i], end = set.offsets[i + 1]
                     var total = 0.0
                     for j in start..<end { total += p[j] }
-                    let u = streams.nextDouble() * total
+                    let u = (i & 1 == 0 ? halves.0 : halves.1) * total
                     // The drawn option is the first whose cumulative probability exceeds u: the
                     // number of cumulative sums (all but the last option's) that u reaches.
-                    var drawn = SIMD8<Int64>.zero, cumulative = 0.0
+                    var drawn64 = SIMD8<Int64>.zero, cumulative = 0.0
                     for j in start..<(end - 1) {
                         cumulative += p[j]
-                        drawn &+= SIMD8<Int64>.zero.replacing(with: 1, where: u .>= Lanes(repeating: cumulative))
+                        drawn64 &+= SIMD8<Int64>.zero.replacing(with: 1, where: u .>= Lanes(repeating: cumulative))
                     }
-                    return SIMD8<UInt16>(truncatingIfNeeded: drawn)
-                }
-                counters.withUnsafeMutableBufferPointer { counters in
-                    valueSegments.withUnsafeBufferPointer { valueSegments in
-                        counters[Int(topSegments[i])] &+= Self.oneHot(drawn, UInt16(top[i]))
-                        for option in 0..<(end - start) {
-                            counters[Int(valueSegments[start + option])] &+= Self.oneHot(drawn, UInt16(option))
-                        }
+                    let drawn = SIMD8<UInt16>(truncatingIfNeeded: drawn64)
+                    counters[Int(topSegments[i])] &+= Self.oneHot(drawn, UInt16(top[i]))
+                    for option in 0..<(end - start) {
+                        counters[Int(valueSegments[start + option])] &+= Self.oneHot(drawn, UInt16(option))
+                    }
+                    pending += 1
+                    if pending == Int(UInt16.max) {
+                        flush(counters)
+                        pending = 0
                     }
                 }
-                pending += 1
-                if pending == Int(UInt16.max) {
-                    flush()
-                    pending = 0
-                }
-            }
-            flush()
+                flush(counters)
+            }}}}
             for lane in 0..<lanes {
                 pooledFromClasses { pooled, cell in sums[lane * cells + pooled] += sums[lane * cells + cell] }
                 for c in 0..<cells {

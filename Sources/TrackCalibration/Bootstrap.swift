@@ -110,28 +110,40 @@ extension CalibrationAnalyzer {
     }
 
     /// Weights of resamples `firstResample ..< firstResample + 8`, question-major:
-    /// question i's eight weights are bytes `8i ..< 8i + 8`. A weight above 255
-    /// (probability ~1e-500 per draw) is capped there.
+    /// question i's eight weights are bytes `8i ..< 8i + 8` (at most 20: P(w > 20) < 2⁻⁶⁴).
+    ///
+    /// Each output of a resample's stream gives four questions their weights: question i reads
+    /// the 16-bit quarter i mod 4 (lowest first) of output ⌊i/4⌋ as the top bits of a uniform
+    /// 64-bit word and takes the inverse CDF of Poisson(1) at it (`poissonThresholds`). Where
+    /// the quarter alone decides the weight (every quarter but the ~12 that straddle a step of
+    /// the CDF) a table gives it; otherwise the word's lower 48 bits come from the stream's next
+    /// output. Each weight is therefore exactly the inverse CDF at a uniform 64-bit word, as
+    /// when each question drew a whole output, at a quarter of the draws.
     public static func poissonWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
         var weights = [UInt8](repeating: 0, count: n * lanes)
         let t = poissonThresholds
-        let (t0, t1, t2, t3, t4) = (t[0], t[1], t[2], t[3], t[4])
         var streams = (0..<lanes).map { SeededRandom(seed: resampleSeed(seed, firstResample + $0)) }
         weights.withUnsafeMutableBufferPointer { w in
+        poissonQuarterWeights.withUnsafeBufferPointer { table in
             streams.withUnsafeMutableBufferPointer { streams in
-                var i = 0
-                for _ in 0..<n {
+                for group in Swift.stride(from: 0, to: n, by: 4) {
+                    let quarters = Swift.min(4, n - group)
                     for lane in 0..<lanes {
-                        let u = streams[lane].next()
-                        // Inverse CDF, branch-free for the common values; P(w >= 5) = 0.0037.
-                        var k = (u >= t0 ? 1 : 0) + (u >= t1 ? 1 : 0) + (u >= t2 ? 1 : 0) + (u >= t3 ? 1 : 0) + (u >= t4 ? 1 : 0)
-                        if k == 5 { while k < t.count, u >= t[k] { k += 1 } }
-                        w[i + lane] = UInt8(min(k, 255))
+                        let x = streams[lane].next()
+                        for q in 0..<quarters {
+                            let top = (x >> UInt64(16 * q)) & 0xFFFF
+                            var k = Int(table[Int(top)])
+                            if k == 0xFF {
+                                let u = top << 48 | streams[lane].next() >> 16
+                                k = 0
+                                while k < t.count, u >= t[k] { k += 1 }
+                            }
+                            w[(group + q) * lanes + lane] = UInt8(k)
+                        }
                     }
-                    i += lanes
                 }
             }
-        }
+        }}
         return weights
     }
 
@@ -145,6 +157,19 @@ extension CalibrationAnalyzer {
             t.append(cdf >= 1 ? .max : UInt64(cdf * 0x1p64))
         }
         return t
+    }()
+
+    /// Per 16-bit top quarter h of a uniform 64-bit word, the Poisson(1) weight every word
+    /// starting with h has (the inverse CDF at `poissonThresholds`), or 0xFF where a threshold
+    /// falls inside h's words and the lower bits decide.
+    static let poissonQuarterWeights: [UInt8] = {
+        let t = poissonThresholds
+        func weight(_ u: UInt64) -> Int { t.firstIndex { u < $0 } ?? t.count }
+        return (0..<(1 << 16)).map { (h: Int) -> UInt8 in
+            let low = UInt64(h) << 48, high = low | (1 << 48 - 1)
+            let k = weight(low)
+            return k == weight(high) ? UInt8(k) : 0xFF
+        }
     }()
 
     /// The seed of resample b's stream: SplitMix64 of (seed, b).

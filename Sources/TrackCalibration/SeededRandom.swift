@@ -94,6 +94,16 @@ struct SeededRandomLanes {
         return result
     }
 
+    /// Two uniforms on [0, 1) in each lane from one output, at 2⁻³² resolution: its low 32 bits
+    /// and its high 32 bits over 2³² (each made a double exactly by the 2^52 bit trick).
+    @inline(__always) mutating func nextHalves() -> (SIMD8<Double>, SIMD8<Double>) {
+        let bits = next()
+        let exponent = SIMD8<UInt64>(repeating: 0x4330_0000_0000_0000)
+        let low = unsafeBitCast((bits & 0xFFFF_FFFF) | exponent, to: SIMD8<Double>.self) - 0x1p52
+        let high = unsafeBitCast((bits &>> 32) | exponent, to: SIMD8<Double>.self) - 0x1p52
+        return (low * 0x1p-32, high * 0x1p-32)
+    }
+
     /// Uniform on [0, 1) in each lane, as `SeededRandom.nextDouble`: the top 53 bits in two
     /// exact parts (21 and 32 bits, each made a double by the 2^52 bit trick), so no lane
     /// needs a 64-bit integer conversion; every step is exact, the value that of the scalar stream.

@@ -92,34 +92,81 @@ import Testing
         let seeds: [UInt64] = [0, 1, 42, .max, 0x9E37_79B9_7F4A_7C15, 7, 8, 12345]
         var lanes = SeededRandomLanes(seeds: seeds)
         var scalars = seeds.map { SeededRandom(seed: $0) }
-        for step in 0..<2000 {
-            if step % 2 == 0 {
+        for step in 0..<3000 {
+            switch step % 3 {
+            case 0:
                 let words = lanes.next()
                 for j in 0..<8 { #expect(words[j] == scalars[j].next()) }
-            } else {
+            case 1:
                 let doubles = lanes.nextDouble()
                 for j in 0..<8 { #expect(doubles[j] == scalars[j].nextDouble()) }
+            default:
+                // The calibration test's two uniforms per output: its low, then high, 32 bits over 2³².
+                let (low, high) = lanes.nextHalves()
+                for j in 0..<8 {
+                    let word = scalars[j].next()
+                    #expect(low[j] == Double(word & 0xFFFF_FFFF) / 0x1p32 && high[j] == Double(word >> 32) / 0x1p32)
+                }
             }
         }
     }
 
-    @Test func poissonWeightsAreTheScalarInverseCDF() {
-        let n = 50_000
+    /// The documented rule, written out without the table: question i's weight is the inverse
+    /// CDF of Poisson(1) at a 64-bit word whose top 16 bits are quarter i mod 4 of its stream's
+    /// output ⌊i/4⌋ (plus refinements) and whose lower 48 bits, when they matter, are the top
+    /// 48 bits of the stream's next output.
+    @Test func poissonWeightsAreTheInverseCDFOfQuarterWords() {
+        let n = 50_001
         let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: 3, firstResample: 16)
         let t = CalibrationAnalyzer.poissonThresholds
-        var streams = (0..<8).map { SeededRandom(seed: CalibrationAnalyzer.resampleSeed(3, 16 + $0)) }
-        var large = 0
-        for i in 0..<n {
-            for lane in 0..<8 {
-                let u = streams[lane].next()
-                var k = 0
-                while k < t.count, u >= t[k] { k += 1 }
-                #expect(Int(weights[i * 8 + lane]) == min(k, 255))
+        func inverse(_ u: UInt64) -> Int { var k = 0; while k < t.count, u >= t[k] { k += 1 }; return k }
+        var refined = 0, large = 0
+        for lane in 0..<8 {
+            var stream = SeededRandom(seed: CalibrationAnalyzer.resampleSeed(3, 16 + lane))
+            var word: UInt64 = 0
+            for i in 0..<n {
+                if i % 4 == 0 { word = stream.next() }
+                let top = (word >> UInt64(16 * (i % 4))) & 0xFFFF
+                let low = inverse(top << 48), high = inverse(top << 48 | (1 << 48 - 1))
+                var k = low
+                if low != high {
+                    k = inverse(top << 48 | stream.next() >> 16)
+                    refined += 1
+                }
+                #expect(Int(weights[i * 8 + lane]) == k, "question \(i) lane \(lane)")
                 if k >= 5 { large += 1 }
             }
         }
-        // P(w ≥ 5) = 0.0037: the rare branch is taken, lane by lane.
-        #expect(large > 1000)
+        // The refinement (~12 of 65,536 quarters) and the rare weights (P(w ≥ 5) = 0.0037) occur.
+        #expect(refined > 10 && large > 1000, "\(refined) refined, \(large) large")
+    }
+
+    /// The table gives a weight only where every word of the quarter has it.
+    @Test func quarterTableIsExact() {
+        let t = CalibrationAnalyzer.poissonThresholds
+        func inverse(_ u: UInt64) -> Int { var k = 0; while k < t.count, u >= t[k] { k += 1 }; return k }
+        var straddling = 0
+        for (h, k) in CalibrationAnalyzer.poissonQuarterWeights.enumerated() {
+            let low = inverse(UInt64(h) << 48), high = inverse(UInt64(h) << 48 | (1 << 48 - 1))
+            if k == 0xFF { straddling += 1; #expect(low != high) } else { #expect(Int(k) == low && low == high, "quarter \(h)") }
+        }
+        #expect(straddling > 0 && straddling <= t.count)
+    }
+
+    /// Frequencies of 400,000 weights against Poisson(1)'s: each within 5 standard errors.
+    @Test func weightsHavePoissonFrequencies() {
+        let n = 50_000
+        let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: 8, firstResample: 0)
+        var counts = [Double](repeating: 0, count: 8)
+        for w in weights { counts[min(Int(w), 7)] += 1 }
+        var pmf = 1 / 2.718281828459045, tail = 1.0
+        for k in 0..<7 {
+            let expected = pmf * Double(weights.count)
+            #expect(abs(counts[k] - expected) <= 5 * (expected * (1 - pmf)).squareRoot(), "P(w = \(k))")
+            tail -= pmf
+            pmf /= Double(k + 1)
+        }
+        #expect(abs(counts[7] - tail * Double(weights.count)) <= 5 * (tail * Double(weights.count)).squareRoot() + 1)
     }
 }
 
