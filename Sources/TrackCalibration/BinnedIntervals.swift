@@ -405,7 +405,7 @@ extension BinnedCells {
                     let w16 = SIMD8<UInt16>(truncatingIfNeeded: CalibrationAnalyzer.laneWeightBytes(weights, i))
                     let start = set.offsets[i], options = set.offsets[i + 1] - start, label = Int(labels[i])
                     let hit = label == Int(top[i])
-                    totalValues += w * Double(options)
+                    if k == 0 { totalValues += w * Double(options) }   // with K options: K × the weight, after
                     meanSums.add(w, hit: hit ? 1 : 0, confidence: conf[i], brier: brierTerm[i], nll: nllTerm[i])
                     grid?.add(prediction: conf[i], outcome: hit ? 1 : 0, weights: w)
                     let top = Int(topSegments[i])
@@ -439,7 +439,7 @@ extension BinnedCells {
                     counts[lane * cells + c] = m[c][lane]
                 }
                 questions[lane] = meanSums.total[lane]
-                values[lane] = totalValues[lane]
+                values[lane] = k > 0 ? Double(k) * meanSums.total[lane] : totalValues[lane]
                 var metrics = meanSums.metrics(lane, bins: bins, nllFromScores: set.scores != nil)
                 guard metrics.n > 0 else { means.append(nil); continue }
                 if let grid {

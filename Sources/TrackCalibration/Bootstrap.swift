@@ -94,8 +94,9 @@ extension CalibrationAnalyzer {
     /// Question i's eight weights as doubles.
     @inline(__always)
     static func laneWeights(_ weights: UnsafeBufferPointer<UInt8>, _ i: Int) -> Lanes {
-        let b = laneWeightBytes(weights, i)
-        return Lanes(Double(b[0]), Double(b[1]), Double(b[2]), Double(b[3]), Double(b[4]), Double(b[5]), Double(b[6]), Double(b[7]))
+        // Exactly: each byte widened into the mantissa of 2^52 and 2^52 subtracted, lane-wise.
+        let wide = SIMD8<UInt64>(truncatingIfNeeded: laneWeightBytes(weights, i))
+        return unsafeBitCast(wide | SIMD8(repeating: 0x4330_0000_0000_0000), to: Lanes.self) - 0x1p52
     }
 
     /// smECE's bandwidth on the estimate (relplot's search, shared with `metrics(smooth:)`),
@@ -116,35 +117,46 @@ extension CalibrationAnalyzer {
     /// the 16-bit quarter i mod 4 (lowest first) of output ⌊i/4⌋ as the top bits of a uniform
     /// 64-bit word and takes the inverse CDF of Poisson(1) at it (`poissonThresholds`). Where
     /// the quarter alone decides the weight (every quarter but the ~12 that straddle a step of
-    /// the CDF) a table gives it; otherwise the word's lower 48 bits come from the stream's next
-    /// output. Each weight is therefore exactly the inverse CDF at a uniform 64-bit word, as
-    /// when each question drew a whole output, at a quarter of the draws.
+    /// the CDF) a table gives it; otherwise the word's lower 48 bits are the top of the next
+    /// output of the resample's refinement stream (`refinementSeed`). Each weight is therefore
+    /// exactly the inverse CDF at a uniform 64-bit word, at a quarter of a draw per question.
+    /// The eight resamples' streams advance together in SIMD lanes (`SeededRandomLanes`).
     public static func poissonWeights(n: Int, seed: UInt64, firstResample: Int) -> [UInt8] {
         var weights = [UInt8](repeating: 0, count: n * lanes)
         let t = poissonThresholds
-        var streams = (0..<lanes).map { SeededRandom(seed: resampleSeed(seed, firstResample + $0)) }
-        weights.withUnsafeMutableBufferPointer { w in
+        var streams = SeededRandomLanes(seeds: (0..<lanes).map { resampleSeed(seed, firstResample + $0) })
+        var refinements: [SeededRandom] = []
+        weights.withUnsafeMutableBytes { w in
         poissonQuarterWeights.withUnsafeBufferPointer { table in
-            streams.withUnsafeMutableBufferPointer { streams in
-                for group in Swift.stride(from: 0, to: n, by: 4) {
-                    let quarters = Swift.min(4, n - group)
-                    for lane in 0..<lanes {
-                        let x = streams[lane].next()
-                        for q in 0..<quarters {
-                            let top = (x >> UInt64(16 * q)) & 0xFFFF
-                            var k = Int(table[Int(top)])
-                            if k == 0xFF {
-                                let u = top << 48 | streams[lane].next() >> 16
-                                k = 0
-                                while k < t.count, u >= t[k] { k += 1 }
-                            }
-                            w[(group + q) * lanes + lane] = UInt8(k)
+            for group in Swift.stride(from: 0, to: n, by: 4) {
+                let x = streams.next()
+                for q in 0..<Swift.min(4, n - group) {
+                    let top = (x &>> UInt64(16 * q)) & 0xFFFF
+                    var word: UInt64 = 0
+                    for lane in 0..<lanes { word |= UInt64(table[Int(top[lane])]) << UInt64(8 * lane) }
+                    if word & 0x8080_8080_8080_8080 != 0 {
+                        // A quarter straddles a step (0xFF; a weight is at most 20): the lower bits decide.
+                        if refinements.isEmpty {
+                            refinements = (0..<lanes).map { SeededRandom(seed: refinementSeed(seed, firstResample + $0)) }
+                        }
+                        for lane in 0..<lanes where (word >> UInt64(8 * lane)) & 0xFF == 0xFF {
+                            let u = top[lane] << 48 | refinements[lane].next() >> 16
+                            var k = 0
+                            while k < t.count, u >= t[k] { k += 1 }
+                            word = word & ~(0xFF << UInt64(8 * lane)) | UInt64(k) << UInt64(8 * lane)
                         }
                     }
+                    w.storeBytes(of: word.littleEndian, toByteOffset: (group + q) * lanes, as: UInt64.self)
                 }
             }
         }}
         return weights
+    }
+
+    /// The seed of resample b's refinement stream (the lower bits of a weight whose quarter
+    /// straddles a step of the CDF).
+    static func refinementSeed(_ seed: UInt64, _ resample: Int) -> UInt64 {
+        resampleSeed(seed ^ 0x2545_F491_4F6C_DD1D, resample)
     }
 
     /// P(X <= k) for X ~ Poisson(1), k = 0, 1, …, as thresholds on a uniform 64-bit word.
