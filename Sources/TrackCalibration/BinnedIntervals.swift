@@ -460,13 +460,30 @@ extension BinnedCells {
         typealias Lanes = CalibrationAnalyzer.Lanes
         let lanes = CalibrationAnalyzer.lanes
         let cells = cellCount
+        // Each question's cumulative probabilities over their total, as steps on a uniform 31-bit
+        // integer (all but the last option's): a label is drawn as the number of steps its
+        // uniform reaches, so each option's probability is exact to 2⁻³¹. (31 bits: `u ≥ t` is
+        // then the sign of `t − 1 − u`, which SSE2 computes lane-wise; its compares are not.)
+        let set = a.set
+        let steps = [Int32](unsafeUninitializedCapacity: set.probabilities.count) { steps, count in
+            for i in 0..<n {
+                let start = set.offsets[i], end = set.offsets[i + 1]
+                var total = 0.0, cumulative = 0.0
+                for j in start..<end { total += set.probabilities[j] }
+                for j in start..<(end - 1) {
+                    cumulative += set.probabilities[j]
+                    steps[j] = Int32(Swift.min((cumulative / total * 0x1p31).rounded(), 0x1p31 - 1))
+                }
+                steps[end - 1] = 0   // not read
+            }
+            count = set.probabilities.count
+        }
         return batches(resamples, progress: progress) { first, sums, counts, questions, values, _ in
             // Labels drawn from each question's probabilities, eight resamples at a time, from
             // streams of their own (a seed distinct from the bootstrap's).
             var streams = SeededRandomLanes(seeds: (0..<lanes).map {
                 CalibrationAnalyzer.resampleSeed(seed ^ 0x5EED_C0A5_1573_3E57, first + $0)
             })
-            let set = a.set
             // Hits are counted cell-major in 16-bit lanes, one question adding a one-hot vector
             // per cell it touches, and moved to the lane-major sums every 65,535 questions.
             var counters = [SIMD8<UInt16>](repeating: .zero, count: segmentCount)
@@ -476,27 +493,24 @@ extension BinnedCells {
                 }
                 for segment in counters.indices { counters[segment] = .zero }
             }
-            set.probabilities.withUnsafeBufferPointer { p in
+            steps.withUnsafeBufferPointer { steps in
             topSegments.withUnsafeBufferPointer { topSegments in
             valueSegments.withUnsafeBufferPointer { valueSegments in
             counters.withUnsafeMutableBufferPointer { counters in
                 var pending = 0
-                var halves = (Lanes.zero, Lanes.zero)
+                var word = SIMD8<UInt64>.zero
                 for i in 0..<n {
-                    // Two questions per output of each lane's stream: its low 32 bits, then its high.
-                    if i & 1 == 0 { halves = streams.nextHalves() }
+                    // Two questions per output of each lane's stream: the top 31 bits of its low
+                    // half, then of its high half.
+                    if i & 1 == 0 { word = streams.next() }
+                    let u = SIMD8<Int32>(truncatingIfNeeded: i & 1 == 0 ? (word &<< 32) &>> 33 : word &>> 33)
                     let start = set.offsets[i], end = set.offsets[i + 1]
-                    var total = 0.0
-                    for j in start..<end { total += p[j] }
-                    let u = (i & 1 == 0 ? halves.0 : halves.1) * total
-                    // The drawn option is the first whose cumulative probability exceeds u: the
-                    // number of cumulative sums (all but the last option's) that u reaches.
-                    var drawn64 = SIMD8<Int64>.zero, cumulative = 0.0
+                    // The drawn option is the number of steps (all but the last option's) u reaches.
+                    var drawn32 = SIMD8<Int32>.zero
                     for j in start..<(end - 1) {
-                        cumulative += p[j]
-                        drawn64 &+= SIMD8<Int64>.zero.replacing(with: 1, where: u .>= Lanes(repeating: cumulative))
+                        drawn32 &-= (SIMD8(repeating: steps[j] &- 1) &- u) &>> 31
                     }
-                    let drawn = SIMD8<UInt16>(truncatingIfNeeded: drawn64)
+                    let drawn = SIMD8<UInt16>(truncatingIfNeeded: drawn32)
                     counters[Int(topSegments[i])] &+= Self.oneHot(drawn, UInt16(top[i]))
                     for option in 0..<(end - start) {
                         counters[Int(valueSegments[start + option])] &+= Self.oneHot(drawn, UInt16(option))

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,6 +62,12 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 /// registers: lane j gives exactly the values `SeededRandom(seed: seeds[j])` gives.
 struct SeededRandomLanes {
     private var s0: SIMD8<UInt64>, s1: SIMD8<UInt64>, s2: SIMD8<UInt64>, s3: SIMD8<UInt64>
+    /// All ones, loaded where the optimizer cannot see it: a rotate written as shifts and an or
+    /// is recognised as one, and SSE2 has no 64-bit vector rotate, so the eight lanes went
+    /// through scalar registers; masking the right shift with a value it cannot fold keeps the
+    /// rotate two vector shifts, an and and an or.
+    private let keep: SIMD8<UInt64>
+    private static let allOnes = Atomic<UInt64>(.max)
 
     init(seeds: [UInt64]) {
         precondition(seeds.count == 8)
@@ -76,32 +83,23 @@ struct SeededRandomLanes {
             }
         }
         s0 = SIMD8(lanes[0]); s1 = SIMD8(lanes[1]); s2 = SIMD8(lanes[2]); s3 = SIMD8(lanes[3])
+        keep = SIMD8(repeating: Self.allOnes.load(ordering: .relaxed))
     }
 
-    @inline(__always) private static func rotl(_ x: SIMD8<UInt64>, _ k: UInt64) -> SIMD8<UInt64> {
-        (x &<< k) | (x &>> (64 - k))
+    @inline(__always) private func rotl(_ x: SIMD8<UInt64>, _ k: UInt64) -> SIMD8<UInt64> {
+        (x &<< k) | ((x &>> (64 - k)) & keep)
     }
 
     /// The next value of each stream (xoshiro256**; ×5 and ×9 as shifts and adds).
     @inline(__always) mutating func next() -> SIMD8<UInt64> {
         let times5 = s1 &+ (s1 &<< 2)
-        let rotated = Self.rotl(times5, 7)
+        let rotated = rotl(times5, 7)
         let result = rotated &+ (rotated &<< 3)
         let t = s1 &<< 17
         s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
         s2 ^= t
-        s3 = Self.rotl(s3, 45)
+        s3 = rotl(s3, 45)
         return result
-    }
-
-    /// Two uniforms on [0, 1) in each lane from one output, at 2⁻³² resolution: its low 32 bits
-    /// and its high 32 bits over 2³² (each made a double exactly by the 2^52 bit trick).
-    @inline(__always) mutating func nextHalves() -> (SIMD8<Double>, SIMD8<Double>) {
-        let bits = next()
-        let exponent = SIMD8<UInt64>(repeating: 0x4330_0000_0000_0000)
-        let low = unsafeBitCast((bits & 0xFFFF_FFFF) | exponent, to: SIMD8<Double>.self) - 0x1p52
-        let high = unsafeBitCast((bits &>> 32) | exponent, to: SIMD8<Double>.self) - 0x1p52
-        return (low * 0x1p-32, high * 0x1p-32)
     }
 
     /// Uniform on [0, 1) in each lane, as `SeededRandom.nextDouble`: the top 53 bits in two

@@ -92,21 +92,59 @@ import Testing
         let seeds: [UInt64] = [0, 1, 42, .max, 0x9E37_79B9_7F4A_7C15, 7, 8, 12345]
         var lanes = SeededRandomLanes(seeds: seeds)
         var scalars = seeds.map { SeededRandom(seed: $0) }
-        for step in 0..<3000 {
-            switch step % 3 {
-            case 0:
+        for step in 0..<2000 {
+            if step % 2 == 0 {
                 let words = lanes.next()
                 for j in 0..<8 { #expect(words[j] == scalars[j].next()) }
-            case 1:
+            } else {
                 let doubles = lanes.nextDouble()
                 for j in 0..<8 { #expect(doubles[j] == scalars[j].nextDouble()) }
-            default:
-                // The calibration test's two uniforms per output: its low, then high, 32 bits over 2³².
-                let (low, high) = lanes.nextHalves()
-                for j in 0..<8 {
-                    let word = scalars[j].next()
-                    #expect(low[j] == Double(word & 0xFFFF_FFFF) / 0x1p32 && high[j] == Double(word >> 32) / 0x1p32)
+            }
+        }
+    }
+
+    /// The calibration test's labels by the documented rule, written out with scalar streams:
+    /// question 2t's uniform is the top 31 bits of the low half of its stream's output t, 2t + 1's
+    /// of the high half; the drawn option is the number of steps round(2³¹ · cumulative / total)
+    /// (capped at 2³¹ − 1; all but the last option's) the uniform reaches. The redrawn hits per
+    /// cell equal `consistencySums`' (options of probability 0 and 1 included).
+    @Test func testLabelsFollowTheDocumentedRule() {
+        var set = PredictionSet()
+        var random = SeededRandom(seed: 17)
+        for i in 0..<301 {
+            var p = Probabilities.softmax((0..<4).map { _ in random.nextGaussian() * 2 })
+            if i % 7 == 0 { p = [0, 0.5, 0.5, 0] }
+            if i % 11 == 0 { p = [1, 0, 0, 0] }
+            set.append(id: Int64(i), label: random.nextInt(below: 4), probabilities: p)
+        }
+        let analyzer = CalibrationAnalyzer(set, bins: 5)
+        let cells = BinnedCells(analyzer)
+        let estimate = cells.estimate(analyzer)
+        let seed: UInt64 = 4, first = 8
+        let null = cells.consistencySums(analyzer, estimate, resamples: 16, seed: seed)
+        for lane in 0..<8 {
+            var stream = SeededRandom(seed: CalibrationAnalyzer.resampleSeed(seed ^ 0x5EED_C0A5_1573_3E57, first + lane))
+            var hits = [Double](repeating: 0, count: cells.cellCount)
+            var word: UInt64 = 0
+            for i in 0..<set.count {
+                if i % 2 == 0 { word = stream.next() }
+                let u = Int64((i % 2 == 0 ? word & 0xFFFF_FFFF : word >> 32) >> 1)
+                let p = Array(set.probabilities[(4 * i)..<(4 * i + 4)])
+                let total = p.reduce(0, +)
+                var drawn = 0, cumulative = 0.0
+                for j in 0..<3 {
+                    cumulative += p[j]
+                    if u >= Int64(min((cumulative / total * 0x1p31).rounded(), 0x1p31 - 1)) { drawn += 1 }
                 }
+                if drawn == Int(cells.top[i]) { for slot in 0..<2 { hits[Int(cells.topCells[2 * i + slot])] += 1 } }
+                for slot in 0..<cells.perValue {
+                    let c = Int(cells.valueCells[(4 * i + drawn) * cells.perValue + slot])
+                    if c >= 0 { hits[c] += 1 }
+                }
+            }
+            cells.pooledFromClasses { pooled, cell in hits[pooled] += hits[cell] }
+            for c in 0..<cells.cellCount {
+                #expect(null.sums[(first + lane) * cells.cellCount + c] == hits[c] - estimate.valueSums[c], "lane \(lane) cell \(c)")
             }
         }
     }
