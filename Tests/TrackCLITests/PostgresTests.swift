@@ -219,6 +219,35 @@ import TrackStore
         #expect(try server.psql("SELECT round(conf_ece::numeric, 12) || ' ' || round(cw_ece::numeric, 12) FROM run_calibration", database: "appends") == stored)
     }
 
+    /// A run over a dataset the server holds no question of is copied straight into `questions`
+    /// (ids drawn from its sequence); one whose dataset the server already knows goes through the
+    /// staging table. Both keep the local question order in the server's ids and read back alike.
+    @Test func newAndKnownDatasetsPushAlike() throws {
+        let server = try PostgresServer.shared()
+        let scratch = Scratch()
+        let local = scratch.path("local.sqlite")
+        // Ids chosen so that local order differs from text order (q10 before q2 in text).
+        let ids = [7, 2, 10, 0, 31, 5, 12, 1]
+        let input = ids.map { Self.line($0) }.joined(separator: "\n") + "\n"
+        try Self.track(["log", "--run", "r", "--db", local, "--dataset", "fresh"], server, input: input)
+        let order = "SELECT string_agg(external_id, ',' ORDER BY question_id) FROM questions WHERE dataset = 'fresh'"
+        let expected = ids.map { "q\($0)" }.joined(separator: ",") + "\n"
+        let new = try server.createDatabase("pushnew")
+        try Self.track(["push", "--all", "--db", local, "--to", new], server)
+        #expect(try server.psql(order, database: "pushnew") == expected)
+        // The same push to a server that already holds one question of the dataset: the general path.
+        let known = try server.createDatabase("pushknown")
+        try Self.track(["log", "--run", "other", "--db", known, "--dataset", "fresh"], server, input: Self.line(10) + "\n")
+        try Self.track(["push", "--all", "--db", local, "--to", known], server)
+        #expect(try server.psql(order, database: "pushknown") == "q10," + ids.filter { $0 != 10 }.map { "q\($0)" }.joined(separator: ",") + "\n")
+        #expect(try server.psql("SELECT count(*) FROM questions", database: "pushknown") == "\(ids.count)\n")
+        let metrics = ["metrics", "r", "--format", "json"]
+        let reference = try JSONParser.parse(try Self.track(metrics + ["--db", local], server).stdout)
+        for uri in [new, known] {
+            #expect(Self.same(try JSONParser.parse(try Self.track(metrics + ["--db", uri], server).stdout), reference), "\(uri)")
+        }
+    }
+
     /// A bad file, or a contradiction with the server's questions, changes nothing on the server.
     @Test func badInputLeavesTheServerAsItWas() throws {
         let server = try PostgresServer.shared()

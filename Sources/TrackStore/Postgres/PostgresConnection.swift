@@ -579,6 +579,13 @@ public struct CopyBuffer {
         append32(8)
         append64(value.bitPattern)
     }
+    public mutating func binaryText(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            append32(Int32(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+    }
     public mutating func binaryNull() { append32(-1) }
     public mutating func binaryTrailer() { append16(-1) }
     private mutating func append16(_ value: Int16) {
@@ -586,11 +593,10 @@ public struct CopyBuffer {
         bytes.append(UInt8(v >> 8)); bytes.append(UInt8(v & 0xFF))
     }
     private mutating func append32(_ value: Int32) {
-        let v = UInt32(bitPattern: value)
-        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((v >> UInt32(shift)) & 0xFF)) }
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
     private mutating func append64(_ v: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((v >> UInt64(shift)) & 0xFF)) }
+        withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) }
     }
 
     mutating func flush() throws {
