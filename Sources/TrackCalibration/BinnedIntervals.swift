@@ -211,15 +211,16 @@ struct BinnedCells: Sendable {
                 }
                 return
             }
+            // With K options a value has three cells (class equal width, ACE, TACE).
             for c in 0..<k {
                 var current: Int32 = -1
-                var previous = [Int32](repeating: -2, count: perValue)
+                var previous = (Int32(-2), Int32(-2), Int32(-2))
                 for question in a.classRanked[c].order {
-                    let j = Int(question) * k + c
-                    let mine = cells[(j * perValue)..<((j + 1) * perValue)]
-                    if current < 0 || !previous.elementsEqual(mine) {
-                        current = segment(UnsafeBufferPointer(rebasing: mine))
-                        previous = Array(mine)
+                    let j = Int(question) * k + c, at = j * perValue
+                    let mine = (cells[at], cells[at + 1], cells[at + 2])
+                    if current < 0 || mine != previous {
+                        current = segment(UnsafeBufferPointer(rebasing: cells[at..<(at + perValue)]))
+                        previous = mine
                     }
                     valueSegments[j] = current
                 }
@@ -379,7 +380,7 @@ extension BinnedCells {
             var pending = 0
             var totalValues = Lanes.zero
             var meanSums = LaneMeans()
-            var grid = smoothSigma.map { SmoothGridLanes(sigma: $0) }
+            let grid = smoothSigma.map { SmoothGridLanes(sigma: $0) }
             let set = a.set
             set.probabilities.withUnsafeBufferPointer { p in
             set.labels.withUnsafeBufferPointer { labels in

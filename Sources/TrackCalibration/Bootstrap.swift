@@ -65,7 +65,7 @@ extension CalibrationAnalyzer {
             var metrics = plan.metrics(weights: weights, analyzer: self)
             if let terms {
                 // smECE of each resample at the estimate's bandwidth, the eight lanes in one pass.
-                var grid = SmoothGridLanes(sigma: sigma)
+                let grid = SmoothGridLanes(sigma: sigma)
                 weights.withUnsafeBufferPointer { w in
                     for i in 0..<n {
                         grid.add(prediction: terms.confidence[i], outcome: terms.correct[i] ? 1 : 0, weights: Self.laneWeights(w, i))

@@ -234,33 +234,38 @@ public enum SmoothECE {
 
 /// The smECE grids of eight bootstrap resamples at one bandwidth, side by side in SIMD lanes:
 /// each lane spreads `f − y` and 1 times its weight exactly as `SmoothECE.smooth` does.
-struct SmoothGridLanes {
+final class SmoothGridLanes {
     let sigma: Double
     let points: Int
-    var residual: [SIMD8<Double>]
-    var weight: [SIMD8<Double>]
+    /// Per grid point its residual sum, then its weight sum (interleaved: the two points a
+    /// prediction spreads onto are four neighbouring vectors), written through a pointer (no
+    /// copy-on-write check or bounds check in the resampling pass).
+    private let grid: UnsafeMutablePointer<SIMD8<Double>>
 
     init(sigma: Double) {
         self.sigma = sigma
         points = SmoothECE.gridPoints(sigma: sigma)
-        residual = Array(repeating: .zero, count: points)
-        weight = residual
+        grid = .allocate(capacity: 2 * points)
+        grid.initialize(repeating: .zero, count: 2 * points)
     }
 
+    deinit { grid.deallocate() }
+
     @inline(__always)
-    mutating func add(prediction f: Double, outcome y: Double, weights w: SIMD8<Double>) {
+    func add(prediction f: Double, outcome y: Double, weights w: SIMD8<Double>) {
         let (bin, fraction) = SmoothECE.gridPosition(f, points: points)
         let r = (f - y) * w
-        residual[bin] += (1 - fraction) * r
-        residual[bin + 1] += fraction * r
-        weight[bin] += (1 - fraction) * w
-        weight[bin + 1] += fraction * w
+        let at = grid + 2 * bin
+        at[0] += (1 - fraction) * r
+        at[2] += fraction * r
+        at[1] += (1 - fraction) * w
+        at[3] += fraction * w
     }
 
     /// smECE of one lane's resample.
     func value(lane: Int) -> Double {
-        let smoothed = SmoothECE.finish(residualGrid: residual.map { $0[lane] }, weightGrid: weight.map { $0[lane] },
-                                        sigma: sigma, mesh: SmoothECE.mesh(sigma: sigma))
+        let residual = (0..<points).map { grid[2 * $0][lane] }, weight = (0..<points).map { grid[2 * $0 + 1][lane] }
+        let smoothed = SmoothECE.finish(residualGrid: residual, weightGrid: weight, sigma: sigma, mesh: SmoothECE.mesh(sigma: sigma))
         return SmoothECE.value(smoothed)
     }
 }
