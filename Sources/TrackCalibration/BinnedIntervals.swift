@@ -109,6 +109,8 @@ struct BinnedCells: Sendable {
     var valueSegments: [Int32] = []
     var segmentCells: [Int32] = []
     var segmentCount = 0
+    /// Segments `0 ..< topSegmentCount` are the top-label ones: every question is in exactly one.
+    var topSegmentCount = 0
     static let segmentStride = 3
     init(_ a: CalibrationAnalyzer) {
         let set = a.set
@@ -199,6 +201,7 @@ struct BinnedCells: Sendable {
                 topSegments[i] = current
             }
         }
+        topSegmentCount = segmentCount
         valueSegments = [Int32](repeating: -1, count: valueCells.count / perValue)
         valueCells.withUnsafeBufferPointer { cells in
             guard k > 0 else {
@@ -369,6 +372,7 @@ extension BinnedCells {
         let lanes = CalibrationAnalyzer.lanes
         let cells = cellCount
         let terms = a.terms
+        let positions = smoothSigma.map { sigma in terms.confidence.withUnsafeBufferPointer { SmoothGridLanes(sigma: sigma).positions($0) } }
         return batches(resamples, progress: progress) { first, sums, counts, questions, values, means in
             let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: seed, firstResample: first)
             let segments = segmentCount
@@ -379,7 +383,10 @@ extension BinnedCells {
             var counts16 = [SIMD8<UInt16>](repeating: .zero, count: segments)
             var pending = 0
             var totalValues = Lanes.zero
+            // The means' terms; their totals are integers: the weight from the top segments' counts,
+            // the weight of hits in 16-bit lanes moved to `correct` with the counts.
             var meanSums = LaneMeans()
+            var hits16 = SIMD8<UInt16>.zero, correct = Lanes.zero
             let grid = smoothSigma.map { SmoothGridLanes(sigma: $0) }
             let set = a.set
             set.probabilities.withUnsafeBufferPointer { p in
@@ -393,13 +400,16 @@ extension BinnedCells {
             segmentS.withUnsafeMutableBufferPointer { s in
             segmentM.withUnsafeMutableBufferPointer { m in
             counts16.withUnsafeMutableBufferPointer { counts16 in
+                func widened(_ x: SIMD8<UInt16>) -> Lanes {
+                    Lanes(Double(x[0]), Double(x[1]), Double(x[2]), Double(x[3]), Double(x[4]), Double(x[5]), Double(x[6]), Double(x[7]))
+                }
                 func flush() {
                     for c in 0..<segments {
-                        let x = counts16[c]
-                        m[c] += Lanes(Double(x[0]), Double(x[1]), Double(x[2]), Double(x[3]),
-                                      Double(x[4]), Double(x[5]), Double(x[6]), Double(x[7]))
+                        m[c] += widened(counts16[c])
                         counts16[c] = .zero
                     }
+                    correct += widened(hits16)
+                    hits16 = .zero
                 }
                 for i in 0..<n {
                     let w = CalibrationAnalyzer.laneWeights(weights, i)
@@ -407,8 +417,12 @@ extension BinnedCells {
                     let start = set.offsets[i], options = set.offsets[i + 1] - start, label = Int(labels[i])
                     let hit = label == Int(top[i])
                     if k == 0 { totalValues += w * Double(options) }   // with K options: K × the weight, after
-                    meanSums.add(w, hit: hit ? 1 : 0, confidence: conf[i], brier: brierTerm[i], nll: nllTerm[i])
-                    grid?.add(prediction: conf[i], outcome: hit ? 1 : 0, weights: w)
+                    meanSums.addTerms(w, confidence: conf[i], brier: brierTerm[i], nll: nllTerm[i])
+                    hits16 &+= w16 & (hit ? .max : .zero)
+                    if let grid, let positions {
+                        grid.add(prediction: conf[i], outcome: hit ? 1 : 0, weights: w,
+                                 bin: Int(positions.bins[i]), fraction: positions.fractions[i])
+                    }
                     let top = Int(topSegments[i])
                     s[top] += w * ((hit ? 1 : 0) - conf[i])
                     counts16[top] &+= w16
@@ -425,6 +439,8 @@ extension BinnedCells {
                 }
                 flush()
             }}}}}}}}}}}
+            meanSums.correct = correct
+            for segment in 0..<topSegmentCount { meanSums.total += segmentM[segment] }
             var s = [Lanes](repeating: .zero, count: cells), m = s
             cellsOfSegments { cell, segment in
                 s[cell] += segmentS[segment]

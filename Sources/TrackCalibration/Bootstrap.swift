@@ -413,6 +413,13 @@ struct LaneMeans {
     mutating func add(_ weight: Lanes, hit: Double, confidence c: Double, brier b: Double, nll l: Double) {
         total += weight
         correct += weight * hit
+        addTerms(weight, confidence: c, brier: b, nll: l)
+    }
+
+    /// The sums of the terms alone, for a pass that counts `total` and `correct` (integers,
+    /// exact in any order) itself.
+    @inline(__always)
+    mutating func addTerms(_ weight: Lanes, confidence c: Double, brier b: Double, nll l: Double) {
         confidence += weight * c
         brier += weight * b
         nll += weight * l

@@ -254,6 +254,23 @@ final class SmoothGridLanes {
     @inline(__always)
     func add(prediction f: Double, outcome y: Double, weights w: SIMD8<Double>) {
         let (bin, fraction) = SmoothECE.gridPosition(f, points: points)
+        add(prediction: f, outcome: y, weights: w, bin: bin, fraction: fraction)
+    }
+
+    /// Each prediction's grid position (`SmoothECE.gridPosition`), for passes that add the same
+    /// predictions many times.
+    func positions(_ predictions: UnsafeBufferPointer<Double>) -> (bins: [Int32], fractions: [Double]) {
+        var bins = [Int32](repeating: 0, count: predictions.count), fractions = [Double](repeating: 0, count: predictions.count)
+        for (i, f) in predictions.enumerated() {
+            let (bin, fraction) = SmoothECE.gridPosition(f, points: points)
+            bins[i] = Int32(bin)
+            fractions[i] = fraction
+        }
+        return (bins, fractions)
+    }
+
+    @inline(__always)
+    func add(prediction f: Double, outcome y: Double, weights w: SIMD8<Double>, bin: Int, fraction: Double) {
         let r = (f - y) * w
         let at = grid + 2 * bin
         at[0] += (1 - fraction) * r
