@@ -397,6 +397,8 @@ extension BinnedCells {
             topSegments.withUnsafeBufferPointer { topSegments in
             valueSegments.withUnsafeBufferPointer { valueSegments in
             weights.withUnsafeBufferPointer { weights in
+            (positions?.bins ?? []).withUnsafeBufferPointer { gridBins in
+            (positions?.fractions ?? []).withUnsafeBufferPointer { gridFractions in
             segmentS.withUnsafeMutableBufferPointer { s in
             segmentM.withUnsafeMutableBufferPointer { m in
             counts16.withUnsafeMutableBufferPointer { counts16 in
@@ -419,9 +421,8 @@ extension BinnedCells {
                     if k == 0 { totalValues += w * Double(options) }   // with K options: K × the weight, after
                     meanSums.addTerms(w, confidence: conf[i], brier: brierTerm[i], nll: nllTerm[i])
                     hits16 &+= w16 & (hit ? .max : .zero)
-                    if let grid, let positions {
-                        grid.add(prediction: conf[i], outcome: hit ? 1 : 0, weights: w,
-                                 bin: Int(positions.bins[i]), fraction: positions.fractions[i])
+                    if let grid {
+                        grid.add(prediction: conf[i], outcome: hit ? 1 : 0, weights: w, bin: Int(gridBins[i]), fraction: gridFractions[i])
                     }
                     let top = Int(topSegments[i])
                     s[top] += w * ((hit ? 1 : 0) - conf[i])
@@ -438,7 +439,7 @@ extension BinnedCells {
                     }
                 }
                 flush()
-            }}}}}}}}}}}
+            }}}}}}}}}}}}}
             meanSums.correct = correct
             for segment in 0..<topSegmentCount { meanSums.total += segmentM[segment] }
             var s = [Lanes](repeating: .zero, count: cells), m = s
