@@ -153,30 +153,63 @@ struct BinnedCells: Sendable {
         }
         pooledCells = pooled
         classWidthCells = classWidth
-        for i in 0..<n {
-            for c in 0..<k {
-                valueCells[(i * k + c) * perValue] = Int32(classWidth + c * b + equalWidthBin(set.probabilities[i * k + c], bins: b))
+        // Each class's cells and segments are its own job (two at a time): the class walks its
+        // own order and writes only its own values' entries.
+        let (n, k, perValue, epsilon) = (n, k, perValue, a.epsilon)
+        let (widthBase, aceBase, taceBase) = (classWidth, ace, tace)
+        let classRanked = a.classRanked, probabilities = set.probabilities
+        let stride = Self.segmentStride
+        valueSegments = [Int32](repeating: -1, count: probabilities.count)
+        let classes = Slots<(segments: [Int32], ace: [Double], tace: [Double])>(repeating: ([], [], []), count: k)
+        valueCells.withUnsafeMutableBufferPointer { cellsBuffer in
+        valueSegments.withUnsafeMutableBufferPointer { segmentsBuffer in
+            let cells = DisjointWrites(cellsBuffer), segments = DisjointWrites(segmentsBuffer)
+            performJobs(k, width: 2) { c in
+                let ranked = classRanked[c]
+                for i in 0..<n {
+                    cells[(i * k + c) * perValue] = Int32(widthBase + c * b + equalWidthBin(probabilities[i * k + c], bins: b))
+                }
+                var weights = ([Double](repeating: 0, count: b), [Double](repeating: 0, count: b))
+                for (slot, threshold, base) in [(1, -1.0, aceBase), (2, epsilon, taceBase)] {
+                    let binOf = equalMassBins(ranked, threshold: threshold, bins: b)
+                    var used = [Bool](repeating: false, count: b)
+                    for (position, question) in ranked.order.enumerated() where binOf[position] >= 0 {
+                        cells[(Int(question) * k + c) * perValue + slot] = Int32(base + c * b) + binOf[position]
+                        used[Int(binOf[position])] = true
+                    }
+                    let weight = 1 / (Double(k) * Double(used.filter { $0 }.count))
+                    for bin in 0..<b where used[bin] {
+                        if slot == 1 { weights.0[bin] = weight } else { weights.1[bin] = weight }
+                    }
+                }
+                // The class's segments along its order (numbered from 0 here, offset below).
+                var own: [Int32] = []
+                var previous = (Int32(-2), Int32(-2), Int32(-2))
+                for question in ranked.order {
+                    let j = Int(question) * k + c, at = j * perValue
+                    let mine = (cells[at], cells[at + 1], cells[at + 2])
+                    if own.isEmpty || mine != previous {
+                        own += [mine.0, mine.1, mine.2]
+                        previous = mine
+                    }
+                    segments[j] = Int32(own.count / stride - 1)
+                }
+                classes.store(c, (own, weights.0, weights.1))
             }
-        }
-        var aceWeights = [Double](repeating: 0, count: k * b), taceWeights = aceWeights
+        }}
+        makeSegments(a)
+        var aceWeights: [Double] = [], taceWeights: [Double] = []
         for c in 0..<k {
-            let ranked = a.classRanked[c]
-            for (slot, threshold, base) in [(1, -1.0, ace), (2, a.epsilon, tace)] {
-                let binOf = equalMassBins(ranked, threshold: threshold, bins: b)
-                var used = [Bool](repeating: false, count: b)
-                for (position, question) in ranked.order.enumerated() where binOf[position] >= 0 {
-                    valueCells[(Int(question) * k + c) * perValue + slot] = Int32(base + c * b) + binOf[position]
-                    used[Int(binOf[position])] = true
-                }
-                let weight = 1 / (Double(k) * Double(used.filter { $0 }.count))
-                for bin in 0..<b where used[bin] {
-                    if slot == 1 { aceWeights[c * b + bin] = weight } else { taceWeights[c * b + bin] = weight }
-                }
-            }
+            let (own, aceOf, taceOf) = classes.value(c)
+            let offset = Int32(segmentCount)
+            segmentCells += own
+            segmentCount += own.count / stride
+            if offset > 0 { for i in 0..<n { valueSegments[i * k + c] += offset } }
+            aceWeights += aceOf
+            taceWeights += taceOf
         }
         for index in families.indices where families[index].key == .ace { families[index].weights = aceWeights }
         for index in families.indices where families[index].key == .tace { families[index].weights = taceWeights }
-        makeSegments(a)
     }
 
     /// Numbers the segments: walking each sorted order, a new segment wherever the combination
@@ -202,31 +235,15 @@ struct BinnedCells: Sendable {
             }
         }
         topSegmentCount = segmentCount
-        valueSegments = [Int32](repeating: -1, count: valueCells.count / perValue)
+        guard k == 0 else { return }   // with K options each class numbers its own (in `init`)
+        valueSegments = [Int32](repeating: -1, count: valueCells.count)
         valueCells.withUnsafeBufferPointer { cells in
-            guard k > 0 else {
-                // Mixed option counts: one cell (the pooled bin) per value, one segment per cell.
-                var ofCell = [Int32](repeating: -1, count: cellCount)
-                for j in cells.indices {
-                    let c = Int(cells[j])
-                    if ofCell[c] < 0 { ofCell[c] = segment(UnsafeBufferPointer(rebasing: cells[j..<(j + 1)])) }
-                    valueSegments[j] = ofCell[c]
-                }
-                return
-            }
-            // With K options a value has three cells (class equal width, ACE, TACE).
-            for c in 0..<k {
-                var current: Int32 = -1
-                var previous = (Int32(-2), Int32(-2), Int32(-2))
-                for question in a.classRanked[c].order {
-                    let j = Int(question) * k + c, at = j * perValue
-                    let mine = (cells[at], cells[at + 1], cells[at + 2])
-                    if current < 0 || mine != previous {
-                        current = segment(UnsafeBufferPointer(rebasing: cells[at..<(at + perValue)]))
-                        previous = mine
-                    }
-                    valueSegments[j] = current
-                }
+            // Mixed option counts: one cell (the pooled bin) per value, one segment per cell.
+            var ofCell = [Int32](repeating: -1, count: cellCount)
+            for j in cells.indices {
+                let c = Int(cells[j])
+                if ofCell[c] < 0 { ofCell[c] = segment(UnsafeBufferPointer(rebasing: cells[j..<(j + 1)])) }
+                valueSegments[j] = ofCell[c]
             }
         }
     }
@@ -800,5 +817,16 @@ extension CalibrationAnalyzer {
             report.intervals[key] = interval
         }
         return report
+    }
+}
+
+/// A buffer that parallel jobs write at indices each owns alone (no two jobs write one index, and
+/// nothing reads it until they have all finished).
+struct DisjointWrites<Element>: @unchecked Sendable {
+    private let base: UnsafeMutablePointer<Element>
+    init(_ buffer: UnsafeMutableBufferPointer<Element>) { base = buffer.baseAddress! }
+    subscript(index: Int) -> Element {
+        get { base[index] }
+        nonmutating set { base[index] = newValue }
     }
 }
