@@ -137,18 +137,13 @@ struct BinnedCells: Sendable {
         perValue = k > 0 ? 3 : 1
         let terms = a.terms
         top = terms.prediction
-        topCells = [Int32](repeating: 0, count: 2 * n)
-        let massOfConfidence = equalMassBins(a.confidenceRanked, threshold: -1, bins: b)
-        for i in 0..<n {
-            topCells[2 * i] = Int32(confWidth + equalWidthBin(terms.confidence[i], bins: b))
-        }
-        for (position, question) in a.confidenceRanked.order.enumerated() {
-            topCells[2 * Int(question) + 1] = Int32(confMass + Int(massOfConfidence[position]))
-        }
+        let confidence = terms.confidence, confidenceRanked = a.confidenceRanked
+        let topLabel = { @Sendable in Self.topLabelCells(confidence, confidenceRanked, bins: b, width: confWidth, mass: confMass) }
         valueCells = [Int32](repeating: -1, count: set.probabilities.count * perValue)
         guard k > 0 else {
+            useTopLabel(topLabel())
             for (j, value) in set.probabilities.enumerated() { valueCells[j] = Int32(pooled + equalWidthBin(value, bins: b)) }
-            makeSegments(a)
+            makeMixedSegments()
             return
         }
         pooledCells = pooled
@@ -161,10 +156,14 @@ struct BinnedCells: Sendable {
         let stride = Self.segmentStride
         valueSegments = [Int32](repeating: -1, count: probabilities.count)
         let classes = Slots<(segments: [Int32], ace: [Double], tace: [Double])>(repeating: ([], [], []), count: k)
+        let topLabelResult = Slots<TopLabelCells?>(repeating: nil, count: 1)
         valueCells.withUnsafeMutableBufferPointer { cellsBuffer in
         valueSegments.withUnsafeMutableBufferPointer { segmentsBuffer in
             let cells = DisjointWrites(cellsBuffer), segments = DisjointWrites(segmentsBuffer)
-            performJobs(k, width: 2) { c in
+            // The top label's cells and segments are a job beside the classes'.
+            performJobs(k + 1, width: 2) { job in
+                guard job < k else { return topLabelResult.store(0, topLabel()) }
+                let c = job
                 let ranked = classRanked[c]
                 for i in 0..<n {
                     cells[(i * k + c) * perValue] = Int32(widthBase + c * b + equalWidthBin(probabilities[i * k + c], bins: b))
@@ -197,7 +196,7 @@ struct BinnedCells: Sendable {
                 classes.store(c, (own, weights.0, weights.1))
             }
         }}
-        makeSegments(a)
+        useTopLabel(topLabelResult.value(0)!)
         var aceWeights: [Double] = [], taceWeights: [Double] = []
         for c in 0..<k {
             let (own, aceOf, taceOf) = classes.value(c)
@@ -212,39 +211,53 @@ struct BinnedCells: Sendable {
         for index in families.indices where families[index].key == .tace { families[index].weights = taceWeights }
     }
 
-    /// Numbers the segments: walking each sorted order, a new segment wherever the combination
-    /// of cells changes (a combination met again later would get a second segment, which sums
-    /// the same; along these orders every bin rule is monotone, so none is).
-    private mutating func makeSegments(_ a: CalibrationAnalyzer) {
-        let stride = Self.segmentStride
-        func segment(_ cells: UnsafeBufferPointer<Int32>) -> Int32 {
-            for slot in 0..<stride { segmentCells.append(slot < cells.count ? cells[slot] : -1) }
-            segmentCount += 1
-            return Int32(segmentCount - 1)
+    /// A question's two top-label cells (equal width, equal mass), and the top-label segments:
+    /// walking the confidence order, a new segment wherever the pair of cells changes (a pair met
+    /// again later would get a second segment, which sums the same; along the order both bin
+    /// rules are monotone, so none is). The same walk numbers each class's segments (in `init`).
+    typealias TopLabelCells = (cells: [Int32], segments: [Int32], segmentCells: [Int32])
+    static func topLabelCells(_ confidence: [Double], _ ranked: RankedValues, bins b: Int, width: Int, mass: Int) -> TopLabelCells {
+        let n = confidence.count
+        var cells = [Int32](repeating: 0, count: 2 * n)
+        for i in 0..<n { cells[2 * i] = Int32(width + equalWidthBin(confidence[i], bins: b)) }
+        let massOfConfidence = equalMassBins(ranked, threshold: -1, bins: b)
+        for (position, question) in ranked.order.enumerated() {
+            cells[2 * Int(question) + 1] = Int32(mass + Int(massOfConfidence[position]))
         }
-        topSegments = [Int32](repeating: 0, count: n)
-        topCells.withUnsafeBufferPointer { top in
-            var current: Int32 = -1, previous = (Int32(-1), Int32(-1))
-            for question in a.confidenceRanked.order {
-                let i = Int(question), pair = (top[2 * i], top[2 * i + 1])
-                if current < 0 || pair != previous {
-                    current = segment(UnsafeBufferPointer(rebasing: top[(2 * i)..<(2 * i + 2)]))
-                    previous = pair
-                }
-                topSegments[i] = current
+        var segments = [Int32](repeating: 0, count: n), segmentCells: [Int32] = []
+        var previous = (Int32(-1), Int32(-1))
+        for question in ranked.order {
+            let i = Int(question), pair = (cells[2 * i], cells[2 * i + 1])
+            if segmentCells.isEmpty || pair != previous {
+                segmentCells += [pair.0, pair.1, -1]
+                previous = pair
             }
+            segments[i] = Int32(segmentCells.count / segmentStride - 1)
         }
+        return (cells, segments, segmentCells)
+    }
+
+    /// The top-label cells and segments, numbered first.
+    private mutating func useTopLabel(_ result: TopLabelCells) {
+        topCells = result.cells
+        topSegments = result.segments
+        segmentCells = result.segmentCells
+        segmentCount = segmentCells.count / Self.segmentStride
         topSegmentCount = segmentCount
-        guard k == 0 else { return }   // with K options each class numbers its own (in `init`)
+    }
+
+    /// Mixed option counts: one cell (the pooled bin) per value, one segment per cell.
+    private mutating func makeMixedSegments() {
         valueSegments = [Int32](repeating: -1, count: valueCells.count)
-        valueCells.withUnsafeBufferPointer { cells in
-            // Mixed option counts: one cell (the pooled bin) per value, one segment per cell.
-            var ofCell = [Int32](repeating: -1, count: cellCount)
-            for j in cells.indices {
-                let c = Int(cells[j])
-                if ofCell[c] < 0 { ofCell[c] = segment(UnsafeBufferPointer(rebasing: cells[j..<(j + 1)])) }
-                valueSegments[j] = ofCell[c]
+        var ofCell = [Int32](repeating: -1, count: cellCount)
+        for j in valueCells.indices {
+            let c = Int(valueCells[j])
+            if ofCell[c] < 0 {
+                segmentCells += [valueCells[j], -1, -1]
+                segmentCount += 1
+                ofCell[c] = Int32(segmentCount - 1)
             }
+            valueSegments[j] = ofCell[c]
         }
     }
 
