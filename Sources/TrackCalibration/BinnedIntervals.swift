@@ -545,15 +545,10 @@ extension BinnedCells {
             topSegments.withUnsafeBufferPointer { topSegments in
             valueSegments.withUnsafeBufferPointer { valueSegments in
             counters.withUnsafeMutableBufferPointer { counters in
-                var pending = 0
-                var word = SIMD8<UInt64>.zero
-                for i in 0..<n {
-                    // Two questions per output of each lane's stream: the top 31 bits of its low
-                    // half, then of its high half.
-                    if i & 1 == 0 { word = streams.next() }
-                    let u = SIMD8<Int32>(truncatingIfNeeded: i & 1 == 0 ? (word &<< 32) &>> 33 : word &>> 33)
+                // Question i's label from uniform u: the number of steps (all but the last
+                // option's) u reaches; one-hot counts to its top-label and class segments.
+                @inline(__always) func draw(_ i: Int, _ u: SIMD8<Int32>) {
                     let start = set.offsets[i], end = set.offsets[i + 1]
-                    // The drawn option is the number of steps (all but the last option's) u reaches.
                     var drawn32 = SIMD8<Int32>.zero
                     for j in start..<(end - 1) {
                         drawn32 &-= (SIMD8(repeating: steps[j] &- 1) &- u) &>> 31
@@ -563,12 +558,21 @@ extension BinnedCells {
                     for option in 0..<(end - start) {
                         counters[Int(valueSegments[start + option])] &+= Self.oneHot(drawn, UInt16(option))
                     }
-                    pending += 1
-                    if pending == Int(UInt16.max) {
+                }
+                // Two questions per output of each lane's stream: the top 31 bits of its low half,
+                // then of its high half. Counts move to the sums every 65,534 questions.
+                var pending = 0
+                for pair in 0..<(n / 2) {
+                    let word = streams.next()
+                    draw(2 * pair, SIMD8<Int32>(truncatingIfNeeded: (word &<< 32) &>> 33))
+                    draw(2 * pair + 1, SIMD8<Int32>(truncatingIfNeeded: word &>> 33))
+                    pending += 2
+                    if pending == 65_534 {
                         flush(counters)
                         pending = 0
                     }
                 }
+                if n % 2 == 1 { draw(n - 1, SIMD8<Int32>(truncatingIfNeeded: (streams.next() &<< 32) &>> 33)) }
                 flush(counters)
             }}}}
             for lane in 0..<lanes {
