@@ -528,20 +528,27 @@ import TrackStore
 
 /// Issue 23.10: the staging files of PostgreSQL writers live in private folders that no exit leaves behind.
 @Suite struct PostgresTemporaryFolderTests {
-    static func folders() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)) ?? []).filter { $0.hasPrefix("track-pgstage-") }
+    static func folders(in directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("track-pgstage-") }
     }
 
     @Test func privateFoldersRemovedOnSignalsAndSweptAfterAKill() throws {
         let server = try PostgresServer.shared()
         let uri = try server.createDatabase("folders")
         try PostgresTests.track(["init", "--db", uri], server)
+        // A temporary directory of this test's own (TMPDIR): the track processes other tests run
+        // at the same time sweep their own, so a killed writer's folder stays until this test's
+        // next track sweeps it.
+        let scratch = Scratch()
+        let directory = scratch.path("tmp")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }.merging(["TMPDIR": directory]) { $1 }
         for (sig, swept) in [(SIGTERM, false), (SIGINT, false), (SIGKILL, true)] {
-            let before = Set(Self.folders())
+            let before = Set(Self.folders(in: directory))
             let process = Process()
             process.executableURL = TrackBinary.url
             process.arguments = ["log", "--run", "stream-\(sig)", "--db", uri, "--dataset", "d"]
-            process.environment = ProcessInfo.processInfo.environment.merging(server.environment) { $1 }
+            process.environment = environment
             let input = Pipe()
             process.standardInput = input
             process.standardOutput = FileHandle.nullDevice
@@ -549,19 +556,20 @@ import TrackStore
             try process.run()
             var mine: [String] = []
             for _ in 0..<100 {
-                mine = Self.folders().filter { !before.contains($0) && $0.hasPrefix("track-pgstage-\(process.processIdentifier)-") }
+                mine = Self.folders(in: directory).filter { !before.contains($0) && $0.hasPrefix("track-pgstage-\(process.processIdentifier)-") }
                 if !mine.isEmpty { break }
                 usleep(100_000)
             }
             #expect(mine.count == 1)
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent(mine.first ?? "none").path
+            let path = URL(fileURLWithPath: directory).appendingPathComponent(mine.first ?? "none").path
             let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int
             #expect(mode == 0o700, "mode \(String(mode ?? 0, radix: 8))")
             kill(process.processIdentifier, sig)
             process.waitUntilExit()
             if swept {
                 #expect(FileManager.default.fileExists(atPath: path))   // SIGKILL: nothing could run
-                try PostgresTests.track(["runs", "--db", uri], server)   // the next track sweeps it
+                let sweep = try TrackBinary.run(["runs", "--db", uri], environment: environment)   // the next track sweeps it
+                #expect(sweep.status == 0, "\(sweep.stderr)")
             }
             #expect(!FileManager.default.fileExists(atPath: path), "signal \(sig): \(path) left behind")
             try? input.fileHandleForWriting.close()
