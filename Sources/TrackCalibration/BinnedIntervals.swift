@@ -411,7 +411,6 @@ extension BinnedCells {
             // Counts are integers: summed in 16-bit lanes (a weight is at most 255) and moved to
             // `segmentM` every 256 questions, before any lane could pass 65,535.
             var counts16 = [SIMD8<UInt16>](repeating: .zero, count: segments)
-            var pending = 0
             var totalValues = Lanes.zero
             // The means' terms; their totals are integers: the weight from the top segments' counts,
             // the weight of hits in 16-bit lanes moved to `correct` with the counts.
@@ -443,7 +442,9 @@ extension BinnedCells {
                     correct += widened(hits16)
                     hits16 = .zero
                 }
-                for i in 0..<n {
+                top.withUnsafeBufferPointer { top in
+                for chunk in Swift.stride(from: 0, to: n, by: 256) {
+                for i in chunk..<Swift.min(chunk + 256, n) {
                     let w = CalibrationAnalyzer.laneWeights(weights, i)
                     let w16 = SIMD8<UInt16>(truncatingIfNeeded: CalibrationAnalyzer.laneWeightBytes(weights, i))
                     let start = set.offsets[i], options = set.offsets[i + 1] - start, label = Int(labels[i])
@@ -462,13 +463,10 @@ extension BinnedCells {
                         s[segment] += w * ((option == label ? 1 : 0) - p[start + option])
                         counts16[segment] &+= w16
                     }
-                    pending += 1
-                    if pending == 256 {
-                        flush()
-                        pending = 0
-                    }
                 }
+                // Every 256 questions, before a 16-bit count could pass 65,535.
                 flush()
+                }}
             }}}}}}}}}}}}}
             meanSums.correct = correct
             for segment in 0..<topSegmentCount { meanSums.total += segmentM[segment] }
