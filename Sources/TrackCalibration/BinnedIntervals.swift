@@ -402,7 +402,7 @@ extension BinnedCells {
         let lanes = CalibrationAnalyzer.lanes
         let cells = cellCount
         let terms = a.terms
-        let positions = smoothSigma.map { sigma in terms.confidence.withUnsafeBufferPointer { SmoothGridLanes(sigma: sigma).positions($0) } }
+        let positions = smoothSigma.map { sigma in terms.confidence.withUnsafeBufferPointer { SmoothGridLanes.positions($0, sigma: sigma) } }
         return batches(resamples, progress: progress) { first, sums, counts, questions, values, means in
             let weights = CalibrationAnalyzer.poissonWeights(n: n, seed: seed, firstResample: first)
             let segments = segmentCount

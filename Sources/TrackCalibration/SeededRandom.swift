@@ -101,15 +101,4 @@ struct SeededRandomLanes {
         s3 = rotl(s3, 45)
         return result
     }
-
-    /// Uniform on [0, 1) in each lane, as `SeededRandom.nextDouble`: the top 53 bits in two
-    /// exact parts (21 and 32 bits, each made a double by the 2^52 bit trick), so no lane
-    /// needs a 64-bit integer conversion; every step is exact, the value that of the scalar stream.
-    @inline(__always) mutating func nextDouble() -> SIMD8<Double> {
-        let bits = next() &>> 11
-        let exponent = SIMD8<UInt64>(repeating: 0x4330_0000_0000_0000)
-        let high = unsafeBitCast((bits &>> 32) | exponent, to: SIMD8<Double>.self) - 0x1p52
-        let low = unsafeBitCast((bits & 0xFFFF_FFFF) | exponent, to: SIMD8<Double>.self) - 0x1p52
-        return (high * 0x1p32 + low) * 0x1.0p-53
-    }
 }

@@ -259,7 +259,8 @@ final class SmoothGridLanes {
 
     /// Each prediction's grid position (`SmoothECE.gridPosition`), for passes that add the same
     /// predictions many times.
-    func positions(_ predictions: UnsafeBufferPointer<Double>) -> (bins: [Int32], fractions: [Double]) {
+    static func positions(_ predictions: UnsafeBufferPointer<Double>, sigma: Double) -> (bins: [Int32], fractions: [Double]) {
+        let points = SmoothECE.gridPoints(sigma: sigma)
         var bins = [Int32](repeating: 0, count: predictions.count), fractions = [Double](repeating: 0, count: predictions.count)
         for (i, f) in predictions.enumerated() {
             let (bin, fraction) = SmoothECE.gridPosition(f, points: points)

@@ -62,9 +62,7 @@ extension Database {
         if try schemaVersion == current, try viewsAreCurrent() { return }
         // A migration may rebuild a table that others reference (runs): with foreign keys off,
         // which cannot change inside a transaction, so that dropping the old table cascades nothing.
-        try execute("PRAGMA foreign_keys = OFF")
-        defer { try? execute("PRAGMA foreign_keys = ON") }
-        try transaction {
+        try withoutForeignKeyChecks { try transaction {
             let version = try schemaVersion
             if version > current {
                 throw StoreError("\(path) has schema version \(version), newer than this track (\(current)); upgrade track to open it. The file was not changed.")
@@ -92,7 +90,7 @@ extension Database {
                 }
             }
             try installViews()
-        }
+        }}
     }
 
     private func checkReadable(current: Int) throws {
